@@ -1,0 +1,3 @@
+from p2pdb.cli import main
+
+main()

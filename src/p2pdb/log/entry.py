@@ -1,0 +1,175 @@
+"""Log entries: signed, content-addressed blocks of the Merkle-CRDT log (DESIGN.md §3).
+
+An entry (version 1) is the dag-cbor map
+``{v, db, ops, sig, clock: {id, time}, author, parents}`` (keys in dag-cbor order).
+``sig`` is the author's Ed25519 signature over the canonical encoding of the same map without
+``sig``; ``clock.id`` and ``author`` are both the author's raw public key and must be equal.
+``parents`` is the sorted list of the CIDs of the heads the author had when writing.
+
+Encoding and decoding live here, apart from the in-memory :class:`Entry`; :func:`decode_entry`
+rebuilds exactly the bytes that were signed and hashed, so a verified entry is exactly what its
+author wrote.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+
+from p2pdb.log import codec
+from p2pdb.log.cid import CID, cid_for_block
+from p2pdb.log.clock import Clock
+from p2pdb.log.errors import (
+    CIDMismatch,
+    EntryTooLarge,
+    InvalidSignature,
+    MalformedEntry,
+    NonCanonicalEncoding,
+    UnsupportedVersion,
+)
+from p2pdb.log.identity import PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, Identity, verify
+
+VERSION = 1
+DEFAULT_MAX_ENTRY_SIZE = 4 * 1024 * 1024
+MAX_PARENTS = 1024
+MAX_DB_LENGTH = 512
+
+_FIELDS = frozenset(("v", "db", "ops", "sig", "clock", "author", "parents"))
+_K_V, _K_DB, _K_OPS, _K_SIG = (cbor2.dumps(k) for k in ("v", "db", "ops", "sig"))
+_K_CLOCK, _K_AUTHOR, _K_PARENTS = (cbor2.dumps(k) for k in ("clock", "author", "parents"))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A decoded, verified entry. Build one with :func:`create_entry` or :func:`decode_entry`."""
+
+    cid: CID
+    db: str
+    clock: Clock
+    parents: tuple[CID, ...]
+    ops: Any
+    sig: bytes
+    block: bytes
+    v: int = VERSION
+
+    @property
+    def author(self) -> bytes:
+        return self.clock.id
+
+    def __repr__(self) -> str:
+        return f"Entry({self.cid}, time={self.clock.time}, parents={len(self.parents)})"
+
+
+def _encode_parents(parents: Sequence[CID]) -> bytes:
+    return cbor2.dumps([cbor2.CBORTag(42, b"\x00" + bytes(p)) for p in parents])
+
+
+def _split_encoding(
+    db: str, clock: Clock, parents: Sequence[CID], ops_bytes: bytes, v: int = VERSION
+) -> tuple[bytes, bytes]:
+    """The encoded fields before and after ``sig`` in dag-cbor key order."""
+    head = b"".join((_K_V, cbor2.dumps(v), _K_DB, cbor2.dumps(db), _K_OPS, ops_bytes))
+    tail = b"".join(
+        (
+            _K_CLOCK,
+            cbor2.dumps({"id": clock.id, "time": clock.time}),
+            _K_AUTHOR,
+            cbor2.dumps(clock.id),
+            _K_PARENTS,
+            _encode_parents(parents),
+        )
+    )
+    return head, tail
+
+
+def create_entry(identity: Identity, db: str, clock: Clock, parents: Sequence[CID], ops: Any) -> Entry:
+    """Encode, sign and address a new entry. ``clock.id`` must be the identity's public key."""
+    if clock.id != identity.public_key:
+        raise ValueError("the clock must carry the signing identity's public key")
+    ordered = tuple(sorted(set(parents)))
+    head, tail = _split_encoding(db, clock, ordered, codec.encode(ops))
+    sig = identity.sign(b"\xa6" + head + tail)
+    block = b"\xa7" + head + _K_SIG + cbor2.dumps(sig) + tail
+    return Entry(cid_for_block(block), db, clock, ordered, ops, sig, block)
+
+
+def _field(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedEntry(f"field {name!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def decode_entry(
+    data: bytes,
+    expected_cid: CID | None = None,
+    *,
+    max_size: int = DEFAULT_MAX_ENTRY_SIZE,
+    verify_signature: bool = True,
+) -> Entry:
+    """Strictly decode and verify an encoded entry.
+
+    Raises a specific :class:`~p2pdb.log.errors.EntryError` subclass for every defect: size over
+    ``max_size``, invalid CBOR or wrong field types, unknown version, non-canonical bytes, a CID
+    that does not match, or a bad signature. Never returns a partly checked entry.
+    """
+    # 1. Size first, so that nothing large is ever parsed.
+    if len(data) > max_size:
+        raise EntryTooLarge(f"entry of {len(data)} bytes exceeds the limit of {max_size}", expected_cid)
+    # 2. Content address: the bytes must hash to the CID they were announced under.
+    cid = cid_for_block(data)
+    if expected_cid is not None and cid != expected_cid:
+        raise CIDMismatch(f"bytes hash to {cid}, expected {expected_cid}", expected_cid)
+    # 3. Parse and check the shape and every field's type.
+    try:
+        raw = cbor2.loads(data, tag_hook=codec._tag_hook)
+    except MalformedEntry as exc:
+        exc.cid = cid
+        raise
+    except Exception as exc:  # cbor2 raises several types on bad input; all mean "malformed"
+        raise MalformedEntry(f"invalid CBOR: {exc}", cid) from exc
+    if not isinstance(raw, dict) or set(raw) != _FIELDS:
+        raise MalformedEntry("an entry is a map of exactly v, db, clock, parents, ops, author, sig", cid)
+    v = _field(raw["v"], int, "v")
+    if v != VERSION:
+        raise UnsupportedVersion(f"entry version {v} is not supported (expected {VERSION})", cid)
+    try:
+        db = _field(raw["db"], str, "db")
+        if not db or len(db) > MAX_DB_LENGTH:
+            raise MalformedEntry("field 'db' is empty or too long")
+        clock_map = _field(raw["clock"], dict, "clock")
+        if set(clock_map) != {"id", "time"}:
+            raise MalformedEntry("field 'clock' must hold exactly 'id' and 'time'")
+        time = _field(clock_map["time"], int, "clock.time")
+        author = _field(raw["author"], bytes, "author")
+        if time < 1 or time >= 2**63:
+            raise MalformedEntry("clock.time must be a positive 63-bit integer")
+        if len(author) != PUBLIC_KEY_LENGTH or clock_map["id"] != author:
+            raise MalformedEntry("author must be a 32-byte key equal to clock.id")
+        parents = _field(raw["parents"], list, "parents")
+        if len(parents) > MAX_PARENTS or not all(isinstance(p, CID) for p in parents):
+            raise MalformedEntry("parents must be a list of at most 1024 CIDs")
+        if any(a >= b for a, b in itertools.pairwise(parents)):
+            raise NonCanonicalEncoding("parents must be sorted and unique")
+        sig = _field(raw["sig"], bytes, "sig")
+        if len(sig) != SIGNATURE_LENGTH:
+            raise MalformedEntry("sig must be 64 bytes")
+        ops = raw["ops"]
+        codec._check_model(ops)
+        clock = Clock(time, author)
+        # 4. Canonical form: rebuild the exact bytes; any difference is a non-canonical encoding.
+        head, tail = _split_encoding(db, clock, parents, codec.encode(ops))
+    except MalformedEntry as exc:
+        exc.cid = cid
+        raise
+    except ValueError as exc:
+        raise MalformedEntry(str(exc), cid) from exc
+    if b"\xa7" + head + _K_SIG + cbor2.dumps(sig) + tail != data:
+        raise NonCanonicalEncoding("bytes are not the canonical dag-cbor encoding of the entry", cid)
+    # 5. Signature over exactly the canonical fields without `sig`.
+    if verify_signature and not verify(author, sig, b"\xa6" + head + tail):
+        raise InvalidSignature("signature does not verify against the author key", cid)
+    return Entry(cid, db, clock, tuple(parents), ops, sig, data)

@@ -1,0 +1,56 @@
+"""Errors raised by the log library. Every decoding failure has its own type so callers can
+log a precise reason and penalise the peer that sent the bytes."""
+
+from __future__ import annotations
+
+
+class LogError(Exception):
+    """Base class of every error of ``p2pdb.log``."""
+
+
+class IdentityError(LogError):
+    """A key file is missing, unreadable, malformed or too permissive."""
+
+
+class EntryError(LogError):
+    """An entry (or block) was rejected. ``cid`` names it when known."""
+
+    def __init__(self, message: str, cid: object | None = None) -> None:
+        super().__init__(message)
+        self.cid = cid
+
+
+class EntryTooLarge(EntryError):
+    """The encoded entry is larger than the configured limit."""
+
+
+class MalformedEntry(EntryError):
+    """The bytes are not valid dag-cbor or do not have the shape of an entry."""
+
+
+class NonCanonicalEncoding(EntryError):
+    """The bytes decode, but are not the canonical dag-cbor encoding of what they contain."""
+
+
+class UnsupportedVersion(EntryError):
+    """The entry's ``v`` field names a version this library does not know."""
+
+
+class CIDMismatch(EntryError):
+    """The bytes do not hash to the CID they were announced under."""
+
+
+class InvalidSignature(EntryError):
+    """The signature does not verify against the author's public key."""
+
+
+class InvalidClock(EntryError):
+    """The entry's Lamport time is not ``1 + max(parents' times)``."""
+
+
+class WrongDatabase(EntryError):
+    """The entry belongs to another database's log."""
+
+
+class AccessDenied(EntryError):
+    """The author may not write to this database."""

@@ -1,0 +1,350 @@
+"""The Merkle-CRDT log: append, join, heads, missing ancestors and traversal (DESIGN.md §3).
+
+Join follows the whitepaper's four cases, all handled by one rule applied in causal order:
+an entry is *integrated* once all its parents are; integrating it adds it to the heads and removes
+its parents from them. So a remote head that we already have is skipped (same / contained), a
+remote history that contains ours replaces our heads (contains: fast-forward), and concurrent
+histories leave both heads (concurrent) until the next local append names them all.
+
+Nothing is walked twice: integrated entries are remembered in an in-memory index (clock and
+parents per CID), and every walk stops at entries already known.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from p2pdb.log.blockstore import BlockStore, MemoryBlockStore
+from p2pdb.log.cid import CID, cid_for_block
+from p2pdb.log.clock import Clock
+from p2pdb.log.entry import DEFAULT_MAX_ENTRY_SIZE, Entry, create_entry, decode_entry
+from p2pdb.log.errors import AccessDenied, EntryError, InvalidClock, WrongDatabase
+from p2pdb.log.identity import Identity
+from p2pdb.log.manifest import Manifest
+
+Block = bytes | tuple[CID, bytes]
+
+
+class _Node:
+    """What the index keeps of an entry: enough to order and walk without decoding."""
+
+    __slots__ = ("clock", "parents")
+
+    def __init__(self, clock: Clock, parents: tuple[CID, ...]) -> None:
+        self.clock = clock
+        self.parents = parents
+
+
+@dataclass(slots=True)
+class JoinResult:
+    """Outcome of :meth:`Log.join`.
+
+    ``added``: entries integrated by this call, in causal order (apply them in this order);
+    ``missing``: CIDs the log still needs before pending entries can be integrated;
+    ``rejected``: one error per refused block (its ``cid`` attribute names it).
+    """
+
+    added: list[Entry] = field(default_factory=list)
+    missing: set[CID] = field(default_factory=set)
+    rejected: list[EntryError] = field(default_factory=list)
+
+
+def _order_key(cid: CID, node: _Node) -> tuple[int, bytes, bytes]:
+    # Total order between concurrent entries: Lamport time, then author key bytes, then CID
+    # (the CID only separates two entries one author wrote at the same time, i.e. a forked key).
+    return (node.clock.time, node.clock.id, cid)
+
+
+class Log:
+    """One database's log: entries by this node's identity and by its peers."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        manifest: Manifest,
+        store: BlockStore | None = None,
+        *,
+        max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
+    ) -> None:
+        self.identity = identity
+        self.manifest = manifest
+        self.id = manifest.address
+        self.store: BlockStore = store if store is not None else MemoryBlockStore()
+        self.max_entry_size = max_entry_size
+        self._nodes: dict[CID, _Node] = {}  # integrated entries
+        self._pending: dict[CID, _Node] = {}  # verified and stored, waiting for ancestors
+        self._waiting: dict[CID, set[CID]] = {}  # unintegrated parent -> pending children
+        self._missing: set[CID] = set()  # parents of pending entries that we have no block for
+        self._decoded: dict[CID, Entry] = {}  # pending entries verified by the running join()
+        self._heads: set[CID] = set()
+        self._load()
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Rebuild the index from the stored heads (blocks in our store were verified before)."""
+        heads = self.store.get_heads(self.id)
+        stack = list(heads)
+        while stack:
+            cid = stack.pop()
+            if cid in self._nodes:
+                continue
+            data = self.store.get(cid)
+            if data is None:
+                raise EntryError(f"block {cid} named by the stored log is missing from the block store", cid)
+            entry = decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
+            self._nodes[cid] = _Node(entry.clock, entry.parents)
+            stack.extend(p for p in entry.parents if p not in self._nodes)
+        self._heads = set(heads)
+
+    @property
+    def heads(self) -> tuple[CID, ...]:
+        """Current heads, sorted by CID bytes."""
+        return tuple(sorted(self._heads))
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, cid: object) -> bool:
+        return cid in self._nodes
+
+    def clock_of(self, cid: CID) -> Clock:
+        return self._nodes[cid].clock
+
+    def parents_of(self, cid: CID) -> tuple[CID, ...]:
+        return self._nodes[cid].parents
+
+    def get(self, cid: CID) -> Entry | None:
+        """An integrated entry, decoded from the block store."""
+        if cid not in self._nodes:
+            return None
+        data = self.store.get(cid)
+        if data is None:
+            return None
+        return decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
+
+    def missing(self) -> set[CID]:
+        """CIDs of ancestors that pending entries wait for and that no local store holds."""
+        return set(self._missing)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def append(self, ops: Any) -> Entry:
+        """Sign a new entry whose parents are all current heads, store it, make it the only head."""
+        parents = self.heads
+        clock = Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in parents))
+        entry = create_entry(self.identity, self.id, clock, parents, ops)
+        if len(entry.block) > self.max_entry_size:
+            raise ValueError(f"entry of {len(entry.block)} bytes exceeds the limit of {self.max_entry_size}")
+        self.store.put(entry.cid, entry.block)
+        self._nodes[entry.cid] = _Node(entry.clock, entry.parents)
+        self._heads = {entry.cid}
+        self.store.set_heads(self.id, self.heads)
+        return entry
+
+    def join(self, blocks: Iterable[Block]) -> JoinResult:
+        """Verify remote blocks, store the valid ones and integrate every entry whose ancestry
+        is complete. Invalid blocks are reported in ``rejected`` and never stored."""
+        result = JoinResult()
+        verified: list[Entry] = []
+        # 1. Verify each new block: size, CID, canonical encoding, signature, database, access.
+        for block in blocks:
+            expected, data = block if isinstance(block, tuple) else (None, block)
+            cid = expected if expected is not None else cid_for_block(data)
+            if cid in self._nodes or cid in self._pending:
+                continue  # same / contained: already known, nothing to do
+            try:
+                entry = decode_entry(data, cid, max_size=self.max_entry_size)
+                if entry.db != self.id:
+                    raise WrongDatabase(f"entry belongs to database {entry.db}, not {self.id}", cid)
+                if not self.manifest.can_write(entry.author):
+                    raise AccessDenied("author may not write to this database", cid)
+            except EntryError as exc:
+                result.rejected.append(exc)
+                continue
+            verified.append(entry)
+        # 2. Store what passed, then index it as pending.
+        self.store.put_many((e.cid, e.block) for e in verified)
+        for entry in verified:
+            self._decoded[entry.cid] = entry
+            self._add_pending(entry.cid, _Node(entry.clock, entry.parents))
+        # 3. Integrate in causal order everything whose ancestors are now complete.
+        try:
+            self._integrate(result)
+        finally:
+            self._decoded.clear()
+        return result
+
+    def join_heads(self, cids: Iterable[CID]) -> JoinResult:
+        """Take heads announced by a peer: integrate those whose blocks we already hold (walking
+        down the local store and stopping at known entries) and report what must be fetched."""
+        result = JoinResult()
+        for cid in cids:
+            if cid not in self._nodes and cid not in self._pending:
+                self._missing.add(cid)
+                self._resolve_from_store(cid)
+        self._integrate(result)
+        return result
+
+    # -- internals of join --------------------------------------------------------------------
+
+    def _add_pending(self, cid: CID, node: _Node) -> None:
+        if cid in self._nodes or cid in self._pending:
+            return
+        self._pending[cid] = node
+        self._missing.discard(cid)
+        for parent in node.parents:
+            if parent in self._nodes:
+                continue
+            self._waiting.setdefault(parent, set()).add(cid)
+            if parent not in self._pending and parent not in self._missing:
+                self._missing.add(parent)
+                self._resolve_from_store(parent)
+
+    def _resolve_from_store(self, cid: CID) -> None:
+        """A missing CID whose block we hold (stored earlier, e.g. before a restart) becomes
+        pending, and so do its stored ancestors; the walk stops at known entries."""
+        stack = [cid]
+        while stack:
+            current = stack.pop()
+            if current not in self._missing:
+                continue
+            data = self.store.get(current)
+            if data is None:
+                continue
+            entry = decode_entry(data, current, max_size=self.max_entry_size, verify_signature=False)
+            self._missing.discard(current)
+            self._pending[current] = _Node(entry.clock, entry.parents)
+            for parent in entry.parents:
+                if parent in self._nodes:
+                    continue
+                self._waiting.setdefault(parent, set()).add(current)
+                if parent not in self._pending and parent not in self._missing:
+                    self._missing.add(parent)
+                    stack.append(parent)
+
+    def _ready(self, node: _Node) -> bool:
+        return all(p in self._nodes for p in node.parents)
+
+    def _integrate(self, result: JoinResult) -> None:
+        heap = [(_order_key(cid, node), cid) for cid, node in self._pending.items() if self._ready(node)]
+        heapq.heapify(heap)
+        changed = False
+        while heap:
+            _, cid = heapq.heappop(heap)
+            node = self._pending.pop(cid)
+            # 1. The Lamport rule: time = 1 + max(parents' times); otherwise the entry lies.
+            expected = 1 + max((self._nodes[p].clock.time for p in node.parents), default=0)
+            if node.clock.time != expected:
+                self._reject_subtree(cid, InvalidClock(f"time {node.clock.time} != {expected}", cid), result)
+                continue
+            # 2. Integrate: it becomes a head and its parents stop being heads.
+            self._nodes[cid] = node
+            self._heads.difference_update(node.parents)
+            self._heads.add(cid)
+            changed = True
+            entry = self._decoded.get(cid) or self.get(cid)
+            assert entry is not None  # stored in join() before integration
+            result.added.append(entry)
+            # 3. Children that waited only for this entry are ready now.
+            for child in self._waiting.pop(cid, ()):
+                child_node = self._pending.get(child)
+                if child_node is not None and self._ready(child_node):
+                    heapq.heappush(heap, (_order_key(child, child_node), child))
+        if changed:
+            self.store.set_heads(self.id, self.heads)
+        result.missing = set(self._missing)
+
+    def _reject_subtree(self, cid: CID, error: EntryError, result: JoinResult) -> None:
+        """Drop an invalid entry and every pending entry that descends from it."""
+        stack = [(cid, error)]
+        while stack:
+            current, exc = stack.pop()
+            self._pending.pop(current, None)
+            self.store.delete(current)
+            result.rejected.append(exc)
+            for child in self._waiting.pop(current, ()):
+                if child in self._pending:
+                    stack.append((child, EntryError(f"ancestor {current} was rejected", child)))
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _sorted(self, cids: Iterable[CID], reverse: bool = False) -> list[CID]:
+        return sorted(cids, key=lambda c: _order_key(c, self._nodes[c]), reverse=reverse)
+
+    def traverse(self, *, reverse: bool = False) -> Iterator[Entry]:
+        """All integrated entries in causal order, Lamport (time, author) between concurrent ones."""
+        for cid in self._sorted(self._nodes, reverse):
+            entry = self.get(cid)
+            if entry is not None:
+                yield entry
+
+    def is_ancestor(self, ancestor: CID, descendant: CID) -> bool:
+        """True iff ``ancestor`` is reachable from ``descendant`` through parents (strictly)."""
+        if ancestor not in self._nodes or descendant not in self._nodes:
+            return False
+        bound = self._nodes[ancestor].clock.time
+        seen: set[CID] = set()
+        stack = list(self._nodes[descendant].parents)
+        while stack:
+            cid = stack.pop()
+            if cid == ancestor:
+                return True
+            if cid in seen:
+                continue
+            seen.add(cid)
+            node = self._nodes[cid]
+            # Parents always have a lower time: below the ancestor's time it cannot be reached.
+            if node.clock.time > bound:
+                stack.extend(node.parents)
+        return False
+
+    def since(self, remote_heads: Iterable[CID]) -> list[Entry]:
+        """Entries a peer whose heads are ``remote_heads`` lacks, in causal order.
+
+        Paints down from both sets of heads in decreasing time (as git finds merge bases): an
+        entry reached only from our heads is lacking; the walk stops as soon as every entry
+        still queued is an ancestor of a remote head. Remote heads we do not know are ignored.
+        """
+        ours, theirs = 1, 2
+        flags: dict[CID, int] = {}
+        heap: list[tuple[int, CID]] = []
+        ours_only = 0
+
+        def push(cid: CID, flag: int) -> None:
+            nonlocal ours_only
+            old = flags.get(cid, 0)
+            new = old | flag
+            if old == new:
+                return
+            flags[cid] = new
+            if old == 0:
+                heapq.heappush(heap, (-self._nodes[cid].clock.time, cid))
+            if new == ours:
+                ours_only += 1
+            elif old == ours:
+                ours_only -= 1
+
+        for cid in remote_heads:
+            if cid in self._nodes:
+                push(cid, theirs)
+        for cid in self._heads:
+            push(cid, ours)
+        lacking: list[CID] = []
+        while heap and ours_only:
+            _, cid = heapq.heappop(heap)
+            flag = flags[cid]
+            if flag == ours:
+                ours_only -= 1
+                lacking.append(cid)
+            for parent in self._nodes[cid].parents:
+                push(parent, flag)
+        result = []
+        for cid in self._sorted(lacking):
+            entry = self.get(cid)
+            if entry is not None:
+                result.append(entry)
+        return result

@@ -1,0 +1,113 @@
+"""A block store in SQLite tables, for the same file as the database (DESIGN.md §1).
+
+Tables (hidden from users by the ``_p2pdb_`` prefix)::
+
+    _p2pdb_blocks(cid BLOB PRIMARY KEY, data BLOB NOT NULL)  WITHOUT ROWID
+    _p2pdb_heads(log_id TEXT, position INTEGER, cid BLOB, PRIMARY KEY(log_id, position))
+
+The store works on any DB-API-like connection with ``execute(sql, params)`` returning an iterable
+cursor: the stdlib ``sqlite3`` module and ``apsw`` both qualify. Transactions belong to the caller
+when ``autocommit=False`` (so a commit's rows and its entry land in one SQLite transaction);
+with ``autocommit=True`` every mutating call commits by itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from p2pdb.log.cid import CID
+
+
+class _Connection(Protocol):
+    def execute(self, sql: str, params: Any = ..., /) -> Any: ...
+
+
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS _p2pdb_blocks (cid BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS _p2pdb_heads ("
+    " log_id TEXT NOT NULL, position INTEGER NOT NULL, cid BLOB NOT NULL,"
+    " PRIMARY KEY (log_id, position)) WITHOUT ROWID",
+)
+
+
+class SQLiteBlockStore:
+    """Blocks and heads in SQLite tables of an existing connection (or a file it opens)."""
+
+    __slots__ = ("_autocommit", "_conn")
+
+    def __init__(self, connection: _Connection | str, *, autocommit: bool | None = None) -> None:
+        if isinstance(connection, str):
+            conn = sqlite3.connect(connection, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn: _Connection = conn
+            self._autocommit = True if autocommit is None else autocommit
+        else:
+            self._conn = connection
+            self._autocommit = bool(autocommit)
+        for statement in SCHEMA:
+            self._conn.execute(statement)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Own a transaction in autocommit mode; otherwise run inside the caller's."""
+        if not self._autocommit:
+            yield
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def get(self, cid: CID) -> bytes | None:
+        for (data,) in self._conn.execute("SELECT data FROM _p2pdb_blocks WHERE cid = ?", (bytes(cid),)):
+            return bytes(data)
+        return None
+
+    def has(self, cid: CID) -> bool:
+        for _ in self._conn.execute("SELECT 1 FROM _p2pdb_blocks WHERE cid = ?", (bytes(cid),)):
+            return True
+        return False
+
+    def put(self, cid: CID, data: bytes) -> None:
+        self.put_many(((cid, data),))
+
+    def put_many(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
+        with self._transaction():
+            for cid, data in blocks:
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO _p2pdb_blocks (cid, data) VALUES (?, ?)", (bytes(cid), bytes(data))
+                )
+
+    def delete(self, cid: CID) -> None:
+        with self._transaction():
+            self._conn.execute("DELETE FROM _p2pdb_blocks WHERE cid = ?", (bytes(cid),))
+
+    def get_heads(self, log_id: str) -> list[CID]:
+        rows = self._conn.execute(
+            "SELECT cid FROM _p2pdb_heads WHERE log_id = ? ORDER BY position", (log_id,)
+        )
+        return [CID(bytes(cid)) for (cid,) in rows]
+
+    def set_heads(self, log_id: str, heads: Iterable[CID]) -> None:
+        with self._transaction():
+            self._conn.execute("DELETE FROM _p2pdb_heads WHERE log_id = ?", (log_id,))
+            for position, cid in enumerate(heads):
+                self._conn.execute(
+                    "INSERT INTO _p2pdb_heads (log_id, position, cid) VALUES (?, ?, ?)",
+                    (log_id, position, bytes(cid)),
+                )
+
+    def cids(self) -> Iterator[CID]:
+        return iter([CID(bytes(cid)) for (cid,) in self._conn.execute("SELECT cid FROM _p2pdb_blocks")])
+
+    def __len__(self) -> int:
+        for (count,) in self._conn.execute("SELECT count(*) FROM _p2pdb_blocks"):
+            return int(count)
+        return 0
