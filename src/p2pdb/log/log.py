@@ -79,6 +79,7 @@ class Log:
         self._waiting: dict[CID, set[CID]] = {}  # unintegrated parent -> pending children
         self._missing: set[CID] = set()  # parents of pending entries that we have no block for
         self._decoded: dict[CID, Entry] = {}  # pending entries verified by the running join()
+        self._fresh: list[CID] = []  # entries made pending since the last _integrate()
         self._heads: set[CID] = set()
         self._load()
 
@@ -132,10 +133,26 @@ class Log:
 
     # -- writing ----------------------------------------------------------------------------
 
+    def next_clock(self) -> Clock:
+        """The clock the next :meth:`append` will give its entry (1 + max of the heads' times)."""
+        return Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in self._heads))
+
+    def reload(self) -> None:
+        """Forget in-memory state and rebuild it from the block store (after a rolled-back
+        transaction of a caller that shares the store's connection)."""
+        self._nodes.clear()
+        self._pending.clear()
+        self._waiting.clear()
+        self._missing.clear()
+        self._decoded.clear()
+        self._fresh.clear()
+        self._heads = set()
+        self._load()
+
     def append(self, ops: Any) -> Entry:
         """Sign a new entry whose parents are all current heads, store it, make it the only head."""
         parents = self.heads
-        clock = Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in parents))
+        clock = self.next_clock()
         entry = create_entry(self.identity, self.id, clock, parents, ops)
         if len(entry.block) > self.max_entry_size:
             raise ValueError(f"entry of {len(entry.block)} bytes exceeds the limit of {self.max_entry_size}")
@@ -195,6 +212,7 @@ class Log:
         if cid in self._nodes or cid in self._pending:
             return
         self._pending[cid] = node
+        self._fresh.append(cid)
         self._missing.discard(cid)
         for parent in node.parents:
             if parent in self._nodes:
@@ -216,8 +234,11 @@ class Log:
             if data is None:
                 continue
             entry = decode_entry(data, current, max_size=self.max_entry_size, verify_signature=False)
+            if entry.db != self.id or not self.manifest.can_write(entry.author):
+                continue  # another log's block in a shared store: it stays missing; join() rejects it
             self._missing.discard(current)
             self._pending[current] = _Node(entry.clock, entry.parents)
+            self._fresh.append(current)
             for parent in entry.parents:
                 if parent in self._nodes:
                     continue
@@ -230,7 +251,14 @@ class Log:
         return all(p in self._nodes for p in node.parents)
 
     def _integrate(self, result: JoinResult) -> None:
-        heap = [(_order_key(cid, node), cid) for cid, node in self._pending.items() if self._ready(node)]
+        # Only entries made pending since the last call can be ready without a parent having
+        # just been integrated (that case is handled through _waiting below): no scan of all pending.
+        fresh, self._fresh = self._fresh, []
+        heap = [
+            (_order_key(cid, node), cid)
+            for cid in fresh
+            if (node := self._pending.get(cid)) is not None and self._ready(node)
+        ]
         heapq.heapify(heap)
         changed = False
         while heap:

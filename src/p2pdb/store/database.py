@@ -1,0 +1,311 @@
+"""One replicated database: SQLite data, its Merkle-CRDT log, and the merge between them.
+
+Invariant 1 (DESIGN §2): a local commit writes its rows and its log entry in one SQLite
+transaction. :meth:`Database.write` runs the caller's statements inside ``BEGIN IMMEDIATE``, records
+their row changes with SQLite's session extension, detects schema changes, turns both into the ops
+of one signed entry, updates per-row merge state and commits everything together. If anything
+fails, the transaction rolls back and neither data nor log keeps a trace.
+
+Remote entries go through :meth:`Database.join`: the log verifies them (invariant 2), and every
+newly integrated entry is merged by :mod:`p2pdb.crdt` and applied, the whole batch in one SQLite
+transaction and each entry inside a savepoint, so an entry whose ops do not fit the schema is
+rejected whole (and recorded) while the rest of the batch applies. Applying never runs capture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import apsw
+
+from p2pdb.crdt import RowChange, RowState, SqlValue, merge
+from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
+from p2pdb.log.identity import Identity
+from p2pdb.log.log import Block
+from p2pdb.store.catalog import Catalog
+from p2pdb.store.engine import Engine, MemoryEngine
+from p2pdb.store.errors import InvalidOps, StoreError, UnsupportedChange
+from p2pdb.store.ops import DDLOp, Op, decode_ops, encode_ops
+from p2pdb.store.rows import RowStates, write_outcome
+from p2pdb.store.schema import TableSpec, is_internal, quote
+from p2pdb.store.validate import DEFAULT_MAX_VALUE_SIZE, check_change
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REJECTED_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS _p2pdb_rejected (id INTEGER PRIMARY KEY, cid BLOB NOT NULL,"
+    " reason TEXT NOT NULL)"
+)
+
+DEFAULT_AUTO_INCREMENT = 1024
+
+
+@dataclass(slots=True)
+class WriteResult(Generic[T]):
+    """What :meth:`Database.write` returns: the callback's value and the entry (None if the
+    transaction changed nothing)."""
+
+    value: T
+    entry: Entry | None
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What :meth:`Database.join` did: entries applied (causal order), entries whose ops were
+    rejected (cid, reason), CIDs still missing, and blocks the log refused (bad signature...)."""
+
+    applied: list[Entry] = field(default_factory=list)
+    rejected_ops: list[tuple[CID, str]] = field(default_factory=list)
+    missing: set[CID] = field(default_factory=set)
+    rejected_blocks: list[EntryError] = field(default_factory=list)
+
+
+class Database:
+    """A database replicated through its log. Not thread-safe: one owner calls it."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        manifest: Manifest,
+        engine: Engine | None = None,
+        *,
+        max_value_size: int = DEFAULT_MAX_VALUE_SIZE,
+        auto_increment_increment: int = DEFAULT_AUTO_INCREMENT,
+        auto_increment_offset: int | None = None,
+    ) -> None:
+        self.identity = identity
+        self.manifest = manifest
+        self.name = manifest.name
+        self.engine: Engine = engine if engine is not None else MemoryEngine()
+        self.conn = self.engine.writer()
+        self.max_value_size = max_value_size
+        self.blocks = SQLiteBlockStore(self.conn, autocommit=False)
+        self.conn.execute(REJECTED_SCHEMA)
+        self.rows = RowStates(self.conn)
+        self.catalog = Catalog(self.conn)
+        self.log = Log(identity, manifest, self.blocks)
+        self.auto_increment_increment = auto_increment_increment
+        if auto_increment_offset is None:
+            digest = hashlib.sha256(identity.public_key).digest()
+            auto_increment_offset = int.from_bytes(digest[:4], "big") % auto_increment_increment + 1
+        if not 1 <= auto_increment_offset <= auto_increment_increment:
+            raise ValueError("auto_increment_offset must be between 1 and auto_increment_increment")
+        self.auto_increment_offset = auto_increment_offset
+        self.listeners: list[Callable[[Entry, bool], None]] = []
+
+    def close(self) -> None:
+        self.engine.close()
+
+    # -- local writes ---------------------------------------------------------------------------
+
+    def write(self, fn: Callable[[apsw.Connection], T], *, allow_drop: bool = False) -> WriteResult[T]:
+        """Run ``fn(conn)`` as one local transaction and commit it with its log entry.
+
+        ``fn`` runs SQL on the writer connection; it must not BEGIN/COMMIT itself. Raises what
+        ``fn`` raises, or :class:`UnsupportedChange`/:class:`InvalidOps` when the transaction
+        cannot be replicated; in every failure case nothing is kept.
+        """
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        entry: Entry | None = None
+        try:
+            session = apsw.Session(conn, "main")
+            try:
+                session.table_filter(lambda name: not is_internal(name))
+                session.attach()
+                value = fn(conn)
+                changeset = session.changeset()
+            finally:
+                session.close()
+            clock = self.log.next_clock()
+            ops: list[Op] = list(self.catalog.diff(clock, allow_drop=allow_drop))
+            ops.extend(self._capture(changeset, clock))
+            if ops:
+                entry = self.log.append(encode_ops(ops))
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        if entry is not None:
+            self._notify(entry, True)
+        return WriteResult(value, entry)
+
+    def _rollback(self) -> None:
+        if not self.conn.getautocommit():
+            self.conn.execute("ROLLBACK")
+        self.log.reload()
+        self.catalog.reload()
+
+    def _capture(self, changeset: bytes, clock: Clock) -> list[RowChange]:
+        """Turn the session's net row changes into merged row changes (and new row states)."""
+        changes: list[RowChange] = []
+        for change in apsw.Changeset.iter(changeset):
+            spec = self.catalog.tables.get(change.name)
+            if spec is None:
+                raise UnsupportedChange(f"table {change.name!r} is not known to the replicated schema")
+            rule = self.catalog.rules[spec.name]
+            names = spec.column_names
+            old_all: tuple[Any, ...] = change.old or ()
+            new_all: tuple[Any, ...] = change.new or ()
+            if change.op == "INSERT":
+                new = dict(zip(names, new_all, strict=True))
+                pk = tuple(new[c] for c in spec.pk)
+                state = self.rows.get(spec.name, pk)
+                cl = _next_insert_cl(state)
+                row_change = RowChange(spec.name, pk, cl, new)
+            elif change.op == "UPDATE":
+                pk = tuple(old_all[names.index(c)] for c in spec.pk)
+                changed = [i for i, v in enumerate(new_all) if v is not apsw.no_change]
+                old = {names[i]: old_all[i] for i in changed}
+                new = {names[i]: new_all[i] for i in changed}
+                values, deltas = rule.split_update(old, new)
+                state = self.rows.get(spec.name, pk)
+                cl = state.cl if state is not None and state.cl % 2 == 1 else _next_insert_cl(state)
+                row_change = RowChange(spec.name, pk, cl, values, deltas)
+            else:  # DELETE
+                pk = tuple(old_all[names.index(c)] for c in spec.pk)
+                state = self.rows.get(spec.name, pk)
+                cl = (state.cl + 1) if state is not None and state.cl % 2 == 1 else _next_insert_cl(state) + 1
+                row_change = RowChange(spec.name, pk, cl)
+            check_change(spec, row_change, self.max_value_size)
+            outcome = merge(state, row_change, clock, rule)
+            if outcome.state_changed:
+                self.rows.put(spec.name, pk, outcome.state)
+            changes.append(row_change)
+        return changes
+
+    # -- remote entries -------------------------------------------------------------------------
+
+    def join(self, blocks: Iterable[Block]) -> ApplyResult:
+        """Verify and integrate remote blocks and apply the entries that became complete."""
+        result = ApplyResult()
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            joined = self.log.join(blocks)
+            for entry in joined.added:
+                reason = self._apply_entry(entry)
+                if reason is None:
+                    result.applied.append(entry)
+                else:
+                    result.rejected_ops.append((entry.cid, reason))
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        result.missing = joined.missing
+        result.rejected_blocks = joined.rejected
+        for error in joined.rejected:
+            log.warning("rejected block %s: %s: %s", error.cid, type(error).__name__, error)
+        for entry in result.applied:
+            self._notify(entry, False)
+        return result
+
+    def _apply_entry(self, entry: Entry) -> str | None:
+        """Apply one integrated entry inside a savepoint; return the reason if it was rejected."""
+        self.conn.execute("SAVEPOINT p2pdb_entry")
+        try:
+            for op in decode_ops(entry.ops):
+                if isinstance(op, DDLOp):
+                    self.catalog.apply(op, entry.clock, self._replay_table)
+                else:
+                    self._apply_row(op, entry.clock)
+        except (InvalidOps, StoreError, apsw.Error, ValueError) as exc:
+            self.conn.execute("ROLLBACK TO p2pdb_entry")
+            self.conn.execute("RELEASE p2pdb_entry")
+            self.catalog.reload()
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("rejected entry %s by %s: %s", entry.cid, entry.author.hex()[:16], reason)
+            self.conn.execute(
+                "INSERT INTO _p2pdb_rejected (cid, reason) VALUES (?, ?)", (bytes(entry.cid), reason)
+            )
+            return reason
+        self.conn.execute("RELEASE p2pdb_entry")
+        return None
+
+    def _apply_row(self, change: RowChange, clock: Clock) -> None:
+        if change.table in self.catalog.dropped:
+            return  # the table was dropped concurrently: its row changes are void
+        spec = self.catalog.tables.get(change.table)
+        if spec is None:
+            raise InvalidOps(f"unknown table {change.table!r}")
+        check_change(spec, change, self.max_value_size)
+        state = self.rows.get(spec.name, change.pk)
+        outcome = merge(state, change, clock, self.catalog.rules[spec.name])
+        if outcome.state_changed:
+            self.rows.put(spec.name, change.pk, outcome.state)
+        write_outcome(self.conn, spec, change.pk, outcome)
+
+    def _replay_table(self, table: str) -> None:
+        """Re-merge every row change of ``table`` from the log (after its definition changed)."""
+        self.rows.drop_table(table)
+        for entry in self.log.traverse():
+            try:
+                ops = decode_ops(entry.ops)
+            except InvalidOps:
+                continue
+            for op in ops:
+                if isinstance(op, RowChange) and op.table == table:
+                    try:
+                        self._apply_row(op, entry.clock)
+                    except (InvalidOps, apsw.Error, ValueError) as exc:
+                        log.info("row change of %s dropped by the table rebuild: %s", table, exc)
+
+    def _notify(self, entry: Entry, local: bool) -> None:
+        for listener in self.listeners:
+            listener(entry, local)
+
+    # -- helpers for the SQL layer and tests ------------------------------------------------------
+
+    def next_auto_id(self, table: str, column: str) -> int:
+        """The next AUTO_INCREMENT value for ``table.column`` on this peer.
+
+        MySQL's multi-primary scheme: values are ``offset (mod increment)``, the smallest such value
+        above the column's current maximum. Peers with different offsets never allocate the same
+        value, so concurrent inserts on two peers never merge into one row. The offset defaults to
+        a value derived from the peer key; set it explicitly to guarantee distinct offsets.
+        """
+        current = 0
+        for (value,) in self.conn.execute(f"SELECT max({quote(column)}) FROM {quote(table)}"):
+            current = int(value) if isinstance(value, (int, float)) else 0
+        step, offset = self.auto_increment_increment, self.auto_increment_offset
+        base = current - current % step + offset
+        return base if base > current else base + step
+
+    def tables(self) -> list[TableSpec]:
+        return [self.catalog.tables[name] for name in sorted(self.catalog.tables)]
+
+    def rejected(self) -> list[tuple[CID, str]]:
+        return [(CID(bytes(c)), r) for c, r in self.conn.execute("SELECT cid, reason FROM _p2pdb_rejected")]
+
+    def row_state(self, table: str, pk: Sequence[SqlValue]) -> RowState | None:
+        return self.rows.get(table, pk)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query on the writer connection (tests, tools)."""
+        return [tuple(row) for row in self.conn.execute(sql, tuple(params))]
+
+    def state_hash(self) -> str:
+        """Deterministic hash of every user table's definition-independent content: table names,
+        column names (sorted) and rows ordered by primary key. Equal on converged replicas."""
+        digest = hashlib.sha256()
+        for spec in self.tables():
+            cols = sorted(spec.column_names)
+            digest.update(codec.encode([spec.name, cols]))
+            order = ", ".join(quote(c) for c in spec.pk)
+            select = ", ".join(quote(c) for c in cols)
+            for row in self.conn.execute(f"SELECT {select} FROM {quote(spec.name)} ORDER BY {order}"):
+                digest.update(codec.encode(list(row)))
+        return digest.hexdigest()
+
+
+def _next_insert_cl(state: RowState | None) -> int:
+    """Causal length of an insert: the next odd value above the row's current one."""
+    if state is None:
+        return 1
+    return state.cl + 1 if state.cl % 2 == 0 else state.cl + 2
