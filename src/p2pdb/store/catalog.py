@@ -56,9 +56,11 @@ class Catalog:
         self.indexes: dict[str, IndexSpec] = {}
         self.rules: dict[str, ConflictRule] = {}
         self.schema_version = -1
+        self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
         self.reload()
 
     def reload(self) -> None:
+        self._pending_extras.clear()
         self.tables.clear()
         self.clocks.clear()
         self.dropped.clear()
@@ -121,8 +123,28 @@ class Catalog:
 
     # -- local DDL ------------------------------------------------------------------------------
 
+    def note_extras(self, table: str, extras: dict[str, dict[str, Any]]) -> None:
+        """Column extras (MySQL type text, AUTO_INCREMENT, comment) for columns that the running
+        transaction creates; :meth:`diff` attaches them to the new columns' specs."""
+        self._pending_extras.setdefault(table, {}).update(extras)
+
+    def _with_extras(self, current: TableSpec, known: TableSpec | None) -> TableSpec:
+        pending = self._pending_extras.get(current.name, {})
+        columns = []
+        for col in current.columns:
+            old = known.column(col.name) if known is not None else None
+            extra = pending.get(col.name, old.extra if old is not None else None)
+            columns.append(col.with_extra(extra))
+        return TableSpec(current.name, tuple(columns), current.pk, current.rule)
+
     def diff(self, clock: Clock, *, allow_drop: bool) -> list[DDLOp]:
         """Schema changes made by the running local transaction, as ops; registers them."""
+        try:
+            return self._diff(clock, allow_drop=allow_drop)
+        finally:
+            self._pending_extras.clear()
+
+    def _diff(self, clock: Clock, *, allow_drop: bool) -> list[DDLOp]:
         version = self.current_schema_version()
         if version == self.schema_version:
             return []
@@ -145,8 +167,8 @@ class Catalog:
                 self._conn.execute("DELETE FROM _p2pdb_indexes WHERE name = ?", (iname,))
                 del self.indexes[iname]
         for name in now:
-            current = read_table(self._conn, name, self.tables[name].rule if name in self.tables else None)
             known = self.tables.get(name)
+            current = self._with_extras(read_table(self._conn, name, known.rule if known else None), known)
             if known is None:
                 ops.append(DDLOp("create_table", {"spec": current.to_ipld()}))
                 self._put_table(current, clock)

@@ -6,7 +6,9 @@ applying a peer's DDL cannot run anything but the DDL it describes.
 
 Spec shapes (IPLD maps, also stored in ``_p2pdb_tables``)::
 
-    column: {"n": name, "t": declared type, "nn": not null, "dv": default literal SQL text or None}
+    column: {"n": name, "t": declared type, "nn": not null, "dv": default literal SQL text or None,
+             "x": {...} (optional extras of the SQL layer: "mt" MySQL column type text, "ai" AUTO_INCREMENT,
+                         "cm" comment)}
     table:  {"name": t, "cols": [column...], "pk": [column names], "rule": {"rule": "lww", ...}}
     index:  {"name": i, "t": table, "cols": [column names], "unique": bool}
 """
@@ -45,14 +47,32 @@ class Column:
     type: str = ""
     not_null: bool = False
     default: str | None = None
+    #: Extras of the SQL layer (MySQL type text "mt", AUTO_INCREMENT "ai", comment "cm"); replicated
+    #: with the column but not part of SQLite's schema.
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def to_ipld(self) -> dict[str, Any]:
-        return {"n": self.name, "t": self.type, "nn": self.not_null, "dv": self.default}
+        spec: dict[str, Any] = {"n": self.name, "t": self.type, "nn": self.not_null, "dv": self.default}
+        if self.extra:
+            spec["x"] = self.extra
+        return spec
+
+    def with_extra(self, extra: dict[str, Any] | None) -> Column:
+        return Column(self.name, self.type, self.not_null, self.default, dict(extra or {}))
 
     @classmethod
     def from_ipld(cls, value: Any) -> Column:
-        if not isinstance(value, dict) or set(value) != {"n", "t", "nn", "dv"}:
-            raise InvalidOps("a column spec is a map of n, t, nn, dv")
+        if not isinstance(value, dict) or not {"n", "t", "nn", "dv"} <= set(value) <= {
+            "n",
+            "t",
+            "nn",
+            "dv",
+            "x",
+        }:
+            raise InvalidOps("a column spec is a map of n, t, nn, dv and optionally x")
+        extra = value.get("x", {})
+        if not isinstance(extra, dict):
+            raise InvalidOps("column extras must be a map")
         name, ctype, nn, dv = value["n"], value["t"], value["nn"], value["dv"]
         if not isinstance(name, str) or not name or not isinstance(ctype, str) or not isinstance(nn, bool):
             raise InvalidOps("column spec has fields of the wrong type")
@@ -60,7 +80,7 @@ class Column:
             raise InvalidOps(f"declared type {ctype!r} is not allowed")
         if dv is not None and (not isinstance(dv, str) or not _DEFAULT_RE.match(dv)):
             raise InvalidOps(f"default {dv!r} is not a literal")
-        return cls(name, ctype, nn, dv)
+        return cls(name, ctype, nn, dv, extra)
 
     def render(self) -> str:
         parts = [quote(self.name)]
