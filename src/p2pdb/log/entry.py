@@ -131,12 +131,15 @@ def decode_entry(
         raise
     except Exception as exc:  # cbor2 raises several types on bad input; all mean "malformed"
         raise MalformedEntry(f"invalid CBOR: {exc}", cid) from exc
-    if not isinstance(raw, dict) or set(raw) != _FIELDS:
-        raise MalformedEntry("an entry is a map of exactly v, db, clock, parents, ops, author, sig", cid)
-    v = _field(raw["v"], int, "v")
-    if v != VERSION:
-        raise UnsupportedVersion(f"entry version {v} is not supported (expected {VERSION})", cid)
+    if not isinstance(raw, dict):
+        raise MalformedEntry("an entry is a map", cid)
     try:
+        # The version comes first: another version may have other fields.
+        v = _field(raw.get("v"), int, "v")
+        if v != VERSION:
+            raise UnsupportedVersion(f"entry version {v} is not supported (expected {VERSION})", cid)
+        if set(raw) != _FIELDS:
+            raise MalformedEntry("an entry is a map of exactly v, db, clock, parents, ops, author, sig")
         db = _field(raw["db"], str, "db")
         if not db or len(db) > MAX_DB_LENGTH:
             raise MalformedEntry("field 'db' is empty or too long")

@@ -185,8 +185,8 @@ class Log:
             verified.append(entry)
         # 2. Store what passed, then index it as pending.
         self.store.put_many((e.cid, e.block) for e in verified)
+        self._decoded.update((e.cid, e) for e in verified)  # so parents in this batch are not re-read
         for entry in verified:
-            self._decoded[entry.cid] = entry
             self._add_pending(entry.cid, _Node(entry.clock, entry.parents))
         # 3. Integrate in causal order everything whose ancestors are now complete.
         try:
@@ -230,10 +230,12 @@ class Log:
             current = stack.pop()
             if current not in self._missing:
                 continue
-            data = self.store.get(current)
-            if data is None:
-                continue
-            entry = decode_entry(data, current, max_size=self.max_entry_size, verify_signature=False)
+            entry = self._decoded.get(current)
+            if entry is None:
+                data = self.store.get(current)
+                if data is None:
+                    continue
+                entry = decode_entry(data, current, max_size=self.max_entry_size, verify_signature=False)
             if entry.db != self.id or not self.manifest.can_write(entry.author):
                 continue  # another log's block in a shared store: it stays missing; join() rejects it
             self._missing.discard(current)

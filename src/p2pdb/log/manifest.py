@@ -69,6 +69,13 @@ class Manifest:
         if not isinstance(value, dict) or set(value) != {"name", "network", "owners", "writers"}:
             raise MalformedEntry("a manifest is a map of name, network, owners and writers")
         writers = value["writers"]
+        if not (
+            isinstance(value["name"], str)
+            and isinstance(value["network"], str)
+            and isinstance(value["owners"], list)
+            and isinstance(writers, (list, str))
+        ):
+            raise MalformedEntry("manifest: name and network are strings, owners a list, writers a list or *")
         try:
             return cls(
                 name=value["name"],
