@@ -554,3 +554,33 @@ def test_catching_up_newest_first_decodes_each_block_at_most_twice(monkeypatch: 
     assert reader.heads == writer.heads and len(reader) == 300
     # Once to verify; once more only for entries integrated by a later join (to return them).
     assert len(decoded) <= 300 + 250
+
+
+def test_descendants_of_a_rejected_entry_are_rejected_and_not_missing() -> None:
+    from p2pdb.log import AccessDenied, Identity, Log, Manifest
+
+    owner = Identity.generate()
+    intruder = Identity.generate()
+    manifest = Manifest("acl", owners=(owner.public_key,), writers=(owner.public_key,))
+    open_manifest = Manifest("acl")
+    assert open_manifest.address == manifest.address
+    forger = Log(intruder, open_manifest)
+    bad = forger.append({"x": 1})
+    # A misconfigured replica of the owner accepted the intruder's entry and wrote on top of it.
+    careless = Log(owner, open_manifest)
+    careless.join([bad.block])
+    child = careless.append({"x": 2})
+    target = Log(owner, manifest)
+    # The child arrives first and waits for its parent; the parent is then refused.
+    first = target.join([child.block])
+    assert first.missing == {bad.cid}
+    second = target.join([bad.block])
+    assert any(isinstance(e, AccessDenied) for e in second.rejected)
+    assert {e.cid for e in second.rejected} == {bad.cid, child.cid}
+    assert target.missing() == set()
+    assert not target.store.has(child.cid)
+    # A later entry built on the rejected one is refused at once.
+    grandchild = careless.append({"x": 3})
+    third = target.join([grandchild.block])
+    assert [e.cid for e in third.rejected] == [grandchild.cid]
+    assert len(target) == 0

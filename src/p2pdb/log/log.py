@@ -21,7 +21,7 @@ from p2pdb.log.blockstore import BlockStore, MemoryBlockStore
 from p2pdb.log.cid import CID, cid_for_block
 from p2pdb.log.clock import Clock
 from p2pdb.log.entry import DEFAULT_MAX_ENTRY_SIZE, Entry, create_entry, decode_entry
-from p2pdb.log.errors import AccessDenied, EntryError, InvalidClock, WrongDatabase
+from p2pdb.log.errors import AccessDenied, CIDMismatch, EntryError, InvalidClock, WrongDatabase
 from p2pdb.log.identity import Identity
 from p2pdb.log.manifest import Manifest
 
@@ -78,6 +78,7 @@ class Log:
         self._pending: dict[CID, _Node] = {}  # verified and stored, waiting for ancestors
         self._waiting: dict[CID, set[CID]] = {}  # unintegrated parent -> pending children
         self._missing: set[CID] = set()  # parents of pending entries that we have no block for
+        self._invalid: set[CID] = set()  # entries found invalid: never integrated, nor their descendants
         self._decoded: dict[CID, Entry] = {}  # pending entries verified by the running join()
         self._fresh: list[CID] = []  # entries made pending since the last _integrate()
         self._heads: set[CID] = set()
@@ -179,8 +180,14 @@ class Log:
                     raise WrongDatabase(f"entry belongs to database {entry.db}, not {self.id}", cid)
                 if not self.manifest.can_write(entry.author):
                     raise AccessDenied("author may not write to this database", cid)
+                bad = next((p for p in entry.parents if p in self._invalid), None)
+                if bad is not None:
+                    raise EntryError(f"ancestor {bad} was rejected", cid)
             except EntryError as exc:
                 result.rejected.append(exc)
+                if not isinstance(exc, CIDMismatch):
+                    # The bytes really are entry `cid`, and it is invalid: so is anything built on it.
+                    self._mark_invalid(cid, result)
                 continue
             verified.append(entry)
         # 2. Store what passed, then index it as pending.
@@ -288,12 +295,20 @@ class Log:
             self.store.set_heads(self.id, self.heads)
         result.missing = set(self._missing)
 
+    def _mark_invalid(self, cid: CID, result: JoinResult) -> None:
+        self._invalid.add(cid)
+        self._missing.discard(cid)
+        for child in self._waiting.pop(cid, ()):
+            if child in self._pending:
+                self._reject_subtree(child, EntryError(f"ancestor {cid} was rejected", child), result)
+
     def _reject_subtree(self, cid: CID, error: EntryError, result: JoinResult) -> None:
         """Drop an invalid entry and every pending entry that descends from it."""
         stack = [(cid, error)]
         while stack:
             current, exc = stack.pop()
             self._pending.pop(current, None)
+            self._invalid.add(current)
             self.store.delete(current)
             result.rejected.append(exc)
             for child in self._waiting.pop(current, ()):
