@@ -2,12 +2,173 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
 
 from p2pdb import __version__
+
+DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("p2pdb-data"),
+    show_default=True,
+    help="Directory with the node's identity, accounts and databases.",
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="p2pdb")
 def main() -> None:
     """P2PDB: a peer-to-peer SQL database that speaks MySQL."""
+
+
+@main.command()
+@DATA_DIR
+@click.option("--mysql-host", default=None, help="MySQL listen address [127.0.0.1].")
+@click.option("--mysql-port", type=int, default=None, help="MySQL listen port [3306].")
+@click.option("--p2p-host", default=None, help="Peer-to-peer listen address [127.0.0.1].")
+@click.option("--p2p-port", type=int, default=None, help="Peer-to-peer listen port [4001].")
+@click.option("--http-port", type=int, default=None, help="HTTP API port (disabled unless given).")
+@click.option("--bootstrap", multiple=True, metavar="HOST:PORT", help="Peer to connect to (repeatable).")
+@click.option("--lan", is_flag=True, default=None, help="Discover and announce peers on the LAN by mDNS.")
+@click.option("--network-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Pre-shared key file of a private network.")  # fmt: skip
+@click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
+def start(data_dir: Path, log_level: str, **options: Any) -> None:
+    """Start a node in the foreground (stop it with Ctrl-C or SIGTERM)."""
+    from p2pdb.config import Config
+    from p2pdb.node import Node, StartupError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options["bootstrap"] = list(options["bootstrap"]) or None
+    try:
+        config = Config.load(data_dir, options)
+    except (ValueError, TypeError, OSError) as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+    for flag, value in (
+        ("--bootstrap", config.bootstrap),
+        ("--lan", config.lan),
+        ("--network-key", config.network_key),
+    ):
+        if value:
+            click.echo(
+                f"warning: {flag} is accepted but peer-to-peer replication is not part of this build yet",
+                err=True,
+            )
+
+    async def run() -> int:
+        node = Node(config)
+        try:
+            await node.start()
+        except StartupError as exc:
+            click.echo(f"error: {exc}", err=True)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        assert node.identity is not None
+        click.echo(f"P2PDB {__version__} peer {node.identity.peer_id}")
+        click.echo(
+            f"mysql  {node.mysql_address}  (mysql -h 127.0.0.1 -P {node.mysql_address.rsplit(':', 1)[1]} -u root)"
+        )
+        click.echo(f"data   {config.data_dir.resolve()}")
+        sys.stdout.flush()
+        await stop.wait()
+        click.echo("stopping")
+        await node.stop()
+        return 0
+
+    _use_uvloop()
+    sys.exit(asyncio.run(run()))
+
+
+def _use_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+@main.command()
+@DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(data_dir: Path, as_json: bool) -> None:
+    """Show the node's peer id, addresses, databases and heads."""
+    from p2pdb.status import collect
+
+    try:
+        info = collect(data_dir)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"peer     {info['peer_id']}")
+    click.echo(f"running  {'yes (pid ' + str(info['pid']) + ')' if info['running'] else 'no'}")
+    for kind, address in (info.get("addresses") or {}).items():
+        click.echo(f"{kind:<8} {address}")
+    for db in info["databases"]:
+        click.echo(f"db       {db['name']}: {db['entries']} entries, heads {', '.join(db['heads']) or '-'}")
+
+
+@main.command()
+@DATA_DIR
+@click.option("--password", is_flag=True, help="Set the MySQL root password (prompted).")
+def init(data_dir: Path, password: bool) -> None:
+    """Create the data directory and identity; optionally set the root password."""
+    from p2pdb.log import Identity
+    from p2pdb.sql.backend import Accounts
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    identity = Identity.load_or_create(data_dir / "identity.key")
+    click.echo(f"peer {identity.peer_id}")
+    if password:
+        secret = click.prompt("root password", hide_input=True, confirmation_prompt=True)
+        Accounts(data_dir / "users.json").set_password("root", secret)
+        click.echo("root password set")
+
+
+@main.command("log")
+@DATA_DIR
+@click.argument("database")
+@click.option("--limit", type=int, default=20, show_default=True)
+def log_command(data_dir: Path, database: str, limit: int) -> None:
+    """Print the newest entries of a database's log."""
+    from p2pdb.status import open_log
+
+    log = open_log(data_dir, database)
+    for entry in list(log.traverse(reverse=True))[:limit]:
+        parents = ",".join(str(p)[:16] for p in entry.parents)
+        click.echo(f"{entry.cid}  t={entry.clock.time}  author={entry.author.hex()[:16]}  parents={parents}")
+
+
+@main.command()
+@DATA_DIR
+@click.argument("database")
+def verify(data_dir: Path, database: str) -> None:
+    """Verify every stored entry of a database: CID, canonical encoding and signature."""
+    from p2pdb.status import verify_database
+
+    checked, errors = verify_database(data_dir, database)
+    for error in errors:
+        click.echo(f"BAD {error}")
+    click.echo(f"{checked} entries checked, {len(errors)} bad")
+    if errors:
+        sys.exit(1)
+
+
+@main.command()
+@DATA_DIR
+def peers(data_dir: Path) -> None:
+    """List connected peers."""
+    click.echo("no peers: peer-to-peer replication is not part of this build yet")

@@ -244,12 +244,17 @@ class Catalog:
             self._put_table(spec, clock)
             return
         if known.pk != spec.pk:
-            winner_is_incoming = clock < self.clocks[spec.name]
+            known_clock = self.clocks[spec.name]
+            winner_is_incoming = clock < known_clock
+            # Report the losing definition, so every replica records the same conflict whichever
+            # definition it held first.
+            winner, loser = (spec, known) if winner_is_incoming else (known, spec)
+            loser_clock = known_clock if winner_is_incoming else clock
             self.report(
                 "create_table",
                 spec.name,
-                f"primary keys differ ({list(known.pk)} vs {list(spec.pk)}); keeping the older definition",
-                clock,
+                f"primary keys differ: kept {list(winner.pk)} (older), dropped {list(loser.pk)}",
+                loser_clock,
             )
             if winner_is_incoming:
                 self._conn.execute(f"DROP TABLE {quote(spec.name)}")

@@ -96,6 +96,7 @@ class Database:
         if not 1 <= auto_increment_offset <= auto_increment_increment:
             raise ValueError("auto_increment_offset must be between 1 and auto_increment_increment")
         self.auto_increment_offset = auto_increment_offset
+        self._auto_last: dict[tuple[str, str], int] = {}
         self.listeners: list[Callable[[Entry, bool], None]] = []
 
     def close(self) -> None:
@@ -270,12 +271,23 @@ class Database:
         value, so concurrent inserts on two peers never merge into one row. The offset defaults to
         a value derived from the peer key; set it explicitly to guarantee distinct offsets.
         """
-        current = 0
+        current = self._auto_last.get((table, column), 0)
         for (value,) in self.conn.execute(f"SELECT max({quote(column)}) FROM {quote(table)}"):
-            current = int(value) if isinstance(value, (int, float)) else 0
+            if isinstance(value, (int, float)):
+                current = max(current, int(value))
         step, offset = self.auto_increment_increment, self.auto_increment_offset
         base = current - current % step + offset
-        return base if base > current else base + step
+        value = base if base > current else base + step
+        # Remembered so that open transactions of other sessions never get the same value.
+        self._auto_last[(table, column)] = value
+        return value
+
+    def next_auto_ids(self, table: str, column: str, count: int) -> list[int]:
+        """``count`` consecutive AUTO_INCREMENT values of this peer (one multi-row INSERT)."""
+        first = self.next_auto_id(table, column)
+        values = [first + i * self.auto_increment_increment for i in range(count)]
+        self._auto_last[(table, column)] = values[-1]
+        return values
 
     def tables(self) -> list[TableSpec]:
         return [self.catalog.tables[name] for name in sorted(self.catalog.tables)]

@@ -1,0 +1,61 @@
+"""Node configuration: every option with its meaning and default in one place.
+
+Values come from the command line, else from ``<data-dir>/config.json`` (optional), else the
+defaults below. Defaults are local and safe (DESIGN §5, §7).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from p2pdb.log import DEFAULT_NETWORK_ID
+
+
+@dataclass(slots=True)
+class Config:
+    #: Directory holding the identity key, accounts and one SQLite file per database.
+    data_dir: Path = Path("p2pdb-data")
+    #: MySQL listener. Binding to a non-loopback address requires a root password.
+    mysql_host: str = "127.0.0.1"
+    mysql_port: int = 3306
+    #: Peer-to-peer listener (used by the replication layer).
+    p2p_host: str = "127.0.0.1"
+    p2p_port: int = 4001
+    #: HTTP API port (0 = disabled).
+    http_port: int = 0
+    #: Peers to dial at start, "HOST:PORT".
+    bootstrap: list[str] = field(default_factory=list)
+    #: Discover peers on the LAN by mDNS (and listen on all interfaces).
+    lan: bool = False
+    #: Pre-shared key file of a private network.
+    network_key: Path | None = None
+    #: Network id: the open network unless a network key defines a private one.
+    network_id: str = DEFAULT_NETWORK_ID
+    #: "normal": every acknowledged commit survives a killed process; "full": also power loss.
+    durability: str = "normal"
+    #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.
+    auto_increment_offset: int | None = None
+    #: max_allowed_packet of the MySQL listener, bytes.
+    max_packet: int = 64 * 1024 * 1024
+
+    @classmethod
+    def load(cls, data_dir: Path, overrides: dict[str, Any]) -> Config:
+        values: dict[str, Any] = {}
+        path = data_dir / "config.json"
+        if path.exists():
+            values.update(json.loads(path.read_text()))
+        values.update({k: v for k, v in overrides.items() if v is not None and v != ()})
+        values["data_dir"] = data_dir
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
+        config = cls(**values)
+        config.data_dir = Path(config.data_dir)
+        if config.network_key is not None:
+            config.network_key = Path(config.network_key)
+        config.bootstrap = list(config.bootstrap)
+        return config

@@ -1,0 +1,144 @@
+"""A P2PDB node: identity, databases and the MySQL server, wired together.
+
+``Node.start()`` opens (or creates) the data directory, loads the persistent identity, opens every
+database and starts listening; ``Node.stop()`` closes everything cleanly. The node writes
+``<data-dir>/node.json`` while it runs, so ``p2pdb status`` can show its addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from p2pdb import __version__
+from p2pdb.config import Config
+from p2pdb.log import Identity
+from p2pdb.sql.backend import Accounts, SQLBackend
+from p2pdb.sql.protocol import MySQLServer, ServerOptions, is_loopback, load_or_create_rsa_key
+from p2pdb.store.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The node cannot start; the message is one line for the user."""
+
+
+class Node:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.data_dir = config.data_dir
+        self.identity: Identity | None = None
+        self.registry: Registry | None = None
+        self.mysql: MySQLServer | None = None
+        self.started = time.time()
+
+    async def start(self) -> None:
+        config = self.config
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        self.identity = Identity.load_or_create(self.data_dir / "identity.key")
+        accounts = Accounts(self.data_dir / "users.json")
+        if not is_loopback(config.mysql_host) and not accounts.has_password("root"):
+            raise StartupError(
+                f"--mysql-host {config.mysql_host} is not a loopback address: set a root password first"
+                " (p2pdb init --password)"
+            )
+        self.registry = Registry(
+            self.identity,
+            self.data_dir,
+            network_id=config.network_id,
+            durability=config.durability,
+            auto_increment_offset=config.auto_increment_offset,
+        )
+        backend = SQLBackend(self.registry, accounts, status=self._status_counters)
+        rsa_key = load_or_create_rsa_key(self.data_dir / "mysql_rsa.pem")
+        self.mysql = MySQLServer(
+            backend, rsa_key=rsa_key, options=ServerOptions(max_packet=config.max_packet)
+        )
+        try:
+            await self.mysql.start(config.mysql_host, config.mysql_port)
+        except OSError as exc:
+            self.registry.close()
+            raise StartupError(
+                f"cannot listen for MySQL on {config.mysql_host}:{config.mysql_port} ({exc.strerror});"
+                " choose another port with --mysql-port"
+            ) from exc
+        self._write_node_file()
+
+    @property
+    def mysql_address(self) -> str:
+        assert self.mysql is not None
+        host, port = self.mysql.sockets[0].getsockname()[:2]
+        return f"{host}:{port}"
+
+    def _status_counters(self) -> dict[str, Any]:
+        uptime = int(time.time() - self.started)
+        threads = self.mysql.connection_count if self.mysql is not None else 0
+        return {"Uptime": uptime, "Threads_connected": threads}
+
+    def status(self) -> dict[str, Any]:
+        assert self.identity is not None and self.registry is not None
+        return {
+            "peer_id": self.identity.peer_id,
+            "version": __version__,
+            "pid": os.getpid(),
+            "addresses": {"mysql": self.mysql_address if self.mysql else None},
+            "data_dir": str(self.data_dir.resolve()),
+            "databases": database_status(self.registry),
+        }
+
+    def _write_node_file(self) -> None:
+        path = self.data_dir / "node.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.status(), indent=2))
+        tmp.replace(path)
+
+    async def stop(self) -> None:
+        if self.mysql is not None:
+            self.mysql.close()
+            await self.mysql.wait_closed()
+            self.mysql = None
+        if self.registry is not None:
+            self.registry.close()
+            self.registry = None
+        node_file = self.data_dir / "node.json"
+        if node_file.exists():
+            node_file.unlink()
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+
+def database_status(registry: Registry) -> list[dict[str, Any]]:
+    out = []
+    for name in registry.names():
+        db = registry.get(name)
+        if db is None:
+            continue
+        out.append(
+            {
+                "name": name,
+                "address": db.manifest.address,
+                "heads": [str(h) for h in db.log.heads],
+                "entries": len(db.log),
+                "tables": [t.name for t in db.tables()],
+            }
+        )
+    return out
+
+
+def read_node_file(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / "node.json"
+    if not path.exists():
+        return None
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data

@@ -1,0 +1,240 @@
+"""The SQL backend of the MySQL server: accounts, plans, result metadata, and the handlers of
+statements that are not plain DML (SET, USE, transactions, DDL, catalog).
+
+It implements :class:`p2pdb.sql.protocol.backend.Backend` over a node's :class:`Registry`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from p2pdb.sql import catalog, mysqltypes
+from p2pdb.sql.functions import register as register_functions
+from p2pdb.sql.lexer import Lexed
+from p2pdb.sql.plan import Plan, PlanCache, build_plan, render_name
+from p2pdb.sql.protocol.auth import Credential
+from p2pdb.sql.protocol.backend import Account, ConnectInfo, is_loopback
+from p2pdb.sql.protocol.errors import MySQLError
+from p2pdb.sql.protocol.results import Column, ResultSet
+from p2pdb.sql.session import SQLSession
+from p2pdb.sql.statements import HANDLERS
+from p2pdb.store import Database, IndexSpec, TableSpec
+from p2pdb.store.registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class Accounts:
+    """MySQL accounts of a node. ``root`` with an empty password (loopback only) until a password
+    is set with ``p2pdb init --password``; credentials live in ``<data-dir>/users.json`` (0600)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.users: dict[str, Credential] = {}
+        if path is not None and path.exists():
+            for user, text in json.loads(path.read_text()).items():
+                self.users[user] = Credential.decode(text)
+
+    def has_password(self, user: str = "root") -> bool:
+        credential = self.users.get(user)
+        return credential is not None and not credential.empty
+
+    def set_password(self, user: str, password: str) -> None:
+        self.users[user] = Credential.from_password(password)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            data = json.dumps({u: c.encode() for u, c in self.users.items()}, indent=2)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(data)
+            tmp.chmod(0o600)
+            tmp.replace(self.path)
+
+    def lookup(self, user: str, peer_host: str) -> Account | None:
+        credential = self.users.get(user)
+        if credential is None:
+            if user != "root":
+                return None
+            credential = Credential.from_password("")
+        return Account(credential, host_allowed=True if not credential.empty else is_loopback(peer_host))
+
+
+class SQLBackend:
+    """Accounts and sessions for the MySQL server, over the node's databases."""
+
+    def __init__(
+        self, registry: Registry, accounts: Accounts, *, status: Callable[[], dict[str, Any]] | None = None
+    ):
+        self.registry = registry
+        self.accounts = accounts
+        self.handlers = HANDLERS
+        self.scratch = apsw.Connection(":memory:")
+        register_functions(self.scratch)
+        for db in self._dbs():
+            register_functions(db.conn)
+        registry.listeners.append(self._on_new_database)
+        self._plans = PlanCache()
+        self._columns: dict[Any, tuple[list[Column], list[Any]]] = {}
+        self._connection_ids = itertools.count(1)
+        self._status = status or dict
+        self.auto_increment_increment = 1024
+        self._info_schema_key: Any = None
+        self.counters = {"Queries": 0, "Com_commit": 0}
+
+    def _dbs(self) -> list[Database]:
+        return [db for name in self.registry.names() if (db := self.registry.get(name)) is not None]
+
+    def _on_new_database(self, name: str) -> None:
+        db = self.registry.get(name)
+        if db is not None:
+            register_functions(db.conn)
+
+    # -- protocol Backend ---------------------------------------------------------------------
+
+    def lookup_account(self, user: str, peer_host: str) -> Account | None:
+        return self.accounts.lookup(user, peer_host)
+
+    async def open_session(self, info: ConnectInfo) -> SQLSession:
+        return SQLSession(self, info)
+
+    # -- plans and results --------------------------------------------------------------------
+
+    def plan(self, db: Database | None, lexed: Lexed) -> Plan:
+        key = (
+            db.name if db is not None else None,
+            db.catalog.schema_version if db is not None else 0,
+            lexed.shape,
+        )
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = build_plan(lexed, db.catalog.tables if db is not None else {})
+            self._plans.put(key, plan)
+        return plan
+
+    def column_for(self, db: Database, spec: TableSpec, column: str, name: str) -> Column:
+        col = spec.column(column)
+        assert col is not None
+        info = mysqltypes.type_for_column(col)
+        return mysqltypes.result_column(
+            name,
+            info,
+            table=spec.name,
+            database=db.name,
+            org_name=column,
+            not_null=col.not_null or column in spec.pk,
+            pk=column in spec.pk,
+            auto_increment=bool(col.extra.get("ai")),
+        )
+
+    def result_set(self, db: Database | None, plan: Plan, lexed: Lexed, rows: list[Any]) -> ResultSet:
+        names = plan.names
+        description = plan.description or ()
+        first = rows[0] if rows else None
+        value_types = (
+            tuple(type(v) for v, d in zip(first, description, strict=False) if d[1] is None) if first else ()
+        )
+        rendered = tuple(render_name(t, lexed) if t else None for t in names) if names else ()
+        key = (id(plan), value_types, rendered, db.catalog.schema_version if db else 0)
+        cached: tuple[list[Column], list[Any]] | None = self._columns.get(key)
+        if cached is None:
+            cached = self._build_columns(db, plan, rendered, first)
+            if len(self._columns) > 4096:
+                self._columns.clear()
+            self._columns[key] = cached
+        columns, converters = cached[0], cached[1]
+        if any(c is not None for c in converters):
+            rows = [
+                tuple(
+                    v if conv is None or v is None else conv(v)
+                    for v, conv in zip(row, converters, strict=False)
+                )
+                for row in rows
+            ]
+        return ResultSet(columns, rows)
+
+    def _build_columns(
+        self, db: Database | None, plan: Plan, rendered: tuple[str | None, ...], first: Any
+    ) -> Any:
+        columns: list[Column] = []
+        converters: list[Any] = []
+        for index, item in enumerate(plan.description or ()):
+            name, decltype, _schema, table, origin = (tuple(item) + (None,) * 5)[:5]
+            if index < len(rendered) and rendered[index] is not None:
+                name = rendered[index]
+            spec = db.catalog.tables.get(table) if db is not None and table else None
+            if spec is not None and origin and spec.column(origin) is not None:
+                column = self.column_for(db, spec, origin, name)  # type: ignore[arg-type]
+                info = mysqltypes.type_for_column(spec.column(origin))  # type: ignore[arg-type]
+            else:
+                if decltype:
+                    info = mysqltypes.type_from_mysql_text(decltype)
+                else:
+                    info = mysqltypes.type_for_value(first[index] if first is not None else None)
+                column = mysqltypes.result_column(name, info)
+            columns.append(column)
+            converters.append(mysqltypes.output_converter(info))
+        return columns, converters
+
+    def describe(self, session: SQLSession, lexed: Lexed) -> list[Column]:
+        """Result columns of a SELECT at prepare time (run once with NULL parameters)."""
+        try:
+            probe = Lexed(lexed.shape, [None] * len(lexed.params), lexed.raw, lexed.placeholders,
+                          lexed.sysvars, lexed.uservars)  # fmt: skip
+            result = session.run(probe, lexed.shape)
+        except MySQLError:
+            return []
+        return list(result.columns) if isinstance(result, ResultSet) else []
+
+    # -- catalog ------------------------------------------------------------------------------
+
+    def database_names(self) -> list[str]:
+        return self.registry.names()
+
+    def tables(self, database: str) -> list[TableSpec]:
+        db = self.registry.get(database)
+        if db is None:
+            raise KeyError(database)
+        return db.tables()
+
+    def indexes(self, database: str) -> list[IndexSpec]:
+        db = self.registry.get(database)
+        if db is None:
+            raise KeyError(database)
+        from p2pdb.sql.ddl import mysql_index_name
+
+        return [
+            IndexSpec(mysql_index_name(spec.table, spec.name), spec.table, spec.columns, spec.unique)
+            for spec in sorted(db.catalog.indexes.values(), key=lambda i: (i.table, i.name))
+        ]
+
+    def row_count(self, database: str, table: str) -> int:
+        db = self.registry.get(database)
+        if db is None:
+            return 0
+        for (count,) in db.conn.execute(f'SELECT count(*) FROM "{table.replace(chr(34), chr(34) * 2)}"'):
+            return int(count)
+        return 0
+
+    def _schema_key(self) -> Any:
+        return tuple((db.name, db.catalog.schema_version) for db in self._dbs())
+
+    def refresh_information_schema(self) -> None:
+        """Refill the information_schema tables on the scratch connection when schemas changed."""
+        key = self._schema_key()
+        if key != self._info_schema_key:
+            catalog.refresh_information_schema(self.scratch, self)
+            self._info_schema_key = key
+
+    def attach_information_schema(self, conn: apsw.Connection) -> None:
+        catalog.refresh_information_schema(conn, self)
+
+    def status(self) -> dict[str, Any]:
+        values = dict(self._status())
+        values.update(self.counters)
+        return values

@@ -1,0 +1,245 @@
+"""MySQL DDL to SQLite DDL, keeping what MySQL clients need to see again.
+
+CREATE TABLE is parsed with sqlglot (MySQL dialect) and rendered for SQLite by hand: each column's
+SQLite declared type is chosen for the right affinity (integers, reals, text, blobs; a single
+integer primary key becomes SQLite's rowid alias), while the MySQL type as written, AUTO_INCREMENT
+and the comment travel as column extras in the replicated schema (``SHOW CREATE TABLE``, result
+metadata). Index names are per table in MySQL and per database in SQLite, so SQLite names are
+``<table>.<index>``. Foreign keys and CHECK constraints are accepted and not enforced (a warning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.store.schema import quote
+
+_INT = {"TINYINT", "SMALLINT", "MEDIUMINT", "INT", "INTEGER", "BIGINT", "BOOLEAN", "BOOL", "YEAR", "SERIAL"}
+_INT_PREFIXES = ("TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "UTINYINT", "USMALLINT", "UMEDIUMINT",
+                 "UINT", "UBIGINT", "BIT")  # fmt: skip
+_REAL = ("FLOAT", "DOUBLE", "REAL")
+_NUMERIC = ("DECIMAL", "NUMERIC", "DEC", "FIXED", "UDECIMAL", "UDOUBLE", "UFLOAT")
+_BLOB = ("BLOB", "TINYBLOB", "MEDIUMBLOB", "LONGBLOB", "BINARY", "VARBINARY")
+
+
+@dataclass(slots=True)
+class ColumnPlan:
+    name: str
+    mysql_type: str
+    sqlite_type: str
+    not_null: bool
+    default: str | None
+    auto_increment: bool
+    comment: str | None
+    primary: bool = False
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"mt": self.mysql_type}
+        if self.auto_increment:
+            extra["ai"] = True
+        if self.comment:
+            extra["cm"] = self.comment
+        return extra
+
+    def render(self) -> str:
+        parts = [quote(self.name), self.sqlite_type]
+        if self.not_null and not (self.primary and self.sqlite_type == "INTEGER"):
+            parts.append("NOT NULL")
+        if self.default is not None:
+            parts.append(f"DEFAULT {self.default}")
+        return " ".join(parts)
+
+
+@dataclass(slots=True)
+class TablePlan:
+    name: str
+    if_not_exists: bool
+    columns: list[ColumnPlan]
+    pk: list[str]
+    indexes: list[tuple[str, list[str], bool]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def statements(self) -> list[str]:
+        cols = ", ".join(c.render() for c in self.columns)
+        pk = ", ".join(quote(c) for c in self.pk)
+        create = "CREATE TABLE IF NOT EXISTS" if self.if_not_exists else "CREATE TABLE"
+        out = [f"{create} {quote(self.name)} ({cols}, PRIMARY KEY ({pk}))"]
+        out.extend(index_sql(self.name, name, cols_, unique) for name, cols_, unique in self.indexes)
+        return out
+
+    @property
+    def extras(self) -> dict[str, dict[str, Any]]:
+        return {c.name: c.extra for c in self.columns}
+
+
+def index_sql(table: str, name: str, columns: list[str], unique: bool, if_not_exists: bool = False) -> str:
+    kind = "UNIQUE INDEX" if unique else "INDEX"
+    cond = " IF NOT EXISTS" if if_not_exists else ""
+    cols = ", ".join(quote(c) for c in columns)
+    return f"CREATE {kind}{cond} {quote(sqlite_index_name(table, name))} ON {quote(table)} ({cols})"
+
+
+def sqlite_index_name(table: str, index: str) -> str:
+    return f"{table}.{index}"
+
+
+def mysql_index_name(table: str, sqlite_name: str) -> str:
+    prefix = table + "."
+    return sqlite_name[len(prefix) :] if sqlite_name.startswith(prefix) else sqlite_name
+
+
+def sqlite_type(mysql_type: str, *, integer_pk: bool) -> str:
+    upper = mysql_type.upper()
+    base = upper.split("(")[0].split(" ")[0]
+    if integer_pk:
+        return "INTEGER"
+    if base in _INT or base.startswith(_INT_PREFIXES):
+        return "BLOB" if base == "BIT" else "INTEGER"
+    if base.startswith(_REAL):
+        return "REAL"
+    if base.startswith(_NUMERIC):
+        return "NUMERIC"
+    if base in ("CHAR", "VARCHAR", "NCHAR", "NVARCHAR") and "(" in upper:
+        length = upper.split("(")[1].split(")")[0].strip()
+        return f"{'VARCHAR' if base.endswith('VARCHAR') else 'CHAR'}({int(length)})"
+    if base in _BLOB:
+        return "BLOB"
+    return "TEXT"
+
+
+def _literal_sql(node: exp.Expression) -> str | None:
+    if isinstance(node, exp.Null):
+        return "NULL"
+    if isinstance(node, (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime)):
+        return {exp.CurrentTimestamp: "CURRENT_TIMESTAMP", exp.CurrentDate: "CURRENT_DATE"}.get(
+            type(node), "CURRENT_TIME"
+        )
+    if isinstance(node, exp.Boolean):
+        return "1" if node.this else "0"
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        return "-" + str(node.this.this)
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return "'" + str(node.this).replace("'", "''") + "'"
+        text = str(node.this)
+        float(text)  # numbers only
+        return text
+    return None
+
+
+def _identifier(node: exp.Expression | None) -> str:
+    if isinstance(node, exp.Identifier):
+        return str(node.this)
+    if isinstance(node, exp.Column):
+        return str(node.name)
+    if isinstance(node, exp.Ordered):
+        return _identifier(node.this)
+    if node is None:
+        raise MySQLError(ErrorCode.PARSE_ERROR, "expected an identifier")
+    return str(node.name) if hasattr(node, "name") and node.name else node.sql()
+
+
+def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
+    name = _identifier(coldef.this)
+    kind = coldef.args.get("kind")
+    mysql_type = kind.sql(dialect="mysql").lower() if kind is not None else "text"
+    not_null = False
+    default: str | None = None
+    auto = False
+    comment = None
+    primary = False
+    for constraint in coldef.args.get("constraints") or []:
+        ckind = constraint.args.get("kind")
+        if isinstance(ckind, exp.NotNullColumnConstraint):
+            not_null = not ckind.args.get("allow_null")
+        elif isinstance(ckind, exp.DefaultColumnConstraint):
+            default = _literal_sql(ckind.this)
+            if default is None:
+                raise MySQLError(
+                    ErrorCode.NOT_SUPPORTED_YET, f"DEFAULT {ckind.this.sql('mysql')} is not supported"
+                )
+        elif isinstance(ckind, exp.AutoIncrementColumnConstraint):
+            auto = True
+        elif isinstance(ckind, exp.CommentColumnConstraint):
+            comment = str(ckind.this.this) if isinstance(ckind.this, exp.Literal) else None
+        elif isinstance(ckind, exp.PrimaryKeyColumnConstraint):
+            primary = True
+    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary)
+
+
+def plan_create_table(sql: str) -> TablePlan:
+    try:
+        tree = sqlglot.parse_one(sql, read="mysql")
+    except sqlglot.errors.ParseError as exc:
+        raise MySQLError(ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax: {exc}") from exc
+    if not isinstance(tree, exp.Create) or not isinstance(tree.this, exp.Schema):
+        if isinstance(tree, exp.Create) and tree.args.get("expression") is not None:
+            raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "CREATE TABLE ... SELECT is not supported")
+        raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "this CREATE TABLE form is not supported")
+    schema = tree.this
+    table = schema.this
+    name = str(table.name)
+    plan = TablePlan(name, bool(tree.args.get("exists")), [], [])
+    pk: list[str] = []
+    for item in schema.expressions:
+        if isinstance(item, exp.ColumnDef):
+            col = column_plan(item)
+            plan.columns.append(col)
+            if col.primary:
+                pk.append(col.name)
+        elif isinstance(item, exp.PrimaryKey):
+            pk = [_identifier(e) for e in item.expressions]
+        elif isinstance(item, (exp.UniqueColumnConstraint, exp.IndexColumnConstraint)):
+            cols = _index_columns(item)
+            iname = str(item.this.name) if isinstance(item.this, exp.Identifier | exp.Expression) else ""
+            unique = isinstance(item, exp.UniqueColumnConstraint) or bool(item.args.get("kind") == "UNIQUE")
+            plan.indexes.append((iname or cols[0], cols, unique))
+        elif isinstance(item, exp.Constraint):
+            inner = item.expressions[0] if item.expressions else None
+            if isinstance(inner, exp.PrimaryKey):
+                pk = [_identifier(e) for e in inner.expressions]
+            elif isinstance(inner, exp.UniqueColumnConstraint):
+                plan.indexes.append((str(item.this.name), _index_columns(inner), True))
+            else:
+                plan.warnings.append(f"constraint {item.this.name} is not enforced")
+        elif isinstance(item, exp.ForeignKey):
+            plan.warnings.append("FOREIGN KEY constraints are accepted but not enforced")
+        else:
+            plan.warnings.append(f"{item.sql('mysql')[:60]} is ignored")
+    if not pk:
+        auto = [c.name for c in plan.columns if c.auto_increment]
+        if auto:
+            pk = auto[:1]
+        else:
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET,
+                f"table '{name}' needs a PRIMARY KEY: P2PDB identifies rows across peers by primary key",
+            )
+    plan.pk = pk
+    by_name = {c.name: c for c in plan.columns}
+    missing = [c for c in pk if c not in by_name]
+    if missing:
+        raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Key column '{missing[0]}' doesn't exist in table")
+    for col in plan.columns:
+        col.primary = col.name in pk
+        integer_pk = (
+            len(pk) == 1 and col.primary and sqlite_type(col.mysql_type, integer_pk=False) == "INTEGER"
+        )
+        col.sqlite_type = sqlite_type(col.mysql_type, integer_pk=integer_pk)
+    return plan
+
+
+def _index_columns(item: exp.Expression) -> list[str]:
+    exprs = item.expressions or (item.this.expressions if isinstance(item.this, exp.Schema) else [])
+    if not exprs and isinstance(item.args.get("expressions"), list):
+        exprs = item.args["expressions"]
+    cols = [_identifier(e) for e in exprs]
+    if not cols:
+        raise MySQLError(ErrorCode.PARSE_ERROR, f"cannot read the columns of {item.sql('mysql')}")
+    return cols

@@ -1,0 +1,71 @@
+"""SQLite and store errors as the MySQL errors a client expects (code, SQLSTATE, message)."""
+
+from __future__ import annotations
+
+import re
+
+import apsw
+
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.store.errors import InvalidOps, UnsupportedChange
+
+_NO_TABLE = re.compile(r"no such table: (?:main\.)?(\S+)")
+_NO_COLUMN = re.compile(r"no such column: (\S+)")
+_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.\"`, ]+)")
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: \S*?\.?(\w+)$")
+_EXISTS = re.compile(r"table \"?(\S+?)\"? already exists")
+_INDEX_EXISTS = re.compile(r"index (\S+) already exists")
+_NO_FUNCTION = re.compile(r"no such function: (\S+)")
+
+
+def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
+    """The MySQL error for an exception raised while running a statement."""
+    if isinstance(exc, MySQLError):
+        return exc
+    message = str(exc).removeprefix("SQLError: ").removeprefix("ConstraintError: ")
+    if isinstance(exc, UnsupportedChange):
+        return MySQLError(ErrorCode.NOT_SUPPORTED_YET, str(exc))
+    if isinstance(exc, InvalidOps):
+        if "too long" in message:
+            return MySQLError(ErrorCode.DATA_TOO_LONG, f"Data too long: {message}")
+        if "refused" in message:
+            return MySQLError(ErrorCode.TRUNCATED_WRONG_VALUE_FOR_FIELD, f"Incorrect value: {message}")
+        return MySQLError(ErrorCode.UNKNOWN_ERROR, message)
+    if isinstance(exc, apsw.ConstraintError):
+        if match := _UNIQUE.search(message):
+            key = match.group(1).split(",")[0].strip()
+            return MySQLError(ErrorCode.DUP_ENTRY, f"Duplicate entry for key '{key}'")
+        if match := _NOT_NULL.search(message):
+            return MySQLError(ErrorCode.BAD_NULL_ERROR, f"Column '{match.group(1)}' cannot be null")
+        return MySQLError(ErrorCode.UNKNOWN_ERROR, message)
+    if isinstance(exc, apsw.SQLError):
+        if match := _NO_TABLE.search(message):
+            table = match.group(1)
+            qualified = table if "." in table else f"{database or ''}.{table}"
+            return MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{qualified}' doesn't exist")
+        if match := _NO_COLUMN.search(message):
+            return MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{match.group(1)}' in 'field list'")
+        if match := _EXISTS.search(message):
+            return MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{match.group(1)}' already exists")
+        if match := _INDEX_EXISTS.search(message):
+            return MySQLError(1061, f"Duplicate key name '{match.group(1)}'")
+        if match := _NO_FUNCTION.search(message):
+            return MySQLError(1305, f"FUNCTION {database or ''}.{match.group(1)} does not exist")
+        if "syntax error" in message or "incomplete input" in message or "unrecognized token" in message:
+            return MySQLError(
+                ErrorCode.PARSE_ERROR,
+                f"You have an error in your SQL syntax; check the manual that corresponds to your MySQL"
+                f" server version for the right syntax ({message})",
+            )
+        return MySQLError(ErrorCode.UNKNOWN_ERROR, message)
+    if isinstance(exc, apsw.BusyError | apsw.LockedError):
+        return MySQLError(
+            ErrorCode.LOCK_WAIT_TIMEOUT, "Lock wait timeout exceeded; try restarting transaction"
+        )
+    if isinstance(exc, apsw.FullError):
+        return MySQLError(1021, "Disk full; the transaction was rolled back and nothing was lost")
+    if isinstance(exc, apsw.Error):
+        return MySQLError(ErrorCode.UNKNOWN_ERROR, message)
+    if isinstance(exc, OverflowError | ValueError | TypeError):
+        return MySQLError(ErrorCode.WRONG_ARGUMENTS, f"Incorrect arguments: {exc}")
+    return MySQLError(ErrorCode.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}")

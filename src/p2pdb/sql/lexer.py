@@ -1,0 +1,164 @@
+"""A small MySQL lexer that takes the literals out of a statement.
+
+Every string, number, hex and bit literal, and every ``?`` placeholder of a prepared statement,
+becomes a named SQLite parameter ``:pN`` (N counts from 1 in textual order); ``@@system`` and
+``@user`` variables become ``:gN`` / ``:uN``. What remains is the statement's *shape*: two queries
+that differ only in their literals have the same shape, so their translation is cached once
+(DESIGN §6: keep sqlglot off the hot path). Values are always bound, never pasted into SQL text.
+
+MySQL rules applied: strings in single or double quotes (``ANSI_QUOTES`` off), backslash escapes
+and doubled quotes inside them, ``#`` and ``-- `` comments, ``/* */`` comments (``/*! ... */``
+version comments are kept as plain text, as MySQL runs them), ``X'..'``/``0x..`` hex, ``b'..'``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_TOKEN = re.compile(
+    r"""
+    (?P<bq>`(?:[^`]|``)*`)
+  | (?P<cmt>\#[^\n]*|--(?:[ \t][^\n]*)?(?=\n|$)|/\*(?!!)(?:.|\n)*?\*/)
+  | (?P<vcmt>/\*!\d*|\*/)
+  | (?P<sq>'(?:[^'\\]|\\.|'')*')
+  | (?P<dq>"(?:[^"\\]|\\.|"")*")
+  | (?P<hex>[xX]'[0-9a-fA-F]*'|(?<![\w$])0x[0-9a-fA-F]+(?![\w$]))
+  | (?P<bit>[bB]'[01]*'|(?<![\w$])0b[01]+(?![\w$]))
+  | (?P<num>(?<![\w$.])(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)(?![\w$]))
+  | (?P<q>\?)
+  | (?P<sysvar>@@(?:(?:global|session|local)\.)?[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?)
+  | (?P<uservar>@(?:`(?:[^`]|``)*`|'(?:[^'\\]|\\.)*'|[A-Za-z_$.][\w$.]*))
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+_ESCAPES = {
+    "0": "\0",
+    "'": "'",
+    '"': '"',
+    "b": "\b",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "Z": "\x1a",
+    "\\": "\\",
+}
+_ESCAPE_RE = re.compile(r"\\(.)|''|\"\"", re.DOTALL)
+
+
+def _unescape(body: str, quote: str) -> str:
+    def repl(match: re.Match[str]) -> str:
+        char = match.group(1)
+        if char is None:
+            return quote
+        # MySQL keeps the backslash of \% and \_ (they matter to LIKE); other unknown escapes drop it.
+        if char in "%_":
+            return "\\" + char
+        return _ESCAPES.get(char, char)
+
+    return _ESCAPE_RE.sub(repl, body) if ("\\" in body or quote * 2 in body) else body
+
+
+def _number(text: str) -> int | float:
+    if "." in text or "e" in text or "E" in text:
+        return float(text)  # SQLite has no exact decimals; DECIMAL columns format on output
+    value = int(text)
+    return value if value < 2**63 else float(value)
+
+
+@dataclass(slots=True)
+class Lexed:
+    """A statement with its literals taken out.
+
+    ``shape``: the text with ``:pN``/``:gN``/``:uN`` parameters; ``params``: literal values (None
+    where a ``?`` placeholder takes a client value, in ``placeholders`` order); ``raw``: each
+    literal's original text (for column names); ``sysvars``/``uservars``: names by parameter.
+    """
+
+    shape: str
+    params: list[Any] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    placeholders: list[int] = field(default_factory=list)
+    sysvars: dict[str, str] = field(default_factory=dict)
+    uservars: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The statement's first keyword, upper-case ('' if none)."""
+        match = _FIRST_WORD.match(self.shape)
+        return match.group(1).upper() if match else ""
+
+
+_FIRST_WORD = re.compile(r"\s*\(*\s*([A-Za-z]+)")
+
+
+def lex(sql: str) -> Lexed:
+    """Take the literals out of one statement (see module docstring)."""
+    out: list[str] = []
+    lexed = Lexed("")
+    pos = 0
+    for match in _TOKEN.finditer(sql):
+        kind = match.lastgroup
+        if kind == "bq":
+            continue
+        start, end = match.span()
+        out.append(sql[pos:start])
+        pos = end
+        text = match.group()
+        if kind == "cmt":
+            out.append(" ")
+            continue
+        if kind == "vcmt":
+            out.append(" ")
+            continue
+        if kind == "sysvar":
+            name = f"g{len(lexed.sysvars) + 1}"
+            lexed.sysvars[name] = text[2:]
+            out.append(":" + name)
+            continue
+        if kind == "uservar":
+            name = f"u{len(lexed.uservars) + 1}"
+            lexed.uservars[name] = text[1:].strip("`'")
+            out.append(":" + name)
+            continue
+        value: Any
+        if kind == "sq" or kind == "dq":
+            value = _unescape(text[1:-1], text[0])
+        elif kind == "num":
+            value = _number(text)
+        elif kind == "hex":
+            digits = text[2:-1] if text[0] in "xX" else text[2:]
+            value = bytes.fromhex(digits if len(digits) % 2 == 0 else "0" + digits)
+        elif kind == "bit":
+            digits = text[2:-1] if text[0] in "bB" and text[1] == "'" else text[2:]
+            number = int(digits or "0", 2)
+            value = number.to_bytes(max(1, (len(digits) + 7) // 8), "big")
+        else:  # "?"
+            value = None
+            lexed.placeholders.append(len(lexed.params))
+        lexed.params.append(value)
+        lexed.raw.append(text)
+        out.append(f":p{len(lexed.params)}")
+    out.append(sql[pos:])
+    lexed.shape = "".join(out).strip().rstrip(";").strip()
+    return lexed
+
+
+_SPLIT = re.compile(
+    r"""`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|\#[^\n]*|--[ \t][^\n]*|/\*(?:.|\n)*?\*/|(;)""",
+    re.DOTALL,
+)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a multi-statement COM_QUERY text on top-level semicolons."""
+    parts: list[str] = []
+    start = 0
+    for match in _SPLIT.finditer(sql):
+        if match.group(1) is not None:
+            parts.append(sql[start : match.start()])
+            start = match.end()
+    parts.append(sql[start:])
+    return [p for p in (part.strip() for part in parts) if p]

@@ -1,0 +1,271 @@
+"""Execution plans of statement shapes, cached per (database, schema version, shape).
+
+A plan holds the SQLite SQL for a MySQL shape, whether it writes, how AUTO_INCREMENT values are
+filled in, and how result columns are named as MySQL names them. Building a plan may call sqlglot;
+running a cached plan never does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from p2pdb.sql.lexer import Lexed
+from p2pdb.sql.translate import rewrite
+from p2pdb.store.schema import TableSpec
+
+WRITE_KINDS = frozenset(("INSERT", "UPDATE", "DELETE", "REPLACE"))
+_I = re.IGNORECASE
+_SESSION_FUNCTIONS = [
+    (re.compile(r"\bLAST_INSERT_ID\s*\(\s*\)", _I), ":f_lid"),
+    (re.compile(r"\b(?:DATABASE|SCHEMA)\s*\(\s*\)", _I), ":f_db"),
+    (re.compile(r"\bCONNECTION_ID\s*\(\s*\)", _I), ":f_cid"),
+    (re.compile(r"\b(?:CURRENT_USER|SESSION_USER|SYSTEM_USER|USER)\s*\(\s*\)", _I), ":f_user"),
+    (re.compile(r"\bCURRENT_USER\b", _I), ":f_user"),
+    (re.compile(r"\bFOUND_ROWS\s*\(\s*\)", _I), ":f_found"),
+    (re.compile(r"\bROW_COUNT\s*\(\s*\)", _I), ":f_rowcount"),
+    (re.compile(r"\bCURRENT_TIMESTAMP\s*\(\s*\d*\s*\)", _I), "now()"),
+    (re.compile(r"\b(?:NOW|SYSDATE|LOCALTIME|LOCALTIMESTAMP)\s*\(\s*\d+\s*\)", _I), "now()"),
+]
+_LOCKING = re.compile(r"\b(FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)\b", _I)
+_INFO_SCHEMA = re.compile(r"\binformation_schema\s*\.", _I)
+_PROJ_TOKENS = re.compile(
+    r"(`(?:[^`]|``)*`)|(\()|(\))|(,)|\b(FROM|WHERE|GROUP|HAVING|ORDER|LIMIT|INTO|UNION|FOR|LOCK|WINDOW)\b", _I
+)
+_MODIFIERS = re.compile(r"^\s*(?:(?:DISTINCT|ALL|DISTINCTROW|HIGH_PRIORITY|STRAIGHT_JOIN|SQL_\w+)\s+)+", _I)
+_ALIASED = re.compile(r"\s+AS\s+(`(?:[^`]|``)*`|[\w$]+)\s*$", _I)
+_IMPLICIT = re.compile(r"([\w`)\]'])\s+(`(?:[^`]|``)*`|[A-Za-z_][\w$]*)\s*$")
+_NOT_ALIAS = frozenset(
+    [
+        "END",
+        "NULL",
+        "TRUE",
+        "FALSE",
+        "UNKNOWN",
+        "ASC",
+        "DESC",
+        "AND",
+        "OR",
+        "NOT",
+        "IS",
+        "XOR",
+        "DIV",
+        "MOD",
+        "LIKE",
+        "IN",
+        "BINARY",
+        "INTERVAL",
+        "ESCAPE",
+        "DAY",
+        "HOUR",
+        "MINUTE",
+        "SECOND",
+        "MONTH",
+        "YEAR",
+        "WEEK",
+        "QUARTER",
+        "MICROSECOND",
+    ]
+)
+_PLAIN_COLUMN = re.compile(
+    r"^\s*(?:`(?:[^`]|``)*`|[A-Za-z_][\w$]*)(?:\.(?:`(?:[^`]|``)*`|[A-Za-z_][\w$]*)){0,2}\s*$"
+)
+
+
+@dataclass(slots=True)
+class AutoSlots:
+    """Where AUTO_INCREMENT values go: ``new`` parameters always get a fresh value; ``check``
+    parameters get one when the client sent NULL or 0 (MySQL's rule without NO_AUTO_VALUE_ON_ZERO)."""
+
+    column: str
+    new: list[str] = field(default_factory=list)
+    check: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Plan:
+    sql: str
+    write: bool
+    source: str = ""
+    table: str | None = None
+    auto: AutoSlots | None = None
+    names: list[str | None] | None = None
+    locking: bool = False
+    info_schema: bool = False
+    description: Any = None
+    fallback: bool = False
+
+
+class PlanCache:
+    """A bounded LRU of plans."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._size = size
+        self._plans: OrderedDict[Any, Plan] = OrderedDict()
+
+    def get(self, key: Any) -> Plan | None:
+        plan = self._plans.get(key)
+        if plan is not None:
+            self._plans.move_to_end(key)
+        return plan
+
+    def put(self, key: Any, plan: Plan) -> None:
+        self._plans[key] = plan
+        if len(self._plans) > self._size:
+            self._plans.popitem(last=False)
+
+    def clear(self) -> None:
+        self._plans.clear()
+
+
+def projection_names(shape: str) -> list[str | None] | None:
+    """Per top-level projection of a SELECT, the MySQL column-name template, or None where
+    SQLite's own name is right (plain columns, aliases); None overall when positions are unclear."""
+    head = re.match(r"\s*SELECT\b", shape, _I)
+    if head is None:
+        return None
+    depth = 0
+    start = head.end()
+    parts: list[str] = []
+    end = len(shape)
+    for match in _PROJ_TOKENS.finditer(shape, head.end()):
+        if match.group(1):
+            continue
+        if match.group(2):
+            depth += 1
+        elif match.group(3):
+            depth -= 1
+        elif depth == 0 and match.group(4):
+            parts.append(shape[start : match.start()])
+            start = match.end()
+        elif depth == 0 and match.group(5):
+            end = match.start()
+            break
+    parts.append(shape[start:end])
+    if parts:
+        parts[0] = _MODIFIERS.sub("", parts[0])
+    names: list[str | None] = []
+    for part in parts:
+        text = part.strip()
+        if not text or ("*" in text and re.search(r"(^|\.)\*$", text)):
+            return None
+        if _ALIASED.search(text) or (_PLAIN_COLUMN.match(text) and not text.startswith(":")):
+            names.append(None)
+            continue
+        implicit = _IMPLICIT.search(text)
+        if implicit and implicit.group(2).upper() not in _NOT_ALIAS and not implicit.group(2).startswith(":"):
+            before = text[: implicit.start(2)].rstrip().split()
+            if before and before[-1].upper() not in _NOT_ALIAS:
+                names.append(None)
+                continue
+        names.append(text)
+    return names
+
+
+_TEMPLATE_PARAM = re.compile(r":([pgu])(\d+)")
+
+
+def render_name(template: str, lexed: Lexed) -> str:
+    """A column name as MySQL shows it: the projection text as the client typed it."""
+    whole = _TEMPLATE_PARAM.fullmatch(template)
+    if whole and whole.group(1) == "p":
+        index = int(whole.group(2)) - 1
+        raw = lexed.raw[index]
+        value = lexed.params[index]
+        if raw[:1] in ("'", '"') and isinstance(value, str):
+            return value
+        return raw
+
+    def repl(match: re.Match[str]) -> str:
+        kind, number = match.group(1), match.group(2)
+        if kind == "p":
+            return lexed.raw[int(number) - 1]
+        if kind == "g":
+            return "@@" + lexed.sysvars.get("g" + number, "")
+        return "@" + lexed.uservars.get("u" + number, "")
+
+    return _TEMPLATE_PARAM.sub(repl, template)
+
+
+def build_plan(lexed: Lexed, tables: dict[str, TableSpec]) -> Plan:
+    """Translate a shape. ``tables`` is the current database's schema (for AUTO_INCREMENT)."""
+    kind = lexed.kind
+    shape = lexed.shape
+    write = kind in WRITE_KINDS
+    names = projection_names(shape) if kind == "SELECT" else None
+    if names is not None and all(n is None for n in names):
+        names = None
+    for pattern, replacement in _SESSION_FUNCTIONS:
+        shape = pattern.sub(replacement, shape)
+    auto: AutoSlots | None = None
+    table: str | None = None
+    if kind in ("INSERT", "REPLACE"):
+        table, auto, shape = _auto_increment(shape, tables)
+    return Plan(
+        sql=rewrite(shape),
+        write=write,
+        source=shape,
+        table=table,
+        auto=auto,
+        names=names,
+        locking=bool(_LOCKING.search(lexed.shape)),
+        info_schema=bool(_INFO_SCHEMA.search(lexed.shape)),
+    )
+
+
+_INSERT_TABLE = re.compile(
+    r"^\s*(?:INSERT|REPLACE)\s+(?:LOW_PRIORITY\s+|DELAYED\s+|HIGH_PRIORITY\s+|IGNORE\s+)*(?:INTO\s+)?"
+    r"(?:(?:`(?:[^`]|``)*`|[\w$]+)\s*\.\s*)?(`(?:[^`]|``)*`|[\w$]+)",
+    _I,
+)
+
+
+def _auto_increment(shape: str, tables: dict[str, TableSpec]) -> tuple[str | None, AutoSlots | None, str]:
+    match = _INSERT_TABLE.match(shape)
+    if match is None:
+        return None, None, shape
+    name = match.group(1).strip("`").replace("``", "`")
+    spec = tables.get(name)
+    if spec is None:
+        return name, None, shape
+    column = next((c.name for c in spec.columns if c.extra.get("ai")), None)
+    if column is None:
+        return name, None, shape
+    try:
+        tree = sqlglot.parse_one(shape, read="mysql")
+    except sqlglot.errors.ParseError:
+        return name, None, shape
+    values = tree.expression if isinstance(tree, exp.Insert) else None
+    if not isinstance(values, exp.Values):
+        return name, None, shape  # INSERT ... SELECT / SET: SQLite assigns the values (see docs)
+    slots = AutoSlots(column)
+    target = tree.this
+    columns = [str(e.name) for e in target.expressions] if isinstance(target, exp.Schema) else None
+    if columns is None:
+        columns = list(spec.column_names)
+    if column in columns:
+        index = columns.index(column)
+        for row_number, row in enumerate(values.expressions):
+            if index >= len(row.expressions):
+                return name, None, shape
+            item = row.expressions[index]
+            if isinstance(item, exp.Placeholder) and str(item.name).startswith("p"):
+                slots.check.append(str(item.name))
+            elif isinstance(item, exp.Null) or (isinstance(item, exp.Var) and item.name.upper() == "DEFAULT"):
+                placeholder = f"a{row_number}"
+                row.expressions[index] = exp.Placeholder(this=placeholder)
+                slots.new.append(placeholder)
+    elif isinstance(target, exp.Schema):
+        target.expressions.append(exp.to_identifier(column))
+        for row_number, row in enumerate(values.expressions):
+            placeholder = f"a{row_number}"
+            row.expressions.append(exp.Placeholder(this=placeholder))
+            slots.new.append(placeholder)
+    else:
+        return name, None, shape
+    return name, slots, tree.sql(dialect="mysql")

@@ -1,0 +1,445 @@
+"""One client's SQL session: statements, transactions, variables and prepared statements.
+
+Execution happens inline on the event loop (SQLite calls are short); a statement never holds
+SQLite's write lock across a client round trip (DESIGN §6):
+
+- autocommit writes run as one store transaction each (capture + log entry + commit);
+- in an explicit transaction, statements are *recorded*. A write (or a read after the first write)
+  runs inside ``BEGIN IMMEDIATE`` on top of a replay of the transaction's earlier writes and is
+  rolled back right away, so the client sees its own writes; COMMIT replays everything once more
+  in one store transaction. If a replayed write or locking read (``FOR UPDATE``) now gives a
+  different result, another client changed the same data: the transaction is rolled back and the
+  client gets error 1213 (ER_LOCK_DEADLOCK), which drivers and ORMs treat as "retry".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from p2pdb.sql import mysqltypes
+from p2pdb.sql.errors_map import to_mysql
+from p2pdb.sql.lexer import Lexed, lex, split_statements
+from p2pdb.sql.plan import Plan
+from p2pdb.sql.protocol.backend import ConnectInfo
+from p2pdb.sql.protocol.constants import FieldType
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.sql.protocol.results import Column, OkResult, Result, ResultSet
+from p2pdb.sql.translate import transpile
+from p2pdb.sql.variables import DEFAULTS, as_bool, normalize_name
+from p2pdb.store import Database
+
+if TYPE_CHECKING:
+    from p2pdb.sql.backend import SQLBackend
+
+log = logging.getLogger(__name__)
+_PNAMES = [f"p{i}" for i in range(1, 70000)]
+_OK = OkResult()
+
+
+class Conflict(Exception):
+    """A replayed statement of a transaction no longer gives the result the client saw."""
+
+
+@dataclass(slots=True)
+class Recorded:
+    """One statement of an open transaction, with what it returned the first time."""
+
+    plan: Plan
+    bindings: dict[str, Any]
+    check: bool
+    fingerprint: Any = None
+
+
+@dataclass(slots=True)
+class Transaction:
+    db: Database | None = None
+    statements: list[Recorded] = field(default_factory=list)
+    first_write: int | None = None
+    allow_drop: bool = False
+
+
+class SQLSession:
+    """Implements :class:`p2pdb.sql.protocol.backend.Session` over the node's databases."""
+
+    def __init__(self, backend: SQLBackend, info: ConnectInfo) -> None:
+        self.backend = backend
+        self.info = info
+        self.user = info.user
+        self.database: str | None = None
+        self.variables: dict[str, Any] = dict(DEFAULTS)
+        self.variables["auto_increment_increment"] = backend.auto_increment_increment
+        self.user_vars: dict[str, Any] = {}
+        self.txn: Transaction | None = None
+        self.last_insert_id = 0
+        self.row_count = -1
+        self.found_rows = 0
+        self.warnings: list[tuple[str, int, str]] = []
+        if info.database:
+            self._use(info.database)
+
+    # -- protocol Session interface -------------------------------------------------------------
+
+    @property
+    def autocommit(self) -> bool:
+        return bool(self.variables["autocommit"])
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.txn is not None
+
+    async def execute(self, sql: str, *, multi: bool) -> Sequence[Result]:
+        statements = split_statements(sql) if ";" in sql else [sql]
+        if len(statements) > 1 and not multi:
+            raise MySQLError(ErrorCode.PARSE_ERROR, "multi-statements are not enabled for this connection")
+        if not statements:
+            raise MySQLError(ErrorCode.EMPTY_QUERY, "Query was empty")
+        results: list[Result] = []
+        for statement in statements:
+            try:
+                results.append(self.run(lex(statement), statement))
+            except MySQLError as exc:
+                exc.partial = list(results)
+                raise
+        return results
+
+    async def prepare(self, sql: str) -> PreparedStatement:
+        statements = split_statements(sql)
+        if len(statements) != 1:
+            raise MySQLError(ErrorCode.UNSUPPORTED_PS, "prepared statements take exactly one statement")
+        return PreparedStatement(self, statements[0])
+
+    async def use(self, database: str) -> None:
+        self._use(database)
+
+    async def field_list(self, table: str, wildcard: str) -> Sequence[Column]:
+        db = self._current_db()
+        spec = db.catalog.tables.get(table)
+        if spec is None:
+            raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
+        return [self.backend.column_for(db, spec, col.name, col.name) for col in spec.columns]
+
+    async def reset(self) -> None:
+        self.txn = None
+        self.variables = dict(DEFAULTS)
+        self.user_vars.clear()
+        self.warnings.clear()
+
+    def close(self) -> None:
+        self.txn = None
+
+    # -- dispatch -------------------------------------------------------------------------------
+
+    def run(self, lexed: Lexed, text: str) -> Result:
+        kind = lexed.kind
+        self.warnings.clear() if kind not in ("SHOW",) else None
+        try:
+            if kind in ("SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "TABLE"):
+                return self._dml(lexed)
+            handler = self.backend.handlers.get(kind)
+            if handler is None:
+                raise MySQLError(
+                    ErrorCode.NOT_SUPPORTED_YET,
+                    f"This version of P2PDB doesn't yet support '{text.strip()[:64]}'",
+                )
+            return handler(self, lexed, text)
+        except MySQLError:
+            raise
+        except Conflict as exc:
+            self.txn = None
+            raise MySQLError(
+                ErrorCode.LOCK_DEADLOCK,
+                f"Deadlock found when trying to get lock; try restarting transaction ({exc})",
+            ) from exc
+        except Exception as exc:  # mapped to a MySQL error; the connection stays up
+            error = to_mysql(exc, self.database)
+            if error.code == ErrorCode.UNKNOWN_ERROR:
+                log.debug("statement failed: %s", text[:200], exc_info=True)
+            raise error from exc
+
+    def _use(self, name: str) -> None:
+        if name.lower() == "information_schema":
+            self.database = "information_schema"
+            return
+        if self.backend.registry.get(name) is None:
+            raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{name}'")
+        self.database = name
+
+    def _current_db(self) -> Database:
+        if self.database is None:
+            raise MySQLError(ErrorCode.NO_DB_ERROR, "No database selected")
+        db = self.backend.registry.get(self.database)
+        if db is None:
+            raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{self.database}'")
+        return db
+
+    def _db_or_none(self) -> Database | None:
+        if self.database is None or self.database == "information_schema":
+            return None
+        return self.backend.registry.get(self.database)
+
+    # -- statements on data ---------------------------------------------------------------------
+
+    def bindings(self, lexed: Lexed, plan: Plan) -> dict[str, Any]:
+        params = lexed.params
+        bound: dict[str, Any] = dict(zip(_PNAMES, params, strict=False)) if params else {}
+        if lexed.sysvars:
+            for key, name in lexed.sysvars.items():
+                bound[key] = self._sysvar(name)
+        if lexed.uservars:
+            for key, name in lexed.uservars.items():
+                bound[key] = self.user_vars.get(name.lower())
+        if ":f_" in plan.sql:
+            bound.update(
+                f_lid=self.last_insert_id,
+                f_db=self.database,
+                f_cid=self.info.connection_id,
+                f_user=f"{self.user}@{self.info.peer_host}",
+                f_found=self.found_rows,
+                f_rowcount=self.row_count,
+            )
+        return bound
+
+    def _sysvar(self, name: str) -> Any:
+        key = normalize_name(name)
+        if key in ("last_insert_id", "identity"):
+            return self.last_insert_id
+        if key == "warning_count":
+            return len(self.warnings)
+        if key == "error_count":
+            return 0
+        if key not in self.variables:
+            raise MySQLError(ErrorCode.UNKNOWN_SYSTEM_VARIABLE, f"Unknown system variable '{key}'")
+        return self.variables[key]
+
+    def _dml(self, lexed: Lexed) -> Result:
+        db = self._db_or_none()
+        plan = self.backend.plan(db, lexed)
+        bound = self.bindings(lexed, plan)
+        if plan.auto is not None and db is not None and plan.table is not None:
+            self._fill_auto_ids(db, plan, bound)
+        if plan.info_schema or db is None:
+            self.backend.refresh_information_schema()
+            conn = self.backend.scratch if db is None else db.conn
+            if plan.info_schema and db is not None:
+                self.backend.attach_information_schema(conn)
+            return self._read(conn, plan, bound, lexed, db)
+        if self.txn is not None:
+            return self._in_transaction(db, plan, bound, lexed)
+        if plan.write:
+            allocated = bound.get("__first_auto__")
+            written = db.write(lambda conn: self._exec_write(conn, plan, bound))
+            return self._ok_for_write(conn=db.conn, changes=written.value, allocated=allocated)
+        return self._read(db.conn, plan, bound, lexed, db)
+
+    def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
+        assert plan.auto is not None and plan.table is not None
+        slots = list(plan.auto.new)
+        slots.extend(name for name in plan.auto.check if bound.get(name) in (None, 0, "0"))
+        if not slots:
+            return
+        values = db.next_auto_ids(plan.table, plan.auto.column, len(slots))
+        for name, value in zip(slots, values, strict=True):
+            bound[name] = value
+        bound["__first_auto__"] = values[0]
+
+    def _exec_write(self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]) -> int:
+        cursor = conn.cursor()
+        self._execute(cursor, plan, bound)
+        return conn.changes()
+
+    def _execute(self, cursor: apsw.Cursor, plan: Plan, bound: dict[str, Any]) -> None:
+        params = (
+            {k: v for k, v in bound.items() if not k.startswith("__")} if "__first_auto__" in bound else bound
+        )
+        try:
+            cursor.execute(plan.sql, params)
+        except apsw.SQLError as exc:
+            message = str(exc)
+            if plan.fallback or not ("syntax error" in message or "no such function" in message):
+                raise
+            # The lexical rewrite was not enough: let sqlglot translate this shape (once).
+            plan.sql = transpile(plan.source)
+            plan.fallback = True
+            cursor.execute(plan.sql, params)
+
+    def _ok_for_write(self, *, conn: apsw.Connection, changes: int, allocated: Any) -> OkResult:
+        self.row_count = changes
+        if allocated is not None:
+            self.last_insert_id = int(allocated)
+            return OkResult(affected_rows=changes, last_insert_id=int(allocated))
+        return OkResult(affected_rows=changes) if changes else _OK
+
+    def _read(
+        self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any], lexed: Lexed, db: Database | None
+    ) -> Result:
+        cursor = conn.cursor()
+        description: Any = None
+        if plan.description is None:
+
+            def trace(cur: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+                nonlocal description
+                try:
+                    description = cur.description_full
+                except apsw.Error:
+                    description = ()
+                return True
+
+            cursor.exec_trace = trace
+        self._execute(cursor, plan, bound)
+        rows = cursor.fetchall()
+        if plan.description is None:
+            plan.description = description if description is not None else ()
+        if plan.write and not plan.description:
+            changes = conn.changes()
+            return self._ok_for_write(conn=conn, changes=changes, allocated=bound.get("__first_auto__"))
+        if not plan.description and not rows:
+            return _OK
+        self.found_rows = len(rows)
+        return self.backend.result_set(db, plan, lexed, rows)
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        if self.txn is not None:
+            self.commit()  # MySQL: BEGIN inside a transaction commits it first
+        self.txn = Transaction()
+
+    def commit(self) -> None:
+        txn, self.txn = self.txn, None
+        if txn is None or txn.db is None or txn.first_write is None:
+            return
+        statements = txn.statements
+
+        def replay(conn: apsw.Connection) -> None:
+            self._replay(conn, statements)
+
+        txn.db.write(replay, allow_drop=txn.allow_drop)
+
+    def rollback(self) -> None:
+        self.txn = None
+
+    def _replay(self, conn: apsw.Connection, statements: Sequence[Recorded]) -> None:
+        for number, recorded in enumerate(statements, 1):
+            if not recorded.plan.write and not recorded.check:
+                continue
+            fingerprint = self._run_recorded(conn, recorded)
+            if recorded.check and fingerprint != recorded.fingerprint:
+                raise Conflict(f"statement {number} of the transaction saw different data on replay")
+
+    def _run_recorded(self, conn: apsw.Connection, recorded: Recorded) -> Any:
+        cursor = conn.cursor()
+        self._execute(cursor, recorded.plan, recorded.bindings)
+        rows = cursor.fetchall()
+        if recorded.plan.write and not rows:
+            return ("w", conn.changes())
+        return ("r", hashlib.sha256(repr(rows).encode()).digest())
+
+    def _in_transaction(self, db: Database, plan: Plan, bound: dict[str, Any], lexed: Lexed) -> Result:
+        txn = self.txn
+        assert txn is not None
+        if txn.db is None:
+            txn.db = db
+        elif txn.db is not db:
+            if plan.write or txn.first_write is not None:
+                raise MySQLError(
+                    ErrorCode.NOT_SUPPORTED_YET, "a transaction can only change one database in P2PDB"
+                )
+            return self._read(db.conn, plan, bound, lexed, db)
+        check = plan.write or plan.locking
+        recorded = Recorded(plan, bound, check)
+        if not plan.write and txn.first_write is None:
+            first_read = self._read(db.conn, plan, bound, lexed, db)
+            if plan.locking:
+                recorded.fingerprint = self._locking_fingerprint(db, recorded)
+            txn.statements.append(recorded)
+            return first_read
+        conn = db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if txn.first_write is not None:
+                self._replay(conn, txn.statements[txn.first_write :])
+            if plan.write:
+                cursor = conn.cursor()
+                self._execute(cursor, plan, bound)
+                rows = cursor.fetchall()
+                changes = conn.changes()
+                if rows:  # INSERT ... RETURNING
+                    recorded.fingerprint = ("r", hashlib.sha256(repr(rows).encode()).digest())
+                    result: Result = self.backend.result_set(db, plan, lexed, rows)
+                else:
+                    recorded.fingerprint = ("w", changes)
+                    result = self._ok_for_write(
+                        conn=conn, changes=changes, allocated=bound.get("__first_auto__")
+                    )
+            else:
+                result = self._read(conn, plan, bound, lexed, db)
+                if plan.locking:
+                    recorded.fingerprint = self._run_recorded(conn, recorded)
+        finally:
+            conn.execute("ROLLBACK")
+        if plan.write and txn.first_write is None:
+            txn.first_write = len(txn.statements)
+        txn.statements.append(recorded)
+        return result
+
+    def _locking_fingerprint(self, db: Database, recorded: Recorded) -> Any:
+        return self._run_recorded(db.conn, recorded)
+
+    def ensure_autocommit_boundary(self) -> None:
+        """DDL and other implicit-commit statements end an open transaction first (MySQL)."""
+        if self.txn is not None:
+            self.commit()
+
+    def set_autocommit(self, value: Any) -> None:
+        on = as_bool(value)
+        if on and self.txn is not None:
+            self.commit()
+        self.variables["autocommit"] = 1 if on else 0
+        if not on and self.txn is None:
+            self.txn = Transaction()
+
+
+class PreparedStatement:
+    """A server-side prepared statement (COM_STMT_PREPARE)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, session: SQLSession, sql: str) -> None:
+        self.session = session
+        self.sql = sql
+        self.lexed = lex(sql)
+        count = len(self.lexed.placeholders)
+        self._params = [Column("?", FieldType.VAR_STRING) for _ in range(count)]
+        self._columns: list[Column] = []
+        if self.lexed.kind == "SELECT":
+            self._columns = session.backend.describe(session, self.lexed)
+
+    @property
+    def params(self) -> Sequence[Column]:
+        return self._params
+
+    @property
+    def columns(self) -> Sequence[Column]:
+        return self._columns
+
+    async def execute(self, params: Sequence[Any]) -> Sequence[Result]:
+        lexed = self.lexed
+        values = list(lexed.params)
+        for position, value in zip(lexed.placeholders, params, strict=True):
+            values[position] = mysqltypes.input_value(value)
+        bound = Lexed(lexed.shape, values, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars)
+        return [self.session.run(bound, self.sql)]
+
+    def close(self) -> None:
+        return None
+
+
+def columns_of(result: Result) -> list[Column]:
+    return list(result.columns) if isinstance(result, ResultSet) else []

@@ -1,0 +1,457 @@
+"""Handlers of the statements that are not plain DML: SET, USE, transactions, DDL, catalog.
+
+Each handler takes ``(session, lexed, text)`` and returns one result. ``lexed`` is the statement
+with literals taken out (see :mod:`p2pdb.sql.lexer`); ``text`` is the statement as sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from p2pdb.sql import catalog
+from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name, sqlite_type
+from p2pdb.sql.lexer import Lexed, lex
+from p2pdb.sql.plan import Plan
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.sql.protocol.results import Column, OkResult, Result, ResultSet
+from p2pdb.sql.variables import DEFAULTS, normalize_name
+from p2pdb.store.schema import quote
+
+if TYPE_CHECKING:
+    from p2pdb.sql.session import SQLSession
+
+Handler = Callable[["SQLSession", Lexed, str], Result]
+_I = re.IGNORECASE
+_OK = OkResult()
+
+
+def _unsupported(text: str) -> MySQLError:
+    return MySQLError(
+        ErrorCode.NOT_SUPPORTED_YET, f"This version of P2PDB doesn't yet support '{text.strip()[:80]}'"
+    )
+
+
+# -- SET ----------------------------------------------------------------------------------------
+
+_TOP_COMMA = re.compile(r"(\()|(\))|(,)")
+_ASSIGN = re.compile(
+    r"^\s*(:[ug]\d+|(?:(?:GLOBAL|SESSION|LOCAL|PERSIST|PERSIST_ONLY)\s+)?[\w$.`]+)\s*(?::=|=)\s*(.+)$",
+    _I | re.S,
+)
+
+
+def _split_top(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for match in _TOP_COMMA.finditer(text):
+        if match.group(1):
+            depth += 1
+        elif match.group(2):
+            depth -= 1
+        elif depth == 0:
+            parts.append(text[start : match.start()])
+            start = match.end()
+    parts.append(text[start:])
+    return parts
+
+
+def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
+    bare = expr.strip()
+    if re.fullmatch(r"[A-Za-z_][\w$]*", bare):
+        upper = bare.upper()
+        if upper in ("ON", "TRUE"):
+            return 1
+        if upper in ("OFF", "FALSE"):
+            return 0
+        if upper == "DEFAULT":
+            return None
+        return bare  # SET sql_mode = TRADITIONAL, SET time_zone = SYSTEM ...
+    probe = Lexed(
+        f"SELECT {bare}", lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
+    )
+    plan = Plan(sql=f"SELECT {bare}", write=False, source=f"SELECT {bare}")
+    conn = session.backend.scratch
+    cursor = conn.cursor()
+    session._execute(cursor, plan, session.bindings(probe, plan))
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def handle_set(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    body = re.sub(r"^\s*SET\s+", "", lexed.shape, flags=_I)
+    upper = body.upper()
+    if upper.startswith(("NAMES", "CHARACTER SET", "CHARSET")):
+        return _OK
+    if re.match(r"^(GLOBAL\s+|SESSION\s+|LOCAL\s+)?TRANSACTION\b", body, _I):
+        if "READ ONLY" in upper:
+            session.variables["transaction_read_only"] = 1
+        elif "READ WRITE" in upper:
+            session.variables["transaction_read_only"] = 0
+        level = re.search(
+            r"ISOLATION\s+LEVEL\s+(READ\s+UNCOMMITTED|READ\s+COMMITTED|REPEATABLE\s+READ|SERIALIZABLE)",
+            body,
+            _I,
+        )
+        if level:
+            isolation = "-".join(level.group(1).upper().split())
+            session.variables["transaction_isolation"] = session.variables["tx_isolation"] = isolation
+        return _OK
+    for part in _split_top(body):
+        match = _ASSIGN.match(part)
+        if match is None:
+            raise MySQLError(
+                ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{part.strip()[:40]}'"
+            )
+        target, expr = match.group(1).strip(), match.group(2)
+        value: Any = _evaluate(session, lexed, expr)
+        if target.startswith(":u"):
+            session.user_vars[lexed.uservars[target[1:]].lower()] = value
+            continue
+        name = normalize_name(lexed.sysvars[target[1:]] if target.startswith(":g") else target)
+        if name not in session.variables:
+            raise MySQLError(ErrorCode.UNKNOWN_SYSTEM_VARIABLE, f"Unknown system variable '{name}'")
+        if value is None:
+            value = DEFAULTS.get(name)
+        if name == "autocommit":
+            session.set_autocommit(value)
+        else:
+            session.variables[name] = value
+    return _OK
+
+
+# -- USE and transactions -------------------------------------------------------------------------
+
+
+def handle_use(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    match = re.match(r"^\s*USE\s+`?((?:[^`]|``)+?)`?\s*;?\s*$", text, _I)
+    if match is None:
+        raise MySQLError(ErrorCode.PARSE_ERROR, "USE needs a database name")
+    session._use(match.group(1).replace("``", "`"))
+    return _OK
+
+
+def handle_begin(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    if lexed.kind == "BEGIN" or re.match(r"^\s*START\s+TRANSACTION\b", lexed.shape, _I):
+        session.begin()
+        return _OK
+    raise _unsupported(text)
+
+
+def _restart_implicit(session: SQLSession) -> None:
+    if not session.autocommit:
+        from p2pdb.sql.session import Transaction
+
+        session.txn = Transaction()
+
+
+def handle_commit(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    session.commit()
+    session.backend.counters["Com_commit"] += 1
+    _restart_implicit(session)
+    return _OK
+
+
+def handle_rollback(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    if re.match(r"^\s*ROLLBACK\s+(WORK\s+)?TO\b", lexed.shape, _I):
+        return _savepoint(session, lexed, text)
+    session.rollback()
+    _restart_implicit(session)
+    return _OK
+
+
+def _savepoint(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    if session.txn is None:
+        if lexed.kind == "SAVEPOINT":
+            return _OK
+        raise MySQLError(1305, "SAVEPOINT does not exist")
+    db = session._current_db()
+    from p2pdb.sql.session import Recorded
+
+    sql = re.sub(r"^\s*ROLLBACK\s+WORK\s+TO", "ROLLBACK TO", lexed.shape, flags=_I)
+    plan = Plan(sql=sql, write=True, source=sql)
+    txn = session.txn
+    if txn.db is None:
+        txn.db = db
+    if txn.first_write is None:
+        txn.first_write = len(txn.statements)
+    txn.statements.append(Recorded(plan, {}, False))
+    return _OK
+
+
+# -- DDL --------------------------------------------------------------------------------------------
+
+
+def _ddl_write(session: SQLSession, fn: Callable[[Any], None], *, allow_drop: bool = False) -> None:
+    session.ensure_autocommit_boundary()
+    db = session._current_db()
+    db.write(fn, allow_drop=allow_drop)
+    _restart_implicit(session)
+
+
+def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    shape = lexed.shape
+    if re.match(r"^\s*CREATE\s+(DATABASE|SCHEMA)\b", shape, _I):
+        match = re.match(
+            r"^\s*CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?`?((?:[^`\s;]|``)+)`?", text, _I
+        )
+        if match is None:
+            raise MySQLError(ErrorCode.PARSE_ERROR, "CREATE DATABASE needs a name")
+        name = match.group(2).replace("``", "`")
+        if name in session.backend.registry:
+            if match.group(1):
+                return OkResult(warnings=1)
+            raise MySQLError(1007, f"Can't create database '{name}'; database exists")
+        session.backend.registry.create(name)
+        return OkResult(affected_rows=1)
+    if re.match(r"^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b", shape, _I):
+        if re.match(r"^\s*CREATE\s+TEMPORARY", shape, _I):
+            raise _unsupported(text)
+        if re.search(r"\bLIKE\b", shape, _I) and not re.search(r"\(", shape):
+            raise _unsupported(text)
+        plan = plan_create_table(text)
+        db = session._current_db()
+        if plan.name in db.catalog.tables:
+            if plan.if_not_exists:
+                return OkResult(warnings=1)
+            raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
+
+        def create(conn: Any) -> None:
+            db.catalog.note_extras(plan.name, plan.extras)
+            for statement in plan.statements():
+                conn.execute(statement)
+
+        _ddl_write(session, create)
+        return _OK
+    match = re.match(
+        r"^\s*CREATE\s+(UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+`?([\w$]+)`?\s+(?:USING\s+\w+\s+)?ON\s+`?([\w$]+)`?\s*\((.+)\)",
+        shape,
+        _I | re.S,
+    )
+    if match:
+        if match.group(1) and match.group(1).strip().upper() in ("FULLTEXT", "SPATIAL"):
+            raise _unsupported(text)
+        columns = [_index_column(c) for c in match.group(4).split(",")]
+        statement = index_sql(match.group(3), match.group(2), columns, bool(match.group(1)))
+        _ddl_write(session, lambda conn: conn.execute(statement))
+        return _OK
+    raise _unsupported(text)
+
+
+def _index_column(text: str) -> str:
+    name = re.sub(r"\(\s*\d+\s*\)", "", text).strip()
+    name = re.sub(r"\s+(ASC|DESC)$", "", name, flags=_I).strip()
+    return name.strip("`")
+
+
+def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    shape = lexed.shape
+    match = re.match(r"^\s*DROP\s+(?:DATABASE|SCHEMA)\s+(IF\s+EXISTS\s+)?`?((?:[^`\s;]|``)+)`?", text, _I)
+    if match:
+        name = match.group(2).replace("``", "`")
+        if name not in session.backend.registry:
+            if match.group(1):
+                return OkResult(warnings=1)
+            raise MySQLError(1008, f"Can't drop database '{name}'; database doesn't exist")
+        session.backend.registry.drop(name)
+        if session.database == name:
+            session.database = None
+        return _OK
+    match = re.match(
+        r"^\s*DROP\s+(TEMPORARY\s+)?TABLES?\s+(IF\s+EXISTS\s+)?(.+?)\s*(RESTRICT|CASCADE)?\s*$",
+        shape,
+        _I | re.S,
+    )
+    if match:
+        db = session._current_db()
+        names = [n.strip().strip("`").split(".")[-1].strip("`") for n in match.group(3).split(",")]
+        missing = [n for n in names if n not in db.catalog.tables]
+        if missing and not match.group(2):
+            raise MySQLError(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{missing[0]}'")
+        present = [n for n in names if n in db.catalog.tables]
+        if present:
+            allow = bool(session.variables.get("p2pdb_replicate_drop", 1))
+            if not allow:
+                raise MySQLError(
+                    ErrorCode.NOT_SUPPORTED_YET, "DROP TABLE is disabled (SET p2pdb_replicate_drop = 1)"
+                )
+
+            def drop(conn: Any) -> None:
+                for name in present:
+                    conn.execute(f"DROP TABLE {quote(name)}")
+
+            _ddl_write(session, drop, allow_drop=True)
+        return OkResult(warnings=len(missing))
+    match = re.match(r"^\s*DROP\s+INDEX\s+`?([\w$]+)`?\s+ON\s+`?([\w$]+)`?", shape, _I)
+    if match:
+        statement = f"DROP INDEX {quote(sqlite_index_name(match.group(2), match.group(1)))}"
+        _ddl_write(session, lambda conn: conn.execute(statement))
+        return _OK
+    raise _unsupported(text)
+
+
+def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    match = re.match(r"^\s*ALTER\s+TABLE\s+`?([\w$]+)`?\s+(.+)$", text, _I | re.S)
+    if match is None:
+        raise _unsupported(text)
+    table, body = match.group(1), match.group(2).strip().rstrip(";")
+    db = session._current_db()
+    if table not in db.catalog.tables:
+        raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
+    statements: list[str] = []
+    extras: dict[str, dict[str, Any]] = {}
+    for part in _split_top(body):
+        item = part.strip()
+        add_index = re.match(r"^ADD\s+(UNIQUE\s+)?(?:INDEX|KEY)\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S)
+        add_unique = re.match(
+            r"^ADD\s+(?:CONSTRAINT\s+`?[\w$]*`?\s+)?UNIQUE\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S
+        )
+        drop_index = re.match(r"^DROP\s+(?:INDEX|KEY)\s+`?([\w$]+)`?$", item, _I)
+        add_column = re.match(
+            r"^ADD\s+(?:COLUMN\s+)?(?!INDEX|KEY|UNIQUE|PRIMARY|CONSTRAINT|FOREIGN)(.+?)(\s+(FIRST|AFTER\s+\S+))?$",
+            item,
+            _I | re.S,
+        )
+        if add_index:
+            cols = [_index_column(c) for c in add_index.group(3).split(",")]
+            statements.append(index_sql(table, add_index.group(2), cols, bool(add_index.group(1))))
+        elif add_unique:
+            cols = [_index_column(c) for c in add_unique.group(2).split(",")]
+            statements.append(index_sql(table, add_unique.group(1), cols, True))
+        elif drop_index:
+            statements.append(f"DROP INDEX {quote(sqlite_index_name(table, drop_index.group(1)))}")
+        elif add_column:
+            column = _column_from_text(add_column.group(1))
+            extras[column.name] = column.extra
+            statements.append(f"ALTER TABLE {quote(table)} ADD COLUMN {column.render()}")
+        else:
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET,
+                f"ALTER TABLE ... {item[:40]} is not supported: replicated tables take ADD COLUMN and indexes",
+            )
+
+    def alter(conn: Any) -> None:
+        db.catalog.note_extras(table, extras)
+        for statement in statements:
+            conn.execute(statement)
+
+    _ddl_write(session, alter)
+    return _OK
+
+
+def _column_from_text(text: str) -> Any:
+    from p2pdb.sql.ddl import column_plan
+
+    tree = sqlglot.parse_one(f"CREATE TABLE _t ({text})", read="mysql")
+    coldef = tree.this.expressions[0] if isinstance(tree.this, exp.Schema) else None
+    if not isinstance(coldef, exp.ColumnDef):
+        raise MySQLError(ErrorCode.PARSE_ERROR, f"cannot parse column definition '{text[:40]}'")
+    column = column_plan(coldef)
+    column.sqlite_type = sqlite_type(column.mysql_type, integer_pk=False)
+    return column
+
+
+def handle_truncate(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    match = re.match(r"^\s*TRUNCATE\s+(?:TABLE\s+)?`?([\w$]+)`?", lexed.shape, _I)
+    if match is None:
+        raise _unsupported(text)
+    db = session._current_db()
+    table = match.group(1)
+    if table not in db.catalog.tables:
+        raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
+    _ddl_write(session, lambda conn: conn.execute(f"DELETE FROM {quote(table)}"))
+    return _OK
+
+
+# -- catalog and the rest ---------------------------------------------------------------------------
+
+
+def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    upper = lexed.shape.upper()
+    if lexed.kind == "EXPLAIN" and not re.match(r"^\s*EXPLAIN\s+(\w+\.)?`?\w+`?\s*$", lexed.shape, _I):
+        return _explain(session, lexed, text)
+    variables = dict(session.variables)
+    variables["warning_count"] = len(session.warnings)
+    if upper.startswith("SHOW WARNINGS") or upper.startswith("SHOW ERRORS") or "COUNT(*)" in upper:
+        rows = [] if upper.startswith("SHOW ERRORS") else list(session.warnings)
+        return ResultSet([Column("Level"), Column("Code", 3), Column("Message")], rows)
+    return catalog.show(
+        text,
+        current_db=session.database,
+        source=session.backend,
+        variables=variables,
+        status=session.backend.status(),
+    )
+
+
+def _explain(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    inner = re.sub(
+        r"^\s*(EXPLAIN|DESCRIBE|DESC)\s+(FORMAT\s*=\s*\w+\s+|ANALYZE\s+|EXTENDED\s+)?", "", text, flags=_I
+    )
+    inner_lexed = lex(inner)
+    db = session._current_db()
+    plan = session.backend.plan(db, inner_lexed)
+    cursor = db.conn.cursor()
+    explain = Plan(sql="EXPLAIN QUERY PLAN " + plan.sql, write=False, source=plan.source)
+    session._execute(cursor, explain, session.bindings(inner_lexed, plan))
+    rows = [(row[0], "SIMPLE", str(row[3])) for row in cursor.fetchall()]
+    return ResultSet([Column("id", 8), Column("select_type"), Column("Extra")], rows)
+
+
+def handle_ok(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    return _OK
+
+
+def handle_table_maintenance(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    match = re.match(
+        r"^\s*(ANALYZE|OPTIMIZE|CHECK|REPAIR)\s+(?:NO_WRITE_TO_BINLOG\s+|LOCAL\s+)?TABLES?\s+(.+)$",
+        lexed.shape,
+        _I,
+    )
+    if match is None:
+        raise _unsupported(text)
+    op = match.group(1).lower()
+    names = [n.strip().strip("`") for n in match.group(2).split(",")]
+    db = session._current_db()
+    rows = [
+        (f"{db.name}.{n}", op, "status", "OK" if n in db.catalog.tables else "Table doesn't exist")
+        for n in names
+    ]
+    return ResultSet([Column("Table"), Column("Op"), Column("Msg_type"), Column("Msg_text")], rows)
+
+
+def handle_do(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    body = re.sub(r"^\s*DO\s+", "", lexed.shape, flags=_I)
+    _evaluate(session, lexed, body)
+    return _OK
+
+
+HANDLERS: dict[str, Handler] = {
+    "SET": handle_set,
+    "USE": handle_use,
+    "BEGIN": handle_begin,
+    "START": handle_begin,
+    "COMMIT": handle_commit,
+    "ROLLBACK": handle_rollback,
+    "SAVEPOINT": _savepoint,
+    "RELEASE": _savepoint,
+    "CREATE": handle_create,
+    "DROP": handle_drop,
+    "ALTER": handle_alter,
+    "TRUNCATE": handle_truncate,
+    "SHOW": handle_show,
+    "DESCRIBE": handle_show,
+    "DESC": handle_show,
+    "EXPLAIN": handle_show,
+    "LOCK": handle_ok,
+    "UNLOCK": handle_ok,
+    "FLUSH": handle_ok,
+    "ANALYZE": handle_table_maintenance,
+    "OPTIMIZE": handle_table_maintenance,
+    "CHECK": handle_table_maintenance,
+    "REPAIR": handle_table_maintenance,
+    "DO": handle_do,
+}

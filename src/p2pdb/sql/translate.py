@@ -1,0 +1,72 @@
+"""MySQL statement shapes to SQLite SQL.
+
+Two paths (DESIGN §6: sqlglot stays off the hot path):
+
+1. :func:`rewrite` makes the few lexical changes most statements need (MySQL-only clauses and
+   keywords) on the literal-free shape; the result is usually valid SQLite as it is.
+2. When SQLite cannot prepare that, :func:`transpile` asks sqlglot to translate the shape
+   (MySQL dialect in, SQLite dialect out), plus fixes for what sqlglot leaves MySQL-specific.
+
+Callers cache the outcome per shape, so each path runs once per distinct statement shape.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlglot
+from sqlglot import exp
+
+_FLAGS = re.IGNORECASE
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bFOR\s+UPDATE(\s+(NOWAIT|SKIP\s+LOCKED))?\s*$", _FLAGS), ""),
+    (re.compile(r"\bFOR\s+SHARE(\s+(NOWAIT|SKIP\s+LOCKED))?\s*$", _FLAGS), ""),
+    (re.compile(r"\bLOCK\s+IN\s+SHARE\s+MODE\s*$", _FLAGS), ""),
+    (
+        re.compile(r"^\s*INSERT\s+(LOW_PRIORITY\s+|DELAYED\s+|HIGH_PRIORITY\s+)?IGNORE\b", _FLAGS),
+        "INSERT OR IGNORE",
+    ),
+    (re.compile(r"^\s*INSERT\s+(LOW_PRIORITY|DELAYED|HIGH_PRIORITY)\b", _FLAGS), "INSERT"),
+    (re.compile(r"^\s*(REPLACE|UPDATE|DELETE)\s+(LOW_PRIORITY|DELAYED)\s+", _FLAGS), r"\1 "),
+    (re.compile(r"^\s*DELETE\s+(QUICK\s+)?IGNORE\b", _FLAGS), "DELETE"),
+    (re.compile(r"^\s*UPDATE\s+IGNORE\b", _FLAGS), "UPDATE OR IGNORE"),
+    (
+        re.compile(
+            r"\b(SQL_CALC_FOUND_ROWS|SQL_NO_CACHE|SQL_CACHE|HIGH_PRIORITY|STRAIGHT_JOIN|SQL_SMALL_RESULT"
+            r"|SQL_BIG_RESULT|SQL_BUFFER_RESULT)\b",
+            _FLAGS,
+        ),
+        "",
+    ),
+    (re.compile(r"\bFROM\s+DUAL\b", _FLAGS), ""),
+    (re.compile(r"<=>", _FLAGS), " IS "),
+]
+_UPSERT = re.compile(r"\bON\s+DUPLICATE\s+KEY\s+UPDATE\b", _FLAGS)
+_VALUES_FN = re.compile(r"\bVALUES\s*\(\s*(`(?:[^`]|``)*`|[A-Za-z_][\w$]*)\s*\)", _FLAGS)
+
+
+def rewrite(shape: str) -> str:
+    """The lexical MySQL→SQLite rewrite of a literal-free statement shape."""
+    text = shape
+    for pattern, replacement in _RULES:
+        text = pattern.sub(replacement, text)
+    upsert = _UPSERT.search(text)
+    if upsert:
+        head, tail = text[: upsert.start()], text[upsert.end() :]
+        if re.search(r"\bSELECT\b", head, _FLAGS) and not re.search(r"\bWHERE\b", head, _FLAGS):
+            head += " WHERE true "  # SQLite's upsert after INSERT ... SELECT needs a WHERE
+        text = head + "ON CONFLICT DO UPDATE SET" + _VALUES_FN.sub(r"excluded.\1", tail)
+    return text
+
+
+def transpile(shape: str) -> str:
+    """sqlglot's translation of a shape (MySQL → SQLite); raises sqlglot errors."""
+    tree = sqlglot.parse_one(shape, read="mysql")
+    tree = tree.transform(_fix_node)
+    return tree.sql(dialect="sqlite")
+
+
+def _fix_node(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.Lock):
+        return None  # type: ignore[return-value]  # FOR UPDATE: SQLite serialises writers anyway
+    return node

@@ -1,0 +1,98 @@
+"""System variables as MySQL clients expect to read and set them.
+
+Sessions start from :data:`DEFAULTS`; ``SET [SESSION|GLOBAL] name = value`` changes the session's
+copy (GLOBAL changes are kept per session too: there is no cross-session global state to tune).
+Values mirror MySQL 8.0 where P2PDB has nothing of its own to say.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from p2pdb.sql.functions import MYSQL_VERSION
+
+DEFAULTS: dict[str, Any] = {
+    "autocommit": 1,
+    "auto_increment_increment": 1024,
+    "auto_increment_offset": 1,
+    "character_set_client": "utf8mb4",
+    "character_set_connection": "utf8mb4",
+    "character_set_database": "utf8mb4",
+    "character_set_results": "utf8mb4",
+    "character_set_server": "utf8mb4",
+    "character_set_system": "utf8mb3",
+    "collation_connection": "utf8mb4_general_ci",
+    "collation_database": "utf8mb4_general_ci",
+    "collation_server": "utf8mb4_general_ci",
+    "default_storage_engine": "InnoDB",
+    "foreign_key_checks": 1,
+    "have_ssl": "YES",
+    "init_connect": "",
+    "interactive_timeout": 28800,
+    "license": "Apache-2.0",
+    "lower_case_table_names": 0,
+    "max_allowed_packet": 67108864,
+    "max_connections": 10000,
+    "max_execution_time": 0,
+    "net_buffer_length": 16384,
+    "net_read_timeout": 30,
+    "net_write_timeout": 60,
+    "performance_schema": 0,
+    "query_cache_size": 0,
+    "query_cache_type": "OFF",
+    "sql_auto_is_null": 0,
+    "sql_mode": "ONLY_FULL_GROUP_BY,STRICT_TRANS_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,"
+    "ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION",
+    "sql_safe_updates": 0,
+    "sql_select_limit": 18446744073709551615,
+    "storage_engine": "InnoDB",
+    "system_time_zone": "UTC",
+    "time_zone": "SYSTEM",
+    "transaction_isolation": "REPEATABLE-READ",
+    "transaction_read_only": 0,
+    "tx_isolation": "REPEATABLE-READ",
+    "tx_read_only": 0,
+    "unique_checks": 1,
+    "version": MYSQL_VERSION,
+    "version_comment": "P2PDB peer-to-peer SQL database",
+    "version_compile_machine": "x86_64",
+    "version_compile_os": "Linux",
+    "wait_timeout": 28800,
+    "default_authentication_plugin": "caching_sha2_password",
+    "lc_messages": "en_US",
+    "div_precision_increment": 4,
+    "group_concat_max_len": 1024,
+    "innodb_lock_wait_timeout": 50,
+    "lock_wait_timeout": 31536000,
+    "event_scheduler": "OFF",
+    "log_bin": 0,
+    "server_id": 1,
+    "read_only": 0,
+    "super_read_only": 0,
+    "p2pdb_replicate_drop": 1,
+}
+
+_SCOPE = re.compile(r"^(?:@@)?(?:(global|session|local|persist|persist_only)[.\s]+)?", re.IGNORECASE)
+
+
+def normalize_name(name: str) -> str:
+    """``@@session.Autocommit`` → ``autocommit``."""
+    return _SCOPE.sub("", name.strip()).strip("`").lower()
+
+
+def as_bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().upper() in ("1", "ON", "TRUE", "YES")
+    if isinstance(value, bytes):
+        return as_bool(value.decode())
+    return bool(value)
+
+
+def show_value(value: Any) -> str:
+    """A variable's value as ``SHOW VARIABLES`` prints it."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)

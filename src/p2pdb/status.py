@@ -1,0 +1,86 @@
+"""Offline views of a data directory for ``p2pdb status``, ``log`` and ``verify``.
+
+They read the SQLite files read-only, so they work whether or not the node is running.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import apsw
+
+from p2pdb.log import CID, EntryError, Identity, Log, Manifest, SQLiteBlockStore, decode_entry
+from p2pdb.node import read_node_file
+from p2pdb.store.registry import file_name, name_from_file
+
+
+def _readonly(path: Path) -> apsw.Connection:
+    return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+
+
+def collect(data_dir: Path) -> dict[str, Any]:
+    key = data_dir / "identity.key"
+    if not key.exists():
+        raise FileNotFoundError(f"no node in {data_dir} (run p2pdb start or p2pdb init first)")
+    identity = Identity.load(key)
+    node = read_node_file(data_dir)
+    running = node is not None and _alive(int(node.get("pid", 0)))
+    databases = []
+    for path in sorted((data_dir / "db").glob("*.sqlite")):
+        conn = _readonly(path)
+        try:
+            heads = [
+                str(CID(bytes(c))) for (c,) in conn.execute("SELECT cid FROM _p2pdb_heads ORDER BY position")
+            ]
+            entries = next(iter(conn.execute("SELECT count(*) FROM _p2pdb_blocks")))[0]
+        except apsw.Error:
+            heads, entries = [], 0
+        finally:
+            conn.close()
+        databases.append({"name": name_from_file(path), "heads": heads, "entries": entries})
+    return {
+        "peer_id": identity.peer_id,
+        "running": running,
+        "pid": node.get("pid") if running and node else None,
+        "addresses": node.get("addresses") if running and node else {},
+        "databases": databases,
+    }
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def open_log(data_dir: Path, database: str) -> Log:
+    path = data_dir / "db" / file_name(database)
+    if not path.exists():
+        raise FileNotFoundError(f"no database {database!r} in {data_dir}")
+    from p2pdb.config import Config
+
+    identity = Identity.load(data_dir / "identity.key")
+    store = SQLiteBlockStore(_readonly(path), autocommit=False)
+    return Log(identity, Manifest(database, network_id=Config.load(data_dir, {}).network_id), store)
+
+
+def verify_database(data_dir: Path, database: str) -> tuple[int, list[str]]:
+    log = open_log(data_dir, database)
+    errors: list[str] = []
+    checked = 0
+    for cid in log.store.cids():
+        data = log.store.get(cid)
+        checked += 1
+        try:
+            entry = decode_entry(data or b"", cid)
+            if entry.db != log.id:
+                errors.append(f"{cid}: belongs to {entry.db}")
+        except EntryError as exc:
+            errors.append(f"{cid}: {type(exc).__name__}: {exc}")
+    return checked, errors
