@@ -17,6 +17,7 @@ import apsw
 
 from p2pdb.sql import catalog, mysqltypes
 from p2pdb.sql.functions import register as register_functions
+from p2pdb.sql.group_commit import GroupCommitter
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.plan import Plan, PlanCache, build_plan, render_name
 from p2pdb.sql.protocol.auth import Credential
@@ -80,6 +81,7 @@ class SQLBackend:
             register_functions(db.conn)
         registry.listeners.append(self._on_new_database)
         self._plans = PlanCache()
+        self._committers: dict[str, GroupCommitter] = {}
         self._columns: dict[Any, tuple[list[Column], list[Any]]] = {}
         self._connection_ids = itertools.count(1)
         self._status = status or dict
@@ -181,12 +183,22 @@ class SQLBackend:
             converters.append(mysqltypes.output_converter(info))
         return columns, converters
 
-    def describe(self, session: SQLSession, lexed: Lexed) -> list[Column]:
+    def committer(self, db: Database) -> GroupCommitter:
+        committer = self._committers.get(db.name)
+        if committer is None or committer.db is not db:
+            committer = self._committers[db.name] = GroupCommitter(db)
+        return committer
+
+    async def describe(self, session: SQLSession, lexed: Lexed) -> list[Column]:
         """Result columns of a SELECT at prepare time (run once with NULL parameters)."""
         try:
             probe = Lexed(lexed.shape, [None] * len(lexed.params), lexed.raw, lexed.placeholders,
                           lexed.sysvars, lexed.uservars)  # fmt: skip
-            result = session.run(probe, lexed.shape)
+            saved, session.txn = session.txn, None  # a probe is not part of the client's transaction
+            try:
+                result = await session.run(probe, lexed.shape)
+            finally:
+                session.txn = saved
         except MySQLError:
             return []
         return list(result.columns) if isinstance(result, ResultSet) else []

@@ -103,7 +103,7 @@ class SQLSession:
         results: list[Result] = []
         for statement in statements:
             try:
-                results.append(self.run(lex(statement), statement))
+                results.append(await self.run(lex(statement), statement))
             except MySQLError as exc:
                 exc.partial = list(results)
                 raise
@@ -113,7 +113,10 @@ class SQLSession:
         statements = split_statements(sql)
         if len(statements) != 1:
             raise MySQLError(ErrorCode.UNSUPPORTED_PS, "prepared statements take exactly one statement")
-        return PreparedStatement(self, statements[0])
+        statement = PreparedStatement(self, statements[0])
+        if statement.lexed.kind == "SELECT":
+            statement.result_columns = await self.backend.describe(self, statement.lexed)
+        return statement
 
     async def use(self, database: str) -> None:
         self._use(database)
@@ -136,12 +139,12 @@ class SQLSession:
 
     # -- dispatch -------------------------------------------------------------------------------
 
-    def run(self, lexed: Lexed, text: str) -> Result:
+    async def run(self, lexed: Lexed, text: str) -> Result:
         kind = lexed.kind
         self.warnings.clear() if kind not in ("SHOW",) else None
         try:
             if kind in ("SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "TABLE"):
-                return self._dml(lexed)
+                return await self._dml(lexed)
             handler = self.backend.handlers.get(kind)
             if handler is None:
                 raise MySQLError(
@@ -218,7 +221,7 @@ class SQLSession:
             raise MySQLError(ErrorCode.UNKNOWN_SYSTEM_VARIABLE, f"Unknown system variable '{key}'")
         return self.variables[key]
 
-    def _dml(self, lexed: Lexed) -> Result:
+    async def _dml(self, lexed: Lexed) -> Result:
         db = self._db_or_none()
         plan = self.backend.plan(db, lexed)
         bound = self.bindings(lexed, plan)
@@ -234,8 +237,9 @@ class SQLSession:
             return self._in_transaction(db, plan, bound, lexed)
         if plan.write:
             allocated = bound.get("__first_auto__")
-            written = db.write(lambda conn: self._exec_write(conn, plan, bound))
-            return self._ok_for_write(conn=db.conn, changes=written.value, allocated=allocated)
+            committer = self.backend.committer(db)
+            changes = await committer.submit(lambda conn: self._exec_write(conn, plan, bound))
+            return self._ok_for_write(conn=db.conn, changes=changes, allocated=allocated)
         return self._read(db.conn, plan, bound, lexed, db)
 
     def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
@@ -417,9 +421,7 @@ class PreparedStatement:
         self.lexed = lex(sql)
         count = len(self.lexed.placeholders)
         self._params = [Column("?", FieldType.VAR_STRING) for _ in range(count)]
-        self._columns: list[Column] = []
-        if self.lexed.kind == "SELECT":
-            self._columns = session.backend.describe(session, self.lexed)
+        self.result_columns: list[Column] = []
 
     @property
     def params(self) -> Sequence[Column]:
@@ -427,7 +429,7 @@ class PreparedStatement:
 
     @property
     def columns(self) -> Sequence[Column]:
-        return self._columns
+        return self.result_columns
 
     async def execute(self, params: Sequence[Any]) -> Sequence[Result]:
         lexed = self.lexed
@@ -435,7 +437,7 @@ class PreparedStatement:
         for position, value in zip(lexed.placeholders, params, strict=True):
             values[position] = mysqltypes.input_value(value)
         bound = Lexed(lexed.shape, values, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars)
-        return [self.session.run(bound, self.sql)]
+        return [await self.session.run(bound, self.sql)]
 
     def close(self) -> None:
         return None

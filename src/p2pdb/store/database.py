@@ -111,15 +111,54 @@ class Database:
         ``fn`` raises, or :class:`UnsupportedChange`/:class:`InvalidOps` when the transaction
         cannot be replicated; in every failure case nothing is kept.
         """
+        outcomes, entry = self._commit([fn], allow_drop=allow_drop, isolate=False)
+        outcome = outcomes[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return WriteResult(outcome, entry)
+
+    def write_batch(self, fns: Sequence[Callable[[apsw.Connection], Any]]) -> list[Any]:
+        """Group commit: run several independent transactions and commit them together, with one
+        log entry and one SQLite commit. Each ``fn`` runs in its own savepoint, so each stays atomic:
+        a failing one is rolled back alone and its exception is returned in its place.
+        Returns, per ``fn``, its value or the exception it raised.
+        """
+        try:
+            outcomes, _ = self._commit(fns, allow_drop=False, isolate=True)
+        except (InvalidOps, UnsupportedChange, ValueError):
+            # One transaction's changes could not be captured: commit them one by one instead.
+            outcomes = []
+            for fn in fns:
+                try:
+                    outcomes.append(self.write(fn).value)
+                except Exception as exc:
+                    outcomes.append(exc)
+        return outcomes
+
+    def _commit(
+        self, fns: Sequence[Callable[[apsw.Connection], Any]], *, allow_drop: bool, isolate: bool
+    ) -> tuple[list[Any], Entry | None]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         entry: Entry | None = None
+        appending = False
+        outcomes: list[Any] = []
         try:
             session = apsw.Session(conn, "main")
             try:
                 session.table_filter(lambda name: not is_internal(name))
                 session.attach()
-                value = fn(conn)
+                for fn in fns:
+                    if not isolate:
+                        outcomes.append(fn(conn))
+                        continue
+                    conn.execute("SAVEPOINT p2pdb_txn")
+                    try:
+                        outcomes.append(fn(conn))
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO p2pdb_txn")
+                        outcomes.append(exc)
+                    conn.execute("RELEASE p2pdb_txn")
                 changeset = session.changeset()
             finally:
                 session.close()
@@ -127,19 +166,23 @@ class Database:
             ops: list[Op] = list(self.catalog.diff(clock, allow_drop=allow_drop))
             ops.extend(self._capture(changeset, clock))
             if ops:
+                appending = True
                 entry = self.log.append(encode_ops(ops))
             conn.execute("COMMIT")
         except BaseException:
-            self._rollback()
+            # The log's in-memory index changes only in append; rebuilding it walks the whole log,
+            # far too slow for every failed statement (a duplicate key, say).
+            self._rollback(reload_log=appending)
             raise
         if entry is not None:
             self._notify(entry, True)
-        return WriteResult(value, entry)
+        return outcomes, entry
 
-    def _rollback(self) -> None:
+    def _rollback(self, *, reload_log: bool = True) -> None:
         if not self.conn.getautocommit():
             self.conn.execute("ROLLBACK")
-        self.log.reload()
+        if reload_log:
+            self.log.reload()
         self.catalog.reload()
 
     def _capture(self, changeset: bytes, clock: Clock) -> list[RowChange]:
