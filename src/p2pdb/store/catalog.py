@@ -260,10 +260,22 @@ class Catalog:
                 self._conn.execute(f"DROP TABLE {quote(spec.name)}")
                 self._conn.execute(spec.render())
                 self._put_table(spec, clock)
+                self._restore_indexes(spec)
                 rebuild(spec.name)
             return
         for col in spec.columns:
             self._apply_add_column(self.tables[spec.name], col, clock)
+
+    def _restore_indexes(self, table: TableSpec) -> None:
+        """Re-create the indexes of a rebuilt table (its DROP TABLE dropped them) that fit the new
+        definition, and forget the others, as a replica that only ever had that definition would
+        (otherwise the next local DDL would see them missing and replicate a DROP INDEX)."""
+        for index in [i for i in self.indexes.values() if i.table == table.name]:
+            if all(c in table.column_names for c in index.columns):
+                self._conn.execute(index.render())
+            else:
+                self._conn.execute("DELETE FROM _p2pdb_indexes WHERE name = ?", (index.name,))
+                del self.indexes[index.name]
 
     def _apply_add_column(self, table: TableSpec, col: Column, clock: Clock) -> None:
         existing = table.column(col.name)

@@ -1,0 +1,1 @@
+"""Tests of ``p2pdb.store``: the engine conformance suite, schema replication and merge."""
