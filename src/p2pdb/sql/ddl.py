@@ -10,6 +10,7 @@ metadata). Index names are per table in MySQL and per database in SQLite, so SQL
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,8 @@ class TablePlan:
     pk: list[str]
     indexes: list[tuple[str, list[str], bool]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Conflict rule from the table comment ``COMMENT='p2pdb:counter(col, ...)'``; None = last-writer-wins.
+    rule: dict[str, Any] | None = None
 
     def statements(self) -> list[str]:
         cols = ", ".join(c.render() for c in self.columns)
@@ -222,6 +225,7 @@ def plan_create_table(sql: str) -> TablePlan:
                 f"table '{name}' needs a PRIMARY KEY: P2PDB identifies rows across peers by primary key",
             )
     plan.pk = pk
+    plan.rule = _rule_from_comment(tree)
     by_name = {c.name: c for c in plan.columns}
     missing = [c for c in pk if c not in by_name]
     if missing:
@@ -243,3 +247,21 @@ def _index_columns(item: exp.Expression) -> list[str]:
     if not cols:
         raise MySQLError(ErrorCode.PARSE_ERROR, f"cannot read the columns of {item.sql('mysql')}")
     return cols
+
+
+_RULE_COMMENT = re.compile(r"^\s*p2pdb:\s*(\w+)\s*(?:\(([^)]*)\))?\s*$", re.IGNORECASE)
+
+
+def _rule_from_comment(tree: exp.Expression) -> dict[str, Any] | None:
+    """``COMMENT='p2pdb:counter(hits, views)'`` chooses the table's conflict rule (docs/crdt.md)."""
+    properties = tree.args.get("properties")
+    for prop in properties.expressions if properties is not None else []:
+        if isinstance(prop, exp.SchemaCommentProperty) and isinstance(prop.this, exp.Literal):
+            match = _RULE_COMMENT.match(str(prop.this.this))
+            if match is None:
+                return None
+            rule: dict[str, Any] = {"rule": match.group(1).lower()}
+            if match.group(2):
+                rule["columns"] = [c.strip().strip("`") for c in match.group(2).split(",") if c.strip()]
+            return rule
+    return None

@@ -221,6 +221,8 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result:
 
         def create(conn: Any) -> None:
             db.catalog.note_extras(plan.name, plan.extras)
+            if plan.rule is not None:
+                db.catalog.note_rule(plan.name, plan.rule)
             for statement in plan.statements():
                 conn.execute(statement)
 

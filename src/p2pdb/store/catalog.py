@@ -57,10 +57,12 @@ class Catalog:
         self.rules: dict[str, ConflictRule] = {}
         self.schema_version = -1
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
+        self._pending_rules: dict[str, dict[str, Any]] = {}
         self.reload()
 
     def reload(self) -> None:
         self._pending_extras.clear()
+        self._pending_rules.clear()
         self.tables.clear()
         self.clocks.clear()
         self.dropped.clear()
@@ -128,6 +130,15 @@ class Catalog:
         transaction creates; :meth:`diff` attaches them to the new columns' specs."""
         self._pending_extras.setdefault(table, {}).update(extras)
 
+    def note_rule(self, table: str, rule: dict[str, Any]) -> None:
+        """The conflict rule (``{"rule": "counter", "columns": [...]}``) of a table that the running
+        transaction creates; it travels with the table's spec to every replica."""
+        try:
+            rule_from_spec(rule)
+        except (RuleError, TypeError, ValueError) as exc:
+            raise UnsupportedChange(f"unusable conflict rule for {table!r}: {exc}") from exc
+        self._pending_rules[table] = dict(rule)
+
     def _with_extras(self, current: TableSpec, known: TableSpec | None) -> TableSpec:
         pending = self._pending_extras.get(current.name, {})
         columns = []
@@ -143,6 +154,7 @@ class Catalog:
             return self._diff(clock, allow_drop=allow_drop)
         finally:
             self._pending_extras.clear()
+            self._pending_rules.clear()
 
     def _diff(self, clock: Clock, *, allow_drop: bool) -> list[DDLOp]:
         version = self.current_schema_version()
@@ -168,7 +180,8 @@ class Catalog:
                 del self.indexes[iname]
         for name in now:
             known = self.tables.get(name)
-            current = self._with_extras(read_table(self._conn, name, known.rule if known else None), known)
+            rule = known.rule if known else self._pending_rules.get(name)
+            current = self._with_extras(read_table(self._conn, name, rule), known)
             if known is None:
                 ops.append(DDLOp("create_table", {"spec": current.to_ipld()}))
                 self._put_table(current, clock)
