@@ -175,7 +175,7 @@ class SQLBackend:
                 info = mysqltypes.type_for_column(spec.column(origin))  # type: ignore[arg-type]
             else:
                 if decltype:
-                    info = mysqltypes.type_from_mysql_text(decltype)
+                    info = mysqltypes.type_from_sqlite_text(decltype)
                 else:
                     info = mysqltypes.type_for_value(first[index] if first is not None else None)
                 column = mysqltypes.result_column(name, info)

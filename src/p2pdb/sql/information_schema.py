@@ -1,0 +1,229 @@
+"""``information_schema`` as an in-memory SQLite database attached to a connection.
+
+Drivers and ORMs read the catalog with plain SELECTs (``SELECT COLUMN_NAME, DATA_TYPE FROM
+information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?``). Rather than rewriting those
+queries, :func:`refresh_information_schema` keeps real tables with MySQL 8's names, columns and
+values in ``ATTACH ':memory:' AS information_schema`` on the caller's connection, so the client's
+SELECT runs unchanged on SQLite. Declared column types are MySQL's, so result metadata reads right.
+
+Refilling is skipped while the schema is unchanged: the caller passes a ``version`` token that
+changes with the schema, or the function compares the specs themselves (cheap when the source hands
+out the store's cached spec objects). Row counts (TABLE_ROWS, CARDINALITY) are taken at refill time,
+like MySQL's cached statistics (``information_schema_stats_expiry``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
+
+import apsw
+
+from p2pdb.sql.catalog_meta import (
+    CHARSETS,
+    COLLATIONS,
+    ENGINES,
+    INFORMATION_SCHEMA,
+    PRIVILEGES,
+    CatalogSource,
+    describe_table,
+    indexes_of,
+)
+from p2pdb.sql.mysqltypes import CHARSET_NAME, COLLATION_NAME
+from p2pdb.store.schema import Column, IndexSpec, TableSpec
+
+_NAME = "varchar(64)"
+#: MySQL 8's columns for each table, with MySQL types as SQLite declared types.
+TABLES: dict[str, str] = {
+    "CHARACTER_SETS": "CHARACTER_SET_NAME N, DEFAULT_COLLATE_NAME N, DESCRIPTION varchar(2048),"
+    " MAXLEN int unsigned",
+    "COLLATIONS": "COLLATION_NAME N, CHARACTER_SET_NAME N, ID bigint unsigned, IS_DEFAULT varchar(3),"
+    " IS_COMPILED varchar(3), SORTLEN int unsigned, PAD_ATTRIBUTE varchar(9)",
+    "COLUMNS": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, COLUMN_NAME N, ORDINAL_POSITION int unsigned,"
+    " COLUMN_DEFAULT text, IS_NULLABLE varchar(3), DATA_TYPE longtext, CHARACTER_MAXIMUM_LENGTH bigint,"
+    " CHARACTER_OCTET_LENGTH bigint, NUMERIC_PRECISION bigint unsigned, NUMERIC_SCALE bigint unsigned,"
+    " DATETIME_PRECISION int unsigned, CHARACTER_SET_NAME N, COLLATION_NAME N, COLUMN_TYPE mediumtext,"
+    " COLUMN_KEY varchar(3), EXTRA varchar(256), PRIVILEGES varchar(154), COLUMN_COMMENT text,"
+    " GENERATION_EXPRESSION longtext, SRS_ID int unsigned",
+    "ENGINES": "ENGINE N, SUPPORT varchar(8), COMMENT varchar(80), TRANSACTIONS varchar(3), XA varchar(3),"
+    " SAVEPOINTS varchar(3)",
+    "KEY_COLUMN_USAGE": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N, TABLE_CATALOG N,"
+    " TABLE_SCHEMA N, TABLE_NAME N, COLUMN_NAME N, ORDINAL_POSITION int unsigned,"
+    " POSITION_IN_UNIQUE_CONSTRAINT int unsigned, REFERENCED_TABLE_SCHEMA N, REFERENCED_TABLE_NAME N,"
+    " REFERENCED_COLUMN_NAME N",
+    "PARAMETERS": "SPECIFIC_CATALOG N, SPECIFIC_SCHEMA N, SPECIFIC_NAME N, ORDINAL_POSITION int unsigned,"
+    " PARAMETER_MODE varchar(5), PARAMETER_NAME N, DATA_TYPE longtext, CHARACTER_MAXIMUM_LENGTH bigint,"
+    " CHARACTER_OCTET_LENGTH bigint, NUMERIC_PRECISION int unsigned, NUMERIC_SCALE bigint,"
+    " DATETIME_PRECISION int unsigned, CHARACTER_SET_NAME N, COLLATION_NAME N, DTD_IDENTIFIER mediumtext,"
+    " ROUTINE_TYPE varchar(9)",
+    "REFERENTIAL_CONSTRAINTS": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N,"
+    " UNIQUE_CONSTRAINT_CATALOG N, UNIQUE_CONSTRAINT_SCHEMA N, UNIQUE_CONSTRAINT_NAME N,"
+    " MATCH_OPTION varchar(7), UPDATE_RULE varchar(11), DELETE_RULE varchar(11), TABLE_NAME N,"
+    " REFERENCED_TABLE_NAME N",
+    "ROUTINES": "SPECIFIC_NAME N, ROUTINE_CATALOG N, ROUTINE_SCHEMA N, ROUTINE_NAME N,"
+    " ROUTINE_TYPE varchar(9), DATA_TYPE longtext, CHARACTER_MAXIMUM_LENGTH bigint,"
+    " CHARACTER_OCTET_LENGTH bigint, NUMERIC_PRECISION int unsigned, NUMERIC_SCALE int unsigned,"
+    " DATETIME_PRECISION int unsigned, CHARACTER_SET_NAME N, COLLATION_NAME N, DTD_IDENTIFIER longtext,"
+    " ROUTINE_BODY varchar(8), ROUTINE_DEFINITION longtext, EXTERNAL_NAME N, EXTERNAL_LANGUAGE N,"
+    " PARAMETER_STYLE varchar(3), IS_DETERMINISTIC varchar(3), SQL_DATA_ACCESS varchar(17), SQL_PATH N,"
+    " SECURITY_TYPE varchar(7), CREATED timestamp, LAST_ALTERED timestamp, SQL_MODE varchar(520),"
+    " ROUTINE_COMMENT text, DEFINER varchar(288), CHARACTER_SET_CLIENT N, COLLATION_CONNECTION N,"
+    " DATABASE_COLLATION N",
+    "SCHEMATA": "CATALOG_NAME N, SCHEMA_NAME N, DEFAULT_CHARACTER_SET_NAME N, DEFAULT_COLLATION_NAME N,"
+    " SQL_PATH binary(0), DEFAULT_ENCRYPTION varchar(3)",
+    "STATISTICS": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, NON_UNIQUE int, INDEX_SCHEMA N,"
+    " INDEX_NAME N, SEQ_IN_INDEX int unsigned, COLUMN_NAME N, COLLATION varchar(1), CARDINALITY bigint,"
+    " SUB_PART bigint, PACKED binary(0), NULLABLE varchar(3), INDEX_TYPE varchar(11), COMMENT varchar(8),"
+    " INDEX_COMMENT varchar(2048), IS_VISIBLE varchar(3), EXPRESSION longtext",
+    "TABLE_CONSTRAINTS": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N, TABLE_SCHEMA N,"
+    " TABLE_NAME N, CONSTRAINT_TYPE varchar(11), ENFORCED varchar(3)",
+    "TABLES": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, TABLE_TYPE varchar(11), ENGINE N,"
+    " VERSION int, ROW_FORMAT varchar(10), TABLE_ROWS bigint unsigned, AVG_ROW_LENGTH bigint unsigned,"
+    " DATA_LENGTH bigint unsigned, MAX_DATA_LENGTH bigint unsigned, INDEX_LENGTH bigint unsigned,"
+    " DATA_FREE bigint unsigned, AUTO_INCREMENT bigint unsigned, CREATE_TIME timestamp,"
+    " UPDATE_TIME datetime, CHECK_TIME datetime, TABLE_COLLATION N, CHECKSUM bigint,"
+    " CREATE_OPTIONS varchar(256), TABLE_COMMENT text",
+    "TRIGGERS": "TRIGGER_CATALOG N, TRIGGER_SCHEMA N, TRIGGER_NAME N, EVENT_MANIPULATION varchar(6),"
+    " EVENT_OBJECT_CATALOG N, EVENT_OBJECT_SCHEMA N, EVENT_OBJECT_TABLE N, ACTION_ORDER int unsigned,"
+    " ACTION_CONDITION binary(0), ACTION_STATEMENT longtext, ACTION_ORIENTATION varchar(3),"
+    " ACTION_TIMING varchar(6), ACTION_REFERENCE_OLD_TABLE binary(0), ACTION_REFERENCE_NEW_TABLE binary(0),"
+    " ACTION_REFERENCE_OLD_ROW varchar(3), ACTION_REFERENCE_NEW_ROW varchar(3), CREATED timestamp(2),"
+    " SQL_MODE varchar(520), DEFINER varchar(288), CHARACTER_SET_CLIENT N, COLLATION_CONNECTION N,"
+    " DATABASE_COLLATION N",
+    "VIEWS": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, VIEW_DEFINITION longtext,"
+    " CHECK_OPTION varchar(8), IS_UPDATABLE varchar(3), DEFINER varchar(288), SECURITY_TYPE varchar(7),"
+    " CHARACTER_SET_CLIENT N, COLLATION_CONNECTION N",
+}
+#: What ``SHOW TABLES FROM information_schema`` lists.
+TABLE_NAMES: tuple[str, ...] = tuple(sorted(TABLES))
+_STATIC = ("CHARACTER_SETS", "COLLATIONS", "ENGINES")
+
+#: Last schema token each connection's information_schema was filled for.
+_filled: weakref.WeakKeyDictionary[apsw.Connection, Hashable] = weakref.WeakKeyDictionary()
+
+
+def _columns(name: str) -> list[tuple[str, str]]:
+    columns = []
+    for item in TABLES[name].split(", "):
+        column, _, decl = item.partition(" ")
+        columns.append((column, _NAME if decl == "N" else decl))
+    return columns
+
+
+def table_spec(name: str) -> TableSpec | None:
+    """An information_schema table as a spec (for DESCRIBE, SHOW COLUMNS), by name in any case."""
+    for table in TABLES:
+        if table.lower() == name.lower():
+            columns = tuple(Column(c, decl, extra={"mt": decl}) for c, decl in _columns(table))
+            return TableSpec(table, columns, ())
+    return None
+
+
+def _ensure_attached(conn: apsw.Connection) -> bool:
+    """Attach and create the schema if this connection lacks it; True if it was created now."""
+    if any(name == INFORMATION_SCHEMA for _seq, name, _file in conn.execute("PRAGMA database_list")):
+        return False
+    conn.execute(f"ATTACH DATABASE ':memory:' AS {INFORMATION_SCHEMA}")
+    with conn:
+        for name in TABLES:
+            body = ", ".join(f'"{column}" {decl}' for column, decl in _columns(name))
+            conn.execute(f"CREATE TABLE {INFORMATION_SCHEMA}.{name} ({body})")
+        _insert(conn, "CHARACTER_SETS", ((c, dc, d, m) for c, d, dc, m in CHARSETS))
+        _insert(conn, "COLLATIONS", ((n, c, i, d, "Yes", s, p) for n, c, i, d, s, p in COLLATIONS))
+        _insert(conn, "ENGINES", ENGINES)
+    return True
+
+
+def _insert(conn: apsw.Connection, table: str, rows: Iterable[Sequence[Any]]) -> None:
+    marks = ", ".join("?" * len(_columns(table)))
+    conn.executemany(f"INSERT INTO {INFORMATION_SCHEMA}.{table} VALUES ({marks})", rows)
+
+
+Snapshot = tuple[tuple[str, tuple[TableSpec, ...], tuple[IndexSpec, ...]], ...]
+
+
+def _snapshot(source: CatalogSource) -> Snapshot:
+    """Every database's specs, read once (a database dropped meanwhile is left out)."""
+    found = []
+    for db in source.database_names():
+        try:
+            found.append((db, tuple(source.tables(db)), tuple(source.indexes(db))))
+        except KeyError:
+            continue
+    return tuple(found)
+
+
+def refresh_information_schema(
+    conn: apsw.Connection, source: CatalogSource, *, version: Hashable | None = None
+) -> bool:
+    """Make ``conn``'s ``information_schema`` describe ``source``; True if it was (re)filled.
+
+    ``version``: a token that changes whenever the source's schema does (e.g. a tuple of the store
+    catalogs' schema versions); without it the table and index specs are compared. Call it before
+    running a client's information_schema query on ``conn``. It attaches the schema on first use.
+    """
+    created = _ensure_attached(conn)
+    snapshot = None if version is not None else _snapshot(source)
+    token = version if version is not None else snapshot
+    if not created and conn in _filled and _filled[conn] == token:
+        return False
+    with conn:
+        for name in TABLES:
+            if name not in _STATIC:
+                conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{name}")
+        _fill(conn, source, snapshot if snapshot is not None else _snapshot(source))
+    _filled[conn] = token
+    return True
+
+
+def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> None:
+    schemata = [("def", INFORMATION_SCHEMA, "utf8mb3", "utf8mb3_general_ci", None, "NO")]
+    tables: list[tuple[Any, ...]] = []
+    columns: list[tuple[Any, ...]] = []
+    statistics: list[tuple[Any, ...]] = []
+    usage: list[tuple[Any, ...]] = []
+    constraints: list[tuple[Any, ...]] = []
+    for db, specs, all_indexes in snapshot:
+        schemata.append(("def", db, CHARSET_NAME, COLLATION_NAME, None, "NO"))
+        for spec in specs:
+            count = source.row_count(db, spec.name)
+            sizes = (
+                0,
+                16384,
+                0,
+                0,
+                0,
+            )  # AVG_ROW_LENGTH, DATA_LENGTH, MAX_DATA_LENGTH, INDEX_LENGTH, DATA_FREE
+            tail = (None, None, None, None, COLLATION_NAME, None, "", "")
+            tables.append(("def", db, spec.name, "BASE TABLE", "InnoDB", 10, "Dynamic", count, *sizes, *tail))
+            indexes = indexes_of(spec, all_indexes)
+            facts = describe_table(spec, indexes)
+            nullable = {f.name: f.nullable for f in facts}
+            for f in facts:
+                info = f.info
+                lengths = (info.char_max_length, info.char_octet_length, info.numeric_precision)
+                precisions = (info.numeric_scale, info.datetime_precision)
+                described = (info.charset_name, info.collation_name, info.column_type, f.key, f.extra)
+                null = "YES" if f.nullable else "NO"
+                head = ("def", db, spec.name, f.name, f.position, f.default, null, info.data_type)
+                columns.append((*head, *lengths, *precisions, *described, PRIVILEGES, f.comment, "", None))
+            keys = [("PRIMARY", True, spec.pk)] + [(i.name, i.unique, i.columns) for i in indexes]
+            for name, unique, key_columns in keys:
+                if unique:
+                    kind = "PRIMARY KEY" if name == "PRIMARY" else "UNIQUE"
+                    constraints.append(("def", db, name, db, spec.name, kind, "YES"))
+                for seq, column in enumerate(key_columns, 1):
+                    null = "YES" if nullable.get(column) else ""
+                    key = (int(not unique), db, name, seq, column, "A", count, None, None, null)
+                    statistics.append(("def", db, spec.name, *key, "BTREE", "", "", "YES", None))
+                    if unique:
+                        usage.append(
+                            ("def", db, name, "def", db, spec.name, column, seq, None, None, None, None)
+                        )
+    _insert(conn, "SCHEMATA", schemata)
+    _insert(conn, "TABLES", tables)
+    _insert(conn, "COLUMNS", columns)
+    _insert(conn, "STATISTICS", statistics)
+    _insert(conn, "KEY_COLUMN_USAGE", usage)
+    _insert(conn, "TABLE_CONSTRAINTS", constraints)

@@ -1,0 +1,300 @@
+"""One client connection: an ``asyncio.Protocol`` that frames packets and runs one command at a time.
+
+1. ``connection_made`` sends the handshake and starts the login coroutine (:mod:`.login`).
+2. Commands run eagerly (:mod:`.eager`), one at a time; one that awaits becomes a Task while later
+   packets wait in the reader. Reading pauses when input piles up or the client does not read replies.
+3. A protocol violation sends ERR, half-closes, discards input briefly so the client can read it, and
+   closes. Session and prepared statements are released once, after any running command ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Coroutine
+from enum import IntEnum
+from typing import Any, cast
+
+from . import commands, login
+from .backend import Session, normalize_host, status_flags
+from .constants import Capability
+from .context import ServerContext
+from .eager import run_eagerly
+from .errors import ErrorCode, MalformedPacket, MySQLError, ProtocolViolation, out_of_order
+from .packets import PacketReader, PacketTooLarge
+from .prepared import StatementRegistry
+from .resultset import Output, err_packet
+from .tls import TlsClosed, TlsLayer
+
+log = logging.getLogger("p2pdb.sql.protocol")
+
+_PAUSE_ABOVE = 1 << 20  # bytes of unparsed input held while busy before reading pauses
+_LINGER = 2.0  # seconds of reading (and discarding) after a fatal ERR, before closing
+
+
+class Phase(IntEnum):
+    LOGIN = 0
+    COMMAND = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class MySQLConnection(asyncio.Protocol):
+    """The server side of one MySQL client connection."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.loop = asyncio.get_running_loop()
+        self.connection_id = ctx.next_connection_id()
+        self.peer_host = ""
+        self.phase = Phase.LOGIN
+        self.capabilities = 0
+        self.deprecate_eof = False
+        self.multi_statements = False
+        self.session: Session | None = None
+        self.statements = StatementRegistry(ctx.options.max_prepared_statements, ctx.options.max_packet)
+        self.tls: TlsLayer | None = None
+        self._transport: asyncio.Transport | None = None
+        self._reader = PacketReader(ctx.options.max_login_packet)
+        self._expected_seq = 0
+        self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._write_paused = False
+        self._read_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    # --- asyncio.Protocol -----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.peer_host = normalize_host(str(peer[0])) if isinstance(peer, tuple) else "localhost"
+        self.ctx.connections.add(self)
+        self._timer = self.loop.call_later(self.ctx.options.handshake_timeout, self._login_timeout)
+        self._run(login.login(self))
+
+    def data_received(self, data: bytes) -> None:
+        if self.phase >= Phase.CLOSING:
+            return
+        if self.tls is not None:
+            try:
+                data = self.tls.receive(data)
+            except (ssl.SSLError, TlsClosed) as exc:
+                log.debug("connection %d: TLS ended: %s", self.connection_id, exc)
+                self.close()
+                return
+        self._reader.feed(data)
+        self._pump()
+
+    def eof_received(self) -> None:
+        self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.phase = Phase.CLOSED
+        self.ctx.connections.discard(self)
+        self._cancel_timer()
+        lost = ConnectionResetError("client disconnected")
+        for fut in (self._waiter, self._drain_waiter):
+            if fut is not None and not fut.done():
+                fut.set_exception(lost)
+                fut.exception()  # mark retrieved: nobody may be waiting any more
+        if self._task is None:
+            self._release()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+        elif self._task is None and self.phase == Phase.COMMAND:
+            self._resume_reading()
+            self._pump()  # commands held back while the client was not reading its replies
+
+    def _next_packet(self) -> tuple[int, bytes] | None:
+        try:
+            return self._reader.next_packet()
+        except PacketTooLarge as exc:
+            error = MySQLError(
+                ErrorCode.NET_PACKET_TOO_LARGE, "Got a packet bigger than 'max_allowed_packet' bytes"
+            )
+            raise ProtocolViolation(error, seq=exc.seq + 1) from None
+        except MalformedPacket as exc:
+            raise ProtocolViolation(MySQLError(ErrorCode.NET_PACKETS_OUT_OF_ORDER, str(exc))) from None
+
+    def _pump(self) -> None:
+        """Deliver parsed packets: to the login coroutine if it waits for one, else run them as commands."""
+        try:
+            waiter = self._waiter
+            if waiter is not None:
+                if not waiter.done():
+                    packet = self._next_packet()
+                    if packet is not None:
+                        waiter.set_result(packet)
+                return
+            # A client that sends commands without reading the replies fills the transport's write
+            # buffer: stop running its commands (and reading) until the buffer drains.
+            while self._task is None and self.phase == Phase.COMMAND and not self._write_paused:
+                packet = self._next_packet()
+                if packet is None:
+                    break
+                seq, payload = packet
+                if seq != 0:
+                    raise out_of_order()
+                self.ctx.questions += 1
+                self._run(commands.run_command(self, payload))
+            busy = self._task is not None or self._write_paused
+            if busy and not self._read_paused and self._reader.buffered() > _PAUSE_ABOVE:
+                self._read_paused = True
+                if self._transport is not None:
+                    self._transport.pause_reading()
+        except ProtocolViolation as exc:
+            # In the login phase the ERR continues the exchange's sequence; commands answer from 1.
+            self.fail(exc.error, exc.seq if waiter is not None or exc.seq is not None else 1)
+
+    async def read_packet(self) -> bytes:
+        """Login phase: the next packet, its sequence id checked. ConnectionError if the client left."""
+        packet = self._next_packet()
+        if packet is None:
+            if self.phase >= Phase.CLOSING:
+                raise ConnectionResetError("connection closing")
+            self._waiter = self.loop.create_future()
+            try:
+                packet = await self._waiter
+            finally:
+                self._waiter = None
+        seq, payload = packet
+        if seq != self._expected_seq:
+            raise out_of_order()
+        self._expected_seq = (seq + 1) & 0xFF
+        return payload
+
+    def write(self, data: bytes) -> None:
+        if self.phase >= Phase.CLOSING or self._transport is None:
+            return
+        if self.tls is not None:
+            self.tls.send(data)
+        else:
+            self._transport.write(data)
+
+    def send(self, payload: bytes) -> None:
+        """Login phase: send one packet with the next sequence id."""
+        out = Output(self._expected_seq)
+        out.add(payload)
+        self._expected_seq = out.seq
+        self.write(out.take())
+
+    async def flush(self, out: Output) -> None:
+        """Write ``out`` and wait while the transport's buffer is above its high-water mark."""
+        self.write(out.take())
+        if self._write_paused and self.phase < Phase.CLOSING:
+            self._drain_waiter = self.loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+
+    @property
+    def closing(self) -> bool:
+        return self.phase >= Phase.CLOSING
+
+    def status(self) -> int:
+        """SERVER_STATUS flags for the current session state."""
+        return status_flags(self.session)
+
+    def start_tls(self) -> None:
+        """Switch to TLS after an SSLRequest; bytes already received belong to the TLS handshake."""
+        assert self.ctx.ssl_context is not None and self._transport is not None
+        self.tls = TlsLayer(self.ctx.ssl_context, self._transport.write)
+        pending = self._reader.take_buffered()
+        if pending:
+            self.data_received(pending)
+
+    def enter_command_phase(self, capabilities: int) -> None:
+        self.capabilities = capabilities
+        self.deprecate_eof = bool(capabilities & Capability.DEPRECATE_EOF)
+        self.multi_statements = bool(capabilities & Capability.MULTI_STATEMENTS)
+        self._reader.max_payload = self.ctx.options.max_packet
+        self._reader.skip_oversized = True
+        self._cancel_timer()
+        self.phase = Phase.COMMAND
+
+    def _run(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            task = run_eagerly(coro, self.loop)
+        except Exception:
+            log.exception("connection %d: unexpected error", self.connection_id)
+            self.close()
+            return
+        if task is not None:
+            self._task = task
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._task = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("connection %d: unexpected error", self.connection_id, exc_info=task.exception())
+            self.close()
+        if self.phase == Phase.CLOSED:
+            self._release()
+            return
+        if not self._write_paused:
+            self._resume_reading()
+        self._pump()
+
+    def _resume_reading(self) -> None:
+        if self._read_paused and self._transport is not None:
+            self._read_paused = False
+            self._transport.resume_reading()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _login_timeout(self) -> None:
+        self._timer = None
+        if self.phase == Phase.LOGIN:
+            log.debug("connection %d: login timed out", self.connection_id)
+            self.close()
+
+    def fail(self, error: MySQLError | None, seq: int | None = None) -> None:
+        """Fatal protocol error: send ``error`` (if any), close once the client had a chance to read it."""
+        if self.phase >= Phase.CLOSING or self._transport is None:
+            return
+        if error is not None:
+            out = Output(self._expected_seq if seq is None else seq)
+            out.add(err_packet(error.code, error.sqlstate, error.message))
+            self.write(out.take())
+        self.phase = Phase.CLOSING
+        self._reader.take_buffered()  # input from now on is discarded
+        transport = self._transport
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        if self.tls is None and transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(_LINGER, transport.close)
+        else:
+            transport.close()
+
+    def close(self) -> None:
+        """Close now (COM_QUIT, client EOF, timeouts)."""
+        if self.phase < Phase.CLOSING:
+            self.phase = Phase.CLOSING
+        if self._transport is not None:
+            self._transport.close()
+
+    def _release(self) -> None:
+        """Free the session and prepared statements (once, when no command runs any more)."""
+        self.statements.close_all()
+        session, self.session = self.session, None
+        if session is not None:
+            try:
+                session.close()
+            except Exception:
+                log.exception("connection %d: session.close() failed", self.connection_id)

@@ -1,0 +1,79 @@
+"""Server-wide options and shared state that every connection of one server sees."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import ssl
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .auth import CACHING_SHA2_PASSWORD, Sha2Cache, public_key_pem
+from .backend import Backend
+from .constants import DEFAULT_MAX_PACKET, SERVER_CAPABILITIES, Capability
+
+if TYPE_CHECKING:
+    from .connection import MySQLConnection
+
+log = logging.getLogger("p2pdb.sql.protocol")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Settings of the MySQL listener. Defaults in parentheses.
+
+    - ``server_version``: version in the handshake ("8.0.36-p2pdb"); clients adapt to the major version.
+    - ``max_packet``: ``max_allowed_packet``, the largest command payload accepted (64 MiB); a larger
+      one is answered with ERR 1153 and the connection is closed.
+    - ``max_login_packet``: largest packet before authentication (64 KiB), limiting unauthenticated memory.
+    - ``handshake_timeout``: seconds a client has to complete the login (10, as MySQL's connect_timeout).
+    - ``default_plugin``: authentication plugin proposed in the handshake (caching_sha2_password).
+    - ``max_prepared_statements``: per connection (16382, MySQL's global default).
+    - ``write_batch``: bytes of result rows encoded before each socket write (256 KiB).
+    """
+
+    server_version: str = "8.0.36-p2pdb"
+    max_packet: int = DEFAULT_MAX_PACKET
+    max_login_packet: int = 65536
+    handshake_timeout: float = 10.0
+    default_plugin: str = CACHING_SHA2_PASSWORD
+    max_prepared_statements: int = 16382
+    write_batch: int = 262144
+
+
+class ServerContext:
+    """What the connections of one server share: backend, TLS/RSA material, auth cache, counters."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        options: ServerOptions,
+        ssl_context: ssl.SSLContext | None,
+        rsa_key: rsa.RSAPrivateKey | None,
+    ) -> None:
+        self.backend = backend
+        self.options = options
+        self.ssl_context = ssl_context
+        self.rsa_key = rsa_key
+        self.public_key_pem = public_key_pem(rsa_key) if rsa_key is not None else None
+        self.capabilities = int(SERVER_CAPABILITIES | (Capability.SSL if ssl_context is not None else 0))
+        self.sha2_cache = Sha2Cache()
+        self.connections: set[MySQLConnection] = set()
+        self.started = time.monotonic()
+        self.questions = 0
+        self._ids = itertools.count(1)
+
+    def next_connection_id(self) -> int:
+        return next(self._ids) & 0xFFFFFFFF or next(self._ids)
+
+    def statistics(self) -> str:
+        """The COM_STATISTICS line, in MySQL's format."""
+        uptime = max(1, int(time.monotonic() - self.started))
+        return (
+            f"Uptime: {uptime}  Threads: {len(self.connections)}  Questions: {self.questions}  "
+            f"Slow queries: 0  Opens: 0  Flush tables: 0  Open tables: 0  "
+            f"Queries per second avg: {self.questions / uptime:.3f}"
+        )
