@@ -58,4 +58,6 @@ class Config:
         if config.network_key is not None:
             config.network_key = Path(config.network_key)
         config.bootstrap = list(config.bootstrap)
+        if config.lan and config.p2p_host == "127.0.0.1" and overrides.get("p2p_host") is None:
+            config.p2p_host = "0.0.0.0"
         return config

@@ -8,6 +8,7 @@ database and starts listening; ``Node.stop()`` closes everything cleanly. The no
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -36,6 +37,9 @@ class Node:
         self.identity: Identity | None = None
         self.registry: Registry | None = None
         self.mysql: MySQLServer | None = None
+        self.replicator: Any = None
+        self.network_key: bytes | None = None
+        self._refresher: asyncio.Future[None] | None = None
         self.started = time.time()
 
     async def start(self) -> None:
@@ -43,6 +47,9 @@ class Node:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         self.identity = Identity.load_or_create(self.data_dir / "identity.key")
+        self.network_key = read_network_key(config.network_key) if config.network_key else None
+        if self.network_key is not None:
+            config.network_id = network_id_for_key(self.network_key)
         accounts = Accounts(self.data_dir / "users.json")
         if not is_loopback(config.mysql_host) and not accounts.has_password("root"):
             raise StartupError(
@@ -69,7 +76,38 @@ class Node:
                 f"cannot listen for MySQL on {config.mysql_host}:{config.mysql_port} ({exc.strerror});"
                 " choose another port with --mysql-port"
             ) from exc
+        await self._start_replication()
         self._write_node_file()
+        self._refresher = asyncio.ensure_future(self._refresh_node_file())
+
+    async def _start_replication(self) -> None:
+        config = self.config
+        assert self.identity is not None and self.registry is not None
+        from p2pdb.net.replicator import Replicator
+
+        network_key = self.network_key
+        self.replicator = Replicator(
+            self.identity,
+            self.registry,
+            host=config.p2p_host,
+            port=config.p2p_port,
+            network_id=config.network_id,
+            network_key=network_key,
+            bootstrap=config.bootstrap,
+        )
+        try:
+            await self.replicator.start()
+        except OSError as exc:
+            await self.stop()
+            raise StartupError(
+                f"cannot listen for peers on {config.p2p_host}:{config.p2p_port} ({exc.strerror});"
+                " choose another port with --p2p-port"
+            ) from exc
+
+    async def _refresh_node_file(self) -> None:
+        while True:
+            await asyncio.sleep(2)
+            self._write_node_file()
 
     @property
     def mysql_address(self) -> str:
@@ -88,9 +126,13 @@ class Node:
             "peer_id": self.identity.peer_id,
             "version": __version__,
             "pid": os.getpid(),
-            "addresses": {"mysql": self.mysql_address if self.mysql else None},
+            "addresses": {
+                "mysql": self.mysql_address if self.mysql else None,
+                "p2p": self.replicator.address if self.replicator else None,
+            },
             "data_dir": str(self.data_dir.resolve()),
             "databases": database_status(self.registry),
+            "peers": self.replicator.peer_info() if self.replicator else [],
         }
 
     def _write_node_file(self) -> None:
@@ -100,6 +142,12 @@ class Node:
         tmp.replace(path)
 
     async def stop(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            self._refresher = None
+        if self.replicator is not None:
+            await self.replicator.stop()
+            self.replicator = None
         if self.mysql is not None:
             self.mysql.close()
             await self.mysql.wait_closed()
@@ -113,6 +161,28 @@ class Node:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         await stop.wait()
+
+
+def read_network_key(path: Path) -> bytes:
+    """A private network's pre-shared key: 32 bytes, raw or as 64 hex digits in a text file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StartupError(f"cannot read --network-key {path}: {exc.strerror}") from exc
+    text = data.strip()
+    if len(text) == 64:
+        try:
+            return bytes.fromhex(text.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            pass
+    if len(data) == 32:
+        return data
+    raise StartupError(f"--network-key {path} must hold 32 bytes (raw, or 64 hex digits)")
+
+
+def network_id_for_key(key: bytes) -> str:
+    """Peers of a private network share an id derived from its key (never the key itself)."""
+    return "p2pdb-private-" + hashlib.sha256(b"p2pdb network id\0" + key).hexdigest()[:32]
 
 
 def database_status(registry: Registry) -> list[dict[str, Any]]:

@@ -53,16 +53,10 @@ def start(data_dir: Path, log_level: str, **options: Any) -> None:
         config = Config.load(data_dir, options)
     except (ValueError, TypeError, OSError) as exc:
         raise click.ClickException(f"invalid configuration: {exc}") from exc
-    for flag, value in (
-        ("--bootstrap", config.bootstrap),
-        ("--lan", config.lan),
-        ("--network-key", config.network_key),
-    ):
-        if value:
-            click.echo(
-                f"warning: {flag} is accepted but peer-to-peer replication is not part of this build yet",
-                err=True,
-            )
+    if config.lan and config.network_key is None:
+        click.echo(
+            "warning: --lan without --network-key: your databases are open to anyone on the LAN", err=True
+        )
 
     async def run() -> int:
         node = Node(config)
@@ -80,6 +74,8 @@ def start(data_dir: Path, log_level: str, **options: Any) -> None:
         click.echo(
             f"mysql  {node.mysql_address}  (mysql -h 127.0.0.1 -P {node.mysql_address.rsplit(':', 1)[1]} -u root)"
         )
+        if node.replicator is not None:
+            click.echo(f"p2p    {node.replicator.address}")
         click.echo(f"data   {config.data_dir.resolve()}")
         sys.stdout.flush()
         await stop.wait()
@@ -169,6 +165,21 @@ def verify(data_dir: Path, database: str) -> None:
 
 @main.command()
 @DATA_DIR
-def peers(data_dir: Path) -> None:
-    """List connected peers."""
-    click.echo("no peers: peer-to-peer replication is not part of this build yet")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def peers(data_dir: Path, as_json: bool) -> None:
+    """List the running node's connected peers."""
+    from p2pdb.node import read_node_file
+
+    info = read_node_file(data_dir)
+    if info is None:
+        raise click.ClickException(f"no running node in {data_dir}")
+    peers_ = info.get("peers", [])
+    if as_json:
+        click.echo(json.dumps(peers_, indent=2))
+        return
+    for peer in peers_:
+        click.echo(
+            f"{peer['peer_id']}  {peer['address']}  {peer['direction']}  received {peer['entries_received']}"
+        )
+    if not peers_:
+        click.echo("no peers connected")

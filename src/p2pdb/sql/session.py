@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _PNAMES = [f"p{i}" for i in range(1, 70000)]
+_QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 _OK = OkResult()
+# First keywords of MySQL statements this layer has no handler for: 1235 (not supported yet);
+# any other unknown first word is a syntax error (1064), as in MySQL.
+_MYSQL_STATEMENTS = frozenset(("BINLOG", "CACHE", "CALL", "CHANGE", "CLONE", "DEALLOCATE", "DECLARE", "EXECUTE",
+    "GET", "GRANT", "HANDLER", "HELP", "IMPORT", "INSTALL", "KILL", "LOAD", "PREPARE", "PURGE", "RENAME", "RESET",
+    "RESIGNAL", "RESTART", "REVOKE", "SHUTDOWN", "SIGNAL", "UNINSTALL", "XA"))  # fmt: skip
 
 
 class Conflict(Exception):
@@ -146,6 +153,12 @@ class SQLSession:
             if kind in ("SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "TABLE"):
                 return await self._dml(lexed)
             handler = self.backend.handlers.get(kind)
+            if handler is None and kind not in _MYSQL_STATEMENTS:
+                raise MySQLError(
+                    ErrorCode.PARSE_ERROR,
+                    "You have an error in your SQL syntax; check the manual that corresponds to your MySQL"
+                    f" server version for the right syntax to use near '{text.strip()[:64]}' at line 1",
+                )
             if handler is None:
                 raise MySQLError(
                     ErrorCode.NOT_SUPPORTED_YET,
@@ -221,8 +234,32 @@ class SQLSession:
             raise MySQLError(ErrorCode.UNKNOWN_SYSTEM_VARIABLE, f"Unknown system variable '{key}'")
         return self.variables[key]
 
+    def _qualified(self, lexed: Lexed, db: Database | None) -> tuple[Lexed, Database | None]:
+        """``SELECT ... FROM shop.t``: run on database ``shop`` with the qualifier dropped (one
+        database per statement; SQLite holds each MySQL database in its own file)."""
+        names = set(self.backend.registry.names())
+        found = {m.group(1) or m.group(2) for m in _QUALIFIER.finditer(lexed.shape)} & names
+        if not found:
+            return lexed, db
+        if len(found) > 1:
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET, "a statement can use one database at a time in P2PDB"
+            )
+        (name,) = found
+        target = self.backend.registry.get(name)
+
+        def strip(match: re.Match[str]) -> str:
+            return "" if (match.group(1) or match.group(2)) == name else match.group(0)
+
+        shape = _QUALIFIER.sub(strip, lexed.shape)
+        return Lexed(
+            shape, lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
+        ), target
+
     async def _dml(self, lexed: Lexed) -> Result:
         db = self._db_or_none()
+        if "." in lexed.shape:
+            lexed, db = self._qualified(lexed, db)
         plan = self.backend.plan(db, lexed)
         bound = self.bindings(lexed, plan)
         if plan.auto is not None and db is not None and plan.table is not None:

@@ -25,7 +25,7 @@ import apsw
 from p2pdb.crdt import RowChange, RowState, SqlValue, merge
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.identity import Identity
-from p2pdb.log.log import Block
+from p2pdb.log.log import Block, JoinResult
 from p2pdb.store.catalog import Catalog
 from p2pdb.store.engine import Engine, MemoryEngine
 from p2pdb.store.errors import InvalidOps, StoreError, UnsupportedChange
@@ -227,11 +227,19 @@ class Database:
 
     def join(self, blocks: Iterable[Block]) -> ApplyResult:
         """Verify and integrate remote blocks and apply the entries that became complete."""
+        return self._join(lambda: self.log.join(blocks))
+
+    def join_heads(self, heads: Iterable[CID]) -> ApplyResult:
+        """Take a peer's heads: apply what the local store already holds below them (blocks kept
+        from an interrupted sync) and report in ``missing`` what must be fetched."""
+        return self._join(lambda: self.log.join_heads(heads))
+
+    def _join(self, integrate: Callable[[], JoinResult]) -> ApplyResult:
         result = ApplyResult()
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            joined = self.log.join(blocks)
+            joined = integrate()
             for entry in joined.added:
                 reason = self._apply_entry(entry)
                 if reason is None:

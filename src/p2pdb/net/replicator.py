@@ -1,0 +1,444 @@
+"""Replication: links to peers, gossip per database, anti-entropy, peer exchange (DESIGN §5).
+
+The replicator owns the node's links. Everything a peer sends is verified by the log before it
+touches a database (``Database.join``); the replicator only decides what to send to whom:
+
+- **Hello** on every new link: peer id, listen addresses, database names. A database a peer has
+  and we do not is created here (a node replicates all databases of its network by default).
+- **Anti-entropy**: on connect and every ``sync_interval`` each side sends ``Heads`` per database.
+  Receiving heads it knows, a node pushes what the peer lacks (``Log.since``) in causal order, in
+  batches; heads it does not know yet are asked for with ``Want``. Delivery is guaranteed by this
+  exchange alone; it resumes after a broken link because the log keeps what was already joined.
+- **Gossip**: a local commit is pushed (``Publish``) to a mesh of up to ``mesh_degree`` peers per
+  database and announced (``IHave``) to the others; a new entry received by ``Publish`` is
+  forwarded the same way. Duplicates are dropped by CID (the log knows what it has). Sends go
+  through bounded per-link queues: a slow peer loses gossip (anti-entropy repairs it) and never
+  blocks the writer or other peers.
+- **Peers**: bootstrap addresses are dialled at start and redialled with backoff; addresses learnt
+  from Hello and ``Peers`` messages are dialled while the node has fewer than ``target_peers``.
+- **Penalties**: a peer that sends blocks the log rejects (bad signature, wrong CID, unauthorised
+  writer, malformed) collects penalty points; past ``ban_threshold`` it is disconnected and its
+  address is not dialled again for ``ban_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from p2pdb.log import CID, Entry, Identity, cid_for_block
+from p2pdb.net.link import HandshakeError, Link, ProtocolError, connect, serve
+from p2pdb.net.messages import Blocks, Heads, Hello, IHave, Message, Peers, Ping, Pong, Publish, Want
+from p2pdb.store import Database
+from p2pdb.store.registry import Registry
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MAX_BATCH_BLOCKS = 512
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Options:
+    """Replication settings (defaults in parentheses)."""
+
+    #: Seconds between heads exchanges with every peer (2.0).
+    sync_interval: float = 2.0
+    #: Peers per database that get new entries pushed eagerly (6); the rest get announcements.
+    mesh_degree: int = 6
+    #: Dial learnt addresses while fewer peers than this are connected (8).
+    target_peers: int = 8
+    #: Penalty points before a peer is disconnected and banned (20), and the ban length (300 s).
+    ban_threshold: int = 20
+    ban_seconds: float = 300.0
+    #: Replicate only these databases (None: all databases of the network).
+    databases: frozenset[str] | None = None
+
+
+@dataclass(eq=False)
+class Peer:
+    link: Link
+    peer_id: str
+    address: str
+    outbound: bool
+    listen: list[str] = field(default_factory=list)
+    penalty: int = 0
+    connected_at: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
+    rtt: float | None = None
+    received: int = 0
+    sent: int = 0
+    rejected: int = 0
+    task: asyncio.Task[None] | None = None
+
+
+class Replicator:
+    def __init__(
+        self,
+        identity: Identity,
+        registry: Registry,
+        *,
+        host: str,
+        port: int,
+        network_id: str,
+        network_key: bytes | None = None,
+        bootstrap: Iterable[str] = (),
+        options: Options | None = None,
+    ) -> None:
+        self.identity = identity
+        self.registry = registry
+        self.host = host
+        self.port = port
+        self.network_id = network_id
+        self.network_key = network_key
+        self.bootstrap = list(bootstrap)
+        self.options = options or Options()
+        self.peers: dict[str, Peer] = {}
+        self.known: set[str] = set(self.bootstrap)
+        self.banned: dict[str, float] = {}
+        self.counters = {"entries_sent": 0, "entries_received": 0, "entries_rejected": 0, "links_refused": 0}
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._dialing: set[str] = set()
+        self._closing = False
+        self._subscribed: set[str] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self.host,
+            self.port,
+            self.identity,
+            self._accepted,
+            network_id=self.network_id,
+            network_key=self.network_key,
+        )
+        sock = self._server.sockets[0]
+        self.port = int(sock.getsockname()[1])
+        for name in self.registry.names():
+            self._subscribe(name)
+        self.registry.listeners.append(self._subscribe)
+        self._spawn(self._maintain())
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for peer in list(self.peers.values()):
+            peer.link.close()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _subscribe(self, name: str) -> None:
+        db = self.registry.get(name)
+        if db is None or name in self._subscribed or not self._wanted(name):
+            return
+        self._subscribed.add(name)
+        db.listeners.append(lambda entry, local, name=name: self._on_commit(name, entry, local))  # type: ignore[misc]
+        for peer in self.peers.values():
+            self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
+
+    def _wanted(self, name: str) -> bool:
+        return self.options.databases is None or name in self.options.databases
+
+    # -- links ----------------------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        backoff: dict[str, float] = {}
+        while not self._closing:
+            now = time.monotonic()
+            connected = {p.address for p in self.peers.values()} | {
+                a for p in self.peers.values() for a in p.listen
+            }
+            candidates = [a for a in self.bootstrap if a not in connected]
+            if len(self.peers) < self.options.target_peers:
+                others = [a for a in self.known if a not in connected and a not in candidates]
+                random.shuffle(others)
+                candidates += others[: self.options.target_peers - len(self.peers)]
+            for address in candidates:
+                if address == self.address or address in self._dialing or backoff.get(address, 0) > now:
+                    continue
+                if self.banned.get(address, 0) > now:
+                    continue
+                backoff[address] = now + min(30.0, 1.0 + random.random())
+                self._spawn(self._dial(address))
+            for peer in list(self.peers.values()):
+                self._send_heads(peer)
+            await asyncio.sleep(self.options.sync_interval)
+
+    async def _dial(self, address: str) -> None:
+        self._dialing.add(address)
+        try:
+            host, _, port = address.rpartition(":")
+            link = await connect(
+                host, int(port), self.identity, network_id=self.network_id, network_key=self.network_key
+            )
+        except HandshakeError as exc:
+            self.counters["links_refused"] += 1
+            log.warning("handshake with %s failed: %s", address, exc)
+            return
+        except (TimeoutError, OSError, ProtocolError) as exc:
+            log.debug("cannot reach %s: %s", address, exc)
+            return
+        finally:
+            self._dialing.discard(address)
+        await self._run_link(link, address, outbound=True)
+
+    async def _accepted(self, link: Link) -> None:
+        await self._run_link(link, str(link.remote_address), outbound=False)
+
+    def _keep(self, new: Peer, old: Peer) -> bool:
+        """Two links to one peer (both dialled at once): keep the one dialled by the lower peer id,
+        so both sides keep the same link."""
+        dialer_new = self.identity.peer_id if new.outbound else new.peer_id
+        dialer_old = self.identity.peer_id if old.outbound else old.peer_id
+        return dialer_new < dialer_old
+
+    async def _run_link(self, link: Link, address: str, *, outbound: bool) -> None:
+        peer_id = link.remote_peer_id
+        if peer_id == self.identity.peer_id:
+            link.close()
+            return
+        peer = Peer(link, peer_id, address, outbound)
+        old = self.peers.get(peer_id)
+        if old is not None:
+            if not self._keep(peer, old):
+                link.close()
+                return
+            old.link.close()
+        self.peers[peer_id] = peer
+        log.info("connected to %s at %s (%s)", peer_id, address, "out" if outbound else "in")
+        try:
+            self._send(
+                peer,
+                Hello(
+                    peer_id=self.identity.peer_id,
+                    listen=[self.address],
+                    databases=[n for n in self.registry.names() if self._wanted(n)],
+                    version=PROTOCOL_VERSION,
+                ),
+            )
+            self._send_heads(peer)
+            while True:
+                message = await link.recv()
+                peer.last_seen = time.monotonic()
+                self._handle(peer, message)
+                if peer.penalty >= self.options.ban_threshold:
+                    log.warning("disconnecting %s: too many invalid blocks", peer_id)
+                    self.banned[address] = time.monotonic() + self.options.ban_seconds
+                    for listen in peer.listen:
+                        self.banned[listen] = time.monotonic() + self.options.ban_seconds
+                    break
+        except ProtocolError as exc:
+            log.warning("peer %s sent invalid data: %s", peer_id, exc)
+            self.banned[address] = time.monotonic() + self.options.ban_seconds
+        except (ConnectionError, EOFError, asyncio.IncompleteReadError, OSError):
+            pass
+        finally:
+            link.close()
+            if self.peers.get(peer_id) is peer:
+                del self.peers[peer_id]
+                log.info("disconnected from %s", peer_id)
+
+    def _send(self, peer: Peer, message: Message) -> bool:
+        ok = peer.link.try_send(message)
+        if ok:
+            peer.sent += 1
+        return ok
+
+    def _send_heads(self, peer: Peer) -> None:
+        for name in self.registry.names():
+            db = self.registry.get(name)
+            if db is not None and self._wanted(name):
+                self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def _handle(self, peer: Peer, message: Message) -> None:
+        if isinstance(message, Publish):
+            self._on_publish(peer, message)
+        elif isinstance(message, Heads):
+            self._on_heads(peer, message)
+        elif isinstance(message, Blocks):
+            self._on_blocks(peer, message.db, message.blocks)
+        elif isinstance(message, Want):
+            self._on_want(peer, message)
+        elif isinstance(message, IHave):
+            self._on_ihave(peer, message)
+        elif isinstance(message, Hello):
+            peer.listen = [a for a in message.listen if isinstance(a, str)][:8]
+            self.known.update(peer.listen)
+            for name in message.databases:
+                self._database(name)
+            self._send(peer, Peers(addresses=self._sample_addresses(exclude=peer)))
+        elif isinstance(message, Peers):
+            self.known.update(a for a in message.addresses[:64] if a != self.address)
+        elif isinstance(message, Ping):
+            self._send(peer, Pong(nonce=message.nonce))
+
+    def _sample_addresses(self, exclude: Peer) -> list[str]:
+        addresses = [a for p in self.peers.values() if p is not exclude for a in p.listen]
+        random.shuffle(addresses)
+        return addresses[:32]
+
+    def _database(self, name: str) -> Database | None:
+        db = self.registry.get(name)
+        if db is None and self._wanted(name):
+            try:
+                db = self.registry.create(name)
+            except ValueError:
+                return None
+            log.info("replicating database %s", name)
+        return db
+
+    def _cids(self, raw: Iterable[bytes]) -> list[CID]:
+        out = []
+        for value in raw:
+            try:
+                out.append(CID(value))
+            except ValueError as exc:
+                raise ProtocolError(f"invalid CID: {exc}") from exc
+        return out
+
+    def _on_heads(self, peer: Peer, message: Heads) -> None:
+        db = self._database(message.db)
+        if db is None:
+            return
+        heads = self._cids(message.heads)
+        applied = db.join_heads(heads)  # blocks we kept from an interrupted sync
+        self._after_join(peer, message.db, applied.missing)
+        unknown = [h for h in heads if h not in db.log]
+        if unknown:
+            return  # the peer is ahead: it pushes what we lack once it sees our heads
+        lacking = db.log.since(heads)
+        self._push(peer, message.db, [e.block for e in lacking])
+
+    def _push(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
+        batch: list[bytes] = []
+        size = 0
+        for block in blocks:
+            if batch and (len(batch) >= MAX_BATCH_BLOCKS or size + len(block) > MAX_BATCH_BYTES):
+                self._spawn(self._send_wait(peer, Blocks(db=name, blocks=batch)))
+                batch, size = [], 0
+            batch.append(block)
+            size += len(block)
+        if batch:
+            self._spawn(self._send_wait(peer, Blocks(db=name, blocks=batch)))
+        self.counters["entries_sent"] += len(blocks)
+
+    async def _send_wait(self, peer: Peer, message: Message) -> None:
+        """Anti-entropy traffic waits for queue space (gossip does not)."""
+        with contextlib.suppress(ConnectionError, OSError, ProtocolError):
+            await peer.link.send(message)
+            peer.sent += 1
+
+    def _on_want(self, peer: Peer, message: Want) -> None:
+        db = self.registry.get(message.db)
+        if db is None:
+            return
+        blocks = []
+        for cid in self._cids(message.cids[:MAX_BATCH_BLOCKS]):
+            data = db.log.store.get(cid) if cid in db.log else None
+            if data is not None:
+                blocks.append(data)
+        if blocks:
+            self._push(peer, message.db, blocks)
+
+    def _on_ihave(self, peer: Peer, message: IHave) -> None:
+        db = self._database(message.db)
+        if db is None:
+            return
+        wanted = [bytes(c) for c in self._cids(message.cids[:MAX_BATCH_BLOCKS]) if c not in db.log]
+        if wanted:
+            self._send(peer, Want(db=message.db, cids=wanted))
+
+    def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
+        db = self._database(name)
+        if db is None:
+            return
+        result = db.join(blocks[:MAX_BATCH_BLOCKS])
+        peer.received += len(result.applied)
+        self.counters["entries_received"] += len(result.applied)
+        if result.rejected_blocks:
+            peer.rejected += len(result.rejected_blocks)
+            peer.penalty += 5 * len(result.rejected_blocks)
+            self.counters["entries_rejected"] += len(result.rejected_blocks)
+            for error in result.rejected_blocks:
+                log.warning("rejected block from %s: %s: %s", peer.peer_id, type(error).__name__, error)
+        self._after_join(peer, name, result.missing)
+
+    def _after_join(self, peer: Peer, name: str, missing: set[CID]) -> None:
+        if missing:
+            wanted = [bytes(c) for c in list(missing)[:MAX_BATCH_BLOCKS]]
+            self._send(peer, Want(db=name, cids=wanted))
+
+    def _on_publish(self, peer: Peer, message: Publish) -> None:
+        db = self._database(message.db)
+        if db is None:
+            return
+        cid = cid_for_block(message.block)
+        if cid in db.log:
+            return  # seen already: gossip stops here
+        self._on_blocks(peer, message.db, [message.block])
+        if cid in db.log:
+            self._gossip(message.db, message.block, exclude=peer, cid=cid)
+
+    # -- gossip ---------------------------------------------------------------------------------
+
+    def _on_commit(self, name: str, entry: Entry, local: bool) -> None:
+        if local:
+            self._gossip(name, entry.block, exclude=None, cid=entry.cid)
+
+    def _gossip(self, name: str, block: bytes, *, exclude: Peer | None, cid: CID | None) -> None:
+        peers = [p for p in self.peers.values() if p is not exclude]
+        if not peers:
+            return
+        random.shuffle(peers)
+        eager = peers[: self.options.mesh_degree]
+        lazy = peers[self.options.mesh_degree :]
+        for peer in eager:
+            self._send(peer, Publish(db=name, block=block))
+        if lazy and cid is not None:
+            for peer in lazy:
+                self._send(peer, IHave(db=name, cids=[bytes(cid)]))
+
+    # -- introspection --------------------------------------------------------------------------
+
+    def peer_info(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [
+            {
+                "peer_id": p.peer_id,
+                "address": p.address,
+                "direction": "out" if p.outbound else "in",
+                "connected_seconds": round(now - p.connected_at, 1),
+                "last_seen_seconds": round(now - p.last_seen, 1),
+                "entries_received": p.received,
+                "entries_rejected": p.rejected,
+            }
+            for p in self.peers.values()
+        ]

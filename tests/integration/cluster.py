@@ -1,0 +1,156 @@
+"""Real ``p2pdb start`` processes on 127.0.0.1 (free ports, temp data dirs) for cluster tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+_MYSQL = re.compile(r"^mysql\s+\S+:(\d+)", re.M)
+_P2P = re.compile(r"^p2p\s+(\S+:\d+)", re.M)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class NodeProcess:
+    data_dir: Path
+    args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[str] | None = None
+    mysql_port: int = 0
+    p2p_address: str = ""
+    p2p_port: int = 0
+    log_path: Path | None = None
+
+    def start(self, timeout: float = 20.0) -> NodeProcess:
+        if not self.p2p_port:
+            self.p2p_port = free_port()
+        self.log_path = self.data_dir.with_suffix(".log")
+        log = self.log_path.open("a")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "p2pdb",
+                "start",
+                "--data-dir",
+                str(self.data_dir),
+                "--mysql-port",
+                "0",
+                "--p2p-port",
+                str(self.p2p_port),
+                *self.args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        seen = ""
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"node exited early ({self.process.poll()}): {seen}{self.log()}")
+            seen += line
+            if m := _MYSQL.search(line):
+                self.mysql_port = int(m.group(1))
+            if m := _P2P.search(line):
+                self.p2p_address = m.group(1)
+            if line.startswith("data"):
+                return self
+        raise TimeoutError(f"node did not start in {timeout}s: {seen}")
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def connect(self, database: str | None = None, **kwargs: Any) -> pymysql.connections.Connection:
+        return pymysql.connect(
+            host="127.0.0.1",
+            port=self.mysql_port,
+            user="root",
+            password="",
+            database=database,
+            autocommit=True,
+            connect_timeout=10,
+            read_timeout=30,
+            **kwargs,
+        )
+
+    def query(self, sql: str, database: str | None = None) -> list[tuple[Any, ...]]:
+        with contextlib.closing(self.connect(database)) as conn, conn.cursor() as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+            raise
+        finally:
+            if self.process.stdout:
+                self.process.stdout.close()
+
+
+@contextlib.contextmanager
+def cluster(
+    tmp: Path, count: int, *, chain: bool = False, extra: list[str] | None = None
+) -> Iterator[list[NodeProcess]]:
+    """``count`` nodes; each bootstraps from the first (or from the previous one with ``chain``)."""
+    nodes: list[NodeProcess] = []
+    try:
+        for index in range(count):
+            args = list(extra or [])
+            if nodes:
+                seed = nodes[-1] if chain else nodes[0]
+                args += ["--bootstrap", seed.p2p_address]
+            nodes.append(NodeProcess(tmp / f"node{index}", args).start())
+        yield nodes
+    finally:
+        codes = []
+        for node in nodes:
+            with contextlib.suppress(Exception):
+                codes.append(node.stop())
+        assert all(code == 0 for code in codes), f"unclean exits {codes}"
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> float:
+    """Poll ``check`` until it is true; return the seconds it took (AssertionError on timeout)."""
+    start = time.monotonic()
+    last: BaseException | None = None
+    while time.monotonic() - start < timeout:
+        try:
+            if check():
+                return time.monotonic() - start
+        except Exception as exc:  # the database may not exist yet on that node
+            last = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+def table_hash(node: NodeProcess, database: str, table: str, order: str = "1") -> str:
+    rows = node.query(f"SELECT * FROM `{table}` ORDER BY {order}", database)
+    return repr(rows)
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

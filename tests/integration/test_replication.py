@@ -1,0 +1,121 @@
+"""Replication between real node processes on loopback (issue 5)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from p2pdb.log import Clock, Identity, Manifest, create_entry
+from p2pdb.net.link import connect
+from p2pdb.net.messages import Publish
+from tests.integration.cluster import NodeProcess, cluster, wait_until
+
+
+def _rows(node: NodeProcess, sql: str, db: str) -> list[tuple[object, ...]]:
+    return node.query(sql, db)
+
+
+def test_two_nodes_replicate_both_ways(tmp_path: Path) -> None:
+    with cluster(tmp_path, 2) as (a, b):
+        a.query("CREATE DATABASE shop")
+        a.query("CREATE TABLE items (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20))", "shop")
+        a.query("INSERT INTO items (name) VALUES ('tea'), ('cake')", "shop")
+        wait_until(lambda: len(_rows(b, "SELECT * FROM items", "shop")) == 2, 10, "rows on b")
+        b.query("INSERT INTO items (name) VALUES ('jam')", "shop")
+        wait_until(lambda: len(_rows(a, "SELECT * FROM items", "shop")) == 3, 10, "b's row on a")
+        assert _rows(a, "SELECT * FROM items ORDER BY id", "shop") == _rows(
+            b, "SELECT * FROM items ORDER BY id", "shop"
+        )
+
+
+def test_five_nodes_converge_after_concurrent_conflicting_writes(tmp_path: Path) -> None:
+    with cluster(tmp_path, 5, chain=True) as nodes:
+        nodes[0].query("CREATE DATABASE app")
+        nodes[0].query("CREATE TABLE kv (k INT PRIMARY KEY, v VARCHAR(40), n INT)", "app")
+        nodes[0].query("INSERT INTO kv VALUES (1, 'start', 0), (2, 'start', 0)", "app")
+        wait_until(
+            lambda: all(_rows(n, "SELECT count(*) FROM kv", "app") == [(2,)] for n in nodes),
+            20,
+            "table everywhere",
+        )
+
+        # Every node writes the same rows at once: the merge must pick the same winners everywhere.
+        def write(index: int, node: NodeProcess) -> None:
+            for round_ in range(5):
+                node.query(f"UPDATE kv SET v = 'node{index}-{round_}', n = n + 1 WHERE k = 1", "app")
+                node.query(f"INSERT INTO kv VALUES ({100 + index * 10 + round_}, 'x', {index})", "app")
+            if index == 2:
+                node.query("DELETE FROM kv WHERE k = 2", "app")
+
+        threads = [threading.Thread(target=write, args=(i, n)) for i, n in enumerate(nodes)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+
+        def same() -> bool:
+            tables = {repr(_rows(n, "SELECT * FROM kv ORDER BY k", "app")) for n in nodes}
+            return len(tables) == 1
+
+        wait_until(same, 30, "identical tables on all five nodes")
+        rows = _rows(nodes[0], "SELECT k FROM kv ORDER BY k", "app")
+        assert (2,) not in rows  # the delete won
+        assert len(rows) == 1 + 25
+
+
+def test_restarted_node_catches_up(tmp_path: Path) -> None:
+    with cluster(tmp_path, 2) as (a, b):
+        a.query("CREATE DATABASE log")
+        a.query("CREATE TABLE ev (id INT PRIMARY KEY, body TEXT)", "log")
+        wait_until(lambda: _rows(b, "SELECT count(*) FROM ev", "log") == [(0,)], 10, "table on b")
+        assert b.stop() == 0
+        with a.connect("log") as conn, conn.cursor() as cur:
+            cur.executemany("INSERT INTO ev VALUES (%s, %s)", [(i, f"event {i}") for i in range(500)])
+        b.args = ["--bootstrap", a.p2p_address]
+        b.start()
+        wait_until(
+            lambda: _rows(b, "SELECT count(*) FROM ev", "log") == [(500,)], 30, "catch-up after restart"
+        )
+
+
+def test_forged_entries_from_a_peer_are_rejected(tmp_path: Path) -> None:
+    with cluster(tmp_path, 1) as (node,):
+        node.query("CREATE DATABASE vault")
+        node.query("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)", "vault")
+        heads_before = node.query("SELECT count(*) FROM t", "vault")
+        attacker = Identity.generate()
+        manifest = Manifest("vault")
+        good = create_entry(attacker, manifest.address, Clock(1, attacker.public_key), [],
+                            [{"t": "t", "k": [1], "cl": 1, "v": {"id": 1, "v": "forged"}}])  # fmt: skip
+        tampered = bytearray(good.block)
+        tampered[-40] ^= 0x01  # breaks the signature (or the CID the block is sent under)
+        wrong_db = create_entry(attacker, "bafkreiwrongdatabase", Clock(1, attacker.public_key), [], [])
+
+        async def attack() -> None:
+            host, port = node.p2p_address.rsplit(":", 1)
+            link = await connect(host, int(port), attacker, network_id="p2pdb-open")
+            for block in (bytes(tampered), wrong_db.block):
+                await link.send(Publish(db="vault", block=block))
+            await asyncio.sleep(1.0)
+            link.close()
+
+        asyncio.run(asyncio.wait_for(attack(), 20))
+        assert node.query("SELECT count(*) FROM t", "vault") == heads_before
+        log = node.log()
+        assert "rejected block" in log
+        assert "InvalidSignature" in log or "NonCanonicalEncoding" in log or "MalformedEntry" in log
+
+
+@pytest.mark.slow
+def test_twenty_nodes_see_one_write(tmp_path: Path) -> None:
+    with cluster(tmp_path, 20) as nodes:
+        nodes[3].query("CREATE DATABASE wide")
+        nodes[3].query("CREATE TABLE t (id INT PRIMARY KEY)", "wide")
+        nodes[3].query("INSERT INTO t VALUES (7)", "wide")
+        for node in nodes:
+            wait_until(
+                lambda node=node: _rows(node, "SELECT id FROM t", "wide") == [(7,)], 30, "write everywhere"
+            )
