@@ -132,6 +132,11 @@ class Replicator:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def add_known(self, address: str) -> None:
+        """An address learnt outside the links (mDNS): dialled while below ``target_peers``."""
+        if address != self.address:
+            self.known.add(address)
+
     async def stop(self) -> None:
         self._closing = True
         if self._server is not None:
