@@ -76,7 +76,7 @@ class Peer:
     received: int = 0
     sent: int = 0
     rejected: int = 0
-    task: asyncio.Task[None] | None = None
+    heads_sent: dict[str, float] = field(default_factory=dict)
 
 
 class Replicator:
@@ -279,7 +279,16 @@ class Replicator:
         for name in self.registry.names():
             db = self.registry.get(name)
             if db is not None and self._wanted(name):
-                self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
+                self._send_db_heads(peer, name, db)
+
+    def _send_db_heads(self, peer: Peer, name: str, db: Database, *, soon: bool = False) -> None:
+        """Send our heads of one database; ``soon`` replies are rate-limited per peer and database
+        so that two peers that are both behind do not bounce heads back and forth."""
+        now = time.monotonic()
+        if soon and now - peer.heads_sent.get(name, 0.0) < 0.5:
+            return
+        peer.heads_sent[name] = now
+        self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -334,11 +343,13 @@ class Replicator:
         if db is None:
             return
         heads = self._cids(message.heads)
-        applied = db.join_heads(heads)  # blocks we kept from an interrupted sync
-        self._after_join(peer, message.db, applied.missing)
         unknown = [h for h in heads if h not in db.log]
         if unknown:
-            return  # the peer is ahead: it pushes what we lack once it sees our heads
+            applied = db.join_heads(unknown)  # blocks we kept from an interrupted sync, if any
+            self._after_join(peer, message.db, applied.missing)
+            # The peer is ahead: it pushes what we lack as soon as it sees our heads.
+            self._send_db_heads(peer, message.db, db, soon=True)
+            return
         lacking = db.log.since(heads)
         self._push(peer, message.db, [e.block for e in lacking])
 
