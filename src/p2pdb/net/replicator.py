@@ -9,11 +9,12 @@ touches a database (``Database.join``); the replicator only decides what to send
   Receiving heads it knows, a node pushes what the peer lacks (``Log.since``) in causal order, in
   batches; heads it does not know yet are asked for with ``Want``. Delivery is guaranteed by this
   exchange alone; it resumes after a broken link because the log keeps what was already joined.
-- **Gossip**: a local commit is pushed (``Publish``) to a mesh of up to ``mesh_degree`` peers per
-  database and announced (``IHave``) to the others; a new entry received by ``Publish`` is
-  forwarded the same way. Duplicates are dropped by CID (the log knows what it has). Sends go
-  through bounded per-link queues: a slow peer loses gossip (anti-entropy repairs it) and never
-  blocks the writer or other peers.
+- **Gossip** (the sans-IO :class:`~p2pdb.net.gossip.GossipState`): a local commit is pushed
+  (``Publish``) to a mesh of up to ``mesh_degree`` peers per database and announced (``IHave``) to
+  the others; a new entry received by ``Publish`` is forwarded the same way; ``IHave`` of an
+  unknown entry is answered with ``Want``. Duplicates are dropped by CID. Sends go through bounded
+  per-link queues: a slow peer loses gossip (anti-entropy repairs it) and never blocks the writer
+  or other peers.
 - **Peers**: bootstrap addresses are dialled at start and redialled with backoff; addresses learnt
   from Hello and ``Peers`` messages are dialled while the node has fewer than ``target_peers``.
 - **Penalties**: a peer that sends blocks the log rejects (bad signature, wrong CID, unauthorised
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from p2pdb.log import CID, Entry, Identity, cid_for_block
+from p2pdb.net.gossip import GossipState, Send
 from p2pdb.net.link import HandshakeError, Link, ProtocolError, connect, serve
 from p2pdb.net.messages import Blocks, Heads, Hello, IHave, Message, Peers, Ping, Pong, Publish, Want
 from p2pdb.store import Database
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 MAX_BATCH_BLOCKS = 512
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+HEARTBEAT = 0.2
 
 
 @dataclass(slots=True)
@@ -109,6 +112,7 @@ class Replicator:
         self._dialing: set[str] = set()
         self._closing = False
         self._subscribed: set[str] = set()
+        self.gossip = GossipState(degree=self.options.mesh_degree)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -127,6 +131,7 @@ class Replicator:
             self._subscribe(name)
         self.registry.listeners.append(self._subscribe)
         self._spawn(self._maintain())
+        self._spawn(self._heartbeat())
 
     @property
     def address(self) -> str:
@@ -165,6 +170,7 @@ class Replicator:
         self._subscribed.add(name)
         db.listeners.append(lambda entry, local, name=name: self._on_commit(name, entry, local))  # type: ignore[misc]
         for peer in self.peers.values():
+            self.gossip.add_peer(peer.peer_id, {name})
             self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
 
     def _wanted(self, name: str) -> bool:
@@ -236,6 +242,7 @@ class Replicator:
                 return
             old.link.close()
         self.peers[peer_id] = peer
+        self.gossip.add_peer(peer_id, {n for n in self.registry.names() if self._wanted(n)})
         log.info("connected to %s at %s (%s)", peer_id, address, "out" if outbound else "in")
         try:
             self._send(
@@ -267,6 +274,7 @@ class Replicator:
             link.close()
             if self.peers.get(peer_id) is peer:
                 del self.peers[peer_id]
+                self.gossip.remove_peer(peer_id)
                 log.info("disconnected from %s", peer_id)
 
     def _send(self, peer: Peer, message: Message) -> bool:
@@ -307,7 +315,8 @@ class Replicator:
             peer.listen = [a for a in message.listen if isinstance(a, str)][:8]
             self.known.update(peer.listen)
             for name in message.databases:
-                self._database(name)
+                if self._database(name) is not None:
+                    self.gossip.add_peer(peer.peer_id, {name})
             self._send(peer, Peers(addresses=self._sample_addresses(exclude=peer)))
         elif isinstance(message, Peers):
             self.known.update(a for a in message.addresses[:64] if a != self.address)
@@ -388,9 +397,9 @@ class Replicator:
         db = self._database(message.db)
         if db is None:
             return
-        wanted = [bytes(c) for c in self._cids(message.cids[:MAX_BATCH_BLOCKS]) if c not in db.log]
-        if wanted:
-            self._send(peer, Want(db=message.db, cids=wanted))
+        unknown = tuple(bytes(c) for c in self._cids(message.cids[:MAX_BATCH_BLOCKS]) if c not in db.log)
+        if unknown:
+            self._dispatch(self.gossip.on_ihave(peer.peer_id, message.db, unknown, time.monotonic()))
 
     def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
         db = self._database(name)
@@ -419,28 +428,38 @@ class Replicator:
         cid = cid_for_block(message.block)
         if cid in db.log:
             return  # seen already: gossip stops here
+        rejected_before = peer.rejected
         self._on_blocks(peer, message.db, [message.block])
-        if cid in db.log:
-            self._gossip(message.db, message.block, exclude=peer, cid=cid)
+        if peer.rejected == rejected_before:  # verified (integrated, or waiting for its parents)
+            new, sends = self.gossip.on_publish(
+                peer.peer_id, message.db, bytes(cid), message.block, time.monotonic()
+            )
+            if new:
+                self._dispatch(sends)
 
     # -- gossip ---------------------------------------------------------------------------------
 
     def _on_commit(self, name: str, entry: Entry, local: bool) -> None:
         if local:
-            self._gossip(name, entry.block, exclude=None, cid=entry.cid)
+            self._dispatch(self.gossip.publish(name, bytes(entry.cid), entry.block, time.monotonic()))
 
-    def _gossip(self, name: str, block: bytes, *, exclude: Peer | None, cid: CID | None) -> None:
-        peers = [p for p in self.peers.values() if p is not exclude]
-        if not peers:
-            return
-        random.shuffle(peers)
-        eager = peers[: self.options.mesh_degree]
-        lazy = peers[self.options.mesh_degree :]
-        for peer in eager:
-            self._send(peer, Publish(db=name, block=block))
-        if lazy and cid is not None:
-            for peer in lazy:
-                self._send(peer, IHave(db=name, cids=[bytes(cid)]))
+    def _dispatch(self, sends: list[Send]) -> None:
+        """Turn the gossip state machine's output into messages on the links (never waiting)."""
+        for send in sends:
+            peer = self.peers.get(send.peer)
+            if peer is None:
+                continue
+            if send.kind == "publish":
+                self._send(peer, Publish(db=send.topic, block=send.payload))
+            elif send.kind == "ihave":
+                self._send(peer, IHave(db=send.topic, cids=list(send.ids)))
+            else:
+                self._send(peer, Want(db=send.topic, cids=list(send.ids)))
+
+    async def _heartbeat(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(HEARTBEAT)
+            self._dispatch(self.gossip.tick(time.monotonic()))
 
     # -- introspection --------------------------------------------------------------------------
 

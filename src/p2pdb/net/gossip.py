@@ -1,0 +1,175 @@
+"""Gossip for one node as a sans-IO state machine (no sockets, no clock, no tasks).
+
+The runtime feeds it events (a peer joined or left, a local publish, a message from a peer, a
+timer tick with the current time) and sends what it returns. The same code therefore runs in the
+node and in a simulation on virtual time (``tests/net/test_gossip_sim.py``).
+
+Per topic (one database) the node keeps a *mesh* of up to ``degree`` peers. A new message is pushed
+in full to the mesh (eager) and announced by id to the other peers (lazy, ``IHave``); a peer that
+learns of an id it lacks asks for it (``IWant``) and gets it from the announcer's cache. Ids seen
+recently are remembered, so a message is forwarded once and duplicates stop at the first hop.
+Delivery is not guaranteed here (lossy links, full queues): anti-entropy repairs what gossip
+misses.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["publish", "ihave", "iwant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One message for the runtime to send: ``payload`` for publish, ``ids`` for ihave/iwant."""
+
+    peer: str
+    kind: Kind
+    topic: str
+    ids: tuple[bytes, ...] = ()
+    payload: bytes = b""
+
+
+@dataclass(slots=True)
+class _Topic:
+    peers: set[str] = field(default_factory=set)
+    mesh: set[str] = field(default_factory=set)
+
+
+class GossipState:
+    """Gossip of one node over all its topics."""
+
+    def __init__(
+        self,
+        *,
+        degree: int = 6,
+        cache_size: int = 4096,
+        seen_ttl: float = 120.0,
+        announce_window: float = 1.0,
+        retry_after: float = 0.2,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.degree = degree
+        self.announce_window = announce_window
+        self.retry_after = retry_after
+        self.cache_size = cache_size
+        self.seen_ttl = seen_ttl
+        self.rng = rng or random.Random()
+        self.topics: dict[str, _Topic] = {}
+        self._seen: OrderedDict[bytes, float] = OrderedDict()  # id -> time first seen
+        self._cache: OrderedDict[bytes, tuple[str, bytes]] = OrderedDict()  # id -> (topic, payload)
+        self._asked: dict[bytes, float] = {}
+        self._announcers: dict[bytes, tuple[str, list[str]]] = {}  # wanted id -> (topic, announcers)
+
+    # -- membership -------------------------------------------------------------------------------
+
+    def add_peer(self, peer: str, topics: set[str] | frozenset[str]) -> None:
+        for name in topics:
+            topic = self.topics.setdefault(name, _Topic())
+            topic.peers.add(peer)
+            if len(topic.mesh) < self.degree:
+                topic.mesh.add(peer)
+
+    def remove_peer(self, peer: str) -> None:
+        for topic in self.topics.values():
+            topic.peers.discard(peer)
+            if peer in topic.mesh:
+                topic.mesh.discard(peer)
+                spare = sorted(topic.peers - topic.mesh)
+                if spare:
+                    topic.mesh.add(self.rng.choice(spare))
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def seen(self, msg_id: bytes) -> bool:
+        return msg_id in self._seen
+
+    def publish(self, topic: str, msg_id: bytes, payload: bytes, now: float) -> list[Send]:
+        """A local message: remember it and send it out."""
+        self._remember(topic, msg_id, payload, now)
+        return self._spread(topic, msg_id, payload, exclude=None)
+
+    def on_publish(
+        self, peer: str, topic: str, msg_id: bytes, payload: bytes, now: float
+    ) -> tuple[bool, list[Send]]:
+        """A full message from ``peer``: new (True) and forwarded, or a duplicate (False)."""
+        if msg_id in self._seen:
+            return False, []
+        self._remember(topic, msg_id, payload, now)
+        self._asked.pop(msg_id, None)
+        self._announcers.pop(msg_id, None)
+        return True, self._spread(topic, msg_id, payload, exclude=peer)
+
+    def on_ihave(self, peer: str, topic: str, ids: tuple[bytes, ...], now: float) -> list[Send]:
+        unseen = [i for i in ids if i not in self._seen]
+        for msg_id in unseen:
+            announcers = self._announcers.setdefault(msg_id, (topic, []))[1]
+            if peer not in announcers:
+                announcers.append(peer)
+        wanted = tuple(i for i in unseen if i not in self._asked or self._asked[i] <= now - self.retry_after)
+        for msg_id in wanted:
+            self._asked[msg_id] = now
+        return [Send(peer, "iwant", topic, wanted)] if wanted else []
+
+    def on_iwant(self, peer: str, topic: str, ids: tuple[bytes, ...]) -> list[Send]:
+        out = []
+        for msg_id in ids:
+            cached = self._cache.get(msg_id)
+            if cached is not None and cached[0] == topic:
+                out.append(Send(peer, "publish", topic, (msg_id,), cached[1]))
+        return out
+
+    def tick(self, now: float) -> list[Send]:
+        """The heartbeat (call every ``heartbeat`` seconds or so): re-ask ids whose IWant went
+        unanswered (from another announcer when there is one), announce recent ids again to a few
+        random peers (a lost push or announcement is repaired within a few heartbeats), and forget
+        ids older than ``seen_ttl``."""
+        out: list[Send] = []
+        for msg_id, (wanted_topic, announcers) in list(self._announcers.items()):
+            asked = self._asked.get(msg_id, 0.0)
+            if now - asked > 10.0:
+                del self._announcers[msg_id]
+                self._asked.pop(msg_id, None)
+            elif now - asked >= self.retry_after and announcers:
+                self._asked[msg_id] = now
+                out.append(Send(self.rng.choice(announcers), "iwant", wanted_topic, (msg_id,)))
+        recent: dict[str, list[bytes]] = {}
+        for msg_id, first in reversed(self._seen.items()):
+            if first < now - self.announce_window:
+                break
+            cached = self._cache.get(msg_id)
+            if cached is not None:
+                recent.setdefault(cached[0], []).append(msg_id)
+        for topic_name, ids in recent.items():
+            topic = self.topics.get(topic_name)
+            if topic is None or not topic.peers:
+                continue
+            for peer in self.rng.sample(sorted(topic.peers), min(self.degree, len(topic.peers))):
+                out.append(Send(peer, "ihave", topic_name, tuple(ids[:256])))
+        while self._seen:
+            msg_id, first = next(iter(self._seen.items()))
+            if first > now - self.seen_ttl:
+                break
+            self._seen.popitem(last=False)
+        return out
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _remember(self, topic: str, msg_id: bytes, payload: bytes, now: float) -> None:
+        self._seen[msg_id] = now
+        self._cache[msg_id] = (topic, payload)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+    def _spread(self, topic_name: str, msg_id: bytes, payload: bytes, exclude: str | None) -> list[Send]:
+        topic = self.topics.get(topic_name)
+        if topic is None:
+            return []
+        out = [Send(p, "publish", topic_name, (msg_id,), payload) for p in sorted(topic.mesh) if p != exclude]
+        out += [
+            Send(p, "ihave", topic_name, (msg_id,)) for p in sorted(topic.peers - topic.mesh) if p != exclude
+        ]
+        return out
