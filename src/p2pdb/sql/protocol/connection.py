@@ -65,8 +65,6 @@ class MySQLConnection(asyncio.Protocol):
         self._read_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
 
-    # --- asyncio.Protocol -----------------------------------------------------------------------
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
@@ -176,10 +174,13 @@ class MySQLConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self.phase >= Phase.CLOSING or self._transport is None:
             return
-        if self.tls is not None:
-            self.tls.send(data)
-        else:
+        if self.tls is None:
             self._transport.write(data)
+            return
+        try:
+            self.tls.send(data)
+        except ssl.SSLError:
+            self.close()
 
     def send(self, payload: bytes) -> None:
         """Login phase: send one packet with the next sequence id."""
@@ -272,10 +273,8 @@ class MySQLConnection(asyncio.Protocol):
             self.write(out.take())
         self.phase = Phase.CLOSING
         self._reader.take_buffered()  # input from now on is discarded
+        self._resume_reading()
         transport = self._transport
-        if self._read_paused:
-            self._read_paused = False
-            transport.resume_reading()
         if self.tls is None and transport.can_write_eof():
             transport.write_eof()
             self.loop.call_later(_LINGER, transport.close)
