@@ -34,6 +34,8 @@ class Config:
     network_key: Path | None = None
     #: Network id: the open network unless a network key defines a private one.
     network_id: str = DEFAULT_NETWORK_ID
+    #: Replicate only these databases (None: every database of the network).
+    replicate: list[str] | None = None
     #: "normal": every acknowledged commit survives a killed process; "full": also power loss.
     durability: str = "normal"
     #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.

@@ -38,6 +38,7 @@ class Node:
         self.registry: Registry | None = None
         self.mysql: MySQLServer | None = None
         self.replicator: Any = None
+        self.discovery: Any = None
         self.network_key: bytes | None = None
         self._refresher: asyncio.Future[None] | None = None
         self.started = time.time()
@@ -83,7 +84,7 @@ class Node:
     async def _start_replication(self) -> None:
         config = self.config
         assert self.identity is not None and self.registry is not None
-        from p2pdb.net.replicator import Replicator
+        from p2pdb.net.replicator import Options, Replicator
 
         network_key = self.network_key
         self.replicator = Replicator(
@@ -94,6 +95,7 @@ class Node:
             network_id=config.network_id,
             network_key=network_key,
             bootstrap=config.bootstrap,
+            options=Options(databases=frozenset(config.replicate) if config.replicate is not None else None),
         )
         try:
             await self.replicator.start()
@@ -103,6 +105,11 @@ class Node:
                 f"cannot listen for peers on {config.p2p_host}:{config.p2p_port} ({exc.strerror});"
                 " choose another port with --p2p-port"
             ) from exc
+        if config.lan:
+            from p2pdb.net.discovery import Discovery
+
+            self.discovery = Discovery(self.replicator)
+            await self.discovery.start()
 
     async def _refresh_node_file(self) -> None:
         while True:
@@ -145,6 +152,9 @@ class Node:
         if self._refresher is not None:
             self._refresher.cancel()
             self._refresher = None
+        if self.discovery is not None:
+            await self.discovery.stop()
+            self.discovery = None
         if self.replicator is not None:
             await self.replicator.stop()
             self.replicator = None
