@@ -155,6 +155,9 @@ async def serve(
             writer.close()
             log.warning("link from %s:%d failed during the handshake: %s", address[0], address[1], exc)
             return
+        except BaseException:  # cancelled (the loop is shutting down) or a bug: never leak the socket
+            writer.close()
+            raise
         link = Link(
             reader,
             writer,
@@ -210,6 +213,8 @@ async def _handshake_within(
         ) from None
     except OSError as exc:
         raise HandshakeError(f"connection lost during the handshake: {exc}") from None
+    except NoiseError as exc:  # e.g. a low-order ephemeral key, found when we compute ee
+        raise HandshakeError(f"handshake failed: {exc}") from None
 
 
 async def _handshake(
@@ -434,6 +439,12 @@ class Link:
             log.exception("writer of %r failed", self)
             self._fail(LinkClosed(f"writer failed: {exc!r}"))
 
+    async def drain(self) -> None:
+        """Wait until every queued message has been handed to the socket (or the link closed)."""
+        while self._queued and not self._closed:
+            self._room.clear()
+            await self._room.wait()
+
     # -- receiving
 
     async def recv(self) -> Message:
@@ -490,8 +501,7 @@ class Link:
     def _fail(self, error: LinkError) -> None:
         if not self._closed:
             self.error = error
-            if isinstance(error, ProtocolError):
-                log.warning("closing %r: %s", self, error)
+            log.debug("closing %r: %s", self, error)  # the caller of recv() logs what matters to it
         self.close()
 
     def close(self) -> None:

@@ -220,7 +220,8 @@ class Replicator:
         await self._run_link(link, address, outbound=True)
 
     async def _accepted(self, link: Link) -> None:
-        await self._run_link(link, str(link.remote_address), outbound=False)
+        host, port = link.remote_address[:2]
+        await self._run_link(link, f"{host}:{port}", outbound=False)
 
     def _keep(self, new: Peer, old: Peer) -> bool:
         """Two links to one peer (both dialled at once): keep the one dialled by the lower peer id,

@@ -249,4 +249,6 @@ class SQLBackend:
     def status(self) -> dict[str, Any]:
         values = dict(self._status())
         values.update(self.counters)
+        values["P2pdb_group_commits"] = sum(c.batches for c in self._committers.values())
+        values["P2pdb_group_commit_transactions"] = sum(c.transactions for c in self._committers.values())
         return values
