@@ -107,15 +107,16 @@ class SQLBackend:
 
     # -- plans and results --------------------------------------------------------------------
 
-    def plan(self, db: Database | None, lexed: Lexed) -> Plan:
+    def plan(self, db: Database | None, lexed: Lexed, *, changed_rows: bool = False) -> Plan:
         key = (
             db.name if db is not None else None,
             db.catalog.schema_version if db is not None else 0,
             lexed.shape,
+            changed_rows,
         )
         plan = self._plans.get(key)
         if plan is None:
-            plan = build_plan(lexed, db.catalog.tables if db is not None else {})
+            plan = build_plan(lexed, db.catalog.tables if db is not None else {}, changed_rows=changed_rows)
             self._plans.put(key, plan)
         return plan
 

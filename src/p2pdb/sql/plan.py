@@ -192,8 +192,12 @@ def render_name(template: str, lexed: Lexed) -> str:
     return _TEMPLATE_PARAM.sub(repl, template)
 
 
-def build_plan(lexed: Lexed, tables: dict[str, TableSpec]) -> Plan:
-    """Translate a shape. ``tables`` is the current database's schema (for AUTO_INCREMENT)."""
+def build_plan(lexed: Lexed, tables: dict[str, TableSpec], *, changed_rows: bool = False) -> Plan:
+    """Translate a shape. ``tables`` is the current database's schema (for AUTO_INCREMENT).
+
+    ``changed_rows``: the client did not ask for CLIENT_FOUND_ROWS, so an UPDATE must report (and
+    touch) only rows whose values change, as MySQL does.
+    """
     kind = lexed.kind
     shape = lexed.shape
     write = kind in WRITE_KINDS
@@ -206,6 +210,8 @@ def build_plan(lexed: Lexed, tables: dict[str, TableSpec]) -> Plan:
     table: str | None = None
     if kind in ("INSERT", "REPLACE"):
         table, auto, shape = _auto_increment(shape, tables)
+    elif kind == "UPDATE" and changed_rows:
+        shape = _only_changed_rows(shape)
     return Plan(
         sql=rewrite(shape),
         write=write,
@@ -269,3 +275,25 @@ def _auto_increment(shape: str, tables: dict[str, TableSpec]) -> tuple[str | Non
     else:
         return name, None, shape
     return name, slots, tree.sql(dialect="mysql")
+
+
+def _only_changed_rows(shape: str) -> str:
+    """``UPDATE t SET a = x WHERE w`` → ``... WHERE (w) AND NOT (a <=> x)``: rows whose values would
+    not change are neither written nor counted (MySQL's affected rows without CLIENT_FOUND_ROWS)."""
+    try:
+        tree = sqlglot.parse_one(shape, read="mysql")
+    except sqlglot.errors.ParseError:
+        return shape
+    if not isinstance(tree, exp.Update) or not tree.expressions:
+        return shape
+    changes = []
+    for assignment in tree.expressions:
+        if not isinstance(assignment, exp.EQ):
+            return shape
+        changes.append(
+            exp.Not(this=exp.NullSafeEQ(this=assignment.this.copy(), expression=assignment.expression.copy()))
+        )
+    changed = exp.Paren(this=exp.or_(*changes))
+    where = tree.args.get("where")
+    tree.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), changed) if where else changed))
+    return tree.sql(dialect="mysql")

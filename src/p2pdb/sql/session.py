@@ -260,7 +260,7 @@ class SQLSession:
         db = self._db_or_none()
         if "." in lexed.shape:
             lexed, db = self._qualified(lexed, db)
-        plan = self.backend.plan(db, lexed)
+        plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
         bound = self.bindings(lexed, plan)
         if plan.auto is not None and db is not None and plan.table is not None:
             self._fill_auto_ids(db, plan, bound)
