@@ -27,6 +27,7 @@ from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockS
 from p2pdb.log.identity import Identity
 from p2pdb.log.log import Block, JoinResult
 from p2pdb.store.catalog import Catalog
+from p2pdb.store.changes import ChangeFeed
 from p2pdb.store.engine import Engine, MemoryEngine
 from p2pdb.store.errors import InvalidOps, StoreError, UnsupportedChange
 from p2pdb.store.ops import DDLOp, Op, decode_ops, encode_ops
@@ -88,6 +89,7 @@ class Database:
         self.conn.execute(REJECTED_SCHEMA)
         self.rows = RowStates(self.conn)
         self.catalog = Catalog(self.conn)
+        self.changes = ChangeFeed(self.conn, manifest.name)
         self.log = Log(identity, manifest, self.blocks)
         self.auto_increment_increment = auto_increment_increment
         if auto_increment_offset is None:
@@ -163,11 +165,15 @@ class Database:
             finally:
                 session.close()
             clock = self.log.next_clock()
-            ops: list[Op] = list(self.catalog.diff(clock, allow_drop=allow_drop))
+            ddl = self.catalog.diff(clock, allow_drop=allow_drop)
+            for op in ddl:
+                self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
+            ops: list[Op] = list(ddl)
             ops.extend(self._capture(changeset, clock))
             if ops:
                 appending = True
                 entry = self.log.append(encode_ops(ops))
+                self.changes.flush(entry.cid, entry.author, entry.clock.time)
             conn.execute("COMMIT")
         except BaseException:
             # The log's in-memory index changes only in append; rebuilding it walks the whole log,
@@ -176,9 +182,11 @@ class Database:
             raise
         if entry is not None:
             self._notify(entry, True)
+            self.changes.notify()
         return outcomes, entry
 
     def _rollback(self, *, reload_log: bool = True) -> None:
+        self.changes.reset()
         if not self.conn.getautocommit():
             self.conn.execute("ROLLBACK")
         if reload_log:
@@ -221,6 +229,9 @@ class Database:
             if outcome.state_changed:
                 self.rows.put(spec.name, pk, outcome.state)
             changes.append(row_change)
+            op = {"INSERT": "insert", "UPDATE": "update"}.get(change.op, "delete")
+            row = dict(outcome.row) if op != "delete" else {}
+            self.changes.record(spec.name, op, pk, row, [*row_change.values, *row_change.deltas])
         return changes
 
     # -- remote entries -------------------------------------------------------------------------
@@ -256,18 +267,24 @@ class Database:
             log.warning("rejected block %s: %s: %s", error.cid, type(error).__name__, error)
         for entry in result.applied:
             self._notify(entry, False)
+        if result.applied:
+            self.changes.notify()
         return result
 
     def _apply_entry(self, entry: Entry) -> str | None:
         """Apply one integrated entry inside a savepoint; return the reason if it was rejected."""
         self.conn.execute("SAVEPOINT p2pdb_entry")
+        mark = self.changes.mark()
         try:
             for op in decode_ops(entry.ops):
                 if isinstance(op, DDLOp):
                     self.catalog.apply(op, entry.clock, self._replay_table)
+                    self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
                 else:
                     self._apply_row(op, entry.clock)
+            self.changes.flush(entry.cid, entry.author, entry.clock.time)
         except (InvalidOps, StoreError, apsw.Error, ValueError) as exc:
+            self.changes.discard_since(mark)
             self.conn.execute("ROLLBACK TO p2pdb_entry")
             self.conn.execute("RELEASE p2pdb_entry")
             self.catalog.reload()
@@ -292,6 +309,9 @@ class Database:
         if outcome.state_changed:
             self.rows.put(spec.name, change.pk, outcome.state)
         write_outcome(self.conn, spec, change.pk, outcome)
+        if outcome.action != "none":
+            row = dict(outcome.row) if outcome.action != "delete" else {}
+            self.changes.record(spec.name, outcome.action, change.pk, row, outcome.changed)
 
     def _replay_table(self, table: str) -> None:
         """Re-merge every row change of ``table`` from the log (after its definition changed)."""
@@ -365,6 +385,13 @@ class Database:
             for row in self.conn.execute(f"SELECT {select} FROM {quote(spec.name)} ORDER BY {order}"):
                 digest.update(codec.encode(list(row)))
         return digest.hexdigest()
+
+
+def _ddl_table(op: DDLOp) -> str:
+    spec = op.body.get("spec")
+    name = spec.get("name") if isinstance(spec, dict) else None
+    name = name or op.body.get("t") or op.body.get("name")
+    return name if isinstance(name, str) else ""
 
 
 def _next_insert_cl(state: RowState | None) -> int:

@@ -1,0 +1,164 @@
+"""The change feed of one database: every change applied, local or from a peer, with an id.
+
+Changes are recorded in ``_p2pdb_changes`` in the same SQLite transaction as the data they describe,
+so the feed never shows a change that was rolled back and never misses one that committed. Ids
+come from an AUTOINCREMENT key: strictly increasing on this node, never reused (also after pruning).
+
+An event (``Change.to_json``) is ``{id, db, table, op, pk, row, changed, cid, author, clock}``:
+``op`` is ``insert``, ``update``, ``delete`` or ``ddl``; ``pk`` the primary-key values; ``row`` the
+row's values after the change (``{}`` for a delete; the schema change for ``ddl``); ``changed`` the
+columns the change set; ``cid`` the log entry; ``author`` its author's peer id; ``clock`` its Lamport
+time. BLOB values appear as ``{"$base64": "..."}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apsw
+
+from p2pdb.log import CID, peer_id
+
+CHANGES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS _p2pdb_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
+    " op TEXT NOT NULL, pk TEXT NOT NULL, row TEXT NOT NULL, changed TEXT NOT NULL, cid BLOB NOT NULL,"
+    " author BLOB NOT NULL, time INTEGER NOT NULL)"
+)
+DEFAULT_RETENTION = 1_000_000
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, CID):
+        return str(value)
+    return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    id: int
+    db: str
+    table: str
+    op: str
+    pk: list[Any]
+    row: dict[str, Any]
+    changed: list[str]
+    cid: str
+    author: str
+    clock: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "db": self.db,
+            "table": self.table,
+            "op": self.op,
+            "pk": self.pk,
+            "row": self.row,
+            "changed": self.changed,
+            "cid": self.cid,
+            "author": self.author,
+            "clock": self.clock,
+        }
+
+
+class ChangeFeed:
+    """Records changes inside the store's transactions and reads them back."""
+
+    def __init__(self, conn: apsw.Connection, db_name: str, retention: int = DEFAULT_RETENTION) -> None:
+        self._conn = conn
+        self.db_name = db_name
+        self.retention = retention
+        conn.execute(CHANGES_SCHEMA)
+        self._pending: list[tuple[str, str, str, str, str]] = []
+        self._since_prune = 0
+        self.listeners: list[Callable[[int], None]] = []
+
+    def record(
+        self, table: str, op: str, pk: Sequence[Any], row: Mapping[str, Any], changed: Iterable[str]
+    ) -> None:
+        self._pending.append((table, op, _dumps(list(pk)), _dumps(row), _dumps(sorted(changed))))
+
+    def mark(self) -> int:
+        return len(self._pending)
+
+    def discard_since(self, mark: int) -> None:
+        del self._pending[mark:]
+
+    def reset(self) -> None:
+        self._pending.clear()
+
+    def flush(self, cid: CID, author: bytes, time: int) -> None:
+        """Write the pending changes, attributed to one log entry (inside the caller's transaction)."""
+        if not self._pending:
+            return
+        rows = [(*event, bytes(cid), author, time) for event in self._pending]
+        self._conn.executemany(
+            "INSERT INTO _p2pdb_changes (tbl, op, pk, row, changed, cid, author, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._since_prune += len(rows)
+        self._pending.clear()
+        if self._since_prune >= 1000:
+            self._since_prune = 0
+            self._conn.execute(
+                "DELETE FROM _p2pdb_changes WHERE id <= (SELECT max(id) FROM _p2pdb_changes) - ?",
+                (self.retention,),
+            )
+
+    def notify(self) -> None:
+        """Tell listeners (feeds, webhooks) the newest id, after a commit."""
+        if self.listeners:
+            last = self.last_id()
+            for listener in list(self.listeners):
+                listener(last)
+
+    def last_id(self) -> int:
+        for (value,) in self._conn.execute("SELECT max(id) FROM _p2pdb_changes"):
+            return int(value or 0)
+        return 0
+
+    def first_id(self) -> int:
+        for (value,) in self._conn.execute("SELECT min(id) FROM _p2pdb_changes"):
+            return int(value or 0)
+        return 0
+
+    def read(self, after: int, *, table: str | None = None, limit: int = 1000) -> list[Change]:
+        """Changes with ``id > after`` in id order (optionally of one table), at most ``limit``."""
+        sql = "SELECT id, tbl, op, pk, row, changed, cid, author, time FROM _p2pdb_changes WHERE id > ?"
+        params: list[Any] = [after]
+        if table is not None:
+            sql += " AND tbl = ?"
+            params.append(table)
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        out = []
+        for id_, tbl, op, pk, row, changed, cid, author, time in self._conn.execute(sql, params):
+            out.append(
+                Change(
+                    id_,
+                    self.db_name,
+                    tbl,
+                    op,
+                    json.loads(pk),
+                    json.loads(row),
+                    json.loads(changed),
+                    str(CID(bytes(cid))),
+                    peer_id(bytes(author)),
+                    time,
+                )
+            )
+        return out
