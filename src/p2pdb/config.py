@@ -24,8 +24,15 @@ class Config:
     #: Peer-to-peer listener (used by the replication layer).
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 4001
-    #: HTTP API port (0 = disabled).
+    #: HTTP API (change feed, webhooks, admin, metrics): port (0 = disabled) and address.
     http_port: int = 0
+    http_host: str = "127.0.0.1"
+    #: Bearer token the HTTP API requires; mandatory when http_host is not a loopback address.
+    http_token: str | None = None
+    #: Changes kept in each database's change feed (older ones are pruned).
+    cdc_retention: int = 1_000_000
+    #: Broker sinks of the change feed: [{"type": "nats"|"rabbitmq"|"mqtt", ...}] (docs/cdc.md).
+    sinks: list[dict[str, Any]] = field(default_factory=list)
     #: Peers to dial at start, "HOST:PORT".
     bootstrap: list[str] = field(default_factory=list)
     #: Discover peers on the LAN by mDNS (and listen on all interfaces).
