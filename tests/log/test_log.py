@@ -584,3 +584,16 @@ def test_descendants_of_a_rejected_entry_are_rejected_and_not_missing() -> None:
     third = target.join([grandchild.block])
     assert [e.cid for e in third.rejected] == [grandchild.cid]
     assert len(target) == 0
+
+
+def test_append_refuses_an_identity_that_may_not_write() -> None:
+    from p2pdb.log import AccessDenied, Identity, Log, Manifest
+
+    owner = Identity.generate()
+    reader = Identity.generate()
+    manifest = Manifest("private", owners=(owner.public_key,), writers=(owner.public_key,))
+    log = Log(reader, manifest)
+    with pytest.raises(AccessDenied):
+        log.append({"x": 1})
+    assert len(log) == 0 and log.heads == ()
+    assert len(Log(owner, manifest).store) == 0

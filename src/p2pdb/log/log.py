@@ -151,7 +151,12 @@ class Log:
         self._load()
 
     def append(self, ops: Any) -> Entry:
-        """Sign a new entry whose parents are all current heads, store it, make it the only head."""
+        """Sign a new entry whose parents are all current heads, store it, make it the only head.
+
+        Raises :class:`AccessDenied` when this node's identity may not write to the database (its
+        peers would reject the entry)."""
+        if not self.manifest.can_write(self.identity.public_key):
+            raise AccessDenied("this node's identity may not write to this database")
         parents = self.heads
         clock = self.next_clock()
         entry = create_entry(self.identity, self.id, clock, parents, ops)
