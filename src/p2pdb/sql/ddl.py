@@ -38,6 +38,8 @@ class ColumnPlan:
     auto_increment: bool
     comment: str | None
     primary: bool = False
+    #: a column-level ``UNIQUE [KEY]``: MySQL makes it a unique index named after the column
+    unique: bool = False
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -67,6 +69,8 @@ class TablePlan:
     warnings: list[str] = field(default_factory=list)
     #: Conflict rule from the table comment ``COMMENT='p2pdb:counter(col, ...)'``; None = last-writer-wins.
     rule: dict[str, Any] | None = None
+    #: The database of a qualified name (``CREATE TABLE shop.t``); None = the session's.
+    database: str | None = None
 
     def statements(self) -> list[str]:
         cols = ", ".join(c.render() for c in self.columns)
@@ -157,6 +161,7 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
     auto = False
     comment = None
     primary = False
+    unique = False
     for constraint in coldef.args.get("constraints") or []:
         ckind = constraint.args.get("kind")
         if isinstance(ckind, exp.NotNullColumnConstraint):
@@ -173,7 +178,9 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
             comment = str(ckind.this.this) if isinstance(ckind.this, exp.Literal) else None
         elif isinstance(ckind, exp.PrimaryKeyColumnConstraint):
             primary = True
-    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary)
+        elif isinstance(ckind, exp.UniqueColumnConstraint):
+            unique = True
+    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary, unique)
 
 
 def plan_create_table(sql: str) -> TablePlan:
@@ -188,7 +195,7 @@ def plan_create_table(sql: str) -> TablePlan:
     schema = tree.this
     table = schema.this
     name = str(table.name)
-    plan = TablePlan(name, bool(tree.args.get("exists")), [], [])
+    plan = TablePlan(name, bool(tree.args.get("exists")), [], [], database=str(table.db) or None)
     pk: list[str] = []
     for item in schema.expressions:
         if isinstance(item, exp.ColumnDef):
@@ -196,6 +203,8 @@ def plan_create_table(sql: str) -> TablePlan:
             plan.columns.append(col)
             if col.primary:
                 pk.append(col.name)
+            if col.unique:
+                plan.indexes.append((col.name, [col.name], True))
         elif isinstance(item, exp.PrimaryKey):
             pk = [_identifier(e) for e in item.expressions]
         elif isinstance(item, (exp.UniqueColumnConstraint, exp.IndexColumnConstraint)):

@@ -8,7 +8,8 @@ that differ only in their literals have the same shape, so their translation is 
 
 MySQL rules applied: strings in single or double quotes (``ANSI_QUOTES`` off), backslash escapes
 and doubled quotes inside them, ``#`` and ``-- `` comments, ``/* */`` comments (``/*! ... */``
-version comments are kept as plain text, as MySQL runs them), ``X'..'``/``0x..`` hex, ``b'..'``.
+version comments are kept as plain text, as MySQL runs them), ``X'..'``/``0x..`` hex, ``b'..'``,
+character set introducers (``_binary``, ``_utf8mb4``, ... before a literal; ``_binary`` makes it bytes).
 """
 
 from __future__ import annotations
@@ -94,6 +95,20 @@ class Lexed:
 
 
 _FIRST_WORD = re.compile(r"\s*\(*\s*([A-Za-z]+)")
+# A character set introducer before a literal (``_binary X'00ff'``, as PyMySQL sends bytes).
+_INTRODUCER = re.compile(r"(?<![\w$])_(binary|utf8mb4|utf8mb3|utf8|latin1|ascii)\s*$", re.IGNORECASE)
+
+
+def _text_or_bytes(value: str) -> str | bytes:
+    """A string literal whose bytes were not UTF-8 (``surrogateescape`` kept them as lone surrogates,
+    e.g. a BLOB inlined by mysql-connector's text protocol) is a binary string: its bytes."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+    return value
 
 
 def lex(sql: str) -> Lexed:
@@ -126,8 +141,15 @@ def lex(sql: str) -> Lexed:
             out.append(":" + name)
             continue
         value: Any
+        binary = False
+        if kind != "num" and kind != "q" and "_" in out[-1]:
+            introducer = _INTRODUCER.search(out[-1])
+            if introducer is not None:
+                out[-1] = out[-1][: introducer.start()]
+                binary = introducer.group(1).lower() == "binary"
         if kind == "sq" or kind == "dq":
             value = _unescape(text[1:-1], text[0])
+            value = value.encode("utf-8", "surrogateescape") if binary else _text_or_bytes(value)
         elif kind == "num":
             value = _number(text)
         elif kind == "hex":

@@ -24,6 +24,7 @@ from p2pdb.store.schema import quote
 
 if TYPE_CHECKING:
     from p2pdb.sql.session import SQLSession
+    from p2pdb.store import Database
 
 Handler = Callable[["SQLSession", Lexed, str], Result]
 _I = re.IGNORECASE
@@ -185,11 +186,22 @@ def _savepoint(session: SQLSession, lexed: Lexed, text: str) -> Result:
 # -- DDL --------------------------------------------------------------------------------------------
 
 
-def _ddl_write(session: SQLSession, fn: Callable[[Any], None], *, allow_drop: bool = False) -> None:
+def _ddl_write(
+    session: SQLSession, fn: Callable[[Any], None], *, allow_drop: bool = False, db: Database | None = None
+) -> None:
     session.ensure_autocommit_boundary()
-    db = session._current_db()
-    db.write(fn, allow_drop=allow_drop)
+    (db or session._current_db()).write(fn, allow_drop=allow_drop)
     _restart_implicit(session)
+
+
+def _named_db(session: SQLSession, name: str | None) -> Database:
+    """The database a qualified table name names (``shop.t``), else the session's."""
+    if name is None:
+        return session._current_db()
+    db = session.backend.registry.get(name)
+    if db is None:
+        raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{name}'")
+    return db
 
 
 def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result:
@@ -213,7 +225,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result:
         if re.search(r"\bLIKE\b", shape, _I) and not re.search(r"\(", shape):
             raise _unsupported(text)
         plan = plan_create_table(text)
-        db = session._current_db()
+        db = _named_db(session, plan.database)
         if plan.name in db.catalog.tables:
             if plan.if_not_exists:
                 return OkResult(warnings=1)
@@ -226,7 +238,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result:
             for statement in plan.statements():
                 conn.execute(statement)
 
-        _ddl_write(session, create)
+        _ddl_write(session, create, db=db)
         return _OK
     match = re.match(
         r"^\s*CREATE\s+(UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+`?([\w$]+)`?\s+(?:USING\s+\w+\s+)?ON\s+`?([\w$]+)`?\s*\((.+)\)",
@@ -268,8 +280,12 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
         _I | re.S,
     )
     if match:
-        db = session._current_db()
-        names = [n.strip().strip("`").split(".")[-1].strip("`") for n in match.group(3).split(",")]
+        refs = [[p.strip().strip("`") for p in n.strip().split(".")] for n in match.group(3).split(",")]
+        databases = {ref[0] if len(ref) > 1 else session.database for ref in refs}
+        if len(databases) > 1:
+            raise _unsupported(text)  # tables of several databases in one DROP TABLE
+        db = _named_db(session, databases.pop())
+        names = [ref[-1] for ref in refs]
         missing = [n for n in names if n not in db.catalog.tables]
         if missing and not match.group(2):
             raise MySQLError(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{missing[0]}'")
@@ -285,7 +301,7 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
                 for name in present:
                     conn.execute(f"DROP TABLE {quote(name)}")
 
-            _ddl_write(session, drop, allow_drop=True)
+            _ddl_write(session, drop, allow_drop=True, db=db)
         return OkResult(warnings=len(missing))
     match = re.match(r"^\s*DROP\s+INDEX\s+`?([\w$]+)`?\s+ON\s+`?([\w$]+)`?", shape, _I)
     if match:
@@ -329,6 +345,8 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
             column = _column_from_text(add_column.group(1))
             extras[column.name] = column.extra
             statements.append(f"ALTER TABLE {quote(table)} ADD COLUMN {column.render()}")
+            if column.unique:
+                statements.append(index_sql(table, column.name, [column.name], True))
         else:
             raise MySQLError(
                 ErrorCode.NOT_SUPPORTED_YET,
