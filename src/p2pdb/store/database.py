@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -99,6 +99,8 @@ class Database:
             raise ValueError("auto_increment_offset must be between 1 and auto_increment_increment")
         self.auto_increment_offset = auto_increment_offset
         self._auto_last: dict[tuple[str, str], int] = {}
+        # Largest value committed per AUTO_INCREMENT column (local or remote), once first read.
+        self._auto_max: dict[tuple[str, str], int] = {}
         self.listeners: list[Callable[[Entry, bool], None]] = []
 
     def close(self) -> None:
@@ -187,6 +189,7 @@ class Database:
 
     def _rollback(self, *, reload_log: bool = True) -> None:
         self.changes.reset()
+        self._auto_max.clear()  # a rolled-back transaction may have noted ids: read them again
         if not self.conn.getautocommit():
             self.conn.execute("ROLLBACK")
         if reload_log:
@@ -229,6 +232,8 @@ class Database:
             if outcome.state_changed:
                 self.rows.put(spec.name, pk, outcome.state)
             changes.append(row_change)
+            if self._auto_max and change.op == "INSERT":
+                self._note_ids(spec.name, row_change.values)
             op = {"INSERT": "insert", "UPDATE": "update"}.get(change.op, "delete")
             row = dict(outcome.row) if op != "delete" else {}
             self.changes.record(spec.name, op, pk, row, [*row_change.values, *row_change.deltas])
@@ -309,6 +314,8 @@ class Database:
         if outcome.state_changed:
             self.rows.put(spec.name, change.pk, outcome.state)
         write_outcome(self.conn, spec, change.pk, outcome)
+        if self._auto_max and outcome.action in ("insert", "update"):
+            self._note_ids(spec.name, outcome.changed)
         if outcome.action != "none":
             row = dict(outcome.row) if outcome.action != "delete" else {}
             self.changes.record(spec.name, outcome.action, change.pk, row, outcome.changed)
@@ -342,16 +349,26 @@ class Database:
         value, so concurrent inserts on two peers never merge into one row. The offset defaults to
         a value derived from the peer key; set it explicitly to guarantee distinct offsets.
         """
-        current = self._auto_last.get((table, column), 0)
-        for (value,) in self.conn.execute(f"SELECT max({quote(column)}) FROM {quote(table)}"):
-            if isinstance(value, (int, float)):
-                current = max(current, int(value))
+        key = (table, column)
+        if key not in self._auto_max:  # read once; then every committed insert keeps it current
+            self._auto_max[key] = 0
+            for (value,) in self.conn.execute(f"SELECT max({quote(column)}) FROM {quote(table)}"):
+                if isinstance(value, (int, float)):
+                    self._auto_max[key] = int(value)
+        current = max(self._auto_last.get(key, 0), self._auto_max[key])
         step, offset = self.auto_increment_increment, self.auto_increment_offset
         base = current - current % step + offset
         value = base if base > current else base + step
         # Remembered so that open transactions of other sessions never get the same value.
         self._auto_last[(table, column)] = value
         return value
+
+    def _note_ids(self, table: str, values: Mapping[str, Any]) -> None:
+        for (name, column), current in list(self._auto_max.items()):
+            if name == table:
+                value = values.get(column)
+                if isinstance(value, int) and value > current:
+                    self._auto_max[(name, column)] = value
 
     def next_auto_ids(self, table: str, column: str, count: int) -> list[int]:
         """``count`` consecutive AUTO_INCREMENT values of this peer (one multi-row INSERT)."""
