@@ -39,6 +39,9 @@ class Node:
         self.mysql: MySQLServer | None = None
         self.replicator: Any = None
         self.discovery: Any = None
+        self.webhooks: Any = None
+        self.sinks: Any = None
+        self.http: Any = None
         self.network_key: bytes | None = None
         self._refresher: asyncio.Future[None] | None = None
         self.started = time.time()
@@ -78,6 +81,7 @@ class Node:
                 " choose another port with --mysql-port"
             ) from exc
         await self._start_replication()
+        await self._start_cdc()
         self._write_node_file()
         self._refresher = asyncio.ensure_future(self._refresh_node_file())
 
@@ -111,6 +115,46 @@ class Node:
             self.discovery = Discovery(self.replicator)
             await self.discovery.start()
 
+    async def _start_cdc(self) -> None:
+        """Change-feed consumers (webhooks, broker sinks) and the HTTP API."""
+        config = self.config
+        assert self.registry is not None
+        from p2pdb.cdc.sinks import SinkRunner
+        from p2pdb.cdc.webhooks import WebhookManager
+
+        for name in self.registry.names():
+            db = self.registry.get(name)
+            if db is not None:
+                db.changes.retention = config.cdc_retention
+        state = self.data_dir / "cdc.sqlite"
+        try:
+            self.sinks = SinkRunner(self.registry, config.sinks, state)
+        except ValueError as exc:
+            await self.stop()
+            raise StartupError(f"invalid sinks configuration: {exc}") from exc
+        self.webhooks = WebhookManager(self.registry, state)
+        await self.webhooks.start()
+        await self.sinks.start()
+        if config.http_port:
+            from p2pdb.http.server import HttpApi
+
+            try:
+                self.http = HttpApi(
+                    self,
+                    host=config.http_host,
+                    port=config.http_port,
+                    token=config.http_token,
+                    webhooks=self.webhooks,
+                )
+                await self.http.start()
+            except (OSError, ValueError) as exc:
+                self.http = None
+                await self.stop()
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                raise StartupError(
+                    f"cannot serve HTTP on {config.http_host}:{config.http_port} ({reason}); see --http-port"
+                ) from exc
+
     async def _refresh_node_file(self) -> None:
         while True:
             await asyncio.sleep(2)
@@ -136,6 +180,7 @@ class Node:
             "addresses": {
                 "mysql": self.mysql_address if self.mysql else None,
                 "p2p": self.replicator.address if self.replicator else None,
+                "http": self.http.address if self.http else None,
             },
             "data_dir": str(self.data_dir.resolve()),
             "databases": database_status(self.registry),
@@ -152,6 +197,15 @@ class Node:
         if self._refresher is not None:
             self._refresher.cancel()
             self._refresher = None
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+        if self.sinks is not None:
+            await self.sinks.stop()
+            self.sinks = None
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+            self.webhooks = None
         if self.discovery is not None:
             await self.discovery.stop()
             self.discovery = None

@@ -36,7 +36,12 @@ def main() -> None:
 @click.option("--mysql-port", type=int, default=None, help="MySQL listen port [3306].")
 @click.option("--p2p-host", default=None, help="Peer-to-peer listen address [127.0.0.1].")
 @click.option("--p2p-port", type=int, default=None, help="Peer-to-peer listen port [4001].")
-@click.option("--http-port", type=int, default=None, help="HTTP API port (disabled unless given).")
+@click.option(
+    "--http-port",
+    type=int,
+    default=None,
+    help="HTTP API port: change feed, webhooks, admin, metrics (off unless given).",
+)
 @click.option("--bootstrap", multiple=True, metavar="HOST:PORT", help="Peer to connect to (repeatable).")
 @click.option("--lan", is_flag=True, default=None, help="Discover and announce peers on the LAN by mDNS.")
 @click.option("--network-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -76,6 +81,8 @@ def start(data_dir: Path, log_level: str, **options: Any) -> None:
         )
         if node.replicator is not None:
             click.echo(f"p2p    {node.replicator.address}")
+        if node.http is not None:
+            click.echo(f"http   {node.http.address}")
         click.echo(f"data   {config.data_dir.resolve()}")
         sys.stdout.flush()
         await stop.wait()
