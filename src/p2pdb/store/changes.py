@@ -146,7 +146,14 @@ class ChangeFeed:
         sql += " ORDER BY id LIMIT ?"
         params.append(limit)
         out = []
+        names: dict[bytes, str] = {}  # rows of one entry share its CID and author: convert once
         for id_, tbl, op, pk, row, changed, cid, author, time in self._conn.execute(sql, params):
+            cid_text = names.get(cid)
+            if cid_text is None:
+                cid_text = names[cid] = str(CID(bytes(cid)))
+            author_text = names.get(author)
+            if author_text is None:
+                author_text = names[author] = peer_id(bytes(author))
             out.append(
                 Change(
                     id_,
@@ -156,8 +163,8 @@ class ChangeFeed:
                     json.loads(pk),
                     json.loads(row),
                     json.loads(changed),
-                    str(CID(bytes(cid))),
-                    peer_id(bytes(author)),
+                    cid_text,
+                    author_text,
                     time,
                 )
             )
