@@ -19,6 +19,7 @@ import pymysql
 
 _MYSQL = re.compile(r"^mysql\s+\S+:(\d+)", re.M)
 _P2P = re.compile(r"^p2p\s+(\S+:\d+)", re.M)
+_HTTP = re.compile(r"^http\s+(\S+:\d+)", re.M)
 
 
 def free_port() -> int:
@@ -34,6 +35,7 @@ class NodeProcess:
     process: subprocess.Popen[str] | None = None
     mysql_port: int = 0
     p2p_address: str = ""
+    http_address: str = ""
     p2p_port: int = 0
     log_path: Path | None = None
 
@@ -72,6 +74,8 @@ class NodeProcess:
                 self.mysql_port = int(m.group(1))
             if m := _P2P.search(line):
                 self.p2p_address = m.group(1)
+            if m := _HTTP.search(line):
+                self.http_address = m.group(1)
             if line.startswith("data"):
                 return self
         raise TimeoutError(f"node did not start in {timeout}s: {seen}")
@@ -120,7 +124,8 @@ def cluster(
     nodes: list[NodeProcess] = []
     try:
         for index in range(count):
-            args = list(extra or [])
+            # "auto" stands for a fresh free port per node (e.g. ["--http-port", "auto"]).
+            args = [str(free_port()) if arg == "auto" else arg for arg in extra or []]
             if nodes:
                 seed = nodes[-1] if chain else nodes[0]
                 args += ["--bootstrap", seed.p2p_address]

@@ -119,3 +119,34 @@ def test_twenty_nodes_see_one_write(tmp_path: Path) -> None:
             wait_until(
                 lambda node=node: _rows(node, "SELECT id FROM t", "wide") == [(7,)], 30, "write everywhere"
             )
+
+
+def test_a_change_written_on_one_node_appears_on_the_other_nodes_feed(tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    with cluster(tmp_path, 2, extra=["--http-port", "auto"]) as (a, b):
+        assert b.http_address
+        a.query("CREATE DATABASE feed")
+        a.query("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)", "feed")
+        a.query("INSERT INTO t VALUES (1, 'written on a')", "feed")
+        wait_until(lambda: _rows(b, "SELECT v FROM t", "feed") == [("written on a",)], 15, "row on b")
+
+        def events() -> list[dict[str, object]]:
+            url = f"http://{b.http_address}/v1/changes?db=feed&from=0"
+            request = urllib.request.Request(url)
+            out = []
+            with urllib.request.urlopen(request, timeout=5) as response:
+                for line in response:
+                    if line.strip():
+                        out.append(json.loads(line))
+                    if len(out) == 2:
+                        break
+            return out
+
+        ddl, insert = events()
+        assert ddl["op"] == "ddl"
+        assert insert["op"] == "insert" and insert["row"] == {"id": 1, "v": "written on a"}
+        assert insert["author"] != ""  # written by node a, applied on b
+        status = json.loads(urllib.request.urlopen(f"http://{b.http_address}/v1/status", timeout=5).read())
+        assert insert["author"] != status["peer_id"]
