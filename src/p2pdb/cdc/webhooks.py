@@ -57,7 +57,6 @@ DEFAULT_BATCH_SIZE = 100
 #: Seconds a request may take (connect, send, answer) before it counts as failed.
 DEFAULT_REQUEST_TIMEOUT = 10.0
 #: Lag of a table-filtered webhook is counted up to this many changes.
-LAG_COUNT_LIMIT = 10_000
 
 Batch = list[Change]  # (``list`` is also a method name of WebhookManager)
 
@@ -208,8 +207,7 @@ class WebhookManager:
         if hook.record.table is None:
             # Change ids are consecutive (AUTOINCREMENT inside the committing transaction).
             return max(0, database.changes.last_id() - hook.cursor)
-        pending = database.changes.read(hook.cursor, table=hook.record.table, limit=LAG_COUNT_LIMIT)
-        return len(pending)
+        return database.changes.count(hook.cursor, table=hook.record.table)
 
     # -- delivery -------------------------------------------------------------------------------
 

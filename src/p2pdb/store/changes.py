@@ -136,6 +136,16 @@ class ChangeFeed:
             return int(value or 0)
         return 0
 
+    def count(self, after: int, *, table: str | None = None) -> int:
+        """How many retained changes have ``id > after`` (of one table, if given)."""
+        sql = "SELECT count(*) FROM _p2pdb_changes WHERE id > ?" + (
+            " AND tbl = ?" if table is not None else ""
+        )
+        params: tuple[Any, ...] = (after, table) if table is not None else (after,)
+        for (value,) in self._conn.execute(sql, params):
+            return int(value)
+        return 0
+
     def read(self, after: int, *, table: str | None = None, limit: int = 1000) -> list[Change]:
         """Changes with ``id > after`` in id order (optionally of one table), at most ``limit``."""
         sql = "SELECT id, tbl, op, pk, row, changed, cid, author, time FROM _p2pdb_changes WHERE id > ?"
