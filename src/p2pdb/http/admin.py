@@ -55,18 +55,9 @@ class AdminRoutes:
         if replicator is None:
             return web.json_response({"peers": []})
         out = []
-        for info in replicator.peer_info():
-            peer = replicator.peers.get(info["peer_id"])
-            rtt = getattr(peer, "rtt", None)
-            out.append(
-                {
-                    **info,
-                    "latency_ms": round(rtt * 1000, 2) if rtt is not None else None,
-                    # The replicator does not keep a peer's heads after answering them, so how far a
-                    # peer is behind is not known without a round trip (docs/http.md).
-                    "lag": None,
-                }
-            )
+        # peer_info() carries latency_ms (ping round trip) and lag per database (our entries the
+        # peer lacked at its last heads message; None when it named heads we do not know).
+        out = list(replicator.peer_info())
         return web.json_response({"peers": out})
 
     async def log(self, request: web.Request) -> web.Response:

@@ -80,6 +80,9 @@ class Peer:
     sent: int = 0
     rejected: int = 0
     heads_sent: dict[str, float] = field(default_factory=dict)
+    #: The heads the peer last told us per database (for lag), and our last ping's send time.
+    remote_heads: dict[str, list[CID]] = field(default_factory=dict)
+    ping_sent: float = 0.0
 
 
 class Replicator:
@@ -199,6 +202,8 @@ class Replicator:
                 self._spawn(self._dial(address))
             for peer in list(self.peers.values()):
                 self._send_heads(peer)
+                peer.ping_sent = time.monotonic()
+                self._send(peer, Ping(nonce=int(peer.ping_sent * 1e6)))
             await asyncio.sleep(self.options.sync_interval)
 
     async def _dial(self, address: str) -> None:
@@ -323,6 +328,8 @@ class Replicator:
             self.known.update(a for a in message.addresses[:64] if a != self.address)
         elif isinstance(message, Ping):
             self._send(peer, Pong(nonce=message.nonce))
+        elif isinstance(message, Pong) and message.nonce == int(peer.ping_sent * 1e6):
+            peer.rtt = time.monotonic() - peer.ping_sent
 
     def _sample_addresses(self, exclude: Peer) -> list[str]:
         addresses = [a for p in self.peers.values() if p is not exclude for a in p.listen]
@@ -353,6 +360,7 @@ class Replicator:
         if db is None:
             return
         heads = self._cids(message.heads)
+        peer.remote_heads[message.db] = heads
         unknown = [h for h in heads if h not in db.log]
         if unknown:
             applied = db.join_heads(unknown)  # blocks we kept from an interrupted sync, if any
@@ -475,6 +483,19 @@ class Replicator:
                 "last_seen_seconds": round(now - p.last_seen, 1),
                 "entries_received": p.received,
                 "entries_rejected": p.rejected,
+                "latency_ms": round(p.rtt * 1000, 2) if p.rtt is not None else None,
+                "lag": self._lag(p),
             }
             for p in self.peers.values()
         ]
+
+    def _lag(self, peer: Peer) -> dict[str, int | None]:
+        """Per database, how many of our entries the peer lacked when it last sent its heads
+        (None when it named heads we do not know: it is ahead or concurrent)."""
+        lag: dict[str, int | None] = {}
+        for name, heads in peer.remote_heads.items():
+            db = self.registry.get(name)
+            if db is None:
+                continue
+            lag[name] = len(db.log.since(heads)) if all(h in db.log for h in heads) else None
+        return lag
