@@ -129,7 +129,9 @@ class Discovery:
 
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, SERVICE_TYPE, handlers=[on_change])
         self._spawn(self._announce())
-        log.info("mDNS: announcing %s on %s port %d", SERVICE_TYPE, ", ".join(self.addresses), self.replicator.port)
+        log.info(
+            "mDNS: announcing %s on %s port %d", SERVICE_TYPE, ", ".join(self.addresses), self.replicator.port
+        )
 
     async def _announce(self) -> None:
         from zeroconf import NonUniqueNameException
@@ -138,7 +140,9 @@ class Discovery:
             # the first await registers; the returned task finishes once probing and announcing did
             await (await self._zc.async_register_service(self._info))
         except NonUniqueNameException:
-            log.warning("mDNS: another host announces our peer id %s (a copied data directory?)", self.peer_id)
+            log.warning(
+                "mDNS: another host announces our peer id %s (a copied data directory?)", self.peer_id
+            )
         except OSError as exc:
             log.warning("mDNS: cannot announce: %s", exc)
 
@@ -194,4 +198,3 @@ class Discovery:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._zc.async_close(), STOP_TIMEOUT)
         self._zc = None
-
