@@ -353,6 +353,15 @@ class Log:
         return False
 
     def since(self, remote_heads: Iterable[CID]) -> list[Entry]:
+        """Entries a peer whose heads are ``remote_heads`` lacks, in causal order (decoded)."""
+        result = []
+        for cid in self.since_cids(remote_heads):
+            entry = self.get(cid)
+            if entry is not None:
+                result.append(entry)
+        return result
+
+    def since_cids(self, remote_heads: Iterable[CID]) -> list[CID]:
         """Entries a peer whose heads are ``remote_heads`` lacks, in causal order.
 
         Paints down from both sets of heads in decreasing time (as git finds merge bases): an
@@ -392,9 +401,4 @@ class Log:
                 lacking.append(cid)
             for parent in self._nodes[cid].parents:
                 push(parent, flag)
-        result = []
-        for cid in self._sorted(lacking):
-            entry = self.get(cid)
-            if entry is not None:
-                result.append(entry)
-        return result
+        return self._sorted(lacking)

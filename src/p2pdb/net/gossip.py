@@ -63,6 +63,8 @@ class GossipState:
         self._cache: OrderedDict[bytes, tuple[str, bytes]] = OrderedDict()  # id -> (topic, payload)
         self._asked: dict[bytes, float] = {}
         self._announcers: dict[bytes, tuple[str, list[str]]] = {}  # wanted id -> (topic, announcers)
+        self._holders: dict[bytes, set[str]] = {}  # id -> peers known to have it (sent or announced it)
+        self._reannounced: set[bytes] = set()
 
     # -- membership -------------------------------------------------------------------------------
 
@@ -97,13 +99,18 @@ class GossipState:
     ) -> tuple[bool, list[Send]]:
         """A full message from ``peer``: new (True) and forwarded, or a duplicate (False)."""
         if msg_id in self._seen:
+            self._holders.setdefault(msg_id, set()).add(peer)
             return False, []
         self._remember(topic, msg_id, payload, now)
+        self._holders.setdefault(msg_id, set()).add(peer)
         self._asked.pop(msg_id, None)
         self._announcers.pop(msg_id, None)
         return True, self._spread(topic, msg_id, payload, exclude=peer)
 
     def on_ihave(self, peer: str, topic: str, ids: tuple[bytes, ...], now: float) -> list[Send]:
+        for msg_id in ids:
+            if msg_id in self._seen:
+                self._holders.setdefault(msg_id, set()).add(peer)
         unseen = [i for i in ids if i not in self._seen]
         for msg_id in unseen:
             announcers = self._announcers.setdefault(msg_id, (topic, []))[1]
@@ -136,24 +143,31 @@ class GossipState:
             elif now - asked >= self.retry_after and announcers:
                 self._asked[msg_id] = now
                 out.append(Send(self.rng.choice(announcers), "iwant", wanted_topic, (msg_id,)))
-        recent: dict[str, list[bytes]] = {}
+        # Announce each id once more, a heartbeat after it arrived, to a few peers not known to
+        # have it: this repairs a lost push or announcement without flooding.
+        again: dict[tuple[str, str], list[bytes]] = {}
         for msg_id, first in reversed(self._seen.items()):
             if first < now - self.announce_window:
                 break
             cached = self._cache.get(msg_id)
-            if cached is not None:
-                recent.setdefault(cached[0], []).append(msg_id)
-        for topic_name, ids in recent.items():
-            topic = self.topics.get(topic_name)
-            if topic is None or not topic.peers:
+            if cached is None or msg_id in self._reannounced:
                 continue
-            for peer in self.rng.sample(sorted(topic.peers), min(self.degree, len(topic.peers))):
-                out.append(Send(peer, "ihave", topic_name, tuple(ids[:256])))
+            self._reannounced.add(msg_id)
+            topic = self.topics.get(cached[0])
+            if topic is None:
+                continue
+            candidates = sorted(topic.peers - self._holders.get(msg_id, set()))
+            for peer in self.rng.sample(candidates, min(self.degree, len(candidates))):
+                again.setdefault((peer, cached[0]), []).append(msg_id)
+        for (peer, topic_name), ids in again.items():
+            out.append(Send(peer, "ihave", topic_name, tuple(ids[:256])))
         while self._seen:
             msg_id, first = next(iter(self._seen.items()))
             if first > now - self.seen_ttl:
                 break
             self._seen.popitem(last=False)
+            self._holders.pop(msg_id, None)
+            self._reannounced.discard(msg_id)
         return out
 
     # -- internals --------------------------------------------------------------------------------

@@ -83,6 +83,12 @@ class Peer:
     #: The heads the peer last told us per database (for lag), and our last ping's send time.
     remote_heads: dict[str, list[CID]] = field(default_factory=dict)
     ping_sent: float = 0.0
+    #: Databases being pushed to this peer now, heads that arrived meanwhile, and per database our
+    #: heads as of the last completed push (the peer has everything below them, or will have).
+    pushing: set[str] = field(default_factory=set)
+    newer_heads: dict[str, list[CID]] = field(default_factory=dict)
+    pushed: dict[str, list[CID]] = field(default_factory=dict)
+    lag_cache: dict[str, tuple[Any, int | None]] = field(default_factory=dict)
 
 
 class Replicator:
@@ -115,6 +121,7 @@ class Replicator:
         self._dialing: set[str] = set()
         self._closing = False
         self._subscribed: set[str] = set()
+        self.address_peer: dict[str, str] = {}  # address -> the peer id found there
         self.gossip = GossipState(degree=self.options.mesh_degree)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -201,6 +208,13 @@ class Replicator:
                 backoff[address] = now + min(30.0, 1.0 + random.random())
                 self._spawn(self._dial(address))
             for peer in list(self.peers.values()):
+                if now - peer.last_seen > 3 * self.options.sync_interval + 1.0:
+                    # Heads arrive every interval: a silent link is dead (a partition, a lost host).
+                    log.info(
+                        "no word from %s for %.0f s: closing the link", peer.peer_id, now - peer.last_seen
+                    )
+                    peer.link.close()
+                    continue
                 self._send_heads(peer)
                 peer.ping_sent = time.monotonic()
                 self._send(peer, Ping(nonce=int(peer.ping_sent * 1e6)))
@@ -248,6 +262,8 @@ class Replicator:
                 return
             old.link.close()
         self.peers[peer_id] = peer
+        if outbound:
+            self.address_peer[address] = peer_id
         self.gossip.add_peer(peer_id, {n for n in self.registry.names() if self._wanted(n)})
         log.info("connected to %s at %s (%s)", peer_id, address, "out" if outbound else "in")
         try:
@@ -318,7 +334,9 @@ class Replicator:
         elif isinstance(message, IHave):
             self._on_ihave(peer, message)
         elif isinstance(message, Hello):
-            peer.listen = [a for a in message.listen if isinstance(a, str)][:8]
+            peer.listen = [self._reachable(a, peer) for a in message.listen[:8] if isinstance(a, str)]
+            for address in peer.listen:
+                self.address_peer[address] = peer.peer_id
             self.known.update(peer.listen)
             for name in message.databases:
                 if self._database(name) is not None:
@@ -330,6 +348,15 @@ class Replicator:
             self._send(peer, Pong(nonce=message.nonce))
         elif isinstance(message, Pong) and message.nonce == int(peer.ping_sent * 1e6):
             peer.rtt = time.monotonic() - peer.ping_sent
+
+    @staticmethod
+    def _reachable(address: str, peer: Peer) -> str:
+        """A listen address as others can dial it: a wildcard host (0.0.0.0, ::) is replaced by the
+        address the peer's link comes from."""
+        host, _, port = address.rpartition(":")
+        if host in ("0.0.0.0", "::", "[::]", ""):
+            return f"{peer.address.rpartition(':')[0]}:{port}"
+        return address
 
     def _sample_addresses(self, exclude: Peer) -> list[str]:
         addresses = [a for p in self.peers.values() if p is not exclude for a in p.listen]
@@ -368,8 +395,43 @@ class Replicator:
             # The peer is ahead: it pushes what we lack as soon as it sees our heads.
             self._send_db_heads(peer, message.db, db, soon=True)
             return
-        lacking = db.log.since(heads)
-        self._push(peer, message.db, [e.block for e in lacking])
+        if message.db in peer.pushing:
+            peer.newer_heads[message.db] = heads  # answered when the running push ends
+            return
+        peer.pushing.add(message.db)
+        self._spawn(self._push_since(peer, message.db, db, heads))
+
+    async def _push_since(self, peer: Peer, name: str, db: Database, heads: list[CID]) -> None:
+        """Push what the peer lacks below our heads, one batch at a time (each waits for room in
+        the link's queue). One push per peer and database runs at a time; entries already pushed
+        count as the peer's, so repeated heads exchanges do not resend a long catch-up."""
+        try:
+            while True:
+                ours = db.log.heads
+                cids = db.log.since_cids([*heads, *peer.pushed.get(name, [])])
+                batch: list[bytes] = []
+                size = 0
+                for cid in cids:
+                    data = db.log.store.get(cid)
+                    if data is None:
+                        continue
+                    if batch and (len(batch) >= MAX_BATCH_BLOCKS or size + len(data) > MAX_BATCH_BYTES):
+                        await peer.link.send(Blocks(db=name, blocks=batch))
+                        batch, size = [], 0
+                    batch.append(data)
+                    size += len(data)
+                if batch:
+                    await peer.link.send(Blocks(db=name, blocks=batch))
+                self.counters["entries_sent"] += len(cids)
+                peer.pushed[name] = list(ours)
+                newer = peer.newer_heads.pop(name, None)
+                if newer is None:
+                    return
+                heads = newer
+        except (ConnectionError, OSError, ProtocolError):
+            return
+        finally:
+            peer.pushing.discard(name)
 
     def _push(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
         batch: list[bytes] = []
@@ -497,5 +559,10 @@ class Replicator:
             db = self.registry.get(name)
             if db is None:
                 continue
-            lag[name] = len(db.log.since(heads)) if all(h in db.log for h in heads) else None
+            key = (db.log.heads, tuple(heads))
+            cached = peer.lag_cache.get(name)
+            if cached is None or cached[0] != key:
+                value = len(db.log.since_cids(heads)) if all(h in db.log for h in heads) else None
+                cached = peer.lag_cache[name] = (key, value)
+            lag[name] = cached[1]
         return lag
