@@ -38,6 +38,8 @@ CATALOG_SCHEMA = (
     " author BLOB NOT NULL, dropped INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS _p2pdb_indexes (name TEXT PRIMARY KEY, spec BLOB NOT NULL,"
     " time INTEGER NOT NULL, author BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS _p2pdb_columns (tbl TEXT NOT NULL, col TEXT NOT NULL, time INTEGER NOT NULL,"
+    " author BLOB NOT NULL, PRIMARY KEY (tbl, col)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS _p2pdb_conflicts (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
     " name TEXT NOT NULL, detail TEXT NOT NULL, time INTEGER, author BLOB)",
 )
@@ -116,6 +118,21 @@ class Catalog:
             return Clock(time, author)
         return Clock(0, b"")
 
+    def _column_clock(self, table: str, column: str) -> Clock:
+        """The clock of the change that defined a column (its table's creation clock by default)."""
+        rows = self._conn.execute(
+            "SELECT time, author FROM _p2pdb_columns WHERE tbl = ? AND col = ?", (table, column)
+        )
+        for time, author in rows:
+            return Clock(time, author)
+        return self.clocks[table]
+
+    def _put_column_clock(self, table: str, column: str, clock: Clock) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO _p2pdb_columns (tbl, col, time, author) VALUES (?, ?, ?, ?)",
+            (table, column, clock.time, clock.id),
+        )
+
     def report(self, kind: str, name: str, detail: str, clock: Clock | None) -> None:
         log.warning("schema conflict (%s) on %s: %s", kind, name, detail)
         self._conn.execute(
@@ -193,6 +210,7 @@ class Catalog:
                     )
                 for col in current.columns[len(known.columns) :]:
                     ops.append(DDLOp("add_column", {"t": name, "col": col.to_ipld()}))
+                    self._put_column_clock(name, col.name, clock)
                 self._put_table(current, self.clocks[name])
             ops.extend(self._diff_indexes(name, clock))
         self.schema_version = version
@@ -222,7 +240,7 @@ class Catalog:
         elif op.kind == "add_column":
             table = self._table_for(body.get("t"))
             if table is not None:
-                self._apply_add_column(table, Column.from_ipld(body.get("col")), clock)
+                self._apply_add_column(table, Column.from_ipld(body.get("col")), clock, rebuild)
         elif op.kind == "create_index":
             self._apply_create_index(IndexSpec.from_ipld(body.get("spec")), clock)
         elif op.kind == "drop_index":
@@ -277,7 +295,7 @@ class Catalog:
                 rebuild(spec.name)
             return
         for col in spec.columns:
-            self._apply_add_column(self.tables[spec.name], col, clock)
+            self._apply_add_column(self.tables[spec.name], col, clock, rebuild)
 
     def _restore_indexes(self, table: TableSpec) -> None:
         """Re-create the indexes of a rebuilt table (its DROP TABLE dropped them) that fit the new
@@ -290,15 +308,35 @@ class Catalog:
                 self._conn.execute("DELETE FROM _p2pdb_indexes WHERE name = ?", (index.name,))
                 del self.indexes[index.name]
 
-    def _apply_add_column(self, table: TableSpec, col: Column, clock: Clock) -> None:
+    def _apply_add_column(
+        self, table: TableSpec, col: Column, clock: Clock, rebuild: Callable[[str], None]
+    ) -> None:
         existing = table.column(col.name)
-        if existing is not None:
-            if existing != col:
-                self.report("add_column", f"{table.name}.{col.name}", f"kept {existing}, not {col}", clock)
+        if existing is None:
+            self._conn.execute(f"ALTER TABLE {quote(table.name)} ADD COLUMN {col.render()}")
+            updated = TableSpec(table.name, (*table.columns, col), table.pk, table.rule)
+            self._put_table(updated, self.clocks[table.name])  # a table keeps its creation clock
+            self._put_column_clock(table.name, col.name, clock)
             return
-        self._conn.execute(f"ALTER TABLE {quote(table.name)} ADD COLUMN {col.render()}")
-        updated = TableSpec(table.name, (*table.columns, col), table.pk, table.rule)
-        self._put_table(updated, self.clocks[table.name])  # a table keeps its creation clock
+        if existing == col:
+            return
+        # Two definitions of one column: the one with the lower clock wins on every replica (the
+        # first definer keeps its column, as for tables); the loser is reported the same way on all.
+        existing_clock = self._column_clock(table.name, col.name)
+        name = f"{table.name}.{col.name}"
+        if not clock < existing_clock:
+            self.report("add_column", name, f"kept {existing}, not {col}", clock)
+            return
+        self.report("add_column", name, f"kept {col}, not {existing}", existing_clock)
+        columns = tuple(col if c.name == col.name else c for c in table.columns)
+        updated = TableSpec(table.name, columns, table.pk, table.rule)
+        # SQLite cannot change a column's type: rebuild the table and re-merge its rows from the log.
+        self._conn.execute(f"DROP TABLE {quote(table.name)}")
+        self._conn.execute(updated.render())
+        self._put_table(updated, self.clocks[table.name])
+        self._put_column_clock(table.name, col.name, clock)
+        self._restore_indexes(updated)
+        rebuild(table.name)
 
     def _apply_create_index(self, spec: IndexSpec, clock: Clock) -> None:
         table = self._table_for(spec.table)
