@@ -266,11 +266,6 @@ def test_counter_table_from_a_replicated_definition_adds_increments(make_db: Mak
     assert isinstance(a.tables()[0].columns[0], Column)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a drop removes the table even when a concurrent CREATE TABLE with a higher clock was merged into it"
-    " first; the replica that got the drop first re-creates the table instead",
-)
 def test_drop_and_a_newer_concurrent_create_converge(make_db: MakeDB) -> None:
     x, y, z = make_db(1), make_db(2), make_db(3)
     x.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT)"))

@@ -40,6 +40,8 @@ CATALOG_SCHEMA = (
     " time INTEGER NOT NULL, author BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS _p2pdb_columns (tbl TEXT NOT NULL, col TEXT NOT NULL, time INTEGER NOT NULL,"
     " author BLOB NOT NULL, PRIMARY KEY (tbl, col)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS _p2pdb_creates (tbl TEXT PRIMARY KEY, time INTEGER NOT NULL,"
+    " author BLOB NOT NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS _p2pdb_conflicts (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
     " name TEXT NOT NULL, detail TEXT NOT NULL, time INTEGER, author BLOB)",
 )
@@ -114,6 +116,21 @@ class Catalog:
     def _index_clock(self, name: str) -> Clock:
         for time, author in self._conn.execute(
             "SELECT time, author FROM _p2pdb_indexes WHERE name = ?", (name,)
+        ):
+            return Clock(time, author)
+        return Clock(0, b"")
+
+    def _note_create(self, table: str, clock: Clock) -> None:
+        """Remember the highest clock of any CREATE TABLE of ``table`` merged here."""
+        if clock > self._latest_create(table):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO _p2pdb_creates (tbl, time, author) VALUES (?, ?, ?)",
+                (table, clock.time, clock.id),
+            )
+
+    def _latest_create(self, table: str) -> Clock:
+        for time, author in self._conn.execute(
+            "SELECT time, author FROM _p2pdb_creates WHERE tbl = ?", (table,)
         ):
             return Clock(time, author)
         return Clock(0, b"")
@@ -201,6 +218,7 @@ class Catalog:
             current = self._with_extras(read_table(self._conn, name, rule), known)
             if known is None:
                 ops.append(DDLOp("create_table", {"spec": current.to_ipld()}))
+                self._note_create(name, clock)
                 self._put_table(current, clock)
             elif current != known:
                 if current.pk != known.pk or current.columns[: len(known.columns)] != known.columns:
@@ -266,6 +284,9 @@ class Catalog:
         return table
 
     def _apply_create_table(self, spec: TableSpec, clock: Clock, rebuild: Callable[[str], None]) -> None:
+        # A table exists when its latest CREATE is newer than its latest DROP (clock order), whatever
+        # order they arrive in: every create is remembered, even one merged into an existing table.
+        self._note_create(spec.name, clock)
         known = self.tables.get(spec.name)
         if known is None:
             if spec.name in self.dropped and clock < self.clocks[spec.name]:
@@ -359,6 +380,10 @@ class Catalog:
     def _apply_drop_table(self, name: Any, clock: Clock) -> None:
         table = self._table_for(name)
         if table is None:
+            return
+        latest = self._latest_create(table.name)
+        if clock < latest:
+            self.report("drop_table", table.name, "a newer concurrent CREATE TABLE keeps the table", clock)
             return
         self._conn.execute(f"DROP TABLE IF EXISTS {quote(table.name)}")
         self._conn.execute(
