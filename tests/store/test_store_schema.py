@@ -305,12 +305,6 @@ def test_indexes_of_a_rebuilt_table_match_the_winner(make_db: MakeDB, fits: bool
     assert sql_indexes(loser) == sql_indexes(winner) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an entry written against the losing definition of a table is rejected whole by replicas that"
-    " held the winner, but only its ops on that table are dropped (by the rebuild) where the loser was held:"
-    " its ops on other tables survive there",
-)
 def test_transaction_on_a_losing_table_and_another_converges(make_db: MakeDB) -> None:
     loser, winner = losing_and_winning(make_db(1), make_db(2))
     for db in (loser, winner):

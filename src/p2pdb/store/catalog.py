@@ -59,6 +59,9 @@ class Catalog:
         self.dropped: set[str] = set()
         self.indexes: dict[str, IndexSpec] = {}
         self.rules: dict[str, ConflictRule] = {}
+        #: Tables whose CREATE TABLEs conflicted (different primary keys): row changes written
+        #: against the losing definition are void here, as they are on a replica that rebuilt.
+        self.contested: set[str] = set()
         self.schema_version = -1
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
         self._pending_rules: dict[str, dict[str, Any]] = {}
@@ -83,6 +86,12 @@ class Catalog:
         for _name, spec, _time, _author in self._conn.execute("SELECT * FROM _p2pdb_indexes"):
             index = IndexSpec.from_ipld(codec.decode(spec))
             self.indexes[index.name] = index
+        self.contested = {
+            name
+            for (name,) in self._conn.execute(
+                "SELECT DISTINCT name FROM _p2pdb_conflicts WHERE kind = 'create_table'"
+            )
+        }
         self.schema_version = self.current_schema_version()
 
     def current_schema_version(self) -> int:
@@ -152,6 +161,8 @@ class Catalog:
 
     def report(self, kind: str, name: str, detail: str, clock: Clock | None) -> None:
         log.warning("schema conflict (%s) on %s: %s", kind, name, detail)
+        if kind == "create_table":
+            self.contested.add(name)
         self._conn.execute(
             "INSERT INTO _p2pdb_conflicts (kind, name, detail, time, author) VALUES (?, ?, ?, ?, ?)",
             (kind, name, detail, clock.time if clock else None, clock.id if clock else None),

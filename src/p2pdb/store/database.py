@@ -313,7 +313,15 @@ class Database:
         spec = self.catalog.tables.get(change.table)
         if spec is None:
             raise InvalidOps(f"unknown table {change.table!r}")
-        check_change(spec, change, self.max_value_size)
+        try:
+            check_change(spec, change, self.max_value_size)
+        except InvalidOps as exc:
+            if change.table not in self.catalog.contested:
+                raise
+            # Written against the losing definition of a contested table: void on every replica
+            # (a replica that held the loser drops it when it rebuilds), the entry's other ops stand.
+            log.info("row change written for a losing definition of %s ignored: %s", change.table, exc)
+            return
         state = self.rows.get(spec.name, change.pk)
         outcome = merge(state, change, clock, self.catalog.rules[spec.name])
         if outcome.state_changed:
@@ -328,7 +336,10 @@ class Database:
     def _replay_table(self, table: str) -> None:
         """Re-merge every row change of ``table`` from the log (after its definition changed)."""
         self.rows.drop_table(table)
+        rejected = {bytes(c) for (c,) in self.conn.execute("SELECT cid FROM _p2pdb_rejected")}
         for entry in self.log.traverse():
+            if bytes(entry.cid) in rejected:
+                continue  # an entry rejected on arrival stays without effect
             try:
                 ops = decode_ops(entry.ops)
             except InvalidOps:
