@@ -99,6 +99,8 @@ class Plan:
     info_schema: bool = False
     description: Any = None
     fallback: bool = False
+    #: INSERT ... ON DUPLICATE KEY UPDATE: affected rows are 1 (inserted), 2 (updated) or 0 (unchanged).
+    upsert: bool = False
 
 
 class PlanCache:
@@ -212,9 +214,16 @@ def build_plan(lexed: Lexed, tables: dict[str, TableSpec], *, changed_rows: bool
         table, auto, shape = _auto_increment(shape, tables)
     elif kind == "UPDATE" and changed_rows:
         shape = _only_changed_rows(shape)
+    sql = rewrite(shape)
+    upsert = (
+        kind == "INSERT" and "ON CONFLICT DO UPDATE SET" in sql and "ON CONFLICT DO UPDATE SET" not in shape
+    )
+    if upsert:
+        sql = _only_when_changed(sql)
     return Plan(
-        sql=rewrite(shape),
+        sql=sql,
         write=write,
+        upsert=upsert,
         source=shape,
         table=table,
         auto=auto,
@@ -297,3 +306,31 @@ def _only_changed_rows(shape: str) -> str:
     where = tree.args.get("where")
     tree.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), changed) if where else changed))
     return tree.sql(dialect="mysql")
+
+
+_ASSIGNMENT = re.compile(r"^\s*((?:`(?:[^`]|``)*`|[\w$.]+))\s*=\s*(.+?)\s*$", re.S)
+
+
+def _only_when_changed(sql: str) -> str:
+    """``... ON CONFLICT DO UPDATE SET a = x, b = y`` → ``... WHERE a IS NOT (x) OR b IS NOT (y)``: an
+    upsert that would not change the row writes nothing (and MySQL reports 0 affected rows)."""
+    head, _, tail = sql.partition("ON CONFLICT DO UPDATE SET")
+    if re.search(r"\bWHERE\b|\bRETURNING\b", tail, _I):
+        return sql
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(tail):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(tail[start:index])
+            start = index + 1
+    parts.append(tail[start:])
+    conditions = []
+    for part in parts:
+        match = _ASSIGNMENT.match(part)
+        if match is None:
+            return sql
+        conditions.append(f"{match.group(1)} IS NOT ({match.group(2)})")
+    return f"{head}ON CONFLICT DO UPDATE SET{tail} WHERE " + " OR ".join(conditions)

@@ -291,9 +291,21 @@ class SQLSession:
         bound["__first_auto__"] = values[0]
 
     def _exec_write(self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]) -> int:
+        """Run a write; return MySQL's affected-rows count."""
+        before = conn.last_insert_rowid() if plan.upsert else 0
         cursor = conn.cursor()
         self._execute(cursor, plan, bound)
-        return conn.changes()
+        changes = conn.changes()
+        if plan.upsert:
+            return self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
+        return changes
+
+    def _upsert_affected(self, changes: int, *, inserted: bool) -> int:
+        """MySQL counts an upsert 1 when it inserts, 2 when it updates, 0 when the row is unchanged
+        (1 with CLIENT_FOUND_ROWS). SQLite leaves last_insert_rowid() alone when it updates."""
+        if changes == 0:
+            return 1 if self.info.found_rows else 0
+        return 1 if inserted else 2
 
     def _execute(self, cursor: apsw.Cursor, plan: Plan, bound: dict[str, Any]) -> None:
         params = (
@@ -407,17 +419,21 @@ class SQLSession:
             if txn.first_write is not None:
                 self._replay(conn, txn.statements[txn.first_write :])
             if plan.write:
+                before = conn.last_insert_rowid()
                 cursor = conn.cursor()
                 self._execute(cursor, plan, bound)
                 rows = cursor.fetchall()
                 changes = conn.changes()
+                affected = changes
+                if plan.upsert:
+                    affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
                 if rows:  # INSERT ... RETURNING
                     recorded.fingerprint = ("r", hashlib.sha256(repr(rows).encode()).digest())
                     result: Result = self.backend.result_set(db, plan, lexed, rows)
                 else:
-                    recorded.fingerprint = ("w", changes)
+                    recorded.fingerprint = ("w", changes)  # the raw count, as a replay measures it
                     result = self._ok_for_write(
-                        conn=conn, changes=changes, allocated=bound.get("__first_auto__")
+                        conn=conn, changes=affected, allocated=bound.get("__first_auto__")
                     )
             else:
                 result = self._read(conn, plan, bound, lexed, db)
