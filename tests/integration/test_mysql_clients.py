@@ -323,19 +323,23 @@ class TestSuite:
         assert client.execute(upsert, ("a", 2)).rowcount == 0  # nothing changed
         assert client.rows("SELECT k, v FROM kv") == [("a", 2)]
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="gap: an upsert that updates reports a newly allocated id instead of the existing row's, and"
-        " REPLACE over an existing row reports 1 affected row (MySQL: 2)",
-    )
-    def test_upsert_insert_id_and_replace_affected_rows(self, client: Client) -> None:
+    def test_upsert_reports_the_existing_rows_id(self, client: Client) -> None:
         client.execute(
             "CREATE TABLE kv (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(20) NOT NULL UNIQUE, v INT)"
         )
         upsert = "INSERT INTO kv (k, v) VALUES (%s, %s) ON DUPLICATE KEY UPDATE v = VALUES(v)"
         inserted = client.execute(upsert, ("a", 1))
         updated = client.execute(upsert, ("a", 2))
-        assert updated.lastrowid == inserted.lastrowid
+        assert inserted.lastrowid and updated.lastrowid == inserted.lastrowid
+        assert client.value("SELECT LAST_INSERT_ID()") == inserted.lastrowid
+
+    @pytest.mark.xfail(
+        strict=True, reason="gap: REPLACE over an existing row reports 1 affected row (MySQL: 2)"
+    )
+    def test_replace_affected_rows(self, client: Client) -> None:
+        client.execute(
+            "CREATE TABLE kv (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(20) NOT NULL UNIQUE, v INT)"
+        )
         client.execute("REPLACE INTO kv (id, k, v) VALUES (100, 'b', 1)")
         assert client.execute("REPLACE INTO kv (id, k, v) VALUES (100, 'b', 2)").rowcount == 2
 

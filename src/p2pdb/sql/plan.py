@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.translate import rewrite
-from p2pdb.store.schema import TableSpec
+from p2pdb.store.schema import TableSpec, quote
 
 WRITE_KINDS = frozenset(("INSERT", "UPDATE", "DELETE", "REPLACE"))
 _I = re.IGNORECASE
@@ -101,6 +101,9 @@ class Plan:
     fallback: bool = False
     #: INSERT ... ON DUPLICATE KEY UPDATE: affected rows are 1 (inserted), 2 (updated) or 0 (unchanged).
     upsert: bool = False
+    #: The statement ends in ``RETURNING <auto column>`` so an upsert that updates reports the
+    #: existing row's id (MySQL's insert id); the row is not a result set for the client.
+    returning_id: bool = False
 
 
 class PlanCache:
@@ -218,12 +221,17 @@ def build_plan(lexed: Lexed, tables: dict[str, TableSpec], *, changed_rows: bool
     upsert = (
         kind == "INSERT" and "ON CONFLICT DO UPDATE SET" in sql and "ON CONFLICT DO UPDATE SET" not in shape
     )
+    returning_id = False
     if upsert:
         sql = _only_when_changed(sql)
+        if auto is not None and len(auto.new) + len(auto.check) == 1:
+            sql += f" RETURNING {quote(auto.column)}"
+            returning_id = True
     return Plan(
         sql=sql,
         write=write,
         upsert=upsert,
+        returning_id=returning_id,
         source=shape,
         table=table,
         auto=auto,

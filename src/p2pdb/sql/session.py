@@ -275,8 +275,8 @@ class SQLSession:
         if plan.write:
             allocated = bound.get("__first_auto__")
             committer = self.backend.committer(db)
-            changes = await committer.submit(lambda conn: self._exec_write(conn, plan, bound))
-            return self._ok_for_write(conn=db.conn, changes=changes, allocated=allocated)
+            changes, row_id = await committer.submit(lambda conn: self._exec_write(conn, plan, bound))
+            return self._ok_for_write(conn=db.conn, changes=changes, allocated=row_id or allocated)
         return self._read(db.conn, plan, bound, lexed, db)
 
     def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
@@ -290,15 +290,20 @@ class SQLSession:
             bound[name] = value
         bound["__first_auto__"] = values[0]
 
-    def _exec_write(self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]) -> int:
-        """Run a write; return MySQL's affected-rows count."""
+    def _exec_write(self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]) -> tuple[int, Any]:
+        """Run a write; return MySQL's affected-rows count and, for an upsert, the row's id."""
         before = conn.last_insert_rowid() if plan.upsert else 0
         cursor = conn.cursor()
         self._execute(cursor, plan, bound)
+        if not plan.returning_id:
+            changes = conn.changes()
+            if plan.upsert:
+                return self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before), None
+            return changes, None
+        rows = cursor.fetchall()
         changes = conn.changes()
-        if plan.upsert:
-            return self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
-        return changes
+        affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
+        return affected, rows[0][0] if rows else None
 
     def _upsert_affected(self, changes: int, *, inserted: bool) -> int:
         """MySQL counts an upsert 1 when it inserts, 2 when it updates, 0 when the row is unchanged
@@ -390,7 +395,7 @@ class SQLSession:
         cursor = conn.cursor()
         self._execute(cursor, recorded.plan, recorded.bindings)
         rows = cursor.fetchall()
-        if recorded.plan.write and not rows:
+        if recorded.plan.write and (not rows or recorded.plan.returning_id):
             return ("w", conn.changes())
         return ("r", hashlib.sha256(repr(rows).encode()).digest())
 
@@ -425,16 +430,18 @@ class SQLSession:
                 rows = cursor.fetchall()
                 changes = conn.changes()
                 affected = changes
+                allocated = bound.get("__first_auto__")
                 if plan.upsert:
                     affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
+                if plan.returning_id:
+                    allocated = (rows[0][0] if rows else None) or allocated
+                    rows = []
                 if rows:  # INSERT ... RETURNING
                     recorded.fingerprint = ("r", hashlib.sha256(repr(rows).encode()).digest())
                     result: Result = self.backend.result_set(db, plan, lexed, rows)
                 else:
                     recorded.fingerprint = ("w", changes)  # the raw count, as a replay measures it
-                    result = self._ok_for_write(
-                        conn=conn, changes=affected, allocated=bound.get("__first_auto__")
-                    )
+                    result = self._ok_for_write(conn=conn, changes=affected, allocated=allocated)
             else:
                 result = self._read(conn, plan, bound, lexed, db)
                 if plan.locking:
