@@ -15,10 +15,11 @@ retries and reconnection. A sink only has to keep three promises (docs/cdc.md, "
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -120,3 +121,12 @@ def check_keys(config: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = set(config) - COMMON_KEYS - allowed
     if unknown:
         raise ValueError(f"unknown {config.get('type')} sink options: {', '.join(sorted(unknown))}")
+
+
+async def await_all(publishes: Iterable[Awaitable[Any]]) -> None:
+    """Wait for every publish of a batch (they run concurrently), then raise the first failure:
+    the batch counts as delivered only when all of it is."""
+    results = await asyncio.gather(*publishes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result

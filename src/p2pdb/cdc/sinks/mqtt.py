@@ -11,7 +11,6 @@ MQTT 3.1.1 has no message headers: consumers that need the node put ``{node}`` i
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,7 @@ from typing import Any
 
 import aiomqtt
 
-from p2pdb.cdc.sinks.base import Sink, SinkEvent, check_keys, check_template, option, replace_chars
+from p2pdb.cdc.sinks.base import Sink, SinkEvent, await_all, check_keys, check_template, option, replace_chars
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +91,7 @@ class MqttSink(Sink):
             client.publish(event.render(self.topic, _clean), event.payload, qos=self.qos, retain=self.retain)
             for event in events
         ]
-        results = await asyncio.gather(*publishes, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await await_all(publishes)
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None

@@ -14,7 +14,6 @@ Messages carry ``message_id = <node>/<db>/<change id>`` and headers ``p2pdb-chan
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange
 
-from p2pdb.cdc.sinks.base import Sink, SinkEvent, check_keys, check_template, option, replace_chars
+from p2pdb.cdc.sinks.base import Sink, SinkEvent, await_all, check_keys, check_template, option, replace_chars
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +110,7 @@ class RabbitMQSink(Sink):
             )
             for event in events
         ]
-        results = await asyncio.gather(*publishes, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await await_all(publishes)
 
     async def close(self) -> None:
         connection, self._connection, self._exchange = self._connection, None, None
