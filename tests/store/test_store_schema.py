@@ -321,11 +321,6 @@ def test_transaction_on_a_losing_table_and_another_converges(make_db: MakeDB) ->
     assert loser.state_hash() == winner.state_hash()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="concurrent inserts of one UNIQUE value under different keys: each replica rejects the other's"
-    " entry (constraint violation on apply) and keeps its own row",
-)
 def test_concurrent_inserts_under_a_unique_index_converge(make_db: MakeDB) -> None:
     a, b = make_db(1), make_db(2)
     a.write(execute("CREATE TABLE p (id INTEGER PRIMARY KEY, email TEXT)"))
@@ -335,3 +330,27 @@ def test_concurrent_inserts_under_a_unique_index_converge(make_db: MakeDB) -> No
     b.write(execute("INSERT INTO p VALUES (2, 'x@example.org')"))
     exchange(a, b)
     assert a.state_hash() == b.state_hash()
+    # Both rows survive; the later write (higher clock, then author key) keeps the unique value.
+    rows = a.query("SELECT id, email FROM p ORDER BY id")
+    assert len(rows) == 2 and sorted(r[1] is None for r in rows) == [False, True]
+    assert a.rejected() == [] and b.rejected() == []
+
+
+def test_unique_clash_on_a_not_null_column_converges_in_any_order(make_db: MakeDB) -> None:
+    a, b, c = make_db(1), make_db(2), make_db(3)
+    a.write(execute("CREATE TABLE p (id INTEGER PRIMARY KEY, email TEXT NOT NULL)"))
+    a.write(execute("CREATE UNIQUE INDEX p_email ON p (email)"))
+    sync(b, a)
+    sync(c, a)
+    a.write(execute("INSERT INTO p VALUES (1, 'x@example.org')"))
+    b.write(execute("INSERT INTO p VALUES (2, 'x@example.org')"))
+    c.write(execute("INSERT INTO p VALUES (3, 'x@example.org')"))
+    first, second = make_db(4), make_db(5)
+    for db in (a, b, c):
+        sync(first, db)
+    for db in (c, a, b):
+        sync(second, db)
+    assert first.state_hash() == second.state_hash()
+    # One row shows the value; the others cannot show NULL in a NOT NULL column and stay hidden.
+    assert len(first.query("SELECT id FROM p")) == 1
+    assert first.rejected() == [] and second.rejected() == []

@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import apsw
 
-from p2pdb.crdt import RowChange, RowState, SqlValue, merge
+from p2pdb.crdt import MergeOutcome, RowChange, RowState, SqlValue, merge
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.identity import Identity
 from p2pdb.log.log import Block, JoinResult
@@ -326,12 +326,69 @@ class Database:
         outcome = merge(state, change, clock, self.catalog.rules[spec.name])
         if outcome.state_changed:
             self.rows.put(spec.name, change.pk, outcome.state)
-        write_outcome(self.conn, spec, change.pk, outcome)
+        try:
+            write_outcome(self.conn, spec, change.pk, outcome)
+        except apsw.ConstraintError as exc:
+            if "UNIQUE" not in str(exc):
+                raise
+            write_outcome(self.conn, spec, change.pk, self._settle_unique(spec, change.pk, outcome))
         if self._auto_max and outcome.action in ("insert", "update"):
             self._note_ids(spec.name, outcome.changed)
         if outcome.action != "none":
             row = dict(outcome.row) if outcome.action != "delete" else {}
             self.changes.record(spec.name, outcome.action, change.pk, row, outcome.changed)
+
+    def _settle_unique(
+        self, spec: TableSpec, pk: tuple[SqlValue, ...], outcome: MergeOutcome
+    ) -> MergeOutcome:
+        """Two rows written concurrently with one value of a UNIQUE index: the row whose cells for
+        that index carry the higher version (Lamport time, then author key) shows the value; the
+        other shows NULL there (or is hidden, when a column is NOT NULL). The merge state keeps the
+        true values; this only decides what SQL shows, the same way on every replica."""
+        row = dict(outcome.row)
+        changed = dict(outcome.changed)
+        hidden = False
+        for index in self.catalog.indexes.values():
+            if index.table != spec.name or not index.unique:
+                continue
+            cols = index.columns
+            values = [row.get(c) for c in cols]
+            if any(v is None for v in values):
+                continue
+            where = " AND ".join(f"{quote(c)} = ?" for c in cols)
+            select = ", ".join(quote(c) for c in spec.pk)
+            mine = max(
+                (outcome.state.cells[c].version for c in cols if c in outcome.state.cells), default=None
+            )
+            for other in list(
+                self.conn.execute(f"SELECT {select} FROM {quote(spec.name)} WHERE {where}", values)
+            ):
+                other_pk = tuple(other)
+                if other_pk == tuple(pk):
+                    continue
+                state = self.rows.get(spec.name, other_pk)
+                theirs = max(
+                    (state.cells[c].version for c in cols if state is not None and c in state.cells),
+                    default=None,
+                )
+                # Tie-break: the higher version keeps the value (the whitepaper's compareClock).
+                if theirs is None or (mine is not None and mine > theirs):
+                    self._hide_value(spec, other_pk, cols)
+                else:
+                    for column in cols:
+                        row[column] = changed[column] = None
+                    hidden = hidden or any((col := spec.column(c)) is not None and col.not_null for c in cols)
+        if hidden:  # the losing row cannot show NULL in a NOT NULL column: it stays out of SQL
+            return MergeOutcome("none", {}, {}, outcome.state, outcome.state_changed)
+        return MergeOutcome(outcome.action, row, changed, outcome.state, outcome.state_changed)
+
+    def _hide_value(self, spec: TableSpec, pk: tuple[SqlValue, ...], cols: Sequence[str]) -> None:
+        where = " AND ".join(f"{quote(c)} = ?" for c in spec.pk)
+        if any((col := spec.column(c)) is not None and col.not_null for c in cols):
+            self.conn.execute(f"DELETE FROM {quote(spec.name)} WHERE {where}", pk)
+        else:
+            sets = ", ".join(f"{quote(c)} = NULL" for c in cols)
+            self.conn.execute(f"UPDATE {quote(spec.name)} SET {sets} WHERE {where}", pk)
 
     def _replay_table(self, table: str) -> None:
         """Re-merge every row change of ``table`` from the log (after its definition changed)."""

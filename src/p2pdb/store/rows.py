@@ -56,7 +56,9 @@ class RowStates:
 def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
     cols = ", ".join(quote(c) for c in columns)
     marks = ", ".join("?" for _ in columns)
-    return f"INSERT OR REPLACE INTO {quote(table)} ({cols}) VALUES ({marks})"
+    # Plain INSERT (the row's older life is deleted first): a clash on a secondary UNIQUE index must
+    # raise, not silently delete the other row as OR REPLACE would (see Database._apply_row).
+    return f"INSERT INTO {quote(table)} ({cols}) VALUES ({marks})"
 
 
 @lru_cache(maxsize=1024)
@@ -79,6 +81,7 @@ def write_outcome(
     if outcome.action == "insert":
         row: Mapping[str, SqlValue] = {**outcome.row, **dict(zip(spec.pk, pk, strict=True))}
         known = tuple(c for c in spec.column_names if c in row)
+        conn.execute(_delete_sql(spec.name, spec.pk), tuple(pk))
         conn.execute(_insert_sql(spec.name, known), tuple(row[c] for c in known))
     elif outcome.action == "update":
         cols = tuple(c for c in spec.column_names if c in outcome.changed and c not in spec.pk)
