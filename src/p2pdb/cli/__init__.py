@@ -159,14 +159,22 @@ def log_command(data_dir: Path, database: str, limit: int) -> None:
 @DATA_DIR
 @click.argument("database")
 def verify(data_dir: Path, database: str) -> None:
-    """Verify every stored entry of a database: CID, canonical encoding and signature."""
-    from p2pdb.status import verify_database
+    """Verify every stored entry of a database (CID, canonical encoding, signature), then rebuild
+    the database from its log alone and check that the rows on disk are exactly the result."""
+    from p2pdb.status import replay_database, verify_database
 
     checked, errors = verify_database(data_dir, database)
     for error in errors:
         click.echo(f"BAD {error}")
     click.echo(f"{checked} entries checked, {len(errors)} bad")
-    if errors:
+    stored, replayed = replay_database(data_dir, database)
+    if stored == replayed:
+        click.echo(f"rows match a replay of the log (state {stored[:16]})")
+    else:
+        click.echo(
+            f"BAD rows differ from a replay of the log (stored {stored[:16]}, replayed {replayed[:16]})"
+        )
+    if errors or stored != replayed:
         sys.exit(1)
 
 
