@@ -43,6 +43,9 @@ class Config:
     network_id: str = DEFAULT_NETWORK_ID
     #: Replicate only these databases (None: every database of the network).
     replicate: list[str] | None = None
+    #: Who may write, per database: {"shop": {"owners": [peer ids], "writers": [peer ids] or "*"}}.
+    #: Entries by anyone else are rejected before they are stored; default: anyone may write.
+    access: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: "normal": every acknowledged commit survives a killed process; "full": also power loss.
     durability: str = "normal"
     #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.

@@ -60,13 +60,10 @@ class Node:
                 f"--mysql-host {config.mysql_host} is not a loopback address: set a root password first"
                 " (p2pdb init --password)"
             )
-        self.registry = Registry(
-            self.identity,
-            self.data_dir,
-            network_id=config.network_id,
-            durability=config.durability,
-            auto_increment_offset=config.auto_increment_offset,
-        )
+        try:
+            self.registry = self._open_registry()
+        except ValueError as exc:
+            raise StartupError(f"invalid 'access' configuration: {exc}") from exc
         backend = SQLBackend(self.registry, accounts, status=self._status_counters)
         rsa_key = load_or_create_rsa_key(self.data_dir / "mysql_rsa.pem")
         self.mysql = MySQLServer(
@@ -84,6 +81,18 @@ class Node:
         await self._start_cdc()
         self._write_node_file()
         self._refresher = asyncio.ensure_future(self._refresh_node_file())
+
+    def _open_registry(self) -> Registry:
+        config = self.config
+        assert self.identity is not None
+        return Registry(
+            self.identity,
+            self.data_dir,
+            network_id=config.network_id,
+            durability=config.durability,
+            auto_increment_offset=config.auto_increment_offset,
+            access=config.access,
+        )
 
     async def _start_replication(self) -> None:
         config = self.config

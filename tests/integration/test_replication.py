@@ -150,3 +150,55 @@ def test_a_change_written_on_one_node_appears_on_the_other_nodes_feed(tmp_path: 
         assert insert["author"] != ""  # written by node a, applied on b
         status = json.loads(urllib.request.urlopen(f"http://{b.http_address}/v1/status", timeout=5).read())
         assert insert["author"] != status["peer_id"]
+
+
+def test_writes_by_a_peer_outside_the_writers_are_refused(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import pymysql
+
+    from tests.integration.cluster import NodeProcess
+
+    def init(name: str) -> tuple[Path, str]:
+        data_dir = tmp_path / name
+        out = subprocess.run(
+            [sys.executable, "-m", "p2pdb", "init", "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return data_dir, out.stdout.split()[-1]
+
+    owner_dir, owner_id = init("owner")
+    guest_dir, _guest_id = init("guest")
+    (owner_dir / "config.json").write_text(json.dumps({"access": {"vault": {"owners": [owner_id]}}}))
+    owner = NodeProcess(owner_dir).start()
+    guest = NodeProcess(guest_dir, ["--bootstrap", owner.p2p_address]).start()
+    try:
+        owner.query("CREATE DATABASE vault")
+        owner.query("CREATE TABLE t (id INT PRIMARY KEY, v TEXT)", "vault")
+        owner.query("INSERT INTO t VALUES (1, 'by the owner')", "vault")
+        wait_until(
+            lambda: _rows(guest, "SELECT v FROM t", "vault") == [("by the owner",)],
+            15,
+            "owner's row on guest",
+        )
+        # The guest's own replica is open (no access configuration), so it takes the write locally...
+        guest.query("INSERT INTO t VALUES (2, 'by a guest')", "vault")
+        # ...but the owner refuses the entry before storing it, and penalises the guest.
+        wait_until(lambda: "AccessDenied" in owner.log(), 15, "the owner to refuse the guest's entry")
+        assert _rows(owner, "SELECT id FROM t ORDER BY id", "vault") == [(1,)]
+        # A node configured with the access rules refuses a local write by an outsider with 1044.
+        (guest_dir / "config.json").write_text(json.dumps({"access": {"vault": {"owners": [owner_id]}}}))
+        assert guest.stop() == 0
+        guest.start()
+        with guest.connect("vault") as conn, conn.cursor() as cur:
+            try:
+                cur.execute("INSERT INTO t VALUES (3, 'refused')")
+            except pymysql.err.OperationalError as exc:
+                assert exc.args[0] == 1044
+            else:
+                raise AssertionError("a write outside the writers was accepted")
+    finally:
+        assert guest.stop() == 0
+        assert owner.stop() == 0

@@ -35,6 +35,21 @@ def base58btc(data: bytes) -> str:
     return "1" * zeros + "".join(reversed(digits))
 
 
+def public_key_from_peer_id(text: str) -> bytes:
+    """The Ed25519 public key inside a peer id (``12D3KooW...``); ValueError if it holds none."""
+    number = 0
+    for char in text:
+        index = _B58_ALPHABET.find(char)
+        if index < 0:
+            raise ValueError(f"{text!r} is not base58btc")
+        number = number * 58 + index
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    raw = b"\x00" * (len(text) - len(text.lstrip("1"))) + raw
+    if len(raw) != 38 or raw[:6] != b"\x00\x24\x08\x01\x12\x20":
+        raise ValueError(f"{text!r} is not the peer id of an Ed25519 key")
+    return raw[6:]
+
+
 def peer_id_bytes(public_key: bytes) -> bytes:
     """Binary peer id: identity multihash (0x00, length) of the protobuf PublicKey message."""
     if len(public_key) != PUBLIC_KEY_LENGTH:

@@ -6,6 +6,7 @@ import re
 
 import apsw
 
+from p2pdb.log import AccessDenied
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.store.errors import InvalidOps, UnsupportedChange
 
@@ -23,6 +24,10 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
     if isinstance(exc, MySQLError):
         return exc
     message = str(exc).removeprefix("SQLError: ").removeprefix("ConstraintError: ")
+    if isinstance(exc, AccessDenied):
+        return MySQLError(
+            ErrorCode.DBACCESS_DENIED_ERROR, f"Access denied: {exc} (see 'access' in the configuration)"
+        )
     if isinstance(exc, UnsupportedChange):
         return MySQLError(ErrorCode.NOT_SUPPORTED_YET, str(exc))
     if isinstance(exc, InvalidOps):

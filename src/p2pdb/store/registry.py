@@ -11,8 +11,10 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from p2pdb.log import DEFAULT_NETWORK_ID, Identity, Manifest
+from p2pdb.log import ANYONE, DEFAULT_NETWORK_ID, Identity, Manifest
+from p2pdb.log.identity import public_key_from_peer_id
 from p2pdb.store.database import Database
 from p2pdb.store.engine import FileEngine, MemoryEngine
 
@@ -33,6 +35,18 @@ def name_from_file(path: Path) -> str:
     return bytes.fromhex(stem[2:]).decode() if stem.startswith("x-") else stem
 
 
+def manifest_for(name: str, network_id: str, access: dict[str, Any] | None) -> Manifest:
+    """The manifest of a database from the ``access`` configuration (peer ids, or ``"*"``)."""
+    if not access:
+        return Manifest(name, network_id=network_id)
+    owners = tuple(public_key_from_peer_id(p) for p in access.get("owners", []))
+    writers_spec = access.get("writers", ANYONE if not owners else [])
+    writers: tuple[bytes, ...] | str = (
+        ANYONE if writers_spec == ANYONE else tuple(public_key_from_peer_id(p) for p in writers_spec)
+    )
+    return Manifest(name, network_id=network_id, owners=owners, writers=writers)
+
+
 class Registry:
     """Opens, creates and lists a node's databases."""
 
@@ -44,12 +58,14 @@ class Registry:
         network_id: str = DEFAULT_NETWORK_ID,
         durability: str = "normal",
         auto_increment_offset: int | None = None,
+        access: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.identity = identity
         self.dir = data_dir / "db" if data_dir is not None else None
         self.network_id = network_id
         self.durability = durability
         self.auto_increment_offset = auto_increment_offset
+        self.access = access or {}
         self._open: dict[str, Database] = {}
         self.listeners: list[Callable[[str], None]] = []
         if self.dir is not None:
@@ -72,7 +88,7 @@ class Registry:
             if self.dir is not None
             else MemoryEngine()
         )
-        manifest = Manifest(name, network_id=self.network_id)
+        manifest = manifest_for(name, self.network_id, self.access.get(name))
         db = Database(self.identity, manifest, engine, auto_increment_offset=self.auto_increment_offset)
         self._open[name] = db
         return db
