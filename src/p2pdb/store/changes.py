@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import apsw
+import msgspec
 
 from p2pdb.log import CID, peer_id
 
@@ -43,8 +44,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+_ENCODER = msgspec.json.Encoder()
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON. BLOBs become ``{"$base64": ...}``; the common case (no BLOB) skips the walk."""
+    values = value.values() if isinstance(value, Mapping) else value
+    if any(type(v) is bytes or isinstance(v, Mapping | list | tuple) for v in values):
+        value = _jsonable(value)
+    return _ENCODER.encode(value).decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import apsw
@@ -30,6 +31,26 @@ _DEFAULT_RE = re.compile(
     re.IGNORECASE,
 )
 _LENGTH_RE = re.compile(r"^\s*(VAR)?CHAR(ACTER)?\s*\(\s*(\d+)\s*\)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=512)
+def _max_length(declared: str) -> int | None:
+    match = _LENGTH_RE.match(declared)
+    return int(match.group(3)) if match else None
+
+
+@lru_cache(maxsize=512)
+def _affinity(declared: str) -> str:
+    t = declared.upper()
+    if "INT" in t:
+        return "INTEGER"
+    if "CHAR" in t or "CLOB" in t or "TEXT" in t:
+        return "TEXT"
+    if "BLOB" in t or not t:
+        return "BLOB"
+    if "REAL" in t or "FLOA" in t or "DOUB" in t:
+        return "REAL"
+    return "NUMERIC"
 
 
 def quote(identifier: str) -> str:
@@ -95,22 +116,12 @@ class Column:
     @property
     def max_length(self) -> int | None:
         """Declared character length of CHAR(n)/VARCHAR(n) columns."""
-        match = _LENGTH_RE.match(self.type)
-        return int(match.group(3)) if match else None
+        return _max_length(self.type)
 
     @property
     def affinity(self) -> str:
         """SQLite's type affinity for the declared type (sqlite.org/datatype3.html §3.1)."""
-        t = self.type.upper()
-        if "INT" in t:
-            return "INTEGER"
-        if "CHAR" in t or "CLOB" in t or "TEXT" in t:
-            return "TEXT"
-        if "BLOB" in t or not t:
-            return "BLOB"
-        if "REAL" in t or "FLOA" in t or "DOUB" in t:
-            return "REAL"
-        return "NUMERIC"
+        return _affinity(self.type)
 
 
 @dataclass(frozen=True, slots=True)
