@@ -326,12 +326,14 @@ class Database:
         outcome = merge(state, change, clock, self.catalog.rules[spec.name])
         if outcome.state_changed:
             self.rows.put(spec.name, change.pk, outcome.state)
+        existed = state is not None and state.alive  # else no SQL row has this key
         try:
-            write_outcome(self.conn, spec, change.pk, outcome)
+            write_outcome(self.conn, spec, change.pk, outcome, existed=existed)
         except apsw.ConstraintError as exc:
             if "UNIQUE" not in str(exc):
                 raise
-            write_outcome(self.conn, spec, change.pk, self._settle_unique(spec, change.pk, outcome))
+            settled = self._settle_unique(spec, change.pk, outcome)
+            write_outcome(self.conn, spec, change.pk, settled, existed=existed)
         if self._auto_max and outcome.action in ("insert", "update"):
             self._note_ids(spec.name, outcome.changed)
         if outcome.action != "none":

@@ -75,13 +75,20 @@ def _delete_sql(table: str, pk: tuple[str, ...]) -> str:
 
 
 def write_outcome(
-    conn: apsw.Connection, spec: TableSpec, pk: Sequence[SqlValue], outcome: MergeOutcome
+    conn: apsw.Connection,
+    spec: TableSpec,
+    pk: Sequence[SqlValue],
+    outcome: MergeOutcome,
+    *,
+    existed: bool = True,
 ) -> None:
-    """Make the SQL row match a merge outcome (remote apply)."""
+    """Make the SQL row match a merge outcome (remote apply). ``existed``: the row had an SQL row
+    before (an older life) that an insert must replace."""
     if outcome.action == "insert":
         row: Mapping[str, SqlValue] = {**outcome.row, **dict(zip(spec.pk, pk, strict=True))}
         known = tuple(c for c in spec.column_names if c in row)
-        conn.execute(_delete_sql(spec.name, spec.pk), tuple(pk))
+        if existed:
+            conn.execute(_delete_sql(spec.name, spec.pk), tuple(pk))
         conn.execute(_insert_sql(spec.name, known), tuple(row[c] for c in known))
     elif outcome.action == "update":
         cols = tuple(c for c in spec.column_names if c in outcome.changed and c not in spec.pk)
