@@ -29,7 +29,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -409,19 +409,9 @@ class Replicator:
             while True:
                 ours = db.log.heads
                 cids = db.log.since_cids([*heads, *peer.pushed.get(name, [])])
-                batch: list[bytes] = []
-                size = 0
-                for cid in cids:
-                    data = db.log.store.get(cid)
-                    if data is None:
-                        continue
-                    if batch and (len(batch) >= MAX_BATCH_BLOCKS or size + len(data) > MAX_BATCH_BYTES):
-                        await peer.link.send(Blocks(db=name, blocks=batch))
-                        batch, size = [], 0
-                    batch.append(data)
-                    size += len(data)
-                if batch:
-                    await peer.link.send(Blocks(db=name, blocks=batch))
+                stored = (data for cid in cids if (data := db.log.store.get(cid)) is not None)
+                for message in self._batches(name, stored):
+                    await peer.link.send(message)
                 self.counters["entries_sent"] += len(cids)
                 peer.pushed[name] = list(ours)
                 newer = peer.newer_heads.pop(name, None)
@@ -433,18 +423,29 @@ class Replicator:
         finally:
             peer.pushing.discard(name)
 
-    def _push(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
+    @staticmethod
+    def _batches(name: str, blocks: Iterable[bytes]) -> Iterator[Blocks]:
+        """``Blocks`` messages of at most MAX_BATCH_BLOCKS entries / MAX_BATCH_BYTES each, in order."""
         batch: list[bytes] = []
         size = 0
         for block in blocks:
             if batch and (len(batch) >= MAX_BATCH_BLOCKS or size + len(block) > MAX_BATCH_BYTES):
-                self._spawn(self._send_wait(peer, Blocks(db=name, blocks=batch)))
+                yield Blocks(db=name, blocks=batch)
                 batch, size = [], 0
             batch.append(block)
             size += len(block)
         if batch:
-            self._spawn(self._send_wait(peer, Blocks(db=name, blocks=batch)))
+            yield Blocks(db=name, blocks=batch)
+
+    def _push(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
+        """Answer a ``Want``: send the blocks in order in the background."""
         self.counters["entries_sent"] += len(blocks)
+
+        async def send() -> None:
+            for message in self._batches(name, blocks):
+                await self._send_wait(peer, message)
+
+        self._spawn(send())
 
     async def _send_wait(self, peer: Peer, message: Message) -> None:
         """Anti-entropy traffic waits for queue space (gossip does not)."""
