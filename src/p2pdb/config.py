@@ -49,7 +49,6 @@ class Config:
     #: "normal": every acknowledged commit survives a killed process; "full": also power loss.
     durability: str = "normal"
     #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.
-    auto_increment_offset: int | None = None
     #: max_allowed_packet of the MySQL listener, bytes.
     max_packet: int = 64 * 1024 * 1024
 

@@ -90,7 +90,6 @@ class Node:
             self.data_dir,
             network_id=config.network_id,
             durability=config.durability,
-            auto_increment_offset=config.auto_increment_offset,
             access=config.access,
         )
 

@@ -65,7 +65,7 @@ def test_create_table_is_one_ddl_op(db: Database) -> None:
 def test_single_row_insert(db: Database) -> None:
     run(db, SCHEMA)
     entry = run(db, "INSERT INTO items (id, n, s) VALUES (7, 70, 'x')")
-    assert decode_ops(entry.ops) == [RowChange("items", (7,), 1, {"id": 7, "n": 70, "s": "x"})]
+    assert decode_ops(entry.ops) == [RowChange("items", (7,), 1, {"id": 7, "n": 70, "s": "x"}, insert=True)]
     state = db.row_state("items", (7,))
     assert state is not None and state.cl == 1 and state.alive
 
@@ -73,16 +73,16 @@ def test_single_row_insert(db: Database) -> None:
 def test_insert_carries_defaults_of_omitted_columns(db: Database) -> None:
     run(db, SCHEMA)
     entry = run(db, "INSERT INTO items (id) VALUES (1)")
-    assert decode_ops(entry.ops) == [RowChange("items", (1,), 1, {"id": 1, "n": 0, "s": None})]
+    assert decode_ops(entry.ops) == [RowChange("items", (1,), 1, {"id": 1, "n": 0, "s": None}, insert=True)]
 
 
 def test_multi_row_insert(db: Database) -> None:
     run(db, SCHEMA)
     entry = run(db, "INSERT INTO items (id, n, s) VALUES (1, 10, 'a'), (2, 20, NULL), (3, 30, 'c')")
     assert changes(entry) == {
-        (1,): RowChange("items", (1,), 1, {"id": 1, "n": 10, "s": "a"}),
-        (2,): RowChange("items", (2,), 1, {"id": 2, "n": 20, "s": None}),
-        (3,): RowChange("items", (3,), 1, {"id": 3, "n": 30, "s": "c"}),
+        (1,): RowChange("items", (1,), 1, {"id": 1, "n": 10, "s": "a"}, insert=True),
+        (2,): RowChange("items", (2,), 1, {"id": 2, "n": 20, "s": None}, insert=True),
+        (3,): RowChange("items", (3,), 1, {"id": 3, "n": 30, "s": "c"}, insert=True),
     }
 
 
@@ -112,7 +112,9 @@ def test_delete_with_where(items: Database) -> None:
 def test_reinsert_after_delete_starts_a_new_life(items: Database) -> None:
     run(items, "DELETE FROM items WHERE id = 2")
     entry = run(items, "INSERT INTO items (id, n, s) VALUES (2, 99, 'again')")
-    assert decode_ops(entry.ops) == [RowChange("items", (2,), 3, {"id": 2, "n": 99, "s": "again"})]
+    assert decode_ops(entry.ops) == [
+        RowChange("items", (2,), 3, {"id": 2, "n": 99, "s": "again"}, insert=True)
+    ]
 
 
 def test_replace_of_existing_row_is_an_update_of_changed_columns(items: Database) -> None:
@@ -122,7 +124,7 @@ def test_replace_of_existing_row_is_an_update_of_changed_columns(items: Database
 
 def test_replace_of_new_row_is_an_insert(items: Database) -> None:
     entry = run(items, "REPLACE INTO items (id, n, s) VALUES (9, 9, 'i')")
-    assert decode_ops(entry.ops) == [RowChange("items", (9,), 1, {"id": 9, "n": 9, "s": "i"})]
+    assert decode_ops(entry.ops) == [RowChange("items", (9,), 1, {"id": 9, "n": 9, "s": "i"}, insert=True)]
 
 
 def test_upsert(items: Database) -> None:
@@ -133,7 +135,7 @@ def test_upsert(items: Database) -> None:
     )
     assert changes(entry) == {
         (1,): RowChange("items", (1,), 1, {"n": 101}),
-        (5,): RowChange("items", (5,), 1, {"id": 5, "n": 5, "s": "e"}),
+        (5,): RowChange("items", (5,), 1, {"id": 5, "n": 5, "s": "e"}, insert=True),
     }
 
 
@@ -147,7 +149,7 @@ def test_several_statements_on_one_row_make_one_net_change(items: Database) -> N
         "DELETE FROM items WHERE id = 4",
     )
     assert changes(entry) == {
-        (6,): RowChange("items", (6,), 1, {"id": 6, "n": 2, "s": "f"}),
+        (6,): RowChange("items", (6,), 1, {"id": 6, "n": 2, "s": "f"}, insert=True),
         (4,): RowChange("items", (4,), 2),
     }
 
@@ -159,7 +161,7 @@ def test_ddl_and_rows_in_one_transaction(db: Database) -> None:
     ops = decode_ops(entry.ops)
     assert [op.kind for op in ops if isinstance(op, DDLOp)] == ["create_table"]
     assert [c.name for c in db.tables()[0].columns] == ["id", "n", "s", "z"]
-    assert row_ops(entry) == [RowChange("items", (1,), 1, {"id": 1, "n": 0, "s": None, "z": 4})]
+    assert row_ops(entry) == [RowChange("items", (1,), 1, {"id": 1, "n": 0, "s": None, "z": 4}, insert=True)]
 
 
 def test_write_returns_the_callback_value(items: Database) -> None:
@@ -230,18 +232,32 @@ def test_sql_error_rolls_back_the_whole_transaction(items: Database) -> None:
     assert items.row_state("items", (20,)) is None
 
 
-def test_unreplicable_change_rolls_back(items: Database) -> None:
+@pytest.mark.parametrize(
+    "ddl",
+    [
+        "CREATE TABLE bad (a INTEGER CHECK (a > 0))",
+        "CREATE TABLE bad (a INTEGER REFERENCES items (id))",
+        "CREATE TABLE bad (a TEXT COLLATE NOCASE)",
+        "CREATE TABLE bad (a INTEGER, b INTEGER AS (a + 1))",
+        "CREATE TABLE bad (a INTEGER UNIQUE)",
+        "CREATE TABLE bad (a INTEGER PRIMARY KEY) WITHOUT ROWID",
+        "CREATE TABLE bad (a DATETIME)",
+        "CREATE INDEX bad ON items (n DESC)",
+        "CREATE INDEX bad ON items (n) WHERE n > 0",
+    ],
+)
+def test_unreplicable_change_rolls_back(items: Database, ddl: str) -> None:
     length, state = len(items.log), items.state_hash()
     with pytest.raises(UnsupportedChange):
-        items.write(lambda conn: conn.execute("CREATE TABLE nopk (a INTEGER, b TEXT)"))
+        items.write(lambda conn: conn.execute(ddl))
     assert len(items.log) == length and items.state_hash() == state
-    assert items.query("SELECT name FROM sqlite_schema WHERE name = 'nopk'") == []
+    assert items.query("SELECT name FROM sqlite_schema WHERE name = 'bad'") == []
 
 
 def test_internal_tables_are_hidden(items: Database) -> None:
     run(items, "CREATE INDEX items_n ON items (n)", "DELETE FROM items WHERE id = 1")
     internal = [n for (n,) in items.query("SELECT name FROM sqlite_schema") if n.startswith("_p2pdb_")]
-    assert {"_p2pdb_rows", "_p2pdb_blocks", "_p2pdb_heads", "_p2pdb_tables", "_p2pdb_rejected"} <= set(
+    assert {"_p2pdb_rows", "_p2pdb_blocks", "_p2pdb_heads", "_p2pdb_schema", "_p2pdb_rejected"} <= set(
         internal
     )
     assert [t.name for t in items.tables()] == ["items"]

@@ -19,12 +19,16 @@ def sql_columns(db: Database, table: str) -> list[tuple[str, str, int, str | Non
 
 def sql_indexes(db: Database) -> list[tuple[str, str]]:
     return db.query(
-        "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY 1"
+        "SELECT name, tbl_name FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL AND name NOT LIKE '\\_p2pdb\\_%' ESCAPE '\\' ORDER BY 1"
     )
 
 
 def conflicts(db: Database) -> list[tuple[str, str, str, int, bytes]]:
-    return db.query("SELECT kind, name, detail, time, author FROM _p2pdb_conflicts ORDER BY id")
+    """(kind, table, subject, time, author) of every conflict record, sorted."""
+    return sorted(
+        (kind, tbl, subject, time, author)
+        for kind, tbl, _, subject, _, _, _, time, author in db.conflicts.rows()
+    )
 
 
 def test_create_table_replicates(make_db: MakeDB) -> None:
@@ -161,10 +165,12 @@ def test_concurrent_incompatible_create_table_resolves_to_one_definition(make_db
     assert a.state_hash() == b.state_hash()
     assert a.query("SELECT * FROM t") == winner.query("SELECT * FROM t")
     assert len(a.query("SELECT * FROM t")) == 1  # the winner's row; the loser's does not fit
-    # Both replicas report the same conflict, naming the losing definition's clock.
+    # Both replicas record the same conflicts: the losing definition (its clock) and the row written
+    # against it, which no longer applies.
     assert conflicts(a) == conflicts(b)
-    assert [(kind, name, time, author) for kind, name, _, time, author in conflicts(a)] == [
-        ("create_table", "t", 1, loser.identity.public_key)
+    assert conflicts(a) == [
+        ("lost_write", "t", "primary_key", 2, loser.identity.public_key),
+        ("schema", "t", "primary_key:t", 1, loser.identity.public_key),
     ]
 
 
@@ -218,13 +224,28 @@ def test_concurrent_conflicting_add_column_converges(make_db: MakeDB) -> None:
     exchange(a, b)
     assert a.tables() == b.tables()
     assert a.state_hash() == b.state_hash()
-    assert conflicts(a) == conflicts(b) and len(conflicts(a)) == 1
+    # Both rows stay; the first definition (lower clock) wins, the other is a schema conflict, and a
+    # value written under the losing TEXT definition shows as the winning type shows it.
+    winner = a if a.identity.public_key < b.identity.public_key else b
+    assert a.tables()[0].column("c") == winner.tables()[0].column("c")
+    assert a.query("SELECT id, c FROM t ORDER BY id") == b.query("SELECT id, c FROM t ORDER BY id")
+    assert len(a.query("SELECT id, c FROM t")) == 2
+    assert conflicts(a) == conflicts(b)
+    assert next(kind for kind, *_ in conflicts(a)) == "schema"
 
 
-def test_table_without_primary_key_is_refused(db: Database) -> None:
-    with pytest.raises(UnsupportedChange, match="PRIMARY KEY"):
-        db.write(lambda c: c.execute("CREATE TABLE loose (a INTEGER)"))
-    assert db.tables() == [] and len(db.log) == 0
+def test_table_without_primary_key_replicates(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(lambda c: c.execute("CREATE TABLE loose (a INTEGER, b TEXT)"))
+    a.write(lambda c: c.execute("INSERT INTO loose VALUES (1, 'x'), (1, 'x'), (2, 'y')"))
+    sync(b, a)
+    b.write(lambda c: c.execute("UPDATE loose SET b = 'z' WHERE a = 2"))
+    a.write(lambda c: c.execute("DELETE FROM loose WHERE rowid = (SELECT min(rowid) FROM loose)"))
+    exchange(a, b)
+    for db in (a, b):
+        assert db.tables()[0].pk == ()
+        assert db.query("SELECT a, b FROM loose ORDER BY a, b") == [(1, "x"), (2, "z")]
+    assert a.state_hash() == b.state_hash()
 
 
 def test_changing_existing_columns_is_refused(db: Database) -> None:

@@ -29,6 +29,9 @@ class RowChange:
     cl: int
     values: Mapping[str, SqlValue] = field(default_factory=dict)
     deltas: Mapping[str, Number] = field(default_factory=dict)
+    #: The change inserts the row (starts the life ``cl`` as its author saw it). Two inserts of one life
+    #: by different entries are concurrent inserts of one key: the merge reports them (``duplicate``).
+    insert: bool = False
 
     def __post_init__(self) -> None:
         if type(self.table) is not str or not self.table:
@@ -37,8 +40,10 @@ class RowChange:
             raise InvalidChangeError(f"pk must be a non-empty tuple of SQL values, not {self.pk!r}")
         if type(self.cl) is not int or self.cl < 1:
             raise InvalidChangeError(f"cl must be an int >= 1, not {self.cl!r}")
-        if self.cl % 2 == 0 and (self.values or self.deltas):
-            raise InvalidChangeError("a delete (even cl) carries no values and no deltas")
+        if self.cl % 2 == 0 and (self.values or self.deltas or self.insert):
+            raise InvalidChangeError("a delete (even cl) carries no values, no deltas and is no insert")
+        if type(self.insert) is not bool:
+            raise InvalidChangeError("insert must be a bool")
         for col, value in self.values.items():
             if type(col) is not str or type(value) not in SQL_TYPES:
                 raise InvalidChangeError(f"bad column value {col!r}: {value!r}")
@@ -84,7 +89,7 @@ def combine(earlier: RowChange, later: RowChange) -> RowChange:
             values[col] = base + delta
         else:
             deltas[col] = deltas[col] + delta if col in deltas else delta
-    return RowChange(later.table, later.pk, later.cl, values, deltas)
+    return RowChange(later.table, later.pk, later.cl, values, deltas, earlier.insert or later.insert)
 
 
 def coalesce(changes: Iterable[RowChange]) -> list[RowChange]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
@@ -41,6 +41,9 @@ class MergeOutcome:
     changed: Mapping[str, SqlValue]
     state: RowState
     state_changed: bool
+    #: When an insert met another insert of the same life (concurrent inserts of one key): the clock of
+    #: the one that lost (the lower), so the store can record it. None otherwise.
+    duplicate: Clock | None = None
 
 
 def merge(state: RowState | None, change: RowChange, clock: Clock, rule: ConflictRule) -> MergeOutcome:
@@ -61,15 +64,26 @@ def merge(state: RowState | None, change: RowChange, clock: Clock, rule: Conflic
         # loses to an older concurrent update, and an update never resurrects a deleted row.
         return MergeOutcome("none", _NOTHING, _NOTHING, old, False)
     new_life = change.cl > old.cl
+    duplicate: Clock | None = None
     if new_life:
         # The change starts a newer life: every cell and contribution of the older life is dropped, so the
         # state depends only on changes of the newest life, whatever order they come in.
         new = rule.apply(RowState(change.cl), change, clock)
+        origin = clock if change.insert else None
     else:
         # Same life: the rule's per-column join decides (last-writer-wins by default).
         new = rule.apply(old, change, clock)
-        if new is old:
-            return MergeOutcome("none", _NOTHING, _NOTHING, old, False)
+        origin = old.origin
+        if change.insert and change.alive and origin != clock:
+            # Two inserts of one life: concurrent inserts of one key. The origin is the latest of them
+            # (a maximum: order-independent); the lower one is reported, whichever arrives second.
+            if origin is not None:
+                duplicate = min(origin, clock)
+            origin = clock if origin is None else max(origin, clock)
+        if new is old and origin == old.origin:
+            return MergeOutcome("none", _NOTHING, _NOTHING, old, False, duplicate)
+    if new.alive and new.origin != origin:
+        new = replace(new, origin=origin)
     # 3. Translate the visible difference into one SQL action.
     if not new.alive:
         return MergeOutcome("delete" if old.alive else "none", _NOTHING, _NOTHING, new, True)
@@ -78,4 +92,5 @@ def merge(state: RowState | None, change: RowChange, clock: Clock, rule: Conflic
         return MergeOutcome("insert", row, row, new, True)
     before = rule.visible(old)
     changed = {col: v for col, v in row.items() if col not in before or not same_value(before[col], v)}
-    return MergeOutcome("update" if changed else "none", row if changed else _NOTHING, changed, new, True)
+    action: Action = "update" if changed else "none"
+    return MergeOutcome(action, row if changed else _NOTHING, changed, new, True, duplicate)

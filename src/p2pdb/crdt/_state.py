@@ -43,10 +43,13 @@ class RowState:
     cl: int = 0
     cells: Mapping[str, Cell] = field(default_factory=dict)
     contribs: Mapping[bytes, Contribution] = field(default_factory=dict)
+    #: The clock of the latest insert of this life (None if the life was not started by an insert this
+    #: replica merged). Kept by :func:`merge`, not by the rules.
+    origin: Clock | None = None
 
     def __post_init__(self) -> None:
-        if self.cl % 2 == 0 and (self.cells or self.contribs):
-            raise ValueError(f"a row that is not alive (cl={self.cl}) has no cells and no contributions")
+        if self.cl % 2 == 0 and (self.cells or self.contribs or self.origin is not None):
+            raise ValueError(f"a row that is not alive (cl={self.cl}) has no cells, contributions or origin")
 
     @property
     def alive(self) -> bool:

@@ -13,7 +13,7 @@ parents per CID), and every walk stops at entries already known.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,14 +28,22 @@ from p2pdb.log.manifest import Manifest
 Block = bytes | tuple[CID, bytes]
 
 
+_NO_CONTROL: frozenset[CID] = frozenset()
+
+
 class _Node:
-    """What the index keeps of an entry: enough to order and walk without decoding."""
+    """What the index keeps of an entry: enough to order and walk without decoding.
 
-    __slots__ = ("clock", "parents")
+    ``control`` is the set of *control entries* (see :class:`Log`) in the entry's causal past, the entry
+    itself included when it is one; entries share one interned set object per distinct value.
+    """
 
-    def __init__(self, clock: Clock, parents: tuple[CID, ...]) -> None:
+    __slots__ = ("clock", "control", "parents")
+
+    def __init__(self, clock: Clock, parents: tuple[CID, ...], control: frozenset[CID] = _NO_CONTROL) -> None:
         self.clock = clock
         self.parents = parents
+        self.control = control
 
 
 @dataclass(slots=True)
@@ -68,7 +76,11 @@ class Log:
         store: BlockStore | None = None,
         *,
         max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
+        is_control: Callable[[Entry], bool] | None = None,
     ) -> None:
+        """``is_control(entry)`` marks the entries whose presence in an entry's causal past changes how
+        that entry is read (schema changes, access control): :meth:`control_past` tells, for every
+        entry, which of them it descends from, without walking the history."""
         self.identity = identity
         self.manifest = manifest
         self.id = manifest.address
@@ -82,6 +94,8 @@ class Log:
         self._decoded: dict[CID, Entry] = {}  # pending entries verified by the running join()
         self._fresh: list[CID] = []  # entries made pending since the last _integrate()
         self._heads: set[CID] = set()
+        self._is_control = is_control
+        self._interned: dict[frozenset[CID], frozenset[CID]] = {_NO_CONTROL: _NO_CONTROL}
         self._load()
 
     # -- state ------------------------------------------------------------------------------
@@ -90,6 +104,7 @@ class Log:
         """Rebuild the index from the stored heads (blocks in our store were verified before)."""
         heads = self.store.get_heads(self.id)
         stack = list(heads)
+        marked: set[CID] = set()
         while stack:
             cid = stack.pop()
             if cid in self._nodes:
@@ -99,8 +114,26 @@ class Log:
                 raise EntryError(f"block {cid} named by the stored log is missing from the block store", cid)
             entry = decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
             self._nodes[cid] = _Node(entry.clock, entry.parents)
+            if self._is_control is not None and self._is_control(entry):
+                marked.add(cid)
             stack.extend(p for p in entry.parents if p not in self._nodes)
         self._heads = set(heads)
+        if marked:
+            # Parents have lower Lamport times: in time order every parent is done before its children.
+            for cid in sorted(self._nodes, key=lambda c: self._nodes[c].clock.time):
+                node = self._nodes[cid]
+                node.control = self._control_for(node.parents, cid if cid in marked else None)
+
+    def _control_for(self, parents: Iterable[CID], own: CID | None) -> frozenset[CID]:
+        """The control set of an entry from its (integrated) parents'; ``own``: the entry's CID when
+        the entry is a control entry itself."""
+        sets = {id(s): s for s in (self._nodes[p].control for p in parents)}
+        if len(sets) == 1 and own is None:
+            return next(iter(sets.values()))
+        union: frozenset[CID] = frozenset().union(*sets.values())
+        if own is not None:
+            union = union | {own}
+        return self._interned.setdefault(union, union)
 
     @property
     def heads(self) -> tuple[CID, ...]:
@@ -119,6 +152,21 @@ class Log:
     def parents_of(self, cid: CID) -> tuple[CID, ...]:
         return self._nodes[cid].parents
 
+    def control_past(self, cid: CID) -> frozenset[CID]:
+        """The control entries strictly in the causal past of integrated entry ``cid``."""
+        node = self._nodes[cid]
+        if cid not in node.control:
+            return node.control
+        return self._interned.setdefault(node.control - {cid}, node.control - {cid})
+
+    def control_heads(self) -> frozenset[CID]:
+        """The control entries in the causal past of the current heads (what the next append sees)."""
+        return self._control_for(self._heads, None)
+
+    def find(self, clock: Clock) -> list[CID]:
+        """Integrated entries with exactly this clock (a scan: for rare lookups only)."""
+        return [cid for cid, node in self._nodes.items() if node.clock == clock]
+
     def get(self, cid: CID) -> Entry | None:
         """An integrated entry, decoded from the block store."""
         if cid not in self._nodes:
@@ -126,6 +174,11 @@ class Log:
         data = self.store.get(cid)
         if data is None:
             return None
+        return decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
+
+    def _read(self, cid: CID) -> Entry:
+        data = self.store.get(cid)
+        assert data is not None  # stored in join() before integration
         return decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
 
     def missing(self) -> set[CID]:
@@ -163,7 +216,8 @@ class Log:
         if len(entry.block) > self.max_entry_size:
             raise ValueError(f"entry of {len(entry.block)} bytes exceeds the limit of {self.max_entry_size}")
         self.store.put(entry.cid, entry.block)
-        self._nodes[entry.cid] = _Node(entry.clock, entry.parents)
+        own = entry.cid if self._is_control is not None and self._is_control(entry) else None
+        self._nodes[entry.cid] = _Node(entry.clock, entry.parents, self._control_for(parents, own))
         self._heads = {entry.cid}
         self.store.set_heads(self.id, self.heads)
         return entry
@@ -284,12 +338,13 @@ class Log:
                 self._reject_subtree(cid, InvalidClock(f"time {node.clock.time} != {expected}", cid), result)
                 continue
             # 2. Integrate: it becomes a head and its parents stop being heads.
+            entry = self._decoded.get(cid) or self._read(cid)
+            own = cid if self._is_control is not None and self._is_control(entry) else None
+            node.control = self._control_for(node.parents, own)
             self._nodes[cid] = node
             self._heads.difference_update(node.parents)
             self._heads.add(cid)
             changed = True
-            entry = self._decoded.get(cid) or self.get(cid)
-            assert entry is not None  # stored in join() before integration
             result.added.append(entry)
             # 3. Children that waited only for this entry are ready now.
             for child in self._waiting.pop(cid, ()):

@@ -102,7 +102,14 @@ class Pong(_Message, frozen=True, tag="pong"):
     nonce: U63
 
 
-Message = Hello | Heads | Want | Blocks | Publish | IHave | Peers | Ping | Pong
+class WantIds(_Message, frozen=True, tag="want_ids"):
+    """Ask for an AUTO_INCREMENT id class in database ``db`` (see :mod:`p2pdb.store.autoinc`): a peer
+    that holds one answers by committing a grant to the asker, which reaches it like any entry."""
+
+    db: DbName
+
+
+Message = Hello | Heads | Want | Blocks | Publish | IHave | Peers | Ping | Pong | WantIds
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)

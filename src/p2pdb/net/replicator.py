@@ -34,9 +34,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from p2pdb.log import CID, Entry, Identity, cid_for_block
+from p2pdb.log.identity import public_key_from_peer_id
 from p2pdb.net.gossip import GossipState, Send
 from p2pdb.net.link import HandshakeError, Link, ProtocolError, connect, serve
-from p2pdb.net.messages import Blocks, Heads, Hello, IHave, Message, Peers, Ping, Pong, Publish, Want
+from p2pdb.net.messages import Blocks, Heads, Hello, IHave, Message, Peers, Ping, Pong, Publish, Want, WantIds
 from p2pdb.store import Database
 from p2pdb.store.registry import Registry
 
@@ -89,6 +90,8 @@ class Peer:
     newer_heads: dict[str, list[CID]] = field(default_factory=dict)
     pushed: dict[str, list[CID]] = field(default_factory=dict)
     lag_cache: dict[str, tuple[Any, int | None]] = field(default_factory=dict)
+    #: When we last asked this peer for an id class, per database.
+    ids_asked: dict[str, float] = field(default_factory=dict)
 
 
 class Replicator:
@@ -179,6 +182,8 @@ class Replicator:
             return
         self._subscribed.add(name)
         db.listeners.append(lambda entry, local, name=name: self._on_commit(name, entry, local))  # type: ignore[misc]
+        db.may_claim_ids = lambda: self._may_claim_ids(name)
+        db.request_ids = lambda: self._request_ids(name)
         for peer in self.peers.values():
             self.gossip.add_peer(peer.peer_id, {name})
             self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
@@ -344,6 +349,8 @@ class Replicator:
             self._send(peer, Peers(addresses=self._sample_addresses(exclude=peer)))
         elif isinstance(message, Peers):
             self.known.update(a for a in message.addresses[:64] if a != self.address)
+        elif isinstance(message, WantIds):
+            self._on_want_ids(peer, message)
         elif isinstance(message, Ping):
             self._send(peer, Pong(nonce=message.nonce))
         elif isinstance(message, Pong) and message.nonce == int(peer.ping_sent * 1e6):
@@ -508,6 +515,40 @@ class Replicator:
             )
             if new:
                 self._dispatch(sends)
+
+    # -- AUTO_INCREMENT id classes ------------------------------------------------------------------
+
+    def _caught_up(self, name: str, db: Database) -> bool:
+        """Every connected peer told us its heads of ``name`` and we hold them all."""
+        return all(
+            (heads := peer.remote_heads.get(name)) is not None and all(h in db.log for h in heads)
+            for peer in self.peers.values()
+        )
+
+    def _may_claim_ids(self, name: str) -> bool:
+        """Take the root id class only when nobody we can reach holds one: we are caught up with every
+        connected peer, and among them our key is the lowest (so two connected peers never both take it)."""
+        db = self.registry.get(name)
+        if db is None or not self._caught_up(name, db):
+            return False
+        mine = self.identity.public_key
+        return all(mine < public_key_from_peer_id(p) for p in self.peers)
+
+    def _request_ids(self, name: str) -> None:
+        now = time.monotonic()
+        for peer in self.peers.values():
+            if now - peer.ids_asked.get(name, 0.0) >= 0.5:
+                peer.ids_asked[name] = now
+                self._send(peer, WantIds(db=name))
+
+    def _on_want_ids(self, peer: Peer, message: WantIds) -> None:
+        db = self.registry.get(message.db)
+        if db is None:
+            return
+        if db.id_class() is None and db.ids.empty and self._may_claim_ids(message.db):
+            db.claim_ids()
+        if db.id_class() is not None:
+            db.grant_ids(public_key_from_peer_id(peer.peer_id))
 
     # -- gossip ---------------------------------------------------------------------------------
 

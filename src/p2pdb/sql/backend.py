@@ -85,7 +85,6 @@ class SQLBackend:
         self._columns: dict[Any, tuple[list[Column], list[Any]]] = {}
         self._connection_ids = itertools.count(1)
         self._status = status or dict
-        self.auto_increment_increment = 1024
         self._info_schema_key: Any = None
         self.counters = {"Queries": 0, "Com_commit": 0}
 

@@ -8,7 +8,7 @@ import apsw
 
 from p2pdb.log import AccessDenied
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
-from p2pdb.store.errors import InvalidOps, UnsupportedChange
+from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, UnsupportedChange
 
 _NO_TABLE = re.compile(r"no such table: (?:main\.)?(\S+)")
 _NO_COLUMN = re.compile(r"no such column: (\S+)")
@@ -28,6 +28,10 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         return MySQLError(
             ErrorCode.DBACCESS_DENIED_ERROR, f"Access denied: {exc} (see 'access' in the configuration)"
         )
+    if isinstance(exc, IdRangeExhausted):
+        return MySQLError(167, f"Out of range value for column: {exc}", "22003")
+    if isinstance(exc, NoIdRange):
+        return MySQLError(1467, f"Failed to read auto-increment value from storage engine: {exc}")
     if isinstance(exc, UnsupportedChange):
         return MySQLError(ErrorCode.NOT_SUPPORTED_YET, str(exc))
     if isinstance(exc, InvalidOps):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,7 +198,7 @@ def render_name(template: str, lexed: Lexed) -> str:
     return _TEMPLATE_PARAM.sub(repl, template)
 
 
-def build_plan(lexed: Lexed, tables: dict[str, TableSpec], *, changed_rows: bool = False) -> Plan:
+def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: bool = False) -> Plan:
     """Translate a shape. ``tables`` is the current database's schema (for AUTO_INCREMENT).
 
     ``changed_rows``: the client did not ask for CLIENT_FOUND_ROWS, so an UPDATE must report (and
@@ -248,7 +249,7 @@ _INSERT_TABLE = re.compile(
 )
 
 
-def _auto_increment(shape: str, tables: dict[str, TableSpec]) -> tuple[str | None, AutoSlots | None, str]:
+def _auto_increment(shape: str, tables: Mapping[str, TableSpec]) -> tuple[str | None, AutoSlots | None, str]:
     match = _INSERT_TABLE.match(shape)
     if match is None:
         return None, None, shape

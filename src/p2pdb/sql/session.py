@@ -14,6 +14,7 @@ SQLite's write lock across a client round trip (DESIGN §6):
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import logging
@@ -50,6 +51,30 @@ _MYSQL_STATEMENTS = frozenset(("BINLOG", "CACHE", "CALL", "CHANGE", "CLONE", "DE
     "RESIGNAL", "RESTART", "REVOKE", "SHUTDOWN", "SIGNAL", "UNINSTALL", "XA"))  # fmt: skip
 
 
+ID_CLASS_WAIT = 10.0
+
+
+async def ensure_id_class(db: Database) -> None:
+    """Wait until this node holds an AUTO_INCREMENT id class in ``db`` (docs: store/autoinc), asking
+    connected peers for one; a node that may take the root class takes it on its first allocation."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ID_CLASS_WAIT
+    delay = 0.01
+    while db.id_class() is None:
+        if db.ids.empty and (db.may_claim_ids is None or db.may_claim_ids()):
+            return
+        if db.request_ids is not None:
+            db.request_ids()
+        if loop.time() > deadline:
+            raise MySQLError(
+                1467,
+                f"Failed to read auto-increment value from storage engine: this node holds no id range in"
+                f" database '{db.name}' and no connected peer gave one (connect to a peer of that database)",
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
 class Conflict(Exception):
     """A replayed statement of a transaction no longer gives the result the client saw."""
 
@@ -81,7 +106,6 @@ class SQLSession:
         self.user = info.user
         self.database: str | None = None
         self.variables: dict[str, Any] = dict(DEFAULTS)
-        self.variables["auto_increment_increment"] = backend.auto_increment_increment
         self.user_vars: dict[str, Any] = {}
         self.txn: Transaction | None = None
         self.last_insert_id = 0
@@ -222,8 +246,18 @@ class SQLSession:
             )
         return bound
 
+    def refresh_auto_vars(self) -> None:
+        """``auto_increment_increment``/``_offset`` tell the id class this node generates ids from in
+        the current database (1 and 1, MySQL's defaults, until it holds one)."""
+        db = self._db_or_none()
+        cls = db.id_class() if db is not None else None
+        self.variables["auto_increment_increment"] = cls.modulus if cls is not None else 1
+        self.variables["auto_increment_offset"] = cls.offset if cls is not None else 1
+
     def _sysvar(self, name: str) -> Any:
         key = normalize_name(name)
+        if key.startswith("auto_increment_"):
+            self.refresh_auto_vars()
         if key in ("last_insert_id", "identity"):
             return self.last_insert_id
         if key == "warning_count":
@@ -263,7 +297,7 @@ class SQLSession:
         plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
         bound = self.bindings(lexed, plan)
         if plan.auto is not None and db is not None and plan.table is not None:
-            self._fill_auto_ids(db, plan, bound)
+            await self._fill_auto_ids(db, plan, bound)
         if plan.info_schema or db is None:
             self.backend.refresh_information_schema()
             conn = self.backend.scratch if db is None else db.conn
@@ -279,12 +313,13 @@ class SQLSession:
             return self._ok_for_write(conn=db.conn, changes=changes, allocated=row_id or allocated)
         return self._read(db.conn, plan, bound, lexed, db)
 
-    def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
+    async def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
         assert plan.auto is not None and plan.table is not None
         slots = list(plan.auto.new)
         slots.extend(name for name in plan.auto.check if bound.get(name) in (None, 0, "0"))
         if not slots:
             return
+        await ensure_id_class(db)
         values = db.next_auto_ids(plan.table, plan.auto.column, len(slots))
         for name, value in zip(slots, values, strict=True):
             bound[name] = value

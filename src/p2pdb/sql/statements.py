@@ -393,6 +393,7 @@ def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
     upper = lexed.shape.upper()
     if lexed.kind == "EXPLAIN" and not re.match(r"^\s*EXPLAIN\s+(\w+\.)?`?\w+`?\s*$", lexed.shape, _I):
         return _explain(session, lexed, text)
+    session.refresh_auto_vars()
     variables = dict(session.variables)
     variables["warning_count"] = len(session.warnings)
     if upper.startswith("SHOW WARNINGS") or upper.startswith("SHOW ERRORS") or "COUNT(*)" in upper:

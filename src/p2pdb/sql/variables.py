@@ -14,7 +14,7 @@ from p2pdb.sql.functions import MYSQL_VERSION
 
 DEFAULTS: dict[str, Any] = {
     "autocommit": 1,
-    "auto_increment_increment": 1024,
+    "auto_increment_increment": 1,
     "auto_increment_offset": 1,
     "character_set_client": "utf8mb4",
     "character_set_connection": "utf8mb4",

@@ -2,7 +2,7 @@
 
 from p2pdb.store.database import ApplyResult, Database, WriteResult
 from p2pdb.store.engine import Engine, FileEngine, MemoryEngine
-from p2pdb.store.errors import InvalidOps, StoreError, UnsupportedChange
+from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, StoreError, UnsupportedChange
 from p2pdb.store.ops import DDLOp, decode_ops, encode_ops
 from p2pdb.store.schema import Column, IndexSpec, TableSpec
 
@@ -13,9 +13,11 @@ __all__ = [
     "Database",
     "Engine",
     "FileEngine",
+    "IdRangeExhausted",
     "IndexSpec",
     "InvalidOps",
     "MemoryEngine",
+    "NoIdRange",
     "StoreError",
     "TableSpec",
     "UnsupportedChange",

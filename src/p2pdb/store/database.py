@@ -1,38 +1,56 @@
 """One replicated database: SQLite data, its Merkle-CRDT log, and the merge between them.
 
-Invariant 1 (DESIGN §2): a local commit writes its rows and its log entry in one SQLite
-transaction. :meth:`Database.write` runs the caller's statements inside ``BEGIN IMMEDIATE``, records
-their row changes with SQLite's session extension, detects schema changes, turns both into the ops
-of one signed entry, updates per-row merge state and commits everything together. If anything
-fails, the transaction rolls back and neither data nor log keeps a trace.
+Invariant 1 (DESIGN §2): a local commit writes its rows and its log entry in one SQLite transaction.
+:meth:`Database.write` runs the caller's statements inside ``BEGIN IMMEDIATE``, records their row changes
+with SQLite's session extension, detects schema changes, turns both into the ops of one signed entry,
+updates per-row merge state and commits everything together. If anything fails, the transaction rolls
+back and neither data nor log keeps a trace.
 
-Remote entries go through :meth:`Database.join`: the log verifies them (invariant 2), and every
-newly integrated entry is merged by :mod:`p2pdb.crdt` and applied, the whole batch in one SQLite
-transaction and each entry inside a savepoint, so an entry whose ops do not fit the schema is
-rejected whole (and recorded) while the rest of the batch applies. Applying never runs capture.
+Remote entries go through :meth:`Database.join`: the log verifies them (invariant 2), and every newly
+integrated entry is checked against the schema of its causal past (so whether it is rejected is a
+function of the entry and its past, never of arrival order), merged by :mod:`p2pdb.crdt` and shown by
+the :class:`~p2pdb.store.apply.Materializer`, the whole batch in one SQLite transaction and each entry
+inside a savepoint: an entry that fails is rejected whole (and recorded) while the rest of the batch
+applies. Applying never runs capture.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import apsw
 
-from p2pdb.crdt import MergeOutcome, RowChange, RowState, SqlValue, merge
+from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge, rule_from_spec
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.identity import Identity
 from p2pdb.log.log import Block, JoinResult
+from p2pdb.schema import (
+    ResolvedTable,
+    Schema,
+    SchemaError,
+    SchemaEvent,
+    TableSpec,
+    check_event,
+    ident,
+    make_event,
+)
+from p2pdb.store.apply import Materializer
+from p2pdb.store.autoinc import IdClass, IdSpace, type_max
+from p2pdb.store.capture import Captured, capture
 from p2pdb.store.catalog import Catalog
 from p2pdb.store.changes import ChangeFeed
+from p2pdb.store.conflicts import ConflictRecord, Conflicts
 from p2pdb.store.engine import Engine, MemoryEngine
-from p2pdb.store.errors import InvalidOps, StoreError, UnsupportedChange
-from p2pdb.store.ops import DDLOp, Op, decode_ops, encode_ops
-from p2pdb.store.rows import RowStates, write_outcome
-from p2pdb.store.schema import TableSpec, is_internal, quote
+from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, StoreError, UnsupportedChange
+from p2pdb.store.ops import DDLOp, IdsOp, Op, decode_ops, encode_ops
+from p2pdb.store.rows import RowStates, SqlRows, pk_from_key, pk_key
+from p2pdb.store.schema import is_internal, quote
+from p2pdb.store.settle import Settler
 from p2pdb.store.validate import DEFAULT_MAX_VALUE_SIZE, check_change
 
 log = logging.getLogger(__name__)
@@ -43,7 +61,11 @@ REJECTED_SCHEMA = (
     " reason TEXT NOT NULL)"
 )
 
-DEFAULT_AUTO_INCREMENT = 1024
+
+def has_ddl(entry: Entry) -> bool:
+    """The log's control entries of a database: those that change its schema."""
+    ops = entry.ops
+    return isinstance(ops, list) and any(isinstance(op, dict) and "ddl" in op for op in ops)
 
 
 @dataclass(slots=True)
@@ -76,8 +98,6 @@ class Database:
         engine: Engine | None = None,
         *,
         max_value_size: int = DEFAULT_MAX_VALUE_SIZE,
-        auto_increment_increment: int = DEFAULT_AUTO_INCREMENT,
-        auto_increment_offset: int | None = None,
     ) -> None:
         self.identity = identity
         self.manifest = manifest
@@ -87,21 +107,33 @@ class Database:
         self.max_value_size = max_value_size
         self.blocks = SQLiteBlockStore(self.conn, autocommit=False)
         self.conn.execute(REJECTED_SCHEMA)
+        self.log = Log(identity, manifest, self.blocks, is_control=has_ddl)
         self.rows = RowStates(self.conn)
-        self.catalog = Catalog(self.conn)
+        self.sql = SqlRows(self.conn, self.rows)
+        self.catalog = Catalog(self.conn, self.log)
+        self.conflicts = Conflicts(self.conn)
+        self.settler = Settler(self.conn, self.rows, self.sql)
         self.changes = ChangeFeed(self.conn, manifest.name)
-        self.log = Log(identity, manifest, self.blocks)
-        self.auto_increment_increment = auto_increment_increment
-        if auto_increment_offset is None:
-            digest = hashlib.sha256(identity.public_key).digest()
-            auto_increment_offset = int.from_bytes(digest[:4], "big") % auto_increment_increment + 1
-        if not 1 <= auto_increment_offset <= auto_increment_increment:
-            raise ValueError("auto_increment_offset must be between 1 and auto_increment_increment")
-        self.auto_increment_offset = auto_increment_offset
+        self.ids = IdSpace(self.conn)
+        self.materializer = Materializer(self)
+        self.rejected_cids: set[bytes] = set()
+        #: Entries integrated by the running join and not applied yet (a table replay skips them).
+        self.unapplied: set[CID] = set()
+        self._appending = False
+        self._load_rejected()
         self._auto_last: dict[tuple[str, str], int] = {}
         # Largest value committed per AUTO_INCREMENT column (local or remote), once first read.
         self._auto_max: dict[tuple[str, str], int] = {}
+        #: ``may_claim_ids()``: whether this node may take the root id class now (nobody holds one);
+        #: the node asks its peers first. None: always (a database on its own).
+        self.may_claim_ids: Callable[[], bool] | None = None
+        #: ``request_ids()``: ask peers for an id class (set by the replicator).
+        self.request_ids: Callable[[], None] | None = None
+        self._staged_ids: list[IdsOp] = []
         self.listeners: list[Callable[[Entry, bool], None]] = []
+
+    def _load_rejected(self) -> None:
+        self.rejected_cids = {bytes(c) for (c,) in self.conn.execute("SELECT cid FROM _p2pdb_rejected")}
 
     def close(self) -> None:
         self.engine.close()
@@ -145,16 +177,21 @@ class Database:
         return outcomes
 
     def _commit(
-        self, fns: Sequence[Callable[[apsw.Connection], Any]], *, allow_drop: bool, isolate: bool
+        self,
+        fns: Sequence[Callable[[apsw.Connection], Any]],
+        *,
+        allow_drop: bool,
+        isolate: bool,
+        extra: Sequence[IdsOp] = (),
     ) -> tuple[list[Any], Entry | None]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
-        entry: Entry | None = None
-        appending = False
+        self._appending = False
         outcomes: list[Any] = []
         try:
             session = apsw.Session(conn, "main")
             try:
+                session.config(apsw.SQLITE_SESSION_OBJCONFIG_ROWID, 1)  # tables without a primary key
                 session.table_filter(lambda name: not is_internal(name))
                 session.attach()
                 for fn in fns:
@@ -171,78 +208,108 @@ class Database:
                 changeset = session.changeset()
             finally:
                 session.close()
-            clock = self.log.next_clock()
-            ddl = self.catalog.diff(clock, allow_drop=allow_drop)
-            for op in ddl:
-                self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
-            ops: list[Op] = list(ddl)
-            ops.extend(self._capture(changeset, clock))
-            if ops:
-                appending = True
-                entry = self.log.append(encode_ops(ops))
-                self.changes.flush(entry.cid, entry.author, entry.clock.time)
+            entry = self._record_local(changeset, allow_drop=allow_drop, extra=extra)
             conn.execute("COMMIT")
         except BaseException:
             # The log's in-memory index changes only in append; rebuilding it walks the whole log,
             # far too slow for every failed statement (a duplicate key, say).
-            self._rollback(reload_log=appending)
+            self._rollback(reload_log=self._appending)
             raise
         if entry is not None:
             self._notify(entry, True)
             self.changes.notify()
         return outcomes, entry
 
+    def _record_local(self, changeset: bytes, *, allow_drop: bool, extra: Sequence[IdsOp]) -> Entry | None:
+        clock = self.log.next_clock()
+        past = self.log.control_heads()
+        ddl = self.catalog.diff(allow_drop=allow_drop)
+        own: list[SchemaEvent] = []
+        schema = self.catalog.schema
+        for i, op in enumerate(ddl):
+            try:
+                event = make_event(
+                    op.kind, op.body, time=clock.time, author=clock.id, cid=b"", index=i, past=past
+                )
+                check_event(event, schema)
+            except SchemaError as exc:
+                raise UnsupportedChange(str(exc)) from exc
+            own.append(event)
+            schema = self.catalog.with_events(past, own)
+        tables = {key: t.spec for key, t in schema.tables.items()}
+        rules = {key: rule_from_spec(spec.rule) for key, spec in tables.items()}
+        captured = capture(changeset, tables, rules, self.rows, clock)
+        for item in captured:
+            check_change(item.spec, item.change, self.max_value_size)
+        extra = [*extra, *self._staged_ids]
+        self._staged_ids = []
+        ops: list[Op] = [*ddl, *(c.change for c in captured), *extra]
+        if not ops:
+            return None
+        self._appending = True
+        entry = self.log.append(encode_ops(ops))
+        if own:
+            events = [dataclasses.replace(e, cid=entry.cid) for e in own]
+            before, after = self.catalog.add(events)
+            for op in ddl:
+                self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
+            self.materializer.migrate(before, after, events, local=True)
+            self.conflicts.replace_schema(after.conflicts)
+        if extra:
+            first = len(ddl) + len(captured)
+            self.ids.add(
+                ((first + j, op) for j, op in enumerate(extra)),
+                time=clock.time,
+                author=clock.id,
+                cid=entry.cid,
+            )
+        for item in captured:
+            self._merge_local(item, clock)
+        self.changes.flush(entry.cid, entry.author, entry.clock.time)
+        self.catalog.refresh_version()
+        return entry
+
+    def _merge_local(self, item: Captured, clock: Clock) -> None:
+        change = item.change
+        table = self.catalog.schema.tables[change.table]
+        outcome = merge(item.state, change, clock, self.catalog.rules[change.table])
+        if outcome.state_changed:
+            self.rows.put(change.table, change.pk, outcome.state)
+        if self._auto_max and change.insert:
+            self._note_ids(change.table, change.values)
+        names = {c.ident: c.name for c in table.spec.columns}
+        changed = [names[c] for c in (*change.values, *change.deltas) if c in names]
+        if outcome.state.alive:
+            row, _ = self.materializer.project(table, outcome.state)
+            op = "insert" if change.insert else "update"
+        else:
+            row, op = {}, "delete"
+        self.changes.record(table.spec.name, op, change.pk, row, changed)
+        if item.state is not None and item.state.alive and change.insert and item.state.origin is not None:
+            self.conflicts.clear_row("duplicate_key", change.table, pk_key(change.pk))
+        self.materializer.after_local(table, change.pk, item.state, outcome.state, row)
+
+    def write_ops(self, ops: Sequence[IdsOp]) -> Entry | None:
+        """Commit an entry carrying only ``ops`` (id ranges)."""
+        _, entry = self._commit([], allow_drop=False, isolate=False, extra=ops)
+        return entry
+
     def _rollback(self, *, reload_log: bool = True) -> None:
         self.changes.reset()
+        self._staged_ids = []
         self._auto_max.clear()  # a rolled-back transaction may have noted ids: read them again
         if not self.conn.getautocommit():
             self.conn.execute("ROLLBACK")
         if reload_log:
             self.log.reload()
-        self.catalog.reload()
+        self._reload_state()
 
-    def _capture(self, changeset: bytes, clock: Clock) -> list[RowChange]:
-        """Turn the session's net row changes into merged row changes (and new row states)."""
-        changes: list[RowChange] = []
-        for change in apsw.Changeset.iter(changeset):
-            spec = self.catalog.tables.get(change.name)
-            if spec is None:
-                raise UnsupportedChange(f"table {change.name!r} is not known to the replicated schema")
-            rule = self.catalog.rules[spec.name]
-            names = spec.column_names
-            old_all: tuple[Any, ...] = change.old or ()
-            new_all: tuple[Any, ...] = change.new or ()
-            if change.op == "INSERT":
-                new = dict(zip(names, new_all, strict=True))
-                pk = tuple(new[c] for c in spec.pk)
-                state = self.rows.get(spec.name, pk)
-                cl = _next_insert_cl(state)
-                row_change = RowChange(spec.name, pk, cl, new)
-            elif change.op == "UPDATE":
-                pk = tuple(old_all[names.index(c)] for c in spec.pk)
-                changed = [i for i, v in enumerate(new_all) if v is not apsw.no_change]
-                old = {names[i]: old_all[i] for i in changed}
-                new = {names[i]: new_all[i] for i in changed}
-                values, deltas = rule.split_update(old, new)
-                state = self.rows.get(spec.name, pk)
-                cl = state.cl if state is not None and state.cl % 2 == 1 else _next_insert_cl(state)
-                row_change = RowChange(spec.name, pk, cl, values, deltas)
-            else:  # DELETE
-                pk = tuple(old_all[names.index(c)] for c in spec.pk)
-                state = self.rows.get(spec.name, pk)
-                cl = (state.cl + 1) if state is not None and state.cl % 2 == 1 else _next_insert_cl(state) + 1
-                row_change = RowChange(spec.name, pk, cl)
-            check_change(spec, row_change, self.max_value_size)
-            outcome = merge(state, row_change, clock, rule)
-            if outcome.state_changed:
-                self.rows.put(spec.name, pk, outcome.state)
-            changes.append(row_change)
-            if self._auto_max and change.op == "INSERT":
-                self._note_ids(spec.name, row_change.values)
-            op = {"INSERT": "insert", "UPDATE": "update"}.get(change.op, "delete")
-            row = dict(outcome.row) if op != "delete" else {}
-            self.changes.record(spec.name, op, pk, row, [*row_change.values, *row_change.deltas])
-        return changes
+    def _reload_state(self) -> None:
+        self.catalog.reload()
+        self.settler.reload()
+        self.conflicts.reload()
+        self.ids.reload()
+        self._load_rejected()
 
     # -- remote entries -------------------------------------------------------------------------
 
@@ -261,14 +328,17 @@ class Database:
         conn.execute("BEGIN IMMEDIATE")
         try:
             joined = integrate()
+            self.unapplied = {e.cid for e in joined.added}
             for entry in joined.added:
                 reason = self._apply_entry(entry)
+                self.unapplied.discard(entry.cid)
                 if reason is None:
                     result.applied.append(entry)
                 else:
                     result.rejected_ops.append((entry.cid, reason))
             conn.execute("COMMIT")
         except BaseException:
+            self.unapplied = set()
             self._rollback()
             raise
         result.missing = joined.missing
@@ -286,157 +356,205 @@ class Database:
         self.conn.execute("SAVEPOINT p2pdb_entry")
         mark = self.changes.mark()
         try:
-            for op in decode_ops(entry.ops):
-                if isinstance(op, DDLOp):
-                    self.catalog.apply(op, entry.clock, self._replay_table)
-                    self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
-                else:
-                    self._apply_row(op, entry.clock)
+            self._apply_ops(entry)
             self.changes.flush(entry.cid, entry.author, entry.clock.time)
-        except (InvalidOps, StoreError, apsw.Error, ValueError) as exc:
-            self.changes.discard_since(mark)
-            self.conn.execute("ROLLBACK TO p2pdb_entry")
-            self.conn.execute("RELEASE p2pdb_entry")
-            self.catalog.reload()
-            reason = f"{type(exc).__name__}: {exc}"
-            log.warning("rejected entry %s by %s: %s", entry.cid, entry.author.hex()[:16], reason)
-            self.conn.execute(
-                "INSERT INTO _p2pdb_rejected (cid, reason) VALUES (?, ?)", (bytes(entry.cid), reason)
-            )
-            return reason
+        except (InvalidOps, StoreError, SchemaError, InvalidChangeError, apsw.Error, ValueError) as exc:
+            return self._reject(entry, mark, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # a bug must not stop replication of everything else
+            log.exception("applying entry %s failed", entry.cid)
+            return self._reject(entry, mark, f"internal error: {type(exc).__name__}: {exc}")
         self.conn.execute("RELEASE p2pdb_entry")
         return None
 
-    def _apply_row(self, change: RowChange, clock: Clock) -> None:
-        if change.table in self.catalog.dropped:
-            return  # the table was dropped concurrently: its row changes are void
-        spec = self.catalog.tables.get(change.table)
-        if spec is None:
-            raise InvalidOps(f"unknown table {change.table!r}")
-        try:
-            check_change(spec, change, self.max_value_size)
-        except InvalidOps as exc:
-            if change.table not in self.catalog.contested:
-                raise
-            # Written against the losing definition of a contested table: void on every replica
-            # (a replica that held the loser drops it when it rebuilds), the entry's other ops stand.
-            log.info("row change written for a losing definition of %s ignored: %s", change.table, exc)
-            return
-        state = self.rows.get(spec.name, change.pk)
-        outcome = merge(state, change, clock, self.catalog.rules[spec.name])
-        if outcome.state_changed:
-            self.rows.put(spec.name, change.pk, outcome.state)
-        existed = state is not None and state.alive  # else no SQL row has this key
-        try:
-            write_outcome(self.conn, spec, change.pk, outcome, existed=existed)
-        except apsw.ConstraintError as exc:
-            if "UNIQUE" not in str(exc):
-                raise
-            settled = self._settle_unique(spec, change.pk, outcome)
-            write_outcome(self.conn, spec, change.pk, settled, existed=existed)
-        if self._auto_max and outcome.action in ("insert", "update"):
-            self._note_ids(spec.name, outcome.changed)
-        if outcome.action != "none":
-            row = dict(outcome.row) if outcome.action != "delete" else {}
-            self.changes.record(spec.name, outcome.action, change.pk, row, outcome.changed)
+    def _reject(self, entry: Entry, mark: int, reason: str) -> str:
+        self.changes.discard_since(mark)
+        self.conn.execute("ROLLBACK TO p2pdb_entry")
+        self.conn.execute("RELEASE p2pdb_entry")
+        self._reload_state()
+        log.warning("rejected entry %s by %s: %s", entry.cid, entry.author.hex()[:16], reason)
+        self.conn.execute(
+            "INSERT INTO _p2pdb_rejected (cid, reason) VALUES (?, ?)", (bytes(entry.cid), reason)
+        )
+        self.rejected_cids.add(bytes(entry.cid))
+        return reason
 
-    def _settle_unique(
-        self, spec: TableSpec, pk: tuple[SqlValue, ...], outcome: MergeOutcome
-    ) -> MergeOutcome:
-        """Two rows written concurrently with one value of a UNIQUE index: the row whose cells for
-        that index carry the higher version (Lamport time, then author key) shows the value; the
-        other shows NULL there (or is hidden, when a column is NOT NULL). The merge state keeps the
-        true values; this only decides what SQL shows, the same way on every replica."""
-        row = dict(outcome.row)
-        changed = dict(outcome.changed)
-        hidden = False
-        for index in self.catalog.indexes.values():
-            if index.table != spec.name or not index.unique:
-                continue
-            cols = index.columns
-            values = [row.get(c) for c in cols]
-            if any(v is None for v in values):
-                continue
-            where = " AND ".join(f"{quote(c)} = ?" for c in cols)
-            select = ", ".join(quote(c) for c in spec.pk)
-            mine = max(
-                (outcome.state.cells[c].version for c in cols if c in outcome.state.cells), default=None
-            )
-            for other in list(
-                self.conn.execute(f"SELECT {select} FROM {quote(spec.name)} WHERE {where}", values)
-            ):
-                other_pk = tuple(other)
-                if other_pk == tuple(pk):
-                    continue
-                state = self.rows.get(spec.name, other_pk)
-                theirs = max(
-                    (state.cells[c].version for c in cols if state is not None and c in state.cells),
-                    default=None,
+    def _apply_ops(self, entry: Entry) -> None:
+        """Check every op against the schema its author had, then apply them all."""
+        ops = decode_ops(entry.ops)
+        past = self.log.control_past(entry.cid)
+        own: list[SchemaEvent] = []
+        ids: list[tuple[int, IdsOp]] = []
+        rows: list[tuple[RowChange, ResolvedTable]] = []
+        schema = self.catalog.at(past)
+        ddl: list[DDLOp] = []
+        for i, op in enumerate(ops):
+            if isinstance(op, DDLOp):
+                event = make_event(
+                    op.kind,
+                    op.body,
+                    time=entry.clock.time,
+                    author=entry.author,
+                    cid=entry.cid,
+                    index=i,
+                    past=past,
                 )
-                # Tie-break: the higher version keeps the value (the whitepaper's compareClock).
-                if theirs is None or (mine is not None and mine > theirs):
-                    self._hide_value(spec, other_pk, cols)
-                else:
-                    for column in cols:
-                        row[column] = changed[column] = None
-                    hidden = hidden or any((col := spec.column(c)) is not None and col.not_null for c in cols)
-        if hidden:  # the losing row cannot show NULL in a NOT NULL column: it stays out of SQL
-            return MergeOutcome("none", {}, {}, outcome.state, outcome.state_changed)
-        return MergeOutcome(outcome.action, row, changed, outcome.state, outcome.state_changed)
+                check_event(event, schema)
+                own.append(event)
+                ddl.append(op)
+                schema = self.catalog.with_events(past, own)
+            elif isinstance(op, IdsOp):
+                ids.append((i, op))
+            else:
+                at = schema.tables.get(op.table)
+                if at is None:
+                    raise InvalidOps(f"unknown table {op.table!r}")
+                check_change(at.spec, op, self.max_value_size)
+                if op.deltas:  # increments only where the author's table counts (its rule)
+                    rule_from_spec(at.spec.rule).check(op)
+                rows.append((op, at))
+        if own:
+            before, after = self.catalog.add(own)
+            for op in ddl:
+                self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
+            self.materializer.migrate(before, after, own, local=False)
+            self.conflicts.replace_schema(after.conflicts)
+        if ids:
+            self.ids.add(ids, time=entry.clock.time, author=entry.author, cid=entry.cid)
+        for change, at in rows:
+            self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
+            if self._auto_max and change.insert:
+                self._note_ids(change.table, change.values)
 
-    def _hide_value(self, spec: TableSpec, pk: tuple[SqlValue, ...], cols: Sequence[str]) -> None:
-        where = " AND ".join(f"{quote(c)} = ?" for c in spec.pk)
-        if any((col := spec.column(c)) is not None and col.not_null for c in cols):
-            self.conn.execute(f"DELETE FROM {quote(spec.name)} WHERE {where}", pk)
-        else:
-            sets = ", ".join(f"{quote(c)} = NULL" for c in cols)
-            self.conn.execute(f"UPDATE {quote(spec.name)} SET {sets} WHERE {where}", pk)
+    # -- history, for the materializer ------------------------------------------------------------
 
-    def _replay_table(self, table: str) -> None:
-        """Re-merge every row change of ``table`` from the log (after its definition changed)."""
-        self.rows.drop_table(table)
-        rejected = {bytes(c) for (c,) in self.conn.execute("SELECT cid FROM _p2pdb_rejected")}
+    def row_ops_at(self, entry: Entry, ops: Sequence[Op]) -> list[tuple[RowChange, ResolvedTable]]:
+        """The row changes of an entry, each with its table as the entry's author had it."""
+        past = self.log.control_past(entry.cid)
+        own: list[SchemaEvent] = []
+        schema: Schema = self.catalog.at(past)
+        out = []
+        for i, op in enumerate(ops):
+            if isinstance(op, DDLOp):
+                own.append(
+                    make_event(
+                        op.kind,
+                        op.body,
+                        time=entry.clock.time,
+                        author=entry.author,
+                        cid=entry.cid,
+                        index=i,
+                        past=past,
+                    )
+                )
+                schema = self.catalog.with_events(past, own)
+            elif isinstance(op, RowChange):
+                at = schema.tables.get(op.table)
+                if at is not None:
+                    out.append((op, at))
+        return out
+
+    def row_changes_of(self, table: str) -> Iterator[tuple[Entry, RowChange, ResolvedTable]]:
+        """Every applied row change of ``table`` in the log's order (causal, then Lamport)."""
         for entry in self.log.traverse():
-            if bytes(entry.cid) in rejected:
-                continue  # an entry rejected on arrival stays without effect
+            if bytes(entry.cid) in self.rejected_cids or entry.cid in self.unapplied:
+                continue
             try:
                 ops = decode_ops(entry.ops)
             except InvalidOps:
                 continue
-            for op in ops:
-                if isinstance(op, RowChange) and op.table == table:
-                    try:
-                        self._apply_row(op, entry.clock)
-                    except (InvalidOps, apsw.Error, ValueError) as exc:
-                        log.info("row change of %s dropped by the table rebuild: %s", table, exc)
+            if not any(isinstance(op, RowChange) and op.table == table for op in ops):
+                continue
+            for change, at in self.row_ops_at(entry, ops):
+                if change.table == table:
+                    yield entry, change, at
 
     def _notify(self, entry: Entry, local: bool) -> None:
         for listener in self.listeners:
             listener(entry, local)
 
-    # -- helpers for the SQL layer and tests ------------------------------------------------------
+    # -- AUTO_INCREMENT ---------------------------------------------------------------------------
 
-    def next_auto_id(self, table: str, column: str) -> int:
-        """The next AUTO_INCREMENT value for ``table.column`` on this peer.
+    def id_class(self) -> IdClass | None:
+        """The id class this node generates AUTO_INCREMENT values from in this database, or None."""
+        return self.ids.main(self.identity.public_key)
 
-        MySQL's multi-primary scheme: values are ``offset (mod increment)``, the smallest such value
-        above the column's current maximum. Peers with different offsets never allocate the same
-        value, so concurrent inserts on two peers never merge into one row. The offset defaults to
-        a value derived from the peer key; set it explicitly to guarantee distinct offsets.
-        """
-        key = (table, column)
+    def claim_ids(self) -> bool:
+        """Take the root id class if nobody holds one yet (as far as this node knows)."""
+        if not self.ids.empty:
+            return False
+        ops = self.ids.root(self.identity.public_key)
+        if self.conn.getautocommit():
+            self.write_ops(ops)
+        else:  # inside a local transaction: the claim travels in its entry
+            self._staged_ids.extend(ops)
+            self.ids.stage(ops)
+        return self.id_class() is not None
+
+    def grant_ids(self, to: bytes) -> bool:
+        """Give peer ``to`` an id class from this node's own, if it holds none yet."""
+        if self.ids.main(to) is not None or to == self.identity.public_key:
+            return False
+        ops = self.ids.grant(self.identity.public_key, to, self.watermarks())
+        if not ops:
+            return False
+        self.write_ops(ops)
+        return True
+
+    def watermarks(self) -> dict[str, int]:
+        """Per table with an AUTO_INCREMENT column: the highest id present or handed out here."""
+        out: dict[str, int] = {}
+        for spec in self.tables():
+            column = next((c for c in spec.columns if c.auto_increment), None)
+            if column is None:
+                continue
+            key = (spec.ident, column.ident)
+            high = max(self._current_max(spec, column.name), self._auto_last.get(key, 0))
+            if high > 0:
+                out[spec.ident] = high
+        return out
+
+    def _current_max(self, spec: TableSpec, column: str) -> int:
+        key = (spec.ident, ident(column))
         if key not in self._auto_max:  # read once; then every committed insert keeps it current
             self._auto_max[key] = 0
-            for (value,) in self.conn.execute(f"SELECT max({quote(column)}) FROM {quote(table)}"):
+            for (value,) in self.conn.execute(f"SELECT max({quote(column)}) FROM {quote(spec.name)}"):
                 if isinstance(value, (int, float)):
                     self._auto_max[key] = int(value)
-        current = max(self._auto_last.get(key, 0), self._auto_max[key])
-        step, offset = self.auto_increment_increment, self.auto_increment_offset
-        base = current - current % step + offset
-        value = base if base > current else base + step
+        return self._auto_max[key]
+
+    def next_auto_id(self, table: str, column: str) -> int:
+        return self.next_auto_ids(table, column, 1)[0]
+
+    def next_auto_ids(self, table: str, column: str, count: int) -> list[int]:
+        """``count`` AUTO_INCREMENT values for ``table.column`` from this node's id class, above every
+        id this node has seen or handed out (and above the watermarks of the grant that gave it the
+        class). Raises :class:`NoIdRange` when this node holds no class (ask a peer: see
+        :meth:`claim_ids`, :meth:`grant_ids`) and :class:`IdRangeExhausted` past the column type's
+        largest value."""
+        cls = self.id_class()
+        if cls is None and self.ids.empty and (self.may_claim_ids is None or self.may_claim_ids()):
+            self.claim_ids()
+            cls = self.id_class()
+        if cls is None:
+            raise NoIdRange(f"this node holds no AUTO_INCREMENT id range in database {self.name!r} yet")
+        spec = self.catalog.table(table)
+        if spec is None:
+            raise InvalidOps(f"unknown table {table!r}")
+        col = spec.column(column)
+        key = (spec.ident, ident(column))
+        floor = max(
+            self._current_max(spec, column), self._auto_last.get(key, 0), cls.watermarks.get(spec.ident, 0)
+        )
+        first = cls.first_above(floor)
+        values = [first + i * cls.modulus for i in range(count)]
+        limit = type_max(col.extra.get("mt") if col is not None else None)
+        if values[-1] > limit:
+            raise IdRangeExhausted(
+                f"Failed to read auto-increment value from storage engine (column {column!r} is at {limit})"
+            )
         # Remembered so that open transactions of other sessions never get the same value.
-        self._auto_last[(table, column)] = value
-        return value
+        self._auto_last[key] = values[-1]
+        return values
 
     def _note_ids(self, table: str, values: Mapping[str, Any]) -> None:
         for (name, column), current in list(self._auto_max.items()):
@@ -445,35 +563,64 @@ class Database:
                 if isinstance(value, int) and value > current:
                     self._auto_max[(name, column)] = value
 
-    def next_auto_ids(self, table: str, column: str, count: int) -> list[int]:
-        """``count`` consecutive AUTO_INCREMENT values of this peer (one multi-row INSERT)."""
-        first = self.next_auto_id(table, column)
-        values = [first + i * self.auto_increment_increment for i in range(count)]
-        self._auto_last[(table, column)] = values[-1]
-        return values
+    # -- reading, for the SQL layer and tests -------------------------------------------------------
 
     def tables(self) -> list[TableSpec]:
-        return [self.catalog.tables[name] for name in sorted(self.catalog.tables)]
+        return [self.catalog.schema.tables[key].spec for key in sorted(self.catalog.schema.tables)]
 
     def rejected(self) -> list[tuple[CID, str]]:
         return [(CID(bytes(c)), r) for c, r in self.conn.execute("SELECT cid, reason FROM _p2pdb_rejected")]
 
     def row_state(self, table: str, pk: Sequence[SqlValue]) -> RowState | None:
-        return self.rows.get(table, pk)
+        return self.rows.get(ident(table), pk)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only query on the writer connection (tests, tools)."""
         return [tuple(row) for row in self.conn.execute(sql, tuple(params))]
 
+    def conflict_records(self) -> list[ConflictRecord]:
+        """Every conflict record: the merge's (:mod:`p2pdb.store.conflicts`) and current UNIQUE clashes."""
+        records = self.conflicts.read(lambda key: list(pk_from_key(key)))
+        schema = self.catalog.schema
+        for table, key, index, vkey, lost, hidden in self.settler.records():
+            if not lost:
+                continue
+            resolved = schema.tables.get(table)
+            spec = resolved.spec if resolved is not None else None
+            found = resolved.index(index) if resolved is not None else None
+            columns = found.columns if found is not None else ()
+            values = dict(zip(columns, codec.decode(vkey), strict=False))
+            detail = (
+                "row hidden: it holds a UNIQUE value an earlier row holds"
+                if hidden
+                else "shows NULL: an earlier row holds this UNIQUE value"
+            )
+            records.append(
+                ConflictRecord(
+                    "unique",
+                    table if spec is None else spec.ident,
+                    list(pk_from_key(key)),
+                    found.name if found else index,
+                    detail,
+                    values,
+                    None,
+                    None,
+                    0,
+                )
+            )
+        return records
+
     def state_hash(self) -> str:
-        """Deterministic hash of every user table's definition-independent content: table names,
-        column names (sorted) and rows ordered by primary key. Equal on converged replicas."""
+        """Deterministic hash of what SQL shows: every user table's definition (names, columns in
+        order, types, key, rule), its indexes and its rows (by key; a table without a primary key as
+        a sorted multiset of rows). Equal on converged replicas."""
         digest = hashlib.sha256()
-        for spec in self.tables():
-            cols = sorted(spec.column_names)
-            digest.update(codec.encode([spec.name, cols]))
-            order = ", ".join(quote(c) for c in spec.pk)
-            select = ", ".join(quote(c) for c in cols)
+        for key in sorted(self.catalog.schema.tables):
+            table = self.catalog.schema.tables[key]
+            spec = table.spec
+            digest.update(codec.encode([spec.to_ipld(), [i.to_ipld() for i in table.indexes]]))
+            order = ", ".join(quote(c) for c in (spec.pk or spec.column_names))
+            select = ", ".join(quote(c) for c in spec.column_names)
             for row in self.conn.execute(f"SELECT {select} FROM {quote(spec.name)} ORDER BY {order}"):
                 digest.update(codec.encode(list(row)))
         return digest.hexdigest()
@@ -483,11 +630,6 @@ def _ddl_table(op: DDLOp) -> str:
     spec = op.body.get("spec")
     name = spec.get("name") if isinstance(spec, dict) else None
     name = name or op.body.get("t") or op.body.get("name")
+    if isinstance(spec, dict) and "t" in spec and spec.get("name") and op.kind == "create_index":
+        name = spec["t"]
     return name if isinstance(name, str) else ""
-
-
-def _next_insert_cl(state: RowState | None) -> int:
-    """Causal length of an insert: the next odd value above the row's current one."""
-    if state is None:
-        return 1
-    return state.cl + 1 if state.cl % 2 == 0 else state.cl + 2

@@ -1,15 +1,17 @@
 """The ops of a log entry: what one committed transaction changed (the ``ops`` field of DESIGN §3).
 
-An entry's ``ops`` is a list; each op is a map of one of these shapes:
+An entry's ``ops`` is a list; each op is a map of one of these shapes, decoded strictly (any other key,
+type or value is refused, and with it the whole entry):
 
-- row change: ``{"t": table, "k": [pk values], "cl": causal length, "v": {col: value}}``, plus
-  ``"d": {col: delta}`` for counter columns when there are increments;
-- schema change: ``{"ddl": "create_table", "spec": table spec}``,
-  ``{"ddl": "add_column", "t": table, "col": column spec}``,
-  ``{"ddl": "create_index", "spec": index spec}``, ``{"ddl": "drop_index", "name": index}``,
-  ``{"ddl": "drop_table", "t": table}``.
+- row change: ``{"t": table, "k": [key values], "cl": causal length, "v": {column: value}}``, plus
+  ``"d": {column: delta}`` for counter increments and ``"i": true`` when the change inserts the row.
+  Table and column names are identities (ASCII-lowercase, :func:`p2pdb.schema.ident`). The key of a
+  table without a primary key is its rows' hidden identity (one byte string);
+- schema change: ``{"ddl": kind, ...}`` (see :mod:`p2pdb.schema` for the bodies);
+- AUTO_INCREMENT id range: ``{"ids": {"to": peer key, "o": offset, "m": modulus, "w": {table: id}}}``
+  (see :mod:`p2pdb.store.autoinc`).
 
-Values are SQL values (null, integer, real, text, blob) as dag-cbor scalars.
+Values are SQL values: null, 64-bit integers, finite floats, text, bytes.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from p2pdb.crdt import InvalidChangeError, RowChange
+from p2pdb.schema import DDL_KINDS, ident
 from p2pdb.store.errors import InvalidOps
 
-DDL_KINDS = frozenset(("create_table", "add_column", "create_index", "drop_index", "drop_table"))
+_ROW_KEYS = frozenset(("t", "k", "cl", "v"))
+_ROW_OPTIONAL = frozenset(("d", "i"))
+_INT64 = (-(2**63), 2**63 - 1)
+MAX_KEY_PARTS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,42 +38,107 @@ class DDLOp:
         return {"ddl": self.kind, **self.body}
 
 
-Op = RowChange | DDLOp
+@dataclass(frozen=True, slots=True)
+class IdsOp:
+    """An AUTO_INCREMENT id range given to a peer: ids ``≡ offset (mod modulus)`` above ``watermarks``."""
+
+    to: bytes
+    offset: int
+    modulus: int
+    watermarks: dict[str, int]
+
+    def to_ipld(self) -> dict[str, Any]:
+        return {"ids": {"to": self.to, "o": self.offset, "m": self.modulus, "w": dict(self.watermarks)}}
+
+
+Op = RowChange | DDLOp | IdsOp
 
 
 def row_to_ipld(change: RowChange) -> dict[str, Any]:
     op: dict[str, Any] = {"t": change.table, "k": list(change.pk), "cl": change.cl, "v": dict(change.values)}
     if change.deltas:
         op["d"] = dict(change.deltas)
+    if change.insert:
+        op["i"] = True
     return op
 
 
 def encode_ops(ops: list[Op]) -> list[dict[str, Any]]:
-    return [op.to_ipld() if isinstance(op, DDLOp) else row_to_ipld(op) for op in ops]
+    return [row_to_ipld(op) if isinstance(op, RowChange) else op.to_ipld() for op in ops]
+
+
+def _int64(value: Any) -> bool:
+    return type(value) is int and _INT64[0] <= value <= _INT64[1]
+
+
+def _sql_value(value: Any) -> bool:
+    if value is None or type(value) in (str, bytes, float):
+        return True
+    return _int64(value)
+
+
+def _name(value: Any) -> bool:
+    return type(value) is str and bool(value) and ident(value) == value
 
 
 def decode_ops(value: Any) -> list[Op]:
     """Parse an entry's ops; raise :class:`InvalidOps` on any malformed op."""
-    if not isinstance(value, list):
+    if type(value) is not list:
         raise InvalidOps("ops must be a list")
     out: list[Op] = []
     for item in value:
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             raise InvalidOps("an op must be a map")
         if "ddl" in item:
             kind = item["ddl"]
             if kind not in DDL_KINDS:
-                raise InvalidOps(f"unknown schema change {kind!r}")
+                raise InvalidOps(f"unknown schema change {str(kind)[:40]!r}")
             out.append(DDLOp(kind, {k: v for k, v in item.items() if k != "ddl"}))
-            continue
-        keys = set(item)
-        if not {"t", "k", "cl", "v"} <= keys or not keys <= {"t", "k", "cl", "v", "d"}:
-            raise InvalidOps("a row change is a map of t, k, cl, v and optionally d")
-        values, deltas = item["v"], item.get("d", {})
-        if not isinstance(item["k"], list) or not isinstance(values, dict) or not isinstance(deltas, dict):
-            raise InvalidOps("row change fields have the wrong types")
-        try:
-            out.append(RowChange(item["t"], tuple(item["k"]), item["cl"], values, deltas))
-        except InvalidChangeError as exc:
-            raise InvalidOps(str(exc)) from exc
+        elif "ids" in item:
+            out.append(_decode_ids(item))
+        else:
+            out.append(_decode_row(item))
     return out
+
+
+def _decode_ids(item: dict[str, Any]) -> IdsOp:
+    body = item["ids"]
+    if item.keys() != {"ids"} or type(body) is not dict or body.keys() != {"to", "o", "m", "w"}:
+        raise InvalidOps("an ids op is {ids: {to, o, m, w}}")
+    to, offset, modulus, marks = body["to"], body["o"], body["m"], body["w"]
+    if type(to) is not bytes or len(to) != 32:
+        raise InvalidOps("ids.to must be a 32-byte peer key")
+    if not (_int64(modulus) and modulus >= 1 and _int64(offset) and 1 <= offset <= modulus):
+        raise InvalidOps("ids needs 1 <= offset <= modulus")
+    if modulus & (modulus - 1):
+        raise InvalidOps("ids modulus must be a power of two")
+    if type(marks) is not dict or not all(_name(k) and _int64(v) for k, v in marks.items()):
+        raise InvalidOps("ids watermarks map table names to integers")
+    return IdsOp(to, offset, modulus, dict(marks))
+
+
+def _decode_row(item: dict[str, Any]) -> RowChange:
+    keys = item.keys()
+    if not keys >= _ROW_KEYS or not keys <= _ROW_KEYS | _ROW_OPTIONAL:
+        raise InvalidOps("a row change is a map of t, k, cl, v and optionally d, i")
+    table, pk, cl, values = item["t"], item["k"], item["cl"], item["v"]
+    deltas = item.get("d", {})
+    insert = item.get("i", False)
+    if not _name(table):
+        raise InvalidOps("row change table must be a name identity")
+    if type(pk) is not list or not 1 <= len(pk) <= MAX_KEY_PARTS or not all(_sql_value(v) for v in pk):
+        raise InvalidOps("row change key must be a list of 1 to 16 SQL values")
+    if not _int64(cl) or cl < 1:
+        raise InvalidOps("causal length must be a positive 64-bit integer")
+    if type(values) is not dict or type(deltas) is not dict or ("d" in item and not deltas):
+        raise InvalidOps("row change values and deltas must be (non-empty) maps")
+    if not all(_name(k) and _sql_value(v) for k, v in values.items()):
+        raise InvalidOps("row change values map column identities to SQL values")
+    if not all(_name(k) and (type(v) is float or _int64(v)) for k, v in deltas.items()):
+        raise InvalidOps("row change deltas map column identities to numbers")
+    if insert is not True and "i" in item:
+        raise InvalidOps("row change flag i is true when present")
+    try:
+        return RowChange(table, tuple(pk), cl, values, deltas, bool(insert))
+    except InvalidChangeError as exc:
+        raise InvalidOps(str(exc)) from exc

@@ -57,14 +57,12 @@ class Registry:
         *,
         network_id: str = DEFAULT_NETWORK_ID,
         durability: str = "normal",
-        auto_increment_offset: int | None = None,
         access: dict[str, dict[str, Any]] | None = None,
     ) -> None:
         self.identity = identity
         self.dir = data_dir / "db" if data_dir is not None else None
         self.network_id = network_id
         self.durability = durability
-        self.auto_increment_offset = auto_increment_offset
         self.access = access or {}
         self._open: dict[str, Database] = {}
         self.listeners: list[Callable[[str], None]] = []
@@ -89,7 +87,7 @@ class Registry:
             else MemoryEngine()
         )
         manifest = manifest_for(name, self.network_id, self.access.get(name))
-        db = Database(self.identity, manifest, engine, auto_increment_offset=self.auto_increment_offset)
+        db = Database(self.identity, manifest, engine)
         self._open[name] = db
         return db
 

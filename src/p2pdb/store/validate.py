@@ -1,18 +1,22 @@
-"""Checks that a row change fits the table it names, the same for local capture and remote apply.
+"""Checks that a row change fits the table definition it was written against, the same for local
+capture and remote apply.
 
-A change is refused when it names an unknown column, has a primary key of the wrong arity, puts
-non-numeric text into an INTEGER/REAL column, exceeds a CHAR(n)/VARCHAR(n) length (MySQL strict
-mode), or carries a value larger than the configured limit. Local commits that fail these checks
-are rolled back; remote entries that fail them are rejected whole.
+A change is refused when it names an unknown column, has a key of the wrong arity (a table without a
+primary key takes one hidden identity), puts text that is no number into an INTEGER/REAL column, exceeds
+a CHAR(n)/VARCHAR(n) length (MySQL strict mode), or carries a value larger than the configured limit.
+Remote entries are checked against the schema of their causal past (what their author had), so whether an
+entry is refused never depends on the order entries arrive in. Local commits that fail are rolled back;
+remote entries that fail are rejected whole.
 """
 
 from __future__ import annotations
 
 from p2pdb.crdt import RowChange, SqlValue
+from p2pdb.schema import Column, TableSpec
 from p2pdb.store.errors import InvalidOps
-from p2pdb.store.schema import Column, TableSpec
 
 DEFAULT_MAX_VALUE_SIZE = 2 * 1024 * 1024
+MAX_RID = 96
 
 
 def _check_value(table: str, col: Column, value: SqlValue, max_size: int) -> None:
@@ -24,6 +28,8 @@ def _check_value(table: str, col: Column, value: SqlValue, max_size: int) -> Non
         limit = col.max_length
         if limit is not None and isinstance(value, str) and len(value) > limit:
             raise InvalidOps(f"value too long for {table}.{col.name} ({col.type}): {len(value)} characters")
+    elif value is None and col.not_null:
+        raise InvalidOps(f"{table}.{col.name} cannot be NULL")
 
 
 def _numeric_text(value: str | bytes) -> bool:
@@ -35,7 +41,11 @@ def _numeric_text(value: str | bytes) -> bool:
 
 
 def check_change(spec: TableSpec, change: RowChange, max_value_size: int = DEFAULT_MAX_VALUE_SIZE) -> None:
-    if len(change.pk) != len(spec.pk):
+    if spec.keyless:
+        rid = change.pk[0] if len(change.pk) == 1 else None
+        if not isinstance(rid, bytes) or not 1 <= len(rid) <= MAX_RID:
+            raise InvalidOps(f"a row of {spec.name} (no primary key) is named by one hidden identity")
+    elif len(change.pk) != len(spec.pk):
         raise InvalidOps(
             f"primary key of {spec.name} has {len(spec.pk)} columns, the change {len(change.pk)}"
         )
@@ -47,7 +57,15 @@ def check_change(spec: TableSpec, change: RowChange, max_value_size: int = DEFAU
     for name in change.deltas:
         if spec.column(name) is None:
             raise InvalidOps(f"unknown column {spec.name}.{name}")
-    for name, value in zip(spec.pk, change.pk, strict=True):
+    if change.insert:
+        missing = [
+            c.name for c in spec.columns if c.ident not in change.values and c.ident not in change.deltas
+        ]
+        if missing:
+            raise InvalidOps(f"an insert into {spec.name} carries every column; {missing[0]} is missing")
+    for name, value in zip(spec.pk, change.pk, strict=False):
         col = spec.column(name)
         assert col is not None
+        if value is None:
+            raise InvalidOps(f"primary key column {spec.name}.{name} cannot be NULL")
         _check_value(spec.name, col, value, max_value_size)

@@ -1,0 +1,205 @@
+"""The schema merge: the schema that a set of schema events defines (docs/crdt.md "Schema").
+
+:func:`resolve` is a pure function of a *set* of events: any order, any repetition gives the same
+:class:`Schema` (tested as commutative, associative and idempotent with Hypothesis). The rules, per table
+identity (names are compared by :func:`ident`, so ``Users`` and ``users`` are one table):
+
+1. **Generations.** Every CREATE TABLE starts a generation. A DROP TABLE removes the generations its
+   author had seen (observed-remove); a CREATE concurrent with a DROP survives it. The table exists iff
+   a generation is live.
+2. **Definition.** The live CREATE with the lowest event id (Lamport time, author key, CID, op index)
+   is the *base*: it gives the primary key, the conflict rule and the table's spelling. Live CREATEs
+   with the same primary key add their columns; those with another primary key lose (a conflict).
+3. **Columns.** A column is defined by the CREATEs above and by ADD COLUMNs that apply to a live
+   generation (one the author had seen). Each column identity keeps the definition of its earliest
+   event (first definer wins); other definitions are conflicts. Columns are ordered by the id of the
+   event that defines them, then by position in it, so every replica shows the same column order.
+4. **Indexes.** CREATE INDEX applies like ADD COLUMN; DROP INDEX removes the creations its author had
+   seen. Per index identity the earliest definition wins; an index naming columns the table does not
+   have is left out (a conflict).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ._defs import Column, IndexSpec, TableSpec
+from ._errors import SchemaError
+from ._events import EventId, SchemaEvent
+from ._names import ident
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaConflict:
+    """A definition the merge did not keep. ``time``/``author`` are the losing event's."""
+
+    kind: str  # "primary_key", "column", "index"
+    table: str
+    subject: str
+    detail: str
+    time: int
+    author: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTable:
+    spec: TableSpec
+    #: Indexes of the table, sorted by identity.
+    indexes: tuple[IndexSpec, ...]
+    #: Event ids of the live CREATE TABLEs (generations).
+    gens: frozenset[EventId]
+
+    def index(self, name: str) -> IndexSpec | None:
+        key = ident(name)
+        return next((i for i in self.indexes if i.ident == key), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    #: Resolved tables by identity.
+    tables: Mapping[str, ResolvedTable]
+    conflicts: tuple[SchemaConflict, ...] = ()
+
+    def table(self, name: str) -> ResolvedTable | None:
+        return self.tables.get(ident(name))
+
+
+EMPTY_SCHEMA = Schema({})
+
+
+def resolve(events: Iterable[SchemaEvent]) -> Schema:
+    """The schema defined by ``events`` (a set: order and repetition do not matter)."""
+    by_table: dict[str, dict[EventId, SchemaEvent]] = defaultdict(dict)
+    for event in events:
+        by_table[event.table][event.eid] = event
+    tables: dict[str, ResolvedTable] = {}
+    conflicts: list[SchemaConflict] = []
+    for table in sorted(by_table):
+        ordered = [by_table[table][eid] for eid in sorted(by_table[table])]
+        resolved = _resolve_table(ordered, conflicts)
+        if resolved is not None:
+            tables[table] = resolved
+    conflicts.sort(key=lambda c: (c.table, c.kind, c.subject, c.time, c.author, c.detail))
+    return Schema(tables, tuple(conflicts))
+
+
+def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -> ResolvedTable | None:
+    creates = [e for e in events if e.kind == "create_table"]
+    drops = [e for e in events if e.kind == "drop_table"]
+    # 1. Generations: a drop removes the creates its author had seen.
+    live = [c for c in creates if not any(d.observes(c) for d in drops)]
+    if not live:
+        return None
+    live_ids = frozenset(c.eid for c in live)
+
+    def applies(event: SchemaEvent) -> bool:
+        """The event was written against a generation that is live (one its author saw, not dropped)."""
+        seen = (c for c in creates if event.observes(c) and c.eid in live_ids)
+        return next(seen, None) is not None
+
+    # 2. The base definition: the earliest live create.
+    base = live[0]
+    key = base.spec.pk_idents
+    name = base.spec.name
+    candidates: dict[str, list[tuple[EventId, int, Column, SchemaEvent]]] = defaultdict(list)
+    for create in live:
+        if create.spec.pk_idents != key:
+            conflicts.append(
+                _conflict(
+                    "primary_key",
+                    name,
+                    name,
+                    f"kept key {list(base.spec.pk)}, not {list(create.spec.pk)}",
+                    create,
+                )
+            )
+            continue
+        for position, column in enumerate(create.spec.columns):
+            candidates[column.ident].append((create.eid, position, column, create))
+    for event in events:
+        if event.kind == "add_column" and applies(event):
+            candidates[event.column.ident].append((event.eid, 0, event.column, event))
+    # 3. Columns: the earliest definition of each identity wins, ordered by where they were defined.
+    winners: list[tuple[EventId, int, Column]] = []
+    for column_ident in candidates:
+        defs = sorted(candidates[column_ident], key=lambda d: (d[0], d[1]))
+        eid, position, column, _ = defs[0]
+        winners.append((eid, position, column))
+        for _, _, other, definer in defs[1:]:
+            if other != column:
+                detail = f"kept {_show(column)}, not {_show(other)}"
+                conflicts.append(_conflict("column", name, column.name, detail, definer))
+    winners.sort(key=lambda w: (w[0], w[1]))
+    columns = tuple(w[2] for w in winners)
+    by_ident = {c.ident: c for c in columns}
+    pk = tuple(by_ident[k].name for k in key)
+    try:
+        spec = TableSpec.build(name, columns, pk, base.spec.rule)
+    except SchemaError:  # cannot happen for checked events; keep the base definition alone
+        spec = base.spec
+    # 4. Indexes.
+    index_drops = [e for e in events if e.kind == "drop_index"]
+    index_defs: dict[str, list[SchemaEvent]] = defaultdict(list)
+    for event in events:
+        if event.kind != "create_index" or not applies(event):
+            continue
+        index = event.index_spec
+        if any(d.observes(event) and ident(d.index_name) == index.ident for d in index_drops):
+            continue
+        index_defs[index.ident].append(event)
+    indexes: list[IndexSpec] = []
+    for index_ident in sorted(index_defs):
+        first, *others = index_defs[index_ident]
+        index = first.index_spec
+        for rival in others:
+            if rival.index_spec != index:
+                detail = f"kept {_show_index(index)}, not {_show_index(rival.index_spec)}"
+                conflicts.append(_conflict("index", name, index.name, detail, rival))
+        cols = [by_ident.get(c) for c in index.column_idents]
+        if any(c is None for c in cols):
+            conflicts.append(
+                _conflict("index", name, index.name, "names columns the table does not have", first)
+            )
+            continue
+        indexes.append(IndexSpec(index.name, spec.name, tuple(c.name for c in cols if c), index.unique))
+    return ResolvedTable(spec, tuple(indexes), live_ids)
+
+
+def _conflict(kind: str, table: str, subject: str, detail: str, event: SchemaEvent) -> SchemaConflict:
+    return SchemaConflict(kind, table, subject, detail, event.time, event.author)
+
+
+def _show(column: Column) -> str:
+    text = column.render()
+    mysql_type = column.extra.get("mt")
+    return f"{text} ({mysql_type})" if mysql_type else text
+
+
+def _show_index(index: IndexSpec) -> str:
+    return f"{'UNIQUE ' if index.unique else ''}({', '.join(index.columns)})"
+
+
+def check_event(event: SchemaEvent, before: Schema) -> None:
+    """Raise :class:`SchemaError` unless ``event`` fits ``before``, the schema its author had (the
+    schema of its causal past and of the earlier ops of its entry). Honest peers never write a change
+    that fails here; whether an entry is rejected is thereby a function of the entry and its past."""
+    table = before.tables.get(event.table)
+    if event.kind == "create_table":
+        if table is not None:
+            raise SchemaError(f"table {event.spec.name!r} already exists")
+        return
+    if table is None:
+        raise SchemaError(f"unknown table {event.table!r}")
+    if event.kind == "add_column":
+        if table.spec.column(event.column.name) is not None:
+            raise SchemaError(f"column {event.column.name!r} of {table.spec.name!r} already exists")
+    elif event.kind == "create_index":
+        index = event.index_spec
+        if any(table.spec.column(c) is None for c in index.columns):
+            raise SchemaError(f"index {index.name!r} names unknown columns of {table.spec.name!r}")
+        if any(other.index(index.name) is not None for other in before.tables.values()):
+            raise SchemaError(f"index {index.name!r} already exists")
+    elif event.kind == "drop_index" and table.index(event.index_name) is None:
+        raise SchemaError(f"unknown index {event.index_name!r} of {table.spec.name!r}")

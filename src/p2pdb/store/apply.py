@@ -1,0 +1,521 @@
+"""Making SQL show the merge state: row changes, UNIQUE settlement, table migrations and rebuilds.
+
+What SQL shows of a table is a function of the resolved schema and the row states alone
+(:mod:`p2pdb.store.project`, :mod:`p2pdb.store.settle`). :class:`Materializer` keeps it so:
+
+- :meth:`apply_row` merges one row change and writes the row (the fast path: one statement), settling
+  UNIQUE values when a clash appears or a row waits for a value;
+- :meth:`migrate` follows a schema change: ADD COLUMN and new indexes in place, anything else by
+  rebuilding the table from its row states, and a change of which row changes count (a dropped
+  generation, a contested primary key or rule) by replaying that table's row changes from the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge
+from p2pdb.log import CID, Clock
+from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, quote
+from p2pdb.store.project import default_value, show
+from p2pdb.store.rows import pk_key
+from p2pdb.store.settle import Candidate, Display, claim_of, greedy, index_values, value_key
+
+if TYPE_CHECKING:
+    from p2pdb.store.database import Database
+
+log = logging.getLogger(__name__)
+Row = dict[str, SqlValue]
+
+
+class Materializer:
+    """Writes merged rows to SQL for one :class:`~p2pdb.store.database.Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- projection -------------------------------------------------------------------------------
+
+    def project(self, table: ResolvedTable, state: RowState) -> tuple[Row, dict[str, SqlValue]]:
+        """(the row SQL shows for ``state`` by column name, stored values it cannot show as they are)."""
+        visible = self.db.catalog.rules[table.spec.ident].visible(state)
+        row: Row = {}
+        notes: dict[str, SqlValue] = {}
+        for col in table.spec.columns:
+            if col.ident in visible:
+                value = visible[col.ident]
+                shown, differs = show(value, col)
+                if differs:
+                    notes[col.name] = value
+                row[col.name] = shown
+            else:
+                row[col.name] = default_value(col)
+        return row, notes
+
+    def _projector(self, table: ResolvedTable) -> Callable[[tuple[SqlValue, ...]], tuple[Row, Clock] | None]:
+        uniques = [i for i in table.indexes if i.unique]
+
+        def project(pk: tuple[SqlValue, ...]) -> tuple[Row, Clock] | None:
+            state = self.db.rows.get(table.spec.ident, pk)
+            if state is None or not state.alive:
+                return None
+            row, _ = self.project(table, state)
+            return row, claim_of({c: cell.version for c, cell in state.cells.items()}, uniques)
+
+        return project
+
+    def _freed(self, table: ResolvedTable, state: RowState | None) -> list[tuple[str, bytes]]:
+        """The UNIQUE value keys a row held before a change."""
+        if state is None or not state.alive:
+            return []
+        row, _ = self.project(table, state)
+        out = []
+        for index in table.indexes:
+            values = index_values(index, row) if index.unique else None
+            if values is not None:
+                out.append((index.ident, value_key(values)))
+        return out
+
+    def _recorder(self, spec: TableSpec) -> Callable[[str, tuple[SqlValue, ...], Row, list[str]], None]:
+        def record(op: str, pk: tuple[SqlValue, ...], row: Row, changed: list[str]) -> None:
+            self.db.changes.record(spec.name, op, pk, row, changed)
+
+        return record
+
+    def _note_values(
+        self, table: str, pk: Sequence[SqlValue], notes: Mapping[str, SqlValue], row: Row
+    ) -> None:
+        conflicts = self.db.conflicts
+        if not notes and table not in conflicts.value_tables:
+            return
+        key = pk_key(pk)
+        conflicts.clear_row("value", table, key)
+        for column, stored in notes.items():
+            conflicts.record("value", table, key, column, f"shows {row[column]!r}", {column: stored})
+
+    # -- one row change ---------------------------------------------------------------------------
+
+    def apply_row(self, change: RowChange, clock: Clock, cid: bytes, at: ResolvedTable) -> None:
+        """Merge a row change written against ``at`` (its table as its author had it) and show it."""
+        db = self.db
+        table = db.catalog.schema.tables.get(change.table)
+        reason = self._void_reason(change, at, table)
+        if reason is not None:
+            if reason != "dropped" or self._lost_to_drops(cid, change.table):
+                db.conflicts.record(
+                    "lost_write",
+                    change.table,
+                    pk_key(change.pk),
+                    reason,
+                    _lost_detail(reason),
+                    dict(change.values),
+                    cid,
+                    clock.time,
+                    clock.id,
+                )
+            return
+        assert table is not None
+        state = db.rows.get(change.table, change.pk)
+        outcome = merge(state, change, clock, db.catalog.rules[change.table])
+        if outcome.state_changed:
+            db.rows.put(change.table, change.pk, outcome.state)
+        self._track_duplicates(change, clock, cid, state, outcome.state, outcome.duplicate)
+        if outcome.action == "none":
+            return
+        self.show_row(table, change.pk, state, outcome.state, outcome.action, outcome.changed)
+
+    def _void_reason(self, change: RowChange, at: ResolvedTable, table: ResolvedTable | None) -> str | None:
+        if table is None or not (table.gens & at.gens):
+            return "dropped"
+        if table.spec.pk_idents != at.spec.pk_idents:
+            return "primary_key"
+        try:
+            self.db.catalog.rules[change.table].check(change)
+        except InvalidChangeError:
+            return "rule"
+        return None
+
+    def _lost_to_drops(self, cid: bytes, table: str) -> bool:
+        """A change voided by dropped generations is *lost* unless a DROP that removed it saw it."""
+        drops = [e for e in self.db.catalog.events.values() if e.kind == "drop_table" and e.table == table]
+        log_ = self.db.log
+        return not any(log_.is_ancestor(CID(cid), CID(d.cid)) for d in drops)
+
+    def _track_duplicates(
+        self,
+        change: RowChange,
+        clock: Clock,
+        cid: bytes,
+        before: RowState | None,
+        after: RowState,
+        loser: Clock | None,
+    ) -> None:
+        conflicts = self.db.conflicts
+        key = pk_key(change.pk)
+        if before is not None and after.cl != before.cl and before.origin is not None:
+            conflicts.clear_row("duplicate_key", change.table, key)  # a new life: the old one's records go
+        if loser is None:
+            return
+        if loser == clock:
+            values, lost_cid = dict(change.values), cid
+        else:
+            found = self._insert_of(change.table, change.pk, loser)
+            if found is None:
+                return
+            lost_cid, values = found
+        conflicts.record(
+            "duplicate_key",
+            change.table,
+            key,
+            "insert",
+            "inserted concurrently with another insert of this key; the later insert's values show",
+            values,
+            lost_cid,
+            loser.time,
+            loser.id,
+        )
+
+    def _insert_of(
+        self, table: str, pk: tuple[SqlValue, ...], clock: Clock
+    ) -> tuple[bytes, dict[str, SqlValue]] | None:
+        from p2pdb.store.ops import decode_ops
+
+        for cid in self.db.log.find(clock):
+            entry = self.db.log.get(cid)
+            if entry is None:
+                continue
+            for op in decode_ops(entry.ops):
+                if isinstance(op, RowChange) and op.table == table and op.pk == pk and op.insert:
+                    return bytes(cid), dict(op.values)
+        return None
+
+    def show_row(
+        self,
+        table: ResolvedTable,
+        pk: tuple[SqlValue, ...],
+        before: RowState | None,
+        after: RowState,
+        action: str,
+        changed_idents: Iterable[str],
+    ) -> None:
+        """Make SQL show row ``pk`` as ``after`` says (``before``: the state SQL showed)."""
+        db = self.db
+        spec = table.spec
+        record = self._recorder(spec)
+        uniques = [i for i in table.indexes if i.unique]
+        if uniques and spec.ident in db.settler.active:
+            # Some rows of this table wait for UNIQUE values: any change may take or free one.
+            self._settle(table, pk, before, after)
+            return
+        if not after.alive:
+            if db.sql.delete(spec, pk):
+                record("delete", pk, {}, [])
+            self._note_values(spec.ident, pk, {}, {})
+            return
+        row, notes = self.project(table, after)
+        try:
+            if action == "insert":
+                db.sql.delete(spec, pk)  # the row's older life, if SQL shows one
+                db.sql.insert(spec, pk, row)
+                record("insert", pk, row, list(row))
+            else:
+                names = {c.ident: c.name for c in spec.columns}
+                changed = {names[c]: row[names[c]] for c in changed_idents if c in names}
+                db.sql.update(spec, pk, changed)
+                record("update", pk, row, list(changed))
+        except apsw.ConstraintError as exc:
+            if not uniques or "UNIQUE" not in str(exc):
+                raise
+            self._settle(table, pk, before, after)
+            return
+        self._note_values(spec.ident, pk, notes, row)
+
+    def after_local(
+        self,
+        table: ResolvedTable,
+        pk: tuple[SqlValue, ...],
+        before: RowState | None,
+        after: RowState,
+        row: Row,
+    ) -> None:
+        """A local statement already wrote the row; settle if rows of its table wait for values."""
+        key = table.spec.ident
+        if any(i.unique for i in table.indexes) and key in self.db.settler.active:
+            self._settle(table, pk, before, after)
+        elif key in self.db.conflicts.value_tables:
+            self._note_values(key, pk, {}, row)
+
+    def _settle(
+        self, table: ResolvedTable, pk: tuple[SqlValue, ...], before: RowState | None, after: RowState
+    ) -> None:
+        db = self.db
+        spec = table.spec
+        freed = self._freed(table, before)
+        if not after.alive:
+            if db.sql.delete(spec, pk):
+                db.changes.record(spec.name, "delete", pk, {}, [])
+            db.settler.forget(spec.ident, pk_key(pk))
+            self._note_values(spec.ident, pk, {}, {})
+            seeds: list[tuple[SqlValue, ...]] = []
+        else:
+            seeds = [pk]
+            row, notes = self.project(table, after)
+            self._note_values(spec.ident, pk, notes, row)
+        db.settler.settle(spec, table.indexes, self._projector(table), seeds, freed, self._recorder(spec))
+
+    # -- schema changes ---------------------------------------------------------------------------
+
+    def migrate(self, before: Schema, after: Schema, events: Sequence[SchemaEvent], *, local: bool) -> None:
+        """Make SQLite's tables match ``after`` (the schema was ``before``)."""
+        for key in sorted(set(before.tables) | set(after.tables)):
+            old, new = before.tables.get(key), after.tables.get(key)
+            if old == new:
+                continue
+            if new is None:
+                assert old is not None
+                self._drop(old, events, local=local)
+            elif old is None:
+                self._create(new, local=local)
+            elif (
+                old.gens - new.gens
+                or old.spec.pk_idents != new.spec.pk_idents
+                or old.spec.rule != new.spec.rule
+            ):
+                self.replay(new, old)
+            elif local:
+                self._check_local(old, new)
+            else:
+                self._alter(old, new)
+
+    def _physical(self, spec: TableSpec) -> str | None:
+        for (name,) in self.db.conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name = ? COLLATE NOCASE", (spec.name,)
+        ):
+            return str(name)
+        return None
+
+    def _drop(self, old: ResolvedTable, events: Sequence[SchemaEvent], *, local: bool) -> None:
+        db = self.db
+        key = old.spec.ident
+        name = self._physical(old.spec)
+        if name is not None:
+            db.conn.execute(f"DROP TABLE {quote(name)}")
+        db.rows.drop_table(key)
+        db.settler.clear_table(key)
+        db.conflicts.clear_table(key, ["value", "duplicate_key"])
+        if not local:
+            for event in events:
+                if event.kind == "drop_table" and event.table == key:
+                    self._record_concurrent_writes(event, old)
+
+    def _record_concurrent_writes(self, drop: SchemaEvent, old: ResolvedTable) -> None:
+        """Row changes of the dropped table that the dropper had not seen are lost writes."""
+        from p2pdb.store.ops import decode_ops
+
+        db = self.db
+        for cid in db.log.since_cids([CID(drop.cid)]):
+            if cid == drop.cid or bytes(cid) in db.rejected_cids or cid in db.unapplied:
+                continue
+            entry = db.log.get(cid)
+            if entry is None:
+                continue
+            ops = decode_ops(entry.ops)
+            if not any(isinstance(op, RowChange) and op.table == old.spec.ident for op in ops):
+                continue
+            for change, at in db.row_ops_at(entry, ops):
+                if (
+                    change.table == old.spec.ident
+                    and at.gens & old.gens
+                    and self._lost_to_drops(bytes(cid), change.table)
+                ):
+                    db.conflicts.record(
+                        "lost_write",
+                        change.table,
+                        pk_key(change.pk),
+                        "dropped",
+                        _lost_detail("dropped"),
+                        dict(change.values),
+                        bytes(cid),
+                        entry.clock.time,
+                        entry.clock.id,
+                    )
+
+    def _create(self, new: ResolvedTable, *, local: bool) -> None:
+        if local and self._physical(new.spec) is not None:
+            self._check_local(None, new)
+            return
+        self.rebuild(new, {})
+
+    def _check_local(self, old: ResolvedTable | None, new: ResolvedTable) -> None:
+        """After local DDL SQLite already has the table; rebuild only if it differs from the schema
+        (which cannot happen for DDL on a current schema) or rows wait for UNIQUE values."""
+        from p2pdb.store.schema import read_indexes, read_table
+
+        name = self._physical(new.spec)
+        same = False
+        if name is not None:
+            current = read_table(self.db.conn, name)
+            same = (
+                name == new.spec.name
+                and [(c.name, c.type, c.not_null, c.default) for c in current.columns]
+                == [(c.name, c.type, c.not_null, c.default) for c in new.spec.columns]
+                and current.pk == new.spec.pk
+            )
+            same = same and sorted(read_indexes(self.db.conn, name), key=lambda i: i.ident) == list(
+                new.indexes
+            )
+        uniques_changed = old is None or [i for i in old.indexes if i.unique] != [
+            i for i in new.indexes if i.unique
+        ]
+        if not same or (uniques_changed and new.spec.ident in self.db.settler.active):
+            self.rebuild(new, self._snapshot(old or new))
+
+    def _alter(self, old: ResolvedTable, new: ResolvedTable) -> None:
+        db = self.db
+        n = len(old.spec.columns)
+        appendable = (
+            old.spec.name == new.spec.name
+            and old.spec.columns == new.spec.columns[:n]
+            and all(_addable(c) for c in new.spec.columns[n:])
+        )
+        old_uniques = [i for i in old.indexes if i.unique]
+        new_uniques = [i for i in new.indexes if i.unique]
+        if not appendable or (old_uniques != new_uniques and new.spec.ident in db.settler.active):
+            self.rebuild(new, self._snapshot(old))
+            return
+        for col in new.spec.columns[n:]:
+            db.conn.execute(f"ALTER TABLE {quote(new.spec.name)} ADD COLUMN {col.render()}")
+        for index in old.indexes:
+            if index not in new.indexes:
+                db.conn.execute(f"DROP INDEX IF EXISTS {quote(index.name)}")
+        for index in new.indexes:
+            if index in old.indexes:
+                continue
+            try:
+                db.conn.execute(index.render())
+            except apsw.ConstraintError:
+                self.rebuild(new, self._snapshot(old))
+                return
+
+    def _snapshot(self, table: ResolvedTable) -> dict[bytes, Row]:
+        """What SQL shows of a table now, by row key (for the change events of a rebuild)."""
+        out: dict[bytes, Row] = {}
+        if self._physical(table.spec) is None:
+            return out
+        for pk, state in self.db.rows.scan(table.spec.ident):
+            if state.alive:
+                row = self.db.sql.fetch(table.spec, pk)
+                if row is not None:
+                    out[pk_key(pk)] = row
+        return out
+
+    def rebuild(self, table: ResolvedTable, before: Mapping[bytes, Row]) -> None:
+        """Re-create a table from its row states: definition, rows (settled), indexes, events."""
+        db = self.db
+        spec = table.spec
+        key = spec.ident
+        physical = self._physical(spec)
+        if physical is not None:
+            db.conn.execute(f"DROP TABLE {quote(physical)}")
+        db.rows.clear_rids(key)
+        db.settler.clear_table(key)
+        db.conflicts.clear_table(key, ["value"])
+        db.conn.execute(spec.render())
+        uniques = [i for i in table.indexes if i.unique]
+        members: dict[bytes, Candidate] = {}
+        notes_of: dict[bytes, dict[str, SqlValue]] = {}
+        for pk, state in db.rows.scan(key):
+            if not state.alive:
+                continue
+            row, notes = self.project(table, state)
+            claim = claim_of({c: cell.version for c, cell in state.cells.items()}, uniques)
+            members[pk_key(pk)] = Candidate(pk_key(pk), pk, row, claim)
+            notes_of[pk_key(pk)] = notes
+        displays = (
+            greedy(members.values(), uniques, spec)
+            if uniques
+            else {k: Display(c.row, ()) for k, c in members.items()}
+        )
+        for k in sorted(members):
+            shown = displays[k].row
+            if shown is not None:
+                db.sql.insert(spec, members[k].pk, shown)
+            if notes_of[k]:
+                self._note_values(key, members[k].pk, notes_of[k], members[k].row)
+        if uniques:
+            db.settler.store(spec, uniques, members, displays)
+        for index in table.indexes:
+            db.conn.execute(index.render())
+        record = self._recorder(spec)
+        for k in sorted(set(before) | set(members)):
+            old_row = before.get(k)
+            new_row = displays[k].row if k in displays else None
+            if old_row == new_row:
+                continue
+            pk = members[k].pk if k in members else _pk_of(k)
+            if new_row is None:
+                record("delete", pk, {}, [])
+            elif old_row is None:
+                record("insert", pk, new_row, list(new_row))
+            else:
+                record("update", pk, new_row, [c for c in new_row if old_row.get(c) != new_row[c]])
+
+    def replay(self, table: ResolvedTable, old: ResolvedTable | None) -> None:
+        """Recompute a table's row states from the log (which row changes count changed), then rebuild."""
+        db = self.db
+        key = table.spec.ident
+        before = self._snapshot(old) if old is not None else {}
+        db.rows.drop_table(key)
+        db.conflicts.clear_table(key, ["duplicate_key", "lost_write", "value"])
+        for entry, change, at in db.row_changes_of(key):
+            reason = self._void_reason(change, at, table)
+            if reason is not None:
+                if reason != "dropped" or self._lost_to_drops(bytes(entry.cid), key):
+                    db.conflicts.record(
+                        "lost_write",
+                        key,
+                        pk_key(change.pk),
+                        reason,
+                        _lost_detail(reason),
+                        dict(change.values),
+                        bytes(entry.cid),
+                        entry.clock.time,
+                        entry.clock.id,
+                    )
+                continue
+            state = db.rows.get(key, change.pk)
+            outcome = merge(state, change, entry.clock, db.catalog.rules[key])
+            if outcome.state_changed:
+                db.rows.put(key, change.pk, outcome.state)
+            self._track_duplicates(
+                change, entry.clock, bytes(entry.cid), state, outcome.state, outcome.duplicate
+            )
+        self.rebuild(table, before)
+
+
+def _addable(column: Any) -> bool:
+    """SQLite's ALTER TABLE ADD COLUMN takes it (constant default; NOT NULL only with a default)."""
+    if not column.constant_default:
+        return False
+    return not column.not_null or (column.default is not None and column.default.upper() != "NULL")
+
+
+def _pk_of(key: bytes) -> tuple[SqlValue, ...]:
+    from p2pdb.store.rows import pk_from_key
+
+    return pk_from_key(key)
+
+
+_LOST = {
+    "dropped": "written to a table generation that a concurrent DROP TABLE removed",
+    "primary_key": "written against a definition of the table whose primary key lost to a concurrent CREATE TABLE",
+    "rule": "written under a conflict rule that lost to a concurrent CREATE TABLE",
+}
+
+
+def _lost_detail(reason: str) -> str:
+    return _LOST[reason]
