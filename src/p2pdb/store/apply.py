@@ -40,9 +40,14 @@ class Materializer:
 
     # -- projection -------------------------------------------------------------------------------
 
-    def project(self, table: ResolvedTable, state: RowState) -> tuple[Row, dict[str, SqlValue]]:
-        """(the row SQL shows for ``state`` by column name, stored values it cannot show as they are)."""
+    def project(
+        self, table: ResolvedTable, state: RowState, pk: tuple[SqlValue, ...]
+    ) -> tuple[Row, dict[str, SqlValue]]:
+        """(the row SQL shows for ``state`` by column name, stored values it cannot show as they are).
+        Key columns show the row's key, whatever the cells say."""
         visible = self.db.catalog.rules[table.spec.ident].visible(state)
+        if table.spec.pk:
+            visible = {**visible, **dict(zip(table.spec.pk_idents, pk, strict=True))}
         row: Row = {}
         notes: dict[str, SqlValue] = {}
         for col in table.spec.columns:
@@ -63,16 +68,18 @@ class Materializer:
             state = self.db.rows.get(table.spec.ident, pk)
             if state is None or not state.alive:
                 return None
-            row, _ = self.project(table, state)
+            row, _ = self.project(table, state, pk)
             return row, claim_of({c: cell.version for c, cell in state.cells.items()}, uniques)
 
         return project
 
-    def _freed(self, table: ResolvedTable, state: RowState | None) -> list[tuple[str, bytes]]:
+    def _freed(
+        self, table: ResolvedTable, state: RowState | None, pk: tuple[SqlValue, ...]
+    ) -> list[tuple[str, bytes]]:
         """The UNIQUE value keys a row held before a change."""
         if state is None or not state.alive:
             return []
-        row, _ = self.project(table, state)
+        row, _ = self.project(table, state, pk)
         out = []
         for index in table.indexes:
             values = index_values(index, row) if index.unique else None
@@ -123,8 +130,16 @@ class Materializer:
         outcome = merge(state, change, clock, db.catalog.rules[change.table])
         if outcome.state_changed:
             db.rows.put(change.table, change.pk, outcome.state)
-        self._track_duplicates(change, clock, cid, state, outcome.state, outcome.duplicate)
+        self.track_duplicates(change, clock, cid, state, outcome.state, outcome.duplicate)
         if outcome.action == "none":
+            # Nothing visible changed, but a newer version of a UNIQUE column's cell changes the row's
+            # claim on its values: where rows wait for values, that can change who shows them.
+            if (
+                outcome.state_changed
+                and table.spec.ident in db.settler.active
+                and any(i.unique for i in table.indexes)
+            ):
+                self._settle(table, change.pk, state, outcome.state)
             return
         self.show_row(table, change.pk, state, outcome.state, outcome.action, outcome.changed)
 
@@ -145,7 +160,7 @@ class Materializer:
         log_ = self.db.log
         return not any(log_.is_ancestor(CID(cid), CID(d.cid)) for d in drops)
 
-    def _track_duplicates(
+    def track_duplicates(
         self,
         change: RowChange,
         clock: Clock,
@@ -216,7 +231,7 @@ class Materializer:
                 record("delete", pk, {}, [])
             self._note_values(spec.ident, pk, {}, {})
             return
-        row, notes = self.project(table, after)
+        row, notes = self.project(table, after, pk)
         try:
             if action == "insert":
                 db.sql.delete(spec, pk)  # the row's older life, if SQL shows one
@@ -247,14 +262,15 @@ class Materializer:
         if any(i.unique for i in table.indexes) and key in self.db.settler.active:
             self._settle(table, pk, before, after)
         elif key in self.db.conflicts.value_tables:
-            self._note_values(key, pk, {}, row)
+            notes = self.project(table, after, pk)[1] if after.alive else {}
+            self._note_values(key, pk, notes, row)
 
     def _settle(
         self, table: ResolvedTable, pk: tuple[SqlValue, ...], before: RowState | None, after: RowState
     ) -> None:
         db = self.db
         spec = table.spec
-        freed = self._freed(table, before)
+        freed = self._freed(table, before, pk)
         if not after.alive:
             if db.sql.delete(spec, pk):
                 db.changes.record(spec.name, "delete", pk, {}, [])
@@ -263,18 +279,35 @@ class Materializer:
             seeds: list[tuple[SqlValue, ...]] = []
         else:
             seeds = [pk]
-            row, notes = self.project(table, after)
+            row, notes = self.project(table, after, pk)
             self._note_values(spec.ident, pk, notes, row)
         db.settler.settle(spec, table.indexes, self._projector(table), seeds, freed, self._recorder(spec))
 
     # -- schema changes ---------------------------------------------------------------------------
 
     def migrate(self, before: Schema, after: Schema, events: Sequence[SchemaEvent], *, local: bool) -> None:
-        """Make SQLite's tables match ``after`` (the schema was ``before``)."""
+        """Make SQLite's tables match ``after`` (the schema was ``before``). Each table whose resolved
+        definition changed gets one ``ddl`` change event, before the row events a rebuild makes:
+        ``create_table`` / ``alter_table`` with the resulting definition and indexes, or ``drop_table``."""
+        for event in events:
+            if event.kind == "drop_table":
+                self._forgive(event)
         for key in sorted(set(before.tables) | set(after.tables)):
             old, new = before.tables.get(key), after.tables.get(key)
             if old == new:
                 continue
+            self._ddl_event(old, new)
+            replays = (
+                old is not None
+                and new is not None
+                and (
+                    old.gens - new.gens
+                    or old.spec.pk_idents != new.spec.pk_idents
+                    or old.spec.rule != new.spec.rule
+                )
+            )
+            if not replays:
+                self._reevaluate_lost(key, new)
             if new is None:
                 assert old is not None
                 self._drop(old, events, local=local)
@@ -290,6 +323,66 @@ class Materializer:
                 self._check_local(old, new)
             else:
                 self._alter(old, new)
+
+    def _forgive(self, drop: SchemaEvent) -> None:
+        """Writes a DROP TABLE had seen are not lost to a drop: forget records that said so."""
+        log_ = self.db.log
+        rows = self.db.conn.execute(
+            "SELECT DISTINCT cid FROM _p2pdb_conflicts WHERE kind = 'lost_write' AND tbl = ? AND subject = 'dropped'",
+            (drop.table,),
+        )
+        for (cid,) in list(rows):
+            if log_.is_ancestor(CID(bytes(cid)), CID(drop.cid)):
+                self.db.conn.execute(
+                    "DELETE FROM _p2pdb_conflicts WHERE kind = 'lost_write' AND tbl = ? AND cid = ?",
+                    (drop.table, cid),
+                )
+
+    def _reevaluate_lost(self, key: str, table: ResolvedTable | None) -> None:
+        """Lost-write records are a function of the resolved schema: after it changed, decide each
+        recorded change again (a change lost to a contested key may since have been dropped by a
+        DROP that saw it)."""
+        from p2pdb.store.ops import decode_ops
+
+        db = self.db
+        cids = [
+            bytes(c)
+            for (c,) in db.conn.execute(
+                "SELECT DISTINCT cid FROM _p2pdb_conflicts WHERE kind = 'lost_write' AND tbl = ?", (key,)
+            )
+        ]
+        if not cids:
+            return
+        db.conn.execute("DELETE FROM _p2pdb_conflicts WHERE kind = 'lost_write' AND tbl = ?", (key,))
+        for cid in cids:
+            entry = db.log.get(CID(cid))
+            if entry is None:
+                continue
+            for change, at in db.row_ops_at(entry, decode_ops(entry.ops)):
+                if change.table != key:
+                    continue
+                reason = self._void_reason(change, at, table)
+                if reason is not None and (reason != "dropped" or self._lost_to_drops(cid, key)):
+                    db.conflicts.record(
+                        "lost_write",
+                        key,
+                        pk_key(change.pk),
+                        reason,
+                        _lost_detail(reason),
+                        dict(change.values),
+                        cid,
+                        entry.clock.time,
+                        entry.clock.id,
+                    )
+
+    def _ddl_event(self, old: ResolvedTable | None, new: ResolvedTable | None) -> None:
+        if new is None:
+            assert old is not None
+            self.db.changes.record(old.spec.name, "ddl", [], {"ddl": "drop_table", "t": old.spec.name}, [])
+            return
+        kind = "create_table" if old is None else "alter_table"
+        body = {"ddl": kind, "spec": new.spec.to_ipld(), "indexes": [i.to_ipld() for i in new.indexes]}
+        self.db.changes.record(new.spec.name, "ddl", [], body, [])
 
     def _physical(self, spec: TableSpec) -> str | None:
         for (name,) in self.db.conn.execute(
@@ -431,7 +524,7 @@ class Materializer:
         for pk, state in db.rows.scan(key):
             if not state.alive:
                 continue
-            row, notes = self.project(table, state)
+            row, notes = self.project(table, state, pk)
             claim = claim_of({c: cell.version for c, cell in state.cells.items()}, uniques)
             members[pk_key(pk)] = Candidate(pk_key(pk), pk, row, claim)
             notes_of[pk_key(pk)] = notes
@@ -491,7 +584,7 @@ class Materializer:
             outcome = merge(state, change, entry.clock, db.catalog.rules[key])
             if outcome.state_changed:
                 db.rows.put(key, change.pk, outcome.state)
-            self._track_duplicates(
+            self.track_duplicates(
                 change, entry.clock, bytes(entry.cid), state, outcome.state, outcome.duplicate
             )
         self.rebuild(table, before)

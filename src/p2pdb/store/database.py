@@ -48,7 +48,7 @@ from p2pdb.store.conflicts import ConflictRecord, Conflicts
 from p2pdb.store.engine import Engine, MemoryEngine
 from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, StoreError, UnsupportedChange
 from p2pdb.store.ops import DDLOp, IdsOp, Op, decode_ops, encode_ops
-from p2pdb.store.rows import RowStates, SqlRows, pk_from_key, pk_key
+from p2pdb.store.rows import RowStates, SqlRows, pk_from_key
 from p2pdb.store.schema import is_internal, quote
 from p2pdb.store.settle import Settler
 from p2pdb.store.validate import DEFAULT_MAX_VALUE_SIZE, check_change
@@ -251,8 +251,6 @@ class Database:
         if own:
             events = [dataclasses.replace(e, cid=entry.cid) for e in own]
             before, after = self.catalog.add(events)
-            for op in ddl:
-                self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
             self.materializer.migrate(before, after, events, local=True)
             self.conflicts.replace_schema(after.conflicts)
         if extra:
@@ -279,14 +277,20 @@ class Database:
             self._note_ids(change.table, change.values)
         names = {c.ident: c.name for c in table.spec.columns}
         changed = [names[c] for c in (*change.values, *change.deltas) if c in names]
-        if outcome.state.alive:
-            row, _ = self.materializer.project(table, outcome.state)
+        waiting = table.spec.ident in self.settler.active and any(i.unique for i in table.indexes)
+        if not outcome.state.alive:
+            row, op = {}, "delete"
+        elif waiting:
+            # Rows of this table wait for UNIQUE values: the statement's row is what SQL shows now
+            # (its true values may differ); the settlement then records what it changes.
+            row = self.sql.fetch(table.spec, change.pk) or {}
             op = "insert" if change.insert else "update"
         else:
-            row, op = {}, "delete"
+            row, _ = self.materializer.project(table, outcome.state, change.pk)
+            op = "insert" if change.insert else "update"
         self.changes.record(table.spec.name, op, change.pk, row, changed)
-        if item.state is not None and item.state.alive and change.insert and item.state.origin is not None:
-            self.conflicts.clear_row("duplicate_key", change.table, pk_key(change.pk))
+        # A new life (a delete, a re-insert) ends the old one's concurrent-insert records.
+        self.materializer.track_duplicates(change, clock, b"", item.state, outcome.state, outcome.duplicate)
         self.materializer.after_local(table, change.pk, item.state, outcome.state, row)
 
     def write_ops(self, ops: Sequence[IdsOp]) -> Entry | None:
@@ -386,7 +390,6 @@ class Database:
         ids: list[tuple[int, IdsOp]] = []
         rows: list[tuple[RowChange, ResolvedTable]] = []
         schema = self.catalog.at(past)
-        ddl: list[DDLOp] = []
         for i, op in enumerate(ops):
             if isinstance(op, DDLOp):
                 event = make_event(
@@ -400,7 +403,6 @@ class Database:
                 )
                 check_event(event, schema)
                 own.append(event)
-                ddl.append(op)
                 schema = self.catalog.with_events(past, own)
             elif isinstance(op, IdsOp):
                 ids.append((i, op))
@@ -414,8 +416,6 @@ class Database:
                 rows.append((op, at))
         if own:
             before, after = self.catalog.add(own)
-            for op in ddl:
-                self.changes.record(_ddl_table(op), "ddl", [], op.to_ipld(), [])
             self.materializer.migrate(before, after, own, local=False)
             self.conflicts.replace_schema(after.conflicts)
         if ids:
@@ -624,12 +624,3 @@ class Database:
             for row in self.conn.execute(f"SELECT {select} FROM {quote(spec.name)} ORDER BY {order}"):
                 digest.update(codec.encode(list(row)))
         return digest.hexdigest()
-
-
-def _ddl_table(op: DDLOp) -> str:
-    spec = op.body.get("spec")
-    name = spec.get("name") if isinstance(spec, dict) else None
-    name = name or op.body.get("t") or op.body.get("name")
-    if isinstance(spec, dict) and "t" in spec and spec.get("name") and op.kind == "create_index":
-        name = spec["t"]
-    return name if isinstance(name, str) else ""

@@ -1,0 +1,292 @@
+"""The divergences found by review (issue 9), each delivered to fresh replicas in every order.
+
+Each test builds a small concurrent history on two or three writers, then hands the union of their
+entries to new replicas in every permutation (and all at once, newest first), and asserts that all of
+them show the same tables, rows, conflict records, UNIQUE settlement and rejections, and the expected
+outcome.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+
+from p2pdb.log import Entry
+from p2pdb.store import Database
+
+from .conftest import MakeDB
+from .helpers import blocks_of, exchange, execute, sync
+
+
+def entries_of(*dbs: Database) -> list[Entry]:
+    seen: dict[bytes, Entry] = {}
+    for db in dbs:
+        for entry in db.log.traverse():
+            seen[bytes(entry.cid)] = entry
+    return list(seen.values())
+
+
+def outcome(db: Database) -> tuple[Any, ...]:
+    return (
+        db.state_hash(),
+        [(t.to_ipld(), db.catalog.schema.tables[t.ident].indexes) for t in db.tables()],
+        db.conflicts.rows(),
+        db.settler.records(),
+        sorted((bytes(c), r) for c, r in db.rejected()),
+    )
+
+
+def every_order(make_db: MakeDB, entries: list[Entry], *, limit: int = 120) -> Database:
+    """Deliver ``entries`` to fresh replicas one by one in every order (up to ``limit`` orders; blocks
+    whose parents are missing wait) and all at once; assert they agree; return one of them."""
+    results = []
+    first: Database | None = None
+    for n, order in enumerate(itertools.permutations(entries)):
+        if n >= limit:
+            break
+        db = make_db(20 + n % 5)
+        for entry in order:
+            db.join([entry.block])
+        assert not db.log.missing()
+        results.append(outcome(db))
+        first = first or db
+    batch = make_db(30)
+    batch.join([e.block for e in reversed(entries)])
+    results.append(outcome(batch))
+    assert all(r == results[0] for r in results), "replicas differ by delivery order"
+    assert first is not None
+    return first
+
+
+def unique_table(db: Database, *, not_null: bool = False) -> None:
+    db.write(execute(f"CREATE TABLE p (id INTEGER PRIMARY KEY, v TEXT{' NOT NULL' if not_null else ''})"))
+    db.write(execute("CREATE UNIQUE INDEX p_v ON p (v)"))
+
+
+def feed_rows(db: Database, table: str) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for change in db.changes.read(0, limit=10**6):
+        if change.table != table or change.op == "ddl":
+            continue
+        if change.op == "delete":
+            rows.pop(json.dumps(change.pk), None)
+        else:
+            rows[json.dumps(change.pk)] = change.row
+    return rows
+
+
+@pytest.mark.parametrize("not_null", [False, True])
+def test_unique_value_returns_to_the_first_row_when_the_clash_goes(make_db: MakeDB, not_null: bool) -> None:
+    # A inserts (1,'v'); B concurrently inserts (2,'v') with a higher clock, then deletes row 2.
+    a, b = make_db(1), make_db(2)
+    unique_table(a, not_null=not_null)
+    sync(b, a)
+    b.write(execute("INSERT INTO p VALUES (9, 'w')"))  # b's clock runs ahead of a's
+    b.write(execute("DELETE FROM p WHERE id = 9"))
+    a.write(execute("INSERT INTO p VALUES (1, 'v')"))
+    b.write(execute("INSERT INTO p VALUES (2, 'v')"))
+    middle = make_db(3)
+    for db in (a, b):
+        sync(middle, db)
+    assert middle.query("SELECT id, v FROM p ORDER BY id") == (
+        [(1, "v")] if not_null else [(1, "v"), (2, None)]
+    )
+    assert [r.kind for r in middle.conflict_records()] == ["unique"]
+    b.write(execute("DELETE FROM p WHERE id = 2"))
+    final = every_order(make_db, entries_of(a, b))
+    assert final.query("SELECT id, v FROM p ORDER BY id") == [(1, "v")]
+    assert final.conflict_records() == []
+
+
+@pytest.mark.parametrize("not_null", [False, True])
+def test_a_hidden_value_comes_back_when_its_holder_goes(make_db: MakeDB, not_null: bool) -> None:
+    a, b = make_db(1), make_db(2)
+    unique_table(a, not_null=not_null)
+    sync(b, a)
+    b.write(execute("INSERT INTO p VALUES (9, 'w')"))  # b's next write has the later clock
+    a.write(execute("INSERT INTO p VALUES (1, 'v')"))  # the first writer keeps the value
+    b.write(execute("INSERT INTO p VALUES (2, 'v')"))
+    exchange(a, b)
+    for db in (a, b):
+        expected = [(1, "v"), (9, "w")] if not_null else [(1, "v"), (2, None), (9, "w")]
+        assert db.query("SELECT id, v FROM p ORDER BY id") == expected
+    a.write(execute("DELETE FROM p WHERE id = 1"))
+    exchange(a, b)
+    final = every_order(make_db, entries_of(a, b))
+    for db in (a, b, final):
+        assert db.query("SELECT id, v FROM p ORDER BY id") == [(2, "v"), (9, "w")]
+        # The change feed told the reveal: folded, it gives the table.
+        assert feed_rows(db, "p") == {"[2]": {"id": 2, "v": "v"}, "[9]": {"id": 9, "v": "w"}}
+        assert db.conflict_records() == []
+
+
+def test_unique_clash_is_recorded_the_same_everywhere(make_db: MakeDB) -> None:
+    a, b, c = make_db(1), make_db(2), make_db(3)
+    unique_table(a)
+    sync(b, a)
+    sync(c, a)
+    for i, db in enumerate((a, b, c), 1):
+        db.write(execute("INSERT INTO p VALUES (?, 'v')", (i,)))
+    final = every_order(make_db, entries_of(a, b, c))
+    # Same Lamport time: the lowest author key writes first and keeps the value.
+    first = min((a, b, c), key=lambda db: db.identity.public_key)
+    keeper = [a, b, c].index(first) + 1
+    losers = [i for i in (1, 2, 3) if i != keeper]
+    records = final.conflict_records()
+    assert sorted((r.kind, r.key, r.subject) for r in records) == [("unique", [i], "p_v") for i in losers]
+    assert final.query("SELECT id, v FROM p ORDER BY id") == [
+        (i, "v" if i == keeper else None) for i in (1, 2, 3)
+    ]
+
+
+def test_create_unique_index_racing_a_duplicate_insert(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE p (id INTEGER PRIMARY KEY, v TEXT)"))
+    a.write(execute("INSERT INTO p VALUES (1, 'v')"))
+    sync(b, a)
+    a.write(execute("CREATE UNIQUE INDEX p_v ON p (v)"))
+    b.write(execute("INSERT INTO p VALUES (2, 'v')"))  # b had no index yet: a legal write
+    final = every_order(make_db, entries_of(a, b))
+    assert final.rejected() == []  # nobody rejects the index or the insert, in any order
+    assert final.query("SELECT id, v FROM p ORDER BY id") == [(1, "v"), (2, None)]
+    assert [i.name for i in final.catalog.schema.tables["p"].indexes] == ["p_v"]
+
+
+def test_concurrent_create_table_with_different_keys_in_every_order(make_db: MakeDB) -> None:
+    a, b, c = make_db(1), make_db(2), make_db(3)
+    c.write(execute("CREATE TABLE other (id INTEGER PRIMARY KEY)"))
+    c.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))  # time 2: not the first
+    a.write(execute("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER)"))
+    b.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+    a.write(execute("INSERT INTO t VALUES ('x', 1)"))
+    b.write(execute("INSERT INTO t VALUES (7, 2)"))
+    c.write(execute("INSERT INTO t VALUES (8, 3)"))
+    final = every_order(make_db, entries_of(a, b, c))
+    spec = final.catalog.table("t")
+    assert spec is not None
+    winner = a if a.identity.public_key < b.identity.public_key else b
+    assert spec.pk == winner.tables()[-1].pk
+    assert sorted(r.kind for r in final.conflict_records()).count("lost_write") >= 1
+
+
+def test_names_differing_in_case_are_one_table_with_both_rows(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE Users (id INTEGER PRIMARY KEY, name TEXT)"))
+    b.write(execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)"))
+    a.write(execute("INSERT INTO Users VALUES (1, 'ann')"))
+    b.write(execute("INSERT INTO users VALUES (2, 'bob')"))
+    final = every_order(make_db, entries_of(a, b))
+    assert [t.name for t in final.tables()] == [
+        "Users" if a.identity.public_key < b.identity.public_key else "users"
+    ]
+    assert final.query("SELECT id, name FROM users ORDER BY id") == [(1, "ann"), (2, "bob")]
+    exchange(a, b)
+    assert a.state_hash() == b.state_hash() == final.state_hash()
+
+
+def test_rows_of_a_dropped_table_never_come_back(make_db: MakeDB) -> None:
+    a = make_db(1)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    a.write(execute("INSERT INTO t VALUES (1, 'old'), (2, 'old')"))
+    a.write(execute("DROP TABLE t"), allow_drop=True)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    a.write(execute("INSERT INTO t VALUES (3, 'new')"))
+    final = every_order(make_db, entries_of(a), limit=1)
+    assert final.query("SELECT id, v FROM t") == [(3, "new")]
+    assert final.query("SELECT count(*) FROM _p2pdb_rows") == [(1,)]
+
+
+def test_writes_concurrent_with_a_drop_are_recorded_as_lost(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    a.write(execute("INSERT INTO t VALUES (1, 'x')"))
+    sync(b, a)
+    a.write(execute("DROP TABLE t"), allow_drop=True)
+    b.write(execute("INSERT INTO t VALUES (2, 'concurrent')"))
+    final = every_order(make_db, entries_of(a, b))
+    assert final.tables() == []
+    lost = [r for r in final.conflict_records() if r.kind == "lost_write"]
+    assert [(r.key, r.subject, r.lost) for r in lost] == [([2], "dropped", {"id": 2, "v": "concurrent"})]
+
+
+def test_drop_and_a_concurrent_recreate_keep_only_the_new_generation(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    a.write(execute("INSERT INTO t VALUES (1, 'old')"))
+    sync(b, a)
+    a.write(execute("DROP TABLE t"), allow_drop=True)
+    b.write(execute("DROP TABLE t"), allow_drop=True)
+    b.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, w INTEGER)"))
+    b.write(execute("INSERT INTO t VALUES (2, 'new', 5)"))
+    final = every_order(make_db, entries_of(a, b))
+    assert final.query("SELECT * FROM t") == [(2, "new", 5)]
+
+
+def test_concurrent_inserts_of_one_key_are_recorded(make_db: MakeDB) -> None:
+    a, b, c = make_db(1), make_db(2), make_db(3)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    sync(b, a)
+    sync(c, a)
+    for name, db in (("a", a), ("b", b), ("c", c)):
+        db.write(execute("INSERT INTO t VALUES (1, ?)", (name,)))
+    final = every_order(make_db, entries_of(a, b, c))
+    records = [r for r in final.conflict_records() if r.kind == "duplicate_key"]
+    shown = final.query("SELECT v FROM t")[0][0]
+    assert len(records) == 2 and shown not in {r.lost["v"] for r in records}
+    assert {r.lost["v"] for r in records} | {shown} == {"a", "b", "c"}
+
+
+def test_concurrent_add_column_of_different_types_keeps_every_row(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)"))
+    sync(b, a)
+    a.write(execute("ALTER TABLE t ADD COLUMN c INTEGER"))
+    b.write(execute("ALTER TABLE t ADD COLUMN c VARCHAR(20)"))
+    a.write(execute("INSERT INTO t VALUES (1, 'one', 10)"))
+    b.write(execute("INSERT INTO t VALUES (2, 'two', 'twenty')"))
+    b.write(execute("INSERT INTO t VALUES (3, 'three', '30')"))
+    final = every_order(make_db, entries_of(a, b), limit=40)
+    rows = final.query("SELECT id, name, c FROM t ORDER BY id")
+    assert [r[:2] for r in rows] == [(1, "one"), (2, "two"), (3, "three")]  # no row vanished
+    records = final.conflict_records()
+    assert any(r.kind == "schema" for r in records)
+    if final.catalog.table("t").column("c").type == "INTEGER":  # type: ignore[union-attr]
+        assert rows[1][2] is None and rows[2][2] == 30
+        assert [(r.key, r.lost) for r in records if r.kind == "value"] == [
+            ([2], {"c": "twenty"}),
+            ([3], {"c": "30"}),
+        ]
+    else:
+        assert rows[0][2] == "10"
+
+
+def test_keyless_rows_replicate_with_duplicates(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE log (level TEXT, msg TEXT)"))
+    a.write(execute("INSERT INTO log VALUES ('info', 'x'), ('info', 'x'), ('warn', 'y')"))
+    sync(b, a)
+    b.write(execute("UPDATE log SET msg = 'z' WHERE level = 'warn'"))
+    a.write(execute("DELETE FROM log WHERE rowid IN (SELECT min(rowid) FROM log WHERE level = 'info')"))
+    final = every_order(make_db, entries_of(a, b))
+    assert final.query("SELECT level, msg FROM log ORDER BY level") == [("info", "x"), ("warn", "z")]
+    exchange(a, b)
+    assert a.state_hash() == b.state_hash() == final.state_hash()
+    assert blocks_of(a)
+
+
+def test_a_row_known_only_by_a_later_change_shows_its_key(make_db: MakeDB) -> None:
+    """A peer may send an update of a row whose insert nobody has (legal ops, odd history): the row's
+    key columns come from its key, not from cells it never had, the same on every replica."""
+    from .helpers import Forger
+
+    a = make_db(1)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    forger = Forger()
+    forger.see(blocks_of(a))
+    entry = forger.sign([{"t": "t", "k": [5], "cl": 1, "v": {"v": "orphan"}}])
+    final = every_order(make_db, [*entries_of(a), entry])
+    assert final.query("SELECT id, v FROM t") == [(5, "orphan")]
+    assert final.rejected() == []
