@@ -15,7 +15,7 @@ from typing import Any
 
 import apsw
 
-from p2pdb.sql import catalog, mysqltypes
+from p2pdb.sql import autoids, catalog, information_schema, mysqltypes
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
 from p2pdb.sql.lexer import Lexed
@@ -30,6 +30,18 @@ from p2pdb.store import Database, IndexSpec, TableSpec
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
+
+
+def _json(value: Any) -> str:
+    """JSON text of a conflict record's key or values (bytes as ``{"$hex": ...}``, as the store
+    writes them)."""
+
+    def plain(item: Any) -> Any:
+        if isinstance(item, bytes):
+            return {"$hex": item.hex()}
+        return str(item)
+
+    return json.dumps(value, default=plain, sort_keys=True)
 
 
 class Accounts:
@@ -79,6 +91,7 @@ class SQLBackend:
         register_functions(self.scratch)
         for db in self._dbs():
             register_functions(db.conn)
+            autoids.register(db.conn)
         registry.listeners.append(self._on_new_database)
         self._plans = PlanCache()
         self._committers: dict[str, GroupCommitter] = {}
@@ -95,6 +108,7 @@ class SQLBackend:
         db = self.registry.get(name)
         if db is not None:
             register_functions(db.conn)
+            autoids.register(db.conn)
 
     # -- protocol Backend ---------------------------------------------------------------------
 
@@ -245,6 +259,35 @@ class SQLBackend:
 
     def attach_information_schema(self, conn: apsw.Connection) -> None:
         catalog.refresh_information_schema(conn, self)
+
+    def refresh_conflicts(self, conn: apsw.Connection) -> None:
+        """Fill ``information_schema.P2PDB_CONFLICTS`` on ``conn`` from every database's conflict
+        records (read now: they change with merges, which move no schema version)."""
+        information_schema.fill_conflicts(conn, self.conflict_rows())
+
+    def conflict_rows(self) -> list[tuple[Any, ...]]:
+        """Rows of ``P2PDB_CONFLICTS``: ID, TABLE_SCHEMA, TABLE_NAME, KIND, ROW_KEY, SUBJECT, DETAIL,
+        LOST_VALUES, ENTRY_CID, AUTHOR, CLOCK (keys and lost values as JSON text)."""
+        rows: list[tuple[Any, ...]] = []
+        for db in self._dbs():
+            for record in db.conflict_records():
+                spec = db.catalog.table(record.table)
+                rows.append(
+                    (
+                        len(rows) + 1,
+                        db.name,
+                        spec.name if spec is not None else record.table,
+                        record.kind,
+                        _json(record.key),
+                        record.subject,
+                        record.detail,
+                        _json(record.lost),
+                        record.cid,
+                        record.author,
+                        record.time,
+                    )
+                )
+        return rows
 
     def status(self) -> dict[str, Any]:
         values = dict(self._status())

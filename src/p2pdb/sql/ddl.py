@@ -74,9 +74,9 @@ class TablePlan:
 
     def statements(self) -> list[str]:
         cols = ", ".join(c.render() for c in self.columns)
-        pk = ", ".join(quote(c) for c in self.pk)
+        key = f", PRIMARY KEY ({', '.join(quote(c) for c in self.pk)})" if self.pk else ""
         create = "CREATE TABLE IF NOT EXISTS" if self.if_not_exists else "CREATE TABLE"
-        out = [f"{create} {quote(self.name)} ({cols}, PRIMARY KEY ({pk}))"]
+        out = [f"{create} {quote(self.name)} ({cols}{key})"]
         out.extend(index_sql(self.name, name, cols_, unique) for name, cols_, unique in self.indexes)
         return out
 
@@ -190,14 +190,22 @@ def plan_create_table(sql: str) -> TablePlan:
         raise MySQLError(ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax: {exc}") from exc
     if not isinstance(tree, exp.Create) or not isinstance(tree.this, exp.Schema):
         if isinstance(tree, exp.Create) and tree.args.get("expression") is not None:
-            raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "CREATE TABLE ... SELECT is not supported")
+            raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "CREATE TABLE ... SELECT is not supported here")
         raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "this CREATE TABLE form is not supported")
+    plan = declared_plan(tree)
+    finish_plan(plan)
+    return plan
+
+
+def declared_plan(tree: exp.Create) -> TablePlan:
+    """What a CREATE TABLE declares: its columns, keys, indexes and rule, before :func:`finish_plan`
+    (``CREATE TABLE ... SELECT`` adds the query's columns in between)."""
     schema = tree.this
-    table = schema.this
+    table = schema.this if isinstance(schema, exp.Schema) else schema
     name = str(table.name)
     plan = TablePlan(name, bool(tree.args.get("exists")), [], [], database=str(table.db) or None)
     pk: list[str] = []
-    for item in schema.expressions:
+    for item in schema.expressions if isinstance(schema, exp.Schema) else ():
         if isinstance(item, exp.ColumnDef):
             col = column_plan(item)
             plan.columns.append(col)
@@ -224,28 +232,34 @@ def plan_create_table(sql: str) -> TablePlan:
             plan.warnings.append("FOREIGN KEY constraints are accepted but not enforced")
         else:
             plan.warnings.append(f"{item.sql('mysql')[:60]} is ignored")
-    if not pk:
-        auto = [c.name for c in plan.columns if c.auto_increment]
-        if auto:
-            pk = auto[:1]
-        else:
-            raise MySQLError(
-                ErrorCode.NOT_SUPPORTED_YET,
-                f"table '{name}' needs a PRIMARY KEY: P2PDB identifies rows across peers by primary key",
-            )
     plan.pk = pk
     plan.rule = _rule_from_comment(tree)
-    by_name = {c.name: c for c in plan.columns}
-    missing = [c for c in pk if c not in by_name]
+    return plan
+
+
+def finish_plan(plan: TablePlan) -> None:
+    """Settle the key and each column's SQLite type once every column is known."""
+    by_name: dict[str, ColumnPlan] = {}
+    for col in plan.columns:
+        if col.name.lower() in by_name:
+            raise MySQLError(1060, f"Duplicate column name '{col.name}'")
+        by_name[col.name.lower()] = col
+    pk = plan.pk
+    if not pk:
+        # An AUTO_INCREMENT column without a declared key becomes the key; without either, rows get
+        # the store's hidden identity (a table without a primary key, as MySQL allows).
+        pk = [c.name for c in plan.columns if c.auto_increment][:1]
+    missing = [c for c in pk if c.lower() not in by_name]
     if missing:
         raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Key column '{missing[0]}' doesn't exist in table")
+    pk = plan.pk = [by_name[c.lower()].name for c in pk]
     for col in plan.columns:
         col.primary = col.name in pk
         integer_pk = (
             len(pk) == 1 and col.primary and sqlite_type(col.mysql_type, integer_pk=False) == "INTEGER"
         )
-        col.sqlite_type = sqlite_type(col.mysql_type, integer_pk=integer_pk)
-    return plan
+        if integer_pk or not col.sqlite_type:  # a column copied from another table keeps its type
+            col.sqlite_type = sqlite_type(col.mysql_type, integer_pk=integer_pk)
 
 
 def _index_columns(item: exp.Expression) -> list[str]:

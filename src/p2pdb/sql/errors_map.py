@@ -11,12 +11,16 @@ from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, UnsupportedChange
 
 _NO_TABLE = re.compile(r"no such table: (?:main\.)?(\S+)")
-_NO_COLUMN = re.compile(r"no such column: (\S+)")
+_NO_COLUMN = re.compile(r"no such column: (\S+)|has no column named (\S+)")
 _UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.\"`, ]+)")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: \S*?\.?(\w+)$")
 _EXISTS = re.compile(r"table \"?(\S+?)\"? already exists")
 _INDEX_EXISTS = re.compile(r"index (\S+) already exists")
 _NO_FUNCTION = re.compile(r"no such function: (\S+)")
+_DUP_COLUMN = re.compile(r"duplicate column name: (\S+)")
+_NO_INDEX = re.compile(r"no such index: (\S+)")
+_VALUE_COUNT = re.compile(r"has \d+ columns but \d+ values were supplied|\d+ values for \d+ columns")
+_UNION_COUNT = re.compile(r"do not have the same number of result columns")
 
 
 def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
@@ -53,11 +57,23 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
             qualified = table if "." in table else f"{database or ''}.{table}"
             return MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{qualified}' doesn't exist")
         if match := _NO_COLUMN.search(message):
-            return MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{match.group(1)}' in 'field list'")
+            column = match.group(1) or match.group(2)
+            return MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{column}' in 'field list'")
         if match := _EXISTS.search(message):
             return MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{match.group(1)}' already exists")
         if match := _INDEX_EXISTS.search(message):
             return MySQLError(1061, f"Duplicate key name '{match.group(1)}'")
+        if _VALUE_COUNT.search(message):
+            return MySQLError(
+                ErrorCode.WRONG_VALUE_COUNT_ON_ROW, "Column count doesn't match value count at row 1"
+            )
+        if _UNION_COUNT.search(message):
+            return MySQLError(1222, "The used SELECT statements have a different number of columns")
+        if match := _NO_INDEX.search(message):
+            name = match.group(1).split(".")[-1]
+            return MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
+        if match := _DUP_COLUMN.search(message):
+            return MySQLError(1060, f"Duplicate column name '{match.group(1)}'")
         if match := _NO_FUNCTION.search(message):
             return MySQLError(1305, f"FUNCTION {database or ''}.{match.group(1)} does not exist")
         if "syntax error" in message or "incomplete input" in message or "unrecognized token" in message:

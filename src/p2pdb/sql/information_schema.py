@@ -10,6 +10,10 @@ Refilling is skipped while the schema is unchanged: the caller passes a ``versio
 changes with the schema, or the function compares the specs themselves (cheap when the source hands
 out the store's cached spec objects). Row counts (TABLE_ROWS, CARDINALITY) are taken at refill time,
 like MySQL's cached statistics (``information_schema_stats_expiry``).
+
+``P2PDB_CONFLICTS`` is P2PDB's own table: the conflict records of every database (what merges
+discarded or hid, :mod:`p2pdb.store.conflicts`). Merges change it without touching any schema, so it
+is refilled by :func:`fill_conflicts` whenever a query names it, not by the schema refresh.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from p2pdb.sql.mysqltypes import CHARSET_NAME, COLLATION_NAME
 from p2pdb.store.schema import Column, IndexSpec, TableSpec
 
 _NAME = "varchar(64)"
+#: The table of conflict records; it changes without any schema change, so it is filled on its own
+#: (:func:`fill_conflicts`), each time a query names it.
+CONFLICTS = "P2PDB_CONFLICTS"
 #: MySQL 8's columns for each table, with MySQL types as SQLite declared types.
 TABLES: dict[str, str] = {
     "CHARACTER_SETS": "CHARACTER_SET_NAME N, DEFAULT_COLLATE_NAME N, DESCRIPTION varchar(2048),"
@@ -94,6 +101,10 @@ TABLES: dict[str, str] = {
     "VIEWS": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, VIEW_DEFINITION longtext,"
     " CHECK_OPTION varchar(8), IS_UPDATABLE varchar(3), DEFINER varchar(288), SECURITY_TYPE varchar(7),"
     " CHARACTER_SET_CLIENT N, COLLATION_CONNECTION N",
+    # P2PDB's own: what merges discarded or hid, per database (p2pdb.store.conflicts).
+    CONFLICTS: "ID bigint unsigned, TABLE_SCHEMA N, TABLE_NAME N, KIND varchar(16), ROW_KEY json,"
+    " SUBJECT varchar(256), DETAIL text, LOST_VALUES json, ENTRY_CID varchar(128), AUTHOR varchar(128),"
+    " CLOCK bigint unsigned",
 }
 #: What ``SHOW TABLES FROM information_schema`` lists.
 TABLE_NAMES: tuple[str, ...] = tuple(sorted(TABLES))
@@ -170,7 +181,7 @@ def refresh_information_schema(
         return False
     with conn:
         for name in TABLES:
-            if name not in _STATIC:
+            if name not in _STATIC and name != CONFLICTS:
                 conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{name}")
         _fill(conn, source, snapshot if snapshot is not None else _snapshot(source))
     _filled[conn] = token
@@ -208,7 +219,8 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                 null = "YES" if f.nullable else "NO"
                 head = ("def", db, spec.name, f.name, f.position, f.default, null, info.data_type)
                 columns.append((*head, *lengths, *precisions, *described, PRIVILEGES, f.comment, "", None))
-            keys = [("PRIMARY", True, spec.pk)] + [(i.name, i.unique, i.columns) for i in indexes]
+            primary = [("PRIMARY", True, spec.pk)] if spec.pk else []  # keyless: no PRIMARY key
+            keys = primary + [(i.name, i.unique, i.columns) for i in indexes]
             for name, unique, key_columns in keys:
                 if unique:
                     kind = "PRIMARY KEY" if name == "PRIMARY" else "UNIQUE"
@@ -227,3 +239,12 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
     _insert(conn, "STATISTICS", statistics)
     _insert(conn, "KEY_COLUMN_USAGE", usage)
     _insert(conn, "TABLE_CONSTRAINTS", constraints)
+
+
+def fill_conflicts(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Replace the rows of ``information_schema.P2PDB_CONFLICTS`` on ``conn`` (attached first if
+    needed); each row has the table's columns in order."""
+    _ensure_attached(conn)
+    with conn:
+        conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{CONFLICTS}")
+        _insert(conn, CONFLICTS, rows)

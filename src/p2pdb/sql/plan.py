@@ -16,6 +16,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.translate import rewrite
 from p2pdb.store.schema import TableSpec, quote
@@ -35,6 +36,7 @@ _SESSION_FUNCTIONS = [
 ]
 _LOCKING = re.compile(r"\b(FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)\b", _I)
 _INFO_SCHEMA = re.compile(r"\binformation_schema\s*\.", _I)
+_CONFLICTS = re.compile(r"\bP2PDB_CONFLICTS\b", _I)
 _PROJ_TOKENS = re.compile(
     r"(`(?:[^`]|``)*`)|(\()|(\))|(,)|\b(FROM|WHERE|GROUP|HAVING|ORDER|LIMIT|INTO|UNION|FOR|LOCK|WINDOW)\b", _I
 )
@@ -86,6 +88,8 @@ class AutoSlots:
     column: str
     new: list[str] = field(default_factory=list)
     check: list[str] = field(default_factory=list)
+    #: ``INSERT ... SELECT``: each row's value comes from ``p2pdb_auto_id()`` (see :mod:`.autoids`).
+    per_row: bool = False
 
 
 @dataclass(slots=True)
@@ -98,6 +102,9 @@ class Plan:
     names: list[str | None] | None = None
     locking: bool = False
     info_schema: bool = False
+    #: The statement names ``P2PDB_CONFLICTS``: fill it from the stores before running (it changes
+    #: with merges, not with schema versions).
+    conflicts: bool = False
     description: Any = None
     fallback: bool = False
     #: INSERT ... ON DUPLICATE KEY UPDATE: affected rows are 1 (inserted), 2 (updated) or 0 (unchanged).
@@ -216,8 +223,11 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     table: str | None = None
     if kind in ("INSERT", "REPLACE"):
         table, auto, shape = _auto_increment(shape, tables)
-    elif kind == "UPDATE" and changed_rows:
-        shape = _only_changed_rows(shape)
+    elif kind in ("UPDATE", "DELETE"):
+        if _LIMIT.search(shape):
+            shape = _limit_by_rowid(shape)
+        if kind == "UPDATE" and changed_rows:
+            shape = _only_changed_rows(shape)
     sql = rewrite(shape)
     upsert = (
         kind == "INSERT" and "ON CONFLICT DO UPDATE SET" in sql and "ON CONFLICT DO UPDATE SET" not in shape
@@ -239,6 +249,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         names=names,
         locking=bool(_LOCKING.search(lexed.shape)),
         info_schema=bool(_INFO_SCHEMA.search(lexed.shape)),
+        conflicts=bool(_CONFLICTS.search(lexed.shape)),
     )
 
 
@@ -260,20 +271,38 @@ def _auto_increment(shape: str, tables: Mapping[str, TableSpec]) -> tuple[str | 
     column = next((c.name for c in spec.columns if c.extra.get("ai")), None)
     if column is None:
         return name, None, shape
+    # sqlglot has no REPLACE statement: parse it as the INSERT it is and write REPLACE back.
+    replace = _REPLACE.match(shape) is not None
     try:
-        tree = sqlglot.parse_one(shape, read="mysql")
+        tree = sqlglot.parse_one(_REPLACE.sub("INSERT", shape, 1) if replace else shape, read="mysql")
     except sqlglot.errors.ParseError:
         return name, None, shape
-    values = tree.expression if isinstance(tree, exp.Insert) else None
-    if not isinstance(values, exp.Values):
-        return name, None, shape  # INSERT ... SELECT / SET: SQLite assigns the values (see docs)
-    slots = AutoSlots(column)
+    if not isinstance(tree, exp.Insert):
+        return name, None, shape
+    name, auto, shape = _auto_slots(tree, name, spec, column, shape)
+    return name, auto, _INSERT.sub("REPLACE", shape, 1) if replace and auto is not None else shape
+
+
+_REPLACE = re.compile(r"^\s*REPLACE\b", _I)
+_INSERT = re.compile(r"^\s*INSERT\b", _I)
+
+
+def _auto_slots(
+    tree: exp.Insert, name: str, spec: TableSpec, column: str, shape: str
+) -> tuple[str | None, AutoSlots | None, str]:
+    values = tree.expression
     target = tree.this
     columns = [str(e.name) for e in target.expressions] if isinstance(target, exp.Schema) else None
     if columns is None:
         columns = list(spec.column_names)
-    if column in columns:
-        index = columns.index(column)
+    if isinstance(values, (exp.Query, exp.Subquery)):
+        return name, AutoSlots(column, per_row=True), _per_row_ids(tree, values, columns, column)
+    if not isinstance(values, exp.Values):
+        return name, None, shape  # INSERT ... SET is parsed as VALUES; nothing else is left
+    slots = AutoSlots(column)
+    folded = [c.lower() for c in columns]
+    if column.lower() in folded:
+        index = folded.index(column.lower())
         for row_number, row in enumerate(values.expressions):
             if index >= len(row.expressions):
                 return name, None, shape
@@ -293,6 +322,58 @@ def _auto_increment(shape: str, tables: Mapping[str, TableSpec]) -> tuple[str | 
     else:
         return name, None, shape
     return name, slots, tree.sql(dialect="mysql")
+
+
+def _per_row_ids(tree: exp.Insert, query: Any, columns: list[str], column: str) -> str:
+    """``INSERT INTO t (a, id) SELECT x, y FROM s`` → ``INSERT INTO t (a, id) SELECT c0,
+    p2pdb_auto_id(c1) FROM (SELECT NULL AS c0, NULL AS c1 WHERE FALSE UNION ALL SELECT * FROM (SELECT
+    x, y FROM s))``: the leading empty SELECT names the source's columns by position (a compound
+    takes its names from its first part), so the AUTO_INCREMENT one can go through the allocator
+    whatever the source's own column names are. An absent AUTO_INCREMENT column is added."""
+    names = [f"_p2pdb_c{i}" for i in range(len(columns))]
+    picks = list(names)
+    if column.lower() in (c.lower() for c in columns):
+        index = [c.lower() for c in columns].index(column.lower())
+        picks[index] = f"{FUNCTION}({names[index]})"
+    else:
+        picks.append(f"{FUNCTION}(NULL)")
+        target = tree.this
+        if isinstance(target, exp.Schema):
+            target.expressions.append(exp.to_identifier(column))
+        else:
+            identifiers = [exp.to_identifier(c) for c in [*columns, column]]
+            tree.set("this", exp.Schema(this=target, expressions=identifiers))
+    inner = query.this if isinstance(query, exp.Subquery) else query
+    empty = "SELECT " + ", ".join(f"NULL AS {n}" for n in names) + " WHERE FALSE"
+    source = f"{empty} UNION ALL SELECT * FROM ({inner.sql(dialect='mysql')}) AS _p2pdb_s"
+    select = f"SELECT {', '.join(picks)} FROM ({source}) AS _p2pdb_u WHERE TRUE"
+    tree.set("expression", sqlglot.parse_one(select, read="mysql"))
+    return tree.sql(dialect="mysql")
+
+
+_LIMIT = re.compile(r"\bLIMIT\b", _I)
+
+
+def _limit_by_rowid(shape: str) -> str:
+    """``DELETE FROM t WHERE w ORDER BY o LIMIT n`` → ``DELETE FROM t WHERE rowid IN (SELECT rowid
+    FROM t WHERE w ORDER BY o LIMIT n)`` (likewise UPDATE): SQLite is built without ORDER BY/LIMIT on
+    DELETE and UPDATE, and MySQL users rely on them, e.g. to remove one of two equal rows of a table
+    without a primary key. Every user table is a rowid table."""
+    try:
+        tree = sqlglot.parse_one(shape, read="mysql")
+    except sqlglot.errors.ParseError:
+        return shape
+    if not isinstance(tree, (exp.Delete, exp.Update)) or tree.args.get("limit") is None:
+        return shape
+    table = tree.this
+    if not isinstance(table, exp.Table) or tree.args.get("from") or tree.args.get("using"):
+        return shape
+    inner = exp.select("rowid").from_(table.copy())
+    for part in ("where", "order", "limit"):
+        inner.set(part, tree.args.get(part))
+        tree.set(part, None)
+    tree.set("where", exp.Where(this=exp.In(this=exp.column("rowid"), query=exp.Subquery(this=inner))))
+    return tree.sql(dialect="mysql")
 
 
 def _only_changed_rows(shape: str) -> str:

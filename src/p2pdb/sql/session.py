@@ -10,12 +10,16 @@ SQLite's write lock across a client round trip (DESIGN §6):
   in one store transaction. If a replayed write or locking read (``FOR UPDATE``) now gives a
   different result, another client changed the same data: the transaction is rolled back and the
   client gets error 1213 (ER_LOCK_DEADLOCK), which drivers and ORMs treat as "retry".
+  AUTO_INCREMENT ids are drawn once, when a statement first runs, and a replay reuses them (an
+  ``INSERT ... SELECT`` keeps its ids in the :class:`~p2pdb.sql.autoids.AutoIds` of its bindings), so
+  the rows committed carry the ids the client saw.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import itertools
 import logging
 import re
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from p2pdb.sql import mysqltypes
+from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.lexer import Lexed, lex, split_statements
 from p2pdb.sql.plan import Plan
@@ -188,7 +193,8 @@ class SQLSession:
                     ErrorCode.NOT_SUPPORTED_YET,
                     f"This version of P2PDB doesn't yet support '{text.strip()[:64]}'",
                 )
-            return handler(self, lexed, text)
+            result = handler(self, lexed, text)
+            return await result if inspect.isawaitable(result) else result
         except MySQLError:
             raise
         except Conflict as exc:
@@ -303,18 +309,25 @@ class SQLSession:
             conn = self.backend.scratch if db is None else db.conn
             if plan.info_schema and db is not None:
                 self.backend.attach_information_schema(conn)
+            if plan.conflicts:
+                self.backend.refresh_conflicts(conn)
             return self._read(conn, plan, bound, lexed, db)
         if self.txn is not None:
             return self._in_transaction(db, plan, bound, lexed)
         if plan.write:
-            allocated = bound.get("__first_auto__")
             committer = self.backend.committer(db)
             changes, row_id = await committer.submit(lambda conn: self._exec_write(conn, plan, bound))
-            return self._ok_for_write(conn=db.conn, changes=changes, allocated=row_id or allocated)
+            return self._ok_for_write(conn=db.conn, changes=changes, allocated=row_id or _generated(bound))
         return self._read(db.conn, plan, bound, lexed, db)
 
     async def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
         assert plan.auto is not None and plan.table is not None
+        if plan.auto.per_row:  # INSERT ... SELECT: ids are drawn row by row while it runs
+            await ensure_id_class(db)
+            if db.id_class() is None:
+                db.claim_ids()  # now, in a commit of its own: never inside a window that rolls back
+            bound["__auto_ids__"] = AutoIds.of(db, plan.table, plan.auto.column)
+            return
         slots = list(plan.auto.new)
         slots.extend(name for name in plan.auto.check if bound.get(name) in (None, 0, "0"))
         if not slots:
@@ -327,7 +340,7 @@ class SQLSession:
 
     def _exec_write(self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]) -> tuple[int, Any]:
         """Run a write; return MySQL's affected-rows count and, for an upsert, the row's id."""
-        before = conn.last_insert_rowid() if plan.upsert else 0
+        before = _mark_rowid(conn) if plan.upsert else 0
         cursor = conn.cursor()
         self._execute(cursor, plan, bound)
         if not plan.returning_id:
@@ -348,9 +361,27 @@ class SQLSession:
         return 1 if inserted else 2
 
     def _execute(self, cursor: apsw.Cursor, plan: Plan, bound: dict[str, Any]) -> None:
-        params = (
-            {k: v for k, v in bound.items() if not k.startswith("__")} if "__first_auto__" in bound else bound
-        )
+        if plan.auto is None:
+            self._execute_sql(cursor, plan, bound)
+            return
+        params = {k: v for k, v in bound.items() if not k.startswith("__")}
+        ids = bound.get("__auto_ids__")
+        if ids is None:
+            self._execute_sql(cursor, plan, params)
+            return
+        # INSERT ... SELECT: SQLite makes every change on the statement's first step (even with
+        # RETURNING), so the ids are all drawn inside this block.
+        with drawing(cursor.connection, ids):
+            try:
+                self._execute_sql(cursor, plan, params)
+            except apsw.SQLError as exc:
+                if "UNION ALL do not have the same number" in str(exc):  # the plan's positional wrapper
+                    raise MySQLError(
+                        ErrorCode.WRONG_VALUE_COUNT_ON_ROW, "Column count doesn't match value count at row 1"
+                    ) from exc
+                raise
+
+    def _execute_sql(self, cursor: apsw.Cursor, plan: Plan, params: dict[str, Any]) -> None:
         try:
             cursor.execute(plan.sql, params)
         except apsw.SQLError as exc:
@@ -391,7 +422,7 @@ class SQLSession:
             plan.description = description if description is not None else ()
         if plan.write and not plan.description:
             changes = conn.changes()
-            return self._ok_for_write(conn=conn, changes=changes, allocated=bound.get("__first_auto__"))
+            return self._ok_for_write(conn=conn, changes=changes, allocated=_generated(bound))
         if not plan.description and not rows:
             return _OK
         self.found_rows = len(rows)
@@ -459,13 +490,13 @@ class SQLSession:
             if txn.first_write is not None:
                 self._replay(conn, txn.statements[txn.first_write :])
             if plan.write:
-                before = conn.last_insert_rowid()
+                before = _mark_rowid(conn)
                 cursor = conn.cursor()
                 self._execute(cursor, plan, bound)
                 rows = cursor.fetchall()
                 changes = conn.changes()
                 affected = changes
-                allocated = bound.get("__first_auto__")
+                allocated: Any = _generated(bound)
                 if plan.upsert:
                     affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
                 if plan.returning_id:
@@ -536,6 +567,26 @@ class PreparedStatement:
 
     def close(self) -> None:
         return None
+
+
+_NO_ROWID = -(2**63)
+
+
+def _mark_rowid(conn: apsw.Connection) -> int:
+    """Reset SQLite's last insert rowid to a value no insert gives it, and return that value: after
+    an upsert it tells whether a row was inserted (the store's own inserts, e.g. of id ranges, may
+    have left any value there)."""
+    conn.set_last_insert_rowid(_NO_ROWID)
+    return _NO_ROWID
+
+
+def _generated(bound: dict[str, Any]) -> int | None:
+    """The first AUTO_INCREMENT id the statement generated (MySQL's LAST_INSERT_ID()), or None."""
+    first = bound.get("__first_auto__")
+    if first is not None:
+        return int(first)
+    ids = bound.get("__auto_ids__")
+    return ids.first if isinstance(ids, AutoIds) else None
 
 
 def columns_of(result: Result) -> list[Column]:

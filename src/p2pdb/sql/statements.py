@@ -7,13 +7,13 @@ with literals taken out (see :mod:`p2pdb.sql.lexer`); ``text`` is the statement 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.sql import catalog
+from p2pdb.sql import catalog, create_select
 from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name, sqlite_type
 from p2pdb.sql.lexer import Lexed, lex
 from p2pdb.sql.plan import Plan
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from p2pdb.sql.session import SQLSession
     from p2pdb.store import Database
 
-Handler = Callable[["SQLSession", Lexed, str], Result]
+Handler = Callable[["SQLSession", Lexed, str], "Result | Awaitable[Result]"]
 _I = re.IGNORECASE
 _OK = OkResult()
 
@@ -204,7 +204,7 @@ def _named_db(session: SQLSession, name: str | None) -> Database:
     return db
 
 
-def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result:
+def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awaitable[Result]:
     shape = lexed.shape
     if re.match(r"^\s*CREATE\s+(DATABASE|SCHEMA)\b", shape, _I):
         match = re.match(
@@ -222,8 +222,9 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result:
     if re.match(r"^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b", shape, _I):
         if re.match(r"^\s*CREATE\s+TEMPORARY", shape, _I):
             raise _unsupported(text)
-        if re.search(r"\bLIKE\b", shape, _I) and not re.search(r"\(", shape):
-            raise _unsupported(text)
+        routed = create_select.route(session, lexed, text)  # ... SELECT, ... LIKE
+        if routed is not None:
+            return routed
         plan = plan_create_table(text)
         db = _named_db(session, plan.database)
         if plan.name in db.catalog.tables:

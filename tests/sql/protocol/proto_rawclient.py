@@ -50,7 +50,7 @@ def parse_ok(p: bytes) -> Ok:
     r = PayloadReader(p, 1)
     affected, last_id = r.lenenc_int(), r.lenenc_int()
     status, warnings = r.u16(), r.u16()
-    return Ok(affected, last_id, status, warnings, r.rest())
+    return Ok(affected, last_id, status, warnings, r.lenenc_bytes() if r.remaining() else b"")
 
 
 def parse_err(p: bytes) -> Err:

@@ -66,8 +66,8 @@ def ok_packet(
     else:
         body = head + lenenc_int(affected) + lenenc_int(last_insert_id)
     body += _pack_status(status, warnings)
-    if info:
-        body += utf8(info)
+    if info:  # length-encoded, as MySQL and MariaDB servers send it (MariaDB's client requires it)
+        body += lenenc_bytes(utf8(info))
     return body
 
 
