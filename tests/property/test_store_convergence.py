@@ -70,6 +70,7 @@ INDEXES = {
     "kl_b": "CREATE UNIQUE INDEX kl_b ON kl (b)",
 }
 
+FEATURES = ["create", "keyless", "drop", "alter", "index", "auto", "forge", "increment"]
 replica_index = st.integers(0, 3)
 keys = st.integers(0, 4)
 texts = st.none() | st.sampled_from(["x", "y", "z", "5"])
@@ -173,6 +174,7 @@ class StoreConvergence(RuleBasedStateMachine):
         self.replicas: list[Database] = []
         self.forger: Log | None = None
         self.tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.features: set[str] = set()
 
     def make(self, n: int) -> Database:
         if self.engine == "memory":
@@ -184,15 +186,26 @@ class StoreConvergence(RuleBasedStateMachine):
     def pick(self, index: int) -> Database:
         return self.replicas[index % len(self.replicas)]
 
-    @initialize(count=st.integers(3, 4), creators=st.sets(st.integers(0, 3), min_size=1, max_size=3))
-    def start(self, count: int, creators: set[int]) -> None:
+    @initialize(
+        count=st.integers(3, 4),
+        creators=st.sets(st.integers(0, 3), min_size=1, max_size=3),
+        features=st.sets(st.sampled_from(FEATURES)),
+        unique=st.booleans(),
+    )
+    def start(self, count: int, creators: set[int], features: set[str], unique: bool) -> None:
+        # Swarm testing: each example enables some kinds of operations only, so it goes deep into
+        # their interactions instead of spreading its steps over everything.
+        self.features = features
         self.replicas = [self.make(i) for i in range(count)]
         self.forger = Log(identity(9), MANIFEST, MemoryBlockStore())
         for index in {i % count for i in creators}:
             run(self.pick(index), T_DEFS["plain"])
+            if unique:
+                run(self.pick(index), INDEXES["u_s"])
 
     # -- schema ---------------------------------------------------------------------------------
 
+    @precondition(lambda self: "create" in self.features)
     @rule(r=replica_index, variant=st.sampled_from(sorted(T_DEFS)))
     def create_t(self, r: int, variant: str) -> None:
         db = self.pick(r)
@@ -206,12 +219,14 @@ class StoreConvergence(RuleBasedStateMachine):
 
         attempt(db, fn)
 
+    @precondition(lambda self: "keyless" in self.features)
     @rule(r=replica_index, variant=st.sampled_from(sorted(KL_DEFS)))
     def create_keyless(self, r: int, variant: str) -> None:
         db = self.pick(r)
         if not has(db, "kl"):
             run(db, KL_DEFS[variant])
 
+    @precondition(lambda self: "drop" in self.features)
     @rule(r=replica_index, table=st.sampled_from(["t", "kl"]))
     def drop(self, r: int, table: str) -> None:
         db = self.pick(r)
@@ -219,6 +234,7 @@ class StoreConvergence(RuleBasedStateMachine):
         if spec is not None:
             run(db, f'DROP TABLE "{spec.name}"', allow_drop=True)
 
+    @precondition(lambda self: "alter" in self.features)
     @rule(r=replica_index, definition=st.sampled_from(C_DEFS))
     def add_column(self, r: int, definition: str) -> None:
         db = self.pick(r)
@@ -226,6 +242,7 @@ class StoreConvergence(RuleBasedStateMachine):
         if spec is not None and spec.column("c") is None:
             run(db, f'ALTER TABLE "{spec.name}" ADD COLUMN {definition}')
 
+    @precondition(lambda self: "index" in self.features)
     @rule(r=replica_index, index=st.sampled_from(sorted(INDEXES)))
     def create_index(self, r: int, index: str) -> None:
         db = self.pick(r)
@@ -233,6 +250,7 @@ class StoreConvergence(RuleBasedStateMachine):
         if has(db, table) and all(has(db, table, c) for c in ("s", "n") if table == "t"):
             run(db, INDEXES[index])
 
+    @precondition(lambda self: "index" in self.features)
     @rule(r=replica_index, name=st.sampled_from(["t_s", "t_n", "t_sn", "kl_b"]))
     def drop_index(self, r: int, name: str) -> None:
         run(self.pick(r), f"DROP INDEX {name}")
@@ -256,6 +274,7 @@ class StoreConvergence(RuleBasedStateMachine):
             sql = f'INSERT INTO t ("{pk}", n, s) VALUES (?, ?, ?) ON CONFLICT ("{pk}") DO UPDATE SET s = excluded.s'
             run(db, sql, key_value(db, key), n, s)
 
+    @precondition(lambda self: "increment" in self.features)
     @rule(r=replica_index, low=keys, k=small)
     def increment(self, r: int, low: int, k: int) -> None:
         db = self.pick(r)
@@ -287,6 +306,7 @@ class StoreConvergence(RuleBasedStateMachine):
         if spec is not None:
             run(db, f"REPLACE INTO t (\"{spec.pk[0]}\", n, s) VALUES (?, ?, 'r')", key_value(db, key), n)
 
+    @precondition(lambda self: "auto" in self.features)
     @rule(r=replica_index, s=texts)
     def auto_insert(self, r: int, s: str | None) -> None:
         db = self.pick(r)
@@ -300,10 +320,12 @@ class StoreConvergence(RuleBasedStateMachine):
         with contextlib.suppress(NoIdRange, apsw.Error, InvalidOps):
             db.write(fn)
 
+    @precondition(lambda self: "auto" in self.features)
     @rule(giver=replica_index, taker=replica_index)
     def grant_ids(self, giver: int, taker: int) -> None:
         self.pick(giver).grant_ids(self.pick(taker).identity.public_key)
 
+    @precondition(lambda self: "keyless" in self.features)
     @rule(r=replica_index, a=small, b=texts, delete=st.booleans())
     def write_keyless(self, r: int, a: int, b: str | None, delete: bool) -> None:
         db = self.pick(r)
@@ -318,6 +340,7 @@ class StoreConvergence(RuleBasedStateMachine):
 
     # -- a peer that forges ops -------------------------------------------------------------------
 
+    @precondition(lambda self: "forge" in self.features)
     @rule(
         src=replica_index, dst=replica_index, bad=st.sampled_from(["type", "column", "table", "ddl", "delta"])
     )

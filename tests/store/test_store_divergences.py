@@ -290,3 +290,82 @@ def test_a_row_known_only_by_a_later_change_shows_its_key(make_db: MakeDB) -> No
     final = every_order(make_db, [*entries_of(a), entry])
     assert final.query("SELECT id, v FROM t") == [(5, "orphan")]
     assert final.rejected() == []
+
+
+def test_a_claim_that_changes_without_a_visible_change_is_settled_again(make_db: MakeDB) -> None:
+    """Two concurrent inserts of one key with the same UNIQUE value: merging the later one changes no
+    visible value but makes the row's claim newer, so another row may now hold the value first."""
+    a, b, c = make_db(1), make_db(2), make_db(3)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT)"))
+    for db in (b, c):
+        sync(db, a)
+    b.write(execute("CREATE INDEX t_s ON t (s)"))  # concurrently: one writer's index is not unique,
+    c.write(execute("CREATE UNIQUE INDEX t_s ON t (s)"))  # the other's is; the earliest definition wins
+    b.write(execute("INSERT INTO t VALUES (1, NULL)"))
+    a.write(execute("INSERT INTO t VALUES (0, 'r')"))
+    b.write(execute("INSERT INTO t VALUES (0, 'r')"))
+    a.write(execute("INSERT INTO t VALUES (1, 'r')"))
+    final = every_order(make_db, entries_of(a, b, c), limit=200)
+    shown = final.query("SELECT id, s FROM t ORDER BY id")
+    assert (
+        sorted(v for _, v in shown if v is not None) == ["r"]
+        or final.catalog.schema.tables["t"].indexes[0].unique is False
+    )
+
+
+def test_a_write_lost_to_a_key_contest_and_then_dropped_by_its_author_is_not_lost(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))  # time 1: this key wins
+    b.write(execute("CREATE TABLE other (id INTEGER PRIMARY KEY)"))
+    b.write(execute("CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)"))  # time 2
+    b.write(execute("INSERT INTO t VALUES ('k0', 'x')"))  # void wherever a's create is known
+    sync(b, a)
+    b.write(execute("DROP TABLE t"), allow_drop=True)  # saw both creates and its own write
+    final = every_order(make_db, entries_of(a, b))
+    assert final.tables()[0].name == "other" and len(final.tables()) == 1
+    assert final.conflict_records() == [] or all(r.kind == "schema" for r in final.conflict_records())
+
+
+def test_a_local_delete_ends_the_records_of_concurrent_inserts(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    sync(b, a)
+    a.write(execute("INSERT INTO t VALUES (1, 'a')"))
+    b.write(execute("INSERT INTO t VALUES (1, 'b')"))
+    exchange(a, b)
+    assert [r.kind for r in a.conflict_records()] == ["duplicate_key"]
+    a.write(execute("DELETE FROM t WHERE id = 1"))  # the row life ends: so do its records
+    exchange(a, b)
+    assert a.conflict_records() == b.conflict_records() == []
+
+
+def test_a_local_write_to_a_row_that_hides_a_value_tells_the_feed_what_sql_shows(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE p (id INTEGER PRIMARY KEY, v TEXT, n INTEGER)"))
+    a.write(execute("CREATE UNIQUE INDEX p_v ON p (v)"))
+    sync(b, a)
+    b.write(execute("INSERT INTO p VALUES (9, 'w', 0)"))  # b's next write has the later clock
+    a.write(execute("INSERT INTO p VALUES (1, 'v', 0)"))
+    b.write(execute("INSERT INTO p VALUES (2, 'v', 0)"))
+    exchange(a, b)
+    assert b.query("SELECT id, v FROM p WHERE id = 2") == [(2, None)]
+    b.write(execute("UPDATE p SET n = 5 WHERE id = 2"))  # the row still hides 'v'
+    assert feed_rows(b, "p")["[2]"] == {"id": 2, "v": None, "n": 5}
+
+
+def test_cells_of_a_column_that_disappeared_show_when_it_is_defined_again(make_db: MakeDB) -> None:
+    a, b, d = make_db(1), make_db(2), make_db(4)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))  # generation 1
+    b.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))  # generation 2, concurrent
+    a.write(execute("ALTER TABLE t ADD COLUMN c INTEGER"))  # applies to generation 1 only
+    sync(d, a)  # d knows generation 1 and c
+    exchange(a, b)
+    b.write(execute("INSERT INTO t VALUES (3, 0, 7)"))  # a cell for c
+    d.write(execute("DROP TABLE t"), allow_drop=True)  # drops generation 1: c goes, the row stays
+    b.write(execute("ALTER TABLE t ADD COLUMN z INTEGER"))  # unrelated
+    exchange(b, d)
+    assert b.tables()[0].column("c") is None and b.query("SELECT id FROM t") == [(3,)]
+    b.write(execute("ALTER TABLE t ADD COLUMN c REAL"))  # c again: the row's cell shows
+    final = every_order(make_db, entries_of(a, b, d), limit=60)
+    assert final.query("SELECT id, c FROM t") == [(3, 7.0)]
+    assert b.query("SELECT id, c FROM t") == [(3, 7.0)]

@@ -130,6 +130,7 @@ class Materializer:
         outcome = merge(state, change, clock, db.catalog.rules[change.table])
         if outcome.state_changed:
             db.rows.put(change.table, change.pk, outcome.state)
+            self.note_orphans(table, change)
         self.track_duplicates(change, clock, cid, state, outcome.state, outcome.duplicate)
         if outcome.action == "none":
             # Nothing visible changed, but a newer version of a UNIQUE column's cell changes the row's
@@ -142,6 +143,13 @@ class Materializer:
                 self._settle(table, change.pk, state, outcome.state)
             return
         self.show_row(table, change.pk, state, outcome.state, outcome.action, outcome.changed)
+
+    def note_orphans(self, table: ResolvedTable, change: RowChange) -> None:
+        """Remember cells of columns the table's definition does not show (see :mod:`orphans`)."""
+        shown = table.spec.column_idents
+        extra = [c for c in (*change.values, *change.deltas) if c not in shown]
+        if extra:
+            self.db.orphans.add(table.spec.ident, extra)
 
     def _void_reason(self, change: RowChange, at: ResolvedTable, table: ResolvedTable | None) -> str | None:
         if table is None or not (table.gens & at.gens):
@@ -308,6 +316,10 @@ class Materializer:
             )
             if not replays:
                 self._reevaluate_lost(key, new)
+            if old is not None and new is not None:
+                gone = set(old.spec.column_idents) - set(new.spec.column_idents)
+                if gone:  # rows keep their cells of a column that disappeared
+                    self.db.orphans.add(key, gone)
             if new is None:
                 assert old is not None
                 self._drop(old, events, local=local)
@@ -399,6 +411,7 @@ class Materializer:
             db.conn.execute(f"DROP TABLE {quote(name)}")
         db.rows.drop_table(key)
         db.settler.clear_table(key)
+        db.orphans.clear(key)
         db.conflicts.clear_table(key, ["value", "duplicate_key"])
         if not local:
             for event in events:
@@ -445,7 +458,8 @@ class Materializer:
 
     def _check_local(self, old: ResolvedTable | None, new: ResolvedTable) -> None:
         """After local DDL SQLite already has the table; rebuild only if it differs from the schema
-        (which cannot happen for DDL on a current schema) or rows wait for UNIQUE values."""
+        (which cannot happen for DDL on a current schema), rows hold cells for a column that appears
+        (orphans), or rows wait for UNIQUE values."""
         from p2pdb.store.schema import read_indexes, read_table
 
         name = self._physical(new.spec)
@@ -464,16 +478,19 @@ class Materializer:
         uniques_changed = old is None or [i for i in old.indexes if i.unique] != [
             i for i in new.indexes if i.unique
         ]
-        if not same or (uniques_changed and new.spec.ident in self.db.settler.active):
+        orphans = self.db.orphans.of(new.spec.ident)
+        revived = any(c.ident in orphans for c in new.spec.columns)  # rows hold cells for a new column
+        if not same or revived or (uniques_changed and new.spec.ident in self.db.settler.active):
             self.rebuild(new, self._snapshot(old or new))
 
     def _alter(self, old: ResolvedTable, new: ResolvedTable) -> None:
         db = self.db
         n = len(old.spec.columns)
+        orphans = db.orphans.of(new.spec.ident)
         appendable = (
             old.spec.name == new.spec.name
             and old.spec.columns == new.spec.columns[:n]
-            and all(_addable(c) for c in new.spec.columns[n:])
+            and all(_addable(c) and c.ident not in orphans for c in new.spec.columns[n:])
         )
         old_uniques = [i for i in old.indexes if i.unique]
         new_uniques = [i for i in new.indexes if i.unique]
@@ -521,9 +538,13 @@ class Materializer:
         uniques = [i for i in table.indexes if i.unique]
         members: dict[bytes, Candidate] = {}
         notes_of: dict[bytes, dict[str, SqlValue]] = {}
+        cells: set[str] = set()
         for pk, state in db.rows.scan(key):
             if not state.alive:
                 continue
+            cells.update(state.cells)
+            for contribution in state.contribs.values():
+                cells.update(contribution.sums)
             row, notes = self.project(table, state, pk)
             claim = claim_of({c: cell.version for c, cell in state.cells.items()}, uniques)
             members[pk_key(pk)] = Candidate(pk_key(pk), pk, row, claim)
@@ -541,6 +562,7 @@ class Materializer:
                 self._note_values(key, members[k].pk, notes_of[k], members[k].row)
         if uniques:
             db.settler.store(spec, uniques, members, displays)
+        db.orphans.replace(key, cells - set(spec.column_idents))
         for index in table.indexes:
             db.conn.execute(index.render())
         record = self._recorder(spec)

@@ -48,6 +48,7 @@ from p2pdb.store.conflicts import ConflictRecord, Conflicts
 from p2pdb.store.engine import Engine, MemoryEngine
 from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, StoreError, UnsupportedChange
 from p2pdb.store.ops import DDLOp, IdsOp, Op, decode_ops, encode_ops
+from p2pdb.store.orphans import Orphans
 from p2pdb.store.rows import RowStates, SqlRows, pk_from_key
 from p2pdb.store.schema import is_internal, quote
 from p2pdb.store.settle import Settler
@@ -115,6 +116,7 @@ class Database:
         self.settler = Settler(self.conn, self.rows, self.sql)
         self.changes = ChangeFeed(self.conn, manifest.name)
         self.ids = IdSpace(self.conn)
+        self.orphans = Orphans(self.conn)
         self.materializer = Materializer(self)
         self.rejected_cids: set[bytes] = set()
         #: Entries integrated by the running join and not applied yet (a table replay skips them).
@@ -313,6 +315,7 @@ class Database:
         self.settler.reload()
         self.conflicts.reload()
         self.ids.reload()
+        self.orphans.reload()
         self._load_rejected()
 
     # -- remote entries -------------------------------------------------------------------------
