@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.property.test_store_convergence import FEATURES, StoreConvergence
 
 Step = tuple[str, dict[str, Any]]
