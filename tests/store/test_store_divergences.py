@@ -369,3 +369,46 @@ def test_cells_of_a_column_that_disappeared_show_when_it_is_defined_again(make_d
     final = every_order(make_db, entries_of(a, b, d), limit=60)
     assert final.query("SELECT id, c FROM t") == [(3, 7.0)]
     assert b.query("SELECT id, c FROM t") == [(3, 7.0)]
+
+
+def test_a_restarted_replica_reads_entries_against_their_past_schema(tmp_path: Any) -> None:
+    """After a restart, the schema of every entry's causal past is rebuilt from the log's control
+    sets, so entries concurrent with old schema changes are judged as before."""
+    from p2pdb.store import FileEngine
+
+    from .helpers import MANIFEST, seeded_identity
+
+    a = Database(seeded_identity(1), MANIFEST, FileEngine(tmp_path / "a.sqlite"))
+    b = Database(seeded_identity(2), MANIFEST, FileEngine(tmp_path / "b.sqlite"))
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    sync(b, a)
+    a.write(execute("ALTER TABLE t ADD COLUMN w INTEGER"))
+    a.write(execute("DROP TABLE t"), allow_drop=True)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+    b.write(execute("INSERT INTO t VALUES (1, 'concurrent with the drop')"))
+    before = (a.state_hash(), a.catalog.schema)
+    a.close()
+    again = Database(seeded_identity(1), MANIFEST, FileEngine(tmp_path / "a.sqlite"))
+    assert (again.state_hash(), again.catalog.schema) == before
+    again.join(blocks_of(b))
+    assert again.query("SELECT * FROM t") == []  # b wrote to the dropped generation
+    assert [r.kind for r in again.conflict_records()] == ["lost_write"]
+    fresh = Database(seeded_identity(3), MANIFEST, FileEngine(tmp_path / "c.sqlite"))
+    fresh.join(blocks_of(again))
+    assert fresh.state_hash() == again.state_hash()
+    for db in (again, b, fresh):
+        db.close()
+
+
+def test_a_failing_listener_does_not_fail_a_committed_write(db: Database) -> None:
+    """Listeners run after COMMIT: a link that closed meanwhile must not turn an acknowledged
+    commit into an error."""
+
+    def broken(*_: Any) -> None:
+        raise ConnectionError("link closed")
+
+    db.listeners.append(broken)
+    db.changes.listeners.append(broken)
+    db.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    db.write(execute("INSERT INTO t VALUES (1)"))
+    assert db.query("SELECT id FROM t") == [(1,)]

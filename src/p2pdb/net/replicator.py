@@ -305,7 +305,12 @@ class Replicator:
                 log.info("disconnected from %s", peer_id)
 
     def _send(self, peer: Peer, message: Message) -> bool:
-        ok = peer.link.try_send(message)
+        """Queue a message without waiting; False when the queue is full or the link is gone (the
+        link's own task cleans up; anti-entropy repairs what was not sent)."""
+        try:
+            ok = peer.link.try_send(message)
+        except ConnectionError:
+            return False
         if ok:
             peer.sent += 1
         return ok

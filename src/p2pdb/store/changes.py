@@ -14,6 +14,7 @@ time. BLOB values appear as ``{"$base64": "..."}``.
 from __future__ import annotations
 
 import base64
+import logging
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ import apsw
 import msgspec
 
 from p2pdb.log import CID, peer_id
+
+log = logging.getLogger(__name__)
 
 CHANGES_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
@@ -132,7 +135,10 @@ class ChangeFeed:
         if self.listeners:
             last = self.last_id()
             for listener in list(self.listeners):
-                listener(last)
+                try:
+                    listener(last)
+                except Exception:  # the changes are committed: a consumer's failure is its own
+                    log.exception("change feed listener failed")
 
     def last_id(self) -> int:
         for (value,) in self._conn.execute("SELECT max(id) FROM _p2pdb_changes"):

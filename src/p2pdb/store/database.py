@@ -472,8 +472,13 @@ class Database:
                     yield entry, change, at
 
     def _notify(self, entry: Entry, local: bool) -> None:
+        # The entry is committed: a failing listener (a link that just closed) must not turn an
+        # acknowledged commit into an error for the writer.
         for listener in self.listeners:
-            listener(entry, local)
+            try:
+                listener(entry, local)
+            except Exception:
+                log.exception("listener of %s failed on entry %s", self.name, entry.cid)
 
     # -- AUTO_INCREMENT ---------------------------------------------------------------------------
 
