@@ -14,8 +14,8 @@ time. BLOB values appear as ``{"$base64": "..."}``.
 from __future__ import annotations
 
 import base64
-import logging
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
