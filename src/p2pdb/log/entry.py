@@ -6,9 +6,11 @@ An entry (version 1) is the dag-cbor map
 ``sig``; ``clock.id`` and ``author`` are both the author's raw public key and must be equal.
 ``parents`` is the sorted list of the CIDs of the heads the author had when writing.
 
-Encoding and decoding live here, apart from the in-memory :class:`Entry`; :func:`decode_entry`
-rebuilds exactly the bytes that were signed and hashed, so a verified entry is exactly what its
-author wrote.
+Encoding and decoding live here, apart from the in-memory :class:`Entry`. :func:`decode_entry`
+parses a block only with the strict dag-cbor decoder (:func:`p2pdb.log.codec.decode`), which
+refuses anything but the canonical encoding in time linear in its length; it then rebuilds the
+bytes of every field around ``ops`` and checks the signature over exactly the signed bytes, so a
+verified entry is exactly what its author wrote.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from p2pdb.log.cid import CID, cid_for_block
 from p2pdb.log.clock import Clock
 from p2pdb.log.errors import (
     CIDMismatch,
+    EntryError,
     EntryTooLarge,
     InvalidSignature,
     MalformedEntry,
@@ -37,10 +40,16 @@ VERSION = 1
 DEFAULT_MAX_ENTRY_SIZE = 4 * 1024 * 1024
 MAX_PARENTS = 1024
 MAX_DB_LENGTH = 512
+# The limits of the strict decoder for a whole entry block: `ops` may be any value that
+# codec.encode accepts (codec.MAX_DEPTH levels, codec.MAX_ITEMS items) inside the entry's own map,
+# which adds one level, 18 items of its own fields and one per parent (some slack on top).
+MAX_BLOCK_DEPTH = codec.MAX_DEPTH + 1
+MAX_BLOCK_ITEMS = codec.MAX_ITEMS + 64 + MAX_PARENTS
 
 _FIELDS = frozenset(("v", "db", "ops", "sig", "clock", "author", "parents"))
 _K_V, _K_DB, _K_OPS, _K_SIG = (cbor2.dumps(k) for k in ("v", "db", "ops", "sig"))
 _K_CLOCK, _K_AUTHOR, _K_PARENTS = (cbor2.dumps(k) for k in ("clock", "author", "parents"))
+_LINK_PREFIX = b"\xd8\x2a\x58\x25\x00"  # tag 42, then bytes of length 37: 0x00 and a 36-byte CID
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +74,15 @@ class Entry:
 
 
 def _encode_parents(parents: Sequence[CID]) -> bytes:
-    return cbor2.dumps([cbor2.CBORTag(42, b"\x00" + bytes(p)) for p in parents])
+    """The list of parent links, byte for byte what cbor2 writes for a list of tag-42 CIDs
+    (every CID has the same length, so every link has the same 5-byte prefix)."""
+    count = len(parents)
+    if count < 24:
+        head = bytes((0x80 + count,))
+    else:
+        width = 1 if count < 0x100 else 2 if count < 0x10000 else 4 if count < 0x100000000 else 8
+        head = bytes((0x98 + width.bit_length() - 1,)) + count.to_bytes(width)
+    return head + b"".join([_LINK_PREFIX + p for p in parents])
 
 
 def _split_encoding(
@@ -117,20 +134,21 @@ def decode_entry(
     that does not match, or a bad signature. Never returns a partly checked entry.
     """
     # 1. Size first, so that nothing large is ever parsed.
+    data = codec.as_bytes(data)
     if len(data) > max_size:
         raise EntryTooLarge(f"entry of {len(data)} bytes exceeds the limit of {max_size}", expected_cid)
     # 2. Content address: the bytes must hash to the CID they were announced under.
     cid = cid_for_block(data)
     if expected_cid is not None and cid != expected_cid:
         raise CIDMismatch(f"bytes hash to {cid}, expected {expected_cid}", expected_cid)
-    # 3. Parse and check the shape and every field's type.
+    # 3. Strict dag-cbor before anything else looks at the bytes: a linear-time check of every
+    #    byte (no tag but 42, no shared references, no indefinite lengths, bounded nesting and
+    #    item count, canonical form), and only then are objects built.
     try:
-        raw = cbor2.loads(data, tag_hook=codec._tag_hook)
-    except MalformedEntry as exc:
+        raw = codec.decode(data, max_depth=MAX_BLOCK_DEPTH, max_items=MAX_BLOCK_ITEMS)
+    except EntryError as exc:
         exc.cid = cid
         raise
-    except Exception as exc:  # cbor2 raises several types on bad input; all mean "malformed"
-        raise MalformedEntry(f"invalid CBOR: {exc}", cid) from exc
     if not isinstance(raw, dict):
         raise MalformedEntry("an entry is a map", cid)
     try:
@@ -161,18 +179,22 @@ def decode_entry(
         if len(sig) != SIGNATURE_LENGTH:
             raise MalformedEntry("sig must be 64 bytes")
         ops = raw["ops"]
-        codec._check_model(ops)
         clock = Clock(time, author)
-        # 4. Canonical form: rebuild the exact bytes; any difference is a non-canonical encoding.
-        head, tail = _split_encoding(db, clock, parents, codec.encode(ops))
+        # 4. Canonical form, checked again: rebuild the bytes of every field around `ops` (whose
+        #    canonical form the strict decoder has proven) and compare.
+        head, tail = _split_encoding(db, clock, parents, b"")
+        after_ops = _K_SIG + cbor2.dumps(sig) + tail
     except MalformedEntry as exc:
         exc.cid = cid
         raise
     except ValueError as exc:
         raise MalformedEntry(str(exc), cid) from exc
-    if b"\xa7" + head + _K_SIG + cbor2.dumps(sig) + tail != data:
+    ops_end = len(data) - len(after_ops)
+    if not (
+        data[0] == 0xA7 and ops_end > len(head) + 1 and data.startswith(head, 1) and data.endswith(after_ops)
+    ):
         raise NonCanonicalEncoding("bytes are not the canonical dag-cbor encoding of the entry", cid)
     # 5. Signature over exactly the canonical fields without `sig`.
-    if verify_signature and not verify(author, sig, b"\xa6" + head + tail):
+    if verify_signature and not verify(author, sig, b"\xa6" + data[1:ops_end] + tail):
         raise InvalidSignature("signature does not verify against the author key", cid)
     return Entry(cid, db, clock, tuple(parents), ops, sig, data)
