@@ -23,7 +23,7 @@ from p2pdb.log.errors import (
     WrongDatabase,
 )
 from p2pdb.log.identity import Identity, peer_id, verify
-from p2pdb.log.log import JoinResult, Log
+from p2pdb.log.log import JoinResult, Limits, Log
 from p2pdb.log.manifest import ANYONE, DEFAULT_NETWORK_ID, Manifest, database_address
 from p2pdb.log.sqlite_blockstore import SQLiteBlockStore
 
@@ -44,6 +44,7 @@ __all__ = [
     "InvalidClock",
     "InvalidSignature",
     "JoinResult",
+    "Limits",
     "Log",
     "LogError",
     "MalformedEntry",

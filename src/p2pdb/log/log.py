@@ -13,6 +13,7 @@ parents per CID), and every walk stops at entries already known.
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,12 +59,32 @@ class JoinResult:
     added: list[Entry] = field(default_factory=list)
     missing: set[CID] = field(default_factory=set)
     rejected: list[EntryError] = field(default_factory=list)
+    #: Missing ancestors of the entries this call left waiting: what to ask the sender for.
+    wanted: set[CID] = field(default_factory=set)
 
 
 def _order_key(cid: CID, node: _Node) -> tuple[int, bytes, bytes]:
     # Total order between concurrent entries: Lamport time, then author key bytes, then CID
     # (the CID only separates two entries one author wrote at the same time, i.e. a forked key).
     return (node.clock.time, node.clock.id, cid)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a log keeps of entries that cannot be integrated yet (defaults in parentheses). Peers can
+    send entries whose ancestors never come; these bounds keep that from growing without end.
+    Honest catch-up sends entries in causal order, so it never comes near them."""
+
+    #: Entries waiting for ancestors (50,000) and their bytes (256 MiB): beyond, new waiters are dropped
+    #: (not stored), to be sent again later by anti-entropy.
+    max_pending: int = 50_000
+    max_pending_bytes: int = 256 * 1024 * 1024
+    #: Seconds an entry may wait for its ancestors before it is dropped with its waiting descendants (600).
+    max_pending_age: float = 600.0
+    #: Missing ids (ancestors or announced heads) remembered to be fetched (10,000).
+    max_missing: int = 10_000
+    #: Ids of invalid entries remembered, so their descendants are refused at once (100,000).
+    max_invalid: int = 100_000
 
 
 class Log:
@@ -77,10 +98,12 @@ class Log:
         *,
         max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE,
         is_control: Callable[[Entry], bool] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         """``is_control(entry)`` marks the entries whose presence in an entry's causal past changes how
         that entry is read (schema changes, access control): :meth:`control_past` tells, for every
-        entry, which of them it descends from, without walking the history."""
+        entry, which of them it descends from, without walking the history. ``limits`` bound what
+        peers can make the log keep (:class:`Limits`)."""
         self.identity = identity
         self.manifest = manifest
         self.id = manifest.address
@@ -96,6 +119,11 @@ class Log:
         self._heads: set[CID] = set()
         self._is_control = is_control
         self._interned: dict[frozenset[CID], frozenset[CID]] = {_NO_CONTROL: _NO_CONTROL}
+        self.limits = limits or Limits()
+        self._since: dict[
+            CID, tuple[int, float]
+        ] = {}  # pending entry -> (block size, when it became pending)
+        self._pending_bytes = 0
         self._load()
 
     # -- state ------------------------------------------------------------------------------
@@ -196,6 +224,8 @@ class Log:
         transaction of a caller that shares the store's connection)."""
         self._nodes.clear()
         self._pending.clear()
+        self._since.clear()
+        self._pending_bytes = 0
         self._waiting.clear()
         self._missing.clear()
         self._decoded.clear()
@@ -259,6 +289,16 @@ class Log:
             self._integrate(result)
         finally:
             self._decoded.clear()
+        # 4. Entries still waiting beyond the limits are dropped, newest first (they come again).
+        limits = self.limits
+        for entry in reversed(verified):
+            if len(self._pending) <= limits.max_pending and self._pending_bytes <= limits.max_pending_bytes:
+                break
+            if entry.cid in self._pending:
+                self._drop_pending(entry.cid)
+        result.wanted = {
+            p for e in verified if e.cid in self._pending for p in e.parents if p in self._missing
+        }
         return result
 
     def join_heads(self, cids: Iterable[CID]) -> JoinResult:
@@ -267,9 +307,12 @@ class Log:
         result = JoinResult()
         for cid in cids:
             if cid not in self._nodes and cid not in self._pending:
+                if cid not in self._missing and len(self._missing) >= self.limits.max_missing:
+                    continue  # announced again at the next heads exchange
                 self._missing.add(cid)
                 self._resolve_from_store(cid)
         self._integrate(result)
+        result.missing = set(self._missing)
         return result
 
     # -- internals of join --------------------------------------------------------------------
@@ -278,6 +321,7 @@ class Log:
         if cid in self._nodes or cid in self._pending:
             return
         self._pending[cid] = node
+        self._note_pending(cid)
         self._fresh.append(cid)
         self._missing.discard(cid)
         for parent in node.parents:
@@ -306,6 +350,7 @@ class Log:
                 continue  # another log's block in a shared store: it stays missing; join() rejects it
             self._missing.discard(current)
             self._pending[current] = _Node(entry.clock, entry.parents)
+            self._note_pending(current, len(entry.block))
             self._fresh.append(current)
             for parent in entry.parents:
                 if parent in self._nodes:
@@ -314,6 +359,53 @@ class Log:
                 if parent not in self._pending and parent not in self._missing:
                     self._missing.add(parent)
                     stack.append(parent)
+
+    def _note_pending(self, cid: CID, size: int | None = None) -> None:
+        if size is None:
+            decoded = self._decoded.get(cid)
+            size = len(decoded.block) if decoded is not None else 0
+        self._since[cid] = (size, time.monotonic())
+        self._pending_bytes += size
+
+    def _forget_pending(self, cid: CID) -> _Node | None:
+        node = self._pending.pop(cid, None)
+        meta = self._since.pop(cid, None)
+        if meta is not None:
+            self._pending_bytes -= meta[0]
+        return node
+
+    def _drop_pending(self, cid: CID) -> None:
+        """Forget a waiting entry and the waiting entries that descend from it; delete their blocks
+        (anti-entropy brings them again if they are real)."""
+        stack = [cid]
+        while stack:
+            current = stack.pop()
+            node = self._forget_pending(current)
+            if node is None:
+                continue
+            self.store.delete(current)
+            for parent in node.parents:
+                children = self._waiting.get(parent)
+                if children is not None:
+                    children.discard(current)
+                    if not children:
+                        del self._waiting[parent]
+                        self._missing.discard(parent)
+            stack.extend(c for c in self._waiting.pop(current, ()) if c in self._pending)
+
+    def prune_pending(self, now: float | None = None) -> int:
+        """Drop entries that waited for their ancestors longer than ``max_pending_age``; returns how
+        many were dropped. The caller runs it in its store transaction."""
+        cutoff = (time.monotonic() if now is None else now) - self.limits.max_pending_age
+        old = [cid for cid, (_, since) in self._since.items() if since < cutoff]
+        before = len(self._pending)
+        for cid in old:
+            self._drop_pending(cid)
+        return before - len(self._pending)
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
 
     def _ready(self, node: _Node) -> bool:
         return all(p in self._nodes for p in node.parents)
@@ -331,7 +423,8 @@ class Log:
         changed = False
         while heap:
             _, cid = heapq.heappop(heap)
-            node = self._pending.pop(cid)
+            node = self._forget_pending(cid)
+            assert node is not None
             # 1. The Lamport rule: time = 1 + max(parents' times); otherwise the entry lies.
             expected = 1 + max((self._nodes[p].clock.time for p in node.parents), default=0)
             if node.clock.time != expected:
@@ -355,8 +448,13 @@ class Log:
             self.store.set_heads(self.id, self.heads)
         result.missing = set(self._missing)
 
-    def _mark_invalid(self, cid: CID, result: JoinResult) -> None:
+    def _remember_invalid(self, cid: CID) -> None:
+        if len(self._invalid) >= self.limits.max_invalid:
+            self._invalid.pop()  # any one: the set only spares re-verifying descendants
         self._invalid.add(cid)
+
+    def _mark_invalid(self, cid: CID, result: JoinResult) -> None:
+        self._remember_invalid(cid)
         self._missing.discard(cid)
         for child in self._waiting.pop(cid, ()):
             if child in self._pending:
@@ -367,8 +465,8 @@ class Log:
         stack = [(cid, error)]
         while stack:
             current, exc = stack.pop()
-            self._pending.pop(current, None)
-            self._invalid.add(current)
+            self._forget_pending(current)
+            self._remember_invalid(current)
             self.store.delete(current)
             result.rejected.append(exc)
             for child in self._waiting.pop(current, ()):
@@ -386,6 +484,29 @@ class Log:
             entry = self.get(cid)
             if entry is not None:
                 yield entry
+
+    def locator(self, max_length: int = 64) -> list[CID]:
+        """Ancestors of the heads at growing distances: 1, 2, 4, 8, ... Lamport steps back along each
+        head's first-parent chain (deduplicated, at most ``max_length``). A peer that lacks our heads
+        finds in it entries both have, at most twice as far back as the real fork."""
+        out: list[CID] = []
+        seen: set[CID] = set()
+        for head in self.heads:
+            node = self._nodes.get(head)
+            if node is None:
+                continue
+            top = node.clock.time
+            step = 1
+            cid = head
+            while node.parents and len(out) < max_length:
+                cid = min(node.parents)  # a fixed choice: the smallest parent CID
+                node = self._nodes[cid]
+                if node.clock.time <= top - step or not node.parents:  # the root ends every chain
+                    if cid not in seen:
+                        seen.add(cid)
+                        out.append(cid)
+                    step *= 2
+        return out[:max_length]
 
     def is_ancestor(self, ancestor: CID, descendant: CID) -> bool:
         """True iff ``ancestor`` is reachable from ``descendant`` through parents (strictly)."""
