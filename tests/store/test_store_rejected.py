@@ -234,3 +234,20 @@ def test_author_without_write_access_is_refused(make_db: MakeDB) -> None:
     result = db.join([entry.block])
     assert [type(e) for e in result.rejected_blocks] == [AccessDenied]
     assert entry.cid not in db.log and db.query("SELECT count(*) FROM t") == [(0,)]
+
+
+def test_a_value_no_column_can_hold_rejects_its_entry_alone(make_db: MakeDB) -> None:
+    """An integer past 64 bits used to raise OverflowError deep in apply, roll back the whole batch
+    (honest entries included) and kill the link, again at every resend."""
+    source, victim = make_db(1), make_db(2)
+    source.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+    forger = Forger()
+    forger.see(blocks_of(source))
+    poison = forger.sign([row([2], {"id": 2, "n": 2**63}, i=True)])
+    source.write(lambda c: c.execute("INSERT INTO t VALUES (3, 3)"))
+    batch = [*blocks_of(source), poison.block]
+    result = victim.join(batch)
+    assert [cid for cid, _ in result.rejected_ops] == [poison.cid]
+    assert victim.query("SELECT id, n FROM t") == [(3, 3)]
+    again = victim.join(batch)  # a resend changes nothing and raises nothing
+    assert again.rejected_ops == [] and victim.query("SELECT id, n FROM t") == [(3, 3)]

@@ -87,6 +87,8 @@ class ApplyResult:
     rejected_ops: list[tuple[CID, str]] = field(default_factory=list)
     missing: set[CID] = field(default_factory=set)
     rejected_blocks: list[EntryError] = field(default_factory=list)
+    #: Missing ancestors of the entries this join left waiting (ask the sender for them).
+    wanted: set[CID] = field(default_factory=set)
 
 
 class Database:
@@ -185,6 +187,7 @@ class Database:
         allow_drop: bool,
         isolate: bool,
         extra: Sequence[IdsOp] = (),
+        empty: bool = False,
     ) -> tuple[list[Any], Entry | None]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
@@ -210,7 +213,7 @@ class Database:
                 changeset = session.changeset()
             finally:
                 session.close()
-            entry = self._record_local(changeset, allow_drop=allow_drop, extra=extra)
+            entry = self._record_local(changeset, allow_drop=allow_drop, extra=extra, empty=empty)
             conn.execute("COMMIT")
         except BaseException:
             # The log's in-memory index changes only in append; rebuilding it walks the whole log,
@@ -222,7 +225,9 @@ class Database:
             self.changes.notify()
         return outcomes, entry
 
-    def _record_local(self, changeset: bytes, *, allow_drop: bool, extra: Sequence[IdsOp]) -> Entry | None:
+    def _record_local(
+        self, changeset: bytes, *, allow_drop: bool, extra: Sequence[IdsOp], empty: bool = False
+    ) -> Entry | None:
         clock = self.log.next_clock()
         past = self.log.control_heads()
         ddl = self.catalog.diff(allow_drop=allow_drop)
@@ -246,7 +251,7 @@ class Database:
         extra = [*extra, *self._staged_ids]
         self._staged_ids = []
         ops: list[Op] = [*ddl, *(c.change for c in captured), *extra]
-        if not ops:
+        if not ops and not empty:
             return None
         self._appending = True
         entry = self.log.append(encode_ops(ops))
@@ -300,6 +305,15 @@ class Database:
         _, entry = self._commit([], allow_drop=False, isolate=False, extra=ops)
         return entry
 
+    def genesis(self) -> Entry | None:
+        """Start the log of a database created here (CREATE DATABASE) with an entry without ops, so
+        that it has heads: peers that replicate it create it from that content (a bare name
+        creates nothing, docs/protocol.md). Nothing if the log has entries already."""
+        if len(self.log):
+            return None
+        _, entry = self._commit([], allow_drop=False, isolate=False, empty=True)
+        return entry
+
     def _rollback(self, *, reload_log: bool = True) -> None:
         self.changes.reset()
         self._staged_ids = []
@@ -349,6 +363,7 @@ class Database:
             self._rollback()
             raise
         result.missing = joined.missing
+        result.wanted = joined.wanted
         result.rejected_blocks = joined.rejected
         for error in joined.rejected:
             log.warning("rejected block %s: %s: %s", error.cid, type(error).__name__, error)
@@ -427,6 +442,17 @@ class Database:
             self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
             if self._auto_max and change.insert:
                 self._note_ids(change.table, change.values)
+
+    def prune_pending(self) -> int:
+        """Drop entries that waited too long for their ancestors (the log's limits)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            dropped = self.log.prune_pending()
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return dropped
 
     # -- history, for the materializer ------------------------------------------------------------
 
@@ -617,6 +643,18 @@ class Database:
                 )
             )
         return records
+
+    def merge_state_hash(self) -> str:
+        """Hash of the merge state behind the rows: per-row states, conflict records, UNIQUE
+        settlement and rejected entries. Equal on converged replicas; ``p2pdb verify`` compares it
+        with a replay of the log, so an edited merge state is found, not silently obeyed."""
+        digest = hashlib.sha256()
+        for row in self.conn.execute("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk"):
+            digest.update(codec.encode(list(row)))
+        digest.update(codec.encode([list(r) for r in self.conflicts.rows()]))
+        digest.update(codec.encode([list(r) for r in self.settler.records()]))
+        digest.update(codec.encode(sorted([bytes(c), r] for c, r in self.rejected())))
+        return digest.hexdigest()
 
     def state_hash(self) -> str:
         """Deterministic hash of what SQL shows: every user table's definition (names, columns in

@@ -7,17 +7,24 @@ identifier, else a hex encoding of it, so any MySQL name maps to exactly one fil
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import apsw
 
 from p2pdb.log import ANYONE, DEFAULT_NETWORK_ID, Identity, Manifest
 from p2pdb.log.identity import public_key_from_peer_id
 from p2pdb.store.database import Database
 from p2pdb.store.engine import FileEngine, MemoryEngine
 
+log = logging.getLogger(__name__)
 _PLAIN = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 MAX_NAME = 64
 
@@ -66,10 +73,20 @@ class Registry:
         self.access = access or {}
         self._open: dict[str, Database] = {}
         self.listeners: list[Callable[[str], None]] = []
+        #: Databases found damaged at start (name -> what was wrong and what was done).
+        self.damaged: dict[str, str] = {}
+        self._left: set[str] = set()
+        self._left_path = data_dir / "left.json" if data_dir is not None else None
+        if self._left_path is not None and self._left_path.exists():
+            self._left = set(json.loads(self._left_path.read_text()))
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
             for path in sorted(self.dir.glob("*.sqlite")):
-                self._open_db(name_from_file(path))
+                name = name_from_file(path)
+                try:
+                    self._open_db(name)
+                except Exception as exc:  # one damaged database never keeps the others from starting
+                    self._repair(name, path, exc)
 
     def names(self) -> list[str]:
         return sorted(self._open)
@@ -91,22 +108,72 @@ class Registry:
         self._open[name] = db
         return db
 
+    def left(self, name: str) -> bool:
+        """True if this node left database ``name`` (DROP DATABASE): peers offering it are ignored
+        until a local CREATE DATABASE joins it again."""
+        return name in self._left
+
+    def _save_left(self) -> None:
+        if self._left_path is not None:
+            tmp = self._left_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(sorted(self._left)))
+            os.replace(tmp, self._left_path)
+
+    def _repair(self, name: str, path: Path, error: Exception) -> None:
+        """Set a database that cannot be opened aside (``<file>.damaged-<time>``), start it afresh
+        and rejoin every block of the damaged file that still verifies: rows are rebuilt from the
+        log, and ancestors that are lost are fetched from peers like any missing entry."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        moved = path.with_name(f"{path.name}.damaged-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = path.with_name(path.name + suffix)
+            if part.exists():
+                os.replace(part, moved.with_name(moved.name + suffix))
+        salvaged = 0
+        blocks: list[bytes] = []
+        try:
+            source = apsw.Connection(str(moved), flags=apsw.SQLITE_OPEN_READONLY)
+            try:
+                blocks = [bytes(data) for (data,) in source.execute("SELECT data FROM _p2pdb_blocks")]
+            finally:
+                source.close()
+        except Exception as exc:  # the file may be beyond reading
+            log.warning("cannot read blocks of damaged database %s: %s", name, exc)
+        db = self._open_db(name)
+        if blocks:
+            result = db.join(blocks)
+            salvaged = len(result.applied)
+        report = (
+            f"{type(error).__name__}: {error}; moved to {moved.name}, {salvaged} of {len(blocks)} blocks"
+            f" rejoined, {len(db.log.missing())} missing (fetched from peers)"
+        )
+        self.damaged[name] = report
+        log.error("database %s was damaged: %s", name, report)
+
     def create(self, name: str) -> Database:
-        """Create (or return the existing) database ``name``."""
+        """Create (or return the existing) database ``name``; creating a database this node left
+        joins it again."""
         if not name or len(name) > MAX_NAME or name.strip() != name:
             raise ValueError(f"invalid database name {name!r}")
         existing = self._open.get(name)
         if existing is not None:
             return existing
+        if name in self._left:
+            self._left.discard(name)
+            self._save_left()
         db = self._open_db(name)
         for listener in self.listeners:
             listener(name)
         return db
 
-    def drop(self, name: str) -> None:
-        """Remove this node's replica of ``name`` (peers keep theirs)."""
+    def drop(self, name: str, *, leave: bool = True) -> None:
+        """Remove this node's replica of ``name``; peers keep theirs. With ``leave`` (DROP DATABASE)
+        the node also stops replicating it, for good, until a local CREATE DATABASE of that name."""
         db = self._open.pop(name)
         db.close()
+        if leave:
+            self._left.add(name)
+            self._save_left()
         if self.dir is not None:
             base = self.dir / file_name(name)
             for suffix in ("", "-wal", "-shm"):
