@@ -29,7 +29,7 @@ from tests.integration.cluster import wait_until
 from tests.integration.netns import Lab, NsNode
 from tests.integration.test_partitions import network, start_mesh
 
-pytestmark = [pytest.mark.netns, pytest.mark.slow]
+pytestmark = [pytest.mark.netns, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROUNDS = int(os.environ.get("P2PDB_CHAOS_ROUNDS", "4"))
 STATEMENTS = int(os.environ.get("P2PDB_CHAOS_STATEMENTS", "12"))

@@ -102,15 +102,23 @@ class NodeCollector(Collector):
         first = GaugeMetricFamily(
             "p2pdb_changes_first_id", "Oldest retained change id of the feed", labels=["db"]
         )
+        damaged = GaugeMetricFamily(
+            "p2pdb_database_damaged",
+            "1 if the database was found damaged at start and repaired",
+            labels=["db"],
+        )
+        missing = GaugeMetricFamily("p2pdb_log_missing", "Entries a database waits to fetch", labels=["db"])
         for name in registry.names():
             db = registry.get(name)
             if db is None:
                 continue
+            damaged.add_metric([name], 1 if name in getattr(registry, "damaged", {}) else 0)
+            missing.add_metric([name], len(db.log.missing()))
             entries.add_metric([name], len(db.log))
             heads.add_metric([name], len(db.log.heads))
             last.add_metric([name], db.changes.last_id())
             first.add_metric([name], db.changes.first_id())
-        yield from (entries, heads, last, first)
+        yield from (entries, heads, last, first, damaged, missing)
 
 
 class MetricsRoute:

@@ -47,6 +47,8 @@ class GossipState:
         *,
         degree: int = 6,
         cache_size: int = 4096,
+        cache_bytes: int = 32 * 1024 * 1024,
+        max_wanted: int = 4096,
         seen_ttl: float = 120.0,
         announce_window: float = 1.0,
         retry_after: float = 0.2,
@@ -56,6 +58,10 @@ class GossipState:
         self.announce_window = announce_window
         self.retry_after = retry_after
         self.cache_size = cache_size
+        #: Bytes of payloads kept for IWant answers (32 MiB), and ids wanted from announcers at once (4096).
+        self.cache_bytes = cache_bytes
+        self.max_wanted = max_wanted
+        self._cached_bytes = 0
         self.seen_ttl = seen_ttl
         self.rng = rng or random.Random()
         self.topics: dict[str, _Topic] = {}
@@ -112,6 +118,12 @@ class GossipState:
             if msg_id in self._seen:
                 self._holders.setdefault(msg_id, set()).add(peer)
         unseen = [i for i in ids if i not in self._seen]
+        room = self.max_wanted - len(self._announcers)
+        unseen = [i for i in unseen if i in self._announcers] + [
+            i for i in unseen if i not in self._announcers
+        ][
+            : max(0, room)
+        ]  # announcements of more ids than we track are dropped: anti-entropy delivers them anyway
         for msg_id in unseen:
             announcers = self._announcers.setdefault(msg_id, (topic, []))[1]
             if peer not in announcers:
@@ -174,9 +186,14 @@ class GossipState:
 
     def _remember(self, topic: str, msg_id: bytes, payload: bytes, now: float) -> None:
         self._seen[msg_id] = now
+        old = self._cache.pop(msg_id, None)
+        if old is not None:
+            self._cached_bytes -= len(old[1])
         self._cache[msg_id] = (topic, payload)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self._cached_bytes += len(payload)
+        while self._cache and (len(self._cache) > self.cache_size or self._cached_bytes > self.cache_bytes):
+            _, (_, dropped) = self._cache.popitem(last=False)
+            self._cached_bytes -= len(dropped)
 
     def _spread(self, topic_name: str, msg_id: bytes, payload: bytes, exclude: str | None) -> list[Send]:
         topic = self.topics.get(topic_name)

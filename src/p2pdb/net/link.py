@@ -122,12 +122,15 @@ async def serve(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     send_buffer: int = DEFAULT_SEND_BUFFER,
     on_error: OnError | None = None,
+    admit: Callable[[bytes], str | None] | None = None,
 ) -> asyncio.Server:
     """Listen on ``host:port`` (0 = any free port); ``await on_link(link)`` for each accepted peer.
 
     ``on_link`` runs in the connection's task; the link stays open after it returns (the callee
     owns it) and is closed if it raises. A failed handshake is logged as one warning line and
     reported to ``on_error(address, error)`` if given; the server keeps accepting others.
+    ``admit(identity_key)`` may refuse an authenticated peer (a ban): it returns the reason, which the
+    peer receives in the verdict, or None to accept.
     """
     _check_network_key(network_key)
 
@@ -144,6 +147,7 @@ async def serve(
                 network_key,
                 loop.time() + handshake_timeout,
                 max_message_size,
+                admit,
             )
         except HandshakeError as exc:
             writer.close()
@@ -199,11 +203,12 @@ async def _handshake_within(
     network_key: bytes | None,
     deadline: float,
     max_message_size: int,
+    admit: Callable[[bytes], str | None] | None = None,
 ) -> _Session:
     try:
         async with asyncio.timeout_at(deadline):
             return await _handshake(
-                reader, writer, identity, initiator, network_id, network_key, max_message_size
+                reader, writer, identity, initiator, network_id, network_key, max_message_size, admit
             )
     except TimeoutError:
         raise HandshakeError("handshake timed out") from None
@@ -225,6 +230,7 @@ async def _handshake(
     network_id: str,
     network_key: bytes | None,
     max_message_size: int,
+    admit: Callable[[bytes], str | None] | None = None,
 ) -> _Session:
     """The three Noise messages and the verdict, numbered as on the wire."""
     static = generate_private_key()
@@ -266,6 +272,9 @@ async def _handshake(
     encoder = FrameEncoder(send, max_message_size)
     try:
         remote_key = _check_payload(payload, noise, identity, network_id)
+        refusal = admit(remote_key) if admit is not None else None
+        if refusal is not None:
+            raise HandshakeError(refusal)
     except HandshakeError as exc:
         # 4. -> verdict: rejected, with the reason
         writer.writelines(

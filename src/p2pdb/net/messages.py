@@ -18,7 +18,7 @@ import msgspec
 
 from p2pdb.net.frames import ProtocolError
 
-REPLICATION_VERSION: Final = 1  # Hello.version: the replication protocol this module speaks
+REPLICATION_VERSION: Final = 2  # Hello.version: the replication protocol this module speaks
 MAX_DB_NAME: Final = 64  # characters, as MySQL limits database names
 MAX_CID: Final = 64  # bytes of one binary CID (ours are 36)
 MAX_CIDS: Final = 4096  # CIDs in one Heads, Want or IHave
@@ -26,7 +26,8 @@ MAX_BLOCK: Final = 4 * 1024 * 1024 + 1024  # bytes of one block (p2pdb.log's ent
 MAX_BLOCKS: Final = 4096  # blocks in one Blocks message (its total stays under the frame limit)
 MAX_ADDRESS: Final = 256  # characters of one "host:port" address
 MAX_ADDRESSES: Final = 256  # addresses in one Peers or Hello
-MAX_DATABASES: Final = 4096  # database names in one Hello
+MAX_DATABASES: Final = 4096  # database names in one Hello or Databases message
+MAX_LOCATOR: Final = 128  # ancestor CIDs in one Heads locator
 MAX_PEER_ID: Final = 128  # characters of a peer id
 MAX_REASON: Final = 200  # characters of a handshake rejection reason
 
@@ -54,10 +55,20 @@ class Hello(_Message, frozen=True, tag="hello"):
 
 
 class Heads(_Message, frozen=True, tag="heads"):
-    """The sender's current heads of database ``db`` (anti-entropy)."""
+    """The sender's current heads of database ``db`` (anti-entropy). ``locator``: some ancestors of
+    the heads at growing distances (1, 2, 4, ... Lamport steps back), sent when the sender saw heads
+    it lacks, so a peer that does not know the heads still finds entries both have and pushes the rest
+    in bulk."""
 
     db: DbName
     heads: Cids
+    locator: Annotated[list[Cid], msgspec.Meta(max_length=MAX_LOCATOR)] = msgspec.field(default_factory=list)
+
+
+class Databases(_Message, frozen=True, tag="databases"):
+    """More databases the sender replicates than its :class:`Hello` could name (sent in pages)."""
+
+    names: Annotated[list[DbName], msgspec.Meta(max_length=MAX_DATABASES)]
 
 
 class Want(_Message, frozen=True, tag="want"):
@@ -109,7 +120,7 @@ class WantIds(_Message, frozen=True, tag="want_ids"):
     db: DbName
 
 
-Message = Hello | Heads | Want | Blocks | Publish | IHave | Peers | Ping | Pong | WantIds
+Message = Hello | Heads | Want | Blocks | Publish | IHave | Peers | Ping | Pong | WantIds | Databases
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)

@@ -33,17 +33,31 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from p2pdb.log import CID, Entry, Identity, cid_for_block
+from p2pdb.log import CID, AccessDenied, Entry, Identity, WrongDatabase, cid_for_block
 from p2pdb.log.identity import public_key_from_peer_id
 from p2pdb.net.gossip import GossipState, Send
 from p2pdb.net.link import HandshakeError, Link, ProtocolError, connect, serve
-from p2pdb.net.messages import Blocks, Heads, Hello, IHave, Message, Peers, Ping, Pong, Publish, Want, WantIds
+from p2pdb.net.messages import (
+    MAX_DATABASES,
+    Blocks,
+    Databases,
+    Heads,
+    Hello,
+    IHave,
+    Message,
+    Peers,
+    Ping,
+    Pong,
+    Publish,
+    Want,
+    WantIds,
+)
 from p2pdb.store import Database
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_BATCH_BLOCKS = 512
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 HEARTBEAT = 0.2
@@ -64,6 +78,19 @@ class Options:
     ban_seconds: float = 300.0
     #: Replicate only these databases (None: all databases of the network).
     databases: frozenset[str] | None = None
+    #: Databases one peer can make this node create (64), and all peers together per hour (256).
+    max_databases_per_peer: int = 64
+    max_new_databases_per_hour: int = 256
+    #: A database created for a peer that still has no entry after this many seconds is removed (300).
+    empty_database_seconds: float = 300.0
+    #: Unknown heads of one Heads message that are followed up (64); the rest wait for the next exchange.
+    max_unknown_heads: int = 64
+    #: Want answers sent to one peer at a time (4); more Wants wait for the next exchange.
+    max_want_answers: int = 4
+    #: Databases named in a Hello (1024); the rest follow in Databases messages.
+    hello_databases: int = 1024
+    #: Unchanged databases whose heads are sent to each peer per interval, in rotation (256).
+    heads_per_interval: int = 256
 
 
 @dataclass(eq=False)
@@ -92,6 +119,15 @@ class Peer:
     lag_cache: dict[str, tuple[Any, int | None]] = field(default_factory=dict)
     #: When we last asked this peer for an id class, per database.
     ids_asked: dict[str, float] = field(default_factory=dict)
+    #: Heads last sent to the peer per database (only changed ones are sent every interval).
+    heads_told: dict[str, tuple[CID, ...]] = field(default_factory=dict)
+    #: Databases this peer made us create; Want answers running for it.
+    created: int = 0
+    want_answers: int = 0
+    #: Per database, when we sent a locator because the peer's heads were unknown (a push should follow).
+    located: dict[str, float] = field(default_factory=dict)
+    #: Ids we asked this peer for, and when.
+    asked: dict[CID, float] = field(default_factory=dict)
 
 
 class Replicator:
@@ -106,7 +142,10 @@ class Replicator:
         network_key: bytes | None = None,
         bootstrap: Iterable[str] = (),
         options: Options | None = None,
+        announce: Iterable[str] = (),
     ) -> None:
+        """``announce``: the addresses peers should dial to reach us (a forwarded port, a relay);
+        by default the address we listen on."""
         self.identity = identity
         self.registry = registry
         self.host = host
@@ -114,16 +153,26 @@ class Replicator:
         self.network_id = network_id
         self.network_key = network_key
         self.bootstrap = list(bootstrap)
+        self.announce = list(announce)
         self.options = options or Options()
         self.peers: dict[str, Peer] = {}
         self.known: set[str] = set(self.bootstrap)
-        self.banned: dict[str, float] = {}
-        self.counters = {"entries_sent": 0, "entries_received": 0, "entries_rejected": 0, "links_refused": 0}
+        self.banned: dict[str, float] = {}  # peer id -> end of its ban
+        self._created: list[float] = []  # when databases were created for peers (last hour)
+        self._auto: dict[str, tuple[str, float]] = {}  # databases created for peers -> (peer id, when)
+        self._rotation = 0
+        self.counters = {
+            "entries_sent": 0,
+            "entries_received": 0,
+            "entries_rejected": 0,
+            "links_refused": 0,
+            "wants_sent": 0,
+        }
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dialing: set[str] = set()
         self._closing = False
-        self._subscribed: set[str] = set()
+        self._subscribed: dict[str, Database] = {}  # a database dropped and created again is new
         self.address_peer: dict[str, str] = {}  # address -> the peer id found there
         self.gossip = GossipState(degree=self.options.mesh_degree)
 
@@ -137,6 +186,7 @@ class Replicator:
             self._accepted,
             network_id=self.network_id,
             network_key=self.network_key,
+            admit=self._admit,
         )
         sock = self._server.sockets[0]
         self.port = int(sock.getsockname()[1])
@@ -178,9 +228,9 @@ class Replicator:
 
     def _subscribe(self, name: str) -> None:
         db = self.registry.get(name)
-        if db is None or name in self._subscribed or not self._wanted(name):
+        if db is None or self._subscribed.get(name) is db or not self._wanted(name):
             return
-        self._subscribed.add(name)
+        self._subscribed[name] = db
         db.listeners.append(lambda entry, local, name=name: self._on_commit(name, entry, local))  # type: ignore[misc]
         db.may_claim_ids = lambda: self._may_claim_ids(name)
         db.request_ids = lambda: self._request_ids(name)
@@ -189,41 +239,77 @@ class Replicator:
             self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
 
     def _wanted(self, name: str) -> bool:
-        return self.options.databases is None or name in self.options.databases
+        return (self.options.databases is None or name in self.options.databases) and not self.registry.left(
+            name
+        )
+
+    # -- bans, by peer id -------------------------------------------------------------------------
+
+    def is_banned(self, peer_id: str) -> bool:
+        until = self.banned.get(peer_id)
+        if until is None:
+            return False
+        if until <= time.monotonic():
+            del self.banned[peer_id]
+            return False
+        return True
+
+    def ban(self, peer_id: str, reason: str) -> None:
+        """Refuse ``peer_id`` for ``ban_seconds``: its links close, it is not dialled, and its inbound
+        handshakes are refused. Bans are by the key a peer proved, never by an address it claims."""
+        log.warning("banning %s for %.0f s: %s", peer_id, self.options.ban_seconds, reason)
+        self.banned[peer_id] = time.monotonic() + self.options.ban_seconds
+        peer = self.peers.get(peer_id)
+        if peer is not None:
+            peer.link.close()
+
+    def _admit(self, identity_key: bytes) -> str | None:
+        from p2pdb.log import peer_id as peer_id_of
+
+        return "banned for sending invalid data" if self.is_banned(peer_id_of(identity_key)) else None
 
     # -- links ----------------------------------------------------------------------------------
 
     async def _maintain(self) -> None:
         backoff: dict[str, float] = {}
         while not self._closing:
-            now = time.monotonic()
-            connected = {p.address for p in self.peers.values()} | {
-                a for p in self.peers.values() for a in p.listen
-            }
-            candidates = [a for a in self.bootstrap if a not in connected]
-            if len(self.peers) < self.options.target_peers:
-                others = [a for a in self.known if a not in connected and a not in candidates]
-                random.shuffle(others)
-                candidates += others[: self.options.target_peers - len(self.peers)]
-            for address in candidates:
-                if address == self.address or address in self._dialing or backoff.get(address, 0) > now:
-                    continue
-                if self.banned.get(address, 0) > now:
-                    continue
-                backoff[address] = now + min(30.0, 1.0 + random.random())
-                self._spawn(self._dial(address))
-            for peer in list(self.peers.values()):
-                if now - peer.last_seen > 3 * self.options.sync_interval + 1.0:
-                    # Heads arrive every interval: a silent link is dead (a partition, a lost host).
-                    log.info(
-                        "no word from %s for %.0f s: closing the link", peer.peer_id, now - peer.last_seen
-                    )
-                    peer.link.close()
-                    continue
-                self._send_heads(peer)
-                peer.ping_sent = time.monotonic()
-                self._send(peer, Ping(nonce=int(peer.ping_sent * 1e6)))
+            try:
+                self._maintain_once(backoff)
+            except Exception:  # anti-entropy must survive anything: log it, go on next interval
+                log.exception("replication maintenance failed")
             await asyncio.sleep(self.options.sync_interval)
+
+    def _maintain_once(self, backoff: dict[str, float]) -> None:
+        now = time.monotonic()
+        connected = {p.address for p in self.peers.values()} | {
+            a for p in self.peers.values() for a in p.listen
+        }
+        candidates = [a for a in self.bootstrap if a not in connected]
+        if len(self.peers) < self.options.target_peers:
+            others = [a for a in self.known if a not in connected and a not in candidates]
+            random.shuffle(others)
+            candidates += others[: self.options.target_peers - len(self.peers)]
+        for address in candidates:
+            if address == self.address or address in self.announce or address in self._dialing:
+                continue
+            if backoff.get(address, 0) > now:
+                continue
+            dialled = self.address_peer.get(address)  # who answered there when *we* dialled it
+            if dialled is not None and self.is_banned(dialled):
+                continue
+            backoff[address] = now + min(30.0, 1.0 + random.random())
+            self._spawn(self._dial(address))
+        self._rotation += self.options.heads_per_interval
+        self._housekeeping(now)
+        for peer in list(self.peers.values()):
+            if now - peer.last_seen > 3 * self.options.sync_interval + 1.0:
+                # Heads arrive every interval: a silent link is dead (a partition, a lost host).
+                log.info("no word from %s for %.0f s: closing the link", peer.peer_id, now - peer.last_seen)
+                peer.link.close()
+                continue
+            self._send_heads(peer)
+            peer.ping_sent = time.monotonic()
+            self._send(peer, Ping(nonce=int(peer.ping_sent * 1e6)))
 
     async def _dial(self, address: str) -> None:
         self._dialing.add(address)
@@ -256,7 +342,7 @@ class Replicator:
 
     async def _run_link(self, link: Link, address: str, *, outbound: bool) -> None:
         peer_id = link.remote_peer_id
-        if peer_id == self.identity.peer_id:
+        if peer_id == self.identity.peer_id or self.is_banned(peer_id):
             link.close()
             return
         peer = Peer(link, peer_id, address, outbound)
@@ -272,29 +358,34 @@ class Replicator:
         self.gossip.add_peer(peer_id, {n for n in self.registry.names() if self._wanted(n)})
         log.info("connected to %s at %s (%s)", peer_id, address, "out" if outbound else "in")
         try:
+            names = self._announced()
+            first = self.options.hello_databases
             self._send(
                 peer,
                 Hello(
                     peer_id=self.identity.peer_id,
-                    listen=[self.address],
-                    databases=[n for n in self.registry.names() if self._wanted(n)],
+                    listen=self.announce or [self.address],
+                    databases=names[:first],
                     version=PROTOCOL_VERSION,
                 ),
             )
+            for start in range(first, len(names), MAX_DATABASES):
+                self._send(peer, Databases(names=names[start : start + MAX_DATABASES]))
             self._send_heads(peer)
             while True:
                 message = await link.recv()
                 peer.last_seen = time.monotonic()
-                self._handle(peer, message)
+                try:
+                    self._handle(peer, message)
+                except ProtocolError:
+                    raise
+                except Exception:  # a bug here must not end replication with this peer
+                    log.exception("handling %s from %s failed", type(message).__name__, peer_id)
                 if peer.penalty >= self.options.ban_threshold:
-                    log.warning("disconnecting %s: too many invalid blocks", peer_id)
-                    self.banned[address] = time.monotonic() + self.options.ban_seconds
-                    for listen in peer.listen:
-                        self.banned[listen] = time.monotonic() + self.options.ban_seconds
+                    self.ban(peer_id, "too many invalid blocks")
                     break
         except ProtocolError as exc:
-            log.warning("peer %s sent invalid data: %s", peer_id, exc)
-            self.banned[address] = time.monotonic() + self.options.ban_seconds
+            self.ban(peer_id, f"invalid data: {exc}")
         except (ConnectionError, EOFError, asyncio.IncompleteReadError, OSError):
             pass
         finally:
@@ -315,20 +406,46 @@ class Replicator:
             peer.sent += 1
         return ok
 
-    def _send_heads(self, peer: Peer) -> None:
+    def _announced(self) -> list[str]:
+        """Databases we tell peers about: those we replicate, except ones created for a peer that
+        never received an entry (a peer cannot make us spread names it made up)."""
+        out = []
         for name in self.registry.names():
             db = self.registry.get(name)
-            if db is not None and self._wanted(name):
+            if db is not None and self._wanted(name) and (name not in self._auto or len(db.log) > 0):
+                out.append(name)
+        return out
+
+    def _send_heads(self, peer: Peer) -> None:
+        """Heads of every database that changed since we last told this peer, and of a rotating
+        slice of the others (so a node with tens of thousands of databases stays cheap)."""
+        names = [n for n in self.registry.names() if self._wanted(n)]
+        if not names:
+            return
+        quota = self.options.heads_per_interval
+        start = self._rotation % len(names)
+        rotating = set((names[start:] + names[:start])[:quota])
+        for name in names:
+            db = self.registry.get(name)
+            if db is None:
+                continue
+            if tuple(db.log.heads) != peer.heads_told.get(name) or name in rotating:
                 self._send_db_heads(peer, name, db)
 
-    def _send_db_heads(self, peer: Peer, name: str, db: Database, *, soon: bool = False) -> None:
+    def _send_db_heads(
+        self, peer: Peer, name: str, db: Database, *, soon: bool = False, locator: bool = False
+    ) -> None:
         """Send our heads of one database; ``soon`` replies are rate-limited per peer and database
-        so that two peers that are both behind do not bounce heads back and forth."""
+        so that two peers that are both behind do not bounce heads back and forth. ``locator`` adds
+        ancestors of our heads, for a peer whose heads we lack (it pushes us what we miss in bulk)."""
         now = time.monotonic()
         if soon and now - peer.heads_sent.get(name, 0.0) < 0.5:
             return
         peer.heads_sent[name] = now
-        self._send(peer, Heads(db=name, heads=[bytes(h) for h in db.log.heads]))
+        heads = db.log.heads
+        peer.heads_told[name] = tuple(heads)
+        found = [bytes(c) for c in db.log.locator()] if locator else []
+        self._send(peer, Heads(db=name, heads=[bytes(h) for h in heads], locator=found))
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -344,14 +461,14 @@ class Replicator:
         elif isinstance(message, IHave):
             self._on_ihave(peer, message)
         elif isinstance(message, Hello):
+            # Listen addresses are claims: dialled, never trusted (address_peer maps only what *we*
+            # reached by dialling, so a peer cannot get someone else's address skipped).
             peer.listen = [self._reachable(a, peer) for a in message.listen[:8] if isinstance(a, str)]
-            for address in peer.listen:
-                self.address_peer[address] = peer.peer_id
             self.known.update(peer.listen)
-            for name in message.databases:
-                if self._database(name) is not None:
-                    self.gossip.add_peer(peer.peer_id, {name})
+            self._offered(peer, message.databases)
             self._send(peer, Peers(addresses=self._sample_addresses(exclude=peer)))
+        elif isinstance(message, Databases):
+            self._offered(peer, message.names)
         elif isinstance(message, Peers):
             self.known.update(a for a in message.addresses[:64] if a != self.address)
         elif isinstance(message, WantIds):
@@ -375,15 +492,54 @@ class Replicator:
         random.shuffle(addresses)
         return addresses[:32]
 
-    def _database(self, name: str) -> Database | None:
+    def _offered(self, peer: Peer, names: Iterable[str]) -> None:
+        """A peer names databases it replicates: those we have join its gossip topics. A name alone
+        creates nothing; the peer's heads (content) do, when it sends them."""
+        for name in names:
+            if self.registry.get(name) is not None and self._wanted(name):
+                self.gossip.add_peer(peer.peer_id, {name})
+
+    def _database(self, name: str, peer: Peer | None = None) -> Database | None:
+        """The database ``name``; created when a peer names one we replicate and lack. A peer can
+        make us create at most ``max_databases_per_peer`` databases that are still empty, and all
+        peers together ``max_new_databases_per_hour``; one still empty after
+        ``empty_database_seconds`` is removed (a made-up name costs us nothing lasting)."""
         db = self.registry.get(name)
-        if db is None and self._wanted(name):
-            try:
-                db = self.registry.create(name)
-            except ValueError:
-                return None
-            log.info("replicating database %s", name)
+        if db is not None or peer is None or not self._wanted(name):
+            return db
+        now = time.monotonic()
+        self._created = [t for t in self._created if t > now - 3600.0]
+        waiting = sum(1 for who, _ in self._auto.values() if who == peer.peer_id)
+        if waiting >= self.options.max_databases_per_peer:
+            return None
+        if len(self._created) >= self.options.max_new_databases_per_hour:
+            return None
+        try:
+            db = self.registry.create(name)
+        except ValueError:
+            return None
+        self._created.append(now)
+        self._auto[name] = (peer.peer_id, now)
+        log.info("replicating database %s (named by %s)", name, peer.peer_id)
         return db
+
+    def _housekeeping(self, now: float) -> None:
+        """Forget databases made for peers that never got an entry; drop entries that waited too
+        long for their ancestors."""
+        for name, (_, since) in list(self._auto.items()):
+            db = self.registry.get(name)
+            if db is None:
+                del self._auto[name]
+            elif len(db.log) > 0:
+                del self._auto[name]  # a real database now
+            elif now - since > self.options.empty_database_seconds:
+                del self._auto[name]
+                self.registry.drop(name, leave=False)
+                log.info("removed database %s: no peer sent an entry of it", name)
+        for name in self.registry.names():
+            db = self.registry.get(name)
+            if db is not None and db.log.pending_count:
+                db.prune_pending()
 
     def _cids(self, raw: Iterable[bytes]) -> list[CID]:
         out = []
@@ -395,23 +551,30 @@ class Replicator:
         return out
 
     def _on_heads(self, peer: Peer, message: Heads) -> None:
-        db = self._database(message.db)
-        if db is None:
+        db = self._database(message.db, peer) if message.heads else self.registry.get(message.db)
+        if db is None or not self._wanted(message.db):
             return
+        self.gossip.add_peer(peer.peer_id, {message.db})
+        name = message.db
         heads = self._cids(message.heads)
-        peer.remote_heads[message.db] = heads
+        locator = self._cids(message.locator)
+        peer.remote_heads[name] = heads
         unknown = [h for h in heads if h not in db.log]
         if unknown:
-            applied = db.join_heads(unknown)  # blocks we kept from an interrupted sync, if any
-            self._after_join(peer, message.db, applied.missing)
-            # The peer is ahead: it pushes what we lack as soon as it sees our heads.
-            self._send_db_heads(peer, message.db, db, soon=True)
+            # Blocks we kept from an interrupted sync, if any; the rest the peer pushes in bulk.
+            applied = db.join_heads(unknown[: self.options.max_unknown_heads])
+            self._catch_up(peer, name, db, applied.missing)
+        else:
+            peer.located.pop(name, None)
+        # What the peer has that we know: its heads, or the ancestors in its locator.
+        base = [h for h in heads if h in db.log] + [c for c in locator if c in db.log]
+        if unknown and not base:
+            return  # nothing in common known yet: our locator reply lets the peer push to us
+        if name in peer.pushing:
+            peer.newer_heads[name] = base  # answered when the running push ends
             return
-        if message.db in peer.pushing:
-            peer.newer_heads[message.db] = heads  # answered when the running push ends
-            return
-        peer.pushing.add(message.db)
-        self._spawn(self._push_since(peer, message.db, db, heads))
+        peer.pushing.add(name)
+        self._spawn(self._push_since(peer, name, db, base))
 
     async def _push_since(self, peer: Peer, name: str, db: Database, heads: list[CID]) -> None:
         """Push what the peer lacks below our heads, one batch at a time (each waits for room in
@@ -450,12 +613,19 @@ class Replicator:
             yield Blocks(db=name, blocks=batch)
 
     def _push(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
-        """Answer a ``Want``: send the blocks in order in the background."""
+        """Answer a ``Want``: send the blocks in order in the background (at most
+        ``max_want_answers`` answers per peer at a time; a Want beyond is dropped and asked again)."""
+        if peer.want_answers >= self.options.max_want_answers:
+            return
         self.counters["entries_sent"] += len(blocks)
+        peer.want_answers += 1
 
         async def send() -> None:
-            for message in self._batches(name, blocks):
-                await self._send_wait(peer, message)
+            try:
+                for message in self._batches(name, blocks):
+                    await self._send_wait(peer, message)
+            finally:
+                peer.want_answers -= 1
 
         self._spawn(send())
 
@@ -478,7 +648,7 @@ class Replicator:
             self._push(peer, message.db, blocks)
 
     def _on_ihave(self, peer: Peer, message: IHave) -> None:
-        db = self._database(message.db)
+        db = self._database(message.db, peer)
         if db is None:
             return
         unknown = tuple(bytes(c) for c in self._cids(message.cids[:MAX_BATCH_BLOCKS]) if c not in db.log)
@@ -486,7 +656,7 @@ class Replicator:
             self._dispatch(self.gossip.on_ihave(peer.peer_id, message.db, unknown, time.monotonic()))
 
     def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
-        db = self._database(name)
+        db = self._database(name, peer)
         if db is None:
             return
         result = db.join(blocks[:MAX_BATCH_BLOCKS])
@@ -494,19 +664,43 @@ class Replicator:
         self.counters["entries_received"] += len(result.applied)
         if result.rejected_blocks:
             peer.rejected += len(result.rejected_blocks)
-            peer.penalty += 5 * len(result.rejected_blocks)
+            # Forged, corrupt or lying blocks cost the peer; blocks of a database it may not write
+            # (or of another database) do not: a peer refused for one database keeps the others.
+            bad = [e for e in result.rejected_blocks if not isinstance(e, AccessDenied | WrongDatabase)]
+            peer.penalty += 5 * len(bad)
             self.counters["entries_rejected"] += len(result.rejected_blocks)
             for error in result.rejected_blocks:
                 log.warning("rejected block from %s: %s: %s", peer.peer_id, type(error).__name__, error)
-        self._after_join(peer, name, result.missing)
+        if result.wanted:
+            self._catch_up(peer, name, db, result.wanted)
+
+    def _catch_up(self, peer: Peer, name: str, db: Database, missing: set[CID]) -> None:
+        """We lack entries the peer has. Send our heads with a locator: the peer finds entries we
+        share and pushes the rest in causal-order batches (a whole branch in a few round trips, not
+        one entry per round trip). Only if no push came a while after that, ask for ids directly."""
+        now = time.monotonic()
+        sent = peer.located.get(name)
+        if sent is None or now - sent > max(3 * self.options.sync_interval, 5.0):
+            peer.located[name] = now  # rate-limited here, not by the regular heads exchange
+            self._send_db_heads(peer, name, db, locator=True)
+        elif now - sent > max(2 * self.options.sync_interval, 3.0):
+            self._after_join(peer, name, missing)
 
     def _after_join(self, peer: Peer, name: str, missing: set[CID]) -> None:
-        if missing:
-            wanted = [bytes(c) for c in list(missing)[:MAX_BATCH_BLOCKS]]
-            self._send(peer, Want(db=name, cids=wanted))
+        """Ask the peer for missing entries (each id at most once a second per peer)."""
+        now = time.monotonic()
+        asked = peer.asked
+        if len(asked) > 4 * MAX_BATCH_BLOCKS:
+            for cid in [c for c, t in asked.items() if now - t > 1.0]:
+                del asked[cid]
+        fresh = [c for c in missing if now - asked.get(c, 0.0) > 1.0][:MAX_BATCH_BLOCKS]
+        if fresh and self._send(peer, Want(db=name, cids=[bytes(c) for c in fresh])):
+            self.counters["wants_sent"] += 1
+            for cid in fresh:
+                asked[cid] = now
 
     def _on_publish(self, peer: Peer, message: Publish) -> None:
-        db = self._database(message.db)
+        db = self._database(message.db, peer)
         if db is None:
             return
         cid = cid_for_block(message.block)
@@ -577,7 +771,10 @@ class Replicator:
     async def _heartbeat(self) -> None:
         while not self._closing:
             await asyncio.sleep(HEARTBEAT)
-            self._dispatch(self.gossip.tick(time.monotonic()))
+            try:
+                self._dispatch(self.gossip.tick(time.monotonic()))
+            except Exception:
+                log.exception("gossip heartbeat failed")
 
     # -- introspection --------------------------------------------------------------------------
 

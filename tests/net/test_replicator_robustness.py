@@ -1,0 +1,149 @@
+"""Replicators in one event loop, over real links on 127.0.0.1 (issue 10): many databases, DROP
+DATABASE, bans by peer id, partitions that heal in bulk."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import apsw
+import pytest
+
+from p2pdb.log import DEFAULT_NETWORK_ID, Identity
+from p2pdb.net.link import connect
+from p2pdb.net.messages import Hello
+from p2pdb.net.replicator import Options, Replicator
+from p2pdb.store.registry import Registry
+
+TIMEOUT = 20.0
+
+
+def fast(**overrides: object) -> Options:
+    return Options(sync_interval=0.2, **overrides)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def node(
+    *, bootstrap: list[str] | None = None, options: Options | None = None, registry: Registry | None = None
+) -> AsyncIterator[Replicator]:
+    identity = Identity.generate()
+    replicator = Replicator(
+        identity,
+        registry or Registry(identity, None),
+        host="127.0.0.1",
+        port=0,
+        network_id=DEFAULT_NETWORK_ID,
+        bootstrap=bootstrap or [],
+        options=options or fast(),
+    )
+    await replicator.start()
+    try:
+        yield replicator
+    finally:
+        await replicator.stop()
+        replicator.registry.close()
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not check():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def run(replicator: Replicator, name: str, *statements: str) -> None:
+    db = replicator.registry.get(name) or replicator.registry.create(name)
+
+    def fn(conn: apsw.Connection) -> None:
+        for sql in statements:
+            conn.execute(sql)
+
+    db.write(fn)
+
+
+def rows(replicator: Replicator, name: str, sql: str) -> list[tuple[object, ...]]:
+    db = replicator.registry.get(name)
+    if db is None:
+        return []
+    try:
+        return db.query(sql)
+    except apsw.SQLError:
+        return []
+
+
+async def test_a_node_with_more_databases_than_a_hello_names_stays_a_good_peer() -> None:
+    identity = Identity.generate()
+    registry = Registry(identity, None)
+    for i in range(4500):
+        registry.create(f"d{i}")
+    async with node(registry=registry) as a, node(bootstrap=[a.address]) as b:
+        await until(lambda: len(a.peers) == 1 and len(b.peers) == 1, "a link")
+        await asyncio.sleep(1.0)  # Hello, Databases pages, a few heads rotations
+        assert len(a.peers) == 1 and len(b.peers) == 1 and not a.banned and not b.banned
+        run(a, "d4321", "CREATE TABLE t (id INTEGER PRIMARY KEY)", "INSERT INTO t VALUES (7)")
+        await until(lambda: rows(b, "d4321", "SELECT id FROM t") == [(7,)], "a write in database 4321")
+        # The empty databases were named, not created: a name alone costs the peer nothing lasting.
+        assert len(b.registry.names()) < 100
+
+
+async def test_a_dropped_database_stays_dropped_until_created_again() -> None:
+    async with node() as a, node(bootstrap=[a.address]) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+        await until(lambda: rows(b, "shop", "SELECT id FROM t") == [(1,)], "shop on b")
+        b.registry.drop("shop")
+        run(a, "shop", "INSERT INTO t VALUES (2)")
+        await asyncio.sleep(1.5)  # several heads exchanges, gossip of a new entry
+        assert "shop" not in b.registry.names()
+        b.registry.create("shop")  # joining again brings everything back
+        await until(lambda: rows(b, "shop", "SELECT id FROM t ORDER BY id") == [(1,), (2,)], "shop again")
+
+
+async def test_garbage_gets_the_key_banned_not_an_address() -> None:
+    async with node() as victim, node(bootstrap=[victim.address]) as honest:
+        await until(lambda: len(victim.peers) == 1, "the honest peer")
+        attacker = Identity.generate()
+        host, _, port = victim.address.rpartition(":")
+        link = await connect(host, int(port), attacker, network_id=DEFAULT_NETWORK_ID)
+        # It claims the honest peer's address as its own, then sends a frame that is no message.
+        await link.send(Hello(peer_id=attacker.peer_id, listen=[honest.address], databases=[], version=2))
+        link._writer.write(b"\x00\x05garbage")
+        await until(lambda: victim.is_banned(attacker.peer_id), "the attacker's ban")
+        link.close()
+        with pytest.raises(Exception, match="banned"):
+            await connect(host, int(port), attacker, network_id=DEFAULT_NETWORK_ID)
+        assert not victim.is_banned(honest.identity.peer_id)
+        assert honest.identity.peer_id in victim.peers  # the honest link is untouched
+
+
+@pytest.mark.parametrize("entries", [2000])
+async def test_a_partition_heals_in_bulk(entries: int) -> None:
+    async with node() as a, node(bootstrap=[a.address]) as b:
+        run(a, "app", "CREATE TABLE t (id INTEGER PRIMARY KEY, side TEXT)")
+        await until(lambda: rows(b, "app", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        # Partition: b stops dialling a and drops the link; each side writes its own branch.
+        b.bootstrap.clear()
+        b.known.clear()
+        for peer in list(b.peers.values()):
+            peer.link.close()
+        await until(lambda: not a.peers and not b.peers, "the split")
+        for i in range(entries):
+            run(a, "app", f"INSERT INTO t VALUES ({i}, 'a')")
+            run(b, "app", f"INSERT INTO t VALUES ({entries + i}, 'b')")
+        wants_before = a.counters["wants_sent"] + b.counters["wants_sent"]
+        b.bootstrap.append(a.address)
+        start = asyncio.get_running_loop().time()
+        await until(
+            lambda: (
+                rows(a, "app", "SELECT count(*) FROM t") == [(2 * entries,)]
+                and rows(b, "app", "SELECT count(*) FROM t") == [(2 * entries,)]
+            ),
+            "the heal",
+            timeout=60,
+        )
+        took = asyncio.get_running_loop().time() - start
+        wants = a.counters["wants_sent"] + b.counters["wants_sent"] - wants_before
+        # One entry per round trip would take thousands of Wants; bulk pushes take none or a few.
+        assert wants < 20, f"{wants} Wants for a heal of {entries} entries per side ({took:.1f} s)"
