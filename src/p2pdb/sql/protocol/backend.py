@@ -13,7 +13,7 @@ and reported as ERR 1105 (the connection also stays up).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +51,8 @@ class ConnectInfo:
     collation: int
     #: Connection attributes the client sent (``_client_name``, ``program_name``, ...).
     attributes: Mapping[str, str] = field(default_factory=dict)
+    #: Closes the connection (KILL CONNECTION from another session); None when there is none.
+    closer: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 class PreparedStatement(Protocol):

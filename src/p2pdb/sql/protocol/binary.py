@@ -41,11 +41,13 @@ def _decode_datetime(raw: bytes, ftype: int) -> SqlValue:
         hour, minute, second = raw[4], raw[5], raw[6]
     if n == 11:
         micro = int.from_bytes(raw[7:11], "little")
+        if micro > 999_999:
+            raise MalformedPacket(f"bad microseconds {micro}")
     try:
         if ftype == FieldType.DATE:
             return datetime.date(year, month, day)
         return datetime.datetime(year, month, day, hour, minute, second, micro)
-    except ValueError:
+    except (ValueError, OverflowError):
         # MySQL allows zero parts ("2020-00-00"); Python cannot represent them: pass the text form.
         text = f"{year:04d}-{month:02d}-{day:02d}"
         if ftype == FieldType.DATE:
@@ -62,6 +64,8 @@ def _decode_time(raw: bytes) -> datetime.timedelta:
     negative = raw[0]
     days = int.from_bytes(raw[1:5], "little")
     micro = int.from_bytes(raw[8:12], "little") if n == 12 else 0
+    if days > 999_999 or micro > 999_999:  # MySQL's TIME is at most 838:59:59; timedelta's days ~1e9
+        raise MalformedPacket(f"bad time value ({days} days, {micro} microseconds)")
     delta = datetime.timedelta(days=days, hours=raw[5], minutes=raw[6], seconds=raw[7], microseconds=micro)
     return -delta if negative else delta
 

@@ -105,10 +105,13 @@ async def _send_result_set(
     out.add_framed(meta, count)
     rows: Iterator[Sequence[SqlValue]] = iter(rs.rows)
     batch = conn.ctx.options.write_batch
+    max_row = conn.ctx.options.max_packet
     ncols = len(shape.columns)
     try:
         while not (
-            write_binary_rows(out, rows, shape, batch) if binary else write_text_rows(out, rows, ncols, batch)
+            write_binary_rows(out, rows, shape, batch, max_row)
+            if binary
+            else write_text_rows(out, rows, ncols, batch, max_row)
         ):
             await conn.flush(out)
             if conn.closing:

@@ -61,6 +61,7 @@ class MySQLConnection(asyncio.Protocol):
         self._waiter: asyncio.Future[tuple[int, bytes]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._read_timer: asyncio.TimerHandle | None = None
         self._write_paused = False
         self._read_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -86,6 +87,26 @@ class MySQLConnection(asyncio.Protocol):
                 return
         self._reader.feed(data)
         self._pump()
+        if self.phase == Phase.COMMAND:
+            self._watch_partial()
+
+    def _watch_partial(self) -> None:
+        """A command packet that stops arriving half-way closes the connection after
+        ``read_timeout`` s of silence (ERR 1159), as MySQL's net_read_timeout."""
+        timer = self._read_timer
+        if timer is not None:
+            timer.cancel()
+            self._read_timer = None
+        if self._task is None and not self._write_paused and self._reader.partial():
+            self._read_timer = self.loop.call_later(self.ctx.options.read_timeout, self._read_timed_out)
+
+    def _read_timed_out(self) -> None:
+        self._read_timer = None
+        if self.phase == Phase.COMMAND and self._task is None and self._reader.partial():
+            log.debug("connection %d: timed out reading a packet", self.connection_id)
+            self.fail(
+                MySQLError(ErrorCode.NET_READ_INTERRUPTED, "Got timeout reading communication packets"), 1
+            )
 
     def eof_received(self) -> None:
         self.close()
@@ -246,6 +267,8 @@ class MySQLConnection(asyncio.Protocol):
         if not self._write_paused:
             self._resume_reading()
         self._pump()
+        if self.phase == Phase.COMMAND:
+            self._watch_partial()
 
     def _resume_reading(self) -> None:
         if self._read_paused and self._transport is not None:
@@ -256,6 +279,9 @@ class MySQLConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._read_timer is not None and self.phase >= Phase.CLOSING:
+            self._read_timer.cancel()
+            self._read_timer = None
 
     def _login_timeout(self) -> None:
         self._timer = None

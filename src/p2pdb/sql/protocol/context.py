@@ -33,6 +33,8 @@ class ServerOptions:
     - ``default_plugin``: authentication plugin proposed in the handshake (caching_sha2_password).
     - ``max_prepared_statements``: per connection (16382, MySQL's global default).
     - ``write_batch``: bytes of result rows encoded before each socket write (256 KiB).
+    - ``read_timeout``: seconds of silence in the middle of a command packet before the connection
+      is closed with ERR 1159 (30, MySQL's net_read_timeout); an idle connection has no timeout.
     """
 
     server_version: str = "8.0.36-p2pdb"
@@ -42,6 +44,7 @@ class ServerOptions:
     default_plugin: str = CACHING_SHA2_PASSWORD
     max_prepared_statements: int = 16382
     write_batch: int = 262144
+    read_timeout: float = 30.0
 
 
 class ServerContext:

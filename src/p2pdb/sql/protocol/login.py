@@ -103,6 +103,7 @@ async def _login(conn: MySQLConnection) -> None:
         found_rows=bool(caps & Capability.FOUND_ROWS),
         collation=resp.collation,
         attributes=resp.attributes,
+        closer=conn.close,
     )
     conn.session = await ctx.backend.open_session(info)
     if conn.closing:

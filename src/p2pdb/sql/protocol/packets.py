@@ -118,6 +118,10 @@ class PacketReader:
     def buffered(self) -> int:
         return len(self._buf) - self._pos
 
+    def partial(self) -> bool:
+        """A packet has begun to arrive and is not complete yet."""
+        return self._pos < len(self._buf) or self._skip_left >= 0 or bool(self._parts)
+
     def next_packet(self) -> tuple[int, bytes] | None:
         """Return the next complete packet, or None if more bytes are needed.
 

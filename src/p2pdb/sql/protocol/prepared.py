@@ -15,7 +15,7 @@ from .backend import PreparedStatement, Session
 from .binary import decode_params
 from .errors import ErrorCode, MalformedPacket, MySQLError
 from .packets import PayloadReader
-from .results import Result
+from .results import Result, SqlValue
 from .resultset import Output, shape_for
 
 if TYPE_CHECKING:
@@ -136,20 +136,25 @@ async def prepare(conn: MySQLConnection, session: Session, sql: str, out: Output
 _execute_header = struct.Struct("<IBI").unpack_from
 
 
-async def execute(conn: MySQLConnection, payload: bytes) -> Sequence[Result]:
-    """COM_STMT_EXECUTE: decode the parameters and run the statement."""
+def statement_id(payload: bytes) -> int:
+    """The statement id of a COM_STMT_EXECUTE payload (ERR 1210 when it is too short to hold one)."""
     if len(payload) < 10:
         raise MySQLError(ErrorCode.WRONG_ARGUMENTS, "Incorrect arguments to mysqld_stmt_execute")
     # The flags (cursor type) are ignored: cursors are not supported, rows are always sent at once;
     # the iteration count is always 1.
     stmt_id, _flags, _iterations = _execute_header(payload, 1)
-    state = conn.statements.get(stmt_id, "mysqld_stmt_execute")
+    return int(stmt_id)
+
+
+def decode_execute(state: StatementState, payload: bytes) -> list[SqlValue]:
+    """The parameter values of a COM_STMT_EXECUTE payload for ``state``'s statement. Every defect
+    (truncated block, bad lengths, unknown types) is ERR 1210; long data is used up either way."""
     try:
         error = state.long_data_error
         if error is not None:
             raise error
         n = state.param_count
-        values = []
+        values: list[SqlValue] = []
         if n:
             r = PayloadReader(payload, 10)
             null_bitmap = r.fixed((n + 7) // 8)
@@ -164,4 +169,11 @@ async def execute(conn: MySQLConnection, payload: bytes) -> Sequence[Result]:
     finally:
         if state.long_data or state.long_data_error:
             state.clear_long_data()
+    return values
+
+
+async def execute(conn: MySQLConnection, payload: bytes) -> Sequence[Result]:
+    """COM_STMT_EXECUTE: decode the parameters and run the statement."""
+    state = conn.statements.get(statement_id(payload), "mysqld_stmt_execute")
+    values = decode_execute(state, payload)
     return await state.stmt.execute(values)

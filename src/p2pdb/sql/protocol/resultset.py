@@ -156,8 +156,18 @@ def _bad_row(row: Sequence[SqlValue], ncols: int) -> MySQLError:
     )
 
 
-def write_text_rows(out: Output, rows: Iterator[Sequence[SqlValue]], ncols: int, limit: int) -> bool:
-    """Encode rows until ``out`` holds ``limit`` bytes; True when ``rows`` is exhausted."""
+def _row_too_large(max_row: int) -> MySQLError:
+    return MySQLError(
+        ErrorCode.NET_PACKET_TOO_LARGE,
+        f"Got a packet bigger than 'max_allowed_packet' bytes (a result row is larger than {max_row} bytes)",
+    )
+
+
+def write_text_rows(
+    out: Output, rows: Iterator[Sequence[SqlValue]], ncols: int, limit: int, max_row: int = 0
+) -> bool:
+    """Encode rows until ``out`` holds ``limit`` bytes; True when ``rows`` is exhausted. A row larger
+    than ``max_row`` bytes (``max_allowed_packet``; 0: no limit) is an error (1153), never sent."""
     parts = out.parts
     seq = out.seq
     size = out.size
@@ -185,6 +195,8 @@ def write_text_rows(out: Output, rows: Iterator[Sequence[SqlValue]], ncols: int,
                 cells.append(small[n] + b if n < 251 else lenenc_int(n) + b)
             payload = b"".join(cells)
             n = len(payload)
+            if max_row and n > max_row:
+                raise _row_too_large(max_row)
             if n < MAX_PACKET_CHUNK:
                 parts.append(_pack_u32(n | (seq << 24)) + payload)
                 seq = (seq + 1) & 0xFF
@@ -200,7 +212,9 @@ def write_text_rows(out: Output, rows: Iterator[Sequence[SqlValue]], ncols: int,
         out.size = size
 
 
-def write_binary_rows(out: Output, rows: Iterator[Sequence[SqlValue]], shape: Shape, limit: int) -> bool:
+def write_binary_rows(
+    out: Output, rows: Iterator[Sequence[SqlValue]], shape: Shape, limit: int, max_row: int = 0
+) -> bool:
     """Binary rows (0x00, NULL bitmap offset 2, values); True when ``rows`` is exhausted."""
     encoders = shape.encoders
     ncols = len(encoders)
@@ -215,7 +229,10 @@ def write_binary_rows(out: Output, rows: Iterator[Sequence[SqlValue]], shape: Sh
                 bitmap[(i + 2) >> 3] |= 1 << ((i + 2) & 7)
             else:
                 cells.append(encoders[i](v))
-        out.add(b"\x00" + bytes(bitmap) + b"".join(cells))
+        payload = b"\x00" + bytes(bitmap) + b"".join(cells)
+        if max_row and len(payload) > max_row:
+            raise _row_too_large(max_row)
+        out.add(payload)
         if out.size >= limit:
             return False
     return True
