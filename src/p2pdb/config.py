@@ -51,6 +51,13 @@ class Config:
     #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.
     #: max_allowed_packet of the MySQL listener, bytes.
     max_packet: int = 64 * 1024 * 1024
+    #: Longest a client statement may hold a database's writer (it runs on the event loop), in ms;
+    #: also the largest p2pdb_max_write_time a session may set. 0: no limit.
+    max_write_time: int = 5000
+    #: Bytes of result rows one statement may hold in memory before sending (error 3170 beyond).
+    max_result_size: int = 256 * 1024 * 1024
+    #: Worker threads that run long reads off the event loop.
+    query_threads: int = 4
 
     @classmethod
     def load(cls, data_dir: Path, overrides: dict[str, Any]) -> Config:

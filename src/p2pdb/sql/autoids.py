@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from p2pdb.schema import ident
+from p2pdb.sql import guard
 from p2pdb.store.autoinc import IdClass, type_max
 from p2pdb.store.errors import IdRangeExhausted
 
@@ -114,6 +115,7 @@ def register(conn: apsw.Connection) -> None:
     if conn in _slots:
         return
     slot = _slots[conn] = _Slot()
+    conn_guard = guard.guard_of(conn)
 
     def auto_id(value: Any) -> Any:
         if value is not None and not _is_zero(value):
@@ -122,7 +124,8 @@ def register(conn: apsw.Connection) -> None:
             return value
         if slot.ids is None:
             raise apsw.SQLError(f"no such function: {FUNCTION}")  # only plans call it
-        return slot.ids.next()
+        with conn_guard.internal():  # the store's allocator reads and writes its own tables
+            return slot.ids.next()
 
     conn.create_scalar_function(FUNCTION, auto_id, 1, deterministic=False)  # type: ignore[arg-type]
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,18 @@ import apsw
 from p2pdb.sql import autoids, catalog, information_schema, mysqltypes
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
+from p2pdb.sql.guard import SHUTDOWN
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.plan import Plan, PlanCache, build_plan, render_name
 from p2pdb.sql.protocol.auth import Credential
 from p2pdb.sql.protocol.backend import Account, ConnectInfo, is_loopback
+from p2pdb.sql.protocol.constants import DEFAULT_MAX_PACKET
 from p2pdb.sql.protocol.errors import MySQLError
 from p2pdb.sql.protocol.results import Column, ResultSet
+from p2pdb.sql.readers import QueryPool
 from p2pdb.sql.session import SQLSession
 from p2pdb.sql.statements import HANDLERS
+from p2pdb.sql.variables import DEFAULTS
 from p2pdb.store import Database, IndexSpec, TableSpec
 from p2pdb.store.registry import Registry
 
@@ -78,15 +84,51 @@ class Accounts:
         return Account(credential, host_allowed=True if not credential.empty else is_loopback(peer_host))
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one statement may cost (docs/architecture.md, "Limits"); sessions may lower the
+    ``p2pdb_*`` ones, not raise them.
+
+    - ``max_packet``: ``max_allowed_packet`` (64 MiB): the largest value a statement may produce
+      (larger REPEAT()/LPAD()/... results are NULL with warning 1301, SQLite's other values error
+      1301) and the largest row sent (error 1153).
+    - ``max_write_time``: ms a statement may hold a database's writer, on the event loop (5000).
+    - ``max_result_size``: bytes of rows one statement may hold before they are sent (256 MiB).
+    - ``query_threads``: worker threads for long reads (4).
+    """
+
+    max_packet: int = DEFAULT_MAX_PACKET
+    max_write_time: int = 5000
+    max_result_size: int = 256 * 1024 * 1024
+    query_threads: int = 4
+
+
 class SQLBackend:
     """Accounts and sessions for the MySQL server, over the node's databases."""
 
     def __init__(
-        self, registry: Registry, accounts: Accounts, *, status: Callable[[], dict[str, Any]] | None = None
+        self,
+        registry: Registry,
+        accounts: Accounts,
+        *,
+        status: Callable[[], dict[str, Any]] | None = None,
+        limits: Limits | None = None,
     ):
         self.registry = registry
         self.accounts = accounts
         self.handlers = HANDLERS
+        self.limits = limits or Limits()
+        self.max_packet = self.limits.max_packet
+        #: Values new sessions start with (DEFAULTS, the node's limits, SET GLOBAL).
+        self.global_variables: dict[str, Any] = dict(DEFAULTS)
+        self.global_variables.update(
+            max_allowed_packet=self.limits.max_packet,
+            p2pdb_max_write_time=self.limits.max_write_time,
+            p2pdb_max_result_size=self.limits.max_result_size,
+        )
+        #: Open sessions by connection id (SHOW PROCESSLIST, KILL).
+        self.sessions: dict[int, SQLSession] = {}
+        self.pool = QueryPool(self.limits.query_threads)
         self.scratch = apsw.Connection(":memory:")
         register_functions(self.scratch)
         for db in self._dbs():
@@ -109,6 +151,26 @@ class SQLBackend:
         if db is not None:
             register_functions(db.conn)
             autoids.register(db.conn)
+        self.pool.forget(lambda kept: self.registry.get(kept.name) is kept)
+
+    def session_defaults(self) -> dict[str, Any]:
+        return dict(self.global_variables)
+
+    # -- running statements ---------------------------------------------------------------------
+
+    def processlist(self) -> list[tuple[Any, ...]]:
+        """SHOW PROCESSLIST rows of every open session, by connection id."""
+        now = time.monotonic()
+        return [self.sessions[key].processlist_row(now) for key in sorted(self.sessions)]
+
+    def refresh_processlist(self, conn: apsw.Connection) -> None:
+        information_schema.fill_processlist(conn, self.processlist())
+
+    def shutdown(self) -> None:
+        """The node stops: stop every running statement, then the reader threads."""
+        for session in list(self.sessions.values()):
+            session.kill_query(SHUTDOWN)
+        self.pool.close()
 
     # -- protocol Backend ---------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from typing import Any
 import apsw
 
 from p2pdb import __version__
+from p2pdb.sql import guard
+from p2pdb.sql.protocol.errors import ErrorCode
 
 MYSQL_VERSION = f"8.0.36-p2pdb-{__version__}"
 
@@ -160,8 +162,8 @@ def _lpad(s: Any, n: Any, pad: Any) -> str | None:
         return None
     text, width, fill = _text(s), int(n), _text(pad)
     if len(text) >= width or not fill:
-        return text[:width]
-    return ((fill * width)[: width - len(text)]) + text
+        return text[: max(0, width)]
+    return ((fill * ((width - len(text)) // len(fill) + 1))[: width - len(text)]) + text
 
 
 def _rpad(s: Any, n: Any, pad: Any) -> str | None:
@@ -169,8 +171,8 @@ def _rpad(s: Any, n: Any, pad: Any) -> str | None:
         return None
     text, width, fill = _text(s), int(n), _text(pad)
     if len(text) >= width or not fill:
-        return text[:width]
-    return text + (fill * width)[: width - len(text)]
+        return text[: max(0, width)]
+    return text + (fill * ((width - len(text)) // len(fill) + 1))[: width - len(text)]
 
 
 def _substring_index(s: Any, delim: Any, count: Any) -> str | None:
@@ -303,7 +305,66 @@ _DETERMINISTIC = {"concat", "concat_ws", "if", "greatest", "least", "lpad", "rpa
                   "datediff"}  # fmt: skip
 
 
+def _result_size(name: str, args: tuple[Any, ...]) -> int:
+    """The size in bytes a string function's result would have, computed before building it."""
+    if name == "repeat":
+        s, n = args
+        return len(_text(s).encode()) * max(0, int(n))
+    if name == "space":
+        return max(0, int(args[0]))
+    return max(0, int(args[1]))  # lpad, rpad: width characters (SQLite's length limit checks the bytes)
+
+
+def _bounded(name: str, fn: Callable[..., Any], g: guard.ConnGuard) -> Callable[..., Any]:
+    """``fn`` returning NULL with warning 1301 when its result would exceed max_allowed_packet (MySQL)."""
+
+    def call(*args: Any) -> Any:
+        if any(a is None for a in args) or len(args) != _ARITY[name]:
+            return fn(*args)
+        running = g.current
+        limit = running.max_value if running is not None else DEFAULT_MAX_VALUE
+        if _result_size(name, args) > limit:
+            if running is not None:
+                running.warn(
+                    ErrorCode.WARN_ALLOWED_PACKET_OVERFLOWED,
+                    f"Result of {name}() was larger than max_allowed_packet ({limit}) - truncated",
+                )
+            return None
+        return fn(*args)
+
+    return call
+
+
+def _sleep_with(g: guard.ConnGuard) -> Callable[[Any], int | None]:
+    """MySQL's SLEEP(seconds): 0 after sleeping; stopped early (error) by KILL, a deadline or shutdown,
+    and moved off the event loop like any long read."""
+
+    def sleep(seconds: Any) -> int | None:
+        if seconds is None:
+            return None
+        end = time.monotonic() + max(0.0, float(seconds))
+        running = g.current
+        if running is not None:
+            running.state = "User sleep"
+        while True:
+            g.check()
+            left = end - time.monotonic()
+            if left <= 0:
+                return 0
+            time.sleep(min(left, 0.005))
+
+    return sleep
+
+
+_ARITY = {"repeat": 2, "space": 1, "lpad": 3, "rpad": 3}
+DEFAULT_MAX_VALUE = 64 * 1024 * 1024
+
+
 def register(conn: apsw.Connection) -> None:
-    """Register the MySQL functions on an apsw connection."""
+    """Register the MySQL functions on an apsw connection (and its guard: :mod:`p2pdb.sql.guard`)."""
+    g = guard.guard_of(conn)
     for name, fn in FUNCTIONS.items():
+        if name in _ARITY:
+            fn = _bounded(name, fn, g)
         conn.create_scalar_function(name, fn, -1, deterministic=name in _DETERMINISTIC)
+    conn.create_scalar_function("sleep", _sleep_with(g), 1, deterministic=False)  # type: ignore[arg-type]

@@ -41,6 +41,8 @@ _NAME = "varchar(64)"
 #: The table of conflict records; it changes without any schema change, so it is filled on its own
 #: (:func:`fill_conflicts`), each time a query names it.
 CONFLICTS = "P2PDB_CONFLICTS"
+#: The sessions and what they run; filled by :func:`fill_processlist` each time a query names it.
+PROCESSLIST = "PROCESSLIST"
 #: MySQL 8's columns for each table, with MySQL types as SQLite declared types.
 TABLES: dict[str, str] = {
     "CHARACTER_SETS": "CHARACTER_SET_NAME N, DEFAULT_COLLATE_NAME N, DESCRIPTION varchar(2048),"
@@ -101,6 +103,8 @@ TABLES: dict[str, str] = {
     "VIEWS": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, VIEW_DEFINITION longtext,"
     " CHECK_OPTION varchar(8), IS_UPDATABLE varchar(3), DEFINER varchar(288), SECURITY_TYPE varchar(7),"
     " CHARACTER_SET_CLIENT N, COLLATION_CONNECTION N",
+    PROCESSLIST: "ID bigint unsigned, USER varchar(32), HOST varchar(261), DB N, COMMAND varchar(16),"
+    " TIME int, STATE varchar(64), INFO longtext",
     # P2PDB's own: what merges discarded or hid, per database (p2pdb.store.conflicts).
     CONFLICTS: "ID bigint unsigned, TABLE_SCHEMA N, TABLE_NAME N, KIND varchar(16), ROW_KEY json,"
     " SUBJECT varchar(256), DETAIL text, LOST_VALUES json, ENTRY_CID varchar(128), AUTHOR varchar(128),"
@@ -181,7 +185,7 @@ def refresh_information_schema(
         return False
     with conn:
         for name in TABLES:
-            if name not in _STATIC and name != CONFLICTS:
+            if name not in _STATIC and name not in (CONFLICTS, PROCESSLIST):
                 conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{name}")
         _fill(conn, source, snapshot if snapshot is not None else _snapshot(source))
     _filled[conn] = token
@@ -248,3 +252,11 @@ def fill_conflicts(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None
     with conn:
         conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{CONFLICTS}")
         _insert(conn, CONFLICTS, rows)
+
+
+def fill_processlist(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Replace the rows of ``information_schema.PROCESSLIST`` on ``conn`` (attached first if needed)."""
+    _ensure_attached(conn)
+    with conn:
+        conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{PROCESSLIST}")
+        _insert(conn, PROCESSLIST, rows)

@@ -17,6 +17,8 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.sql.autoids import FUNCTION
+from p2pdb.sql.cte import limit_recursion
+from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.translate import rewrite
 from p2pdb.store.schema import TableSpec, quote
@@ -37,6 +39,7 @@ _SESSION_FUNCTIONS = [
 _LOCKING = re.compile(r"\b(FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)\b", _I)
 _INFO_SCHEMA = re.compile(r"\binformation_schema\s*\.", _I)
 _CONFLICTS = re.compile(r"\bP2PDB_CONFLICTS\b", _I)
+_PROCESSLIST = re.compile(r"\bPROCESSLIST\b", _I)
 _PROJ_TOKENS = re.compile(
     r"(`(?:[^`]|``)*`)|(\()|(\))|(,)|\b(FROM|WHERE|GROUP|HAVING|ORDER|LIMIT|INTO|UNION|FOR|LOCK|WINDOW)\b", _I
 )
@@ -112,6 +115,10 @@ class Plan:
     #: The statement ends in ``RETURNING <auto column>`` so an upsert that updates reports the
     #: existing row's id (MySQL's insert id); the row is not a result set for the client.
     returning_id: bool = False
+    #: The statement names ``information_schema.PROCESSLIST``: filled from the sessions each time.
+    processlist: bool = False
+    #: A read that outlasted its time on the event loop once: it runs on a reader thread from now on.
+    offload: bool = False
 
 
 class PlanCache:
@@ -239,7 +246,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
             sql += f" RETURNING {quote(auto.column)}"
             returning_id = True
     return Plan(
-        sql=sql,
+        sql=CLIENT_MARK + limit_recursion(sql),
         write=write,
         upsert=upsert,
         returning_id=returning_id,
@@ -250,6 +257,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         locking=bool(_LOCKING.search(lexed.shape)),
         info_schema=bool(_INFO_SCHEMA.search(lexed.shape)),
         conflicts=bool(_CONFLICTS.search(lexed.shape)),
+        processlist=bool(_PROCESSLIST.search(lexed.shape)),
     )
 
 

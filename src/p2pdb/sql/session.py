@@ -1,7 +1,17 @@
 """One client's SQL session: statements, transactions, variables and prepared statements.
 
-Execution happens inline on the event loop (SQLite calls are short); a statement never holds
-SQLite's write lock across a client round trip (DESIGN §6):
+Where statements run (DESIGN §2, invariant 8: no query stops the node):
+
+- a read starts on the event loop (most take microseconds); one that runs longer than
+  :data:`~p2pdb.sql.guard.INLINE_BUDGET` there is stopped and run again on a reader connection in a
+  worker thread (:mod:`p2pdb.sql.readers`), and its plan goes there directly from then on;
+- statements that need a database's writer (writes, DDL, the statements of a transaction after its
+  first write) and every statement of an in-memory database run on the event loop, at most
+  ``p2pdb_max_write_time`` ms; SELECTs stop after ``max_execution_time``; KILL stops any of them.
+  All of this is enforced inside SQLite by each connection's :class:`~p2pdb.sql.guard.ConnGuard`,
+  which also keeps the internal tables out of reach.
+
+A statement never holds SQLite's write lock across a client round trip (DESIGN §6):
 
 - autocommit writes run as one store transaction each (capture + log entry + commit);
 - in an explicit transaction, statements are *recorded*. A write (or a read after the first write)
@@ -23,6 +33,7 @@ import inspect
 import itertools
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,16 +42,20 @@ import apsw
 
 from p2pdb.sql import mysqltypes
 from p2pdb.sql.autoids import AutoIds, drawing
+from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.errors_map import to_mysql
+from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
 from p2pdb.sql.lexer import Lexed, lex, split_statements
 from p2pdb.sql.plan import Plan
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import Column, OkResult, Result, ResultSet
+from p2pdb.sql.readers import supports_readers
 from p2pdb.sql.translate import transpile
-from p2pdb.sql.variables import DEFAULTS, as_bool, normalize_name
+from p2pdb.sql.variables import as_bool, normalize_name
 from p2pdb.store import Database
+from p2pdb.store.engine import FileEngine
 
 if TYPE_CHECKING:
     from p2pdb.sql.backend import SQLBackend
@@ -52,11 +67,14 @@ _OK = OkResult()
 # First keywords of MySQL statements this layer has no handler for: 1235 (not supported yet);
 # any other unknown first word is a syntax error (1064), as in MySQL.
 _MYSQL_STATEMENTS = frozenset(("BINLOG", "CACHE", "CALL", "CHANGE", "CLONE", "DEALLOCATE", "DECLARE", "EXECUTE",
-    "GET", "GRANT", "HANDLER", "HELP", "IMPORT", "INSTALL", "KILL", "LOAD", "PREPARE", "PURGE", "RENAME", "RESET",
+    "GET", "GRANT", "HANDLER", "HELP", "IMPORT", "INSTALL", "LOAD", "PREPARE", "PURGE", "RENAME", "RESET",
     "RESIGNAL", "RESTART", "REVOKE", "SHUTDOWN", "SIGNAL", "UNINSTALL", "XA"))  # fmt: skip
 
 
 ID_CLASS_WAIT = 10.0
+_SELECT_KINDS = frozenset(("SELECT", "WITH", "TABLE", "VALUES"))
+_DML_KINDS = frozenset(("SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "TABLE"))
+_HINT = re.compile(r"^\s*(?:\(\s*)*SELECT\s*/\*\+[^*]*?\bMAX_EXECUTION_TIME\s*\(\s*(\d+)\s*\)", re.IGNORECASE)
 
 
 async def ensure_id_class(db: Database) -> None:
@@ -110,15 +128,22 @@ class SQLSession:
         self.info = info
         self.user = info.user
         self.database: str | None = None
-        self.variables: dict[str, Any] = dict(DEFAULTS)
+        self.variables: dict[str, Any] = backend.session_defaults()
         self.user_vars: dict[str, Any] = {}
         self.txn: Transaction | None = None
         self.last_insert_id = 0
         self.row_count = -1
         self.found_rows = 0
         self.warnings: list[tuple[str, int, str]] = []
+        #: The statement running now (SHOW PROCESSLIST, KILL), and since when the session is in its
+        #: current command.
+        self.running: Running | None = None
+        self.command = "Sleep"
+        self.since = time.monotonic()
+        self.closed = False
         if info.database:
             self._use(info.database)
+        backend.sessions[info.connection_id] = self
 
     # -- protocol Session interface -------------------------------------------------------------
 
@@ -166,48 +191,138 @@ class SQLSession:
 
     async def reset(self) -> None:
         self.txn = None
-        self.variables = dict(DEFAULTS)
+        self.variables = self.backend.session_defaults()
         self.user_vars.clear()
         self.warnings.clear()
 
     def close(self) -> None:
         self.txn = None
+        self.closed = True
+        if self.running is not None:
+            self.running.kill(KILLED)
+        if self.backend.sessions.get(self.info.connection_id) is self:
+            del self.backend.sessions[self.info.connection_id]
+
+    # -- what runs, and stopping it -------------------------------------------------------------
+
+    def kill_query(self, reason: int = KILLED) -> None:
+        """KILL QUERY: stop the running statement (the connection stays)."""
+        if self.running is not None:
+            self.running.kill(reason)
+
+    def kill_connection(self) -> None:
+        """KILL CONNECTION: stop the running statement and close the connection."""
+        self.kill_query()
+        closer = self.info.closer
+        if closer is not None:
+            closer()
+
+    def processlist_row(self, now: float) -> tuple[Any, ...]:
+        """(Id, User, Host, db, Command, Time, State, Info) as SHOW PROCESSLIST shows this session."""
+        running = self.running
+        return (
+            self.info.connection_id,
+            self.user,
+            self.info.peer_host,
+            self.database,
+            self.command,
+            int(now - self.since),
+            running.state if running is not None else "",
+            running.text if running is not None else None,
+        )
+
+    def _new_running(self, text: str) -> Running:
+        variables = self.variables  # SET keeps these integers (statements._integer_variable)
+        return Running(
+            text,
+            write_limit=variables["p2pdb_max_write_time"] / 1000,
+            cte_limit=variables["cte_max_recursion_depth"],
+            max_value=variables["max_allowed_packet"],
+            database=self.database,
+        )
+
+    def _time_limit(self, running: Running, text: str) -> None:
+        """``max_execution_time`` (or its optimizer hint) applies to this SELECT."""
+        limit = _int(self.variables.get("max_execution_time"))
+        if "/*+" in text:
+            hint = _HINT.match(text)
+            if hint is not None:
+                limit = int(hint.group(1))
+        if limit > 0:
+            running.deadline = running.started + limit / 1000
+
+    def guarded(self, conn: apsw.Connection, *, offload: bool = False) -> ConnGuard:
+        """``with session.guarded(conn):`` runs part of the current statement on ``conn`` under its
+        guard (see :mod:`.guard`)."""
+        running = self.running
+        if running is None:  # a statement run outside run() (internal callers): no limits
+            running = Running("")
+        return guard_of(conn).client(running, offload=offload)
 
     # -- dispatch -------------------------------------------------------------------------------
 
-    async def run(self, lexed: Lexed, text: str) -> Result:
+    async def run(self, lexed: Lexed, text: str, command: str = "Query") -> Result:
+        outer = self.running
+        running = self.running = self._new_running(text)
+        if outer is None:
+            self.command, self.since = command, running.started
         kind = lexed.kind
-        self.warnings.clear() if kind not in ("SHOW",) else None
         try:
-            if kind in ("SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "WITH", "VALUES", "TABLE"):
-                return await self._dml(lexed)
-            handler = self.backend.handlers.get(kind)
-            if handler is None and kind not in _MYSQL_STATEMENTS:
-                raise MySQLError(
-                    ErrorCode.PARSE_ERROR,
-                    "You have an error in your SQL syntax; check the manual that corresponds to your MySQL"
-                    f" server version for the right syntax to use near '{text.strip()[:64]}' at line 1",
+            if kind in _DML_KINDS:
+                if kind != "SHOW":
+                    self.warnings.clear()
+                result = await self._dml(lexed, kind)
+            else:
+                result = await self._run(lexed, text, kind)
+        except Exception as exc:
+            raise self._mysql_error(exc, text) from exc
+        finally:
+            self.running = outer
+            if outer is None:
+                self.command, self.since = "Sleep", time.monotonic()
+            if running.warnings:
+                self.warnings.extend(running.warnings)
+        if running.warnings:
+            if isinstance(result, ResultSet):
+                result.warnings = len(self.warnings)
+            elif isinstance(result, OkResult):
+                result = OkResult(
+                    result.affected_rows, result.last_insert_id, len(self.warnings), result.info
                 )
-            if handler is None:
-                raise MySQLError(
-                    ErrorCode.NOT_SUPPORTED_YET,
-                    f"This version of P2PDB doesn't yet support '{text.strip()[:64]}'",
-                )
-            result = handler(self, lexed, text)
-            return await result if inspect.isawaitable(result) else result
-        except MySQLError:
-            raise
-        except Conflict as exc:
-            self.txn = None
+        return result
+
+    async def _run(self, lexed: Lexed, text: str, kind: str) -> Result:
+        if kind != "SHOW":
+            self.warnings.clear()
+        handler = self.backend.handlers.get(kind)
+        if handler is None and kind not in _MYSQL_STATEMENTS:
             raise MySQLError(
+                ErrorCode.PARSE_ERROR,
+                "You have an error in your SQL syntax; check the manual that corresponds to your MySQL"
+                f" server version for the right syntax to use near '{text.strip()[:64]}' at line 1",
+            )
+        if handler is None:
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET,
+                f"This version of P2PDB doesn't yet support '{text.strip()[:64]}'",
+            )
+        result = handler(self, lexed, text)
+        return await result if inspect.isawaitable(result) else result
+
+    def _mysql_error(self, exc: Exception, text: str) -> MySQLError:
+        """Any failure of a statement as the MySQL error the client gets (the connection stays)."""
+        if isinstance(exc, MySQLError):
+            return exc
+        if isinstance(exc, Conflict):
+            self.txn = None
+            return MySQLError(
                 ErrorCode.LOCK_DEADLOCK,
                 f"Deadlock found when trying to get lock; try restarting transaction ({exc})",
-            ) from exc
-        except Exception as exc:  # mapped to a MySQL error; the connection stays up
-            error = to_mysql(exc, self.database)
-            if error.code == ErrorCode.UNKNOWN_ERROR:
-                log.debug("statement failed: %s", text[:200], exc_info=True)
-            raise error from exc
+            )
+        error = to_mysql(exc, self.database)
+        if error.code == ErrorCode.UNKNOWN_ERROR:
+            log.debug("statement failed: %s", text[:200], exc_info=True)
+        return error
 
     def _use(self, name: str) -> None:
         if name.lower() == "information_schema":
@@ -296,12 +411,20 @@ class SQLSession:
             shape, lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
         ), target
 
-    async def _dml(self, lexed: Lexed) -> Result:
+    async def _dml(self, lexed: Lexed, kind: str) -> Result:
         db = self._db_or_none()
         if "." in lexed.shape:
             lexed, db = self._qualified(lexed, db)
         plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
         bound = self.bindings(lexed, plan)
+        running = self.running
+        if (
+            running is not None
+            and not plan.write
+            and kind in _SELECT_KINDS
+            and (self.variables["max_execution_time"] or "/*+" in running.text)
+        ):
+            self._time_limit(running, running.text)
         if plan.auto is not None and db is not None and plan.table is not None:
             await self._fill_auto_ids(db, plan, bound)
         if plan.info_schema or db is None:
@@ -311,14 +434,56 @@ class SQLSession:
                 self.backend.attach_information_schema(conn)
             if plan.conflicts:
                 self.backend.refresh_conflicts(conn)
-            return self._read(conn, plan, bound, lexed, db)
+            if plan.processlist:
+                self.backend.refresh_processlist(conn)
+            # Without a database and without the catalog, a statement runs anywhere (SELECT SLEEP(5)).
+            anywhere = self.database is None and not (plan.info_schema or plan.conflicts or plan.processlist)
+            if db is None and anywhere and not plan.write:
+                return await self._read_anywhere(conn, plan, bound, lexed, None)
+            with self.guarded(conn):
+                return self._read(conn, plan, bound, lexed, db)
         if self.txn is not None:
-            return self._in_transaction(db, plan, bound, lexed)
+            return await self._in_transaction(db, plan, bound, lexed)
         if plan.write:
             committer = self.backend.committer(db)
-            changes, row_id = await committer.submit(lambda conn: self._exec_write(conn, plan, bound))
+            changes, row_id = await committer.submit(
+                lambda conn: self._exec_write(conn, plan, bound), self.running
+            )
             return self._ok_for_write(conn=db.conn, changes=changes, allocated=row_id or _generated(bound))
-        return self._read(db.conn, plan, bound, lexed, db)
+        if plan.offload or running is None or not isinstance(db.engine, FileEngine) or plan.locking:
+            return await self._read_anywhere(db.conn, plan, bound, lexed, db)
+        try:  # the common case, inlined: a read that may move to a reader thread
+            with guard_of(db.conn).client(running, offload=True):
+                return self._read(db.conn, plan, bound, lexed, db)
+        except Offload:
+            plan.offload = True
+        return await self._read_on_reader(plan, bound, lexed, db)
+
+    async def _read_anywhere(
+        self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any], lexed: Lexed, db: Database | None
+    ) -> Result:
+        """A read: on the event loop while it is short, else on a reader thread (see the module
+        docstring). In-memory databases have no other connection: their reads stay here."""
+        movable = supports_readers(db) and not plan.locking
+        if movable and plan.offload:
+            return await self._read_on_reader(plan, bound, lexed, db)
+        try:
+            with self.guarded(conn, offload=movable):
+                return self._read(conn, plan, bound, lexed, db)
+        except Offload:
+            plan.offload = True
+        return await self._read_on_reader(plan, bound, lexed, db)
+
+    async def _read_on_reader(
+        self, plan: Plan, bound: dict[str, Any], lexed: Lexed, db: Database | None
+    ) -> Result:
+        running = self.running or Running("")
+
+        def job(conn: apsw.Connection) -> Result:
+            with guard_of(conn).client(running, on_loop=False):
+                return self._read(conn, plan, bound, lexed, db)
+
+        return await self.backend.pool.run(db, job)
 
     async def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
         assert plan.auto is not None and plan.table is not None
@@ -340,18 +505,19 @@ class SQLSession:
 
     def _exec_write(self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]) -> tuple[int, Any]:
         """Run a write; return MySQL's affected-rows count and, for an upsert, the row's id."""
-        before = _mark_rowid(conn) if plan.upsert else 0
-        cursor = conn.cursor()
-        self._execute(cursor, plan, bound)
-        if not plan.returning_id:
+        with self.guarded(conn):
+            before = _mark_rowid(conn) if plan.upsert else 0
+            cursor = conn.cursor()
+            self._execute(cursor, plan, bound)
+            if not plan.returning_id:
+                changes = conn.changes()
+                if plan.upsert:
+                    return self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before), None
+                return changes, None
+            rows = cursor.fetchall()
             changes = conn.changes()
-            if plan.upsert:
-                return self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before), None
-            return changes, None
-        rows = cursor.fetchall()
-        changes = conn.changes()
-        affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
-        return affected, rows[0][0] if rows else None
+            affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
+            return affected, rows[0][0] if rows else None
 
     def _upsert_affected(self, changes: int, *, inserted: bool) -> int:
         """MySQL counts an upsert 1 when it inserts, 2 when it updates, 0 when the row is unchanged
@@ -389,7 +555,7 @@ class SQLSession:
             if plan.fallback or not ("syntax error" in message or "no such function" in message):
                 raise
             # The lexical rewrite was not enough: let sqlglot translate this shape (once).
-            plan.sql = transpile(plan.source)
+            plan.sql = CLIENT_MARK + limit_recursion(transpile(plan.source))
             plan.fallback = True
             cursor.execute(plan.sql, params)
 
@@ -417,7 +583,7 @@ class SQLSession:
 
             cursor.exec_trace = trace
         self._execute(cursor, plan, bound)
-        rows = cursor.fetchall()
+        rows = self._fetch(cursor)
         if plan.description is None:
             plan.description = description if description is not None else ()
         if plan.write and not plan.description:
@@ -427,6 +593,28 @@ class SQLSession:
             return _OK
         self.found_rows = len(rows)
         return self.backend.result_set(db, plan, lexed, rows)
+
+    def _fetch(self, cursor: apsw.Cursor) -> list[Any]:
+        """All rows of a statement, at most ``p2pdb_max_result_size`` bytes of them (about what they
+        take in memory; error 3170 beyond)."""
+        limit = _int(self.variables.get("p2pdb_max_result_size"))
+        if not limit:
+            return cursor.fetchall()
+        rows: list[Any] = []
+        size = 0
+        for row in cursor:
+            size += 64 + 8 * len(row)
+            for value in row:
+                kind = type(value)
+                size += len(value) + 40 if kind is str or kind is bytes else 24
+            if size > limit:
+                raise MySQLError(
+                    ErrorCode.CAPACITY_EXCEEDED,
+                    f"Memory capacity of {limit} bytes for 'p2pdb_max_result_size' exceeded. The result of"
+                    " this statement is too large: add a LIMIT or raise p2pdb_max_result_size",
+                )
+            rows.append(row)
+        return rows
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -442,7 +630,8 @@ class SQLSession:
         statements = txn.statements
 
         def replay(conn: apsw.Connection) -> None:
-            self._replay(conn, statements)
+            with self.guarded(conn):
+                self._replay(conn, statements)
 
         txn.db.write(replay, allow_drop=txn.allow_drop)
 
@@ -465,7 +654,7 @@ class SQLSession:
             return ("w", conn.changes())
         return ("r", hashlib.sha256(repr(rows).encode()).digest())
 
-    def _in_transaction(self, db: Database, plan: Plan, bound: dict[str, Any], lexed: Lexed) -> Result:
+    async def _in_transaction(self, db: Database, plan: Plan, bound: dict[str, Any], lexed: Lexed) -> Result:
         txn = self.txn
         assert txn is not None
         if txn.db is None:
@@ -475,48 +664,65 @@ class SQLSession:
                 raise MySQLError(
                     ErrorCode.NOT_SUPPORTED_YET, "a transaction can only change one database in P2PDB"
                 )
-            return self._read(db.conn, plan, bound, lexed, db)
+            return await self._read_anywhere(db.conn, plan, bound, lexed, db)
         check = plan.write or plan.locking
         recorded = Recorded(plan, bound, check)
         if not plan.write and txn.first_write is None:
-            first_read = self._read(db.conn, plan, bound, lexed, db)
+            first_read = await self._read_anywhere(db.conn, plan, bound, lexed, db)
             if plan.locking:
-                recorded.fingerprint = self._locking_fingerprint(db, recorded)
+                with self.guarded(db.conn):
+                    recorded.fingerprint = self._locking_fingerprint(db, recorded)
             txn.statements.append(recorded)
             return first_read
         conn = db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if txn.first_write is not None:
-                self._replay(conn, txn.statements[txn.first_write :])
-            if plan.write:
-                before = _mark_rowid(conn)
-                cursor = conn.cursor()
-                self._execute(cursor, plan, bound)
-                rows = cursor.fetchall()
-                changes = conn.changes()
-                affected = changes
-                allocated: Any = _generated(bound)
-                if plan.upsert:
-                    affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
-                if plan.returning_id:
-                    allocated = (rows[0][0] if rows else None) or allocated
-                    rows = []
-                if rows:  # INSERT ... RETURNING
-                    recorded.fingerprint = ("r", hashlib.sha256(repr(rows).encode()).digest())
-                    result: Result = self.backend.result_set(db, plan, lexed, rows)
-                else:
-                    recorded.fingerprint = ("w", changes)  # the raw count, as a replay measures it
-                    result = self._ok_for_write(conn=conn, changes=affected, allocated=allocated)
-            else:
-                result = self._read(conn, plan, bound, lexed, db)
-                if plan.locking:
-                    recorded.fingerprint = self._run_recorded(conn, recorded)
+            with self.guarded(conn):
+                result = self._in_window(conn, txn, db, plan, bound, lexed, recorded)
         finally:
-            conn.execute("ROLLBACK")
+            if not conn.getautocommit():  # an interrupted write already rolled it back
+                conn.execute("ROLLBACK")
         if plan.write and txn.first_write is None:
             txn.first_write = len(txn.statements)
         txn.statements.append(recorded)
+        return result
+
+    def _in_window(
+        self,
+        conn: apsw.Connection,
+        txn: Transaction,
+        db: Database,
+        plan: Plan,
+        bound: dict[str, Any],
+        lexed: Lexed,
+        recorded: Recorded,
+    ) -> Result:
+        """Inside ``BEGIN IMMEDIATE``: replay the transaction's writes, then run the statement."""
+        if txn.first_write is not None:
+            self._replay(conn, txn.statements[txn.first_write :])
+        if plan.write:
+            before = _mark_rowid(conn)
+            cursor = conn.cursor()
+            self._execute(cursor, plan, bound)
+            rows = cursor.fetchall()
+            changes = conn.changes()
+            affected = changes
+            allocated: Any = _generated(bound)
+            if plan.upsert:
+                affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
+            if plan.returning_id:
+                allocated = (rows[0][0] if rows else None) or allocated
+                rows = []
+            if rows:  # INSERT ... RETURNING
+                recorded.fingerprint = ("r", hashlib.sha256(repr(rows).encode()).digest())
+                result: Result = self.backend.result_set(db, plan, lexed, rows)
+            else:
+                recorded.fingerprint = ("w", changes)  # the raw count, as a replay measures it
+                result = self._ok_for_write(conn=conn, changes=affected, allocated=allocated)
+        else:
+            result = self._read(conn, plan, bound, lexed, db)
+            if plan.locking:
+                recorded.fingerprint = self._run_recorded(conn, recorded)
         return result
 
     def _locking_fingerprint(self, db: Database, recorded: Recorded) -> Any:
@@ -563,7 +769,7 @@ class PreparedStatement:
         for position, value in zip(lexed.placeholders, params, strict=True):
             values[position] = mysqltypes.input_value(value)
         bound = Lexed(lexed.shape, values, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars)
-        return [await self.session.run(bound, self.sql)]
+        return [await self.session.run(bound, self.sql, "Execute")]
 
     def close(self) -> None:
         return None
@@ -587,6 +793,13 @@ def _generated(bound: dict[str, Any]) -> int | None:
         return int(first)
     ids = bound.get("__auto_ids__")
     return ids.first if isinstance(ids, AutoIds) else None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def columns_of(result: Result) -> list[Column]:

@@ -15,11 +15,12 @@ from sqlglot import exp
 
 from p2pdb.sql import catalog, create_select
 from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name, sqlite_type
+from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
 from p2pdb.sql.plan import Plan
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import Column, OkResult, Result, ResultSet
-from p2pdb.sql.variables import DEFAULTS, normalize_name
+from p2pdb.sql.variables import DEFAULTS, INTEGER_RANGES, normalize_name
 from p2pdb.store.schema import quote
 
 if TYPE_CHECKING:
@@ -74,11 +75,12 @@ def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
     probe = Lexed(
         f"SELECT {bare}", lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
     )
-    plan = Plan(sql=f"SELECT {bare}", write=False, source=f"SELECT {bare}")
+    plan = Plan(sql=f"{CLIENT_MARK}SELECT {bare}", write=False, source=f"SELECT {bare}")
     conn = session.backend.scratch
-    cursor = conn.cursor()
-    session._execute(cursor, plan, session.bindings(probe, plan))
-    row = cursor.fetchone()
+    with session.guarded(conn):
+        cursor = conn.cursor()
+        session._execute(cursor, plan, session.bindings(probe, plan))
+        row = cursor.fetchone()
     return row[0] if row else None
 
 
@@ -112,16 +114,57 @@ def handle_set(session: SQLSession, lexed: Lexed, text: str) -> Result:
         if target.startswith(":u"):
             session.user_vars[lexed.uservars[target[1:]].lower()] = value
             continue
-        name = normalize_name(lexed.sysvars[target[1:]] if target.startswith(":g") else target)
+        written = lexed.sysvars[target[1:]] if target.startswith(":g") else target
+        name = normalize_name(written)
         if name not in session.variables:
             raise MySQLError(ErrorCode.UNKNOWN_SYSTEM_VARIABLE, f"Unknown system variable '{name}'")
         if value is None:
-            value = DEFAULTS.get(name)
+            value = session.backend.global_variables.get(name, DEFAULTS.get(name))
+        if name in INTEGER_RANGES:
+            value = _integer_variable(session, name, value)
+        if name == "max_allowed_packet":
+            raise MySQLError(
+                ErrorCode.WRONG_VALUE_FOR_VAR,
+                "SESSION variable 'max_allowed_packet' is read-only. Use SET GLOBAL to assign the value",
+            )
         if name == "autocommit":
             session.set_autocommit(value)
         else:
             session.variables[name] = value
+        if _GLOBAL.match(written) and name != "autocommit":
+            session.backend.global_variables[name] = value
     return _OK
+
+
+_GLOBAL = re.compile(r"^(?:@@)?(?:GLOBAL|PERSIST|PERSIST_ONLY)\b", _I)
+
+
+def _integer_variable(session: SQLSession, name: str, value: Any) -> int:
+    """An integer system variable's new value: the right type, clamped to its range (as MySQL);
+    the p2pdb_* limits may not exceed the node's own."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise MySQLError(
+                ErrorCode.WRONG_TYPE_FOR_VAR, f"Incorrect argument type to variable '{name}'"
+            ) from None
+    if isinstance(value, float) or not isinstance(value, int):
+        raise MySQLError(ErrorCode.WRONG_TYPE_FOR_VAR, f"Incorrect argument type to variable '{name}'")
+    low, high = INTEGER_RANGES[name]
+    number = min(max(int(value), low), high)
+    limits = session.backend.limits
+    node = {"p2pdb_max_write_time": limits.max_write_time, "p2pdb_max_result_size": limits.max_result_size}
+    ceiling = node.get(name)
+    if ceiling and (number == 0 or number > ceiling):
+        raise MySQLError(
+            ErrorCode.WRONG_VALUE_FOR_VAR,
+            f"Variable '{name}' can't be set to the value of '{number}' (this node allows at most {ceiling};"
+            " see the node's configuration)",
+        )
+    return number
 
 
 # -- USE and transactions -------------------------------------------------------------------------
@@ -173,7 +216,7 @@ def _savepoint(session: SQLSession, lexed: Lexed, text: str) -> Result:
     from p2pdb.sql.session import Recorded
 
     sql = re.sub(r"^\s*ROLLBACK\s+WORK\s+TO", "ROLLBACK TO", lexed.shape, flags=_I)
-    plan = Plan(sql=sql, write=True, source=sql)
+    plan = Plan(sql=CLIENT_MARK + sql, write=True, source=sql)
     txn = session.txn
     if txn.db is None:
         txn.db = db
@@ -190,7 +233,12 @@ def _ddl_write(
     session: SQLSession, fn: Callable[[Any], None], *, allow_drop: bool = False, db: Database | None = None
 ) -> None:
     session.ensure_autocommit_boundary()
-    (db or session._current_db()).write(fn, allow_drop=allow_drop)
+
+    def guarded(conn: Any) -> None:  # what a client's DDL touches is checked like its other SQL
+        with session.guarded(conn):
+            fn(conn)
+
+    (db or session._current_db()).write(guarded, allow_drop=allow_drop)
     _restart_implicit(session)
 
 
@@ -217,7 +265,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
             if match.group(1):
                 return OkResult(warnings=1)
             raise MySQLError(1007, f"Can't create database '{name}'; database exists")
-        session.backend.registry.create(name)
+        session.backend.registry.create(name).genesis()
         return OkResult(affected_rows=1)
     if re.match(r"^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b", shape, _I):
         if re.match(r"^\s*CREATE\s+TEMPORARY", shape, _I):
@@ -272,6 +320,7 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
                 return OkResult(warnings=1)
             raise MySQLError(1008, f"Can't drop database '{name}'; database doesn't exist")
         session.backend.registry.drop(name)
+        session.backend.pool.forget(lambda kept: session.backend.registry.get(kept.name) is kept)
         if session.database == name:
             session.database = None
         return _OK
@@ -406,6 +455,9 @@ def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
         source=session.backend,
         variables=variables,
         status=session.backend.status(),
+        processlist=session.backend.processlist() if "PROCESSLIST" in upper else (),
+        user=session.user,
+        host=session.info.peer_host,
     )
 
 
@@ -416,10 +468,11 @@ def _explain(session: SQLSession, lexed: Lexed, text: str) -> Result:
     inner_lexed = lex(inner)
     db = session._current_db()
     plan = session.backend.plan(db, inner_lexed)
-    cursor = db.conn.cursor()
     explain = Plan(sql="EXPLAIN QUERY PLAN " + plan.sql, write=False, source=plan.source)
-    session._execute(cursor, explain, session.bindings(inner_lexed, plan))
-    rows = [(row[0], "SIMPLE", str(row[3])) for row in cursor.fetchall()]
+    with session.guarded(db.conn):
+        cursor = db.conn.cursor()
+        session._execute(cursor, explain, session.bindings(inner_lexed, plan))
+        rows = [(row[0], "SIMPLE", str(row[3])) for row in cursor.fetchall()]
     return ResultSet([Column("id", 8), Column("select_type"), Column("Extra")], rows)
 
 
@@ -443,6 +496,34 @@ def handle_table_maintenance(session: SQLSession, lexed: Lexed, text: str) -> Re
         for n in names
     ]
     return ResultSet([Column("Table"), Column("Op"), Column("Msg_type"), Column("Msg_text")], rows)
+
+
+_KILL = re.compile(r"^\s*KILL\s+(?:(CONNECTION|QUERY)\s+)?(\d+)\s*;?\s*$", _I)
+
+
+def handle_kill(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    """``KILL [CONNECTION | QUERY] id``: stop a session's statement, or close its connection too.
+    Anyone may stop their own sessions; root anyone's."""
+    match = _KILL.match(text)
+    if match is None:
+        raise MySQLError(
+            ErrorCode.PARSE_ERROR,
+            "You have an error in your SQL syntax; check the manual that corresponds to your MySQL server"
+            f" version for the right syntax to use near '{text.strip()[:64]}' at line 1",
+        )
+    number = int(match.group(2))
+    target = session.backend.sessions.get(number)
+    if target is None:
+        raise MySQLError(ErrorCode.NO_SUCH_THREAD, f"Unknown thread id: {number}")
+    if session.user != "root" and target.user != session.user:
+        raise MySQLError(ErrorCode.KILL_DENIED, f"You are not owner of thread {number}")
+    if (match.group(1) or "CONNECTION").upper() == "QUERY":
+        if target is session:
+            raise MySQLError(ErrorCode.QUERY_INTERRUPTED, "Query execution was interrupted")
+        target.kill_query()
+    else:
+        target.kill_connection()
+    return _OK
 
 
 def handle_do(session: SQLSession, lexed: Lexed, text: str) -> Result:
@@ -476,4 +557,5 @@ HANDLERS: dict[str, Handler] = {
     "CHECK": handle_table_maintenance,
     "REPAIR": handle_table_maintenance,
     "DO": handle_do,
+    "KILL": handle_kill,
 }

@@ -1,7 +1,8 @@
 """System variables as MySQL clients expect to read and set them.
 
-Sessions start from :data:`DEFAULTS`; ``SET [SESSION|GLOBAL] name = value`` changes the session's
-copy (GLOBAL changes are kept per session too: there is no cross-session global state to tune).
+Sessions start from :data:`DEFAULTS` and the node's global values; ``SET [SESSION] name = value``
+changes the session's copy, ``SET GLOBAL name = value`` the value new sessions start with (and, unlike
+MySQL, the current session's too).
 Values mirror MySQL 8.0 where P2PDB has nothing of its own to say.
 """
 
@@ -71,6 +72,20 @@ DEFAULTS: dict[str, Any] = {
     "read_only": 0,
     "super_read_only": 0,
     "p2pdb_replicate_drop": 1,
+    "cte_max_recursion_depth": 1000,
+    # Statements that hold a database's writer run on the event loop: at most this many ms (0: none).
+    "p2pdb_max_write_time": 5000,
+    # Bytes of rows one statement may hold in memory before it is sent (0: none).
+    "p2pdb_max_result_size": 256 * 1024 * 1024,
+}
+
+#: Integer variables checked on SET: name -> (minimum, maximum). Values outside are clamped, as MySQL
+#: does; the p2pdb_* limits may not exceed the node's own setting (checked by the SET handler).
+INTEGER_RANGES: dict[str, tuple[int, int]] = {
+    "max_execution_time": (0, 4294967295),
+    "cte_max_recursion_depth": (0, 4294967295),
+    "p2pdb_max_write_time": (0, 4294967295),
+    "p2pdb_max_result_size": (0, 2**63 - 1),
 }
 
 _SCOPE = re.compile(r"^(?:@@)?(?:(global|session|local|persist|persist_only)[.\s]+)?", re.IGNORECASE)
