@@ -8,6 +8,9 @@ database and starts listening; ``Node.stop()`` closes everything cleanly. The no
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -19,7 +22,7 @@ from typing import Any
 from p2pdb import __version__
 from p2pdb.config import Config
 from p2pdb.log import Identity
-from p2pdb.sql.backend import Accounts, SQLBackend
+from p2pdb.sql.backend import Accounts, Limits, SQLBackend
 from p2pdb.sql.protocol import MySQLServer, ServerOptions, is_loopback, load_or_create_rsa_key
 from p2pdb.store.registry import Registry
 
@@ -44,12 +47,22 @@ class Node:
         self.http: Any = None
         self.network_key: bytes | None = None
         self._refresher: asyncio.Future[None] | None = None
+        self._lock: int | None = None
+        self.backend: SQLBackend | None = None
         self.started = time.time()
 
     async def start(self) -> None:
-        config = self.config
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
+        self._lock = lock_data_dir(self.data_dir)
+        try:
+            await self._start()
+        except BaseException:
+            self._unlock()
+            raise
+
+    async def _start(self) -> None:
+        config = self.config
         self.identity = Identity.load_or_create(self.data_dir / "identity.key")
         self.network_key = read_network_key(config.network_key) if config.network_key else None
         if self.network_key is not None:
@@ -64,7 +77,15 @@ class Node:
             self.registry = self._open_registry()
         except ValueError as exc:
             raise StartupError(f"invalid 'access' configuration: {exc}") from exc
-        backend = SQLBackend(self.registry, accounts, status=self._status_counters)
+        limits = Limits(
+            max_packet=config.max_packet,
+            max_write_time=config.max_write_time,
+            max_result_size=config.max_result_size,
+            query_threads=config.query_threads,
+        )
+        backend = self.backend = SQLBackend(
+            self.registry, accounts, status=self._status_counters, limits=limits
+        )
         rsa_key = load_or_create_rsa_key(self.data_dir / "mysql_rsa.pem")
         self.mysql = MySQLServer(
             backend, rsa_key=rsa_key, options=ServerOptions(max_packet=config.max_packet)
@@ -202,6 +223,8 @@ class Node:
         tmp.replace(path)
 
     async def stop(self) -> None:
+        if self.backend is not None:  # running statements end now, before what they use closes
+            self.backend.shutdown()
         if self._refresher is not None:
             self._refresher.cancel()
             self._refresher = None
@@ -227,12 +250,50 @@ class Node:
         if self.registry is not None:
             self.registry.close()
             self.registry = None
-        node_file = self.data_dir / "node.json"
-        if node_file.exists():
-            node_file.unlink()
+        self.backend = None
+        if self._lock is not None:
+            node_file = self.data_dir / "node.json"
+            if node_file.exists():
+                node_file.unlink()
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # releases the lock
+            self._lock = None
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         await stop.wait()
+
+
+LOCK_FILE = "lock"
+
+
+def lock_data_dir(data_dir: Path) -> int:
+    """Take the data directory for this process (one node per directory): an exclusive ``flock`` on
+    ``<data-dir>/lock``, held until the process ends (the kernel drops it even after kill -9, so a
+    stale file never blocks a restart). The file holds the owner's pid for the error message."""
+    path = data_dir / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise StartupError(f"cannot open {path}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        owner = ""
+        with contextlib.suppress(OSError, ValueError):
+            owner = f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise StartupError(
+                f"data directory {data_dir} is in use by another p2pdb node{owner};"
+                " stop it or choose another --data-dir"
+            ) from None
+        raise StartupError(f"cannot lock {path}: {exc.strerror}") from exc
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def read_network_key(path: Path) -> bytes:
@@ -270,6 +331,8 @@ def database_status(registry: Registry) -> list[dict[str, Any]]:
                 "heads": [str(h) for h in db.log.heads],
                 "entries": len(db.log),
                 "tables": [t.name for t in db.tables()],
+                "missing": len(db.log.missing()),
+                "damaged": registry.damaged.get(name),
             }
         )
     return out

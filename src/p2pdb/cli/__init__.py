@@ -24,7 +24,31 @@ DATA_DIR = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def describe_error(exc: BaseException) -> str:
+    """One line for the user about a failure (never a traceback)."""
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    text = " ".join(str(exc).split())
+    module = type(exc).__module__
+    if module.startswith("apsw"):
+        return f"cannot read a database file: {text or type(exc).__name__}"
+    return text or type(exc).__name__
+
+
+class _Main(click.Group):
+    """Every failure of a command is one line on stderr and exit status 1 (click's own errors too)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            logging.getLogger("p2pdb.cli").debug("command failed", exc_info=True)
+            raise click.ClickException(describe_error(exc)) from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="p2pdb")
 def main() -> None:
     """P2PDB: a peer-to-peer SQL database that speaks MySQL."""
@@ -64,16 +88,29 @@ def start(data_dir: Path, log_level: str, **options: Any) -> None:
         )
 
     async def run() -> int:
+        from p2pdb.sql.guard import begin_shutdown
+
         node = Node(config)
         try:
             await node.start()
         except StartupError as exc:
             click.echo(f"error: {exc}", err=True)
             return 2
+        except Exception as exc:
+            logging.getLogger("p2pdb.cli").debug("start failed", exc_info=True)
+            click.echo(f"error: {describe_error(exc)}", err=True)
+            return 2
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def interrupt(signum: int, frame: Any) -> None:
+            # Runs at once, even while a statement holds the event loop: stop every statement now;
+            # the loop's own handler (below) then sets ``stop``.
+            begin_shutdown()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+            signal.signal(sig, interrupt)  # the loop's wakeup fd stays: stop.set still runs
         assert node.identity is not None
         click.echo(f"P2PDB {__version__} peer {node.identity.peer_id}")
         click.echo(
@@ -121,6 +158,8 @@ def status(data_dir: Path, as_json: bool) -> None:
         click.echo(f"{kind:<8} {address}")
     for db in info["databases"]:
         click.echo(f"db       {db['name']}: {db['entries']} entries, heads {', '.join(db['heads']) or '-'}")
+        if db.get("damaged"):
+            click.echo(f"DAMAGED  {db['name']}: {db['damaged']}")
 
 
 @main.command()
@@ -167,7 +206,11 @@ def verify(data_dir: Path, database: str) -> None:
     for error in errors:
         click.echo(f"BAD {error}")
     click.echo(f"{checked} entries checked, {len(errors)} bad")
-    stored, replayed = replay_database(data_dir, database)
+    try:
+        stored, replayed = replay_database(data_dir, database)
+    except Exception as exc:  # a damaged block or file: the rows cannot be checked against the log
+        click.echo(f"BAD cannot rebuild the database from its log: {describe_error(exc)}")
+        sys.exit(1)
     if stored == replayed:
         click.echo(f"rows match a replay of the log (state {stored[:16]})")
     else:
