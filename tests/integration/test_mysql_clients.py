@@ -127,6 +127,15 @@ class Client:
         else:
             self.conn.autocommit = on
 
+    def begin(self) -> None:
+        """Start a transaction through the driver's own call."""
+        if self.loop is not None:
+            self._run(self.conn.begin())
+        elif self.driver == "pymysql":
+            self.conn.begin()
+        else:
+            self.conn.start_transaction()
+
     def commit(self) -> None:
         self._run(self.conn.commit()) if self.loop is not None else self.conn.commit()
 

@@ -177,12 +177,23 @@ def test_prepared_type_reuse_and_long_data(client: RawClient) -> None:
     ]
     client.command(Command.STMT_EXECUTE, execute_body(stmt_id, params3))
     assert isinstance(client.reply(), Ok)
+    # Fourth, as PHP mysqli (mysqlnd) sends a BLOB bound with 'b': long data, and the parameter flagged
+    # NULL in the bitmap. MySQL takes the long data.
+    client.command(Command.STMT_SEND_LONG_DATA, struct.pack("<IH", stmt_id, 2) + b"mysqlnd")
+    params4: list[tuple[int, bytes | None]] = [
+        (FieldType.LONGLONG, struct.pack("<q", 4)),
+        (FieldType.VAR_STRING, lenenc_str("four")),
+        (FieldType.BLOB, None),
+    ]
+    client.command(Command.STMT_EXECUTE, execute_body(stmt_id, params4))
+    assert isinstance(client.reply(), Ok)
     (rows,) = client.query("SELECT a, b, c FROM pr ORDER BY a")
     assert isinstance(rows, Rows)
     assert [text_row(r) for r in rows.rows] == [
         [b"1", b"one", b"\x00\xff"],
         [b"2", None, b"two"],
         [b"3", b"three", b"long-data"],
+        [b"4", b"four", b"mysqlnd"],
     ]
     client.command(Command.STMT_RESET, struct.pack("<I", stmt_id))
     assert isinstance(client.reply(), Ok)
