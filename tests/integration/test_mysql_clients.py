@@ -645,3 +645,32 @@ def test_writes_are_in_the_signed_log(node: NodeProcess, database: str) -> None:
     log = p2pdb("log", "--data-dir", str(node.data_dir), database)
     assert log.returncode == 0, log.stderr
     assert log.stdout.splitlines()[0].startswith(entry["heads"][0])
+
+
+def test_connector_start_transaction_with_autocommit_off(node: NodeProcess, database: str) -> None:
+    """SERVER_STATUS_IN_TRANS as MySQL sets it: not for autocommit=0 alone (mysql-connector-python's
+    ``start_transaction()`` refuses to run while the flag is set), yes once a statement used a table."""
+    conn = mysql.connector.connect(
+        host="127.0.0.1", port=node.port, user="root", database=database, autocommit=False
+    )
+    try:
+        cursor = conn.cursor()
+        assert not conn.in_transaction
+        cursor.execute("CREATE TABLE t (id INT PRIMARY KEY)")  # implicit commit
+        cursor.execute("INSERT INTO t VALUES (1)")
+        assert conn.in_transaction
+        conn.commit()
+        assert not conn.in_transaction
+        conn.start_transaction()
+        assert conn.in_transaction
+        cursor.execute("INSERT INTO t VALUES (2)")
+        conn.rollback()
+        assert not conn.in_transaction
+        conn.start_transaction()
+        cursor.execute("INSERT INTO t VALUES (3)")
+        conn.commit()
+        cursor.execute("SELECT id FROM t ORDER BY id")
+        assert cursor.fetchall() == [(1,), (3,)]
+        conn.commit()
+    finally:
+        conn.close()

@@ -118,6 +118,9 @@ class Transaction:
     statements: list[Recorded] = field(default_factory=list)
     first_write: int | None = None
     allow_drop: bool = False
+    #: Started by BEGIN / START TRANSACTION (not by autocommit=0, whose transaction starts with the
+    #: first statement that reads or writes a database, as InnoDB's does).
+    explicit: bool = False
 
 
 class SQLSession:
@@ -153,7 +156,11 @@ class SQLSession:
 
     @property
     def in_transaction(self) -> bool:
-        return self.txn is not None
+        """SERVER_STATUS_IN_TRANS as MySQL reports it: after BEGIN, or with autocommit off once a
+        statement has used a database (not merely because autocommit is off: drivers such as
+        mysql-connector-python refuse ``start_transaction()`` while the flag is set)."""
+        txn = self.txn
+        return txn is not None and (txn.explicit or txn.db is not None)
 
     async def execute(self, sql: str, *, multi: bool) -> Sequence[Result]:
         statements = split_statements(sql) if ";" in sql else [sql]
@@ -621,7 +628,7 @@ class SQLSession:
     def begin(self) -> None:
         if self.txn is not None:
             self.commit()  # MySQL: BEGIN inside a transaction commits it first
-        self.txn = Transaction()
+        self.txn = Transaction(explicit=True)
 
     def commit(self) -> None:
         txn, self.txn = self.txn, None
