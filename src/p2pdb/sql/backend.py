@@ -189,7 +189,7 @@ class SQLBackend:
             db.catalog.schema_version if db is not None else 0,
             lexed.shape,
             changed_rows,
-            exact_signature(lexed.raw) if lexed.raw else "",
+            exact_signature(lexed.shape, lexed.raw) if lexed.raw else "",
         )
         plan = self._plans.get(key)
         if plan is None:

@@ -38,7 +38,7 @@ _DECIMAL_LITERAL = re.compile(r"^(\d*)\.(\d*)$")
 _INTEGER_LITERAL = re.compile(r"^\d+$")
 _FLOAT_LITERAL = re.compile(r"^(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 _INT_DIGITS = {"tinyint": 3, "smallint": 5, "mediumint": 8, "int": 10, "bigint": 20}
-_COLUMN_WORD = re.compile(r"[A-Za-z_][\w$]*")
+_NUMERIC_START = frozenset("0123456789.")
 
 
 @dataclass(slots=True)
@@ -64,13 +64,20 @@ def literal_kind(raw: str) -> Kind:
     return None
 
 
-def signature(raw: Sequence[str]) -> str:
+def signature(shape: str, raw: Sequence[str]) -> str:
     """What of a statement's literals its plan depends on (part of the plan cache key): the kinds of
-    numeric literals, when some literal is a decimal one (``SELECT :p1 + :p2`` for ``0.1 + 0.2`` and for
-    ``1 + 2`` are different plans)."""
-    if not any("." in r for r in raw):
+    its literals, when one is a decimal literal or the statement divides (``SELECT :p1 + :p2`` for
+    ``0.1 + 0.2``, ``1 + 2`` and ``'1' + '2'`` are different plans); the text of decimal literals
+    (their precision and scale type the result)."""
+    if "/" not in shape and not any("." in r for r in raw):
         return ""
-    return ",".join(r if "." in r and r[:1] not in "'\"" else "" for r in raw)
+    return ",".join(_tag(r) for r in raw)
+
+
+def _tag(raw: str) -> str:
+    if raw[:1] not in _NUMERIC_START:
+        return "s"
+    return raw if "." in raw else "i"
 
 
 def column_kind(mysql_type: str) -> Kind:

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _PNAMES = [f"p{i}" for i in range(1, 70000)]
 _INT64_MAX = 2**63 - 1
+_DIGITS = frozenset("0123456789.")
 _NO_SELECT_LIMIT = 2**64 - 1
 _HAS_LIMIT = re.compile(r"\bLIMIT\b", re.IGNORECASE)
 _QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
@@ -353,9 +354,10 @@ class SQLSession:
     def bindings(self, lexed: Lexed, plan: Plan) -> dict[str, Any]:
         params = lexed.params
         bound: dict[str, Any] = dict(zip(_PNAMES, params, strict=False)) if params else {}
-        for index in plan.text_params:  # decimal literals computed exactly: their text, not a double
-            if lexed.raw[index] != "?":
-                bound[_PNAMES[index]] = lexed.raw[index]
+        for index in plan.text_params:  # numeric literals computed exactly: their text, not a double
+            raw = lexed.raw[index]
+            if raw[:1] in _DIGITS:  # (a plan is shared by shapes whose literals are strings there)
+                bound[_PNAMES[index]] = raw
         if lexed.sysvars:
             for key, name in lexed.sysvars.items():
                 value = self._sysvar(name)
