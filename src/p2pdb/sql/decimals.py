@@ -5,7 +5,9 @@ computes exactly (see docs/mysql-compatibility.md, "Exact numbers"):
 
 - ``p2pdb_dadd/dsub/dmul/ddiv(a, b, scale)`` and ``p2pdb_dneg(a)``: DECIMAL arithmetic, results as exact
   text rounded half up to ``scale`` (division by zero is NULL, as MySQL's SELECT gives);
-- ``p2pdb_dsum(x)`` / ``p2pdb_davg(x, scale)``: SUM and AVG of DECIMAL (and AVG of integer) values;
+- ``p2pdb_dsum(x, scale)`` / ``p2pdb_davg(x, scale, result scale)``: SUM and AVG of DECIMAL (and AVG of
+  integer) values of a column of that scale; ``p2pdb_dunits``/``p2pdb_davg_units`` format SQLite's own
+  integer SUM of a DECIMAL(p <= 15) column's values in units of its scale (the fast path);
 - ``p2pdb_fit(value, type, column, row)``: a value written to a DECIMAL or integer column, rounded half up
   to the column's scale, or MySQL's error 1264 (out of range) / 1366 (not a number) in strict mode.
 
@@ -93,40 +95,78 @@ def _round(a: Any, scale: Any) -> str | None:
     return None if x is None or scale is None else text(x, max(0, min(int(scale), MAX_SCALE)))
 
 
+_FAST_LIMIT = 2.0**52  # scaled doubles below this are integers a double holds exactly
+
+
 class _Sum:
-    """SUM of DECIMAL values: exact, NULL over no (non-NULL) values."""
+    """SUM of DECIMAL values of one scale, exact: whole units of ``10**-scale`` added as Python
+    integers (a stored value is at the column's scale, so ``round(v * 10**scale)`` is it exactly while
+    the product stays below 2^52), anything else as a Decimal. NULL over no (non-NULL) values."""
 
     def __init__(self) -> None:
-        self.total: Decimal | None = None
-
-    def step(self, value: Any) -> None:
-        number = to_decimal(value)
-        if number is not None:
-            self.total = number if self.total is None else CONTEXT.add(self.total, number)
-
-    def final(self) -> str | None:
-        return None if self.total is None else format(self.total, "f")
-
-
-class _Avg:
-    """AVG of DECIMAL or integer values, rounded half up to the result's scale."""
-
-    def __init__(self) -> None:
-        self.total = Decimal(0)
+        self.units = 0
+        self.extra: Decimal | None = None
         self.count = 0
-        self.scale = DIV_INCREMENT
+        self.scale = -1
+        self.factor = 1
+        self.ffactor = 1.0
 
     def step(self, value: Any, scale: Any) -> None:
-        number = to_decimal(value)
-        self.scale = int(scale)
-        if number is not None:
-            self.total = CONTEXT.add(self.total, number)
-            self.count += 1
+        if self.scale < 0:
+            self.scale = max(0, min(int(scale), MAX_SCALE))
+            self.factor = 10**self.scale
+            self.ffactor = float(self.factor)
+        kind = type(value)
+        if kind is int:
+            self.units += value * self.factor
+        elif kind is float and -_FAST_LIMIT < (scaled := value * self.ffactor) < _FAST_LIMIT:
+            self.units += round(scaled)
+        else:
+            number = to_decimal(value)
+            if number is None:
+                return
+            self.extra = number if self.extra is None else CONTEXT.add(self.extra, number)
+        self.count += 1
+
+    def total(self) -> Decimal:
+        total = Decimal(self.units).scaleb(-self.scale)
+        return total if self.extra is None else CONTEXT.add(total, self.extra)
+
+    def final(self) -> str | None:
+        return format(self.total(), "f") if self.count else None
+
+
+class _Avg(_Sum):
+    """AVG of DECIMAL or integer values (``p2pdb_davg(x, scale of x, scale of the result)``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.result_scale = DIV_INCREMENT
+
+    def step(self, value: Any, scale: Any, result_scale: Any = DIV_INCREMENT) -> None:
+        self.result_scale = int(result_scale)
+        super().step(value, scale)
 
     def final(self) -> str | None:
         if not self.count:
             return None
-        return text(CONTEXT.divide(self.total, Decimal(self.count)), self.scale)
+        return text(CONTEXT.divide(self.total(), Decimal(self.count)), self.result_scale)
+
+
+def _units(total: Any, scale: Any) -> str | None:
+    """``p2pdb_dunits(SUM(units), scale)``: an integer count of ``10**-scale`` as DECIMAL text."""
+    if total is None:
+        return None
+    number = to_decimal(total)
+    return None if number is None else format(number.scaleb(-int(scale)), "f")
+
+
+def _avg_units(total: Any, count: Any, scale: Any, result_scale: Any) -> str | None:
+    """``p2pdb_davg_units(SUM(units), COUNT(x), scale, result scale)``: the average, rounded half up."""
+    number = to_decimal(total)
+    if number is None or not count:
+        return None
+    return text(CONTEXT.divide(number.scaleb(-int(scale)), Decimal(int(count))), int(result_scale))
 
 
 def _aggregate(cls: type[_Sum] | type[_Avg]) -> Callable[[], tuple[Any, Any, Any]]:
@@ -215,5 +255,7 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("p2pdb_dneg", _neg, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dround", _round, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]
-    conn.create_aggregate_function("p2pdb_dsum", _aggregate(_Sum), 1)
-    conn.create_aggregate_function("p2pdb_davg", _aggregate(_Avg), 2)
+    conn.create_scalar_function("p2pdb_dunits", _units, 2, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_davg_units", _avg_units, 4, deterministic=True)  # type: ignore[arg-type]
+    conn.create_aggregate_function("p2pdb_dsum", _aggregate(_Sum), 2)
+    conn.create_aggregate_function("p2pdb_davg", _aggregate(_Avg), 3)
