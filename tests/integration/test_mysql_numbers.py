@@ -95,6 +95,22 @@ def test_out_of_range_is_error_1264(shop: int, driver: str) -> None:
     conn.close()
 
 
+@pytest.mark.parametrize("driver", ["pymysql", "connector", "connector-prepared"])
+def test_bigint_unsigned_whole_range(shop: int, driver: str) -> None:
+    conn = _pymysql(shop) if driver == "pymysql" else _connector(shop)
+    cur = conn.cursor(prepared=True) if driver == "connector-prepared" else conn.cursor()
+    table = f"big_{driver.replace('-', '_')}"
+    cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, v BIGINT UNSIGNED)")
+    top = 18446744073709551615
+    cur.execute(f"INSERT INTO {table} VALUES (%s, %s), (%s, %s), (%s, %s)", (1, top, 2, 2**63, 3, 7))
+    cur.execute(f"SELECT id, v FROM {table} WHERE v >= %s ORDER BY v", (7,))
+    assert [tuple(r) for r in cur.fetchall()] == [(3, 7), (2, 2**63), (1, top)]
+    cur.execute(f"SELECT id FROM {table} WHERE v = %s", (top,))
+    assert [tuple(r) for r in cur.fetchall()] == [(1,)]
+    cur.close()
+    conn.close()
+
+
 def test_64_bit_system_variable(shop: int) -> None:
     conn = _pymysql(shop)
     with conn.cursor() as cur:

@@ -246,3 +246,70 @@ def test_same_shape_with_string_or_number_literals(node: Node) -> None:
     assert rows(node.session, "SELECT 1.0 / 4") == [("0.25000",)]
     assert rows(node.session, "SELECT 1.5 + 1") == [("2.5",)]
     assert rows(node.session, "SELECT 1.25 + 1") == [("2.25",)]
+
+
+U64_MAX = 18446744073709551615
+
+
+@pytest.fixture
+def unsigned(node: Node) -> Node:
+    run(node.session, "CREATE TABLE u (id INT PRIMARY KEY, v BIGINT UNSIGNED, KEY (v))")
+    run(
+        node.session,
+        "INSERT INTO u VALUES (1, 0), (2, 9223372036854775807), (3, 9223372036854775808),"
+        f" (4, {U64_MAX}), (5, 5)",
+    )
+    return node
+
+
+def test_bigint_unsigned_holds_its_whole_range(unsigned: Node) -> None:
+    session = unsigned.session
+    result = query(session, "SELECT id, v FROM u ORDER BY v")
+    assert [tuple(r) for r in result.rows] == [
+        (1, 0),
+        (5, 5),
+        (2, 9223372036854775807),
+        (3, 9223372036854775808),
+        (4, U64_MAX),
+    ]
+    assert result.columns[1].type == FieldType.LONGLONG and result.columns[1].unsigned
+    message = (1264, "Out of range value for column 'v' at row 1")
+    assert error(session, f"INSERT INTO u VALUES (6, {U64_MAX + 1})") == message
+    assert error(session, "INSERT INTO u VALUES (6, -1)") == message
+    assert error(session, "UPDATE u SET v = v + 1 WHERE id = 4") == message
+
+
+def test_bigint_unsigned_compares_and_computes_past_int64(unsigned: Node) -> None:
+    session = unsigned.session
+    assert rows(session, f"SELECT id FROM u WHERE v = {U64_MAX}") == [(4,)]
+    assert rows(session, "SELECT id FROM u WHERE v > 9223372036854775807 ORDER BY id") == [(3,), (4,)]
+    assert rows(session, "SELECT id FROM u WHERE v < 9223372036854775809 ORDER BY id") == [
+        (1,),
+        (2,),
+        (3,),
+        (5,),
+    ]
+    assert rows(session, "SELECT id FROM u WHERE v IN (5, 9223372036854775808) ORDER BY id") == [(3,), (5,)]
+    assert rows(session, "SELECT SUM(v), MAX(v) FROM u") == [("36893488147419103235", str(U64_MAX))]
+    run(session, "UPDATE u SET v = v + 1 WHERE id = 3")
+    assert rows(session, "SELECT v FROM u WHERE id = 3") == [(9223372036854775809,)]
+    run(session, "DELETE FROM u WHERE v = 9223372036854775809")
+    assert rows(session, "SELECT COUNT(*) FROM u") == [(4,)]
+
+
+def test_bigint_unsigned_replicates_and_feeds_numbers(unsigned: Node) -> None:
+    replica = Node()
+    replica.backend.registry.create("app")
+    _sync(unsigned.db(), replica.db())
+    run(replica.session, "USE app")
+    sql = "SELECT id, v FROM u ORDER BY v"
+    assert rows(replica.session, sql) == rows(unsigned.session, sql)
+    changes = unsigned.db().changes.read(0, table="u")
+    assert sorted(c.row["v"] for c in changes if c.op == "insert")[-1] == U64_MAX
+
+
+def test_a_bigint_unsigned_rowid_key_stops_at_int64(node: Node) -> None:
+    run(node.session, "CREATE TABLE k (id BIGINT UNSIGNED PRIMARY KEY)")
+    run(node.session, "INSERT INTO k VALUES (9223372036854775807)")
+    code, message = error(node.session, f"INSERT INTO k VALUES ({U64_MAX})")
+    assert code == 1264 and message.startswith("Out of range value for column 'id' at row 1")

@@ -9,7 +9,10 @@ computes exactly (see docs/mysql-compatibility.md, "Exact numbers"):
   integer) values of a column of that scale; ``p2pdb_dunits``/``p2pdb_davg_units`` format SQLite's own
   integer SUM of a DECIMAL(p <= 15) column's values in units of its scale (the fast path);
 - ``p2pdb_fit(value, type, column, row)``: a value written to a DECIMAL or integer column, rounded half up
-  to the column's scale, or MySQL's error 1264 (out of range) / 1366 (not a number) in strict mode.
+  to the column's scale, or MySQL's error 1264 (out of range) / 1366 (not a number) in strict mode;
+- ``p2pdb_u64(x)`` / ``p2pdb_uval(col)``: BIGINT UNSIGNED values above 2^63-1, which SQLite cannot hold
+  as integers, are 8-byte big-endian blobs (they sort after every integer, and among themselves in
+  numeric order); these put a compared value into that form and take a column value out of it.
 
 The plan (:mod:`p2pdb.sql.exact`) decides where these are called. Operands arrive as SQLite values:
 integers, exact text, or REAL (read back through ``repr``, the shortest text that gives the same double,
@@ -37,8 +40,8 @@ INCORRECT_VALUE = 1366
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 _PREFIX = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
-#: Integer types: (lowest, highest) signed and unsigned. SQLite stores 64-bit signed integers, so a
-#: BIGINT UNSIGNED column holds 0 .. 2^63-1 (see docs/mysql-compatibility.md, "Exact numbers").
+#: Integer types: (lowest, highest) signed and unsigned. SQLite stores 64-bit signed integers: BIGINT
+#: UNSIGNED values above 2^63-1 are stored as 8-byte blobs (:func:`u64_blob`).
 INT_RANGES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "tinyint": ((-(2**7), 2**7 - 1), (0, 2**8 - 1)),
     "smallint": ((-(2**15), 2**15 - 1), (0, 2**16 - 1)),
@@ -198,6 +201,8 @@ def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     if value is None:
         return None
     base, precision, scale, unsigned = column_kind(str(mysql_type))
+    if is_u64_blob(value):  # a BIGINT UNSIGNED value above 2^63-1, as stored
+        value = int.from_bytes(value, "big")
     kind = type(value)
     if kind is str or kind is bytes:
         raw = value.decode("utf-8", "replace") if kind is bytes else value
@@ -233,13 +238,43 @@ def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     if not low <= whole <= high:
         raise _out_of_range(column, row)
     if whole > SQLITE_INT_MAX:
-        raise MySQLError(
-            OUT_OF_RANGE,
-            f"Out of range value for column '{column}' at row {int(row)}"
-            f" (P2PDB stores BIGINT UNSIGNED values up to {SQLITE_INT_MAX})",
-            "22003",
-        )
+        if ROWID_MARK in str(mysql_type):
+            raise MySQLError(
+                OUT_OF_RANGE,
+                f"Out of range value for column '{column}' at row {int(row)}"
+                f" (a BIGINT UNSIGNED primary key holds values up to {SQLITE_INT_MAX} in P2PDB)",
+                "22003",
+            )
+        return u64_blob(whole)
     return whole
+
+
+#: Appended to the type text of a column that is SQLite's rowid (an INTEGER PRIMARY KEY).
+ROWID_MARK = " p2pdb_rowid"
+
+
+def u64_blob(value: int) -> bytes:
+    """A BIGINT UNSIGNED value above 2^63-1 as SQLite stores it: 8 bytes, big-endian. SQLite sorts every
+    BLOB after every number and BLOBs by their bytes, so the column still sorts and compares in
+    numeric order (values up to 2^63-1 stay INTEGERs)."""
+    return value.to_bytes(8, "big")
+
+
+def is_u64_blob(value: Any) -> bool:
+    return type(value) is bytes and len(value) == 8 and value[0] >= 0x80
+
+
+def u64_value(value: Any) -> Any:
+    """``p2pdb_uval(col)``: a BIGINT UNSIGNED column's value for arithmetic (blob -> its digits)."""
+    return str(int.from_bytes(value, "big")) if is_u64_blob(value) else value
+
+
+def u64_operand(value: Any) -> Any:
+    """``p2pdb_u64(x)``: a value compared with a BIGINT UNSIGNED column, in the column's form."""
+    if type(value) is str and value.isdigit():
+        number = int(value)
+        return number if number <= SQLITE_INT_MAX else u64_blob(number) if number < 2**64 else float(number)
+    return value
 
 
 def register(conn: apsw.Connection) -> None:
@@ -255,6 +290,8 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("p2pdb_dneg", _neg, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dround", _round, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_u64", u64_operand, 1, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_uval", u64_value, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dunits", _units, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_davg_units", _avg_units, 4, deterministic=True)  # type: ignore[arg-type]
     conn.create_aggregate_function("p2pdb_dsum", _aggregate(_Sum), 2)

@@ -28,7 +28,7 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.sql import mysqltypes
-from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE
+from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE, ROWID_MARK
 from p2pdb.store.schema import TableSpec
 
 #: A MySQL expression type: ("dec", precision, scale), ("int", digits, 0), ("real", 0, 0) or None.
@@ -107,6 +107,8 @@ class _Typer:
         self.raw = raw
         self.columns: dict[str, dict[str, Kind]] = {}  # table name or alias (lower) -> column -> kind
         self.anywhere: dict[str, set[Kind]] = {}
+        #: BIGINT UNSIGNED columns (lower names): values above 2^63-1 are blobs (p2pdb.sql.decimals).
+        self.u64: set[str] = set()
         folded = {name.lower(): spec for name, spec in tables.items()}
         for table in tree.find_all(exp.Table):
             spec = folded.get(table.name.lower())
@@ -118,6 +120,8 @@ class _Typer:
                 kind = column_kind(mt) if isinstance(mt, str) else None
                 kinds[col.name.lower()] = kind
                 self.anywhere.setdefault(col.name.lower(), set()).add(kind)
+                if isinstance(mt, str) and kind is not None and _is_u64(mt):
+                    self.u64.add(col.name.lower())
             self.columns[table.name.lower()] = kinds
             if table.alias:
                 self.columns[table.alias.lower()] = kinds
@@ -144,6 +148,8 @@ class _Typer:
             return None if node.is_string else literal_kind(str(node.this))
         if isinstance(node, exp.Column):
             name = node.name.lower()
+            if name in self.u64:
+                return ("dec", 20, 0)  # computed exactly, past SQLite's int64
             if node.table:
                 return self.columns.get(node.table.lower(), {}).get(name)
             found = self.anywhere.get(name, set())
@@ -217,6 +223,8 @@ class _Rewriter:
             if index is not None and kind is not None and kind[0] == "dec":
                 self.text_params.append(index)
             return node
+        if isinstance(node, exp.Column) and node.name.lower() in self.typer.u64:
+            return exp.Anonymous(this="p2pdb_uval", expressions=[node])
         return self.exact(node)
 
     def exact(self, node: exp.Expression) -> exp.Expression:
@@ -280,6 +288,41 @@ class _Rewriter:
         return exp.Anonymous(this=name, expressions=list(args))
 
 
+def _is_u64(mysql_type: str) -> bool:
+    info = mysqltypes.type_from_mysql_text(mysql_type)
+    return info.data_type == "bigint" and "unsigned" in info.column_type
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ)
+
+
+def _u64_comparisons(tree: exp.Expression, rw: _Rewriter) -> None:
+    """``u = 18446744073709551615`` on a BIGINT UNSIGNED column: the other operand in the column's
+    stored form (``p2pdb_u64``), so comparisons and index lookups see what is stored."""
+    u64 = rw.typer.u64
+
+    def is_u64(node: exp.Expression) -> bool:
+        return isinstance(node, exp.Column) and node.name.lower() in u64
+
+    def operand(node: exp.Expression) -> exp.Expression:
+        if is_u64(node):
+            return node
+        if isinstance(node, exp.Placeholder) and (index := rw.typer.param(node)) is not None:
+            rw.text_params.append(index)
+        return rw.call("p2pdb_u64", node.copy())
+
+    for node in list(tree.find_all(*_COMPARISONS, exp.In)):
+        if isinstance(node.parent, (exp.Update, exp.OnConflict)) and node.arg_key == "expressions":
+            continue  # SET v = ...: an assignment, not a comparison
+        if isinstance(node, exp.In):
+            if is_u64(node.this) and node.expressions:
+                node.set("expressions", [operand(e) for e in node.expressions])
+        elif is_u64(node.this) and not is_u64(node.expression):
+            node.set("expression", operand(node.expression))
+        elif is_u64(node.expression) and not is_u64(node.this):
+            node.set("this", operand(node.this))
+
+
 def _type_info(kind: Kind) -> mysqltypes.TypeInfo | None:
     if kind is None or kind[0] != "dec":
         return None
@@ -333,7 +376,8 @@ def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
             continue
         kind = column_kind(mt)
         if kind is not None and kind[0] in ("dec", "int"):
-            out[col.name.lower()] = (mt, col.name)
+            rowid = spec.pk == (col.name,) and col.type.upper() == "INTEGER"
+            out[col.name.lower()] = (mt + ROWID_MARK if rowid else mt, col.name)
     return out
 
 
@@ -387,12 +431,16 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
         return kind == "SELECT" and "/" in shape
     if kind in ("INSERT", "REPLACE", "UPDATE"):
         return True
+    if any(_is_u64(c.extra["mt"]) for s in tables.values() for c in s.columns if c.extra.get("mt")):
+        return kind in ("SELECT", "DELETE")
     return kind == "SELECT" and _HINTS.search(shape) is not None
 
 
 def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> Exact | None:
     """The exact-number rewrite of a MySQL statement shape, or None when nothing changes."""
-    if kind not in ("SELECT", "INSERT", "REPLACE", "UPDATE") or not _worth_parsing(kind, shape, raw, tables):
+    if kind not in ("SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE"):
+        return None
+    if not _worth_parsing(kind, shape, raw, tables):
         return None
     replace = kind == "REPLACE"
     try:
@@ -401,6 +449,8 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
         return None
     typer = _Typer(raw, tables, tree)
     rw = _Rewriter(typer)
+    if typer.u64 and isinstance(tree, (exp.Select, exp.Update, exp.Delete, exp.Insert)):
+        _u64_comparisons(tree, rw)
     types: list[mysqltypes.TypeInfo | None] | None = None
     if isinstance(tree, exp.Select):
         types = _projections(tree, rw)
@@ -408,7 +458,7 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
             types = None
     elif isinstance(tree, (exp.Insert, exp.Update)):
         _writes(tree, tables, rw)
-    else:
+    elif not isinstance(tree, exp.Delete):
         return None
     if not rw.changed and types is None and not rw.text_params:
         return None
