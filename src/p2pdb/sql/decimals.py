@@ -190,6 +190,20 @@ def column_kind(mysql_type: str) -> tuple[str, int, int, bool]:
     return info.data_type, info.numeric_precision or 0, info.numeric_scale or 0, unsigned
 
 
+@functools.lru_cache(maxsize=1024)
+def int_bounds(mysql_type: str) -> tuple[int, int]:
+    """The integers a column of ``mysql_type`` stores as they are (within its range and int64)."""
+    base, precision, scale, unsigned = column_kind(mysql_type)
+    if base == "decimal":
+        limit = 10 ** (precision - scale) - 1
+        return (0 if unsigned else -limit), min(limit, SQLITE_INT_MAX)
+    ranges = INT_RANGES.get(base)
+    if ranges is None:
+        return 0, -1
+    low, high = ranges[1] if unsigned else ranges[0]
+    return low, min(high, SQLITE_INT_MAX)
+
+
 def _out_of_range(column: Any, row: Any) -> MySQLError:
     return MySQLError(OUT_OF_RANGE, f"Out of range value for column '{column}' at row {int(row)}", "22003")
 
@@ -200,6 +214,10 @@ def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     range. Text that is no number is error 1366; a value out of range error 1264."""
     if value is None:
         return None
+    if type(value) is int:  # the common case, without Decimal
+        low, high = int_bounds(str(mysql_type))
+        if low <= value <= high:
+            return value
     base, precision, scale, unsigned = column_kind(str(mysql_type))
     if is_u64_blob(value):  # a BIGINT UNSIGNED value above 2^63-1, as stored
         value = int.from_bytes(value, "big")

@@ -354,17 +354,13 @@ def _fit(value: exp.Expression, mysql_type: str, column: str, row: int, rw: _Rew
         return value
     if isinstance(value, exp.Placeholder):
         index = rw.typer.param(value)
-        if index is not None and rw.typer.kind(value) is not None:
-            rw.text_params.append(index)
+        kind = rw.typer.kind(value)
+        if index is not None and kind is not None and kind[0] != "int":
+            rw.text_params.append(index)  # decimal literals: their exact text
     else:
         value = rw.exact(value)
-    return rw.call(
-        "p2pdb_fit",
-        value,
-        exp.Literal.string(mysql_type),
-        exp.Literal.string(column),
-        exp.Literal.number(row),
-    )
+    args = [exp.Literal.string(mysql_type), exp.Literal.string(column), exp.Literal.number(row)]
+    return rw.call("p2pdb_fit", value, *args)
 
 
 def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
