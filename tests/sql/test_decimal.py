@@ -112,6 +112,15 @@ def test_decimal_column_arithmetic(prices: Node) -> None:
     got = rows(prices.session, "SELECT price * qty, price + 0.001, price / 3, -price FROM p WHERE id = 3")
     assert got == [("0.30", "0.101", "0.033333", "-0.10")]
     assert rows(prices.session, "SELECT CAST(price * 7 AS DECIMAL(5,1)) FROM p WHERE id = 11") == [("1.4",)]
+    assert rows(prices.session, "SELECT price * qty FROM p WHERE id = 3") == [("0.30",)]
+
+
+def test_order_and_having_by_the_alias_of_a_decimal_expression(prices: Node) -> None:
+    run(prices.session, "INSERT INTO p VALUES (12, 9.00, 1, 0), (13, 10.00, 1, 0)")
+    got = rows(prices.session, "SELECT id, price * 1 AS x FROM p WHERE id > 10 ORDER BY x DESC")
+    assert got == [(13, "10.00"), (12, "9.00"), (11, "0.20")]  # numeric order, not text order
+    got = rows(prices.session, "SELECT qty, SUM(price) AS s FROM p GROUP BY qty HAVING s > 5 ORDER BY s")
+    assert got == [(1, "19.30")]
 
 
 def test_comparisons_and_order_on_decimal_columns(prices: Node) -> None:
@@ -153,6 +162,18 @@ def test_out_of_range_decimal_is_error_1264(node: Node) -> None:
         "Incorrect decimal value: 'abc' for column 'd' at row 1",
     )
     assert rows(node.session, "SELECT id, d, u FROM r") == [(1, "999.99", "0.00")]
+
+
+def test_insert_select_rounds_and_checks(prices: Node) -> None:
+    run(prices.session, "CREATE TABLE q (id INT PRIMARY KEY, d DECIMAL(4,1), t TINYINT)")
+    run(prices.session, "INSERT INTO q (id, d, t) SELECT id, price / 4, qty FROM p WHERE id < 3")
+    assert rows(prices.session, "SELECT id, d, t FROM q ORDER BY id") == [(1, "0.0", 1), (2, "0.0", 2)]
+    run(prices.session, "INSERT INTO q SELECT id + 10, price * 5, qty FROM p WHERE id = 11")
+    assert rows(prices.session, "SELECT d FROM q WHERE id = 21") == [("1.0",)]
+    assert error(prices.session, "INSERT INTO q SELECT id + 20, price, qty * 100 FROM p WHERE id = 2") == (
+        1264,
+        "Out of range value for column 't' at row 1",
+    )
 
 
 INTEGER_TYPES = [

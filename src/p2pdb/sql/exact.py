@@ -332,9 +332,12 @@ def _type_info(kind: Kind) -> mysqltypes.TypeInfo | None:
 def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeInfo | None]:
     types: list[mysqltypes.TypeInfo | None] = []
     items: list[exp.Expression] = []
+    originals: dict[str, exp.Expression] = {}
     for item in tree.expressions:
         kind = rewriter.typer.kind(item)
         types.append(_type_info(kind))
+        if isinstance(item, exp.Alias) and kind is not None and kind[0] == "dec":
+            originals[item.alias.lower()] = item.this.copy()
         bare = item.this if isinstance(item, exp.Alias) else item
         if isinstance(bare, exp.Placeholder) and kind is not None and kind[0] == "dec":
             rewriter.arg(bare)  # a decimal literal shown as it is: its exact text
@@ -344,6 +347,17 @@ def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeI
         else:
             items.append(rewriter.exact(item))
     tree.set("expressions", items)
+    # ORDER BY/GROUP BY/HAVING name a rewritten projection by its alias: there, the expression as
+    # SQLite computes it (a number, which sorts and compares as one; the exact text would not).
+    for part in ("order", "group", "having"):
+        clause = tree.args.get(part)
+        if clause is None or not originals:
+            continue
+        for column in list(clause.find_all(exp.Column)):
+            original = originals.get(column.name.lower()) if not column.table else None
+            if original is not None:
+                column.replace(original.copy())
+                rewriter.changed = True
     return types
 
 
@@ -394,6 +408,17 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
             names = [str(e.name).lower() for e in target.expressions]
         else:
             names = [c.name.lower() for c in spec.columns]
+        if isinstance(values, exp.Select) and not any(isinstance(e, exp.Star) for e in values.expressions):
+            items = list(values.expressions)  # INSERT ... SELECT: each selected value checked
+            for index, name in enumerate(names[: len(items)]):
+                if name in checked:
+                    item = items[index]
+                    inner = item.this if isinstance(item, exp.Alias) else item
+                    fitted = _fit(inner, *checked[name], 1, rw)
+                    items[index] = (
+                        exp.Alias(this=fitted, alias=item.alias) if isinstance(item, exp.Alias) else fitted
+                    )
+            values.set("expressions", items)
         if isinstance(values, exp.Values):
             for number, row in enumerate(values.expressions, 1):
                 if not isinstance(row, exp.Tuple):
@@ -416,7 +441,7 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
 
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\b", re.IGNORECASE)
-_HINTS = re.compile(r"[.]|/|\bSUM\b|\bAVG\b|\bMIN\b|\bMAX\b|\bCAST\b", re.IGNORECASE)
+_HINTS = re.compile(r"[-+*/.]|\bSUM\b|\bAVG\b|\bMIN\b|\bMAX\b|\bCAST\b", re.IGNORECASE)
 
 
 def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> bool:
