@@ -113,6 +113,12 @@ def test_decimal_column_arithmetic(prices: Node) -> None:
     assert got == [("0.30", "0.101", "0.033333", "-0.10")]
     assert rows(prices.session, "SELECT CAST(price * 7 AS DECIMAL(5,1)) FROM p WHERE id = 11") == [("1.4",)]
     assert rows(prices.session, "SELECT price * qty FROM p WHERE id = 3") == [("0.30",)]
+    run(prices.session, "INSERT INTO p VALUES (20, 2.675, 1, 0), (21, -2.665, 1, 0)")
+    got = rows(
+        prices.session,
+        "SELECT ROUND(price, 1), ROUND(price), ROUND(price * 3, 2) FROM p WHERE id >= 20 ORDER BY id",
+    )
+    assert got == [("2.7", "3", "8.04"), ("-2.7", "-3", "-8.01")]  # stored 2.68 and -2.67
 
 
 def test_order_and_having_by_the_alias_of_a_decimal_expression(prices: Node) -> None:

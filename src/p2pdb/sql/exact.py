@@ -7,7 +7,8 @@ a plan (once per statement shape) infers the MySQL type of each projected expres
 - ``a + b``, ``a - b``, ``a * b``, ``a / b``, ``-a`` of DECIMAL type into ``p2pdb_dadd(a, b, scale)``...
   (``/`` of two integers too: MySQL's ``1/3`` is the DECIMAL 0.3333);
 - ``SUM(d)`` of a DECIMAL column into ``p2pdb_dsum(d, scale)``, ``AVG`` of a DECIMAL or integer into
-  ``p2pdb_davg(x, scale, result scale)``, ``CAST(x AS DECIMAL(p,s))`` into ``p2pdb_dround(x, s)``;
+  ``p2pdb_davg(x, scale, result scale)``, ``CAST(x AS DECIMAL(p,s))`` and ``ROUND(d, n)`` into
+  ``p2pdb_dround(x, s)`` (half up, as MySQL rounds exact values);
 - a value written to a DECIMAL or integer column by ``INSERT/REPLACE ... VALUES``, ``UPDATE ... SET`` or
   ``ON DUPLICATE KEY UPDATE`` into ``p2pdb_fit(value, 'type', 'column', row)`` (rounding, error 1264).
 
@@ -187,6 +188,12 @@ class _Typer:
         if isinstance(node, (exp.Min, exp.Max)):
             inner = self.kind(node.this)
             return inner if inner is not None and inner[0] == "dec" else None
+        if isinstance(node, exp.Round):
+            inner = self.kind(node.this)
+            places = self.number(node.args["decimals"]) if node.args.get("decimals") is not None else 0
+            if inner is None or inner[0] != "dec" or places is None:
+                return None
+            return _capped(inner[1] - inner[2] + min(places, MAX_SCALE) + 1, min(places, inner[2]))
         if isinstance(node, exp.Cast):
             to = node.to
             if to.this == exp.DataType.Type.DECIMAL:
@@ -250,7 +257,7 @@ class _Rewriter:
             if isinstance(node, exp.Sum):
                 return self.call("p2pdb_dsum", self.arg(node.this), scale)
             return self.call("p2pdb_davg", self.arg(node.this), scale, exp.Literal.number(kind[2]))
-        if isinstance(node, exp.Cast):
+        if isinstance(node, (exp.Cast, exp.Round)):
             return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(kind[2]))
         return node
 
