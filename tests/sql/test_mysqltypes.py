@@ -355,7 +355,6 @@ def test_output_converters(text: str, stored: Any, shown: Any) -> None:
     [
         "int",
         "tinyint(1)",
-        "bigint unsigned",
         "double",
         "varchar(10)",
         "text",
@@ -373,6 +372,14 @@ def test_output_converters(text: str, stored: Any, shown: Any) -> None:
 )
 def test_values_pass_through_where_sqlite_already_matches(text: str) -> None:
     assert output_converter(type_from_mysql_text(text)) is None
+
+
+def test_bigint_unsigned_values_above_int64_come_out_of_their_bytes() -> None:
+    convert = output_converter(type_from_mysql_text("bigint unsigned"))
+    assert convert is not None
+    assert convert(5) == 5
+    assert convert((2**64 - 1).to_bytes(8, "big")) == 2**64 - 1
+    assert convert((2**63).to_bytes(8, "big")) == 2**63
 
 
 # -- values in ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 import apsw
 
 from p2pdb.sql import autoids, catalog, information_schema, mysqltypes
+from p2pdb.sql.exact import signature as exact_signature
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
 from p2pdb.sql.guard import SHUTDOWN
@@ -188,6 +189,7 @@ class SQLBackend:
             db.catalog.schema_version if db is not None else 0,
             lexed.shape,
             changed_rows,
+            exact_signature(lexed.shape, lexed.raw) if lexed.raw else "",
         )
         plan = self._plans.get(key)
         if plan is None:
@@ -246,11 +248,14 @@ class SQLBackend:
             if index < len(rendered) and rendered[index] is not None:
                 name = rendered[index]
             spec = db.catalog.tables.get(table) if db is not None and table else None
+            exact = plan.types[index] if plan.types is not None and index < len(plan.types) else None
             if spec is not None and origin and spec.column(origin) is not None:
                 column = self.column_for(db, spec, origin, name)  # type: ignore[arg-type]
                 info = mysqltypes.type_for_column(spec.column(origin))  # type: ignore[arg-type]
             else:
-                if decltype:
+                if exact is not None:
+                    info = exact
+                elif decltype:
                     info = mysqltypes.type_from_sqlite_text(decltype)
                 else:
                     info = mysqltypes.type_for_value(first[index] if first is not None else None)

@@ -315,6 +315,10 @@ def _query_columns(
             ):
                 columns.append(ColumnPlan(name, declared, "", False, None, False, None))
                 continue
+        exact = plan.types[index] if plan.types is not None and index < len(plan.types) else None
+        if exact is not None and not stats.blobs:  # a DECIMAL expression (p2pdb.sql.exact)
+            columns.append(ColumnPlan(name, exact.column_type, "", False, None, False, None))
+            continue
         if hints is None:
             hints = _annotated_types(lexed, db, len(described))
         mysql_type = stats.agrees(hints[index]) or stats.mysql_type() or hints[index] or "text"

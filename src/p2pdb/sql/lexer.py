@@ -64,11 +64,13 @@ def _unescape(body: str, quote: str) -> str:
     return _ESCAPE_RE.sub(repl, body) if ("\\" in body or quote * 2 in body) else body
 
 
-def _number(text: str) -> int | float:
+def _number(text: str) -> int | float | str:
     if "." in text or "e" in text or "E" in text:
-        return float(text)  # SQLite has no exact decimals; DECIMAL columns format on output
+        return float(text)  # a decimal literal computed exactly is bound as its text (p2pdb.sql.exact)
     value = int(text)
-    return value if value < 2**63 else float(value)
+    if value < 2**63:
+        return value
+    return text if value < 2**64 else float(value)  # BIGINT UNSIGNED: exact as text (SQLite has int64)
 
 
 @dataclass(slots=True)

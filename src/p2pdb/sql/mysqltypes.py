@@ -554,7 +554,8 @@ def output_converter(info: TypeInfo) -> Callable[[Any], Any] | None:
     """A function turning a value SQLite returns for a column of type ``info`` into what a MySQL
     client expects, or None when values pass unchanged. Converters accept None (and return it).
 
-    DECIMAL(p,s): an exact string with ``s`` decimals ("0.30", never 0.30000000000000004); BIT(n):
+    DECIMAL(p,s): an exact string with ``s`` decimals ("0.30", never 0.30000000000000004); BIGINT
+    UNSIGNED: the integer of a value stored as 8 bytes (above 2^63-1); BIT(n):
     big-endian bytes; FLOAT: 6 significant digits as MySQL prints it; FLOAT(M,D)/DOUBLE(M,D): ``D``
     decimals; CHAR: trailing spaces removed; BINARY(n): zero-padded to ``n`` bytes. Dates, times,
     JSON, integers (booleans are integers) and other strings pass through.
@@ -564,6 +565,8 @@ def output_converter(info: TypeInfo) -> Callable[[Any], Any] | None:
         return _decimal_converter(info.decimals)
     if ftype == FieldType.BIT:
         return _bit_converter(info.numeric_precision or 1)
+    if ftype == FieldType.LONGLONG and info.flags & _UNSIGNED:
+        return _u64_converter
     if ftype in (FieldType.FLOAT, FieldType.DOUBLE):
         if info.decimals < 31:
             return _fixed_float_converter(info.decimals)
@@ -585,6 +588,8 @@ def _decimal_converter(scale: int) -> Callable[[Any], Any]:
             return f"{value}{zeros}"
         if kind is float:
             number = Decimal(repr(value))
+        elif kind is bytes and len(value) == 8 and value[0] >= 0x80:  # a BIGINT UNSIGNED value
+            number = Decimal(int.from_bytes(value, "big"))
         elif kind is str or kind is bytes:
             try:
                 number = Decimal(value.decode() if kind is bytes else value)
@@ -601,6 +606,13 @@ def _decimal_converter(scale: int) -> Callable[[Any], Any]:
         return format(rounded if rounded else rounded.copy_abs(), "f")  # no "-0.00", no exponent
 
     return convert
+
+
+def _u64_converter(value: Any) -> Any:
+    """BIGINT UNSIGNED values above 2^63-1 are stored as 8 big-endian bytes (p2pdb.sql.decimals)."""
+    if type(value) is bytes and len(value) == 8 and value[0] >= 0x80:
+        return int.from_bytes(value, "big")
+    return value
 
 
 def _bit_converter(bits: int) -> Callable[[Any], Any]:
@@ -660,7 +672,9 @@ def input_value(value: Any) -> Any:
     exponent, bool -> 0/1, bytearray/memoryview -> bytes; anything else unchanged.
     """
     kind = type(value)
-    if kind is int or kind is str or kind is float or kind is bytes or value is None:
+    if kind is int:
+        return value if -(2**63) <= value < 2**63 else str(value)  # SQLite binds 64-bit integers
+    if kind is str or kind is float or kind is bytes or value is None:
         return value
     if isinstance(value, bool):
         return int(value)

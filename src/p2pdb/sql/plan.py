@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
+from p2pdb.sql.exact import rewrite as exact_rewrite
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.translate import rewrite
@@ -119,6 +120,10 @@ class Plan:
     processlist: bool = False
     #: A read that outlasted its time on the event loop once: it runs on a reader thread from now on.
     offload: bool = False
+    #: MySQL types of projected DECIMAL expressions (:mod:`p2pdb.sql.exact`), by position; None: none.
+    types: list[Any] | None = None
+    #: Parameters (0-based) bound as their literal text: decimal literals computed exactly.
+    text_params: list[int] = field(default_factory=list)
 
 
 class PlanCache:
@@ -226,6 +231,9 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         names = None
     for pattern, replacement in _SESSION_FUNCTIONS:
         shape = pattern.sub(replacement, shape)
+    exact = exact_rewrite(kind, shape, lexed.raw, tables)
+    if exact is not None:
+        shape = exact.shape
     auto: AutoSlots | None = None
     table: str | None = None
     if kind in ("INSERT", "REPLACE"):
@@ -258,6 +266,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         info_schema=bool(_INFO_SCHEMA.search(lexed.shape)),
         conflicts=bool(_CONFLICTS.search(lexed.shape)),
         processlist=bool(_PROCESSLIST.search(lexed.shape)),
+        types=exact.types if exact is not None else None,
+        text_params=exact.text_params if exact is not None else [],
     )
 
 

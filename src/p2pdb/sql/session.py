@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _PNAMES = [f"p{i}" for i in range(1, 70000)]
+_INT64_MAX = 2**63 - 1
+_DIGITS = frozenset("0123456789.")
+_NO_SELECT_LIMIT = 2**64 - 1
+_HAS_LIMIT = re.compile(r"\bLIMIT\b", re.IGNORECASE)
 _QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 _OK = OkResult()
 # First keywords of MySQL statements this layer has no handler for: 1235 (not supported yet);
@@ -357,9 +361,15 @@ class SQLSession:
     def bindings(self, lexed: Lexed, plan: Plan) -> dict[str, Any]:
         params = lexed.params
         bound: dict[str, Any] = dict(zip(_PNAMES, params, strict=False)) if params else {}
+        for index in plan.text_params:  # numeric literals computed exactly: their text, not a double
+            raw = lexed.raw[index]
+            if raw[:1] in _DIGITS:  # (a plan is shared by shapes whose literals are strings there)
+                bound[_PNAMES[index]] = raw
         if lexed.sysvars:
             for key, name in lexed.sysvars.items():
-                bound[key] = self._sysvar(name)
+                value = self._sysvar(name)
+                # 64-bit unsigned values (sql_select_limit's 18446744073709551615) exceed SQLite's int64
+                bound[key] = str(value) if type(value) is int and value > _INT64_MAX else value
         if lexed.uservars:
             for key, name in lexed.uservars.items():
                 bound[key] = self.user_vars.get(name.lower())
@@ -591,6 +601,15 @@ class SQLSession:
             cursor.exec_trace = trace
         self._execute(cursor, plan, bound)
         rows = self._fetch(cursor)
+        limit = self.variables.get("sql_select_limit", _NO_SELECT_LIMIT)
+        if (  # sql_select_limit: a SELECT without its own LIMIT
+            type(limit) is int
+            and limit < _NO_SELECT_LIMIT
+            and lexed.kind == "SELECT"
+            and not plan.write
+            and not _HAS_LIMIT.search(lexed.shape)
+        ):
+            rows = rows[:limit]
         if plan.description is None:
             plan.description = description if description is not None else ()
         if plan.write and not plan.description:

@@ -86,6 +86,7 @@ INTEGER_RANGES: dict[str, tuple[int, int]] = {
     "cte_max_recursion_depth": (0, 4294967295),
     "p2pdb_max_write_time": (0, 4294967295),
     "p2pdb_max_result_size": (0, 2**63 - 1),
+    "sql_select_limit": (0, 2**64 - 1),
 }
 
 _SCOPE = re.compile(r"^(?:@@)?(?:(global|session|local|persist|persist_only)[.\s]+)?", re.IGNORECASE)

@@ -21,6 +21,7 @@ import apsw
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge
 from p2pdb.log import CID, Clock
 from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, quote
+from p2pdb.store.decimal_text import decimal_scales, exact_key, exact_row
 from p2pdb.store.project import default_value, show
 from p2pdb.store.rows import pk_key
 from p2pdb.store.settle import Candidate, Display, claim_of, greedy, index_values, value_key
@@ -88,6 +89,15 @@ class Materializer:
         return out
 
     def _recorder(self, spec: TableSpec) -> Callable[[str, tuple[SqlValue, ...], Row, list[str]], None]:
+        scales = decimal_scales(spec)
+        if scales:  # DECIMAL columns: exact text in the feed (p2pdb.store.decimal_text)
+
+            def record_exact(op: str, pk: tuple[SqlValue, ...], row: Row, changed: list[str]) -> None:
+                key = exact_key(spec, pk, scales)
+                self.db.changes.record(spec.name, op, key, exact_row(row, scales), changed)
+
+            return record_exact
+
         def record(op: str, pk: tuple[SqlValue, ...], row: Row, changed: list[str]) -> None:
             self.db.changes.record(spec.name, op, pk, row, changed)
 
@@ -281,7 +291,7 @@ class Materializer:
         freed = self._freed(table, before, pk)
         if not after.alive:
             if db.sql.delete(spec, pk):
-                db.changes.record(spec.name, "delete", pk, {}, [])
+                self._recorder(spec)("delete", pk, {}, [])
             db.settler.forget(spec.ident, pk_key(pk))
             self._note_values(spec.ident, pk, {}, {})
             seeds: list[tuple[SqlValue, ...]] = []

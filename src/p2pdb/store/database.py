@@ -45,6 +45,7 @@ from p2pdb.store.capture import Captured, capture
 from p2pdb.store.catalog import Catalog
 from p2pdb.store.changes import ChangeFeed
 from p2pdb.store.conflicts import ConflictRecord, Conflicts
+from p2pdb.store.decimal_text import decimal_scales, exact_key, exact_row
 from p2pdb.store.engine import Engine, MemoryEngine
 from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, StoreError, UnsupportedChange
 from p2pdb.store.ops import DDLOp, IdsOp, Op, decode_ops, encode_ops
@@ -295,7 +296,11 @@ class Database:
         else:
             row, _ = self.materializer.project(table, outcome.state, change.pk)
             op = "insert" if change.insert else "update"
-        self.changes.record(table.spec.name, op, change.pk, row, changed)
+        pk = change.pk
+        scales = decimal_scales(table.spec)
+        if scales:  # DECIMAL columns: exact text in the feed
+            pk, row = exact_key(table.spec, pk, scales), exact_row(row, scales)
+        self.changes.record(table.spec.name, op, pk, row, changed)
         # A new life (a delete, a re-insert) ends the old one's concurrent-insert records.
         self.materializer.track_duplicates(change, clock, b"", item.state, outcome.state, outcome.duplicate)
         self.materializer.after_local(table, change.pk, item.state, outcome.state, row)

@@ -22,6 +22,7 @@ import apsw
 
 from p2pdb.crdt import SqlValue
 from p2pdb.schema import Column
+from p2pdb.store.validate import is_u64_blob
 
 _ZERO: dict[str, SqlValue] = {"INTEGER": 0, "REAL": 0.0, "NUMERIC": 0, "TEXT": "", "BLOB": b""}
 
@@ -94,7 +95,7 @@ def fit(value: SqlValue, column: Column) -> SqlValue:
     if value is None:
         return None
     kind = column.affinity
-    if not _fits(value, kind):
+    if not _fits(value, kind) and not is_u64_blob(value, column):
         value = _affinity_convert(value, kind)
         if kind in ("INTEGER", "REAL", "NUMERIC") and type(value) not in (int, float):
             return None  # text that is no number: cleared, as MySQL would refuse it

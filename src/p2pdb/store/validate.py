@@ -2,7 +2,8 @@
 capture and remote apply.
 
 A change is refused when it names an unknown column, has a key of the wrong arity (a table without a
-primary key takes one hidden identity), puts text that is no number into an INTEGER/REAL column, exceeds
+primary key takes one hidden identity), puts text that is no number into an INTEGER/REAL column (a
+BIGINT UNSIGNED value above 2^63-1 is 8 big-endian bytes, see :func:`is_u64_blob`), exceeds
 a CHAR(n)/VARCHAR(n) length (MySQL strict mode), or carries a value larger than the configured limit.
 Remote entries are checked against the schema of their causal past (what their author had), so whether an
 entry is refused never depends on the order entries arrive in. Local commits that fail are rolled back;
@@ -23,13 +24,26 @@ def _check_value(table: str, col: Column, value: SqlValue, max_size: int) -> Non
     if isinstance(value, (str, bytes)):
         if len(value) > max_size:
             raise InvalidOps(f"value of {table}.{col.name} is {len(value)} bytes, over the {max_size} limit")
-        if col.affinity in ("INTEGER", "REAL") and not _numeric_text(value):
+        if col.affinity in ("INTEGER", "REAL") and not _numeric_text(value) and not is_u64_blob(value, col):
             raise InvalidOps(f"{table}.{col.name} is {col.type}; {type(value).__name__} value refused")
         limit = col.max_length
         if limit is not None and isinstance(value, str) and len(value) > limit:
             raise InvalidOps(f"value too long for {table}.{col.name} ({col.type}): {len(value)} characters")
     elif value is None and col.not_null:
         raise InvalidOps(f"{table}.{col.name} cannot be NULL")
+
+
+def is_u64_blob(value: SqlValue, col: Column) -> bool:
+    """A BIGINT UNSIGNED value above 2^63-1: 8 big-endian bytes in an INTEGER column (SQLite's
+    integers are signed 64-bit; docs/mysql-compatibility.md, "Exact numbers")."""
+    return (
+        type(value) is bytes
+        and len(value) == 8
+        and value[0] >= 0x80
+        and col.affinity == "INTEGER"
+        and bool(col.extra)
+        and "unsigned" in str(col.extra.get("mt", "")).lower()
+    )
 
 
 def _numeric_text(value: str | bytes) -> bool:

@@ -1,0 +1,496 @@
+"""Exact numbers in plans: which expressions are DECIMAL, and the rewrite that computes them exactly.
+
+MySQL computes an expression of DECIMAL operands (DECIMAL columns, decimal literals such as ``0.1``,
+integers) exactly, and anything mixed with a DOUBLE/FLOAT in floating point. SQLite only has doubles, so
+a plan (once per statement shape) infers the MySQL type of each projected expression and rewrites:
+
+- ``a + b``, ``a - b``, ``a * b``, ``a / b``, ``-a`` of DECIMAL type into ``p2pdb_dadd(a, b, scale)``...
+  (``/`` of two integers too: MySQL's ``1/3`` is the DECIMAL 0.3333);
+- ``SUM(d)`` of a DECIMAL column into ``p2pdb_dsum(d, scale)``, ``AVG`` of a DECIMAL or integer into
+  ``p2pdb_davg(x, scale, result scale)``, ``CAST(x AS DECIMAL(p,s))`` and ``ROUND(d, n)`` into
+  ``p2pdb_dround(x, s)`` (half up, as MySQL rounds exact values);
+- a value written to a DECIMAL or integer column by ``INSERT/REPLACE ... VALUES``, ``UPDATE ... SET`` or
+  ``ON DUPLICATE KEY UPDATE`` into ``p2pdb_fit(value, 'type', 'column', row)`` (rounding, error 1264).
+
+Only projections are rewritten (along paths of DECIMAL-typed nodes from the select list); conditions,
+ORDER BY and window functions keep SQLite's arithmetic, which compares stored DECIMAL values correctly.
+The projected columns get their MySQL type (NEWDECIMAL, precision, scale) in :attr:`Exact.types`.
+Decimal literals that only feed the functions are bound as their exact text (:attr:`Exact.text_params`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from p2pdb.sql import mysqltypes
+from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE, ROWID_MARK
+from p2pdb.store.schema import TableSpec
+
+#: A MySQL expression type: ("dec", precision, scale), ("int", digits, 0), ("real", 0, 0) or None.
+Kind = tuple[str, int, int] | None
+
+_DECIMAL_LITERAL = re.compile(r"^(\d*)\.(\d*)$")
+_INTEGER_LITERAL = re.compile(r"^\d+$")
+_FLOAT_LITERAL = re.compile(r"^(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+_INT_DIGITS = {"tinyint": 3, "smallint": 5, "mediumint": 8, "int": 10, "bigint": 20}
+_NUMERIC_START = frozenset("0123456789.")
+
+
+@dataclass(slots=True)
+class Exact:
+    """The outcome of :func:`rewrite`: the new shape, projection types, params to bind as text."""
+
+    shape: str
+    types: list[mysqltypes.TypeInfo | None] | None = None
+    text_params: list[int] = field(default_factory=list)
+
+
+def literal_kind(raw: str) -> Kind:
+    """The MySQL type of a literal as written: ``0.10`` DECIMAL(2,2), ``12`` an integer, ``1e3`` DOUBLE."""
+    if match := _DECIMAL_LITERAL.match(raw):
+        whole, frac = match.group(1).lstrip("0"), match.group(2)
+        scale = len(frac)
+        return ("dec", min(max(len(whole) + scale, 1), MAX_PRECISION), min(scale, MAX_SCALE))
+    if _INTEGER_LITERAL.match(raw):
+        digits = len(raw.lstrip("0")) or 1
+        return ("int", digits, 0) if digits < 19 else ("dec", min(digits, MAX_PRECISION), 0)
+    if _FLOAT_LITERAL.match(raw):
+        return ("real", 0, 0)
+    return None
+
+
+def signature(shape: str, raw: Sequence[str]) -> str:
+    """What of a statement's literals its plan depends on (part of the plan cache key): the kinds of
+    its literals, when one is a decimal literal or the statement divides (``SELECT :p1 + :p2`` for
+    ``0.1 + 0.2``, ``1 + 2`` and ``'1' + '2'`` are different plans); the text of decimal literals
+    (their precision and scale type the result)."""
+    if "/" not in shape and not any("." in r for r in raw):
+        return ""
+    return ",".join(_tag(r) for r in raw)
+
+
+def _tag(raw: str) -> str:
+    if raw[:1] not in _NUMERIC_START:
+        return "s"
+    return raw if "." in raw else "i"
+
+
+def column_kind(mysql_type: str) -> Kind:
+    info = mysqltypes.type_from_mysql_text(mysql_type)
+    if info.data_type == "decimal":
+        return ("dec", info.numeric_precision or 10, info.numeric_scale or 0)
+    if info.data_type in _INT_DIGITS and info.data_type in INT_RANGES:
+        return ("int", _INT_DIGITS[info.data_type], 0)
+    if info.data_type in ("float", "double"):
+        return ("real", 0, 0)
+    return None
+
+
+def _dec(kind: Kind) -> tuple[int, int]:
+    """(precision, scale) of a DECIMAL or integer kind."""
+    assert kind is not None
+    return kind[1], kind[2]
+
+
+def _capped(precision: int, scale: int) -> Kind:
+    scale = min(scale, MAX_SCALE)
+    return ("dec", max(min(precision, MAX_PRECISION), scale, 1), scale)
+
+
+class _Typer:
+    def __init__(self, raw: Sequence[str], tables: Mapping[str, TableSpec], tree: Any):
+        self.raw = raw
+        self.columns: dict[str, dict[str, Kind]] = {}  # table name or alias (lower) -> column -> kind
+        self.anywhere: dict[str, set[Kind]] = {}
+        #: BIGINT UNSIGNED columns (lower names): values above 2^63-1 are blobs (p2pdb.sql.decimals).
+        self.u64: set[str] = set()
+        folded = {name.lower(): spec for name, spec in tables.items()}
+        for table in tree.find_all(exp.Table):
+            spec = folded.get(table.name.lower())
+            if spec is None:
+                continue
+            kinds = {}
+            for col in spec.columns:
+                mt = col.extra.get("mt") if col.extra else None
+                kind = column_kind(mt) if isinstance(mt, str) else None
+                kinds[col.name.lower()] = kind
+                self.anywhere.setdefault(col.name.lower(), set()).add(kind)
+                if isinstance(mt, str) and kind is not None and _is_u64(mt):
+                    self.u64.add(col.name.lower())
+            self.columns[table.name.lower()] = kinds
+            if table.alias:
+                self.columns[table.alias.lower()] = kinds
+
+    def param(self, node: exp.Placeholder) -> int | None:
+        name = str(node.name)
+        if name.startswith("p") and name[1:].isdigit():
+            index = int(name[1:]) - 1
+            return index if index < len(self.raw) else None
+        return None
+
+    def number(self, node: exp.Expression) -> int | None:
+        """The value of an integer literal (``DECIMAL(10,2)``'s 10 and 2 arrive as parameters)."""
+        text = str(node.this) if isinstance(node, exp.Literal) else None
+        if isinstance(node, exp.Placeholder) and (index := self.param(node)) is not None:
+            text = self.raw[index]
+        return int(text) if text is not None and text.isdigit() else None
+
+    def kind(self, node: exp.Expression) -> Kind:
+        if isinstance(node, exp.Placeholder):
+            index = self.param(node)
+            return literal_kind(self.raw[index]) if index is not None else None
+        if isinstance(node, exp.Literal):
+            return None if node.is_string else literal_kind(str(node.this))
+        if isinstance(node, exp.Column):
+            name = node.name.lower()
+            if name in self.u64:
+                return ("dec", 20, 0)  # computed exactly, past SQLite's int64
+            if node.table:
+                return self.columns.get(node.table.lower(), {}).get(name)
+            found = self.anywhere.get(name, set())
+            return next(iter(found)) if len(found) == 1 else None
+        if isinstance(node, (exp.Paren, exp.Alias)):
+            return self.kind(node.this)
+        if isinstance(node, exp.Neg):
+            return self.kind(node.this)
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
+            left, right = self.kind(node.this), self.kind(node.expression)
+            if left is None or right is None:
+                return None
+            if "real" in (left[0], right[0]):
+                return ("real", 0, 0)
+            if left[0] == "int" and right[0] == "int" and not isinstance(node, exp.Div):
+                return ("int", max(left[1], right[1]) + 1, 0)
+            (p1, s1), (p2, s2) = _dec(left), _dec(right)
+            if isinstance(node, (exp.Add, exp.Sub)):
+                scale = max(s1, s2)
+                return _capped(max(p1 - s1, p2 - s2) + scale + 1, scale)
+            if isinstance(node, exp.Mul):
+                return _capped(p1 + p2, s1 + s2)
+            scale = s1 + DIV_INCREMENT
+            return _capped(p1 - s1 + s2 + scale, scale)
+        if isinstance(node, exp.Sum):
+            inner = self.kind(node.this)
+            if inner is not None and inner[0] == "dec":
+                return _capped(inner[1] + 22, inner[2])
+            return None
+        if isinstance(node, exp.Avg):
+            inner = self.kind(node.this)
+            if inner is not None and inner[0] in ("dec", "int"):
+                return _capped(inner[1] + DIV_INCREMENT, inner[2] + DIV_INCREMENT)
+            return None
+        if isinstance(node, (exp.Min, exp.Max)):
+            inner = self.kind(node.this)
+            return inner if inner is not None and inner[0] == "dec" else None
+        if isinstance(node, exp.Round):
+            inner = self.kind(node.this)
+            places = self.number(node.args["decimals"]) if node.args.get("decimals") is not None else 0
+            if inner is None or inner[0] != "dec" or places is None:
+                return None
+            return _capped(inner[1] - inner[2] + min(places, MAX_SCALE) + 1, min(places, inner[2]))
+        if isinstance(node, exp.Cast):
+            to = node.to
+            if to.this == exp.DataType.Type.DECIMAL:
+                given = [self.number(p.this) for p in to.expressions]
+                params = [p for p in given if p is not None]
+                if len(params) != len(given):
+                    return None
+                precision = params[0] if params else 10
+                scale = params[1] if len(params) > 1 else 0
+                return _capped(precision, scale)
+            return None
+        return None
+
+
+_OPERATORS: dict[type[exp.Expression], str] = {
+    exp.Add: "p2pdb_dadd",
+    exp.Sub: "p2pdb_dsub",
+    exp.Mul: "p2pdb_dmul",
+    exp.Div: "p2pdb_ddiv",
+}
+
+
+class _Rewriter:
+    def __init__(self, typer: _Typer) -> None:
+        self.typer = typer
+        self.text_params: list[int] = []
+        self.changed = False
+
+    def arg(self, node: exp.Expression) -> exp.Expression:
+        """An operand of a decimal function: rewritten when decimal, bound as text when a literal."""
+        if isinstance(node, exp.Placeholder):
+            index = self.typer.param(node)
+            kind = self.typer.kind(node)
+            if index is not None and kind is not None and kind[0] == "dec":
+                self.text_params.append(index)
+            return node
+        if isinstance(node, exp.Column) and node.name.lower() in self.typer.u64:
+            return exp.Anonymous(this="p2pdb_uval", expressions=[node])
+        return self.exact(node)
+
+    def exact(self, node: exp.Expression) -> exp.Expression:
+        """``node`` (whose parents are all DECIMAL-typed) computed exactly."""
+        kind = self.typer.kind(node)
+        if kind is None or kind[0] != "dec":
+            return node
+        if isinstance(node, exp.Paren):
+            node.set("this", self.exact(node.this))
+            return node
+        if isinstance(node, exp.Neg):
+            return self.call("p2pdb_dneg", self.arg(node.this))
+        name = _OPERATORS.get(type(node))
+        if name is not None and isinstance(node, exp.Binary):
+            left, right = self.arg(node.this), self.arg(node.expression)
+            return self.call(name, left, right, exp.Literal.number(kind[2]))
+        if isinstance(node, (exp.Sum, exp.Avg)):
+            inner = self.typer.kind(node.this)
+            native = self.native(node, inner, kind)
+            if native is not None:
+                return native
+            scale = exp.Literal.number(inner[2] if inner is not None else 0)
+            if isinstance(node, exp.Sum):
+                return self.call("p2pdb_dsum", self.arg(node.this), scale)
+            return self.call("p2pdb_davg", self.arg(node.this), scale, exp.Literal.number(kind[2]))
+        if isinstance(node, (exp.Cast, exp.Round)):
+            return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(kind[2]))
+        return node
+
+    def native(self, node: exp.Sum | exp.Avg, inner: Kind, kind: Kind) -> exp.Expression | None:
+        """SUM/AVG of a DECIMAL(p <= 15) or integer column by SQLite's integer SUM of whole units of
+        ``10**-scale`` (``ROUND(d * 100) | 0``: a stored value times 10^s is below 10^15, so the double
+        product rounds to that integer exactly; ``| 0`` makes it an INTEGER), formatted once per group:
+        exact, and no Python call per row."""
+        if (
+            not isinstance(node.this, exp.Column)
+            or inner is None
+            or kind is None
+            or node.args.get("distinct")
+        ):
+            return None
+        if inner[0] == "int":
+            units: exp.Expression = node.this.copy()
+            scale = 0
+        elif inner[0] == "dec" and inner[1] <= 15:
+            scale = inner[2]
+            product = exp.Mul(this=node.this.copy(), expression=exp.Literal.number(10**scale))
+            rounded = exp.Anonymous(this="ROUND", expressions=[product])
+            units = exp.BitwiseOr(this=rounded, expression=exp.Literal.number(0))
+        else:
+            return None
+        total = exp.Sum(this=units)
+        if isinstance(node, exp.Sum):
+            return self.call("p2pdb_dunits", total, exp.Literal.number(scale))
+        count = exp.Count(this=node.this.copy())
+        args = [total, count, exp.Literal.number(scale), exp.Literal.number(kind[2])]
+        return self.call("p2pdb_davg_units", *args)
+
+    def call(self, name: str, *args: exp.Expression) -> exp.Expression:
+        self.changed = True
+        return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _is_u64(mysql_type: str) -> bool:
+    info = mysqltypes.type_from_mysql_text(mysql_type)
+    return info.data_type == "bigint" and "unsigned" in info.column_type
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ)
+
+
+def _u64_comparisons(tree: exp.Expression, rw: _Rewriter) -> None:
+    """``u = 18446744073709551615`` on a BIGINT UNSIGNED column: the other operand in the column's
+    stored form (``p2pdb_u64``), so comparisons and index lookups see what is stored."""
+    u64 = rw.typer.u64
+
+    def is_u64(node: exp.Expression) -> bool:
+        return isinstance(node, exp.Column) and node.name.lower() in u64
+
+    def operand(node: exp.Expression) -> exp.Expression:
+        if is_u64(node):
+            return node
+        if isinstance(node, exp.Placeholder) and (index := rw.typer.param(node)) is not None:
+            rw.text_params.append(index)
+        return rw.call("p2pdb_u64", node.copy())
+
+    for node in list(tree.find_all(*_COMPARISONS, exp.In)):
+        if isinstance(node.parent, (exp.Update, exp.OnConflict)) and node.arg_key == "expressions":
+            continue  # SET v = ...: an assignment, not a comparison
+        if isinstance(node, exp.In):
+            if is_u64(node.this) and node.expressions:
+                node.set("expressions", [operand(e) for e in node.expressions])
+        elif is_u64(node.this) and not is_u64(node.expression):
+            node.set("expression", operand(node.expression))
+        elif is_u64(node.expression) and not is_u64(node.this):
+            node.set("this", operand(node.this))
+
+
+def _type_info(kind: Kind) -> mysqltypes.TypeInfo | None:
+    if kind is None or kind[0] != "dec":
+        return None
+    return mysqltypes.type_from_mysql_text(f"decimal({kind[1]},{kind[2]})")
+
+
+def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeInfo | None]:
+    types: list[mysqltypes.TypeInfo | None] = []
+    items: list[exp.Expression] = []
+    originals: dict[str, exp.Expression] = {}
+    for item in tree.expressions:
+        kind = rewriter.typer.kind(item)
+        types.append(_type_info(kind))
+        if isinstance(item, exp.Alias) and kind is not None and kind[0] == "dec":
+            originals[item.alias.lower()] = item.this.copy()
+        bare = item.this if isinstance(item, exp.Alias) else item
+        if isinstance(bare, exp.Placeholder) and kind is not None and kind[0] == "dec":
+            rewriter.arg(bare)  # a decimal literal shown as it is: its exact text
+        if isinstance(item, exp.Alias):
+            item.set("this", rewriter.exact(item.this))
+            items.append(item)
+        else:
+            items.append(rewriter.exact(item))
+    tree.set("expressions", items)
+    # ORDER BY/GROUP BY/HAVING name a rewritten projection by its alias: there, the expression as
+    # SQLite computes it (a number, which sorts and compares as one; the exact text would not).
+    for part in ("order", "group", "having"):
+        clause = tree.args.get(part)
+        if clause is None or not originals:
+            continue
+        for column in list(clause.find_all(exp.Column)):
+            original = originals.get(column.name.lower()) if not column.table else None
+            if original is not None:
+                column.replace(original.copy())
+                rewriter.changed = True
+    return types
+
+
+def _fit(value: exp.Expression, mysql_type: str, column: str, row: int, rw: _Rewriter) -> exp.Expression:
+    if isinstance(value, exp.Null) or (isinstance(value, exp.Var) and value.name.upper() == "DEFAULT"):
+        return value
+    if isinstance(value, exp.Column) and value.name.upper() == "DEFAULT" and not value.table:
+        return value
+    if isinstance(value, exp.Placeholder):
+        index = rw.typer.param(value)
+        kind = rw.typer.kind(value)
+        if index is not None and kind is not None and kind[0] != "int":
+            rw.text_params.append(index)  # decimal literals: their exact text
+    else:
+        value = rw.exact(value)
+    args = [exp.Literal.string(mysql_type), exp.Literal.string(column), exp.Literal.number(row)]
+    return rw.call("p2pdb_fit", value, *args)
+
+
+def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
+    """Columns whose written values go through ``p2pdb_fit``: lower name -> (MySQL type, name)."""
+    out = {}
+    for col in spec.columns:
+        mt = col.extra.get("mt") if col.extra else None
+        if not isinstance(mt, str) or col.extra.get("ai"):
+            continue
+        kind = column_kind(mt)
+        if kind is not None and kind[0] in ("dec", "int"):
+            rowid = spec.pk == (col.name,) and col.type.upper() == "INTEGER"
+            out[col.name.lower()] = (mt + ROWID_MARK if rowid else mt, col.name)
+    return out
+
+
+def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter) -> None:
+    target = tree.this
+    table = target.this if isinstance(target, exp.Schema) else target
+    if not isinstance(table, exp.Table):
+        return
+    spec = {name.lower(): s for name, s in tables.items()}.get(table.name.lower())
+    if spec is None:
+        return
+    checked = _checked_columns(spec)
+    if not checked:
+        return
+    if isinstance(tree, exp.Insert):
+        values = tree.expression
+        if isinstance(target, exp.Schema):
+            names = [str(e.name).lower() for e in target.expressions]
+        else:
+            names = [c.name.lower() for c in spec.columns]
+        if isinstance(values, exp.Select) and not any(isinstance(e, exp.Star) for e in values.expressions):
+            items = list(values.expressions)  # INSERT ... SELECT: each selected value checked
+            for index, name in enumerate(names[: len(items)]):
+                if name in checked:
+                    item = items[index]
+                    inner = item.this if isinstance(item, exp.Alias) else item
+                    fitted = _fit(inner, *checked[name], 1, rw)
+                    items[index] = (
+                        exp.Alias(this=fitted, alias=item.alias) if isinstance(item, exp.Alias) else fitted
+                    )
+            values.set("expressions", items)
+        if isinstance(values, exp.Values):
+            for number, row in enumerate(values.expressions, 1):
+                if not isinstance(row, exp.Tuple):
+                    continue
+                items = list(row.expressions)
+                for index, name in enumerate(names[: len(items)]):
+                    if name in checked:
+                        items[index] = _fit(items[index], *checked[name], number, rw)
+                row.set("expressions", items)
+        conflict = tree.args.get("conflict")
+        assignments = conflict.expressions if isinstance(conflict, exp.OnConflict) else []
+    else:
+        assignments = tree.expressions
+    for assignment in assignments:
+        if isinstance(assignment, exp.EQ) and isinstance(assignment.this, exp.Column):
+            name = assignment.this.name.lower()
+            if name in checked:
+                assignment.set("expression", _fit(assignment.expression, *checked[name], 1, rw))
+
+
+_REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
+_INSERT = re.compile(r"^\s*INSERT\b", re.IGNORECASE)
+_HINTS = re.compile(r"[-+*/.]|\bSUM\b|\bAVG\b|\bMIN\b|\bMAX\b|\bCAST\b", re.IGNORECASE)
+
+
+def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> bool:
+    """Cheap test before parsing: could the statement hold a DECIMAL expression or a checked write?"""
+    if any("." in r and r[:1] not in "'\"" for r in raw):
+        return True
+    if not tables:
+        return kind == "SELECT" and "/" in shape
+    if kind in ("INSERT", "REPLACE", "UPDATE"):
+        return True
+    if any(_is_u64(c.extra["mt"]) for s in tables.values() for c in s.columns if c.extra.get("mt")):
+        return kind in ("SELECT", "DELETE")
+    return kind == "SELECT" and _HINTS.search(shape) is not None
+
+
+def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> Exact | None:
+    """The exact-number rewrite of a MySQL statement shape, or None when nothing changes."""
+    if kind not in ("SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE"):
+        return None
+    if not _worth_parsing(kind, shape, raw, tables):
+        return None
+    replace = kind == "REPLACE"
+    try:
+        tree = sqlglot.parse_one(_REPLACE.sub("INSERT", shape, 1) if replace else shape, read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return None
+    typer = _Typer(raw, tables, tree)
+    rw = _Rewriter(typer)
+    if typer.u64 and isinstance(tree, (exp.Select, exp.Update, exp.Delete, exp.Insert)):
+        _u64_comparisons(tree, rw)
+    types: list[mysqltypes.TypeInfo | None] | None = None
+    if isinstance(tree, exp.Select):
+        types = _projections(tree, rw)
+        if not any(t is not None for t in types):
+            types = None
+    elif isinstance(tree, (exp.Insert, exp.Update)):
+        _writes(tree, tables, rw)
+    elif not isinstance(tree, exp.Delete):
+        return None
+    if not rw.changed and types is None and not rw.text_params:
+        return None
+    text = tree.sql(dialect="mysql") if rw.changed else shape
+    if replace and rw.changed:
+        text = _INSERT.sub("REPLACE", text, 1)
+    return Exact(text, types, sorted(set(rw.text_params)))

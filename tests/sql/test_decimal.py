@@ -1,0 +1,342 @@
+"""Exact numbers through the SQL session: DECIMAL arithmetic, aggregates, rounding and ranges on write,
+integer ranges, 64-bit system variables, and DECIMAL values across replicas and in the change feed.
+
+Expected values are MySQL 8.0's in its default (strict) SQL mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from p2pdb.log import Identity
+from p2pdb.sql.backend import Accounts, SQLBackend
+from p2pdb.sql.protocol.backend import ConnectInfo
+from p2pdb.sql.protocol.constants import FieldType
+from p2pdb.sql.protocol.errors import MySQLError
+from p2pdb.sql.protocol.results import ResultSet
+from p2pdb.sql.session import SQLSession
+from p2pdb.store import Database
+from p2pdb.store.registry import Registry
+
+
+class Node:
+    def __init__(self) -> None:
+        self.backend = SQLBackend(Registry(Identity.generate(), None), Accounts(None))
+        info = ConnectInfo(1, "root", None, "127.0.0.1", False, False, 45)
+        self.session: SQLSession = asyncio.run(self.backend.open_session(info))
+
+    def db(self, name: str = "app") -> Database:
+        db = self.backend.registry.get(name)
+        assert db is not None
+        return db
+
+
+def run(session: SQLSession, sql: str) -> Any:
+    (result,) = asyncio.run(session.execute(sql, multi=False))
+    return result
+
+
+def query(session: SQLSession, sql: str) -> ResultSet:
+    result = run(session, sql)
+    assert isinstance(result, ResultSet), result
+    return result
+
+
+def rows(session: SQLSession, sql: str) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in query(session, sql).rows]
+
+
+def error(session: SQLSession, sql: str) -> tuple[int, str]:
+    with pytest.raises(MySQLError) as caught:
+        run(session, sql)
+    return caught.value.code, caught.value.message
+
+
+@pytest.fixture
+def node() -> Node:
+    node = Node()
+    run(node.session, "CREATE DATABASE app")
+    run(node.session, "USE app")
+    return node
+
+
+def test_decimal_literals_are_exact(node: Node) -> None:
+    result = query(node.session, "SELECT 0.1 + 0.2, 0.3 - 0.1, 1.10 * 3, 1 / 3, -0.5 * 3, 0.1")
+    assert [tuple(r) for r in result.rows] == [("0.3", "0.2", "3.30", "0.3333", "-1.5", "0.1")]
+    assert [c.type for c in result.columns] == [FieldType.NEWDECIMAL] * 6
+    assert [c.decimals for c in result.columns] == [1, 1, 2, 4, 1, 1]
+    assert result.columns[0].name == "0.1 + 0.2"
+
+
+def test_anything_with_a_double_is_a_double(node: Node) -> None:
+    result = query(node.session, "SELECT 0.1 + 1e0, 0.5 * 2e0")
+    assert [tuple(r) for r in result.rows] == [(1.1, 1.0)]
+    assert [c.type for c in result.columns] == [FieldType.DOUBLE, FieldType.DOUBLE]
+
+
+def test_long_decimal_literals_keep_every_digit(node: Node) -> None:
+    assert rows(node.session, "SELECT 12345678901234567890.123456789 + 0.000000001") == [
+        ("12345678901234567890.123456790",)
+    ]
+
+
+@pytest.fixture
+def prices(node: Node) -> Node:
+    run(node.session, "CREATE TABLE p (id INT PRIMARY KEY, price DECIMAL(12,2), qty INT, f DOUBLE)")
+    values = ", ".join(f"({i}, 0.10, {i}, 0.1)" for i in range(1, 11))
+    run(node.session, f"INSERT INTO p VALUES {values}, (11, 0.20, 1, 0.2)")
+    return node
+
+
+def test_sum_and_avg_of_decimal_are_exact(prices: Node) -> None:
+    result = query(prices.session, "SELECT SUM(price), AVG(price), MIN(price), MAX(price), SUM(f) FROM p")
+    ((total, avg, low, high, double),) = [tuple(r) for r in result.rows]
+    assert (total, avg, low, high) == ("1.20", "0.109091", "0.10", "0.20")
+    assert double != 1.2  # the DOUBLE column keeps binary floating point, as in MySQL
+    types = [(c.type, c.decimals) for c in result.columns[:4]]
+    assert types == [(FieldType.NEWDECIMAL, 2), (FieldType.NEWDECIMAL, 6)] + [(FieldType.NEWDECIMAL, 2)] * 2
+    grouped = rows(prices.session, "SELECT qty = 1 AS one, SUM(price) FROM p GROUP BY qty = 1 ORDER BY one")
+    assert grouped == [(0, "0.90"), (1, "0.30")]
+
+
+def test_avg_of_integers_is_decimal(prices: Node) -> None:
+    result = query(prices.session, "SELECT AVG(qty) FROM p")
+    assert [tuple(r) for r in result.rows] == [("5.0909",)]
+    assert result.columns[0].type == FieldType.NEWDECIMAL
+
+
+def test_decimal_column_arithmetic(prices: Node) -> None:
+    got = rows(prices.session, "SELECT price * qty, price + 0.001, price / 3, -price FROM p WHERE id = 3")
+    assert got == [("0.30", "0.101", "0.033333", "-0.10")]
+    assert rows(prices.session, "SELECT CAST(price * 7 AS DECIMAL(5,1)) FROM p WHERE id = 11") == [("1.4",)]
+    assert rows(prices.session, "SELECT price * qty FROM p WHERE id = 3") == [("0.30",)]
+    run(prices.session, "INSERT INTO p VALUES (20, 2.675, 1, 0), (21, -2.665, 1, 0)")
+    got = rows(
+        prices.session,
+        "SELECT ROUND(price, 1), ROUND(price), ROUND(price * 3, 2) FROM p WHERE id >= 20 ORDER BY id",
+    )
+    assert got == [("2.7", "3", "8.04"), ("-2.7", "-3", "-8.01")]  # stored 2.68 and -2.67
+
+
+def test_order_and_having_by_the_alias_of_a_decimal_expression(prices: Node) -> None:
+    run(prices.session, "INSERT INTO p VALUES (12, 9.00, 1, 0), (13, 10.00, 1, 0)")
+    got = rows(prices.session, "SELECT id, price * 1 AS x FROM p WHERE id > 10 ORDER BY x DESC")
+    assert got == [(13, "10.00"), (12, "9.00"), (11, "0.20")]  # numeric order, not text order
+    got = rows(prices.session, "SELECT qty, SUM(price) AS s FROM p GROUP BY qty HAVING s > 5 ORDER BY s")
+    assert got == [(1, "19.30")]
+
+
+def test_comparisons_and_order_on_decimal_columns(prices: Node) -> None:
+    assert rows(prices.session, "SELECT COUNT(*) FROM p WHERE price = 0.1") == [(10,)]
+    assert rows(prices.session, "SELECT id FROM p WHERE price > 0.15") == [(11,)]
+    assert rows(prices.session, "SELECT id FROM p ORDER BY price DESC, id LIMIT 2") == [(11,), (1,)]
+
+
+def test_values_round_half_up_to_the_scale(node: Node) -> None:
+    run(node.session, "CREATE TABLE r (id INT PRIMARY KEY, d DECIMAL(6,2))")
+    run(node.session, "INSERT INTO r VALUES (1, 1.005), (2, 2.675), (3, -1.005), (4, '3.14159'), (5, 7)")
+    assert rows(node.session, "SELECT d FROM r ORDER BY id") == [
+        ("1.01",),
+        ("2.68",),
+        ("-1.01",),
+        ("3.14",),
+        ("7.00",),
+    ]
+    run(node.session, "UPDATE r SET d = d + 0.004 WHERE id = 1")
+    assert rows(node.session, "SELECT d FROM r WHERE id = 1") == [("1.01",)]
+    run(node.session, "UPDATE r SET d = d + 0.005 WHERE id = 1")
+    assert rows(node.session, "SELECT d FROM r WHERE id = 1") == [("1.02",)]
+
+
+def test_out_of_range_decimal_is_error_1264(node: Node) -> None:
+    run(node.session, "CREATE TABLE r (id INT PRIMARY KEY, d DECIMAL(5,2), u DECIMAL(5,2) UNSIGNED)")
+    run(node.session, "INSERT INTO r VALUES (1, 999.994, 0)")
+    message = "Out of range value for column 'd' at row 1"
+    assert error(node.session, "INSERT INTO r VALUES (2, 1000, 0)") == (1264, message)
+    assert error(node.session, "INSERT INTO r VALUES (2, 999.995, 0)") == (1264, message)
+    assert error(node.session, "INSERT INTO r VALUES (2, -1000, 0)") == (1264, message)
+    assert error(node.session, "INSERT INTO r VALUES (2, 1, 0), (3, 1, -1)") == (
+        1264,
+        "Out of range value for column 'u' at row 2",
+    )
+    assert error(node.session, "UPDATE r SET d = d * 10 WHERE id = 1") == (1264, message)
+    assert error(node.session, "INSERT INTO r VALUES (2, 'abc', 0)") == (
+        1366,
+        "Incorrect decimal value: 'abc' for column 'd' at row 1",
+    )
+    assert rows(node.session, "SELECT id, d, u FROM r") == [(1, "999.99", "0.00")]
+
+
+def test_insert_select_rounds_and_checks(prices: Node) -> None:
+    run(prices.session, "CREATE TABLE q (id INT PRIMARY KEY, d DECIMAL(4,1), t TINYINT)")
+    run(prices.session, "INSERT INTO q (id, d, t) SELECT id, price / 4, qty FROM p WHERE id < 3")
+    assert rows(prices.session, "SELECT id, d, t FROM q ORDER BY id") == [(1, "0.0", 1), (2, "0.0", 2)]
+    run(prices.session, "INSERT INTO q SELECT id + 10, price * 5, qty FROM p WHERE id = 11")
+    assert rows(prices.session, "SELECT d FROM q WHERE id = 21") == [("1.0",)]
+    assert error(prices.session, "INSERT INTO q SELECT id + 20, price, qty * 100 FROM p WHERE id = 2") == (
+        1264,
+        "Out of range value for column 't' at row 1",
+    )
+
+
+INTEGER_TYPES = [
+    ("tinyint", -128, 127),
+    ("tinyint unsigned", 0, 255),
+    ("smallint", -32768, 32767),
+    ("smallint unsigned", 0, 65535),
+    ("mediumint", -8388608, 8388607),
+    ("mediumint unsigned", 0, 16777215),
+    ("int", -2147483648, 2147483647),
+    ("int unsigned", 0, 4294967295),
+    ("bigint", -9223372036854775808, 9223372036854775807),
+]
+
+
+@pytest.mark.parametrize(("kind", "low", "high"), INTEGER_TYPES)
+def test_integer_ranges(node: Node, kind: str, low: int, high: int) -> None:
+    run(node.session, f"CREATE TABLE n (id INT PRIMARY KEY, v {kind})")
+    run(node.session, f"INSERT INTO n VALUES (1, {low}), (2, {high})")
+    assert rows(node.session, "SELECT v FROM n ORDER BY id") == [(low,), (high,)]
+    message = (1264, "Out of range value for column 'v' at row 1")
+    assert error(node.session, f"INSERT INTO n VALUES (3, {high + 1})") == message
+    assert error(node.session, f"INSERT INTO n VALUES (3, {low - 1})") == message
+    assert error(node.session, f"UPDATE n SET v = {high + 1} WHERE id = 1") == message
+    assert rows(node.session, "SELECT COUNT(*) FROM n") == [(2,)]
+
+
+def test_integers_round_half_up_and_refuse_text(node: Node) -> None:
+    run(node.session, "CREATE TABLE n (id INT PRIMARY KEY, v INT)")
+    run(node.session, "INSERT INTO n VALUES (1, 2.5), (2, -2.5), (3, '7')")
+    assert rows(node.session, "SELECT v FROM n ORDER BY id") == [(3,), (-3,), (7,)]
+    assert error(node.session, "INSERT INTO n VALUES (4, 'seven')") == (
+        1366,
+        "Incorrect integer value: 'seven' for column 'v' at row 1",
+    )
+
+
+def test_sql_select_limit_takes_64_bit_values(prices: Node) -> None:
+    session = prices.session
+    assert rows(session, "SELECT @@sql_select_limit") == [("18446744073709551615",)]
+    run(session, "SET sql_select_limit = 3")
+    assert rows(session, "SELECT @@sql_select_limit") == [(3,)]
+    assert len(rows(session, "SELECT id FROM p")) == 3
+    assert len(rows(session, "SELECT id FROM p LIMIT 5")) == 5  # a statement's own LIMIT wins
+    run(session, "SET SESSION sql_select_limit = 18446744073709551615")
+    assert rows(session, "SELECT @@session.sql_select_limit") == [("18446744073709551615",)]
+    assert len(rows(session, "SELECT id FROM p")) == 11
+    run(session, "SET sql_select_limit = DEFAULT")
+    assert len(rows(session, "SELECT id FROM p")) == 11
+
+
+def test_create_table_select_keeps_decimal_types(prices: Node) -> None:
+    run(prices.session, "CREATE TABLE s SELECT SUM(price) AS total, 0.5 AS half FROM p")
+    assert rows(prices.session, "SELECT total, half FROM s") == [("1.20", "0.5")]
+    (create,) = rows(prices.session, "SHOW CREATE TABLE s")
+    assert "`total` decimal(34,2)" in create[1] and "`half` decimal(1,1)" in create[1]
+
+
+def _sync(*dbs: Database) -> None:
+    for target in dbs:
+        for source in dbs:
+            if source is not target:
+                target.join([e.block for e in source.log.traverse()])
+
+
+def test_decimal_values_read_identically_on_a_replica(prices: Node) -> None:
+    run(prices.session, "INSERT INTO p VALUES (12, 1234567890.05, 1, 0), (13, -0.01, 1, 0)")
+    replica = Node()
+    replica.backend.registry.create("app")
+    _sync(prices.db(), replica.db())
+    run(replica.session, "USE app")
+    sql = "SELECT id, price FROM p ORDER BY id"
+    assert rows(replica.session, sql) == rows(prices.session, sql)
+    total = "SELECT SUM(price), AVG(price) FROM p"
+    assert (
+        rows(replica.session, total) == rows(prices.session, total) == [("1234567891.24", "94966760.864615")]
+    )
+
+
+def test_change_feed_shows_exact_decimal_text(prices: Node) -> None:
+    run(prices.session, "UPDATE p SET price = 12.3 WHERE id = 1")
+    changes = prices.db().changes.read(0, table="p")
+    inserted = sorted((c.pk[0], c.row["price"]) for c in changes if c.op == "insert")
+    assert inserted == [(i, "0.10") for i in range(1, 11)] + [(11, "0.20")]
+    assert [c.row["price"] for c in changes if c.op == "update"] == ["12.30"]
+    assert {c.row["f"] for c in changes if c.op == "insert"} == {0.1, 0.2}  # DOUBLE stays a number
+
+
+def test_same_shape_with_string_or_number_literals(node: Node) -> None:
+    assert rows(node.session, "SELECT 1 / 4") == [("0.2500",)]
+    assert rows(node.session, "SELECT 1.0 / 4") == [("0.25000",)]
+    assert rows(node.session, "SELECT 1.5 + 1") == [("2.5",)]
+    assert rows(node.session, "SELECT 1.25 + 1") == [("2.25",)]
+
+
+U64_MAX = 18446744073709551615
+
+
+@pytest.fixture
+def unsigned(node: Node) -> Node:
+    run(node.session, "CREATE TABLE u (id INT PRIMARY KEY, v BIGINT UNSIGNED, KEY (v))")
+    run(
+        node.session,
+        "INSERT INTO u VALUES (1, 0), (2, 9223372036854775807), (3, 9223372036854775808),"
+        f" (4, {U64_MAX}), (5, 5)",
+    )
+    return node
+
+
+def test_bigint_unsigned_holds_its_whole_range(unsigned: Node) -> None:
+    session = unsigned.session
+    result = query(session, "SELECT id, v FROM u ORDER BY v")
+    assert [tuple(r) for r in result.rows] == [
+        (1, 0),
+        (5, 5),
+        (2, 9223372036854775807),
+        (3, 9223372036854775808),
+        (4, U64_MAX),
+    ]
+    assert result.columns[1].type == FieldType.LONGLONG and result.columns[1].unsigned
+    message = (1264, "Out of range value for column 'v' at row 1")
+    assert error(session, f"INSERT INTO u VALUES (6, {U64_MAX + 1})") == message
+    assert error(session, "INSERT INTO u VALUES (6, -1)") == message
+    assert error(session, "UPDATE u SET v = v + 1 WHERE id = 4") == message
+
+
+def test_bigint_unsigned_compares_and_computes_past_int64(unsigned: Node) -> None:
+    session = unsigned.session
+    assert rows(session, f"SELECT id FROM u WHERE v = {U64_MAX}") == [(4,)]
+    assert rows(session, "SELECT id FROM u WHERE v > 9223372036854775807 ORDER BY id") == [(3,), (4,)]
+    assert rows(session, "SELECT id FROM u WHERE v < 9223372036854775809 ORDER BY id") == [
+        (1,),
+        (2,),
+        (3,),
+        (5,),
+    ]
+    assert rows(session, "SELECT id FROM u WHERE v IN (5, 9223372036854775808) ORDER BY id") == [(3,), (5,)]
+    assert rows(session, "SELECT SUM(v), MAX(v) FROM u") == [("36893488147419103235", str(U64_MAX))]
+    run(session, "UPDATE u SET v = v + 1 WHERE id = 3")
+    assert rows(session, "SELECT v FROM u WHERE id = 3") == [(9223372036854775809,)]
+    run(session, "DELETE FROM u WHERE v = 9223372036854775809")
+    assert rows(session, "SELECT COUNT(*) FROM u") == [(4,)]
+
+
+def test_bigint_unsigned_replicates_and_feeds_numbers(unsigned: Node) -> None:
+    replica = Node()
+    replica.backend.registry.create("app")
+    _sync(unsigned.db(), replica.db())
+    run(replica.session, "USE app")
+    sql = "SELECT id, v FROM u ORDER BY v"
+    assert rows(replica.session, sql) == rows(unsigned.session, sql)
+    changes = unsigned.db().changes.read(0, table="u")
+    assert sorted(c.row["v"] for c in changes if c.op == "insert")[-1] == U64_MAX
+
+
+def test_a_bigint_unsigned_rowid_key_stops_at_int64(node: Node) -> None:
+    run(node.session, "CREATE TABLE k (id BIGINT UNSIGNED PRIMARY KEY)")
+    run(node.session, "INSERT INTO k VALUES (9223372036854775807)")
+    code, message = error(node.session, f"INSERT INTO k VALUES ({U64_MAX})")
+    assert code == 1264 and message.startswith("Out of range value for column 'id' at row 1")
