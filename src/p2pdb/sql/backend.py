@@ -21,7 +21,7 @@ from p2pdb.sql import autoids, catalog, information_schema, mysqltypes
 from p2pdb.sql.exact import signature as exact_signature
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
-from p2pdb.sql.guard import SHUTDOWN
+from p2pdb.sql.guard import CLIENT_MARK, SHUTDOWN
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.plan import Plan, PlanCache, build_plan, render_name
 from p2pdb.sql.protocol.auth import Credential
@@ -194,6 +194,11 @@ class SQLBackend:
         plan = self._plans.get(key)
         if plan is None:
             plan = build_plan(lexed, db.catalog.tables if db is not None else {}, changed_rows=changed_rows)
+            if db is not None and plan.sql.startswith(CLIENT_MARK):
+                # The schema version in the SQL text: SQLite's statement cache never hands back a
+                # statement prepared for an older table of the same name (its result columns, read
+                # before the first step, would be the old table's).
+                plan.sql = f"/*c{key[1]}*/" + plan.sql[len(CLIENT_MARK) :]
             self._plans.put(key, plan)
         return plan
 

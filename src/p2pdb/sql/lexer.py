@@ -113,11 +113,48 @@ def _text_or_bytes(value: str) -> str | bytes:
     return value
 
 
+# An integer that is a whole ORDER BY / GROUP BY item is a column position, not a value: it stays in
+# the shape (a bound parameter there would be a constant and sort or group nothing).
+_BY_CLAUSE = re.compile(r"\b(?:ORDER|GROUP)\s+BY\b", re.IGNORECASE)
+_BY_END = re.compile(r"\b(?:ORDER|GROUP)\s+BY\s*$", re.IGNORECASE)
+_ITEM_END = re.compile(
+    r"\s*(?:$|[,);]|(?:ASC|DESC|LIMIT|HAVING|WITH|WINDOW|FOR|LOCK|UNION|INTO|ORDER|COLLATE)\b)", re.IGNORECASE
+)
+_CONTEXT = re.compile(
+    r"`(?:[^`]|``)*`|[()]|\b(?:(?:ORDER|GROUP|PARTITION)\s+BY|SELECT|VALUES?|SET|WHERE|HAVING|LIMIT|FROM|ON"
+    r"|IN|USING|INTO)\b",
+    re.IGNORECASE,
+)
+
+
+def _is_position(before: str, after: str) -> bool:
+    """Whether an integer between ``before`` and ``after`` is a whole ORDER BY / GROUP BY item."""
+    if not _ITEM_END.match(after):
+        return False
+    if _BY_END.search(before):
+        return True
+    if not before.rstrip().endswith(","):
+        return False
+    depth = 0  # walk back to the clause that owns this comma-separated list
+    for match in reversed(list(_CONTEXT.finditer(before))):
+        token = match.group()
+        if token == ")":
+            depth += 1
+        elif token == "(":
+            if depth == 0:
+                return False  # a parenthesised list: arguments, a VALUES row, an IN list
+            depth -= 1
+        elif depth == 0 and token[0] != "`":
+            return token[:5].upper() in ("ORDER", "GROUP")
+    return False
+
+
 def lex(sql: str) -> Lexed:
     """Take the literals out of one statement (see module docstring)."""
     out: list[str] = []
     lexed = Lexed("")
     pos = 0
+    positions = _BY_CLAUSE.search(sql) is not None
     for match in _TOKEN.finditer(sql):
         kind = match.lastgroup
         if kind == "bq":
@@ -153,6 +190,9 @@ def lex(sql: str) -> Lexed:
             value = _unescape(text[1:-1], text[0])
             value = value.encode("utf-8", "surrogateescape") if binary else _text_or_bytes(value)
         elif kind == "num":
+            if positions and text.isdigit() and _is_position("".join(out), sql[end:]):
+                out.append(text)
+                continue
             value = _number(text)
         elif kind == "hex":
             digits = text[2:-1] if text[0] in "xX" else text[2:]

@@ -572,7 +572,8 @@ class SQLSession:
             if plan.fallback or not ("syntax error" in message or "no such function" in message):
                 raise
             # The lexical rewrite was not enough: let sqlglot translate this shape (once).
-            plan.sql = CLIENT_MARK + limit_recursion(transpile(plan.source))
+            mark = plan.sql[: plan.sql.index("*/") + 2] if plan.sql.startswith("/*c") else CLIENT_MARK
+            plan.sql = mark + limit_recursion(transpile(plan.source))
             plan.fallback = True
             cursor.execute(plan.sql, params)
 

@@ -1,0 +1,80 @@
+"""Literals taken out of a statement never change its meaning (issue 11, items 3 and 4): positional
+ORDER BY / GROUP BY stay positions, and a cached plan is never reused after the table it was built
+for changed (locally or by a replicated schema change).
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_sql_keyless_and_select import Node, replica_of, rows, run, sync
+
+from p2pdb.sql.lexer import lex
+
+
+@pytest.fixture
+def node() -> Node:
+    node = Node()
+    run(node.session, "CREATE DATABASE app")
+    run(node.session, "USE app")
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, g VARCHAR(5), n INT)")
+    run(node.session, "INSERT INTO t VALUES (1, 'a', 5), (2, 'b', 7), (3, 'a', 1), (4, 'c', 3)")
+    return node
+
+
+def test_order_by_position(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT id, n FROM t ORDER BY 2") == [(3, 1), (4, 3), (1, 5), (2, 7)]
+    assert rows(s, "SELECT id, n FROM t ORDER BY 1 DESC") == [(4, 3), (3, 1), (2, 7), (1, 5)]
+    assert rows(s, "SELECT g, id FROM t ORDER BY 1 DESC, 2 ASC") == [("c", 4), ("b", 2), ("a", 1), ("a", 3)]
+    # The same shape with other positions is another plan, not the cached one.
+    assert rows(s, "SELECT id, n FROM t ORDER BY 1") == [(1, 5), (2, 7), (3, 1), (4, 3)]
+
+
+def test_group_by_position(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT g, SUM(n) FROM t GROUP BY 1 ORDER BY 1") == [("a", 6), ("b", 7), ("c", 3)]
+    assert rows(s, "SELECT g, COUNT(*) AS c FROM t GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 2") == [
+        ("a", 2),
+        ("b", 1),
+    ]
+
+
+def test_literals_elsewhere_are_still_values(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT id FROM t WHERE n > 2 ORDER BY n + 0 DESC") == [(2,), (1,), (4,)]
+    assert rows(s, "SELECT id FROM t WHERE id IN (1, 2) ORDER BY id LIMIT 1 OFFSET 1") == [(2,)]
+    assert lex("INSERT INTO t VALUES (1, 2)").params == [1, 2]
+    assert lex("SELECT a FROM t ORDER BY f(1, 2)").params == [1, 2]
+    assert lex("SELECT a FROM t ORDER BY 1, 2").params == []
+
+
+def test_no_stale_plan_after_drop_and_create(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT * FROM t WHERE id = 1") == [(1, "a", 5)]
+    run(s, "DROP TABLE t")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, x VARCHAR(5))")
+    run(s, "INSERT INTO t VALUES (1, 'new')")
+    assert rows(s, "SELECT * FROM t WHERE id = 1") == [(1, "new")]
+    result = run(s, "SELECT * FROM t WHERE id = 1")
+    assert [c.name for c in result.columns] == ["id", "x"]
+
+
+def test_no_stale_plan_after_add_column(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT * FROM t WHERE id = 2") == [(2, "b", 7)]
+    run(s, "ALTER TABLE t ADD COLUMN extra INT DEFAULT 9")
+    assert rows(s, "SELECT * FROM t WHERE id = 2") == [(2, "b", 7, 9)]
+    run(s, "INSERT INTO t VALUES (5, 'd', 1, 2)")
+    assert rows(s, "SELECT * FROM t WHERE id = 5") == [(5, "d", 1, 2)]
+
+
+def test_no_stale_plan_after_a_replicated_schema_change(node: Node) -> None:
+    replica = replica_of(node)
+    r = replica.session
+    assert rows(r, "SELECT * FROM t WHERE id = 3") == [(3, "a", 1)]
+    run(r, "INSERT INTO t VALUES (6, 'e', 0)")  # an INSERT plan for three columns
+    run(node.session, "ALTER TABLE t ADD COLUMN extra INT DEFAULT 9")
+    sync(node.db(), replica.db())
+    assert rows(r, "SELECT * FROM t WHERE id = 3") == [(3, "a", 1, 9)]
+    run(r, "INSERT INTO t VALUES (7, 'f', 0, 1)")
+    assert rows(r, "SELECT * FROM t WHERE id = 7") == [(7, "f", 0, 1)]
