@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
+from p2pdb.sql.defaults import fill_defaults
 from p2pdb.sql.exact import rewrite as exact_rewrite
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed
@@ -234,6 +235,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     exact = exact_rewrite(kind, shape, lexed.raw, tables)
     if exact is not None:
         shape = exact.shape
+    shape = fill_defaults(kind, shape, tables)
     auto: AutoSlots | None = None
     table: str | None = None
     if kind in ("INSERT", "REPLACE"):

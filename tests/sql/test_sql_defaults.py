@@ -1,0 +1,36 @@
+"""The DEFAULT keyword in writes (issue 11): ``VALUES (DEFAULT, ...)``, ``VALUES ()``, ``SET c =
+DEFAULT``, ``DEFAULT(c)``; the values replicate like any other."""
+
+from __future__ import annotations
+
+from test_sql_keyless_and_select import Node, replica_of, rows, run
+
+
+def test_default_keyword_in_inserts_and_updates() -> None:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE app")
+    run(s, "USE app")
+    run(
+        s,
+        "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, a INT DEFAULT 5, b VARCHAR(5) DEFAULT 'x', c INT)",
+    )
+    assert run(s, "INSERT INTO t VALUES (DEFAULT, DEFAULT, 'y', DEFAULT)").last_insert_id == 1
+    assert run(s, "INSERT INTO t (a, b) VALUES (DEFAULT, 'z'), (6, DEFAULT)").affected_rows == 2
+    run(s, "INSERT INTO t () VALUES ()")
+    run(s, "INSERT INTO t VALUES ()")
+    assert rows(s, "SELECT * FROM t ORDER BY id") == [
+        (1, 5, "y", None),
+        (2, 5, "z", None),
+        (3, 6, "x", None),
+        (4, 5, "x", None),
+        (5, 5, "x", None),
+    ]
+    run(s, "UPDATE t SET a = 9, c = 1")
+    assert run(s, "UPDATE t SET a = DEFAULT, c = DEFAULT WHERE id = 1").affected_rows == 1
+    run(s, "UPDATE t SET c = DEFAULT(a) + 1 WHERE id = 2")
+    assert rows(s, "SELECT id, a, c FROM t WHERE id <= 2 ORDER BY id") == [(1, 5, None), (2, 9, 6)]
+    run(s, "REPLACE INTO t VALUES (3, DEFAULT, DEFAULT, 7)")
+    assert rows(s, "SELECT * FROM t WHERE id = 3") == [(3, 5, "x", 7)]
+    replica = replica_of(node)
+    assert rows(replica.session, "SELECT * FROM t ORDER BY id") == rows(s, "SELECT * FROM t ORDER BY id")
