@@ -213,6 +213,8 @@ def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     up to ``s`` decimals, at most ``p - s`` integer digits; integers: rounded half up, within the type's
     range. Text that is no number is error 1366; a value out of range error 1264."""
     if value is None:
+        if ROWID_MARK in str(mysql_type):  # SQLite would number a NULL INTEGER PRIMARY KEY itself
+            raise MySQLError(1048, f"Column '{column}' cannot be null", "23000")
         return None
     if type(value) is int:  # the common case, without Decimal
         low, high = int_bounds(str(mysql_type))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import apsw
+import sqlglot
 
 from p2pdb.log import AccessDenied
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
@@ -17,10 +19,25 @@ _NOT_NULL = re.compile(r"NOT NULL constraint failed: \S*?\.?(\w+)$")
 _EXISTS = re.compile(r"table \"?(\S+?)\"? already exists")
 _INDEX_EXISTS = re.compile(r"index (\S+) already exists")
 _NO_FUNCTION = re.compile(r"no such function: (\S+)")
+_ARG_COUNT = re.compile(r"wrong number of arguments to function (\w+)\(\)")
 _DUP_COLUMN = re.compile(r"duplicate column name: (\S+)")
 _NO_INDEX = re.compile(r"no such index: (\S+)")
 _VALUE_COUNT = re.compile(r"has \d+ columns but \d+ values were supplied|\d+ values for \d+ columns")
 _UNION_COUNT = re.compile(r"do not have the same number of result columns")
+_NEAR = re.compile(r'(?:near|unrecognized token:) "(.*)"', re.DOTALL)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+log = logging.getLogger(__name__)
+
+
+def syntax_error(near: str, line: int = 1) -> MySQLError:
+    """MySQL's error 1064, near the text where parsing stopped."""
+    near = _ANSI.sub("", near).strip()[:80]
+    return MySQLError(
+        ErrorCode.PARSE_ERROR,
+        "You have an error in your SQL syntax; check the manual that corresponds to your MySQL server"
+        f" version for the right syntax to use near '{near}' at line {line}",
+    )
 
 
 def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
@@ -74,14 +91,15 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
             return MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
         if match := _DUP_COLUMN.search(message):
             return MySQLError(1060, f"Duplicate column name '{match.group(1)}'")
+        if match := _ARG_COUNT.search(message):
+            return MySQLError(
+                1582, f"Incorrect parameter count in the call to native function '{match.group(1)}'"
+            )
         if match := _NO_FUNCTION.search(message):
             return MySQLError(1305, f"FUNCTION {database or ''}.{match.group(1)} does not exist")
         if "syntax error" in message or "incomplete input" in message or "unrecognized token" in message:
-            return MySQLError(
-                ErrorCode.PARSE_ERROR,
-                f"You have an error in your SQL syntax; check the manual that corresponds to your MySQL"
-                f" server version for the right syntax ({message})",
-            )
+            near = _NEAR.search(message)
+            return syntax_error(near.group(1) if near else "")
         return MySQLError(ErrorCode.UNKNOWN_ERROR, message)
     if isinstance(exc, apsw.BusyError | apsw.LockedError):
         return MySQLError(
@@ -91,6 +109,14 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         return MySQLError(1021, "Disk full; the transaction was rolled back and nothing was lost")
     if isinstance(exc, apsw.Error):
         return MySQLError(ErrorCode.UNKNOWN_ERROR, message)
+    if isinstance(exc, sqlglot.errors.ParseError | sqlglot.errors.TokenError):
+        details = exc.errors[0] if isinstance(exc, sqlglot.errors.ParseError) and exc.errors else {}
+        where = f"{details.get('highlight', '')}{details.get('end_context', '')}" if details else ""
+        return syntax_error(where, int(details.get("line", 1) or 1) if details else 1)
     if isinstance(exc, OverflowError | ValueError | TypeError):
         return MySQLError(ErrorCode.WRONG_ARGUMENTS, f"Incorrect arguments: {exc}")
-    return MySQLError(ErrorCode.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}")
+    # A bug of ours: the client gets a MySQL error, the node's log gets the traceback.
+    log.warning("statement failed unexpectedly", exc_info=exc)
+    return MySQLError(
+        ErrorCode.UNKNOWN_ERROR, "Unknown error while running the statement (see the node's log)"
+    )

@@ -30,6 +30,7 @@ from sqlglot import exp
 
 from p2pdb.sql import mysqltypes
 from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE, ROWID_MARK
+from p2pdb.sql.protocol.errors import MySQLError
 from p2pdb.store.schema import TableSpec
 
 #: A MySQL expression type: ("dec", precision, scale), ("int", digits, 0), ("real", 0, 0) or None.
@@ -369,6 +370,8 @@ def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeI
 
 
 def _fit(value: exp.Expression, mysql_type: str, column: str, row: int, rw: _Rewriter) -> exp.Expression:
+    if isinstance(value, exp.Null) and ROWID_MARK in mysql_type:
+        raise MySQLError(1048, f"Column '{column}' cannot be null", "23000")
     if isinstance(value, exp.Null) or (isinstance(value, exp.Var) and value.name.upper() == "DEFAULT"):
         return value
     if isinstance(value, exp.Column) and value.name.upper() == "DEFAULT" and not value.table:
