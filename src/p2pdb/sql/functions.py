@@ -19,7 +19,7 @@ from typing import Any
 import apsw
 
 from p2pdb import __version__
-from p2pdb.sql import decimals, guard
+from p2pdb.sql import decimals, guard, temporal
 from p2pdb.sql.protocol.errors import ErrorCode
 
 MYSQL_VERSION = f"8.0.36-p2pdb-{__version__}"
@@ -369,3 +369,4 @@ def register(conn: apsw.Connection) -> None:
         conn.create_scalar_function(name, fn, -1, deterministic=name in _DETERMINISTIC)
     conn.create_scalar_function("sleep", _sleep_with(g), 1, deterministic=False)  # type: ignore[arg-type]
     decimals.register(conn)
+    temporal.register(conn)

@@ -7,6 +7,7 @@ running a cached plan never does.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -22,7 +23,8 @@ from p2pdb.sql.defaults import fill_defaults
 from p2pdb.sql.exact import rewrite as exact_rewrite
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed
-from p2pdb.sql.translate import rewrite
+from p2pdb.sql.temporal import NEEDS_TRANSLATION
+from p2pdb.sql.translate import rewrite, transpile
 from p2pdb.store.schema import TableSpec, quote
 
 WRITE_KINDS = frozenset(("INSERT", "UPDATE", "DELETE", "REPLACE"))
@@ -246,6 +248,11 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         if kind == "UPDATE" and changed_rows:
             shape = _only_changed_rows(shape)
     sql = rewrite(shape)
+    if kind == "SELECT" and NEEDS_TRANSLATION.search(shape):
+        # Valid SQLite as it stands, but with another meaning (CAST targets, XOR, ^): sqlglot's
+        # translation with MySQL's rules (p2pdb.sql.temporal) when it can parse the shape.
+        with contextlib.suppress(sqlglot.errors.SqlglotError):
+            sql = transpile(sql)
     upsert = (
         kind == "INSERT" and "ON CONFLICT DO UPDATE SET" in sql and "ON CONFLICT DO UPDATE SET" not in shape
     )

@@ -17,6 +17,8 @@ import re
 import sqlglot
 from sqlglot import exp
 
+from p2pdb.sql import temporal
+
 _FLAGS = re.IGNORECASE
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bFOR\s+UPDATE(\s+(NOWAIT|SKIP\s+LOCKED))?\s*$", _FLAGS), ""),
@@ -69,4 +71,4 @@ def transpile(shape: str) -> str:
 def _fix_node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Lock):
         return None  # type: ignore[return-value]  # FOR UPDATE: SQLite serialises writers anyway
-    return node
+    return temporal.fix_node(node)

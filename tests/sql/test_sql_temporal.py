@@ -1,0 +1,74 @@
+"""MySQL's date and time arithmetic, CAST targets and XOR (issue 11, item 5), with the results MySQL 8
+documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_sql_keyless_and_select import Node, rows, run
+
+from p2pdb.sql import temporal
+
+
+@pytest.fixture(scope="module")
+def node() -> Node:
+    node = Node()
+    run(node.session, "CREATE DATABASE app")
+    run(node.session, "USE app")
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME)")
+    run(node.session, "INSERT INTO t VALUES (1, '2024-01-31', '2024-01-31 10:20:30')")
+    return node
+
+
+CASES: list[tuple[str, Any]] = [
+    ("SELECT DATE('2024-01-31') + INTERVAL 1 MONTH", "2024-02-29"),
+    ("SELECT '2023-01-31' + INTERVAL 1 MONTH", "2023-02-28"),
+    ("SELECT INTERVAL 1 DAY + '2024-02-28'", "2024-02-29"),
+    ("SELECT DATE_ADD('2024-01-01', INTERVAL 7 DAY)", "2024-01-08"),
+    ("SELECT DATE_ADD('2024-01-01', INTERVAL 1 HOUR)", "2024-01-01 01:00:00"),
+    ("SELECT DATE_SUB('2024-03-01 00:00:00', INTERVAL 1 SECOND)", "2024-02-29 23:59:59"),
+    ("SELECT DATE_ADD(dt, INTERVAL 90 MINUTE) FROM t", "2024-01-31 11:50:30"),
+    ("SELECT d - INTERVAL 1 YEAR FROM t", "2023-01-31"),
+    ("SELECT DATE_ADD('2024-13-01', INTERVAL 1 DAY)", None),
+    ("SELECT TIMESTAMPDIFF(DAY, '2024-01-01', '2024-03-01')", 60),
+    ("SELECT TIMESTAMPDIFF(MONTH, '2024-01-31', '2024-02-29')", 0),
+    ("SELECT TIMESTAMPDIFF(MONTH, '2024-01-31', '2024-03-31')", 2),
+    ("SELECT TIMESTAMPDIFF(HOUR, '2024-01-01 10:00:00', '2024-01-01 07:30:00')", -2),
+    ("SELECT TIMESTAMPADD(MONTH, 1, '2024-01-31')", "2024-02-29"),
+    ("SELECT STR_TO_DATE('01/02/2024', '%d/%m/%Y')", "2024-02-01"),
+    ("SELECT STR_TO_DATE('01/02/2024 10:11', '%d/%m/%Y %H:%i')", "2024-02-01 10:11:00"),
+    ("SELECT STR_TO_DATE('nonsense', '%d/%m/%Y')", None),
+    ("SELECT EXTRACT(YEAR FROM '2024-05-06')", 2024),
+    ("SELECT EXTRACT(MINUTE FROM dt) FROM t", 20),
+    ("SELECT CAST('2024-01-02 03:04:05' AS DATETIME)", "2024-01-02 03:04:05"),
+    ("SELECT CAST('2024-01-02 03:04:05' AS DATE)", "2024-01-02"),
+    ("SELECT CAST(dt AS TIME) FROM t", "10:20:30"),
+    ("SELECT CAST('abcdef' AS CHAR(3))", "abc"),
+    ("SELECT CAST('12abc' AS SIGNED)", 12),
+    ("SELECT CAST(-1 AS UNSIGNED)", "18446744073709551615"),
+    ("SELECT CAST(2.5 AS SIGNED)", 3),
+    ("SELECT 1 XOR 1", 0),
+    ("SELECT 1 XOR 0", 1),
+    ("SELECT 1 XOR NULL", None),
+    ("SELECT 5 ^ 3", 6),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), CASES)
+def test_mysql_results(node: Node, sql: str, expected: Any) -> None:
+    assert rows(node.session, sql) == [(expected,)]
+
+
+def test_interval_arithmetic_in_writes(node: Node) -> None:
+    s = node.session
+    run(s, "INSERT INTO t VALUES (2, '2024-01-31', '2024-01-31 23:00:00')")
+    run(s, "UPDATE t SET dt = dt + INTERVAL 2 HOUR, d = d + INTERVAL 1 MONTH WHERE id = 2")
+    assert rows(s, "SELECT d, dt FROM t WHERE id = 2") == [("2024-02-29", "2024-02-01 01:00:00")]
+    assert rows(s, "SELECT id FROM t WHERE dt > '2024-01-01' + INTERVAL 1 MONTH") == [(2,)]
+
+
+def test_month_arithmetic_clamps_and_keeps_time() -> None:
+    assert temporal.date_add("2024-03-31 12:00:00.5", 1, "MONTH") == "2024-04-30 12:00:00.500000"
+    assert temporal.date_add("2024-02-29", 1, "YEAR") == "2025-02-28"
+    assert temporal.date_add("9999-12-31", 1, "DAY") is None
