@@ -123,10 +123,6 @@ def test_alembic_upgrade_downgrade_and_orm_crud(engine: sa.Engine) -> None:
         assert caught.value.orig.args[0] == 1062  # type: ignore[union-attr]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gap (ALTER TABLE area): ALTER TABLE ... DROP COLUMN is refused with 1235 (revision 0002's downgrade)",
-)
 def test_alembic_downgrade(engine: sa.Engine) -> None:
     _migrate(engine, "upgrade", "head")
     with engine.begin() as connection:

@@ -8,7 +8,8 @@ duplicates, and often with ancestors missing (a delay). The operations include t
 - concurrent CREATE TABLE of one name with different spellings (``t``/``T``), different columns,
   different primary keys and different conflict rules (last-writer-wins vs counter);
 - DROP TABLE and re-CREATE, concurrent with writes and with other creates;
-- conflicting ADD COLUMN definitions (INTEGER / TEXT / REAL NOT NULL);
+- conflicting ADD COLUMN definitions (INTEGER / TEXT / REAL NOT NULL); DROP COLUMN and MODIFY COLUMN
+  concurrent with writes of the column, with each other and with re-adds;
 - UNIQUE indexes on a nullable and on a NOT NULL column, created concurrently with duplicate values,
   and dropped again; non-unique indexes;
 - tables without a primary key (hidden row identities);
@@ -44,7 +45,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from p2pdb.log import Identity, Log, Manifest, MemoryBlockStore
-from p2pdb.schema import ident
+from p2pdb.schema import Column, ident
 from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRange, StoreError
 from p2pdb.store.project import literal_value
 
@@ -242,6 +243,34 @@ class StoreConvergence(RuleBasedStateMachine):
         spec = db.catalog.table("t")
         if spec is not None and spec.column("c") is None:
             run(db, f'ALTER TABLE "{spec.name}" ADD COLUMN {definition}')
+
+    @precondition(lambda self: "alter" in self.features)
+    @rule(
+        r=replica_index,
+        column=st.sampled_from(["s", "c", "n", "u"]),
+        change=st.sampled_from(["drop", "TEXT", "INTEGER", "REAL"]),
+    )
+    def change_column(self, r: int, column: str, change: str) -> None:
+        """DROP COLUMN (its indexes first, as the SQL layer does) or MODIFY COLUMN to another type."""
+        db = self.pick(r)
+        resolved = db.catalog.schema.table("t")
+        if resolved is None or resolved.spec.column(column) is None:
+            return
+        col = resolved.spec.column(column)
+        assert col is not None
+
+        def alter(conn: apsw.Connection) -> None:
+            if change == "drop":
+                for index in resolved.indexes:
+                    if col.ident in index.column_idents:
+                        conn.execute(f'DROP INDEX "{index.name}"')
+                db.catalog.note_drop_column("t", column)
+            else:
+                db.catalog.note_modify(
+                    "t", Column(col.name, change, col.not_null, col.default, dict(col.extra))
+                )
+
+        attempt(db, alter)
 
     @precondition(lambda self: "index" in self.features)
     @rule(r=replica_index, index=st.sampled_from(sorted(INDEXES)))

@@ -95,7 +95,11 @@ def histories(draw: st.DrawFn) -> History:
     history = History()
     for _ in range(draw(st.integers(1, 30))):
         author = draw(st.integers(0, len(AUTHORS) - 1))
-        action = draw(st.sampled_from(["create", "add", "index", "unindex", "drop", "sync", "sync"]))
+        action = draw(
+            st.sampled_from(
+                ["create", "add", "index", "unindex", "drop", "dropcol", "modify", "sync", "sync"]
+            )
+        )
         name = draw(st.sampled_from(["t", "T", "u"]))
         if action == "sync":
             history.sync(author, draw(st.integers(0, len(AUTHORS) - 1)))
@@ -121,6 +125,18 @@ def histories(draw: st.DrawFn) -> History:
             table = resolve(history.view(author)).table(name)
             if table is not None and table.indexes:
                 history.write(author, "drop_index", name, draw(st.sampled_from(table.indexes)).name)
+        elif action in ("dropcol", "modify"):
+            table = resolve(history.view(author)).table(name)
+            others = [c for c in table.spec.columns if c.ident not in table.spec.pk_idents] if table else []
+            if table is not None and others and len(table.spec.columns) > 1:
+                column = draw(st.sampled_from(others))
+                if action == "dropcol":
+                    history.write(author, "drop_column", name, column.name)
+                else:
+                    kind = draw(st.sampled_from(["TEXT", "INTEGER", "REAL"]))
+                    history.write(
+                        author, "modify_column", name, Column(column.name, kind, draw(st.booleans()))
+                    )
         else:
             history.write(author, "drop_table", name, None)
     return history
@@ -199,6 +215,14 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
         elif e.kind == "add_column":
             spec, indexes = tables[e.table]
             tables[e.table] = (TableSpec(spec.name, (*spec.columns, e.column), spec.pk, spec.rule), indexes)
+        elif e.kind == "drop_column":
+            spec, indexes = tables[e.table]
+            columns = tuple(c for c in spec.columns if c.ident != ident(e.column_name))
+            tables[e.table] = (TableSpec(spec.name, columns, spec.pk, spec.rule), indexes)
+        elif e.kind == "modify_column":
+            spec, indexes = tables[e.table]
+            columns = tuple(e.column if c.ident == e.column.ident else c for c in spec.columns)
+            tables[e.table] = (TableSpec(spec.name, columns, spec.pk, spec.rule), indexes)
         elif e.kind == "create_index":
             tables[e.table][1].add(e.index_spec)
         else:

@@ -14,6 +14,10 @@ identity (names are compared by :func:`ident`, so ``Users`` and ``users`` are on
    generation (one the author had seen). Each column identity keeps the definition of its earliest
    event (first definer wins); other definitions are conflicts. Columns are ordered by the id of the
    event that defines them, then by position in it, so every replica shows the same column order.
+   A DROP COLUMN removes the definitions of that column its author had seen (observed-remove, never
+   a primary key column); a definition it had not seen survives it. A MODIFY COLUMN redefines a column
+   (the latest surviving one, by event id, wins) and keeps its place; one concurrent with a DROP
+   COLUMN survives it and keeps the column.
 4. **Indexes.** CREATE INDEX applies like ADD COLUMN; DROP INDEX removes the creations its author had
    seen. Per index identity the earliest definition wins; an index naming columns the table does not
    have is left out (a conflict).
@@ -118,19 +122,49 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
             continue
         for position, column in enumerate(create.spec.columns):
             candidates[column.ident].append((create.eid, position, column, create))
+    modifies: dict[str, list[SchemaEvent]] = defaultdict(list)
     for event in events:
         if event.kind == "add_column" and applies(event):
             candidates[event.column.ident].append((event.eid, 0, event.column, event))
-    # 3. Columns: the earliest definition of each identity wins, ordered by where they were defined.
+        elif event.kind == "modify_column" and applies(event):
+            modifies[event.column.ident].append(event)
+    # 3. Columns. A DROP COLUMN removes the definitions of the column its author had seen.
+    column_drops = [e for e in events if e.kind == "drop_column"]
+
+    def dropped(definer: SchemaEvent, column_ident: str) -> bool:
+        return column_ident not in key and any(
+            ident(d.column_name) == column_ident and d.observes(definer) for d in column_drops
+        )
+
+    # The earliest surviving definition of each identity places the column and defines it, unless a
+    # surviving MODIFY COLUMN redefines it (the latest one wins); columns are ordered by where they
+    # were first defined.
     winners: list[tuple[EventId, int, Column]] = []
-    for column_ident in candidates:
-        defs = sorted(candidates[column_ident], key=lambda d: (d[0], d[1]))
-        eid, position, column, _ = defs[0]
+    for column_ident in sorted(set(candidates) | set(modifies)):
+        defs = sorted(
+            (d for d in candidates[column_ident] if not dropped(d[3], column_ident)),
+            key=lambda d: (d[0], d[1]),
+        )
+        mods = sorted(
+            (m for m in modifies[column_ident] if not dropped(m, column_ident)), key=lambda m: m.eid
+        )
+        if not defs and not mods:
+            continue
+        if mods:
+            latest = mods[-1]
+            eid, position = (defs[0][0], defs[0][1]) if defs else (mods[0].eid, 0)
+            column = latest.column
+            for rival in mods[:-1]:
+                if not latest.observes(rival) and rival.column != column:
+                    detail = f"kept {_show(column)}, not {_show(rival.column)}"
+                    conflicts.append(_conflict("column", name, column.name, detail, rival))
+        else:
+            eid, position, column, _ = defs[0]
+            for _, _, other, definer in defs[1:]:
+                if other != column:
+                    detail = f"kept {_show(column)}, not {_show(other)}"
+                    conflicts.append(_conflict("column", name, column.name, detail, definer))
         winners.append((eid, position, column))
-        for _, _, other, definer in defs[1:]:
-            if other != column:
-                detail = f"kept {_show(column)}, not {_show(other)}"
-                conflicts.append(_conflict("column", name, column.name, detail, definer))
     winners.sort(key=lambda w: (w[0], w[1]))
     columns = tuple(w[2] for w in winners)
     by_ident = {c.ident: c for c in columns}
@@ -195,6 +229,20 @@ def check_event(event: SchemaEvent, before: Schema) -> None:
     if event.kind == "add_column":
         if table.spec.column(event.column.name) is not None:
             raise SchemaError(f"column {event.column.name!r} of {table.spec.name!r} already exists")
+    elif event.kind in ("drop_column", "modify_column"):
+        column_name = event.column_name if event.kind == "drop_column" else event.column.name
+        if table.spec.column(column_name) is None:
+            raise SchemaError(f"unknown column {column_name!r} of {table.spec.name!r}")
+        if ident(column_name) in {ident(c) for c in table.spec.rule.get("columns", ())}:
+            raise SchemaError(f"column {column_name!r} is named by the conflict rule of {table.spec.name!r}")
+        if event.kind == "drop_column":
+            if ident(column_name) in table.spec.pk_idents:
+                raise SchemaError(f"column {column_name!r} is part of the primary key of {table.spec.name!r}")
+            if len(table.spec.columns) == 1:
+                raise SchemaError(f"cannot drop the only column of {table.spec.name!r}")
+            used = [i.name for i in table.indexes if ident(column_name) in i.column_idents]
+            if used:  # the change that drops the column drops its indexes first
+                raise SchemaError(f"column {column_name!r} is used by index {used[0]!r}")
     elif event.kind == "create_index":
         index = event.index_spec
         if any(table.spec.column(c) is None for c in index.columns):

@@ -7,12 +7,13 @@ with literals taken out (see :mod:`p2pdb.sql.lexer`); ``text`` is the statement 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlglot
 from sqlglot import exp
 
+from p2pdb.schema import Column as SchemaColumn
 from p2pdb.sql import catalog, create_select
 from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name, sqlite_type
 from p2pdb.sql.guard import CLIENT_MARK
@@ -371,8 +372,19 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
         raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
     statements: list[str] = []
     extras: dict[str, dict[str, Any]] = {}
+    modifies: list[SchemaColumn] = []
+    drops: list[str] = []
+    resolved = db.catalog.schema.table(table)
+    assert resolved is not None
+    spec = resolved.spec
     for part in _split_top(body):
         item = part.strip()
+        column_change = _column_change(item, spec, resolved.indexes, table)
+        if column_change is not None:
+            statements.extend(column_change[0])
+            modifies.extend(column_change[1])
+            drops.extend(column_change[2])
+            continue
         add_index = re.match(r"^ADD\s+(UNIQUE\s+)?(?:INDEX|KEY)\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S)
         add_unique = re.match(
             r"^ADD\s+(?:CONSTRAINT\s+`?[\w$]*`?\s+)?UNIQUE\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S
@@ -407,9 +419,93 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
         db.catalog.note_extras(table, extras)
         for statement in statements:
             conn.execute(statement)
+        for column in modifies:
+            db.catalog.note_modify(table, column)
+        for name in drops:
+            db.catalog.note_drop_column(table, name)
 
     _ddl_write(session, alter)
     return _OK
+
+
+_DROP_COLUMN = re.compile(
+    r"^DROP\s+(?:COLUMN\s+)?(?!INDEX\b|KEY\b|PRIMARY\b|FOREIGN\b|CONSTRAINT\b|CHECK\b)`?([\w$]+)`?$", _I
+)
+_MODIFY = re.compile(r"^MODIFY\s+(?:COLUMN\s+)?(.+?)(\s+(?:FIRST|AFTER\s+\S+))?$", _I | re.S)
+_CHANGE = re.compile(r"^CHANGE\s+(?:COLUMN\s+)?`?([\w$]+)`?\s+(.+?)(\s+(?:FIRST|AFTER\s+\S+))?$", _I | re.S)
+_SET_DEFAULT = re.compile(
+    r"^ALTER\s+(?:COLUMN\s+)?`?([\w$]+)`?\s+(?:SET\s+DEFAULT\s+(.+)|DROP\s+DEFAULT)$", _I | re.S
+)
+_RENAME = re.compile(r"^RENAME\s+(?:COLUMN\b|TO\b|AS\b|`?[\w$]+`?$)", _I)
+
+
+def _column_change(
+    item: str, spec: Any, indexes: Sequence[Any], table: str
+) -> tuple[list[str], list[SchemaColumn], list[str]] | None:
+    """DROP COLUMN, MODIFY, CHANGE (same name) and ALTER COLUMN ... SET/DROP DEFAULT of one ALTER
+    TABLE item: SQLite statements to run and column redefinitions (schema events: SQLite cannot
+    change a column in place, the table is rebuilt from its row states) and columns to drop (likewise).
+    None: not such an item."""
+    if _RENAME.match(item):
+        raise MySQLError(
+            ErrorCode.NOT_SUPPORTED_YET,
+            "Renaming tables and columns is not supported: a rename cannot be merged with concurrent"
+            " writes that use the old name (see docs/mysql-compatibility.md)",
+        )
+    if match := _DROP_COLUMN.match(item):
+        name = match.group(1)
+        column = spec.column(name)
+        if column is None:
+            raise MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
+        if column.ident in spec.pk_idents:
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET, f"Dropping primary key column '{name}' is not supported"
+            )
+        if len(spec.columns) == 1:
+            raise MySQLError(1090, "You can't delete all columns with ALTER TABLE; use DROP TABLE instead")
+        # An index on the column goes with it (MySQL would keep the index's other columns).
+        out = [f"DROP INDEX {quote(i.name)}" for i in indexes if column.ident in i.column_idents]
+        return out, [], [column.name]
+    definition: str | None = None
+    if match := _MODIFY.match(item):
+        definition = match.group(1)
+    elif match := _CHANGE.match(item):
+        definition = match.group(2)
+        new_name = definition.split()[0].strip("`")
+        if new_name.lower() != match.group(1).lower():
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET,
+                "Renaming columns is not supported: a rename cannot be merged with concurrent writes"
+                " that use the old name (see docs/mysql-compatibility.md)",
+            )
+    elif match := _SET_DEFAULT.match(item):
+        current = spec.column(match.group(1))
+        if current is None:
+            raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{match.group(1)}' in '{table}'")
+        default = _default_sql(match.group(2)) if match.group(2) else None
+        return (
+            [],
+            [SchemaColumn(current.name, current.type, current.not_null, default, dict(current.extra))],
+            [],
+        )
+    if definition is None:
+        return None
+    plan = _column_from_text(definition)
+    current = spec.column(plan.name)
+    if current is None:
+        raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{plan.name}' in '{table}'")
+    in_key = current.ident in spec.pk_idents
+    sqlite = sqlite_type(plan.mysql_type, integer_pk=in_key and len(spec.pk) == 1)
+    not_null = plan.not_null or (in_key and not (plan.auto_increment and sqlite == "INTEGER"))
+    return [], [SchemaColumn(current.name, sqlite, not_null, plan.default, dict(plan.extra))], []
+
+
+def _default_sql(text: str) -> str:
+    """A DEFAULT given in ALTER COLUMN ... SET DEFAULT, as the column definition would hold it."""
+    plan = _column_from_text(f"_c INT DEFAULT {text.strip()}")
+    if plan.default is None:
+        raise MySQLError(ErrorCode.PARSE_ERROR, f"Invalid default value '{text.strip()[:40]}'")
+    return str(plan.default)
 
 
 def _column_from_text(text: str) -> Any:

@@ -87,6 +87,8 @@ class Catalog:
         self.schema_version = -1
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
         self._pending_rules: dict[str, dict[str, Any]] = {}
+        self._pending_modifies: dict[str, dict[str, Column]] = {}
+        self._pending_drops: dict[str, dict[str, str]] = {}
         self.reload()
 
     # -- state ----------------------------------------------------------------------------------
@@ -95,6 +97,8 @@ class Catalog:
         """Read the events again (after a rolled-back transaction) and resolve."""
         self._pending_extras.clear()
         self._pending_rules.clear()
+        self._pending_modifies.clear()
+        self._pending_drops.clear()
         self.events.clear()
         self._by_cid.clear()
         self._cache.clear()
@@ -189,6 +193,22 @@ class Catalog:
             canonical["columns"] = sorted({ident(c) for c in canonical["columns"]})
         self._pending_rules[ident(table)] = canonical
 
+    def note_modify(self, table: str, column: Column) -> None:
+        """MODIFY COLUMN in the running transaction: SQLite cannot change a column in place, so the
+        change is a schema event only; the table is rebuilt from its row states once the entry exists."""
+        resolved = self.schema.tables.get(ident(table))
+        if resolved is None or resolved.spec.column(column.name) is None:
+            raise UnsupportedChange(f"unknown column {column.name!r} of {table!r}")
+        self._pending_modifies.setdefault(ident(table), {})[column.ident] = column
+
+    def note_drop_column(self, table: str, column: str) -> None:
+        """DROP COLUMN in the running transaction, as a schema event only (like :meth:`note_modify`)."""
+        resolved = self.schema.tables.get(ident(table))
+        known = resolved.spec.column(column) if resolved is not None else None
+        if known is None:
+            raise UnsupportedChange(f"unknown column {column!r} of {table!r}")
+        self._pending_drops.setdefault(ident(table), {})[known.ident] = known.name
+
     def _with_extras(self, current: TableSpec, known: TableSpec | None) -> TableSpec:
         pending = self._pending_extras.get(current.ident, {})
         columns = []
@@ -206,9 +226,12 @@ class Catalog:
         finally:
             self._pending_extras.clear()
             self._pending_rules.clear()
+            self._pending_modifies.clear()
+            self._pending_drops.clear()
 
     def _diff(self, *, allow_drop: bool) -> list[DDLOp]:
-        if self.current_schema_version() == self.schema_version:
+        staged = self._pending_modifies or self._pending_drops
+        if self.current_schema_version() == self.schema_version and not staged:
             return []
         ops: list[DDLOp] = []
         physical = {ident(name): name for name in user_tables(self._conn)}
@@ -235,20 +258,23 @@ class Catalog:
             assert resolved_table is not None
             if current.name != known.name:
                 raise UnsupportedChange(f"renaming table {known.name!r} is not supported")
-            n = len(known.columns)
-            if (
-                current.pk_idents != known.pk_idents
-                or not all(
-                    _same_column(a, b) for a, b in zip(known.columns, current.columns[:n], strict=False)
-                )
-                or len(current.columns) < n
-            ):
-                raise UnsupportedChange(
-                    f"changing or dropping existing columns of {name!r} cannot be replicated;"
-                    " only ADD COLUMN is supported"
-                )
-            for col in current.columns[n:]:
-                ops.append(DDLOp("add_column", ddl_body("add_column", key, col)))
+            if current.pk_idents != known.pk_idents:
+                raise UnsupportedChange(f"changing the primary key of {name!r} is not supported")
+            present = {c.ident: c for c in current.columns}
+            for col in known.columns:
+                now = present.get(col.ident)
+                if now is None:  # dropped or renamed in SQLite: a rename would merge as drop + add
+                    raise UnsupportedChange(
+                        f"column {col.name!r} of {name!r} disappeared; drop columns with"
+                        " Catalog.note_drop_column (ALTER TABLE ... DROP COLUMN), renames are not supported"
+                    )
+                if not _same_column(col, now):
+                    raise UnsupportedChange(f"column {col.name!r} of {name!r} changed in place")
+            for col in current.columns:
+                if known.column(col.name) is None:
+                    ops.append(DDLOp("add_column", ddl_body("add_column", key, col)))
+            for col in self._pending_modifies.get(key, {}).values():
+                ops.append(DDLOp("modify_column", ddl_body("modify_column", key, col)))
             known_indexes = {i.ident: i for i in resolved_table.indexes}
             for index_ident in sorted(known_indexes):
                 if index_ident not in indexes or indexes[index_ident] != known_indexes[index_ident]:
@@ -258,4 +284,7 @@ class Catalog:
             for index_ident in sorted(indexes):
                 if known_indexes.get(index_ident) != indexes[index_ident]:
                     ops.append(DDLOp("create_index", ddl_body("create_index", key, indexes[index_ident])))
+            # After the indexes: an index on a dropped column was dropped by the same statement.
+            for col_name in self._pending_drops.get(key, {}).values():
+                ops.append(DDLOp("drop_column", ddl_body("drop_column", key, col_name)))
         return ops

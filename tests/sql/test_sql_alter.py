@@ -1,0 +1,100 @@
+"""ALTER TABLE ... DROP COLUMN / MODIFY / CHANGE / ALTER COLUMN SET DEFAULT (issue 11, item 7),
+replicated and merged by the schema rules (docs/crdt.md: observed-remove drops, latest MODIFY wins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_sql_keyless_and_select import Node, error, replica_of, rows, run, sync
+
+
+@pytest.fixture
+def node() -> Node:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE app")
+    run(s, "USE app")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, a INT, b VARCHAR(10), c INT DEFAULT 3)")
+    run(s, "CREATE INDEX ib ON t (b)")
+    run(s, "INSERT INTO t VALUES (1, 10, 'x', 1), (2, 20, 'y', 2)")
+    return node
+
+
+def same(*nodes: Node) -> list[Any]:
+    for a in nodes:
+        for b in nodes:
+            if a is not b:
+                sync(a.db(), b.db())
+    states = {n.db().state_hash() for n in nodes}
+    assert len(states) == 1
+    shown = {repr(rows(n.session, "SELECT * FROM t ORDER BY id")) for n in nodes}
+    assert len(shown) == 1
+    return rows(nodes[0].session, "SELECT * FROM t ORDER BY id")
+
+
+def test_drop_column_with_its_index(node: Node) -> None:
+    s = node.session
+    run(s, "ALTER TABLE t DROP COLUMN b")
+    assert rows(s, "SELECT * FROM t ORDER BY id") == [(1, 10, 1), (2, 20, 2)]
+    assert [r[2] for r in rows(s, "SHOW INDEX FROM t")] == ["PRIMARY"]
+    run(s, "INSERT INTO t VALUES (3, 30, 3)")
+    run(s, "ALTER TABLE t DROP a, ADD COLUMN d INT DEFAULT 4")
+    assert rows(s, "SELECT * FROM t ORDER BY id") == [(1, 1, 4), (2, 2, 4), (3, 3, 4)]
+    replica = replica_of(node)
+    assert same(node, replica) == [(1, 1, 4), (2, 2, 4), (3, 3, 4)]
+
+
+def test_modify_change_and_defaults(node: Node) -> None:
+    s = node.session
+    run(s, "ALTER TABLE t MODIFY a VARCHAR(20) NOT NULL")
+    assert rows(s, "SELECT a FROM t ORDER BY id") == [("10",), ("20",)]
+    assert error(s, "INSERT INTO t (id) VALUES (3)")[0] in (1048, 1364)
+    run(s, "ALTER TABLE t ALTER COLUMN c SET DEFAULT 7")
+    run(s, "INSERT INTO t (id, a) VALUES (3, 'z')")
+    assert rows(s, "SELECT c FROM t WHERE id = 3") == [(7,)]
+    run(s, "ALTER TABLE t ALTER COLUMN c DROP DEFAULT")
+    run(s, "INSERT INTO t (id, a) VALUES (4, 'w')")
+    assert rows(s, "SELECT c FROM t WHERE id = 4") == [(None,)]
+    run(s, "ALTER TABLE t CHANGE COLUMN c c BIGINT NOT NULL DEFAULT 0")
+    described = {r[0]: r for r in rows(s, "DESCRIBE t")}
+    assert described["c"][1] == "bigint" and described["c"][2] == "NO"
+    replica = replica_of(node)
+    assert same(node, replica)[0][:2] == (1, "10")
+
+
+def test_renames_and_key_columns_are_refused_clearly(node: Node) -> None:
+    s = node.session
+    assert error(s, "ALTER TABLE t RENAME COLUMN a TO z")[0] == 1235
+    assert error(s, "ALTER TABLE t CHANGE a z INT")[0] == 1235
+    assert error(s, "ALTER TABLE t RENAME TO u")[0] == 1235
+    assert error(s, "ALTER TABLE t DROP COLUMN id")[0] == 1235
+    assert error(s, "ALTER TABLE t DROP COLUMN nosuch")[0] == 1091
+
+
+def test_concurrent_drop_and_update_of_a_column_converge(node: Node) -> None:
+    replica = replica_of(node)
+    run(node.session, "ALTER TABLE t DROP COLUMN b")
+    run(replica.session, "UPDATE t SET b = 'late' WHERE id = 1")
+    assert same(node, replica) == [(1, 10, 1), (2, 20, 2)]
+    # The column comes back with a later ADD COLUMN; the merge decides its cells the same everywhere.
+    run(replica.session, "ALTER TABLE t ADD COLUMN b VARCHAR(10)")
+    assert len(same(node, replica)[0]) == 4
+
+
+def test_concurrent_drop_and_modify_keep_the_modified_column(node: Node) -> None:
+    replica = replica_of(node)
+    run(node.session, "ALTER TABLE t DROP COLUMN a")
+    run(replica.session, "ALTER TABLE t MODIFY a VARCHAR(5)")
+    # A MODIFY the drop had not seen survives it: the column stays (placed by the MODIFY), cells kept.
+    assert same(node, replica) == [(1, "x", 1, "10"), (2, "y", 2, "20")]
+    assert [r[0] for r in rows(node.session, "DESCRIBE t")] == ["id", "b", "c", "a"]
+
+
+def test_concurrent_modifies_latest_wins_everywhere(node: Node) -> None:
+    replica = replica_of(node)
+    run(node.session, "ALTER TABLE t MODIFY c VARCHAR(5)")
+    run(replica.session, "ALTER TABLE t MODIFY c BIGINT")
+    same(node, replica)
+    types = {n.db().catalog.table("t").column("c").extra["mt"] for n in (node, replica)}  # type: ignore[union-attr]
+    assert len(types) == 1
