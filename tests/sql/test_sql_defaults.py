@@ -34,3 +34,29 @@ def test_default_keyword_in_inserts_and_updates() -> None:
     assert rows(s, "SELECT * FROM t WHERE id = 3") == [(3, 5, "x", 7)]
     replica = replica_of(node)
     assert rows(replica.session, "SELECT * FROM t ORDER BY id") == rows(s, "SELECT * FROM t ORDER BY id")
+
+
+def test_on_update_current_timestamp_is_the_writers_time() -> None:
+    import time
+
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE app")
+    run(s, "USE app")
+    run(
+        s,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT,"
+        " u DATETIME DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP)",
+    )
+    run(s, "INSERT INTO t (id, v) VALUES (1, 1), (2, 1)")
+    (before,) = rows(s, "SELECT u FROM t WHERE id = 1")[0]
+    time.sleep(1.05)
+    run(s, "UPDATE t SET v = 2 WHERE id = 1")
+    run(s, "UPDATE t SET v = 1 WHERE id = 2")  # changes nothing: the timestamp stays
+    stamps = dict(rows(s, "SELECT id, u FROM t"))
+    assert stamps[1] > before and stamps[2] == before
+    create = rows(s, "SHOW CREATE TABLE t")[0][1]
+    assert "DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP" in create
+    assert "on update CURRENT_TIMESTAMP" in {r[0]: r for r in rows(s, "DESCRIBE t")}["u"][5]
+    replica = replica_of(node)
+    assert rows(replica.session, "SELECT * FROM t ORDER BY id") == rows(s, "SELECT * FROM t ORDER BY id")

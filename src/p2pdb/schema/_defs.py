@@ -35,7 +35,7 @@ _DEFAULT_RE = re.compile(
 )
 #: Defaults SQLite evaluates when a row is written: no replica can reproduce them later.
 NON_CONSTANT_DEFAULTS = frozenset(("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"))
-_EXTRA_KEYS = frozenset(("mt", "ai", "cm"))
+_EXTRA_KEYS = frozenset(("mt", "ai", "cm", "ou"))
 
 
 def quote(identifier: str) -> str:
@@ -66,7 +66,8 @@ class Column:
     type: str = ""
     not_null: bool = False
     default: str | None = None
-    #: Extras of the SQL layer (MySQL type text "mt", AUTO_INCREMENT "ai", comment "cm"); replicated
+    #: Extras of the SQL layer (MySQL type text "mt", AUTO_INCREMENT "ai", comment "cm", ON UPDATE
+    #: CURRENT_TIMESTAMP "ou"); replicated
     #: with the column but not part of SQLite's schema.
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
@@ -130,11 +131,13 @@ class Column:
 
 def check_extra(extra: Any) -> dict[str, Any]:
     if type(extra) is not dict or not extra.keys() <= _EXTRA_KEYS:
-        raise SchemaError("column extras are a map of mt, ai and cm")
+        raise SchemaError("column extras are a map of mt, ai, cm and ou")
     if "mt" in extra and (type(extra["mt"]) is not str or not check_mysql_type(extra["mt"])):
         raise SchemaError("column extra mt must be a MySQL type")
     if "ai" in extra and extra["ai"] is not True:
         raise SchemaError("column extra ai is true when present")
+    if "ou" in extra and extra["ou"] is not True:  # ON UPDATE CURRENT_TIMESTAMP
+        raise SchemaError("column extra ou is true when present")
     if "cm" in extra and (type(extra["cm"]) is not str or len(extra["cm"]) > MAX_COMMENT):
         raise SchemaError("column extra cm must be a comment of at most 1024 characters")
     return dict(extra)

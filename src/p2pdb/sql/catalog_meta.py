@@ -174,6 +174,9 @@ def describe_table(spec: TableSpec, indexes: Sequence[IndexSpec]) -> list[Column
             else ""
         )
         extra = "auto_increment" if auto else "DEFAULT_GENERATED" if generated else ""
+        if col.extra.get("ou"):  # ON UPDATE CURRENT_TIMESTAMP, as MySQL 8 shows it
+            clause = f"{clause} ON UPDATE CURRENT_TIMESTAMP".strip()
+            extra = f"{extra} on update CURRENT_TIMESTAMP".strip()
         comment = col.extra.get("cm") if col.extra else None
         facts.append(
             ColumnFacts(

@@ -40,6 +40,8 @@ class ColumnPlan:
     primary: bool = False
     #: a column-level ``UNIQUE [KEY]``: MySQL makes it a unique index named after the column
     unique: bool = False
+    #: ``ON UPDATE CURRENT_TIMESTAMP``: an UPDATE that changes the row sets it to the writer's now
+    on_update: bool = False
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -48,6 +50,8 @@ class ColumnPlan:
             extra["ai"] = True
         if self.comment:
             extra["cm"] = self.comment
+        if self.on_update:
+            extra["ou"] = True
         return extra
 
     def render(self) -> str:
@@ -160,6 +164,7 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
     default: str | None = None
     auto = False
     comment = None
+    on_update = False
     primary = False
     unique = False
     for constraint in coldef.args.get("constraints") or []:
@@ -174,13 +179,17 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
                 )
         elif isinstance(ckind, exp.AutoIncrementColumnConstraint):
             auto = True
+        elif isinstance(ckind, exp.OnUpdateColumnConstraint):
+            if not isinstance(ckind.this, exp.CurrentTimestamp) and "now" not in ckind.this.sql().lower():
+                raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "ON UPDATE takes CURRENT_TIMESTAMP only")
+            on_update = True
         elif isinstance(ckind, exp.CommentColumnConstraint):
             comment = str(ckind.this.this) if isinstance(ckind.this, exp.Literal) else None
         elif isinstance(ckind, exp.PrimaryKeyColumnConstraint):
             primary = True
         elif isinstance(ckind, exp.UniqueColumnConstraint):
             unique = True
-    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary, unique)
+    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary, unique, on_update)
 
 
 def plan_create_table(sql: str) -> TablePlan:

@@ -243,6 +243,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     if kind in ("INSERT", "REPLACE"):
         table, auto, shape = _auto_increment(shape, tables)
     elif kind in ("UPDATE", "DELETE"):
+        if kind == "UPDATE":
+            shape = _on_update_timestamps(shape, tables)
         if _LIMIT.search(shape):
             shape = _limit_by_rowid(shape)
         if kind == "UPDATE" and changed_rows:
@@ -422,6 +424,45 @@ def _only_changed_rows(shape: str) -> str:
     changed = exp.Paren(this=exp.or_(*changes))
     where = tree.args.get("where")
     tree.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), changed) if where else changed))
+    return tree.sql(dialect="mysql")
+
+
+def _on_update_timestamps(shape: str, tables: Mapping[str, TableSpec]) -> str:
+    """``UPDATE t SET a = x`` on a table whose column ``u`` is ``ON UPDATE CURRENT_TIMESTAMP`` →
+    ``UPDATE t SET a = x, u = CASE WHEN NOT (a <=> x) THEN now() ELSE u END``: the writer's time when
+    the row changes, as MySQL does (the value replicates like any other; no replica re-evaluates it)."""
+    if not any(c.extra.get("ou") for spec in tables.values() for c in spec.columns):
+        return shape
+    try:
+        tree = sqlglot.parse_one(shape, read="mysql")
+    except sqlglot.errors.ParseError:
+        return shape
+    target = tree.this if isinstance(tree, exp.Update) else None
+    if not isinstance(target, exp.Table) or tree.args.get("joins") or tree.args.get("from"):
+        return shape
+    spec = {name.lower(): t for name, t in tables.items()}.get(target.name.lower())
+    if spec is None:
+        return shape
+    assignments = [a for a in tree.expressions if isinstance(a, exp.EQ)]
+    if len(assignments) != len(tree.expressions):
+        return shape
+    assigned = {a.this.name.lower() for a in assignments}
+    stamped = [c.name for c in spec.columns if c.extra.get("ou") and c.name.lower() not in assigned]
+    if not stamped or not assignments:
+        return shape
+    changed = exp.or_(
+        *(
+            exp.Not(this=exp.NullSafeEQ(this=a.this.copy(), expression=a.expression.copy()))
+            for a in assignments
+        )
+    )
+    for name in stamped:
+        column = exp.column(name, quoted=True)
+        value = exp.Case(
+            ifs=[exp.If(this=exp.Paren(this=changed.copy()), true=exp.Anonymous(this="now"))],
+            default=column.copy(),
+        )
+        tree.append("expressions", exp.EQ(this=column, expression=value))
     return tree.sql(dialect="mysql")
 
 
