@@ -23,6 +23,7 @@ from p2pdb.sql.catalog_meta import (
     find_table,
     no_database,
     quote_ident,
+    table_comment,
     table_indexes,
     unknown_database,
 )
@@ -91,7 +92,7 @@ _ROUTINE_STATUS = _header(
 _MASTER_STATUS = _header("File:s, Position:i, Binlog_Do_DB:s, Binlog_Ignore_DB:s, Executed_Gtid_Set:s")
 
 
-_STATUS_TAIL = (COLLATION_NAME, None, "", "")  # Collation, Checksum, Create_options, Comment
+_STATUS_TAIL = (COLLATION_NAME, None, "")  # Collation, Checksum, Create_options
 _INDEX_TAIL = ("BTREE", "", "", "YES", None)  # Index_type, Comment, Index_comment, Visible, Expression
 
 
@@ -237,8 +238,9 @@ def _table_status(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
     for spec in sorted(specs, key=lambda s: s.name):
         count = ctx.source.row_count(database, spec.name)
         sizes = (0, 0, 0, 0, 0)  # Avg_row_length, Data_length, Max_data_length, Index_length, Data_free
+        times = (None, None, None, None)  # Auto_increment, Create_time, Update_time, Check_time
         rows.append(
-            [spec.name, "InnoDB", 10, "Dynamic", count, *sizes, None, None, None, None, *_STATUS_TAIL]
+            [spec.name, "InnoDB", 10, "Dynamic", count, *sizes, *times, *_STATUS_TAIL, table_comment(spec)]
         )
     return ResultSet(_TABLE_STATUS, flt.apply([c.name for c in _TABLE_STATUS], rows))
 

@@ -29,10 +29,12 @@ from p2pdb.sql.catalog_meta import (
     COLLATIONS,
     ENGINES,
     INFORMATION_SCHEMA,
+    PLUGINS,
     PRIVILEGES,
     CatalogSource,
     describe_table,
     indexes_of,
+    table_comment,
 )
 from p2pdb.sql.mysqltypes import CHARSET_NAME, COLLATION_NAME
 from p2pdb.store.schema import Column, IndexSpec, TableSpec
@@ -57,6 +59,21 @@ TABLES: dict[str, str] = {
     " GENERATION_EXPRESSION longtext, SRS_ID int unsigned",
     "ENGINES": "ENGINE N, SUPPORT varchar(8), COMMENT varchar(80), TRANSACTIONS varchar(3), XA varchar(3),"
     " SAVEPOINTS varchar(3)",
+    "FILES": "FILE_ID bigint, FILE_NAME text, FILE_TYPE varchar(256), TABLESPACE_NAME N, TABLE_CATALOG N,"
+    " TABLE_SCHEMA N, TABLE_NAME N, LOGFILE_GROUP_NAME N, LOGFILE_GROUP_NUMBER bigint, ENGINE N,"
+    " FULLTEXT_KEYS N, DELETED_ROWS N, UPDATE_COUNT N, FREE_EXTENTS bigint, TOTAL_EXTENTS bigint,"
+    " EXTENT_SIZE bigint, INITIAL_SIZE bigint, MAXIMUM_SIZE bigint, AUTOEXTEND_SIZE bigint,"
+    " CREATION_TIME N, LAST_UPDATE_TIME N, LAST_ACCESS_TIME N, RECOVER_TIME N, TRANSACTION_COUNTER N,"
+    " VERSION bigint, ROW_FORMAT varchar(256), TABLE_ROWS N, AVG_ROW_LENGTH N, DATA_LENGTH N,"
+    " MAX_DATA_LENGTH N, INDEX_LENGTH N, DATA_FREE bigint, CREATE_TIME N, UPDATE_TIME N, CHECK_TIME N,"
+    " CHECKSUM N, STATUS varchar(256), EXTRA varchar(256)",
+    "CHECK_CONSTRAINTS": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N, CHECK_CLAUSE longtext",
+    "EVENTS": "EVENT_CATALOG N, EVENT_SCHEMA N, EVENT_NAME N, DEFINER varchar(288), TIME_ZONE N,"
+    " EVENT_BODY varchar(3), EVENT_DEFINITION longtext, EVENT_TYPE varchar(9), EXECUTE_AT datetime,"
+    " INTERVAL_VALUE varchar(256), INTERVAL_FIELD varchar(18), SQL_MODE varchar(520), STARTS datetime,"
+    " ENDS datetime, STATUS varchar(21), ON_COMPLETION varchar(12), CREATED timestamp,"
+    " LAST_ALTERED timestamp, LAST_EXECUTED datetime, EVENT_COMMENT N, ORIGINATOR int unsigned,"
+    " CHARACTER_SET_CLIENT N, COLLATION_CONNECTION N, DATABASE_COLLATION N",
     "KEY_COLUMN_USAGE": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N, TABLE_CATALOG N,"
     " TABLE_SCHEMA N, TABLE_NAME N, COLUMN_NAME N, ORDINAL_POSITION int unsigned,"
     " POSITION_IN_UNIQUE_CONSTRAINT int unsigned, REFERENCED_TABLE_SCHEMA N, REFERENCED_TABLE_NAME N,"
@@ -66,6 +83,17 @@ TABLES: dict[str, str] = {
     " CHARACTER_OCTET_LENGTH bigint, NUMERIC_PRECISION int unsigned, NUMERIC_SCALE bigint,"
     " DATETIME_PRECISION int unsigned, CHARACTER_SET_NAME N, COLLATION_NAME N, DTD_IDENTIFIER mediumtext,"
     " ROUTINE_TYPE varchar(9)",
+    "PARTITIONS": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, PARTITION_NAME N, SUBPARTITION_NAME N,"
+    " PARTITION_ORDINAL_POSITION int unsigned, SUBPARTITION_ORDINAL_POSITION int unsigned,"
+    " PARTITION_METHOD varchar(13), SUBPARTITION_METHOD varchar(13), PARTITION_EXPRESSION varchar(2048),"
+    " SUBPARTITION_EXPRESSION varchar(2048), PARTITION_DESCRIPTION text, TABLE_ROWS bigint unsigned,"
+    " AVG_ROW_LENGTH bigint unsigned, DATA_LENGTH bigint unsigned, MAX_DATA_LENGTH bigint unsigned,"
+    " INDEX_LENGTH bigint unsigned, DATA_FREE bigint unsigned, CREATE_TIME timestamp, UPDATE_TIME datetime,"
+    " CHECK_TIME datetime, CHECKSUM bigint, PARTITION_COMMENT text, NODEGROUP varchar(256),"
+    " TABLESPACE_NAME varchar(268)",
+    "PLUGINS": "PLUGIN_NAME N, PLUGIN_VERSION varchar(20), PLUGIN_STATUS varchar(10), PLUGIN_TYPE varchar(80),"
+    " PLUGIN_TYPE_VERSION varchar(20), PLUGIN_LIBRARY N, PLUGIN_LIBRARY_VERSION varchar(20),"
+    " PLUGIN_AUTHOR N, PLUGIN_DESCRIPTION longtext, PLUGIN_LICENSE varchar(80), LOAD_OPTION varchar(64)",
     "REFERENTIAL_CONSTRAINTS": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N,"
     " UNIQUE_CONSTRAINT_CATALOG N, UNIQUE_CONSTRAINT_SCHEMA N, UNIQUE_CONSTRAINT_NAME N,"
     " MATCH_OPTION varchar(7), UPDATE_RULE varchar(11), DELETE_RULE varchar(11), TABLE_NAME N,"
@@ -112,7 +140,7 @@ TABLES: dict[str, str] = {
 }
 #: What ``SHOW TABLES FROM information_schema`` lists.
 TABLE_NAMES: tuple[str, ...] = tuple(sorted(TABLES))
-_STATIC = ("CHARACTER_SETS", "COLLATIONS", "ENGINES")
+_STATIC = ("CHARACTER_SETS", "COLLATIONS", "ENGINES", "PLUGINS")
 
 #: Last schema token each connection's information_schema was filled for.
 _filled: weakref.WeakKeyDictionary[apsw.Connection, Hashable] = weakref.WeakKeyDictionary()
@@ -147,6 +175,10 @@ def _ensure_attached(conn: apsw.Connection) -> bool:
         _insert(conn, "CHARACTER_SETS", ((c, dc, d, m) for c, d, dc, m in CHARSETS))
         _insert(conn, "COLLATIONS", ((n, c, i, d, "Yes", s, p) for n, c, i, d, s, p in COLLATIONS))
         _insert(conn, "ENGINES", ENGINES)
+        plugins = (
+            (n, v, "ACTIVE", t, v, None, None, "P2PDB", d, "Apache-2.0", "ON") for n, v, t, d in PLUGINS
+        )
+        _insert(conn, "PLUGINS", plugins)
     return True
 
 
@@ -199,6 +231,7 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
     statistics: list[tuple[Any, ...]] = []
     usage: list[tuple[Any, ...]] = []
     constraints: list[tuple[Any, ...]] = []
+    partitions: list[tuple[Any, ...]] = []
     for db, specs, all_indexes in snapshot:
         schemata.append(("def", db, CHARSET_NAME, COLLATION_NAME, None, "NO"))
         for spec in specs:
@@ -210,8 +243,12 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                 0,
                 0,
             )  # AVG_ROW_LENGTH, DATA_LENGTH, MAX_DATA_LENGTH, INDEX_LENGTH, DATA_FREE
-            tail = (None, None, None, None, COLLATION_NAME, None, "", "")
+            tail = (None, None, None, None, COLLATION_NAME, None, "", table_comment(spec))
             tables.append(("def", db, spec.name, "BASE TABLE", "InnoDB", 10, "Dynamic", count, *sizes, *tail))
+            # An unpartitioned table has one row in PARTITIONS, its partition columns NULL (as MySQL).
+            partitions.append(
+                ("def", db, spec.name, *([None] * 9), count, *sizes, *([None] * 4), "", "", None)
+            )
             indexes = indexes_of(spec, all_indexes)
             facts = describe_table(spec, indexes)
             nullable = {f.name: f.nullable for f in facts}
@@ -243,6 +280,7 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
     _insert(conn, "STATISTICS", statistics)
     _insert(conn, "KEY_COLUMN_USAGE", usage)
     _insert(conn, "TABLE_CONSTRAINTS", constraints)
+    _insert(conn, "PARTITIONS", partitions)
 
 
 def fill_conflicts(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:

@@ -45,7 +45,7 @@ from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
-from p2pdb.sql.lexer import Lexed, lex, split_statements
+from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.plan import Plan
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
@@ -306,7 +306,7 @@ class SQLSession:
                 ErrorCode.NOT_SUPPORTED_YET,
                 f"This version of P2PDB doesn't yet support '{text.strip()[:64]}'",
             )
-        result = handler(self, lexed, text)
+        result = handler(self, lexed, unwrap_version_comments(text))
         return await result if inspect.isawaitable(result) else result
 
     def _mysql_error(self, exc: Exception, text: str) -> MySQLError:

@@ -361,7 +361,12 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
     raise _unsupported(text)
 
 
+_KEYS_SWITCH = re.compile(r"^\s*ALTER\s+TABLE\s+[`\w$.]+\s+(?:DISABLE|ENABLE)\s+KEYS\s*$", _I)
+
+
 def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    if _KEYS_SWITCH.match(lexed.shape):  # /*!40000 ... */ of dumps: indexes are always kept
+        return _OK
     match = re.match(r"^\s*ALTER\s+TABLE\s+`?([\w$]+)`?\s+(.+)$", text, _I | re.S)
     if match is None:
         raise _unsupported(text)
