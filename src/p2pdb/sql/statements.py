@@ -380,7 +380,9 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
         item = part.strip()
         add_index = re.match(r"^ADD\s+(UNIQUE\s+)?(?:INDEX|KEY)\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S)
         add_unique = re.match(
-            r"^ADD\s+(?:CONSTRAINT\s+`?[\w$]*`?\s+)?UNIQUE\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S
+            r"^ADD\s+(?:CONSTRAINT\s+`?([\w$]*)`?\s+)?UNIQUE\s+(?:KEY\s+|INDEX\s+)?`?([\w$]*)`?\s*\((.+)\)$",
+            item,
+            _I | re.S,
         )
         drop_index = re.match(r"^DROP\s+(?:INDEX|KEY)\s+`?([\w$]+)`?$", item, _I)
         add_column = re.match(
@@ -392,8 +394,9 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
             cols = [_index_column(c) for c in add_index.group(3).split(",")]
             statements.append(index_sql(table, add_index.group(2), cols, bool(add_index.group(1))))
         elif add_unique:
-            cols = [_index_column(c) for c in add_unique.group(2).split(",")]
-            statements.append(index_sql(table, add_unique.group(1), cols, True))
+            cols = [_index_column(c) for c in add_unique.group(3).split(",")]
+            name = add_unique.group(2) or add_unique.group(1) or cols[0]  # Django: CONSTRAINT x UNIQUE (..)
+            statements.append(index_sql(table, name, cols, True))
         elif drop_index:
             statements.append(f"DROP INDEX {quote(sqlite_index_name(table, drop_index.group(1)))}")
         elif add_column:
