@@ -118,6 +118,8 @@ class Transaction:
     statements: list[Recorded] = field(default_factory=list)
     first_write: int | None = None
     allow_drop: bool = False
+    #: BEGIN / START TRANSACTION; an implicit one (autocommit off) is open only once a statement ran.
+    explicit: bool = False
 
 
 class SQLSession:
@@ -153,7 +155,10 @@ class SQLSession:
 
     @property
     def in_transaction(self) -> bool:
-        return self.txn is not None
+        """SERVER_STATUS_IN_TRANS: after BEGIN, or with autocommit off once a statement on a table ran
+        (as MySQL: ``SET autocommit = 0`` alone opens none, so a driver's start_transaction() works)."""
+        txn = self.txn
+        return txn is not None and (txn.explicit or bool(txn.statements))
 
     async def execute(self, sql: str, *, multi: bool) -> Sequence[Result]:
         statements = split_statements(sql) if ";" in sql else [sql]
@@ -621,7 +626,7 @@ class SQLSession:
     def begin(self) -> None:
         if self.txn is not None:
             self.commit()  # MySQL: BEGIN inside a transaction commits it first
-        self.txn = Transaction()
+        self.txn = Transaction(explicit=True)
 
     def commit(self) -> None:
         txn, self.txn = self.txn, None

@@ -137,10 +137,10 @@ def decode_params(
 ) -> list[SqlValue]:
     values: list[SqlValue] = []
     for i, (ftype, unsigned) in enumerate(types):
-        if null_bitmap[i >> 3] & (1 << (i & 7)):
-            values.append(None)
-        elif i in long_data:
+        if i in long_data:  # long data wins over the NULL bit (MySQL; PHP mysqli flags BLOBs NULL)
             values.append(decode_long_data(bytes(long_data[i]), ftype))
+        elif null_bitmap[i >> 3] & (1 << (i & 7)):
+            values.append(None)
         else:
             values.append(decode_param(r, ftype, unsigned))
     return values
