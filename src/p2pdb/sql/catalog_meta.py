@@ -67,6 +67,33 @@ PLUGINS: tuple[tuple[str, str, str, str], ...] = (
     ("INFORMATION_SCHEMA", "8.0", "STORAGE ENGINE", "The catalog as tables"),
 )
 
+#: (privilege, context, comment): SHOW PRIVILEGES, the static MySQL privileges GRANT takes.
+PRIVILEGE_LIST: tuple[tuple[str, str, str], ...] = (
+    ("Alter", "Tables", "To alter the table"),
+    ("Create", "Databases,Tables,Indexes", "To create new databases and tables"),
+    ("Create view", "Tables", "To create new views"),
+    ("Create user", "Server Admin", "To create new users"),
+    ("Delete", "Tables", "To delete existing rows"),
+    ("Drop", "Databases,Tables", "To drop databases, tables, and views"),
+    (
+        "Grant option",
+        "Databases,Tables,Functions,Procedures",
+        "To give to other users those privileges you possess",
+    ),
+    ("Index", "Tables", "To create or drop indexes"),
+    ("Insert", "Tables", "To insert data into tables"),
+    ("Lock tables", "Databases", "To use LOCK TABLES (together with SELECT privilege)"),
+    ("Process", "Server Admin", "To view the plain text of currently executing queries"),
+    ("References", "Databases,Tables", "To have references on tables"),
+    ("Reload", "Server Admin", "To reload or refresh tables, logs and privileges"),
+    ("Select", "Tables", "To retrieve rows from table"),
+    ("Show databases", "Server Admin", "To see all databases with SHOW DATABASES"),
+    ("Show view", "Tables", "To see views with SHOW CREATE VIEW"),
+    ("Super", "Server Admin", "To use KILL thread, SET GLOBAL, CHANGE MASTER, etc."),
+    ("Update", "Tables", "To update existing rows"),
+    ("Usage", "Server Admin", "No privileges - allow connect only"),
+)
+
 
 class CatalogSource(Protocol):
     """The schema the catalog describes; the SQL layer implements it over its store databases."""

@@ -16,6 +16,8 @@ from p2pdb.sql.catalog_meta import (
     COLLATIONS,
     ENGINES,
     INFORMATION_SCHEMA,
+    PLUGINS,
+    PRIVILEGE_LIST,
     PRIVILEGES,
     CatalogSource,
     database_tables,
@@ -89,6 +91,8 @@ _ROUTINE_STATUS = _header(
     "Db:s, Name:s, Type:s, Definer:s, Modified:s, Created:s, Security_type:s, Comment:s,"
     " character_set_client:s, collation_connection:s, Database Collation:s"
 )
+_PLUGINS = _header("Name:s, Status:s, Type:s, Library:s, License:s")
+_PRIVILEGES = _header("Privilege:s, Context:s, Comment:s")
 _MASTER_STATUS = _header("File:s, Position:i, Binlog_Do_DB:s, Binlog_Ignore_DB:s, Executed_Gtid_Set:s")
 
 
@@ -474,6 +478,8 @@ _HANDLERS: dict[str, Callable[[Cursor, _Context, bool], ResultSet]] = {
     "PROCESSLIST": _processlist,
     "GRANTS": _grants,
     "ENGINES": _fixed(_ENGINES, ENGINES),
+    "PLUGINS": _fixed(_PLUGINS, [(n, "ACTIVE", t, None, "Apache-2.0") for n, _, t, _ in PLUGINS]),
+    "PRIVILEGES": _fixed(_PRIVILEGES, PRIVILEGE_LIST),
     "CHARSET": _fixed(_CHARSETS, [(c, d, dc, m) for c, d, dc, m in CHARSETS]),
     "COLLATION": _fixed(_COLLATIONS, [(n, c, i, d, "Yes", s, p) for n, c, i, d, s, p in COLLATIONS]),
     "TRIGGERS": _fixed(_TRIGGERS, ()),

@@ -18,6 +18,7 @@ is refilled by :func:`fill_conflicts` whenever a query names it, not by the sche
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -138,6 +139,48 @@ TABLES: dict[str, str] = {
     " SUBJECT varchar(256), DETAIL text, LOST_VALUES json, ENTRY_CID varchar(128), AUTHOR varchar(128),"
     " CLOCK bigint unsigned",
 }
+_VARIABLE = "VARIABLE_NAME varchar(64), VARIABLE_VALUE varchar(1024)"
+#: Tables that describe the asking session or the node's accounts: filled by :func:`fill_session_tables`
+#: each time a query names them (MariaDB's and MySQL 5.7's names for the variables tables).
+SESSION_TABLES: dict[str, str] = {
+    "GLOBAL_VARIABLES": _VARIABLE,
+    "SESSION_VARIABLES": _VARIABLE,
+    "GLOBAL_STATUS": _VARIABLE,
+    "SESSION_STATUS": _VARIABLE,
+    "USER_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), PRIVILEGE_TYPE N, IS_GRANTABLE varchar(3)",
+    "SCHEMA_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), TABLE_SCHEMA N, PRIVILEGE_TYPE N,"
+    " IS_GRANTABLE varchar(3)",
+    "TABLE_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), TABLE_SCHEMA N, TABLE_NAME N,"
+    " PRIVILEGE_TYPE N, IS_GRANTABLE varchar(3)",
+    "COLUMN_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), TABLE_SCHEMA N, TABLE_NAME N,"
+    " COLUMN_NAME N, PRIVILEGE_TYPE N, IS_GRANTABLE varchar(3)",
+}
+TABLES.update(SESSION_TABLES)
+#: The minimal ``performance_schema`` and ``mysql`` schemas GUI tools read at connect (DBeaver,
+#: Workbench, DataGrip): the variables and status of the session, the node's accounts.
+OTHER_SCHEMAS: dict[str, dict[str, str]] = {
+    "performance_schema": {
+        "global_variables": _VARIABLE,
+        "session_variables": _VARIABLE,
+        "global_status": _VARIABLE,
+        "session_status": _VARIABLE,
+    },
+    "mysql": {
+        "user": "Host char(255), User char(32), plugin char(64), authentication_string text,"
+        " account_locked varchar(1), password_expired varchar(1), Select_priv varchar(1),"
+        " Insert_priv varchar(1), Update_priv varchar(1), Delete_priv varchar(1), Create_priv varchar(1),"
+        " Drop_priv varchar(1), Grant_priv varchar(1), Super_priv varchar(1)",
+        "db": "Host char(255), Db char(64), User char(32), Select_priv varchar(1), Insert_priv varchar(1),"
+        " Update_priv varchar(1), Delete_priv varchar(1), Create_priv varchar(1), Drop_priv varchar(1),"
+        " Grant_priv varchar(1)",
+        "time_zone_name": "Name char(64), Time_zone_id int unsigned",
+    },
+}
+_SESSION_NAMES = re.compile(
+    r"\b(?:GLOBAL_VARIABLES|SESSION_VARIABLES|GLOBAL_STATUS|SESSION_STATUS|USER_PRIVILEGES|SCHEMA_PRIVILEGES"
+    r"|TABLE_PRIVILEGES|COLUMN_PRIVILEGES|performance_schema|mysql\s*\.)",
+    re.IGNORECASE,
+)
 #: What ``SHOW TABLES FROM information_schema`` lists.
 TABLE_NAMES: tuple[str, ...] = tuple(sorted(TABLES))
 _STATIC = ("CHARACTER_SETS", "COLLATIONS", "ENGINES", "PLUGINS")
@@ -146,12 +189,16 @@ _STATIC = ("CHARACTER_SETS", "COLLATIONS", "ENGINES", "PLUGINS")
 _filled: weakref.WeakKeyDictionary[apsw.Connection, Hashable] = weakref.WeakKeyDictionary()
 
 
-def _columns(name: str) -> list[tuple[str, str]]:
+def _split(spec: str) -> list[tuple[str, str]]:
     columns = []
-    for item in TABLES[name].split(", "):
+    for item in spec.split(", "):
         column, _, decl = item.partition(" ")
         columns.append((column, _NAME if decl == "N" else decl))
     return columns
+
+
+def _columns(name: str) -> list[tuple[str, str]]:
+    return _split(TABLES[name])
 
 
 def table_spec(name: str) -> TableSpec | None:
@@ -167,13 +214,21 @@ def _ensure_attached(conn: apsw.Connection) -> bool:
     """Attach and create the schema if this connection lacks it; True if it was created now."""
     if any(name == INFORMATION_SCHEMA for _seq, name, _file in conn.execute("PRAGMA database_list")):
         return False
-    conn.execute(f"ATTACH DATABASE ':memory:' AS {INFORMATION_SCHEMA}")
+    attached = {name for _seq, name, _file in conn.execute("PRAGMA database_list")}
+    for schema in (INFORMATION_SCHEMA, *OTHER_SCHEMAS):
+        if schema in attached:
+            conn.execute(f"DETACH DATABASE {schema}")
+        conn.execute(f"ATTACH DATABASE ':memory:' AS {schema}")
     with conn:
         for name in TABLES:
             body = ", ".join(f'"{column}" {decl}' for column, decl in _columns(name))
             conn.execute(f"CREATE TABLE {INFORMATION_SCHEMA}.{name} ({body})")
         _insert(conn, "CHARACTER_SETS", ((c, dc, d, m) for c, d, dc, m in CHARSETS))
         _insert(conn, "COLLATIONS", ((n, c, i, d, "Yes", s, p) for n, c, i, d, s, p in COLLATIONS))
+        for schema, tables in OTHER_SCHEMAS.items():
+            for name, spec in tables.items():
+                body = ", ".join(f'"{column}" {decl}' for column, decl in _split(spec))
+                conn.execute(f"CREATE TABLE {schema}.{name} ({body})")
         _insert(conn, "ENGINES", ENGINES)
         plugins = (
             (n, v, "ACTIVE", t, v, None, None, "P2PDB", d, "Apache-2.0", "ON") for n, v, t, d in PLUGINS
@@ -217,7 +272,7 @@ def refresh_information_schema(
         return False
     with conn:
         for name in TABLES:
-            if name not in _STATIC and name not in (CONFLICTS, PROCESSLIST):
+            if name not in _STATIC and name not in (CONFLICTS, PROCESSLIST) and name not in SESSION_TABLES:
                 conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{name}")
         _fill(conn, source, snapshot if snapshot is not None else _snapshot(source))
     _filled[conn] = token
@@ -298,3 +353,71 @@ def fill_processlist(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> No
     with conn:
         conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{PROCESSLIST}")
         _insert(conn, PROCESSLIST, rows)
+
+
+def names_session_tables(shape: str) -> bool:
+    """True if a query reads tables :func:`fill_session_tables` fills."""
+    return _SESSION_NAMES.search(shape) is not None
+
+
+def fill_session_tables(
+    conn: apsw.Connection,
+    *,
+    session_variables: Sequence[tuple[str, str]],
+    global_variables: Sequence[tuple[str, str]],
+    status: Sequence[tuple[str, str]],
+    privileges: Sequence[tuple[str, str | None, str | None, str, bool]],
+    users: Sequence[tuple[str, str, str]],
+) -> None:
+    """Fill the tables that describe the asking session and the node's accounts on ``conn``.
+
+    ``privileges``: (grantee, schema or None, table or None, privilege, grantable);
+    ``users``: (user, host, plugin).
+    """
+    _ensure_attached(conn)
+    yes = {True: "YES", False: "NO"}
+    tables: dict[str, Iterable[Sequence[Any]]] = {
+        f"{INFORMATION_SCHEMA}.GLOBAL_VARIABLES": global_variables,
+        f"{INFORMATION_SCHEMA}.SESSION_VARIABLES": session_variables,
+        f"{INFORMATION_SCHEMA}.GLOBAL_STATUS": status,
+        f"{INFORMATION_SCHEMA}.SESSION_STATUS": status,
+        "performance_schema.global_variables": global_variables,
+        "performance_schema.session_variables": session_variables,
+        "performance_schema.global_status": status,
+        "performance_schema.session_status": status,
+        f"{INFORMATION_SCHEMA}.USER_PRIVILEGES": [
+            (g, "def", p, yes[o]) for g, d, t, p, o in privileges if d is None
+        ],
+        f"{INFORMATION_SCHEMA}.SCHEMA_PRIVILEGES": [
+            (g, "def", d, p, yes[o]) for g, d, t, p, o in privileges if d is not None and t is None
+        ],
+        f"{INFORMATION_SCHEMA}.TABLE_PRIVILEGES": [
+            (g, "def", d, t, p, yes[o]) for g, d, t, p, o in privileges if d is not None and t is not None
+        ],
+    }
+    with conn:
+        for table, rows in tables.items():
+            conn.execute(f"DELETE FROM {table}")
+            rows = list(rows)
+            if rows:
+                marks = ", ".join("?" * len(rows[0]))
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        conn.execute("DELETE FROM mysql.user")
+        conn.execute("DELETE FROM mysql.db")
+        for user, host, plugin in users:
+            granted = {(p, o) for g, d, t, p, o in privileges if d is None and g == _grantee(user, host)}
+            every = any(p == "ALL PRIVILEGES" for p, _ in granted)
+
+            def flag(privilege: str, granted: set[tuple[str, bool]] = granted, every: bool = every) -> str:
+                return "Y" if every or any(p == privilege for p, _ in granted) else "N"
+
+            grant = "Y" if any(o for _, o in granted) else "N"
+            row = (host, user, plugin, "", "N", "N", *(flag(p) for p in _USER_FLAGS), grant, flag("SUPER"))
+            conn.execute(f"INSERT INTO mysql.user VALUES ({', '.join('?' * len(row))})", row)
+
+
+_USER_FLAGS = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP")
+
+
+def _grantee(user: str, host: str) -> str:
+    return "'" + user.replace("'", "''") + "'@'" + host.replace("'", "''") + "'"

@@ -41,10 +41,12 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from p2pdb.sql import mysqltypes
+from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
+from p2pdb.sql.information_schema import names_session_tables
 from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.plan import Plan
 from p2pdb.sql.protocol.backend import ConnectInfo
@@ -132,6 +134,8 @@ class SQLSession:
         self.database: str | None = None
         self.variables: dict[str, Any] = backend.session_defaults()
         self.user_vars: dict[str, Any] = {}
+        #: SQL-level prepared statements (PREPARE name FROM ...): name -> statement text.
+        self.sql_prepared: dict[str, str] = {}
         self.txn: Transaction | None = None
         self.last_insert_id = 0
         self.row_count = -1
@@ -198,6 +202,7 @@ class SQLSession:
         self.txn = None
         self.variables = self.backend.session_defaults()
         self.user_vars.clear()
+        self.sql_prepared.clear()
         self.warnings.clear()
 
     def close(self) -> None:
@@ -236,6 +241,11 @@ class SQLSession:
             running.text if running is not None else None,
         )
 
+    def note(self, code: int, message: str, level: str = "Note") -> OkResult:
+        """An OK with one warning that SHOW WARNINGS lists (``DROP TABLE IF EXISTS`` of a missing table...)."""
+        self.warnings.append((level, code, message))
+        return OkResult(warnings=len(self.warnings))
+
     def _new_running(self, text: str) -> Running:
         variables = self.variables  # SET keeps these integers (statements._integer_variable)
         return Running(
@@ -273,8 +283,9 @@ class SQLSession:
             self.command, self.since = command, running.started
         kind = lexed.kind
         try:
+            authorize(self, lexed, kind)
             if kind in _DML_KINDS:
-                if kind != "SHOW":
+                if kind != "SHOW" and not _reads_diagnostics(lexed):
                     self.warnings.clear()
                 result = await self._dml(lexed, kind)
             else:
@@ -335,6 +346,7 @@ class SQLSession:
             return
         if self.backend.registry.get(name) is None:
             raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{name}'")
+        check_use(self, name)
         self.database = name
 
     def _current_db(self) -> Database:
@@ -441,6 +453,8 @@ class SQLSession:
                 self.backend.refresh_conflicts(conn)
             if plan.processlist:
                 self.backend.refresh_processlist(conn)
+            if plan.info_schema and names_session_tables(lexed.shape):
+                self.backend.refresh_session_tables(conn, self)
             # Without a database and without the catalog, a statement runs anywhere (SELECT SLEEP(5)).
             anywhere = self.database is None and not (plan.info_schema or plan.conflicts or plan.processlist)
             if db is None and anywhere and not plan.write:
@@ -798,6 +812,13 @@ def _generated(bound: dict[str, Any]) -> int | None:
         return int(first)
     ids = bound.get("__auto_ids__")
     return ids.first if isinstance(ids, AutoIds) else None
+
+
+def _reads_diagnostics(lexed: Lexed) -> bool:
+    """``SELECT @@warning_count`` reports the previous statement's warnings (MySQL keeps them)."""
+    return bool(lexed.sysvars) and any(
+        name.lower().endswith(("warning_count", "error_count")) for name in lexed.sysvars.values()
+    )
 
 
 def _int(value: Any) -> int:

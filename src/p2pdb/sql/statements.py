@@ -263,7 +263,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         name = match.group(2).replace("``", "`")
         if name in session.backend.registry:
             if match.group(1):
-                return OkResult(warnings=1)
+                return session.note(1007, f"Can't create database '{name}'; database exists")
             raise MySQLError(1007, f"Can't create database '{name}'; database exists")
         session.backend.registry.create(name).genesis()
         return OkResult(affected_rows=1)
@@ -277,7 +277,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         db = _named_db(session, plan.database)
         if plan.name in db.catalog.tables:
             if plan.if_not_exists:
-                return OkResult(warnings=1)
+                return session.note(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
             raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
 
         def create(conn: Any) -> None:
@@ -317,7 +317,7 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
         name = match.group(2).replace("``", "`")
         if name not in session.backend.registry:
             if match.group(1):
-                return OkResult(warnings=1)
+                return session.note(1008, f"Can't drop database '{name}'; database doesn't exist")
             raise MySQLError(1008, f"Can't drop database '{name}'; database doesn't exist")
         session.backend.registry.drop(name)
         session.backend.pool.forget(lambda kept: session.backend.registry.get(kept.name) is kept)
@@ -352,7 +352,9 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
                     conn.execute(f"DROP TABLE {quote(name)}")
 
             _ddl_write(session, drop, allow_drop=True, db=db)
-        return OkResult(warnings=len(missing))
+        for name in missing:
+            session.note(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{name}'")
+        return OkResult(warnings=len(session.warnings)) if missing else _OK
     match = re.match(r"^\s*DROP\s+INDEX\s+`?([\w$]+)`?\s+ON\s+`?([\w$]+)`?", shape, _I)
     if match:
         statement = f"DROP INDEX {quote(sqlite_index_name(match.group(2), match.group(1)))}"
