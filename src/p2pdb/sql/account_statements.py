@@ -567,10 +567,13 @@ def handle_account_statement(session: SQLSession, lexed: Lexed, text: str) -> Re
 _QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 
 
+_ACCOUNT_STATEMENT = re.compile(r"^\s*(?:CREATE|ALTER|DROP)\s+USER\b", re.I)
+
+
 def authorize(session: SQLSession, lexed: Lexed, kind: str) -> None:
     """Before a statement runs: may the session's account run it on the databases it names?"""
-    if kind not in NEEDED:
-        return
+    if kind not in NEEDED or (kind != "SELECT" and _ACCOUNT_STATEMENT.match(lexed.shape)):
+        return  # account statements check their own privileges
     account = session_account(session)
     if account is not None and account.allows(NEEDED[kind]):
         return
