@@ -21,6 +21,11 @@ class Config:
     #: MySQL listener. Binding to a non-loopback address requires a root password.
     mysql_host: str = "127.0.0.1"
     mysql_port: int = 3306
+    #: TLS on the MySQL listener (clients choose it; caching_sha2_password's first login needs it or
+    #: RSA). The certificate is generated in the data directory unless both files below are given.
+    mysql_tls: bool = True
+    mysql_ssl_cert: Path | None = None
+    mysql_ssl_key: Path | None = None
     #: Peer-to-peer listener (used by the replication layer).
     p2p_host: str = "127.0.0.1"
     p2p_port: int = 4001
@@ -75,6 +80,9 @@ class Config:
         config.data_dir = Path(config.data_dir)
         if config.network_key is not None:
             config.network_key = Path(config.network_key)
+        for name in ("mysql_ssl_cert", "mysql_ssl_key"):
+            if getattr(config, name) is not None:
+                setattr(config, name, Path(getattr(config, name)))
         config.bootstrap = list(config.bootstrap)
         if config.lan and config.p2p_host == "127.0.0.1" and overrides.get("p2p_host") is None:
             config.p2p_host = "0.0.0.0"

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from p2pdb.config import Config
 from p2pdb.log import Identity
 from p2pdb.sql.backend import Accounts, Limits, SQLBackend
 from p2pdb.sql.protocol import MySQLServer, ServerOptions, is_loopback, load_or_create_rsa_key
+from p2pdb.sql.tls_files import load_or_create_tls
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,25 @@ class Node:
             self.registry, accounts, status=self._status_counters, limits=limits
         )
         rsa_key = load_or_create_rsa_key(self.data_dir / "mysql_rsa.pem")
+        ssl_context = None
+        if config.mysql_tls:
+            try:
+                ssl_context = load_or_create_tls(
+                    self.data_dir,
+                    config.mysql_host,
+                    cert=config.mysql_ssl_cert,
+                    key=config.mysql_ssl_key,
+                    peer_id=str(self.identity.peer_id),
+                )
+            except (OSError, ValueError, ssl.SSLError) as exc:
+                self.registry.close()
+                raise StartupError(f"cannot use the MySQL TLS certificate: {exc}") from exc
+            backend.enable_tls(self.data_dir, config.mysql_ssl_cert, config.mysql_ssl_key)
         self.mysql = MySQLServer(
-            backend, rsa_key=rsa_key, options=ServerOptions(max_packet=config.max_packet)
+            backend,
+            ssl_context=ssl_context,
+            rsa_key=rsa_key,
+            options=ServerOptions(max_packet=config.max_packet),
         )
         try:
             await self.mysql.start(config.mysql_host, config.mysql_port)

@@ -58,6 +58,12 @@ def main() -> None:
 @DATA_DIR
 @click.option("--mysql-host", default=None, help="MySQL listen address [127.0.0.1].")
 @click.option("--mysql-port", type=int, default=None, help="MySQL listen port [3306].")
+@click.option("--mysql-tls/--no-mysql-tls", default=None,
+              help="Offer TLS to MySQL clients [on; certificate generated in the data directory].")  # fmt: skip
+@click.option("--mysql-ssl-cert", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PEM certificate (chain) of the MySQL listener, instead of the generated one.")  # fmt: skip
+@click.option("--mysql-ssl-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="PEM private key of --mysql-ssl-cert.")  # fmt: skip
 @click.option("--p2p-host", default=None, help="Peer-to-peer listen address [127.0.0.1].")
 @click.option("--p2p-port", type=int, default=None, help="Peer-to-peer listen port [4001].")
 @click.option(

@@ -18,21 +18,22 @@ from typing import Any
 import apsw
 
 from p2pdb.sql import autoids, catalog, information_schema, mysqltypes
+from p2pdb.sql.accounts import Accounts as Accounts
 from p2pdb.sql.exact import signature as exact_signature
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
 from p2pdb.sql.guard import CLIENT_MARK, SHUTDOWN
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.plan import Plan, PlanCache, build_plan, render_name
-from p2pdb.sql.protocol.auth import Credential
-from p2pdb.sql.protocol.backend import Account, ConnectInfo, is_loopback
+from p2pdb.sql.protocol.backend import Account, ConnectInfo
 from p2pdb.sql.protocol.constants import DEFAULT_MAX_PACKET
 from p2pdb.sql.protocol.errors import MySQLError
 from p2pdb.sql.protocol.results import Column, ResultSet
 from p2pdb.sql.readers import QueryPool
 from p2pdb.sql.session import SQLSession
+from p2pdb.sql.session_statements import HANDLERS as SESSION_HANDLERS
 from p2pdb.sql.statements import HANDLERS
-from p2pdb.sql.variables import DEFAULTS
+from p2pdb.sql.variables import DEFAULTS, show_value
 from p2pdb.store import Database, IndexSpec, TableSpec
 from p2pdb.store.registry import Registry
 
@@ -49,40 +50,6 @@ def _json(value: Any) -> str:
         return str(item)
 
     return json.dumps(value, default=plain, sort_keys=True)
-
-
-class Accounts:
-    """MySQL accounts of a node. ``root`` with an empty password (loopback only) until a password
-    is set with ``p2pdb init --password``; credentials live in ``<data-dir>/users.json`` (0600)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self.users: dict[str, Credential] = {}
-        if path is not None and path.exists():
-            for user, text in json.loads(path.read_text()).items():
-                self.users[user] = Credential.decode(text)
-
-    def has_password(self, user: str = "root") -> bool:
-        credential = self.users.get(user)
-        return credential is not None and not credential.empty
-
-    def set_password(self, user: str, password: str) -> None:
-        self.users[user] = Credential.from_password(password)
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            data = json.dumps({u: c.encode() for u, c in self.users.items()}, indent=2)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(data)
-            tmp.chmod(0o600)
-            tmp.replace(self.path)
-
-    def lookup(self, user: str, peer_host: str) -> Account | None:
-        credential = self.users.get(user)
-        if credential is None:
-            if user != "root":
-                return None
-            credential = Credential.from_password("")
-        return Account(credential, host_allowed=True if not credential.empty else is_loopback(peer_host))
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +84,7 @@ class SQLBackend:
     ):
         self.registry = registry
         self.accounts = accounts
-        self.handlers = HANDLERS
+        self.handlers = {**HANDLERS, **SESSION_HANDLERS}
         self.limits = limits or Limits()
         self.max_packet = self.limits.max_packet
         #: Values new sessions start with (DEFAULTS, the node's limits, SET GLOBAL).
@@ -163,6 +130,33 @@ class SQLBackend:
         """SHOW PROCESSLIST rows of every open session, by connection id."""
         now = time.monotonic()
         return [self.sessions[key].processlist_row(now) for key in sorted(self.sessions)]
+
+    def enable_tls(self, data_dir: Path, cert: Path | None, key: Path | None) -> None:
+        """The listener offers TLS: ``have_ssl`` is YES and the ``ssl_*`` variables name the files."""
+        from p2pdb.sql import tls_files
+
+        self.global_variables.update(
+            have_ssl="YES",
+            have_openssl="YES",
+            ssl_ca="" if cert is not None else str(data_dir / tls_files.CA_CERT),
+            ssl_cert=str(cert or data_dir / tls_files.SERVER_CERT),
+            ssl_key=str(key or data_dir / tls_files.SERVER_KEY),
+        )
+
+    def refresh_session_tables(self, conn: apsw.Connection, session: SQLSession) -> None:
+        """Fill the variables, status and privilege tables (information_schema, performance_schema,
+        mysql) on ``conn`` as ``session`` sees them."""
+        session.refresh_auto_vars()
+        session_variables = [(k, show_value(v)) for k, v in sorted(session.variables.items())]
+        global_variables = [(k, show_value(v)) for k, v in sorted(self.global_variables.items())]
+        information_schema.fill_session_tables(
+            conn,
+            session_variables=session_variables,
+            global_variables=global_variables,
+            status=[(k, show_value(v)) for k, v in sorted(self.status().items())],
+            privileges=self.accounts.privilege_rows(),
+            users=self.accounts.user_rows(),
+        )
 
     def refresh_processlist(self, conn: apsw.Connection) -> None:
         information_schema.fill_processlist(conn, self.processlist())

@@ -58,6 +58,42 @@ ENGINES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("InnoDB", "DEFAULT", "Supports transactions, row-level locking, and foreign keys", "YES", "YES", "YES"),
 )
 
+#: (name, version, type, description): SHOW PLUGINS, information_schema.PLUGINS. All built in (no library).
+PLUGINS: tuple[tuple[str, str, str, str], ...] = (
+    ("mysql_native_password", "1.1", "AUTHENTICATION", "Native MySQL authentication"),
+    ("caching_sha2_password", "1.0", "AUTHENTICATION", "Caching sha2 authentication"),
+    ("sha256_password", "1.1", "AUTHENTICATION", "SHA256 password authentication"),
+    ("InnoDB", "8.0", "STORAGE ENGINE", "Supports transactions, row-level locking, and foreign keys"),
+    ("INFORMATION_SCHEMA", "8.0", "STORAGE ENGINE", "The catalog as tables"),
+)
+
+#: (privilege, context, comment): SHOW PRIVILEGES, the static MySQL privileges GRANT takes.
+PRIVILEGE_LIST: tuple[tuple[str, str, str], ...] = (
+    ("Alter", "Tables", "To alter the table"),
+    ("Create", "Databases,Tables,Indexes", "To create new databases and tables"),
+    ("Create view", "Tables", "To create new views"),
+    ("Create user", "Server Admin", "To create new users"),
+    ("Delete", "Tables", "To delete existing rows"),
+    ("Drop", "Databases,Tables", "To drop databases, tables, and views"),
+    (
+        "Grant option",
+        "Databases,Tables,Functions,Procedures",
+        "To give to other users those privileges you possess",
+    ),
+    ("Index", "Tables", "To create or drop indexes"),
+    ("Insert", "Tables", "To insert data into tables"),
+    ("Lock tables", "Databases", "To use LOCK TABLES (together with SELECT privilege)"),
+    ("Process", "Server Admin", "To view the plain text of currently executing queries"),
+    ("References", "Databases,Tables", "To have references on tables"),
+    ("Reload", "Server Admin", "To reload or refresh tables, logs and privileges"),
+    ("Select", "Tables", "To retrieve rows from table"),
+    ("Show databases", "Server Admin", "To see all databases with SHOW DATABASES"),
+    ("Show view", "Tables", "To see views with SHOW CREATE VIEW"),
+    ("Super", "Server Admin", "To use KILL thread, SET GLOBAL, CHANGE MASTER, etc."),
+    ("Update", "Tables", "To update existing rows"),
+    ("Usage", "Server Admin", "No privileges - allow connect only"),
+)
+
 
 class CatalogSource(Protocol):
     """The schema the catalog describes; the SQL layer implements it over its store databases."""
@@ -275,7 +311,26 @@ def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec]) -> str:
         kind = "UNIQUE KEY" if index.unique else "KEY"
         lines.append(f"{kind} {quote_ident(index.name)} {_key_columns(index.columns)}")
     body = ",\n  ".join(lines)
-    return f"CREATE TABLE {quote_ident(spec.name)} (\n  {body}\n) {TABLE_OPTIONS}"
+    comment = table_comment(spec)
+    options = f"{TABLE_OPTIONS} COMMENT={quote_string(comment)}" if comment else TABLE_OPTIONS
+    return f"CREATE TABLE {quote_ident(spec.name)} (\n  {body}\n) {options}"
+
+
+def table_comment(spec: TableSpec) -> str:
+    """The table's comment as MySQL shows it: a conflict rule other than last-writer-wins is the
+    comment that chose it (``p2pdb:counter(hits)``), so ``SHOW CREATE TABLE`` and a dump carry it."""
+    rule = dict(spec.rule or {})
+    name = rule.pop("rule", "lww")
+    if name == "lww" and not rule:
+        return ""
+    columns = rule.pop("columns", None)
+    if columns is None or rule:  # a rule with other options: name it (ddl accepts only name(columns))
+        return f"p2pdb:{name}"
+    names = []
+    for column in columns:
+        found = spec.column(column)
+        names.append(found.name if found is not None else column)
+    return f"p2pdb:{name}({', '.join(names)})"
 
 
 def table_columns(spec: TableSpec, indexes: Sequence[IndexSpec], database: str) -> list[ResultColumn]:

@@ -16,6 +16,8 @@ from p2pdb.sql.catalog_meta import (
     COLLATIONS,
     ENGINES,
     INFORMATION_SCHEMA,
+    PLUGINS,
+    PRIVILEGE_LIST,
     PRIVILEGES,
     CatalogSource,
     database_tables,
@@ -23,6 +25,7 @@ from p2pdb.sql.catalog_meta import (
     find_table,
     no_database,
     quote_ident,
+    table_comment,
     table_indexes,
     unknown_database,
 )
@@ -88,10 +91,12 @@ _ROUTINE_STATUS = _header(
     "Db:s, Name:s, Type:s, Definer:s, Modified:s, Created:s, Security_type:s, Comment:s,"
     " character_set_client:s, collation_connection:s, Database Collation:s"
 )
+_PLUGINS = _header("Name:s, Status:s, Type:s, Library:s, License:s")
+_PRIVILEGES = _header("Privilege:s, Context:s, Comment:s")
 _MASTER_STATUS = _header("File:s, Position:i, Binlog_Do_DB:s, Binlog_Ignore_DB:s, Executed_Gtid_Set:s")
 
 
-_STATUS_TAIL = (COLLATION_NAME, None, "", "")  # Collation, Checksum, Create_options, Comment
+_STATUS_TAIL = (COLLATION_NAME, None, "")  # Collation, Checksum, Create_options
 _INDEX_TAIL = ("BTREE", "", "", "YES", None)  # Index_type, Comment, Index_comment, Visible, Expression
 
 
@@ -237,8 +242,9 @@ def _table_status(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
     for spec in sorted(specs, key=lambda s: s.name):
         count = ctx.source.row_count(database, spec.name)
         sizes = (0, 0, 0, 0, 0)  # Avg_row_length, Data_length, Max_data_length, Index_length, Data_free
+        times = (None, None, None, None)  # Auto_increment, Create_time, Update_time, Check_time
         rows.append(
-            [spec.name, "InnoDB", 10, "Dynamic", count, *sizes, None, None, None, None, *_STATUS_TAIL]
+            [spec.name, "InnoDB", 10, "Dynamic", count, *sizes, *times, *_STATUS_TAIL, table_comment(spec)]
         )
     return ResultSet(_TABLE_STATUS, flt.apply([c.name for c in _TABLE_STATUS], rows))
 
@@ -472,6 +478,8 @@ _HANDLERS: dict[str, Callable[[Cursor, _Context, bool], ResultSet]] = {
     "PROCESSLIST": _processlist,
     "GRANTS": _grants,
     "ENGINES": _fixed(_ENGINES, ENGINES),
+    "PLUGINS": _fixed(_PLUGINS, [(n, "ACTIVE", t, None, "Apache-2.0") for n, _, t, _ in PLUGINS]),
+    "PRIVILEGES": _fixed(_PRIVILEGES, PRIVILEGE_LIST),
     "CHARSET": _fixed(_CHARSETS, [(c, d, dc, m) for c, d, dc, m in CHARSETS]),
     "COLLATION": _fixed(_COLLATIONS, [(n, c, i, d, "Yes", s, p) for n, c, i, d, s, p in COLLATIONS]),
     "TRIGGERS": _fixed(_TRIGGERS, ()),

@@ -106,7 +106,8 @@ async def create_select(session: SQLSession, tree: exp.Create, select: Lexed, ve
     db = _named_db(session, plan.database)
     if plan.name in db.catalog.tables:
         if plan.if_not_exists:
-            return OkResult(warnings=1)  # MySQL 8: nothing is inserted either
+            # MySQL 8: nothing is inserted either
+            return session.note(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
         raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
     if "." in select.shape:
         select, source = session._qualified(select, db)
@@ -418,7 +419,7 @@ def create_like(session: SQLSession, tree: exp.Create, source: exp.Table) -> Res
         raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{source_db.name}.{source.name}' doesn't exist")
     if name in db.catalog.tables:
         if tree.args.get("exists"):
-            return OkResult(warnings=1)
+            return session.note(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{name}' already exists")
         raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{name}' already exists")
     plan = TablePlan(name, False, [], list(spec.pk))
     for col in spec.columns:

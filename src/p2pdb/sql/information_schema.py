@@ -18,6 +18,7 @@ is refilled by :func:`fill_conflicts` whenever a query names it, not by the sche
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -29,10 +30,12 @@ from p2pdb.sql.catalog_meta import (
     COLLATIONS,
     ENGINES,
     INFORMATION_SCHEMA,
+    PLUGINS,
     PRIVILEGES,
     CatalogSource,
     describe_table,
     indexes_of,
+    table_comment,
 )
 from p2pdb.sql.mysqltypes import CHARSET_NAME, COLLATION_NAME
 from p2pdb.store.schema import Column, IndexSpec, TableSpec
@@ -57,6 +60,21 @@ TABLES: dict[str, str] = {
     " GENERATION_EXPRESSION longtext, SRS_ID int unsigned",
     "ENGINES": "ENGINE N, SUPPORT varchar(8), COMMENT varchar(80), TRANSACTIONS varchar(3), XA varchar(3),"
     " SAVEPOINTS varchar(3)",
+    "FILES": "FILE_ID bigint, FILE_NAME text, FILE_TYPE varchar(256), TABLESPACE_NAME N, TABLE_CATALOG N,"
+    " TABLE_SCHEMA N, TABLE_NAME N, LOGFILE_GROUP_NAME N, LOGFILE_GROUP_NUMBER bigint, ENGINE N,"
+    " FULLTEXT_KEYS N, DELETED_ROWS N, UPDATE_COUNT N, FREE_EXTENTS bigint, TOTAL_EXTENTS bigint,"
+    " EXTENT_SIZE bigint, INITIAL_SIZE bigint, MAXIMUM_SIZE bigint, AUTOEXTEND_SIZE bigint,"
+    " CREATION_TIME N, LAST_UPDATE_TIME N, LAST_ACCESS_TIME N, RECOVER_TIME N, TRANSACTION_COUNTER N,"
+    " VERSION bigint, ROW_FORMAT varchar(256), TABLE_ROWS N, AVG_ROW_LENGTH N, DATA_LENGTH N,"
+    " MAX_DATA_LENGTH N, INDEX_LENGTH N, DATA_FREE bigint, CREATE_TIME N, UPDATE_TIME N, CHECK_TIME N,"
+    " CHECKSUM N, STATUS varchar(256), EXTRA varchar(256)",
+    "CHECK_CONSTRAINTS": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N, CHECK_CLAUSE longtext",
+    "EVENTS": "EVENT_CATALOG N, EVENT_SCHEMA N, EVENT_NAME N, DEFINER varchar(288), TIME_ZONE N,"
+    " EVENT_BODY varchar(3), EVENT_DEFINITION longtext, EVENT_TYPE varchar(9), EXECUTE_AT datetime,"
+    " INTERVAL_VALUE varchar(256), INTERVAL_FIELD varchar(18), SQL_MODE varchar(520), STARTS datetime,"
+    " ENDS datetime, STATUS varchar(21), ON_COMPLETION varchar(12), CREATED timestamp,"
+    " LAST_ALTERED timestamp, LAST_EXECUTED datetime, EVENT_COMMENT N, ORIGINATOR int unsigned,"
+    " CHARACTER_SET_CLIENT N, COLLATION_CONNECTION N, DATABASE_COLLATION N",
     "KEY_COLUMN_USAGE": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N, TABLE_CATALOG N,"
     " TABLE_SCHEMA N, TABLE_NAME N, COLUMN_NAME N, ORDINAL_POSITION int unsigned,"
     " POSITION_IN_UNIQUE_CONSTRAINT int unsigned, REFERENCED_TABLE_SCHEMA N, REFERENCED_TABLE_NAME N,"
@@ -66,6 +84,17 @@ TABLES: dict[str, str] = {
     " CHARACTER_OCTET_LENGTH bigint, NUMERIC_PRECISION int unsigned, NUMERIC_SCALE bigint,"
     " DATETIME_PRECISION int unsigned, CHARACTER_SET_NAME N, COLLATION_NAME N, DTD_IDENTIFIER mediumtext,"
     " ROUTINE_TYPE varchar(9)",
+    "PARTITIONS": "TABLE_CATALOG N, TABLE_SCHEMA N, TABLE_NAME N, PARTITION_NAME N, SUBPARTITION_NAME N,"
+    " PARTITION_ORDINAL_POSITION int unsigned, SUBPARTITION_ORDINAL_POSITION int unsigned,"
+    " PARTITION_METHOD varchar(13), SUBPARTITION_METHOD varchar(13), PARTITION_EXPRESSION varchar(2048),"
+    " SUBPARTITION_EXPRESSION varchar(2048), PARTITION_DESCRIPTION text, TABLE_ROWS bigint unsigned,"
+    " AVG_ROW_LENGTH bigint unsigned, DATA_LENGTH bigint unsigned, MAX_DATA_LENGTH bigint unsigned,"
+    " INDEX_LENGTH bigint unsigned, DATA_FREE bigint unsigned, CREATE_TIME timestamp, UPDATE_TIME datetime,"
+    " CHECK_TIME datetime, CHECKSUM bigint, PARTITION_COMMENT text, NODEGROUP varchar(256),"
+    " TABLESPACE_NAME varchar(268)",
+    "PLUGINS": "PLUGIN_NAME N, PLUGIN_VERSION varchar(20), PLUGIN_STATUS varchar(10), PLUGIN_TYPE varchar(80),"
+    " PLUGIN_TYPE_VERSION varchar(20), PLUGIN_LIBRARY N, PLUGIN_LIBRARY_VERSION varchar(20),"
+    " PLUGIN_AUTHOR N, PLUGIN_DESCRIPTION longtext, PLUGIN_LICENSE varchar(80), LOAD_OPTION varchar(64)",
     "REFERENTIAL_CONSTRAINTS": "CONSTRAINT_CATALOG N, CONSTRAINT_SCHEMA N, CONSTRAINT_NAME N,"
     " UNIQUE_CONSTRAINT_CATALOG N, UNIQUE_CONSTRAINT_SCHEMA N, UNIQUE_CONSTRAINT_NAME N,"
     " MATCH_OPTION varchar(7), UPDATE_RULE varchar(11), DELETE_RULE varchar(11), TABLE_NAME N,"
@@ -110,20 +139,66 @@ TABLES: dict[str, str] = {
     " SUBJECT varchar(256), DETAIL text, LOST_VALUES json, ENTRY_CID varchar(128), AUTHOR varchar(128),"
     " CLOCK bigint unsigned",
 }
+_VARIABLE = "VARIABLE_NAME varchar(64), VARIABLE_VALUE varchar(1024)"
+#: Tables that describe the asking session or the node's accounts: filled by :func:`fill_session_tables`
+#: each time a query names them (MariaDB's and MySQL 5.7's names for the variables tables).
+SESSION_TABLES: dict[str, str] = {
+    "GLOBAL_VARIABLES": _VARIABLE,
+    "SESSION_VARIABLES": _VARIABLE,
+    "GLOBAL_STATUS": _VARIABLE,
+    "SESSION_STATUS": _VARIABLE,
+    "USER_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), PRIVILEGE_TYPE N, IS_GRANTABLE varchar(3)",
+    "SCHEMA_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), TABLE_SCHEMA N, PRIVILEGE_TYPE N,"
+    " IS_GRANTABLE varchar(3)",
+    "TABLE_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), TABLE_SCHEMA N, TABLE_NAME N,"
+    " PRIVILEGE_TYPE N, IS_GRANTABLE varchar(3)",
+    "COLUMN_PRIVILEGES": "GRANTEE varchar(292), TABLE_CATALOG varchar(512), TABLE_SCHEMA N, TABLE_NAME N,"
+    " COLUMN_NAME N, PRIVILEGE_TYPE N, IS_GRANTABLE varchar(3)",
+}
+TABLES.update(SESSION_TABLES)
+#: The minimal ``performance_schema`` and ``mysql`` schemas GUI tools read at connect (DBeaver,
+#: Workbench, DataGrip): the variables and status of the session, the node's accounts.
+OTHER_SCHEMAS: dict[str, dict[str, str]] = {
+    "performance_schema": {
+        "global_variables": _VARIABLE,
+        "session_variables": _VARIABLE,
+        "global_status": _VARIABLE,
+        "session_status": _VARIABLE,
+    },
+    "mysql": {
+        "user": "Host char(255), User char(32), plugin char(64), authentication_string text,"
+        " account_locked varchar(1), password_expired varchar(1), Select_priv varchar(1),"
+        " Insert_priv varchar(1), Update_priv varchar(1), Delete_priv varchar(1), Create_priv varchar(1),"
+        " Drop_priv varchar(1), Grant_priv varchar(1), Super_priv varchar(1)",
+        "db": "Host char(255), Db char(64), User char(32), Select_priv varchar(1), Insert_priv varchar(1),"
+        " Update_priv varchar(1), Delete_priv varchar(1), Create_priv varchar(1), Drop_priv varchar(1),"
+        " Grant_priv varchar(1)",
+        "time_zone_name": "Name char(64), Time_zone_id int unsigned",
+    },
+}
+_SESSION_NAMES = re.compile(
+    r"\b(?:GLOBAL_VARIABLES|SESSION_VARIABLES|GLOBAL_STATUS|SESSION_STATUS|USER_PRIVILEGES|SCHEMA_PRIVILEGES"
+    r"|TABLE_PRIVILEGES|COLUMN_PRIVILEGES|performance_schema|mysql\s*\.)",
+    re.IGNORECASE,
+)
 #: What ``SHOW TABLES FROM information_schema`` lists.
 TABLE_NAMES: tuple[str, ...] = tuple(sorted(TABLES))
-_STATIC = ("CHARACTER_SETS", "COLLATIONS", "ENGINES")
+_STATIC = ("CHARACTER_SETS", "COLLATIONS", "ENGINES", "PLUGINS")
 
 #: Last schema token each connection's information_schema was filled for.
 _filled: weakref.WeakKeyDictionary[apsw.Connection, Hashable] = weakref.WeakKeyDictionary()
 
 
-def _columns(name: str) -> list[tuple[str, str]]:
+def _split(spec: str) -> list[tuple[str, str]]:
     columns = []
-    for item in TABLES[name].split(", "):
+    for item in spec.split(", "):
         column, _, decl = item.partition(" ")
         columns.append((column, _NAME if decl == "N" else decl))
     return columns
+
+
+def _columns(name: str) -> list[tuple[str, str]]:
+    return _split(TABLES[name])
 
 
 def table_spec(name: str) -> TableSpec | None:
@@ -139,14 +214,26 @@ def _ensure_attached(conn: apsw.Connection) -> bool:
     """Attach and create the schema if this connection lacks it; True if it was created now."""
     if any(name == INFORMATION_SCHEMA for _seq, name, _file in conn.execute("PRAGMA database_list")):
         return False
-    conn.execute(f"ATTACH DATABASE ':memory:' AS {INFORMATION_SCHEMA}")
+    attached = {name for _seq, name, _file in conn.execute("PRAGMA database_list")}
+    for schema in (INFORMATION_SCHEMA, *OTHER_SCHEMAS):
+        if schema in attached:
+            conn.execute(f"DETACH DATABASE {schema}")
+        conn.execute(f"ATTACH DATABASE ':memory:' AS {schema}")
     with conn:
         for name in TABLES:
             body = ", ".join(f'"{column}" {decl}' for column, decl in _columns(name))
             conn.execute(f"CREATE TABLE {INFORMATION_SCHEMA}.{name} ({body})")
         _insert(conn, "CHARACTER_SETS", ((c, dc, d, m) for c, d, dc, m in CHARSETS))
         _insert(conn, "COLLATIONS", ((n, c, i, d, "Yes", s, p) for n, c, i, d, s, p in COLLATIONS))
+        for schema, tables in OTHER_SCHEMAS.items():
+            for name, spec in tables.items():
+                body = ", ".join(f'"{column}" {decl}' for column, decl in _split(spec))
+                conn.execute(f"CREATE TABLE {schema}.{name} ({body})")
         _insert(conn, "ENGINES", ENGINES)
+        plugins = (
+            (n, v, "ACTIVE", t, v, None, None, "P2PDB", d, "Apache-2.0", "ON") for n, v, t, d in PLUGINS
+        )
+        _insert(conn, "PLUGINS", plugins)
     return True
 
 
@@ -185,7 +272,7 @@ def refresh_information_schema(
         return False
     with conn:
         for name in TABLES:
-            if name not in _STATIC and name not in (CONFLICTS, PROCESSLIST):
+            if name not in _STATIC and name not in (CONFLICTS, PROCESSLIST) and name not in SESSION_TABLES:
                 conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{name}")
         _fill(conn, source, snapshot if snapshot is not None else _snapshot(source))
     _filled[conn] = token
@@ -199,6 +286,7 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
     statistics: list[tuple[Any, ...]] = []
     usage: list[tuple[Any, ...]] = []
     constraints: list[tuple[Any, ...]] = []
+    partitions: list[tuple[Any, ...]] = []
     for db, specs, all_indexes in snapshot:
         schemata.append(("def", db, CHARSET_NAME, COLLATION_NAME, None, "NO"))
         for spec in specs:
@@ -210,8 +298,12 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                 0,
                 0,
             )  # AVG_ROW_LENGTH, DATA_LENGTH, MAX_DATA_LENGTH, INDEX_LENGTH, DATA_FREE
-            tail = (None, None, None, None, COLLATION_NAME, None, "", "")
+            tail = (None, None, None, None, COLLATION_NAME, None, "", table_comment(spec))
             tables.append(("def", db, spec.name, "BASE TABLE", "InnoDB", 10, "Dynamic", count, *sizes, *tail))
+            # An unpartitioned table has one row in PARTITIONS, its partition columns NULL (as MySQL).
+            partitions.append(
+                ("def", db, spec.name, *([None] * 9), count, *sizes, *([None] * 4), "", "", None)
+            )
             indexes = indexes_of(spec, all_indexes)
             facts = describe_table(spec, indexes)
             nullable = {f.name: f.nullable for f in facts}
@@ -243,6 +335,7 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
     _insert(conn, "STATISTICS", statistics)
     _insert(conn, "KEY_COLUMN_USAGE", usage)
     _insert(conn, "TABLE_CONSTRAINTS", constraints)
+    _insert(conn, "PARTITIONS", partitions)
 
 
 def fill_conflicts(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:
@@ -260,3 +353,71 @@ def fill_processlist(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> No
     with conn:
         conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{PROCESSLIST}")
         _insert(conn, PROCESSLIST, rows)
+
+
+def names_session_tables(shape: str) -> bool:
+    """True if a query reads tables :func:`fill_session_tables` fills."""
+    return _SESSION_NAMES.search(shape) is not None
+
+
+def fill_session_tables(
+    conn: apsw.Connection,
+    *,
+    session_variables: Sequence[tuple[str, str]],
+    global_variables: Sequence[tuple[str, str]],
+    status: Sequence[tuple[str, str]],
+    privileges: Sequence[tuple[str, str | None, str | None, str, bool]],
+    users: Sequence[tuple[str, str, str]],
+) -> None:
+    """Fill the tables that describe the asking session and the node's accounts on ``conn``.
+
+    ``privileges``: (grantee, schema or None, table or None, privilege, grantable);
+    ``users``: (user, host, plugin).
+    """
+    _ensure_attached(conn)
+    yes = {True: "YES", False: "NO"}
+    tables: dict[str, Iterable[Sequence[Any]]] = {
+        f"{INFORMATION_SCHEMA}.GLOBAL_VARIABLES": global_variables,
+        f"{INFORMATION_SCHEMA}.SESSION_VARIABLES": session_variables,
+        f"{INFORMATION_SCHEMA}.GLOBAL_STATUS": status,
+        f"{INFORMATION_SCHEMA}.SESSION_STATUS": status,
+        "performance_schema.global_variables": global_variables,
+        "performance_schema.session_variables": session_variables,
+        "performance_schema.global_status": status,
+        "performance_schema.session_status": status,
+        f"{INFORMATION_SCHEMA}.USER_PRIVILEGES": [
+            (g, "def", p, yes[o]) for g, d, t, p, o in privileges if d is None
+        ],
+        f"{INFORMATION_SCHEMA}.SCHEMA_PRIVILEGES": [
+            (g, "def", d, p, yes[o]) for g, d, t, p, o in privileges if d is not None and t is None
+        ],
+        f"{INFORMATION_SCHEMA}.TABLE_PRIVILEGES": [
+            (g, "def", d, t, p, yes[o]) for g, d, t, p, o in privileges if d is not None and t is not None
+        ],
+    }
+    with conn:
+        for table, rows in tables.items():
+            conn.execute(f"DELETE FROM {table}")
+            rows = list(rows)
+            if rows:
+                marks = ", ".join("?" * len(rows[0]))
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        conn.execute("DELETE FROM mysql.user")
+        conn.execute("DELETE FROM mysql.db")
+        for user, host, plugin in users:
+            granted = {(p, o) for g, d, t, p, o in privileges if d is None and g == _grantee(user, host)}
+            every = any(p == "ALL PRIVILEGES" for p, _ in granted)
+
+            def flag(privilege: str, granted: set[tuple[str, bool]] = granted, every: bool = every) -> str:
+                return "Y" if every or any(p == privilege for p, _ in granted) else "N"
+
+            grant = "Y" if any(o for _, o in granted) else "N"
+            row = (host, user, plugin, "", "N", "N", *(flag(p) for p in _USER_FLAGS), grant, flag("SUPER"))
+            conn.execute(f"INSERT INTO mysql.user VALUES ({', '.join('?' * len(row))})", row)
+
+
+_USER_FLAGS = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "DROP")
+
+
+def _grantee(user: str, host: str) -> str:
+    return "'" + user.replace("'", "''") + "'@'" + host.replace("'", "''") + "'"

@@ -228,3 +228,20 @@ def split_statements(sql: str) -> list[str]:
             start = match.end()
     parts.append(sql[start:])
     return [p for p in (part.strip() for part in parts) if p]
+
+
+def unwrap_version_comments(sql: str) -> str:
+    """The statement with the ``/*!NNNNN`` and ``*/`` markers of its version comments blanked out, as
+    MySQL runs them (``CREATE DATABASE /*!32312 IF NOT EXISTS*/ `shop``` of a dump); quoted text and
+    other comments are left alone. Handlers that read the statement text use this form."""
+    if "/*!" not in sql:
+        return sql
+    out: list[str] = []
+    pos = 0
+    for match in _TOKEN.finditer(sql):
+        if match.lastgroup == "vcmt":
+            out.append(sql[pos : match.start()])
+            out.append(" ")
+            pos = match.end()
+    out.append(sql[pos:])
+    return "".join(out)

@@ -23,6 +23,7 @@ from p2pdb.sql.defaults import fill_defaults
 from p2pdb.sql.exact import rewrite as exact_rewrite
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed
+from p2pdb.sql.multi_table import is_multi_table, rewrite_multi_table
 from p2pdb.sql.temporal import NEEDS_TRANSLATION
 from p2pdb.sql.translate import rewrite, transpile
 from p2pdb.store.schema import TableSpec, quote
@@ -41,7 +42,7 @@ _SESSION_FUNCTIONS = [
     (re.compile(r"\b(?:NOW|SYSDATE|LOCALTIME|LOCALTIMESTAMP)\s*\(\s*\d+\s*\)", _I), "now()"),
 ]
 _LOCKING = re.compile(r"\b(FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)\b", _I)
-_INFO_SCHEMA = re.compile(r"\binformation_schema\s*\.", _I)
+_INFO_SCHEMA = re.compile(r"\b(?:information_schema|performance_schema|mysql)\s*\.", _I)
 _CONFLICTS = re.compile(r"\bP2PDB_CONFLICTS\b", _I)
 _PROCESSLIST = re.compile(r"\bPROCESSLIST\b", _I)
 _PROJ_TOKENS = re.compile(
@@ -249,6 +250,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
             shape = _limit_by_rowid(shape)
         if kind == "UPDATE" and changed_rows:
             shape = _only_changed_rows(shape)
+        if is_multi_table(kind, shape):
+            shape = rewrite_multi_table(kind, shape)
     sql = rewrite(shape)
     if kind == "SELECT" and NEEDS_TRANSLATION.search(shape):
         # Valid SQLite as it stands, but with another meaning (CAST targets, XOR, ^): sqlglot's

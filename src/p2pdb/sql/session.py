@@ -41,11 +41,13 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from p2pdb.sql import mysqltypes
+from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
-from p2pdb.sql.lexer import Lexed, lex, split_statements
+from p2pdb.sql.information_schema import names_session_tables
+from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.plan import Plan
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
@@ -122,8 +124,7 @@ class Transaction:
     statements: list[Recorded] = field(default_factory=list)
     first_write: int | None = None
     allow_drop: bool = False
-    #: Started by BEGIN / START TRANSACTION (not by autocommit=0, whose transaction starts with the
-    #: first statement that reads or writes a database, as InnoDB's does).
+    #: BEGIN / START TRANSACTION; an implicit one (autocommit off) is open only once a statement ran.
     explicit: bool = False
 
 
@@ -137,6 +138,8 @@ class SQLSession:
         self.database: str | None = None
         self.variables: dict[str, Any] = backend.session_defaults()
         self.user_vars: dict[str, Any] = {}
+        #: SQL-level prepared statements (PREPARE name FROM ...): name -> statement text.
+        self.sql_prepared: dict[str, str] = {}
         self.txn: Transaction | None = None
         self.last_insert_id = 0
         self.row_count = -1
@@ -160,11 +163,10 @@ class SQLSession:
 
     @property
     def in_transaction(self) -> bool:
-        """SERVER_STATUS_IN_TRANS as MySQL reports it: after BEGIN, or with autocommit off once a
-        statement has used a database (not merely because autocommit is off: drivers such as
-        mysql-connector-python refuse ``start_transaction()`` while the flag is set)."""
+        """SERVER_STATUS_IN_TRANS: after BEGIN, or with autocommit off once a statement on a table ran
+        (as MySQL: ``SET autocommit = 0`` alone opens none, so a driver's start_transaction() works)."""
         txn = self.txn
-        return txn is not None and (txn.explicit or txn.db is not None)
+        return txn is not None and (txn.explicit or bool(txn.statements))
 
     async def execute(self, sql: str, *, multi: bool) -> Sequence[Result]:
         statements = split_statements(sql) if ";" in sql else [sql]
@@ -204,6 +206,7 @@ class SQLSession:
         self.txn = None
         self.variables = self.backend.session_defaults()
         self.user_vars.clear()
+        self.sql_prepared.clear()
         self.warnings.clear()
 
     def close(self) -> None:
@@ -242,6 +245,11 @@ class SQLSession:
             running.text if running is not None else None,
         )
 
+    def note(self, code: int, message: str, level: str = "Note") -> OkResult:
+        """An OK with one warning that SHOW WARNINGS lists (``DROP TABLE IF EXISTS`` of a missing table...)."""
+        self.warnings.append((level, code, message))
+        return OkResult(warnings=len(self.warnings))
+
     def _new_running(self, text: str) -> Running:
         variables = self.variables  # SET keeps these integers (statements._integer_variable)
         return Running(
@@ -279,8 +287,9 @@ class SQLSession:
             self.command, self.since = command, running.started
         kind = lexed.kind
         try:
+            authorize(self, lexed, kind)
             if kind in _DML_KINDS:
-                if kind != "SHOW":
+                if kind != "SHOW" and not _reads_diagnostics(lexed):
                     self.warnings.clear()
                 result = await self._dml(lexed, kind)
             else:
@@ -317,7 +326,7 @@ class SQLSession:
                 ErrorCode.NOT_SUPPORTED_YET,
                 f"This version of P2PDB doesn't yet support '{text.strip()[:64]}'",
             )
-        result = handler(self, lexed, text)
+        result = handler(self, lexed, unwrap_version_comments(text))
         return await result if inspect.isawaitable(result) else result
 
     def _mysql_error(self, exc: Exception, text: str) -> MySQLError:
@@ -341,6 +350,7 @@ class SQLSession:
             return
         if self.backend.registry.get(name) is None:
             raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{name}'")
+        check_use(self, name)
         self.database = name
 
     def _current_db(self) -> Database:
@@ -453,6 +463,8 @@ class SQLSession:
                 self.backend.refresh_conflicts(conn)
             if plan.processlist:
                 self.backend.refresh_processlist(conn)
+            if plan.info_schema and names_session_tables(lexed.shape):
+                self.backend.refresh_session_tables(conn, self)
             # Without a database and without the catalog, a statement runs anywhere (SELECT SLEEP(5)).
             anywhere = self.database is None and not (plan.info_schema or plan.conflicts or plan.processlist)
             if db is None and anywhere and not plan.write:
@@ -820,6 +832,13 @@ def _generated(bound: dict[str, Any]) -> int | None:
         return int(first)
     ids = bound.get("__auto_ids__")
     return ids.first if isinstance(ids, AutoIds) else None
+
+
+def _reads_diagnostics(lexed: Lexed) -> bool:
+    """``SELECT @@warning_count`` reports the previous statement's warnings (MySQL keeps them)."""
+    return bool(lexed.sysvars) and any(
+        name.lower().endswith(("warning_count", "error_count")) for name in lexed.sysvars.values()
+    )
 
 
 def _int(value: Any) -> int:

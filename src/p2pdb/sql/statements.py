@@ -264,7 +264,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         name = match.group(2).replace("``", "`")
         if name in session.backend.registry:
             if match.group(1):
-                return OkResult(warnings=1)
+                return session.note(1007, f"Can't create database '{name}'; database exists")
             raise MySQLError(1007, f"Can't create database '{name}'; database exists")
         session.backend.registry.create(name).genesis()
         return OkResult(affected_rows=1)
@@ -278,7 +278,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         db = _named_db(session, plan.database)
         if plan.name in db.catalog.tables:
             if plan.if_not_exists:
-                return OkResult(warnings=1)
+                return session.note(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
             raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
 
         def create(conn: Any) -> None:
@@ -318,7 +318,7 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
         name = match.group(2).replace("``", "`")
         if name not in session.backend.registry:
             if match.group(1):
-                return OkResult(warnings=1)
+                return session.note(1008, f"Can't drop database '{name}'; database doesn't exist")
             raise MySQLError(1008, f"Can't drop database '{name}'; database doesn't exist")
         session.backend.registry.drop(name)
         session.backend.pool.forget(lambda kept: session.backend.registry.get(kept.name) is kept)
@@ -353,7 +353,9 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
                     conn.execute(f"DROP TABLE {quote(name)}")
 
             _ddl_write(session, drop, allow_drop=True, db=db)
-        return OkResult(warnings=len(missing))
+        for name in missing:
+            session.note(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{name}'")
+        return OkResult(warnings=len(session.warnings)) if missing else _OK
     match = re.match(r"^\s*DROP\s+INDEX\s+`?([\w$]+)`?\s+ON\s+`?([\w$]+)`?", shape, _I)
     if match:
         statement = f"DROP INDEX {quote(sqlite_index_name(match.group(2), match.group(1)))}"
@@ -362,7 +364,12 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
     raise _unsupported(text)
 
 
+_KEYS_SWITCH = re.compile(r"^\s*ALTER\s+TABLE\s+[`\w$.]+\s+(?:DISABLE|ENABLE)\s+KEYS\s*$", _I)
+
+
 def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    if _KEYS_SWITCH.match(lexed.shape):  # /*!40000 ... */ of dumps: indexes are always kept
+        return _OK
     match = re.match(r"^\s*ALTER\s+TABLE\s+`?([\w$]+)`?\s+(.+)$", text, _I | re.S)
     if match is None:
         raise _unsupported(text)
@@ -387,7 +394,9 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
             continue
         add_index = re.match(r"^ADD\s+(UNIQUE\s+)?(?:INDEX|KEY)\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S)
         add_unique = re.match(
-            r"^ADD\s+(?:CONSTRAINT\s+`?[\w$]*`?\s+)?UNIQUE\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S
+            r"^ADD\s+(?:CONSTRAINT\s+`?([\w$]*)`?\s+)?UNIQUE\s+(?:KEY\s+|INDEX\s+)?`?([\w$]*)`?\s*\((.+)\)$",
+            item,
+            _I | re.S,
         )
         drop_index = re.match(r"^DROP\s+(?:INDEX|KEY)\s+`?([\w$]+)`?$", item, _I)
         add_column = re.match(
@@ -399,8 +408,9 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
             cols = [_index_column(c) for c in add_index.group(3).split(",")]
             statements.append(index_sql(table, add_index.group(2), cols, bool(add_index.group(1))))
         elif add_unique:
-            cols = [_index_column(c) for c in add_unique.group(2).split(",")]
-            statements.append(index_sql(table, add_unique.group(1), cols, True))
+            cols = [_index_column(c) for c in add_unique.group(3).split(",")]
+            name = add_unique.group(2) or add_unique.group(1) or cols[0]  # Django: CONSTRAINT x UNIQUE (..)
+            statements.append(index_sql(table, name, cols, True))
         elif drop_index:
             statements.append(f"DROP INDEX {quote(sqlite_index_name(table, drop_index.group(1)))}")
         elif add_column:

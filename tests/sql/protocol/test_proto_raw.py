@@ -269,3 +269,23 @@ def test_ok_packet_fields() -> None:
 
     ok = parse_ok(ok_packet(300, 70000, 3, 2, "Rows matched: 1"))
     assert ok == Ok(300, 70000, 3, 2, b"Rows matched: 1")
+
+
+def test_long_data_wins_over_a_null_flag(client: RawClient) -> None:
+    """PHP mysqli binds a BLOB as NULL and sends it as long data: MySQL stores the long data."""
+    client.query("CREATE TABLE ld (a INTEGER, c BLOB)")
+    stmt_id, _, _ = _prepare(client, "INSERT INTO ld VALUES (?, ?)")
+    client.command(Command.STMT_SEND_LONG_DATA, struct.pack("<IH", stmt_id, 1) + b"\x00blob\xff")
+    params: list[tuple[int, bytes | None]] = [
+        (FieldType.LONGLONG, struct.pack("<q", 1)),
+        (FieldType.BLOB, None),
+    ]
+    client.command(Command.STMT_EXECUTE, execute_body(stmt_id, params))
+    assert isinstance(client.reply(), Ok)
+    # Long data is used once: the next execution's NULL flag means NULL again.
+    params[0] = (FieldType.LONGLONG, struct.pack("<q", 2))
+    client.command(Command.STMT_EXECUTE, execute_body(stmt_id, params))
+    assert isinstance(client.reply(), Ok)
+    (rows,) = client.query("SELECT a, c FROM ld ORDER BY a")
+    assert isinstance(rows, Rows)
+    assert [text_row(r) for r in rows.rows] == [[b"1", b"\x00blob\xff"], [b"2", None]]

@@ -198,6 +198,11 @@ async def _set_option(conn: MySQLConnection, payload: bytes, out: Output) -> Non
         out.add(eof_packet(0, conn.status()))
 
 
+async def _refresh(conn: MySQLConnection, payload: bytes, out: Output) -> None:
+    """COM_REFRESH (``mysqladmin flush-*``, ``mariadb-dump --flush-logs``): as FLUSH, nothing to do."""
+    out.add(ok_packet(0, 0, conn.status(), 0, ""))
+
+
 async def _reset_connection(conn: MySQLConnection, payload: bytes, out: Output) -> None:
     conn.statements.close_all()
     await _session(conn).reset()
@@ -239,6 +244,7 @@ _HANDLERS: dict[int, Handler] = {
     Command.QUIT: _quit,
     Command.FIELD_LIST: _field_list,
     Command.STATISTICS: _statistics,
+    Command.REFRESH: _refresh,
     Command.SET_OPTION: _set_option,
     Command.RESET_CONNECTION: _reset_connection,
     Command.STMT_PREPARE: _prepare,
