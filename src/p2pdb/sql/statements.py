@@ -386,6 +386,18 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
     spec = resolved.spec
     for part in _split_top(body):
         item = part.strip()
+        foreign = _FOREIGN_KEY.match(item)
+        if foreign:
+            # Accepted, not enforced (docs/mysql-compatibility.md): as MySQL does, the referencing
+            # columns get an index named after the constraint unless one starts with them already.
+            cols = [_index_column(c) for c in foreign.group(2).split(",")]
+            folded = [c.lower() for c in cols]
+            covered = any([c.lower() for c in i.columns[: len(cols)]] == folded for i in resolved.indexes)
+            if not covered and folded != [p.lower() for p in spec.pk[: len(cols)]]:
+                statements.append(index_sql(table, foreign.group(1) or cols[0], cols, False))
+            continue
+        if _DROP_FOREIGN_KEY.match(item) or _CHECK.match(item):
+            continue  # foreign keys and CHECK constraints are not enforced: nothing to drop or add
         column_change = _column_change(item, spec, resolved.indexes, table)
         if column_change is not None:
             statements.extend(column_change[0])
@@ -438,6 +450,15 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
     return _OK
 
 
+_FOREIGN_KEY = re.compile(
+    r"^ADD\s+(?:CONSTRAINT\s+`?([\w$]*)`?\s+)?FOREIGN\s+KEY\s*(?:`?[\w$]+`?\s*)?\((.+?)\)\s*REFERENCES\b.*$",
+    _I | re.S,
+)
+_DROP_FOREIGN_KEY = re.compile(r"^DROP\s+FOREIGN\s+KEY\s+`?[\w$]+`?$", _I)
+_CHECK = re.compile(
+    r"^(?:ADD\s+(?:CONSTRAINT\s+`?[\w$]*`?\s+)?CHECK\s*\(.*\)(?:\s+(?:NOT\s+)?ENFORCED)?|DROP\s+(?:CHECK|CONSTRAINT)\s+`?[\w$]+`?)$",
+    _I | re.S,
+)
 _DROP_COLUMN = re.compile(
     r"^DROP\s+(?:COLUMN\s+)?(?!INDEX\b|KEY\b|PRIMARY\b|FOREIGN\b|CONSTRAINT\b|CHECK\b)`?([\w$]+)`?$", _I
 )
