@@ -45,6 +45,8 @@ BAD = [
     "SET @@nosuch_variable = 1",
     "SELECT 1 +",
     "UPDATE t SET v = DEFAULT(nosuch)",
+    "CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END",
+    "CREATE DEFINER=`root`@`%` TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.v = 'x'; END",
 ]
 
 

@@ -128,6 +128,13 @@ class Transaction:
     explicit: bool = False
 
 
+_ROUTINE = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+)?"
+    r"(?:PROCEDURE|FUNCTION|TRIGGER|EVENT)\b",
+    re.IGNORECASE,
+)
+
+
 class SQLSession:
     """Implements :class:`p2pdb.sql.protocol.backend.Session` over the node's databases."""
 
@@ -169,6 +176,12 @@ class SQLSession:
         return txn is not None and (txn.explicit or bool(txn.statements))
 
     async def execute(self, sql: str, *, multi: bool) -> Sequence[Result]:
+        if _ROUTINE.match(sql):  # a body with its own semicolons: one statement, refused whole
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET,
+                "This version of P2PDB doesn't yet support stored procedures, functions, triggers and"
+                " events (see docs/mysql-compatibility.md)",
+            )
         statements = split_statements(sql) if ";" in sql else [sql]
         if len(statements) > 1 and not multi:
             raise MySQLError(ErrorCode.PARSE_ERROR, "multi-statements are not enabled for this connection")
