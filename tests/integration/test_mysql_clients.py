@@ -342,15 +342,17 @@ class TestSuite:
         assert inserted.lastrowid and updated.lastrowid == inserted.lastrowid
         assert client.value("SELECT LAST_INSERT_ID()") == inserted.lastrowid
 
-    @pytest.mark.xfail(
-        strict=True, reason="gap: REPLACE over an existing row reports 1 affected row (MySQL: 2)"
-    )
     def test_replace_affected_rows(self, client: Client) -> None:
+        """MySQL counts 1 per inserted row and 1 per row REPLACE deleted for it."""
         client.execute(
             "CREATE TABLE kv (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(20) NOT NULL UNIQUE, v INT)"
         )
-        client.execute("REPLACE INTO kv (id, k, v) VALUES (100, 'b', 1)")
+        assert client.execute("REPLACE INTO kv (id, k, v) VALUES (100, 'b', 1)").rowcount == 1
         assert client.execute("REPLACE INTO kv (id, k, v) VALUES (100, 'b', 2)").rowcount == 2
+        client.execute("INSERT INTO kv (id, k, v) VALUES (200, 'c', 1)")
+        # One new row that meets two existing ones (id 100, k 'c'): both are deleted.
+        assert client.execute("REPLACE INTO kv (id, k, v) VALUES (100, 'c', 3)").rowcount == 3
+        assert client.execute("SELECT id, k, v FROM kv").rowcount == 1
 
     def test_session_functions_and_variables(self, client: Client, database: str) -> None:
         version = client.value("SELECT @@version")

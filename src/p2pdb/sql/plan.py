@@ -128,6 +128,8 @@ class Plan:
     types: list[Any] | None = None
     #: Parameters (0-based) bound as their literal text: decimal literals computed exactly.
     text_params: list[int] = field(default_factory=list)
+    #: REPLACE: counts the existing rows the statement will replace (MySQL counts each as a delete).
+    replace_probe: str | None = None
 
 
 class PlanCache:
@@ -252,6 +254,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
             shape = _only_changed_rows(shape)
         if is_multi_table(kind, shape):
             shape = rewrite_multi_table(kind, shape)
+    probe = _replace_probe(shape, tables) if kind == "REPLACE" else None
     sql = rewrite(shape)
     if kind == "SELECT" and NEEDS_TRANSLATION.search(shape):
         # Valid SQLite as it stands, but with another meaning (CAST targets, XOR, ^): sqlglot's
@@ -282,6 +285,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         processlist=bool(_PROCESSLIST.search(lexed.shape)),
         types=exact.types if exact is not None else None,
         text_params=exact.text_params if exact is not None else [],
+        replace_probe=probe,
     )
 
 
@@ -428,6 +432,43 @@ def _only_changed_rows(shape: str) -> str:
     where = tree.args.get("where")
     tree.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), changed) if where else changed))
     return tree.sql(dialect="mysql")
+
+
+def _replace_probe(shape: str, tables: Mapping[str, TableSpec]) -> str | None:
+    """``REPLACE INTO t (cols) VALUES (...), ...`` → ``SELECT count(*) FROM t WHERE`` any row of the
+    values meets an existing row on the primary key or a UNIQUE key: the rows REPLACE deletes, which
+    MySQL counts in the affected rows (1 per insert + 1 per deleted row)."""
+    try:
+        tree = sqlglot.parse_one(_REPLACE.sub("INSERT", shape, 1), read="mysql")
+    except sqlglot.errors.ParseError:
+        return None
+    values = tree.expression if isinstance(tree, exp.Insert) else None
+    target = tree.this if isinstance(tree, exp.Insert) else None
+    table = target.this if isinstance(target, exp.Schema) else target
+    if not isinstance(values, exp.Values) or not isinstance(table, exp.Table) or table.args.get("db"):
+        return None
+    spec = tables.get(table.name)
+    if spec is None:
+        return None
+    columns = [str(e.name).lower() for e in target.expressions] if isinstance(target, exp.Schema) else None
+    names = columns or [c.lower() for c in spec.column_names]
+    unique: list[tuple[str, ...]] = getattr(tables, "unique_keys", lambda _name: [])(spec.name)
+    keys = [k for k in ([spec.pk] if spec.pk else []) + list(unique) if k]
+    conditions: list[exp.Expression] = []
+    for row in values.expressions:
+        items = row.expressions if isinstance(row, exp.Tuple) else []
+        for key in keys:
+            if not all(k.lower() in names and names.index(k.lower()) < len(items) for k in key):
+                continue
+            parts = [
+                exp.EQ(this=exp.column(k, quoted=True), expression=items[names.index(k.lower())].copy())
+                for k in key
+            ]
+            conditions.append(exp.Paren(this=exp.and_(*parts)))
+    if not conditions:
+        return None
+    query = exp.select(exp.Count(this=exp.Star())).from_(exp.to_table(spec.name, quoted=True))
+    return CLIENT_MARK + query.where(exp.or_(*conditions)).sql(dialect="sqlite")
 
 
 def _on_update_timestamps(shape: str, tables: Mapping[str, TableSpec]) -> str:

@@ -147,6 +147,8 @@ class SQLSession:
         self.user_vars: dict[str, Any] = {}
         #: SQL-level prepared statements (PREPARE name FROM ...): name -> statement text.
         self.sql_prepared: dict[str, str] = {}
+        #: Rows the last REPLACE deleted (its probe), added to its affected rows.
+        self._replaced = 0
         self.txn: Transaction | None = None
         self.last_insert_id = 0
         self.row_count = -1
@@ -552,7 +554,7 @@ class SQLSession:
             cursor = conn.cursor()
             self._execute(cursor, plan, bound)
             if not plan.returning_id:
-                changes = conn.changes()
+                changes = conn.changes() + self._replaced
                 if plan.upsert:
                     return self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before), None
                 return changes, None
@@ -569,6 +571,11 @@ class SQLSession:
         return 1 if inserted else 2
 
     def _execute(self, cursor: apsw.Cursor, plan: Plan, bound: dict[str, Any]) -> None:
+        self._replaced = 0
+        if plan.replace_probe is not None:  # rows REPLACE will delete: counted in affected rows
+            probe = {k: v for k, v in bound.items() if not k.startswith("__")}
+            for (count,) in cursor.connection.execute(plan.replace_probe, probe):
+                self._replaced = int(count)
         if plan.auto is None:
             self._execute_sql(cursor, plan, bound)
             return
@@ -639,7 +646,7 @@ class SQLSession:
         if plan.description is None:
             plan.description = description if description is not None else ()
         if plan.write and not plan.description:
-            changes = conn.changes()
+            changes = conn.changes() + self._replaced
             return self._ok_for_write(conn=conn, changes=changes, allocated=_generated(bound))
         if not plan.description and not rows:
             return _OK
@@ -758,7 +765,7 @@ class SQLSession:
             self._execute(cursor, plan, bound)
             rows = cursor.fetchall()
             changes = conn.changes()
-            affected = changes
+            affected = changes + self._replaced
             allocated: Any = _generated(bound)
             if plan.upsert:
                 affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)

@@ -49,6 +49,13 @@ class TableMap(Mapping[str, TableSpec]):
 
     def __init__(self, schema: Schema) -> None:
         self._by_ident = {key: table.spec for key, table in schema.tables.items()}
+        self._unique = {
+            key: [i.columns for i in table.indexes if i.unique] for key, table in schema.tables.items()
+        }
+
+    def unique_keys(self, name: str) -> list[tuple[str, ...]]:
+        """Column lists of the UNIQUE indexes of table ``name`` (not the primary key)."""
+        return list(self._unique.get(ident(name), ()))
 
     def __getitem__(self, name: str) -> TableSpec:
         return self._by_ident[ident(name)]
