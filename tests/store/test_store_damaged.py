@@ -13,24 +13,29 @@ from p2pdb.store.registry import Registry, file_name
 from .helpers import execute
 
 
-def setup(data: Path, identity: Identity) -> None:
+def setup(data: Path, identity: Identity) -> bytes:
+    """Two databases of six entries each; returns the CID of the fourth entry of ``bad`` (one with
+    descendants: losing it breaks the stored history)."""
     registry = Registry(identity, data)
+    middle = b""
     for name in ("good", "bad"):
         db = registry.create(name)
         db.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
         for i in range(5):
             db.write(execute("INSERT INTO t VALUES (?, ?)", (i, name)))
+        middle = bytes(sorted(db.log.traverse(), key=lambda e: e.clock.time)[3].cid)
     registry.close()
+    return middle
 
 
 def test_a_missing_block_in_one_database_does_not_stop_the_others(tmp_path: Path) -> None:
     identity = Identity.generate()
-    setup(tmp_path, identity)
+    cid = setup(tmp_path, identity)
     path = tmp_path / "db" / file_name("bad")
     conn = apsw.Connection(str(path))
     # Lose one block in the middle of the history: the stored log no longer loads.
-    (cid,) = conn.execute("SELECT cid FROM _p2pdb_blocks ORDER BY cid LIMIT 1 OFFSET 3").fetchone()
-    conn.execute("DELETE FROM _p2pdb_blocks WHERE cid = ?", (cid,))
+    assert conn.execute("DELETE FROM _p2pdb_blocks WHERE cid = ?", (cid,)) is not None
+    assert conn.changes() == 1
     conn.close()
     registry = Registry(identity, tmp_path)
     try:

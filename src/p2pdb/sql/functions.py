@@ -19,7 +19,7 @@ from typing import Any
 import apsw
 
 from p2pdb import __version__
-from p2pdb.sql import decimals, guard, temporal, timezones
+from p2pdb.sql import builtins, decimals, guard, temporal, timezones
 from p2pdb.sql.protocol.errors import ErrorCode
 
 MYSQL_VERSION = f"8.0.36-p2pdb-{__version__}"
@@ -370,4 +370,5 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("sleep", _sleep_with(g), 1, deterministic=False)  # type: ignore[arg-type]
     decimals.register(conn)
     temporal.register(conn)
+    builtins.register(conn)
     conn.create_scalar_function("convert_tz", timezones.convert_tz, 3, deterministic=True)  # type: ignore[arg-type]

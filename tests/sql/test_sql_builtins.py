@@ -1,0 +1,50 @@
+"""MySQL built-in functions SQLite lacks or answers differently (issue 11), with MySQL 8's results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_sql_keyless_and_select import Node, rows, run
+
+
+@pytest.fixture(scope="module")
+def node() -> Node:
+    node = Node()
+    run(node.session, "CREATE DATABASE app")
+    run(node.session, "USE app")
+    return node
+
+
+CASES: list[tuple[str, Any]] = [
+    ("SELECT HEX(NULL)", None),
+    ("SELECT HEX(255)", "FF"),
+    ("SELECT HEX('ab')", "6162"),
+    ("SELECT LENGTH('é')", 2),
+    ("SELECT CHAR_LENGTH('é')", 1),
+    ("SELECT UPPER('é')", "É"),
+    ("SELECT LOWER('ÉA')", "éa"),
+    ("SELECT MID('hello', 2, 2)", "el"),
+    ("SELECT INSERT('hello', 2, 3, 'XY')", "hXYo"),
+    ("SELECT CONV('ff', 16, 10)", "255"),
+    ("SELECT CONV(-1, 10, 16)", "FFFFFFFFFFFFFFFF"),
+    ("SELECT BIN(5)", "101"),
+    ("SELECT OCT(8)", "10"),
+    ("SELECT BIT_COUNT(7)", 3),
+    ("SELECT ASCII('A')", 65),
+    ("SELECT CHAR(65)", b"A"),
+    ("SELECT DAYOFWEEK('2024-01-05')", 6),
+    ("SELECT WEEKDAY('2024-01-05')", 4),
+    ("SELECT DAYNAME('2024-01-05')", "Friday"),
+    ("SELECT MONTHNAME('2024-01-05')", "January"),
+    ("SELECT QUARTER('2024-05-01')", 2),
+    ("SELECT DAYOFYEAR('2024-02-01')", 32),
+    ("SELECT WEEK('2024-01-10')", 1),
+    ("SELECT LAST_DAY('2024-02-10')", "2024-02-29"),
+    ("SELECT TO_DAYS('2024-01-01')", 739251),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), CASES)
+def test_mysql_results(node: Node, sql: str, expected: Any) -> None:
+    assert rows(node.session, sql) == [(expected,)]
