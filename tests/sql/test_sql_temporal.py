@@ -72,3 +72,21 @@ def test_month_arithmetic_clamps_and_keeps_time() -> None:
     assert temporal.date_add("2024-03-31 12:00:00.5", 1, "MONTH") == "2024-04-30 12:00:00.500000"
     assert temporal.date_add("2024-02-29", 1, "YEAR") == "2025-02-28"
     assert temporal.date_add("9999-12-31", 1, "DAY") is None
+
+
+def test_now_follows_the_session_time_zone_and_is_one_value_per_statement() -> None:
+    from datetime import datetime, timedelta
+
+    node = Node()
+    s = node.session
+    run(s, "SET time_zone = '+00:00'")
+    (utc,) = rows(s, "SELECT NOW()")[0]
+    run(s, "SET time_zone = '+05:30'")
+    (shifted, today, zone) = rows(s, "SELECT NOW(), CURDATE(), @@time_zone")[0]
+    delta = datetime.fromisoformat(shifted) - datetime.fromisoformat(utc)
+    assert timedelta(hours=5, minutes=29) <= delta <= timedelta(hours=5, minutes=31)
+    assert today == shifted[:10] and zone == "+05:30"
+    (same, frac3, frac6, frac0) = rows(s, "SELECT NOW() = CURRENT_TIMESTAMP, NOW(3), NOW(6), NOW(0)")[0]
+    assert same == 1 and len(frac3) == 23 and len(frac6) == 26 and len(frac0) == 19
+    result = run(s, "SELECT CURRENT_TIMESTAMP, CURTIME()")
+    assert [c.name for c in result.columns] == ["CURRENT_TIMESTAMP", "CURTIME()"]

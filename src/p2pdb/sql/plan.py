@@ -38,9 +38,21 @@ _SESSION_FUNCTIONS = [
     (re.compile(r"\bCURRENT_USER\b", _I), ":f_user"),
     (re.compile(r"\bFOUND_ROWS\s*\(\s*\)", _I), ":f_found"),
     (re.compile(r"\bROW_COUNT\s*\(\s*\)", _I), ":f_rowcount"),
-    (re.compile(r"\bCURRENT_TIMESTAMP\s*\(\s*\d*\s*\)", _I), "now()"),
-    (re.compile(r"\b(?:NOW|SYSDATE|LOCALTIME|LOCALTIMESTAMP)\s*\(\s*\d+\s*\)", _I), "now()"),
+    # The time functions are the statement's start in the session's time_zone (one value for the
+    # whole statement, as MySQL's), bound by the session: :f_now, :f_now6 (microseconds), ...
+    (
+        re.compile(r"\b(?:NOW|CURRENT_TIMESTAMP|LOCALTIME|LOCALTIMESTAMP)\s*\(\s*(:p\d+)\s*\)", _I),
+        r"p2pdb_fsp(:f_now6, \1)",
+    ),
+    (re.compile(r"\b(?:NOW|CURRENT_TIMESTAMP|LOCALTIME|LOCALTIMESTAMP)\s*\(\s*\)", _I), ":f_now"),
+    (re.compile(r"\b(?:CURRENT_TIMESTAMP|LOCALTIME|LOCALTIMESTAMP)\b(?!\s*\()", _I), ":f_now"),
+    (re.compile(r"\b(?:CURDATE\s*\(\s*\)|CURRENT_DATE\b(?:\s*\(\s*\))?)", _I), ":f_curdate"),
+    (re.compile(r"\b(?:CURTIME\s*\(\s*\)|CURRENT_TIME\b(?:\s*\(\s*\))?)", _I), ":f_curtime"),
+    (re.compile(r"\bSYSDATE\s*\(\s*:p\d+\s*\)", _I), "now()"),
 ]
+_TIME_KEYWORDS = frozenset(
+    ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIME", "LOCALTIMESTAMP")
+)
 _LOCKING = re.compile(r"\b(FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)\b", _I)
 _INFO_SCHEMA = re.compile(r"\b(?:information_schema|performance_schema|mysql)\s*\.", _I)
 _CONFLICTS = re.compile(r"\bP2PDB_CONFLICTS\b", _I)
@@ -185,6 +197,9 @@ def projection_names(shape: str) -> list[str | None] | None:
         text = part.strip()
         if not text or ("*" in text and re.search(r"(^|\.)\*$", text)):
             return None
+        if text.upper() in _TIME_KEYWORDS:  # bound by the session: keep the name the client typed
+            names.append(text)
+            continue
         if _ALIASED.search(text) or (_PLAIN_COLUMN.match(text) and not text.startswith(":")):
             names.append(None)
             continue

@@ -28,6 +28,7 @@ A statement never holds SQLite's write lock across a client round trip (DESIGN Â
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import inspect
 import itertools
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from p2pdb.sql import mysqltypes
+from p2pdb.sql import mysqltypes, timezones
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
@@ -399,6 +400,8 @@ class SQLSession:
             for key, name in lexed.uservars.items():
                 bound[key] = self.user_vars.get(name.lower())
         if ":f_" in plan.sql:
+            if ":f_now" in plan.sql or ":f_cur" in plan.sql:
+                bound.update(self._clock())
             bound.update(
                 f_lid=self.last_insert_id,
                 f_db=self.database,
@@ -408,6 +411,18 @@ class SQLSession:
                 f_rowcount=self.row_count,
             )
         return bound
+
+    def _clock(self) -> dict[str, str]:
+        """NOW(), CURDATE(), CURTIME() of this statement, in the session's ``time_zone``."""
+        zone = timezones.zone(self.variables.get("time_zone", "SYSTEM")) or datetime.UTC
+        moment = datetime.datetime.now(zone)
+        whole = moment.strftime("%Y-%m-%d %H:%M:%S")
+        return {
+            "f_now": whole,
+            "f_now6": f"{whole}.{moment.microsecond:06d}",
+            "f_curdate": moment.strftime("%Y-%m-%d"),
+            "f_curtime": moment.strftime("%H:%M:%S"),
+        }
 
     def refresh_auto_vars(self) -> None:
         """``auto_increment_increment``/``_offset`` tell the id class this node generates ids from in

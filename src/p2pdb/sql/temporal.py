@@ -297,7 +297,18 @@ def bit_xor(a: Any, b: Any) -> int | str | None:
     return result if result < 2**63 else str(result)
 
 
+def fsp(moment: Any, digits: Any) -> str | None:
+    """``NOW(n)``: the statement's time (with microseconds) cut to ``n`` fractional digits."""
+    text = _text(moment)
+    if text is None:
+        return None
+    places = max(0, min(6, int(digits or 0)))
+    head, _, fraction = text.partition(".")
+    return f"{head}.{(fraction or '').ljust(6, '0')[:places]}" if places else head
+
+
 FUNCTIONS: dict[str, Any] = {
+    "p2pdb_fsp": fsp,
     "p2pdb_date_add": date_add,
     "p2pdb_timestampdiff": timestampdiff,
     "p2pdb_extract": extract,
