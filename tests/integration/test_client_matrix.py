@@ -102,9 +102,6 @@ PYTHON = {"pymysql": "pymysql", "mysql-connector": "connector", "mysql-connector
           "aiomysql": "aiomysql"}  # fmt: skip
 CLIENTS = [*PYTHON, *EXTERNAL]
 
-# (client, check) pairs that fail for a gap another area owns: xfail(strict=True) with that gap.
-GAPS: dict[tuple[str, str], str] = {}
-
 
 def _run_external(client: str, node: NodeProcess, database: str) -> list[dict[str, Any]]:
     spec = EXTERNAL[client]
@@ -218,13 +215,7 @@ def _assert_check(matrix: Matrix, client: str, check: str) -> None:
 
 
 def _cases() -> list[Any]:
-    cases = []
-    for client in CLIENTS:
-        for check in CHECKS:
-            gap = GAPS.get((client, check))
-            marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
-            cases.append(pytest.param(client, check, marks=marks, id=f"{client}-{check}"))
-    return cases
+    return [pytest.param(client, check, id=f"{client}-{check}") for client in CLIENTS for check in CHECKS]
 
 
 @pytest.mark.parametrize(("client", "check"), _cases())
