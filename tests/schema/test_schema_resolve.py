@@ -83,6 +83,7 @@ TABLE_DEFS = {
     "text_key": lambda name: create(name, [Column("k", "TEXT"), Column("a", "INTEGER")], ("k",)),
     "keyless": lambda name: create(name, [Column("a", "TEXT"), Column("z", "REAL")], ()),
 }
+MODIFIED = [("TEXT",), ("INTEGER", True, "0"), ("VARCHAR(5)",)]
 COLUMNS = [Column("c", "INTEGER"), Column("c", "TEXT"), Column("C", "REAL", True, "1.5"), Column("d", "BLOB")]
 
 
@@ -95,7 +96,11 @@ def histories(draw: st.DrawFn) -> History:
     history = History()
     for _ in range(draw(st.integers(1, 30))):
         author = draw(st.integers(0, len(AUTHORS) - 1))
-        action = draw(st.sampled_from(["create", "add", "index", "unindex", "drop", "sync", "sync"]))
+        action = draw(
+            st.sampled_from(
+                ["create", "add", "index", "unindex", "drop", "dropcol", "modify", "sync", "sync"]
+            )
+        )
         name = draw(st.sampled_from(["t", "T", "u"]))
         if action == "sync":
             history.sync(author, draw(st.integers(0, len(AUTHORS) - 1)))
@@ -105,6 +110,15 @@ def histories(draw: st.DrawFn) -> History:
             )
         elif action == "add":
             history.write(author, "add_column", name, draw(st.sampled_from(COLUMNS)))
+        elif action in ("dropcol", "modify"):
+            table = resolve(history.view(author)).table(name)
+            if table is not None:
+                target = draw(st.sampled_from(table.spec.columns))
+                if action == "dropcol":
+                    history.write(author, "drop_column", name, target.name)
+                else:
+                    new = draw(st.sampled_from(MODIFIED))
+                    history.write(author, "modify_column", name, Column(target.name, *new))
         elif action == "index":
             table = resolve(history.view(author)).table(name)
             if table is not None:
@@ -199,6 +213,16 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
         elif e.kind == "add_column":
             spec, indexes = tables[e.table]
             tables[e.table] = (TableSpec(spec.name, (*spec.columns, e.column), spec.pk, spec.rule), indexes)
+        elif e.kind == "drop_column":
+            spec, indexes = tables[e.table]
+            columns = tuple(c for c in spec.columns if c.ident != ident(e.column_name))
+            indexes = {i for i in indexes if ident(e.column_name) not in i.column_idents}
+            tables[e.table] = (TableSpec(spec.name, columns, spec.pk, spec.rule), indexes)
+        elif e.kind == "modify_column":
+            spec, indexes = tables[e.table]
+            columns = tuple(e.column if c.ident == e.column.ident else c for c in spec.columns)
+            pk = tuple(e.column.name if ident(p) == e.column.ident else p for p in spec.pk)
+            tables[e.table] = (TableSpec(spec.name, columns, pk, spec.rule), indexes)
         elif e.kind == "create_index":
             tables[e.table][1].add(e.index_spec)
         else:

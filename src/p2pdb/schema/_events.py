@@ -9,6 +9,8 @@ Op bodies (the ``ops`` of an entry hold ``{"ddl": kind, **body}``)::
 
     create_table  {"spec": table spec}
     add_column    {"t": table, "col": column spec}
+    drop_column   {"t": table, "c": column}
+    modify_column {"t": table, "col": column spec}   (MODIFY / CHANGE / ALTER COLUMN: a new definition)
     create_index  {"spec": index spec}
     drop_index    {"t": table, "name": index}
     drop_table    {"t": table}
@@ -27,7 +29,9 @@ from ._names import ident
 EventId: TypeAlias = tuple[int, bytes, bytes, int]
 Payload: TypeAlias = TableSpec | Column | IndexSpec | str | None
 
-DDL_KINDS = frozenset(("create_table", "add_column", "create_index", "drop_index", "drop_table"))
+DDL_KINDS = frozenset(
+    ("create_table", "add_column", "drop_column", "modify_column", "create_index", "drop_index", "drop_table")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +43,8 @@ class SchemaEvent:
     kind: str
     #: Identity of the table the event is about (:func:`ident` of its name).
     table: str
-    #: TableSpec (create_table), Column (add_column), IndexSpec (create_index), index name (drop_index),
-    #: None (drop_table).
+    #: TableSpec (create_table), Column (add_column, modify_column), IndexSpec (create_index), index
+    #: name (drop_index), column name (drop_column), None (drop_table).
     payload: Payload
     #: CIDs of the schema-changing entries in the causal past of this event's entry.
     past: frozenset[bytes]
@@ -76,6 +80,11 @@ class SchemaEvent:
         assert isinstance(self.payload, str)
         return self.payload
 
+    @property
+    def column_name(self) -> str:
+        assert isinstance(self.payload, str)
+        return self.payload
+
 
 def _keys(body: Any, keys: frozenset[str], kind: str) -> dict[str, Any]:
     if type(body) is not dict or body.keys() != keys:
@@ -88,9 +97,12 @@ def parse_ddl(kind: str, body: Any) -> tuple[str, Payload]:
     if kind == "create_table":
         spec = TableSpec.from_ipld(_keys(body, frozenset(("spec",)), kind)["spec"])
         return spec.name, spec
-    if kind == "add_column":
+    if kind in ("add_column", "modify_column"):
         fields = _keys(body, frozenset(("t", "col")), kind)
         return check_name(fields["t"], "table"), Column.from_ipld(fields["col"])
+    if kind == "drop_column":
+        fields = _keys(body, frozenset(("t", "c")), kind)
+        return check_name(fields["t"], "table"), check_name(fields["c"], "column")
     if kind == "create_index":
         index = IndexSpec.from_ipld(_keys(body, frozenset(("spec",)), kind)["spec"])
         return index.table, index
@@ -110,9 +122,11 @@ def ddl_body(kind: str, table: str, payload: Payload) -> dict[str, Any]:
     if kind == "create_table":
         assert isinstance(payload, TableSpec)
         return {"spec": payload.to_ipld()}
-    if kind == "add_column":
+    if kind in ("add_column", "modify_column"):
         assert isinstance(payload, Column)
         return {"t": table, "col": payload.to_ipld()}
+    if kind == "drop_column":
+        return {"t": table, "c": payload}
     if kind == "create_index":
         assert isinstance(payload, IndexSpec)
         return {"spec": payload.to_ipld()}

@@ -14,6 +14,9 @@ identity (names are compared by :func:`ident`, so ``Users`` and ``users`` are on
    generation (one the author had seen). Each column identity keeps the definition of its earliest
    event (first definer wins); other definitions are conflicts. Columns are ordered by the id of the
    event that defines them, then by position in it, so every replica shows the same column order.
+   DROP COLUMN removes the definitions of a column its author had seen (observed-remove: a concurrent
+   ADD COLUMN survives it), never a key or counter column nor the last column. MODIFY COLUMN: the
+   latest modification (event id) of a column that is there gives its definition, in its place.
 4. **Indexes.** CREATE INDEX applies like ADD COLUMN; DROP INDEX removes the creations its author had
    seen. Per index identity the earliest definition wins; an index naming columns the table does not
    have is left out (a conflict).
@@ -121,16 +124,50 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
     for event in events:
         if event.kind == "add_column" and applies(event):
             candidates[event.column.ident].append((event.eid, 0, event.column, event))
+    # 3b. DROP COLUMN removes the definitions (and MODIFYs) its author had seen; never a key column,
+    # a counter column, or the last column (concurrent drops of every column keep the first one).
+    protected = set(key) | set(base.spec.rule.get("columns", ()))
+    col_drops: dict[str, list[SchemaEvent]] = defaultdict(list)
+    for event in events:
+        if event.kind == "drop_column" and ident(event.column_name) not in protected:
+            col_drops[ident(event.column_name)].append(event)
+    kept = {
+        c: [d for d in defs if not any(drop.observes(d[3]) for drop in col_drops.get(c, ()))]
+        for c, defs in candidates.items()
+    }
+    if not any(kept.values()):
+        oldest = min(candidates, key=lambda c: min((d[0], d[1]) for d in candidates[c]))
+        kept[oldest] = candidates[oldest]
+    # 3c. MODIFY COLUMN: the latest modification (event id) of a column that is there gives its
+    # definition; its position stays where it was defined.
+    modifies: dict[str, list[SchemaEvent]] = defaultdict(list)
+    for event in events:
+        if event.kind != "modify_column" or not applies(event):
+            continue
+        column_ident = event.column.ident
+        if any(drop.observes(event) for drop in col_drops.get(column_ident, ())):
+            continue
+        modifies[column_ident].append(event)
     # 3. Columns: the earliest definition of each identity wins, ordered by where they were defined.
     winners: list[tuple[EventId, int, Column]] = []
-    for column_ident in candidates:
-        defs = sorted(candidates[column_ident], key=lambda d: (d[0], d[1]))
+    for column_ident, found in kept.items():
+        if not found:
+            continue
+        defs = sorted(found, key=lambda d: (d[0], d[1]))
         eid, position, column, _ = defs[0]
-        winners.append((eid, position, column))
         for _, _, other, definer in defs[1:]:
             if other != column:
                 detail = f"kept {_show(column)}, not {_show(other)}"
                 conflicts.append(_conflict("column", name, column.name, detail, definer))
+        changes = modifies.get(column_ident, [])
+        if changes:
+            latest = changes[-1]  # events are sorted by id
+            for rival in changes[:-1]:
+                if not latest.observes(rival) and rival.column != latest.column:
+                    detail = f"kept {_show(latest.column)}, not {_show(rival.column)}"
+                    conflicts.append(_conflict("column", name, column.name, detail, rival))
+            column = latest.column
+        winners.append((eid, position, column))
     winners.sort(key=lambda w: (w[0], w[1]))
     columns = tuple(w[2] for w in winners)
     by_ident = {c.ident: c for c in columns}
@@ -203,3 +240,17 @@ def check_event(event: SchemaEvent, before: Schema) -> None:
             raise SchemaError(f"index {index.name!r} already exists")
     elif event.kind == "drop_index" and table.index(event.index_name) is None:
         raise SchemaError(f"unknown index {event.index_name!r} of {table.spec.name!r}")
+    elif event.kind == "modify_column" and table.spec.column(event.column.name) is None:
+        raise SchemaError(f"unknown column {event.column.name!r} of {table.spec.name!r}")
+    elif event.kind == "drop_column":
+        column = table.spec.column(event.column_name)
+        if column is None:
+            raise SchemaError(f"unknown column {event.column_name!r} of {table.spec.name!r}")
+        if column.ident in table.spec.pk_idents or column.ident in table.spec.rule.get("columns", ()):
+            raise SchemaError(f"column {column.name!r} of {table.spec.name!r} is part of its key or rule")
+        if any(column.ident in index.column_idents for index in table.indexes):
+            raise SchemaError(
+                f"column {column.name!r} of {table.spec.name!r} is indexed: drop the index first"
+            )
+        if len(table.spec.columns) == 1:
+            raise SchemaError(f"column {column.name!r} is the last column of {table.spec.name!r}")

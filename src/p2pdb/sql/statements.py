@@ -10,11 +10,8 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-
-from p2pdb.sql import catalog, create_select
-from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name, sqlite_type
+from p2pdb.sql import alter, catalog, create_select
+from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
 from p2pdb.sql.plan import Plan
@@ -362,66 +359,9 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
 
 
 def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
-    match = re.match(r"^\s*ALTER\s+TABLE\s+`?([\w$]+)`?\s+(.+)$", text, _I | re.S)
-    if match is None:
-        raise _unsupported(text)
-    table, body = match.group(1), match.group(2).strip().rstrip(";")
-    db = session._current_db()
-    if table not in db.catalog.tables:
-        raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
-    statements: list[str] = []
-    extras: dict[str, dict[str, Any]] = {}
-    for part in _split_top(body):
-        item = part.strip()
-        add_index = re.match(r"^ADD\s+(UNIQUE\s+)?(?:INDEX|KEY)\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S)
-        add_unique = re.match(
-            r"^ADD\s+(?:CONSTRAINT\s+`?[\w$]*`?\s+)?UNIQUE\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S
-        )
-        drop_index = re.match(r"^DROP\s+(?:INDEX|KEY)\s+`?([\w$]+)`?$", item, _I)
-        add_column = re.match(
-            r"^ADD\s+(?:COLUMN\s+)?(?!INDEX|KEY|UNIQUE|PRIMARY|CONSTRAINT|FOREIGN)(.+?)(\s+(FIRST|AFTER\s+\S+))?$",
-            item,
-            _I | re.S,
-        )
-        if add_index:
-            cols = [_index_column(c) for c in add_index.group(3).split(",")]
-            statements.append(index_sql(table, add_index.group(2), cols, bool(add_index.group(1))))
-        elif add_unique:
-            cols = [_index_column(c) for c in add_unique.group(2).split(",")]
-            statements.append(index_sql(table, add_unique.group(1), cols, True))
-        elif drop_index:
-            statements.append(f"DROP INDEX {quote(sqlite_index_name(table, drop_index.group(1)))}")
-        elif add_column:
-            column = _column_from_text(add_column.group(1))
-            extras[column.name] = column.extra
-            statements.append(f"ALTER TABLE {quote(table)} ADD COLUMN {column.render()}")
-            if column.unique:
-                statements.append(index_sql(table, column.name, [column.name], True))
-        else:
-            raise MySQLError(
-                ErrorCode.NOT_SUPPORTED_YET,
-                f"ALTER TABLE ... {item[:40]} is not supported: replicated tables take ADD COLUMN and indexes",
-            )
-
-    def alter(conn: Any) -> None:
-        db.catalog.note_extras(table, extras)
-        for statement in statements:
-            conn.execute(statement)
-
-    _ddl_write(session, alter)
-    return _OK
-
-
-def _column_from_text(text: str) -> Any:
-    from p2pdb.sql.ddl import column_plan
-
-    tree = sqlglot.parse_one(f"CREATE TABLE _t ({text})", read="mysql")
-    coldef = tree.this.expressions[0] if isinstance(tree.this, exp.Schema) else None
-    if not isinstance(coldef, exp.ColumnDef):
-        raise MySQLError(ErrorCode.PARSE_ERROR, f"cannot parse column definition '{text[:40]}'")
-    column = column_plan(coldef)
-    column.sqlite_type = sqlite_type(column.mysql_type, integer_pk=False)
-    return column
+    if re.match(r"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\b", lexed.shape, _I):
+        return alter.handle_alter_table(session, lexed, text)
+    raise _unsupported(text)
 
 
 def handle_truncate(session: SQLSession, lexed: Lexed, text: str) -> Result:

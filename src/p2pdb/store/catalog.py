@@ -87,6 +87,7 @@ class Catalog:
         self.schema_version = -1
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
         self._pending_rules: dict[str, dict[str, Any]] = {}
+        self._pending_ops: list[DDLOp] = []
         self.reload()
 
     # -- state ----------------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class Catalog:
         """Read the events again (after a rolled-back transaction) and resolve."""
         self._pending_extras.clear()
         self._pending_rules.clear()
+        self._pending_ops.clear()
         self.events.clear()
         self._by_cid.clear()
         self._cache.clear()
@@ -189,6 +191,12 @@ class Catalog:
             canonical["columns"] = sorted({ident(c) for c in canonical["columns"]})
         self._pending_rules[ident(table)] = canonical
 
+    def note_change(self, kind: str, table: str, payload: Column | str) -> None:
+        """A schema change SQLite's own schema cannot show (DROP COLUMN, MODIFY COLUMN): it becomes an
+        op of the running transaction's entry after the changes read from SQLite, and the materializer
+        then rebuilds the table from its row states."""
+        self._pending_ops.append(DDLOp(kind, ddl_body(kind, table, payload)))
+
     def _with_extras(self, current: TableSpec, known: TableSpec | None) -> TableSpec:
         pending = self._pending_extras.get(current.ident, {})
         columns = []
@@ -206,10 +214,11 @@ class Catalog:
         finally:
             self._pending_extras.clear()
             self._pending_rules.clear()
+            self._pending_ops.clear()
 
     def _diff(self, *, allow_drop: bool) -> list[DDLOp]:
         if self.current_schema_version() == self.schema_version:
-            return []
+            return list(self._pending_ops)
         ops: list[DDLOp] = []
         physical = {ident(name): name for name in user_tables(self._conn)}
         for key, resolved in sorted(self.schema.tables.items()):
@@ -258,4 +267,4 @@ class Catalog:
             for index_ident in sorted(indexes):
                 if known_indexes.get(index_ident) != indexes[index_ident]:
                     ops.append(DDLOp("create_index", ddl_body("create_index", key, indexes[index_ident])))
-        return ops
+        return [*ops, *self._pending_ops]

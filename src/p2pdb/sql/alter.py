@@ -1,0 +1,385 @@
+"""ALTER TABLE: MySQL's alterations as replicated schema changes (docs/mysql-compatibility.md "DDL").
+
+Each comma-separated alteration becomes SQLite DDL (ADD COLUMN, indexes: the store reads them back from
+SQLite's schema) or a noted schema change (DROP/MODIFY/CHANGE/ALTER COLUMN, which SQLite cannot express:
+the store writes the op and rebuilds the table from its row states). All alterations of one statement
+are one log entry. The primary key is a row's identity in every replica, so it cannot change; table
+options (ENGINE, CHARSET, COLLATE, ROW_FORMAT, AUTO_INCREMENT, ALGORITHM, LOCK) are accepted and kept
+nowhere, as the storage is always the same.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlglot
+from sqlglot import exp
+
+from p2pdb.schema import Column, ident
+from p2pdb.sql.ddl import ColumnPlan, column_plan, index_sql, sqlite_index_name, sqlite_type
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.sql.protocol.results import OkResult, Result
+from p2pdb.store.schema import quote
+
+if TYPE_CHECKING:
+    from p2pdb.schema import ResolvedTable, TableSpec
+    from p2pdb.sql.lexer import Lexed
+    from p2pdb.sql.session import SQLSession
+
+_I = re.IGNORECASE | re.S
+_NAME = r"(`(?:[^`]|``)+`|[\w$]+)"
+_TABLE = re.compile(rf"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\s+(?:{_NAME}\s*\.\s*)?{_NAME}\s*(.*)$", _I)
+_PARAM = re.compile(r":p(\d+)")
+_POSITION = re.compile(rf"\s+(FIRST|AFTER\s+{_NAME})\s*$", _I)
+_OPTION = re.compile(
+    r"^(?:(?:DEFAULT\s+)?(?:CHARACTER\s+SET|CHARSET|COLLATE)|ENGINE|ROW_FORMAT|AUTO_INCREMENT|ALGORITHM|LOCK"
+    r"|AVG_ROW_LENGTH|CHECKSUM|KEY_BLOCK_SIZE|MAX_ROWS|MIN_ROWS|PACK_KEYS|STATS_\w+|DELAY_KEY_WRITE"
+    r"|INSERT_METHOD|COMPRESSION|ENCRYPTION)\s*(?:=\s*)?\S+(?:\s+(?:DEFAULT\s+)?COLLATE\s*(?:=\s*)?\S+)?$",
+    _I,
+)
+
+
+def name_of(text: str) -> str:
+    """An identifier as written (backquotes removed, doubled backquotes undone)."""
+    text = text.strip()
+    if text.startswith("`") and text.endswith("`") and len(text) > 1:
+        return text[1:-1].replace("``", "`")
+    return text
+
+
+def unsupported(what: str, why: str = "") -> MySQLError:
+    detail = f" ({why})" if why else ""
+    return MySQLError(
+        ErrorCode.NOT_SUPPORTED_YET, f"This version of P2PDB doesn't yet support '{what}'{detail}"
+    )
+
+
+@dataclass
+class AlterPlan:
+    """What one ALTER TABLE does: SQLite statements, column extras, noted schema changes."""
+
+    table: str
+    spec: TableSpec
+    resolved: ResolvedTable
+    statements: list[str] = field(default_factory=list)
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[tuple[str, Column | str]] = field(default_factory=list)
+    warnings: int = 0
+    #: Columns as they will be after the alterations so far, by identity (None: dropped).
+    columns: dict[str, Column | None] = field(default_factory=dict)
+    indexes: dict[str, list[str] | None] = field(default_factory=dict)
+
+    def column(self, name: str) -> Column | None:
+        key = ident(name)
+        if key in self.columns:
+            return self.columns[key]
+        return self.spec.column(name)
+
+
+def split_items(shape: str) -> list[str]:
+    """Top-level comma-separated parts of a statement's shape (literals are already out of it)."""
+    parts, depth, start, quoted = [], 0, 0, False
+    for i, char in enumerate(shape):
+        if char == "`":
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(shape[start:i])
+            start = i + 1
+    parts.append(shape[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _unshape(text: str, lexed: Lexed) -> str:
+    """A part of the shape with its literals back as written."""
+    return _PARAM.sub(lambda m: lexed.raw[int(m.group(1)) - 1], text)
+
+
+def handle_alter_table(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    from p2pdb.sql.statements import _ddl_write, _named_db
+
+    match = _TABLE.match(lexed.shape)
+    if match is None:
+        raise MySQLError(ErrorCode.PARSE_ERROR, "You have an error in your SQL syntax near 'ALTER'")
+    database = name_of(match.group(1)) if match.group(1) else None
+    table = name_of(match.group(2))
+    db = _named_db(session, database)
+    resolved = db.catalog.schema.table(table)
+    if resolved is None:
+        raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
+    plan = AlterPlan(resolved.spec.name, resolved.spec, resolved)
+    for item in split_items(match.group(3).strip().rstrip(";")):
+        _plan_item(plan, resolved, item, lexed)
+
+    def alter(conn: Any) -> None:
+        db.catalog.note_extras(plan.table, plan.extras)
+        for statement in plan.statements:
+            conn.execute(statement)
+        for kind, payload in plan.notes:
+            db.catalog.note_change(kind, plan.table, payload)
+
+    if plan.statements or plan.notes:
+        _ddl_write(session, alter, db=db)
+    return OkResult(warnings=plan.warnings)
+
+
+def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed) -> None:
+    table = plan.table
+    if _OPTION.match(item) or re.match(r"^CONVERT\s+TO\s+(CHARACTER\s+SET|CHARSET)\b", item, _I):
+        return
+    if re.match(r"^(FORCE|ENABLE\s+KEYS|DISABLE\s+KEYS|(WITH|WITHOUT)\s+VALIDATION)$", item, _I):
+        return
+    if m := re.match(r"^COMMENT\s*(?:=\s*)?:p(\d+)$", item, _I):
+        plan.warnings += 1  # accepted; the table comment is not replicated yet
+        return
+    if m := re.match(
+        rf"^ADD\s+(?:CONSTRAINT\s+(?:{_NAME}\s+)?)?PRIMARY\s+KEY\s*(?:USING\s+\w+\s*)?\((.+)\)", item, _I
+    ):
+        cols = [ident(_index_column(c)) for c in split_items(m.group(2))]
+        if tuple(cols) == plan.spec.pk_idents:
+            return  # the key it has
+        if plan.spec.pk:
+            raise MySQLError(1068, "Multiple primary key defined")
+        raise unsupported(
+            "ADD PRIMARY KEY", "a table keeps the key it was created with: rows are identified by it"
+        )
+    if re.match(r"^DROP\s+PRIMARY\s+KEY$", item, _I):
+        raise unsupported(
+            "DROP PRIMARY KEY", "a table keeps the key it was created with: rows are identified by it"
+        )
+    if m := re.match(
+        rf"^ADD\s+(?:CONSTRAINT\s+(?:{_NAME}\s+)?)?UNIQUE\s+(?:INDEX\s+|KEY\s+)?(?:{_NAME}\s*)?(?:USING\s+\w+\s*)?\((.+)\)$",
+        item,
+        _I,
+    ):
+        _add_index(plan, m.group(2) or m.group(1), m.group(3), unique=True)
+        return
+    if m := re.match(rf"^ADD\s+(INDEX|KEY)\s+(?:{_NAME}\s*)?(?:USING\s+\w+\s*)?\((.+)\)", item, _I):
+        _add_index(plan, m.group(2), m.group(3), unique=False)
+        return
+    if re.match(r"^ADD\s+(FULLTEXT|SPATIAL)\b", item, _I):
+        raise unsupported(f"ALTER TABLE ... {item[:40]}", "FULLTEXT and SPATIAL indexes")
+    if m := re.match(rf"^DROP\s+(?:INDEX|KEY)\s+{_NAME}$", item, _I):
+        name = name_of(m.group(1))
+        if resolved.index(sqlite_index_name(table, name)) is None and ident(name) not in plan.indexes:
+            raise MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
+        plan.statements.append(f"DROP INDEX {quote(sqlite_index_name(table, name))}")
+        plan.indexes[ident(name)] = None
+        return
+    if m := re.match(rf"^RENAME\s+(?:INDEX|KEY)\s+{_NAME}\s+TO\s+{_NAME}$", item, _I):
+        _rename_index(plan, resolved, name_of(m.group(1)), name_of(m.group(2)))
+        return
+    if re.match(
+        r"^(ADD\s+(CONSTRAINT\b.*\bCHECK|CHECK)\b|DROP\s+(CHECK|CONSTRAINT)\b|ALTER\s+(CHECK|CONSTRAINT)\b)",
+        item,
+        _I,
+    ):
+        plan.warnings += 1  # CHECK constraints: accepted, not enforced (docs/mysql-compatibility.md)
+        return
+    if re.match(r"^(ADD\s+(CONSTRAINT\b.*)?FOREIGN\s+KEY|DROP\s+FOREIGN\s+KEY)\b", item, _I):
+        plan.warnings += 1  # foreign keys: accepted, not enforced (docs/mysql-compatibility.md)
+        return
+    if re.match(r"^RENAME\s+(TO\s+|AS\s+)?(?!COLUMN\b|INDEX\b|KEY\b)", item, _I):
+        raise unsupported("ALTER TABLE ... RENAME TO", "tables are identified by their name on every peer")
+    if m := re.match(rf"^RENAME\s+COLUMN\s+{_NAME}\s+TO\s+{_NAME}$", item, _I):
+        old, new = name_of(m.group(1)), name_of(m.group(2))
+        if ident(old) != ident(new):
+            raise unsupported("RENAME COLUMN", "columns are identified by their name on every peer")
+        return
+    if m := re.match(
+        rf"^ALTER\s+(?:COLUMN\s+)?{_NAME}\s+(SET\s+DEFAULT\s+(.+)|DROP\s+DEFAULT|SET\s+(VISIBLE|INVISIBLE))$",
+        item,
+        _I,
+    ):
+        _alter_default(plan, name_of(m.group(1)), m.group(2), _unshape(m.group(3) or "", lexed))
+        return
+    if m := re.match(
+        rf"^DROP\s+(?:COLUMN\s+)?(?!INDEX\b|KEY\b|PRIMARY\b|FOREIGN\b|CHECK\b|CONSTRAINT\b){_NAME}$", item, _I
+    ):
+        _drop_column(plan, resolved, name_of(m.group(1)))
+        return
+    if m := re.match(r"^MODIFY\s+(?:COLUMN\s+)?(.+)$", item, _I):
+        _modify_column(plan, None, _unshape(m.group(1), lexed))
+        return
+    if m := re.match(rf"^CHANGE\s+(?:COLUMN\s+)?{_NAME}\s+(.+)$", item, _I):
+        _modify_column(plan, name_of(m.group(1)), _unshape(m.group(2), lexed))
+        return
+    if m := re.match(
+        r"^ADD\s+(?:COLUMN\s+)?(?!INDEX\b|KEY\b|UNIQUE\b|PRIMARY\b|CONSTRAINT\b|FOREIGN\b|CHECK\b)(.+)$",
+        item,
+        _I,
+    ):
+        body = m.group(1).strip()
+        if body.startswith("(") and body.endswith(")"):
+            for part in split_items(body[1:-1]):
+                _add_column(plan, _unshape(part, lexed))
+        else:
+            _add_column(plan, _unshape(body, lexed))
+        return
+    raise unsupported(f"ALTER TABLE ... {_unshape(item, lexed)[:60]}")
+
+
+def _index_column(text: str) -> str:
+    name = re.sub(r"\(\s*\d+\s*\)", "", text).strip()
+    name = re.sub(r"\s+(ASC|DESC)$", "", name, flags=re.IGNORECASE).strip()
+    return name_of(name)
+
+
+def _add_index(plan: AlterPlan, name: str | None, columns: str, *, unique: bool) -> None:
+    cols = [_index_column(c) for c in split_items(columns)]
+    for col in cols:
+        if plan.column(col) is None:
+            raise MySQLError(1072, f"Key column '{col}' doesn't exist in table")
+    if name:
+        index = name_of(name)
+    else:  # MySQL names it after its first column: a, a_2, a_3...
+        index, n = cols[0], 1
+        while _index_taken(plan, index):
+            n += 1
+            index = f"{cols[0]}_{n}"
+    plan.statements.append(index_sql(plan.table, index, cols, unique))
+    plan.indexes[ident(index)] = cols
+
+
+def _index_taken(plan: AlterPlan, name: str) -> bool:
+    key = ident(name)
+    if key in plan.indexes:
+        return plan.indexes[key] is not None
+    return any(ident(i.name) == ident(sqlite_index_name(plan.table, name)) for i in plan.resolved.indexes)
+
+
+def _rename_index(plan: AlterPlan, resolved: ResolvedTable, old: str, new: str) -> None:
+    index = resolved.index(sqlite_index_name(plan.table, old))
+    if index is None:
+        raise MySQLError(1176, f"Key '{old}' doesn't exist in table '{plan.table}'")
+    plan.statements.append(f"DROP INDEX {quote(index.name)}")
+    plan.statements.append(index_sql(plan.table, new, list(index.columns), index.unique))
+
+
+def _parse_column(text: str) -> ColumnPlan:
+    position = _POSITION.search(text)
+    if position is not None:
+        text = text[: position.start()]
+    try:
+        tree = sqlglot.parse_one(f"CREATE TABLE _t ({text})", read="mysql")
+    except sqlglot.errors.ParseError as exc:
+        raise MySQLError(
+            ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{text[:40]}'"
+        ) from exc
+    coldef = tree.this.expressions[0] if isinstance(tree.this, exp.Schema) and tree.this.expressions else None
+    if not isinstance(coldef, exp.ColumnDef):
+        raise MySQLError(ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{text[:40]}'")
+    return column_plan(coldef)
+
+
+def _schema_column(col: ColumnPlan, *, primary: bool, single_key: bool) -> Column:
+    integer_pk = primary and single_key and sqlite_type(col.mysql_type, integer_pk=False) == "INTEGER"
+    col.sqlite_type = sqlite_type(col.mysql_type, integer_pk=integer_pk)
+    not_null = (col.not_null or primary) and not integer_pk
+    return Column(col.name, col.sqlite_type, not_null, col.default, col.extra)
+
+
+def _add_column(plan: AlterPlan, text: str) -> None:
+    col = _parse_column(text)
+    if plan.column(col.name) is not None:
+        raise MySQLError(1060, f"Duplicate column name '{col.name}'")
+    if col.primary:
+        raise unsupported("ADD COLUMN ... PRIMARY KEY", "a table keeps the key it was created with")
+    column = _schema_column(col, primary=False, single_key=False)
+    plan.columns[column.ident] = column
+    if _addable(column):
+        plan.extras[column.name] = column.extra
+        plan.statements.append(f"ALTER TABLE {quote(plan.table)} ADD COLUMN {column.render()}")
+    else:  # SQLite cannot add it in place (NOT NULL without default, CURRENT_TIMESTAMP)
+        plan.notes.append(("add_column", column))
+    if col.unique:
+        _add_index(plan, col.name, quote_mysql(col.name), unique=True)
+
+
+def quote_mysql(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _addable(column: Column) -> bool:
+    if not column.constant_default:
+        return False
+    return not column.not_null or (column.default is not None and column.default.upper() != "NULL")
+
+
+def _modify_column(plan: AlterPlan, old: str | None, text: str) -> None:
+    col = _parse_column(text)
+    target = old if old is not None else col.name
+    current = plan.column(target)
+    if current is None:
+        raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{target}' in '{plan.table}'")
+    if ident(col.name) != current.ident:
+        raise unsupported(
+            "CHANGE COLUMN with a new name", "columns are identified by their name on every peer"
+        )
+    primary = current.ident in plan.spec.pk_idents
+    if col.primary and not primary:
+        raise unsupported("MODIFY COLUMN ... PRIMARY KEY", "a table keeps the key it was created with")
+    column = _schema_column(col, primary=primary, single_key=len(plan.spec.pk) == 1)
+    if column.ident in plan.spec.rule.get("columns", ()) and column.affinity not in (
+        "INTEGER",
+        "REAL",
+        "NUMERIC",
+    ):
+        raise unsupported("a counter column of a non-numeric type")
+    plan.columns[column.ident] = column
+    plan.notes.append(("modify_column", column))
+    if col.unique:
+        _add_index(plan, col.name, quote_mysql(col.name), unique=True)
+
+
+def _alter_default(plan: AlterPlan, name: str, clause: str, value: str) -> None:
+    current = plan.column(name)
+    if current is None:
+        raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{name}' in '{plan.table}'")
+    upper = clause.upper()
+    if upper.startswith("SET") and ("VISIBLE" in upper.split()[-1]):
+        raise unsupported("invisible columns")
+    default: str | None = None
+    if upper.startswith("SET"):
+        probe = _parse_column(f"`_` TEXT DEFAULT {value.strip()}")
+        default = probe.default
+    column = Column(current.name, current.type, current.not_null, default, dict(current.extra))
+    plan.columns[column.ident] = column
+    plan.notes.append(("modify_column", column))
+
+
+def _drop_column(plan: AlterPlan, resolved: ResolvedTable, name: str) -> None:
+    current = plan.column(name)
+    if current is None:
+        raise MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
+    if current.ident in plan.spec.pk_idents:
+        raise unsupported("dropping a primary key column", "rows are identified by their key on every peer")
+    if current.ident in plan.spec.rule.get("columns", ()):
+        raise unsupported("dropping a counter column")
+    left = [c for c in plan.spec.columns if plan.column(c.name) is not None and c.ident != current.ident]
+    left += [
+        c
+        for k, c in plan.columns.items()
+        if c is not None and plan.spec.column(k) is None and k != current.ident
+    ]
+    if not left:
+        raise MySQLError(1090, "You can't delete all columns with ALTER TABLE; use DROP TABLE instead")
+    # MySQL takes the column out of its indexes (an index left without columns goes).
+    for index in resolved.indexes:
+        short = index.name[len(plan.table) + 1 :] if index.name.startswith(plan.table + ".") else index.name
+        if ident(short) in plan.indexes or current.ident not in index.column_idents:
+            continue
+        plan.statements.append(f"DROP INDEX {quote(index.name)}")
+        rest = [c for c in index.columns if ident(c) != current.ident]
+        if rest:
+            plan.statements.append(index_sql(plan.table, short, rest, index.unique))
+        plan.indexes[ident(short)] = rest or None
+    plan.columns[current.ident] = None
+    plan.notes.append(("drop_column", current.name))

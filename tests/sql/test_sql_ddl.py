@@ -1,0 +1,146 @@
+"""DDL through the SQL session layer: ALTER TABLE, and what replicas show after exchanging logs.
+
+Each test drives :class:`SQLSession` objects the way the MySQL server does; replication is the
+store's log exchange (``Database.join``), so what a replica shows is what the merge made of the
+schema events (docs/crdt.md §10).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from tests.sql.test_sql_keyless_and_select import Node, error, replica_of, rows, run, sync
+
+
+@pytest.fixture
+def node() -> Node:
+    n = Node()
+    run(n.session, "CREATE DATABASE app")
+    run(n.session, "USE app")
+    return n
+
+
+def columns(node: Node, table: str) -> list[tuple[Any, ...]]:
+    return [r[:2] for r in rows(node.session, f"SHOW COLUMNS FROM {table}")]
+
+
+def create_show(node: Node, table: str) -> str:
+    return str(rows(node.session, f"SHOW CREATE TABLE {table}")[0][1])
+
+
+def test_drop_column_keeps_the_rows_and_replicates(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, a VARCHAR(10), b INT, KEY ab (a, b))")
+    run(node.session, "INSERT INTO t VALUES (1, 'x', 10), (2, 'y', 20)")
+    replica = replica_of(node)
+    run(node.session, "ALTER TABLE t DROP COLUMN b")
+    assert columns(node, "t") == [("id", "int"), ("a", "varchar(10)")]
+    assert rows(node.session, "SELECT * FROM t ORDER BY id") == [(1, "x"), (2, "y")]
+    assert "KEY `ab` (`a`)" in create_show(node, "t")  # the column left the index, as in MySQL
+    run(node.session, "INSERT INTO t VALUES (3, 'z')")
+    sync(node.db(), replica.db())
+    assert rows(replica.session, "SELECT * FROM t ORDER BY id") == [(1, "x"), (2, "y"), (3, "z")]
+    assert columns(replica, "t") == [("id", "int"), ("a", "varchar(10)")]
+
+
+def test_drop_column_errors(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, a INT)")
+    assert error(node.session, "ALTER TABLE t DROP COLUMN nope")[0] == 1091
+    assert error(node.session, "ALTER TABLE t DROP COLUMN id")[0] == 1235
+    run(node.session, "CREATE TABLE k (a INT)")
+    assert error(node.session, "ALTER TABLE k DROP COLUMN a")[0] == 1090
+    assert error(node.session, "ALTER TABLE nope DROP COLUMN a")[0] == 1146
+
+
+def test_modify_and_change_column_convert_the_values_and_replicate(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, n VARCHAR(10), c INT)")
+    run(node.session, "INSERT INTO t VALUES (1, '12', 5), (2, '7', NULL)")
+    replica = replica_of(node)
+    run(node.session, "ALTER TABLE t MODIFY n BIGINT NOT NULL COMMENT 'a number' AFTER id")
+    run(node.session, "ALTER TABLE t CHANGE COLUMN c c VARCHAR(20) DEFAULT 'none'")
+    assert columns(node, "t") == [("id", "int"), ("n", "bigint"), ("c", "varchar(20)")]
+    assert rows(node.session, "SELECT id, n, c FROM t ORDER BY id") == [(1, 12, "5"), (2, 7, None)]
+    assert rows(node.session, "SELECT n + 1 FROM t WHERE id = 1") == [(13,)]
+    run(node.session, "INSERT INTO t (id, n) VALUES (3, 1)")
+    assert rows(node.session, "SELECT c FROM t WHERE id = 3") == [("none",)]
+    assert "COMMENT 'a number'" in create_show(node, "t")
+    sync(node.db(), replica.db())
+    assert rows(replica.session, "SELECT id, n, c FROM t ORDER BY id") == [
+        (1, 12, "5"),
+        (2, 7, None),
+        (3, 1, "none"),
+    ]
+    assert create_show(replica, "t") == create_show(node, "t")
+
+
+def test_alter_column_default(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(5) DEFAULT 'a')")
+    run(node.session, "ALTER TABLE t ALTER COLUMN s SET DEFAULT 'b'")
+    run(node.session, "INSERT INTO t (id) VALUES (1)")
+    run(node.session, "ALTER TABLE t ALTER s DROP DEFAULT")
+    run(node.session, "INSERT INTO t (id) VALUES (2)")
+    assert rows(node.session, "SELECT id, s FROM t ORDER BY id") == [(1, "b"), (2, None)]
+
+
+def test_several_alterations_in_one_statement_are_one_change(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT)")
+    run(node.session, "INSERT INTO t VALUES (1, 2, 3)")
+    before = len(node.db().log)
+    result = run(
+        node.session,
+        "ALTER TABLE t ADD COLUMN c INT NOT NULL FIRST, DROP b, ADD UNIQUE KEY ua (a),"
+        " MODIFY a BIGINT, ENGINE=InnoDB, DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci,"
+        " ALGORITHM=INPLACE, LOCK=NONE",
+    )
+    assert result.affected_rows == 0
+    assert len(node.db().log) == before + 1
+    assert columns(node, "t") == [("id", "int"), ("a", "bigint"), ("c", "int")]
+    assert rows(node.session, "SELECT * FROM t") == [(1, 2, 0)]
+    assert error(node.session, "INSERT INTO t VALUES (2, 2, 0)")[0] == 1062
+
+
+def test_indexes_add_drop_rename(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, a INT, b INT)")
+    run(node.session, "ALTER TABLE t ADD INDEX (a), ADD KEY kb (b), ADD CONSTRAINT u UNIQUE (a, b)")
+    shown = create_show(node, "t")
+    assert "KEY `a` (`a`)" in shown and "KEY `kb` (`b`)" in shown and "UNIQUE KEY `u` (`a`,`b`)" in shown
+    run(node.session, "ALTER TABLE t DROP INDEX a, RENAME INDEX kb TO kb2")
+    shown = create_show(node, "t")
+    assert "KEY `a` (" not in shown and "KEY `kb2` (`b`)" in shown
+    assert error(node.session, "ALTER TABLE t DROP KEY nope")[0] == 1091
+    assert error(node.session, "ALTER TABLE t ADD INDEX (nope)")[0] == 1072
+
+
+def test_primary_key_and_rename_changes_get_a_clear_error(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, a INT)")
+    run(node.session, "CREATE TABLE k (a INT)")
+    run(node.session, "ALTER TABLE t ADD PRIMARY KEY (id)")  # the key it has: nothing to do
+    assert error(node.session, "ALTER TABLE t ADD PRIMARY KEY (a)")[0] == 1068
+    assert error(node.session, "ALTER TABLE t DROP PRIMARY KEY")[0] == 1235
+    code, message = error(node.session, "ALTER TABLE k ADD PRIMARY KEY (a)")
+    assert code == 1235 and "doesn't yet support 'ADD PRIMARY KEY'" in message
+    assert error(node.session, "ALTER TABLE t RENAME COLUMN a TO b")[0] == 1235
+    assert error(node.session, "ALTER TABLE t CHANGE a b INT")[0] == 1235
+
+
+def test_options_and_comments_are_accepted(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, a INT)")
+    for statement in (
+        "ALTER TABLE t ENGINE=InnoDB",
+        "ALTER TABLE t ENGINE InnoDB, ROW_FORMAT=DYNAMIC",
+        "ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        "ALTER TABLE t CHARACTER SET = latin1",
+        "ALTER TABLE t AUTO_INCREMENT = 100",
+        "ALTER TABLE t COMMENT = 'people, and more'",
+    ):
+        run(node.session, statement)
+    run(node.session, "ALTER TABLE t MODIFY a INT COMMENT 'the a, column'")
+    assert "COMMENT 'the a, column'" in create_show(node, "t")
+
+
+def test_add_column_not_null_without_default_fills_the_zero(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY)")
+    run(node.session, "INSERT INTO t VALUES (1)")
+    run(node.session, "ALTER TABLE t ADD COLUMN n INT NOT NULL, ADD COLUMN s VARCHAR(3) NOT NULL")
+    assert rows(node.session, "SELECT * FROM t") == [(1, 0, "")]
+    assert error(node.session, "ALTER TABLE t ADD COLUMN n INT")[0] == 1060
