@@ -64,12 +64,18 @@ class AlterPlan:
     spec: TableSpec
     resolved: ResolvedTable
     statements: list[str] = field(default_factory=list)
+    #: Statements committed first, as their own entry (the copy of a renamed column's values: row
+    #: changes are captured under SQLite's layout, which the noted changes have not reached yet).
+    first: list[str] = field(default_factory=list)
+    first_extras: dict[str, dict[str, Any]] = field(default_factory=dict)
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[tuple[str, Column | str]] = field(default_factory=list)
     warnings: int = 0
     #: Columns as they will be after the alterations so far, by identity (None: dropped).
     columns: dict[str, Column | None] = field(default_factory=dict)
     indexes: dict[str, list[str] | None] = field(default_factory=dict)
+    #: RENAME TO (database or None, new name): done after the other alterations.
+    rename: tuple[str | None, str] | None = None
 
     def column(self, name: str) -> Column | None:
         key = ident(name)
@@ -125,8 +131,17 @@ def handle_alter_table(session: SQLSession, lexed: Lexed, text: str) -> Result:
         for kind, payload in plan.notes:
             db.catalog.note_change(kind, plan.table, payload)
 
+    def copy(conn: Any) -> None:
+        db.catalog.note_extras(plan.table, plan.first_extras)
+        for statement in plan.first:
+            conn.execute(statement)
+
+    if plan.first:
+        _ddl_write(session, copy, db=db)
     if plan.statements or plan.notes:
         _ddl_write(session, alter, db=db)
+    if plan.rename is not None:
+        rename_table(session, database, plan.table, plan.rename[0] or database, plan.rename[1])
     return OkResult(warnings=plan.warnings)
 
 
@@ -186,12 +201,22 @@ def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed
     if re.match(r"^(ADD\s+(CONSTRAINT\b.*)?FOREIGN\s+KEY|DROP\s+FOREIGN\s+KEY)\b", item, _I):
         plan.warnings += 1  # foreign keys: accepted, not enforced (docs/mysql-compatibility.md)
         return
-    if re.match(r"^RENAME\s+(TO\s+|AS\s+)?(?!COLUMN\b|INDEX\b|KEY\b)", item, _I):
-        raise unsupported("ALTER TABLE ... RENAME TO", "tables are identified by their name on every peer")
+    if m := re.match(
+        rf"^RENAME\s+(?:TO\s+|AS\s+)?(?!COLUMN\b|INDEX\b|KEY\b)(?:{_NAME}\s*\.\s*)?{_NAME}$", item, _I
+    ):
+        plan.rename = (name_of(m.group(1)) if m.group(1) else None, name_of(m.group(2)))
+        return
     if m := re.match(rf"^RENAME\s+COLUMN\s+{_NAME}\s+TO\s+{_NAME}$", item, _I):
         old, new = name_of(m.group(1)), name_of(m.group(2))
+        current = plan.column(old)
+        if current is None:
+            raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{old}' in '{plan.table}'")
         if ident(old) != ident(new):
-            raise unsupported("RENAME COLUMN", "columns are identified by their name on every peer")
+            _rename_column(
+                plan,
+                current,
+                Column(new, current.type, current.not_null, current.default, dict(current.extra)),
+            )
         return
     if m := re.match(
         rf"^ALTER\s+(?:COLUMN\s+)?{_NAME}\s+(SET\s+DEFAULT\s+(.+)|DROP\s+DEFAULT|SET\s+(VISIBLE|INVISIBLE))$",
@@ -319,11 +344,14 @@ def _modify_column(plan: AlterPlan, old: str | None, text: str) -> None:
     current = plan.column(target)
     if current is None:
         raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{target}' in '{plan.table}'")
-    if ident(col.name) != current.ident:
-        raise unsupported(
-            "CHANGE COLUMN with a new name", "columns are identified by their name on every peer"
-        )
     primary = current.ident in plan.spec.pk_idents
+    if ident(col.name) != current.ident:
+        if col.primary:
+            raise unsupported("CHANGE COLUMN ... PRIMARY KEY", "a table keeps the key it was created with")
+        _rename_column(plan, current, _schema_column(col, primary=False, single_key=False))
+        if col.unique:
+            _add_index(plan, col.name, quote_mysql(col.name), unique=True)
+        return
     if col.primary and not primary:
         raise unsupported("MODIFY COLUMN ... PRIMARY KEY", "a table keeps the key it was created with")
     column = _schema_column(col, primary=primary, single_key=len(plan.spec.pk) == 1)
@@ -337,6 +365,40 @@ def _modify_column(plan: AlterPlan, old: str | None, text: str) -> None:
     plan.notes.append(("modify_column", column))
     if col.unique:
         _add_index(plan, col.name, quote_mysql(col.name), unique=True)
+
+
+def _rename_column(plan: AlterPlan, current: Column, column: Column) -> None:
+    """A renamed column is a new column with the old one's values, and the old one dropped, in one
+    entry: its identity is its name on every peer. It moves to the end of the table; writes that peers
+    make to the old name concurrently stay with the old name (docs/mysql-compatibility.md "DDL")."""
+    if plan.column(column.name) is not None:
+        raise MySQLError(1060, f"Duplicate column name '{column.name}'")
+    if current.ident in plan.spec.pk_idents:
+        raise unsupported("renaming a primary key column", "rows are identified by their key on every peer")
+    if plan.spec.column(current.name) is None:
+        raise unsupported("renaming a column added by the same statement")
+    table = quote(plan.table)
+    plan.first_extras[column.name] = column.extra
+    plan.first.append(f"ALTER TABLE {table} ADD COLUMN {quote(column.name)} {column.type}")
+    plan.first.append(f"UPDATE {table} SET {quote(column.name)} = {quote(current.name)}")
+    if column != Column(column.name, column.type, False, None, column.extra):
+        plan.notes.append(("modify_column", column))
+    moved = [i for i in plan.resolved.indexes if current.ident in i.column_idents]
+    _drop_column(plan, plan.resolved, current.name)
+    plan.columns[column.ident] = column
+    for index in moved:  # the indexes that named the old column name the new one
+        short = index.name[len(plan.table) + 1 :] if index.name.startswith(plan.table + ".") else index.name
+        cols = [column.name if ident(c) == current.ident else c for c in index.columns]
+        plan.statements = [
+            s
+            for s in plan.statements
+            if s
+            != index_sql(
+                plan.table, short, [c for c in index.columns if ident(c) != current.ident], index.unique
+            )
+        ]
+        plan.statements.append(index_sql(plan.table, short, cols, index.unique))
+        plan.indexes[ident(short)] = cols
 
 
 def _alter_default(plan: AlterPlan, name: str, clause: str, value: str) -> None:
@@ -383,3 +445,70 @@ def _drop_column(plan: AlterPlan, resolved: ResolvedTable, name: str) -> None:
         plan.indexes[ident(short)] = rest or None
     plan.columns[current.ident] = None
     plan.notes.append(("drop_column", current.name))
+
+
+# -- RENAME TABLE ------------------------------------------------------------------------------------
+
+_RENAME_PAIR = re.compile(rf"^(?:{_NAME}\s*\.\s*)?{_NAME}\s+TO\s+(?:{_NAME}\s*\.\s*)?{_NAME}$", _I)
+
+
+def handle_rename(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    """``RENAME TABLE a TO b [, c TO d]``."""
+    match = re.match(r"^\s*RENAME\s+TABLES?\s+(.+)$", lexed.shape, _I)
+    if match is None:
+        raise unsupported(text.strip()[:60])
+    pairs: list[tuple[str | None, str, str | None, str]] = []
+    for item in split_items(match.group(1).rstrip(";")):
+        pair = _RENAME_PAIR.match(item)
+        if pair is None:
+            raise MySQLError(
+                ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{item[:40]}'"
+            )
+        db_a, a, db_b, b = (name_of(g) if g else None for g in pair.groups())
+        assert a is not None and b is not None
+        pairs.append((db_a, a, db_b, b))
+    for db_a, a, db_b, b in pairs:
+        rename_table(session, db_a, a, db_b or db_a, b)
+    return OkResult()
+
+
+def rename_table(
+    session: SQLSession, database: str | None, old: str, new_database: str | None, new: str
+) -> None:
+    """A rename is a copy and a drop in one entry: the new table is created with the old one's
+    definition and rows, and the old one is dropped (writes that peers make to the old name
+    concurrently are lost writes, docs/mysql-compatibility.md "DDL")."""
+    from p2pdb.sql.statements import _ddl_write, _named_db
+
+    db = _named_db(session, database)
+    if _named_db(session, new_database) is not db:
+        raise unsupported("RENAME TABLE to another database")
+    resolved = db.catalog.schema.table(old)
+    if resolved is None:
+        raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{old}' doesn't exist")
+    if ident(old) == ident(new):
+        if old == new or resolved.spec.name == new:
+            return
+        raise unsupported("RENAME TABLE to another spelling of the same name")
+    if new in db.catalog.tables:
+        raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{new}' already exists")
+    if not session.variables.get("p2pdb_replicate_drop", 1):
+        raise MySQLError(
+            ErrorCode.NOT_SUPPORTED_YET, "RENAME TABLE drops the old name (SET p2pdb_replicate_drop = 1)"
+        )
+    spec = resolved.spec
+    copy = type(spec)(new, spec.columns, spec.pk, spec.rule)
+    names = ", ".join(quote(c.name) for c in spec.columns)
+
+    def rename(conn: Any) -> None:
+        db.catalog.note_extras(new, {c.name: c.extra for c in spec.columns})
+        if spec.rule != {"rule": "lww"}:
+            db.catalog.note_rule(new, spec.rule)
+        conn.execute(copy.render())
+        for index in resolved.indexes:
+            short = index.name[len(spec.name) + 1 :] if index.name.startswith(spec.name + ".") else index.name
+            conn.execute(index_sql(new, short, list(index.columns), index.unique))
+        conn.execute(f"INSERT INTO {quote(new)} ({names}) SELECT {names} FROM {quote(spec.name)}")
+        conn.execute(f"DROP TABLE {quote(spec.name)}")
+
+    _ddl_write(session, rename, allow_drop=True, db=db)

@@ -485,6 +485,7 @@ HANDLERS: dict[str, Handler] = {
     "DROP": handle_drop,
     "ALTER": handle_alter,
     "TRUNCATE": handle_truncate,
+    "RENAME": alter.handle_rename,
     "SHOW": handle_show,
     "DESCRIBE": handle_show,
     "DESC": handle_show,
