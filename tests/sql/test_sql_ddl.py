@@ -212,3 +212,54 @@ def test_rename_column_keeps_values_and_indexes_and_replicates(node: Node) -> No
         (3, "r", 7),
     ]
     assert create_show(replica, "t") == create_show(node, "t")
+
+
+def test_expression_defaults_are_evaluated_by_the_writer_and_replicate(node: Node) -> None:
+    run(
+        node.session,
+        "CREATE TABLE t (id INT PRIMARY KEY, u CHAR(36) DEFAULT (uuid()), at DATETIME DEFAULT NOW(),"
+        " d DATE DEFAULT (CURRENT_DATE), j JSON DEFAULT (JSON_ARRAY()), ts TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3))",
+    )
+    run(node.session, "INSERT INTO t (id) VALUES (1), (2)")
+    (one, two) = rows(node.session, "SELECT u, at, d, j, ts FROM t ORDER BY id")
+    assert len(str(one[0])) == 36 and one[0] != two[0]
+    assert one[1] is not None and one[2] is not None and one[4] is not None
+    assert one[3] == "[]"
+    replica = replica_of(node)
+    assert rows(replica.session, "SELECT u, at, d, j, ts FROM t ORDER BY id") == [one, two]
+    shown = create_show(node, "t")
+    assert "DEFAULT (uuid())" in shown and "`at` datetime DEFAULT CURRENT_TIMESTAMP" in shown
+    assert "DEFAULT CURRENT_TIMESTAMP(3)" in shown
+    described = {r[0]: r for r in rows(node.session, "SHOW COLUMNS FROM t")}
+    assert described["u"][4] == "uuid()" and described["u"][5] == "DEFAULT_GENERATED"
+    assert error(node.session, "CREATE TABLE x (a INT DEFAULT (1 + id))")[0] == 1235
+
+
+def test_on_update_current_timestamp_is_set_by_the_writer_only(node: Node) -> None:
+    run(
+        node.session,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT,"
+        " changed DATETIME DEFAULT '2000-01-01 00:00:00' ON UPDATE CURRENT_TIMESTAMP)",
+    )
+    run(node.session, "INSERT INTO t (id, v) VALUES (1, 1), (2, 2)")
+    run(node.session, "UPDATE t SET v = 10 WHERE id = 1")
+    run(node.session, "UPDATE t SET v = 2 WHERE id = 2")  # nothing changes: no new time
+    run(node.session, "INSERT INTO t (id, v) VALUES (3, 3)")
+    run(node.session, "UPDATE t SET v = 30, changed = '2001-01-01 00:00:00' WHERE id = 3")  # given: kept
+    got = dict(rows(node.session, "SELECT id, changed FROM t"))
+    assert str(got[1]) > "2020" and str(got[2]).startswith("2000") and str(got[3]).startswith("2001")
+    replica = replica_of(node)
+    assert dict(rows(replica.session, "SELECT id, changed FROM t")) == got
+    # A replica applying a peer's update does not stamp it again: the writer's value travels.
+    run(node.session, "UPDATE t SET v = 11 WHERE id = 2")
+    sync(node.db(), replica.db())
+    assert rows(replica.session, "SELECT changed FROM t WHERE id = 2") == rows(
+        node.session, "SELECT changed FROM t WHERE id = 2"
+    )
+    described = {r[0]: r for r in rows(node.session, "SHOW COLUMNS FROM t")}
+    assert described["changed"][5] == "on update CURRENT_TIMESTAMP"
+    assert "ON UPDATE CURRENT_TIMESTAMP" in create_show(node, "t")
+    # The trigger follows schema changes.
+    run(node.session, "ALTER TABLE t ADD COLUMN w INT")
+    run(node.session, "UPDATE t SET w = 5 WHERE id = 3")
+    assert str(rows(node.session, "SELECT changed FROM t WHERE id = 3")[0][0]) > "2020"

@@ -3,8 +3,10 @@
 A definition travels in the log as an IPLD map; :meth:`from_ipld` accepts exactly the shapes below and
 raises :class:`SchemaError` for anything else, so a peer cannot smuggle SQL into a schema::
 
-    column: {"n": name, "t": SQLite type, "nn": not null, "dv": default literal or None,
-             "x": {"mt": MySQL type, "ai": true, "cm": comment}   (x and each of its keys optional)}
+    column: {"n": name, "t": SQLite type, "nn": not null, "dv": default literal, CURRENT_TIMESTAMP/DATE/TIME,
+             (uuid()), (rand()), (json_array()), (json_object()) or None,
+             "x": {"mt": MySQL type, "ai": true, "cm": comment, "ou": true (ON UPDATE CURRENT_TIMESTAMP)}
+             (x and each of its keys optional)}
     table:  {"name": t, "cols": [column...], "pk": [column names] (empty: rows have a hidden identity),
              "rule": {"rule": "lww"} | {"rule": "counter", "columns": [column identities]}}
     index:  {"name": i, "t": table, "cols": [column names], "unique": bool}
@@ -30,12 +32,12 @@ MAX_KEY_PARTS = 16
 MAX_COMMENT = 1024
 MAX_DEFAULT = 65535
 _DEFAULT_RE = re.compile(
-    r"^(NULL|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?|'([^']|'')*'|X'[0-9A-Fa-f]*')$",
+    r"^(NULL|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|\((uuid|rand|json_array|json_object)\(\)\)|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?|'([^']|'')*'|X'[0-9A-Fa-f]*')$",
     re.IGNORECASE,
 )
 #: Defaults SQLite evaluates when a row is written: no replica can reproduce them later.
 NON_CONSTANT_DEFAULTS = frozenset(("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"))
-_EXTRA_KEYS = frozenset(("mt", "ai", "cm"))
+_EXTRA_KEYS = frozenset(("mt", "ai", "cm", "ou"))
 
 
 def quote(identifier: str) -> str:
@@ -125,7 +127,15 @@ class Column:
 
     @property
     def constant_default(self) -> bool:
-        return self.default is None or self.default.upper() not in NON_CONSTANT_DEFAULTS
+        """False for a default evaluated when a row is written (CURRENT_TIMESTAMP, ``(uuid())``)."""
+        if self.default is None:
+            return True
+        return self.default.upper() not in NON_CONSTANT_DEFAULTS and not self.default.startswith("(")
+
+    @property
+    def on_update(self) -> bool:
+        """``ON UPDATE CURRENT_TIMESTAMP``: set by the writing node when its row changes."""
+        return bool(self.extra.get("ou"))
 
 
 def check_extra(extra: Any) -> dict[str, Any]:
@@ -135,6 +145,8 @@ def check_extra(extra: Any) -> dict[str, Any]:
         raise SchemaError("column extra mt must be a MySQL type")
     if "ai" in extra and extra["ai"] is not True:
         raise SchemaError("column extra ai is true when present")
+    if "ou" in extra and extra["ou"] is not True:
+        raise SchemaError("column extra ou is true when present")
     if "cm" in extra and (type(extra["cm"]) is not str or len(extra["cm"]) > MAX_COMMENT):
         raise SchemaError("column extra cm must be a comment of at most 1024 characters")
     return dict(extra)

@@ -17,7 +17,7 @@ from typing import Any
 
 import apsw
 
-from p2pdb.sql import autoids, catalog, information_schema, mysqltypes
+from p2pdb.sql import autoids, catalog, information_schema, mysqltypes, on_update
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
 from p2pdb.sql.guard import SHUTDOWN
@@ -134,6 +134,7 @@ class SQLBackend:
         for db in self._dbs():
             register_functions(db.conn)
             autoids.register(db.conn)
+            on_update.register(db)
         registry.listeners.append(self._on_new_database)
         self._plans = PlanCache()
         self._committers: dict[str, GroupCommitter] = {}
@@ -151,6 +152,7 @@ class SQLBackend:
         if db is not None:
             register_functions(db.conn)
             autoids.register(db.conn)
+            on_update.register(db)
         self.pool.forget(lambda kept: self.registry.get(kept.name) is kept)
 
     def session_defaults(self) -> dict[str, Any]:

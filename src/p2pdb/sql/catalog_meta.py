@@ -174,6 +174,10 @@ def describe_table(spec: TableSpec, indexes: Sequence[IndexSpec]) -> list[Column
             else ""
         )
         extra = "auto_increment" if auto else "DEFAULT_GENERATED" if generated else ""
+        if col.extra.get("ou"):  # ON UPDATE CURRENT_TIMESTAMP
+            stamp = f"CURRENT_TIMESTAMP({info.decimals})" if info.decimals else "CURRENT_TIMESTAMP"
+            extra = f"{extra} on update {stamp}".strip()
+            clause = f"{clause} ON UPDATE {stamp}".strip()
         comment = col.extra.get("cm") if col.extra else None
         facts.append(
             ColumnFacts(
@@ -213,6 +217,8 @@ def _default(col: Column, info: TypeInfo, nullable: bool) -> tuple[str | None, s
     if upper in _EXPRESSION_DEFAULTS:
         shown = _EXPRESSION_DEFAULTS[upper]
         return shown, f"DEFAULT ({shown})", True
+    if text.startswith("("):  # an expression default: (uuid()), (json_array())...
+        return text[1:-1], f"DEFAULT {text}", True
     if upper.startswith("X'"):
         shown = "0x" + text[2:-1].upper()
         return shown, f"DEFAULT {shown}", False

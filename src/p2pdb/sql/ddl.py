@@ -40,6 +40,8 @@ class ColumnPlan:
     primary: bool = False
     #: a column-level ``UNIQUE [KEY]``: MySQL makes it a unique index named after the column
     unique: bool = False
+    #: ``ON UPDATE CURRENT_TIMESTAMP``
+    on_update: bool = False
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -48,6 +50,8 @@ class ColumnPlan:
             extra["ai"] = True
         if self.comment:
             extra["cm"] = self.comment
+        if self.on_update:
+            extra["ou"] = True
         return extra
 
     def render(self) -> str:
@@ -120,6 +124,37 @@ def sqlite_type(mysql_type: str, *, integer_pk: bool) -> str:
     return "TEXT"
 
 
+_NOW_NAMES = frozenset(("NOW", "LOCALTIME", "LOCALTIMESTAMP", "CURRENT_TIMESTAMP"))
+#: Expression defaults the replicated schema carries (p2pdb.schema: a closed set), by MySQL name.
+_EXPRESSIONS = {"UUID": "(uuid())", "JSON_ARRAY": "(json_array())", "JSON_OBJECT": "(json_object())",
+                "RAND": "(rand())", "CURDATE": "CURRENT_DATE", "CURTIME": "CURRENT_TIME"}  # fmt: skip
+
+
+def _default_sql(node: exp.Expression) -> str | None:
+    """A DEFAULT as the replicated schema keeps it: a literal, CURRENT_TIMESTAMP (NOW(), LOCALTIME...,
+    any precision), CURRENT_DATE/TIME, or one of a few expressions evaluated by the writing node."""
+    if isinstance(node, exp.Paren):
+        return _default_sql(node.this)
+    if isinstance(node, exp.Localtimestamp | exp.Localtime):
+        return "CURRENT_TIMESTAMP"
+    if isinstance(node, exp.Uuid):
+        return "(uuid())"
+    if isinstance(node, exp.Anonymous) and not node.expressions:
+        name = str(node.this).upper()
+        if name in _NOW_NAMES:
+            return "CURRENT_TIMESTAMP"
+        return _EXPRESSIONS.get(name)
+    if isinstance(node, exp.Func) and not node.args.get("expressions") and node.key.upper() in _EXPRESSIONS:
+        return _EXPRESSIONS[node.key.upper()]
+    return _literal_sql(node)
+
+
+def _on_update(node: exp.Expression) -> bool:
+    if isinstance(node, exp.CurrentTimestamp | exp.Localtimestamp | exp.Localtime):
+        return True
+    return isinstance(node, exp.Anonymous) and str(node.this).upper() in _NOW_NAMES
+
+
 def _literal_sql(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Null):
         return "NULL"
@@ -162,16 +197,27 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
     comment = None
     primary = False
     unique = False
+    on_update = False
     for constraint in coldef.args.get("constraints") or []:
         ckind = constraint.args.get("kind")
         if isinstance(ckind, exp.NotNullColumnConstraint):
             not_null = not ckind.args.get("allow_null")
         elif isinstance(ckind, exp.DefaultColumnConstraint):
-            default = _literal_sql(ckind.this)
+            default = _default_sql(ckind.this)
             if default is None:
                 raise MySQLError(
-                    ErrorCode.NOT_SUPPORTED_YET, f"DEFAULT {ckind.this.sql('mysql')} is not supported"
+                    ErrorCode.NOT_SUPPORTED_YET,
+                    f"This version of P2PDB doesn't yet support 'DEFAULT {ckind.this.sql('mysql')[:60]}'"
+                    " (defaults are literals, CURRENT_TIMESTAMP, CURRENT_DATE, CURRENT_TIME, (uuid()),"
+                    " (rand()), (json_array()) or (json_object()))",
                 )
+        elif isinstance(ckind, exp.OnUpdateColumnConstraint):
+            if not _on_update(ckind.this):
+                raise MySQLError(
+                    ErrorCode.NOT_SUPPORTED_YET,
+                    f"This version of P2PDB doesn't yet support 'ON UPDATE {ckind.this.sql('mysql')[:40]}'",
+                )
+            on_update = True
         elif isinstance(ckind, exp.AutoIncrementColumnConstraint):
             auto = True
         elif isinstance(ckind, exp.CommentColumnConstraint):
@@ -180,7 +226,7 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
             primary = True
         elif isinstance(ckind, exp.UniqueColumnConstraint):
             unique = True
-    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary, unique)
+    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary, unique, on_update)
 
 
 def plan_create_table(sql: str) -> TablePlan:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from p2pdb.sql import mysqltypes
+from p2pdb.sql import mysqltypes, on_update
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.errors_map import to_mysql
@@ -257,6 +257,7 @@ class SQLSession:
         running = self.running
         if running is None:  # a statement run outside run() (internal callers): no limits
             running = Running("")
+        on_update.ensure(conn)  # ON UPDATE CURRENT_TIMESTAMP triggers follow the schema
         return guard_of(conn).client(running, offload=offload)
 
     # -- dispatch -------------------------------------------------------------------------------

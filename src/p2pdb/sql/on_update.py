@@ -1,0 +1,88 @@
+"""``ON UPDATE CURRENT_TIMESTAMP``: the writing node sets the column, the value replicates.
+
+A column with the ``ou`` extra gets a TEMP trigger on the database's writer connection: after an
+UPDATE of a row in which another column changed and this one was left as it was, it is set to
+CURRENT_TIMESTAMP. The trigger acts only while a client statement runs (``p2pdb_client_write()``),
+never when the store applies a peer's changes or rebuilds a table, so a replica never evaluates it
+again: the value it set travels in the log like any written value. TEMP triggers are not part of the
+replicated schema; they are (re)made when the schema changed (:func:`ensure`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from p2pdb.sql.guard import guard_of
+from p2pdb.store.schema import quote
+
+if TYPE_CHECKING:
+    from p2pdb.schema import Schema
+    from p2pdb.store import Database
+
+_PREFIX = "_p2pdb_ou_"
+FUNCTION = "p2pdb_client_write"
+
+
+class _State:
+    def __init__(self, db: Database) -> None:
+        self.db = weakref.ref(db)
+        self.schema: Schema | None = None
+        self.triggers: list[str] = []
+
+
+_states: weakref.WeakKeyDictionary[apsw.Connection, _State] = weakref.WeakKeyDictionary()
+
+
+def register(db: Database) -> None:
+    """Install the client-write test on ``db``'s writer connection."""
+    guard = guard_of(db.conn)
+
+    def client_write(*_: Any) -> int:
+        return 1 if guard.depth else 0
+
+    db.conn.create_scalar_function(FUNCTION, client_write, 0, deterministic=False)
+    _states[db.conn] = _State(db)
+
+
+def ensure(conn: apsw.Connection) -> None:
+    """Make the triggers match the schema (cheap when nothing changed); outside client statements."""
+    state = _states.get(conn)
+    if state is None or guard_of(conn).depth:
+        return
+    db = state.db()
+    if db is None:
+        return
+    schema = db.catalog.schema
+    if schema is state.schema and (not state.triggers or _present(conn) == len(state.triggers)):
+        return
+    state.schema = schema
+    for (name,) in list(conn.execute("SELECT name FROM sqlite_temp_schema WHERE type = 'trigger'")):
+        if str(name).startswith(_PREFIX):
+            conn.execute(f"DROP TRIGGER IF EXISTS temp.{quote(str(name))}")
+    state.triggers = []
+    for table in schema.tables.values():
+        spec = table.spec
+        for n, column in enumerate(spec.columns):
+            if not column.on_update:
+                continue
+            name = f"{_PREFIX}{spec.ident}_{n}"
+            others = [c for c in spec.columns if c.ident != column.ident]
+            changed = " OR ".join(f"NEW.{quote(c.name)} IS NOT OLD.{quote(c.name)}" for c in others) or "0"
+            conn.execute(
+                f"CREATE TEMP TRIGGER {quote(name)} AFTER UPDATE ON main.{quote(spec.name)} FOR EACH ROW"
+                f" WHEN {FUNCTION}() AND NEW.{quote(column.name)} IS OLD.{quote(column.name)} AND ({changed})"
+                f" BEGIN UPDATE {quote(spec.name)} SET {quote(column.name)} = CURRENT_TIMESTAMP"
+                " WHERE rowid = NEW.rowid; END"
+            )
+            state.triggers.append(name)
+
+
+def _present(conn: apsw.Connection) -> int:
+    for (count,) in conn.execute(
+        "SELECT count(*) FROM sqlite_temp_schema WHERE type = 'trigger' AND name LIKE '\\_p2pdb\\_ou\\_%' ESCAPE '\\'"
+    ):
+        return int(count)
+    return 0
