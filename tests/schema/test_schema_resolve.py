@@ -28,6 +28,7 @@ from p2pdb.schema import (
     SchemaError,
     SchemaEvent,
     TableSpec,
+    ViewSpec,
     check_event,
     ident,
     resolve,
@@ -110,6 +111,11 @@ def histories(draw: st.DrawFn) -> History:
             )
         elif action == "add":
             history.write(author, "add_column", name, draw(st.sampled_from(COLUMNS)))
+        elif action == "view":
+            query = draw(st.sampled_from(["SELECT 1", "SELECT 2"]))
+            history.write(author, "create_view", name, ViewSpec(name, query, ()))
+        elif action == "unview":
+            history.write(author, "drop_view", name, None)
         elif action in ("dropcol", "modify"):
             table = resolve(history.view(author)).table(name)
             if table is not None:
@@ -196,15 +202,19 @@ def linear_histories(draw: st.DrawFn) -> History:
         linear.write(
             author,
             event.kind,
-            event.payload.name if isinstance(event.payload, TableSpec) else event.table,
+            event.payload.name if isinstance(event.payload, TableSpec | ViewSpec) else event.table,
             event.payload,
         )
     return linear
 
 
+VIEWS_OF: dict[int, dict[str, ViewSpec]] = {}
+
+
 def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[IndexSpec]]]:
-    """The reference model: apply changes one by one."""
+    """The reference model: apply changes one by one (views go to ``views``)."""
     tables: dict[str, tuple[TableSpec, set[IndexSpec]]] = {}
+    views = VIEWS_OF[id(events)] = {}
     for e in events:
         if e.kind == "create_table":
             tables[e.table] = (e.spec, set())
@@ -213,6 +223,10 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
         elif e.kind == "add_column":
             spec, indexes = tables[e.table]
             tables[e.table] = (TableSpec(spec.name, (*spec.columns, e.column), spec.pk, spec.rule), indexes)
+        elif e.kind == "create_view":
+            views[e.table] = e.view
+        elif e.kind == "drop_view":
+            del views[e.table]
         elif e.kind == "drop_column":
             spec, indexes = tables[e.table]
             columns = tuple(c for c in spec.columns if c.ident != ident(e.column_name))
@@ -235,6 +249,7 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
 def test_without_concurrency_the_schema_is_the_sequential_one(history: History) -> None:
     schema = resolve(history.events)
     model = sequential(history.events)
+    assert dict(schema.views) == VIEWS_OF.pop(id(history.events))
     assert set(schema.tables) == set(model)
     for key, (spec, indexes) in model.items():
         table = schema.tables[key]

@@ -275,3 +275,37 @@ class IndexSpec:
         unique = "UNIQUE " if self.unique else ""
         cols = ", ".join(quote(c) for c in self.columns)
         return f"CREATE {unique}INDEX {quote(self.name)} ON {quote(self.table)} ({cols})"
+
+
+MAX_VIEW_QUERY = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """A view: its name, its SELECT as the client wrote it (MySQL text, replayed by each replica's SQL
+    layer) and its column names (empty: the query's own)."""
+
+    name: str
+    query: str
+    columns: tuple[str, ...] = ()
+
+    @property
+    def ident(self) -> str:
+        return ident(self.name)
+
+    def to_ipld(self) -> dict[str, Any]:
+        return {"v": self.name, "q": self.query, "c": list(self.columns)}
+
+    @classmethod
+    def from_ipld(cls, value: Any) -> ViewSpec:
+        spec = _map(value, frozenset(("v", "q", "c")), frozenset(), "a view spec")
+        name, query, cols = check_name(spec["v"], "view"), spec["q"], spec["c"]
+        if type(query) is not str or not query.strip() or len(query) > MAX_VIEW_QUERY or "\x00" in query:
+            raise SchemaError("a view query is a string of at most 65535 characters")
+        if type(cols) is not list or len(cols) > MAX_COLUMNS:
+            raise SchemaError("view columns are a list of names")
+        for col in cols:
+            check_name(col, "column")
+        if len({ident(c) for c in cols}) != len(cols):
+            raise SchemaError(f"view {name!r} names a column twice")
+        return cls(name, query, tuple(cols))

@@ -14,6 +14,8 @@ Op bodies (the ``ops`` of an entry hold ``{"ddl": kind, **body}``)::
     create_index  {"spec": index spec}
     drop_index    {"t": table, "name": index}
     drop_table    {"t": table}
+    create_view   {"spec": view spec}     (CREATE [OR REPLACE] VIEW, ALTER VIEW)
+    drop_view     {"v": view}
 """
 
 from __future__ import annotations
@@ -21,16 +23,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ._defs import Column, IndexSpec, TableSpec, check_name
+from ._defs import Column, IndexSpec, TableSpec, ViewSpec, check_name
 from ._errors import SchemaError
 from ._names import ident
 
 #: Total order of events: Lamport time, author key, entry CID, position of the op in its entry.
 EventId: TypeAlias = tuple[int, bytes, bytes, int]
-Payload: TypeAlias = TableSpec | Column | IndexSpec | str | None
+Payload: TypeAlias = TableSpec | Column | IndexSpec | ViewSpec | str | None
 
 DDL_KINDS = frozenset(
-    ("create_table", "add_column", "drop_column", "modify_column", "create_index", "drop_index", "drop_table")
+    (
+        "create_table",
+        "add_column",
+        "drop_column",
+        "modify_column",
+        "create_index",
+        "drop_index",
+        "drop_table",
+        "create_view",
+        "drop_view",
+    )
 )
 
 
@@ -81,6 +93,11 @@ class SchemaEvent:
         return self.payload
 
     @property
+    def view(self) -> ViewSpec:
+        assert isinstance(self.payload, ViewSpec)
+        return self.payload
+
+    @property
     def column_name(self) -> str:
         assert isinstance(self.payload, str)
         return self.payload
@@ -114,6 +131,11 @@ def parse_ddl(kind: str, body: Any) -> tuple[str, Payload]:
         return check_name(fields["t"], "table"), name
     if kind == "drop_table":
         return check_name(_keys(body, frozenset(("t",)), kind)["t"], "table"), None
+    if kind == "create_view":
+        view = ViewSpec.from_ipld(_keys(body, frozenset(("spec",)), kind)["spec"])
+        return view.name, view
+    if kind == "drop_view":
+        return check_name(_keys(body, frozenset(("v",)), kind)["v"], "view"), None
     raise SchemaError(f"unknown schema change {kind!r}")
 
 
@@ -134,6 +156,11 @@ def ddl_body(kind: str, table: str, payload: Payload) -> dict[str, Any]:
         return {"t": table, "name": payload}
     if kind == "drop_table":
         return {"t": table}
+    if kind == "create_view":
+        assert isinstance(payload, ViewSpec)
+        return {"spec": payload.to_ipld()}
+    if kind == "drop_view":
+        return {"v": table}
     raise SchemaError(f"unknown schema change {kind!r}")
 
 

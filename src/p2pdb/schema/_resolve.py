@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ._defs import Column, IndexSpec, TableSpec
+from ._defs import Column, IndexSpec, TableSpec, ViewSpec
 from ._errors import SchemaError
 from ._events import EventId, SchemaEvent
 from ._names import ident
@@ -38,7 +38,7 @@ from ._names import ident
 class SchemaConflict:
     """A definition the merge did not keep. ``time``/``author`` are the losing event's."""
 
-    kind: str  # "primary_key", "column", "index"
+    kind: str  # "primary_key", "column", "index", "view"
     table: str
     subject: str
     detail: str
@@ -64,9 +64,14 @@ class Schema:
     #: Resolved tables by identity.
     tables: Mapping[str, ResolvedTable]
     conflicts: tuple[SchemaConflict, ...] = ()
+    #: Views by identity (a name is a table's or a view's, never both).
+    views: Mapping[str, ViewSpec] = field(default_factory=dict)
 
     def table(self, name: str) -> ResolvedTable | None:
         return self.tables.get(ident(name))
+
+    def view(self, name: str) -> ViewSpec | None:
+        return self.views.get(ident(name))
 
 
 EMPTY_SCHEMA = Schema({})
@@ -78,14 +83,46 @@ def resolve(events: Iterable[SchemaEvent]) -> Schema:
     for event in events:
         by_table[event.table][event.eid] = event
     tables: dict[str, ResolvedTable] = {}
+    views: dict[str, ViewSpec] = {}
     conflicts: list[SchemaConflict] = []
     for table in sorted(by_table):
         ordered = [by_table[table][eid] for eid in sorted(by_table[table])]
         resolved = _resolve_table(ordered, conflicts)
         if resolved is not None:
             tables[table] = resolved
+        view = _resolve_view(ordered, conflicts, resolved is not None)
+        if view is not None:
+            views[table] = view
     conflicts.sort(key=lambda c: (c.table, c.kind, c.subject, c.time, c.author, c.detail))
-    return Schema(tables, tuple(conflicts))
+    return Schema(tables, tuple(conflicts), views)
+
+
+def _resolve_view(events: list[SchemaEvent], conflicts: list[SchemaConflict], table: bool) -> ViewSpec | None:
+    """5. Views: a CREATE/ALTER VIEW or DROP VIEW replaces the definitions its author had seen; of the
+    definitions left (concurrent ones), the latest (event id) wins and the others are conflicts. A
+    table of the same name hides the view (a conflict)."""
+    defs = [e for e in events if e.kind == "create_view"]
+    if not defs:
+        return None
+    replacing = [e for e in events if e.kind in ("create_view", "drop_view")]
+    live = [d for d in defs if not any(r.observes(d) for r in replacing)]
+    if not live:
+        return None
+    winner = live[-1]
+    for rival in live[:-1]:
+        if rival.view != winner.view:
+            detail = f"kept the definition of {_who(winner)}, not this one"
+            conflicts.append(_conflict("view", winner.view.name, winner.view.name, detail, rival))
+    if table:
+        conflicts.append(
+            _conflict("view", winner.view.name, winner.view.name, "a table has its name", winner)
+        )
+        return None
+    return winner.view
+
+
+def _who(event: SchemaEvent) -> str:
+    return f"time {event.time}"
 
 
 def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -> ResolvedTable | None:
@@ -224,8 +261,16 @@ def check_event(event: SchemaEvent, before: Schema) -> None:
     that fails here; whether an entry is rejected is thereby a function of the entry and its past."""
     table = before.tables.get(event.table)
     if event.kind == "create_table":
-        if table is not None:
+        if table is not None or event.table in before.views:
             raise SchemaError(f"table {event.spec.name!r} already exists")
+        return
+    if event.kind == "create_view":
+        if table is not None:
+            raise SchemaError(f"table {event.view.name!r} already exists")
+        return
+    if event.kind == "drop_view":
+        if event.table not in before.views:
+            raise SchemaError(f"unknown view {event.table!r}")
         return
     if table is None:
         raise SchemaError(f"unknown table {event.table!r}")

@@ -17,7 +17,8 @@ from typing import Any
 
 import apsw
 
-from p2pdb.sql import autoids, catalog, information_schema, mysqltypes, on_update
+from p2pdb.schema import ViewSpec
+from p2pdb.sql import autoids, catalog, information_schema, mysqltypes, on_update, views
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
 from p2pdb.sql.guard import SHUTDOWN
@@ -135,6 +136,7 @@ class SQLBackend:
             register_functions(db.conn)
             autoids.register(db.conn)
             on_update.register(db)
+            views.register(db)
         registry.listeners.append(self._on_new_database)
         self._plans = PlanCache()
         self._committers: dict[str, GroupCommitter] = {}
@@ -153,6 +155,7 @@ class SQLBackend:
             register_functions(db.conn)
             autoids.register(db.conn)
             on_update.register(db)
+            views.register(db)
         self.pool.forget(lambda kept: self.registry.get(kept.name) is kept)
 
     def session_defaults(self) -> dict[str, Any]:
@@ -291,6 +294,12 @@ class SQLBackend:
         if db is None:
             raise KeyError(database)
         return db.tables()
+
+    def views(self, database: str) -> list[ViewSpec]:
+        db = self.registry.get(database)
+        if db is None:
+            raise KeyError(database)
+        return sorted(db.catalog.schema.views.values(), key=lambda v: v.name)
 
     def indexes(self, database: str) -> list[IndexSpec]:
         db = self.registry.get(database)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
+from p2pdb.schema import ViewSpec
 from p2pdb.sql.mysqltypes import (
     COLLATION_NAME,
     TypeInfo,
@@ -77,6 +78,26 @@ class CatalogSource(Protocol):
     def row_count(self, database: str, table: str) -> int:
         """Rows in ``table`` now (exact or an estimate)."""
         ...
+
+
+def database_views(source: CatalogSource, database: str) -> list[ViewSpec]:
+    """The views of ``database`` (sources without views have none)."""
+    views = getattr(source, "views", None)
+    if views is None:
+        return []
+    try:
+        return list(views(database))
+    except KeyError:
+        return []
+
+
+def create_view_sql(view: ViewSpec) -> str:
+    """SHOW CREATE VIEW's text: the query as the client wrote it, with MySQL's fixed prefix."""
+    columns = f" ({','.join(quote_ident(c) for c in view.columns)})" if view.columns else ""
+    return (
+        "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`%` SQL SECURITY DEFINER"
+        f" VIEW {quote_ident(view.name)}{columns} AS {view.query}"
+    )
 
 
 def quote_ident(name: str) -> str:

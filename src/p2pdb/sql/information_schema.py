@@ -31,6 +31,7 @@ from p2pdb.sql.catalog_meta import (
     INFORMATION_SCHEMA,
     PRIVILEGES,
     CatalogSource,
+    database_views,
     describe_table,
     indexes_of,
 )
@@ -237,6 +238,26 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                         usage.append(
                             ("def", db, name, "def", db, spec.name, column, seq, None, None, None, None)
                         )
+    views: list[tuple[Any, ...]] = []
+    for db, _, _ in snapshot:
+        for view in database_views(source, db):
+            nothing = (None,) * 15  # ENGINE ... CHECKSUM
+            tables.append(("def", db, view.name, "VIEW", *nothing, None, "VIEW"))
+            views.append(
+                (
+                    "def",
+                    db,
+                    view.name,
+                    view.query,
+                    "NONE",
+                    "NO",
+                    "root@%",
+                    "DEFINER",
+                    "utf8mb4",
+                    COLLATION_NAME,
+                )
+            )
+    _insert(conn, "VIEWS", views)
     _insert(conn, "SCHEMATA", schemata)
     _insert(conn, "TABLES", tables)
     _insert(conn, "COLUMNS", columns)

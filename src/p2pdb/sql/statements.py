@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from p2pdb.sql import alter, catalog, create_select
+from p2pdb.sql import alter, catalog, create_select, views
 from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
@@ -251,6 +251,8 @@ def _named_db(session: SQLSession, name: str | None) -> Database:
 
 def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awaitable[Result]:
     shape = lexed.shape
+    if views.is_view_statement(shape):
+        return views.handle_view(session, lexed, text)
     if re.match(r"^\s*CREATE\s+(DATABASE|SCHEMA)\b", shape, _I):
         match = re.match(
             r"^\s*CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?`?((?:[^`\s;]|``)+)`?", text, _I
@@ -309,6 +311,8 @@ def _index_column(text: str) -> str:
 
 def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
     shape = lexed.shape
+    if re.match(r"^\s*DROP\s+VIEW\b", shape, _I):
+        return views.handle_drop_view(session, lexed, text)
     match = re.match(r"^\s*DROP\s+(?:DATABASE|SCHEMA)\s+(IF\s+EXISTS\s+)?`?((?:[^`\s;]|``)+)`?", text, _I)
     if match:
         name = match.group(2).replace("``", "`")
@@ -359,6 +363,8 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
 
 
 def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    if views.is_view_statement(lexed.shape):
+        return views.handle_view(session, lexed, text)
     if re.match(r"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\b", lexed.shape, _I):
         return alter.handle_alter_table(session, lexed, text)
     raise _unsupported(text)

@@ -27,6 +27,7 @@ from p2pdb.schema import (
     Schema,
     SchemaEvent,
     TableSpec,
+    ViewSpec,
     ddl_body,
     ident,
     make_event,
@@ -191,7 +192,7 @@ class Catalog:
             canonical["columns"] = sorted({ident(c) for c in canonical["columns"]})
         self._pending_rules[ident(table)] = canonical
 
-    def note_change(self, kind: str, table: str, payload: Column | str) -> None:
+    def note_change(self, kind: str, table: str, payload: Column | ViewSpec | str) -> None:
         """A schema change SQLite's own schema cannot show (DROP COLUMN, MODIFY COLUMN): it becomes an
         op of the running transaction's entry after the changes read from SQLite, and the materializer
         then rebuilds the table from its row states."""
