@@ -340,3 +340,14 @@ def test_triggers_procedures_and_functions_get_1235(node: Node) -> None:
     ):
         code, message = error(node.session, statement)
         assert code == 1235 and "doesn't yet support" in message, statement
+
+
+def test_tables_with_on_update_columns_can_be_renamed_and_dropped(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, v INT, at DATETIME ON UPDATE CURRENT_TIMESTAMP)")
+    run(node.session, "INSERT INTO t (id, v) VALUES (1, 1)")
+    run(node.session, "UPDATE t SET v = 2")  # the trigger exists now
+    run(node.session, "RENAME TABLE t TO u")
+    run(node.session, "UPDATE u SET v = 3")
+    assert rows(node.session, "SELECT v, at IS NOT NULL FROM u") == [(3, 1)]
+    run(node.session, "DROP TABLE u")
+    assert rows(node.session, "SHOW TABLES") == []

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from p2pdb.sql.guard import guard_of
+from p2pdb.sql.guard import ON_UPDATE_TRIGGER_PREFIX, guard_of
 from p2pdb.store.schema import quote
 
 if TYPE_CHECKING:
     from p2pdb.schema import Schema
     from p2pdb.store import Database
 
-_PREFIX = "_p2pdb_ou_"
+_PREFIX = ON_UPDATE_TRIGGER_PREFIX
 FUNCTION = "p2pdb_client_write"
 
 
