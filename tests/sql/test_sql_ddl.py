@@ -351,3 +351,77 @@ def test_tables_with_on_update_columns_can_be_renamed_and_dropped(node: Node) ->
     assert rows(node.session, "SELECT v, at IS NOT NULL FROM u") == [(3, 1)]
     run(node.session, "DROP TABLE u")
     assert rows(node.session, "SHOW TABLES") == []
+
+
+def test_check_constraints_are_kept_shown_and_enforced_on_local_writes(node: Node) -> None:
+    run(
+        node.session,
+        "CREATE TABLE t (id INT PRIMARY KEY, q INT CHECK (q > 0), p INT,"
+        " CONSTRAINT small CHECK (p < 100)) COMMENT='stock, per shop'",
+    )
+    run(node.session, "INSERT INTO t VALUES (1, 1, 1), (2, NULL, NULL)")  # NULL passes, as in MySQL
+    assert error(node.session, "INSERT INTO t VALUES (3, 0, 1)") == (
+        3819,
+        "Check constraint 't_chk_1' is violated.",
+    )
+    assert error(node.session, "UPDATE t SET p = 100 WHERE id = 1")[0] == 3819
+    shown = create_show(node, "t")
+    assert "CONSTRAINT `small` CHECK (p < 100)" in shown and "CONSTRAINT `t_chk_1` CHECK (q > 0)" in shown
+    assert shown.endswith("COMMENT='stock, per shop'")
+    run(node.session, "ALTER TABLE t DROP CHECK small, ADD CONSTRAINT even CHECK (p % 2 = 1), COMMENT 'new'")
+    run(node.session, "UPDATE t SET p = 101 WHERE id = 1")
+    assert error(node.session, "UPDATE t SET p = 102 WHERE id = 1")[0] == 3819
+    assert error(node.session, "ALTER TABLE t DROP CHECK nope")[0] == 3821
+    assert error(node.session, "ALTER TABLE t ADD CHECK (nope > 1)")[0] == 3820
+    run(node.session, "RENAME TABLE t TO t2")
+    run(node.session, "RENAME TABLE t2 TO t")  # the definition travels with the rows
+    replica = replica_of(node)
+    assert create_show(replica, "t") == create_show(node, "t")
+    assert rows(
+        replica.session, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_NAME = 't'"
+    ) == [("new",)]
+    # A replica applies a peer's rows without checking them: the writer checked.
+    assert error(replica.session, "INSERT INTO t VALUES (5, -1, 1)")[0] == 3819
+
+
+def test_foreign_keys_are_kept_shown_and_enforced_on_local_writes(node: Node) -> None:
+    run(node.session, "CREATE TABLE par (id INT PRIMARY KEY, name VARCHAR(5))")
+    run(
+        node.session,
+        "CREATE TABLE kid (id INT PRIMARY KEY, p INT, q INT REFERENCES par (id),"
+        " CONSTRAINT kp FOREIGN KEY (p) REFERENCES par (id) ON DELETE CASCADE)",
+    )
+    run(node.session, "INSERT INTO par VALUES (1, 'a'), (2, 'b')")
+    run(node.session, "INSERT INTO kid VALUES (10, 1, NULL), (11, 2, 2)")
+    code, message = error(node.session, "INSERT INTO kid VALUES (12, 3, NULL)")
+    assert code == 1452 and "CONSTRAINT `kp` FOREIGN KEY (`p`) REFERENCES `par` (`id`)" in message
+    assert error(node.session, "DELETE FROM par WHERE id = 2")[0] == 1451  # kid_ibfk_1 restricts
+    run(node.session, "DELETE FROM par WHERE id = 1")  # kp cascades
+    assert rows(node.session, "SELECT id FROM kid") == [(11,)]
+    run(node.session, "SET foreign_key_checks = 0")
+    run(node.session, "INSERT INTO kid VALUES (13, 9, 9)")
+    run(node.session, "SET foreign_key_checks = 1")
+    shown = create_show(node, "kid")
+    assert "CONSTRAINT `kp` FOREIGN KEY (`p`) REFERENCES `par` (`id`) ON DELETE CASCADE" in shown
+    assert "CONSTRAINT `kid_ibfk_1` FOREIGN KEY (`q`) REFERENCES `par` (`id`)" in shown
+    assert rows(
+        node.session,
+        "SELECT CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME"
+        " FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL ORDER BY 1",
+    ) == [("kid_ibfk_1", "q", "par", "id"), ("kp", "p", "par", "id")]
+    assert rows(
+        node.session,
+        "SELECT CONSTRAINT_NAME, DELETE_RULE, UPDATE_RULE FROM information_schema.REFERENTIAL_CONSTRAINTS ORDER BY 1",
+    ) == [("kid_ibfk_1", "RESTRICT", "RESTRICT"), ("kp", "CASCADE", "RESTRICT")]
+    run(node.session, "ALTER TABLE kid DROP FOREIGN KEY kid_ibfk_1")
+    run(node.session, "DELETE FROM par WHERE id = 2")
+    run(
+        node.session,
+        "ALTER TABLE kid ADD CONSTRAINT kq FOREIGN KEY (q) REFERENCES par (id) ON DELETE SET NULL",
+    )
+    assert (
+        error(node.session, "CREATE TABLE orphan (id INT PRIMARY KEY, x INT REFERENCES nope (id))")[0] == 1824
+    )
+    assert error(node.session, "ALTER TABLE kid ADD FOREIGN KEY (q) REFERENCES par (nope)")[0] == 1822
+    replica = replica_of(node)
+    assert create_show(replica, "kid") == create_show(node, "kid")

@@ -484,3 +484,17 @@ def test_concurrent_modify_column_keeps_the_latest_and_records_the_other(make_db
     else:
         assert column == Column("c", "VARCHAR(1)", True, "'y'")
         assert final.query("SELECT id, c FROM t ORDER BY id") == [(1, "1"), (2, "z")]
+
+
+def test_concurrent_table_meta_changes_keep_the_latest_per_key(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+    sync(b, a)
+    altered(a, "table_meta", "t", ("cm", "from a"))
+    altered(a, "table_meta", "t", ("ck:pos", {"e": "n > 0"}))
+    altered(b, "table_meta", "t", ("cm", "from b"))
+    altered(b, "table_meta", "t", ("ck:pos", None))  # b drops a check it never saw: nothing to drop
+    b.write(execute("INSERT INTO t VALUES (1, -5)"))  # merges never enforce checks
+    final = every_order(make_db, entries_of(a, b), limit=60)
+    meta = final.catalog.table("t").meta  # type: ignore[union-attr]
+    assert meta["cm"] in ("from a", "from b") and final.query("SELECT n FROM t") == [(-5,)]

@@ -159,6 +159,9 @@ class TableSpec:
     #: Primary key column names; empty: a table without a primary key (rows get a hidden identity).
     pk: tuple[str, ...]
     rule: dict[str, Any] = field(default_factory=lambda: {"rule": "lww"}, compare=False)
+    #: Table metadata of the SQL layer (:func:`check_meta`): the comment, CHECK constraints and
+    #: foreign keys; replicated with the table, enforced by no merge.
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def ident(self) -> str:
@@ -188,16 +191,22 @@ class TableSpec:
         return tuple(ident(p) for p in self.pk)
 
     def to_ipld(self) -> dict[str, Any]:
-        return {
+        spec = {
             "name": self.name,
             "cols": [c.to_ipld() for c in self.columns],
             "pk": list(self.pk),
             "rule": dict(self.rule),
         }
+        if self.meta:
+            spec["meta"] = dict(self.meta)
+        return spec
+
+    def with_meta(self, meta: dict[str, Any]) -> TableSpec:
+        return TableSpec(self.name, self.columns, self.pk, self.rule, dict(meta))
 
     @classmethod
     def from_ipld(cls, value: Any) -> TableSpec:
-        spec = _map(value, frozenset(("name", "cols", "pk", "rule")), frozenset(), "a table spec")
+        spec = _map(value, frozenset(("name", "cols", "pk", "rule")), frozenset(("meta",)), "a table spec")
         name = check_name(spec["name"], "table")
         cols, pk, rule = spec["cols"], spec["pk"], spec["rule"]
         if type(cols) is not list or not 1 <= len(cols) <= MAX_COLUMNS:
@@ -205,7 +214,12 @@ class TableSpec:
         if type(pk) is not list or len(pk) > MAX_KEY_PARTS:
             raise SchemaError("a primary key is a list of at most 16 column names")
         columns = tuple(Column.from_ipld(c) for c in cols)
-        return cls.build(name, columns, pk, rule)
+        meta = spec.get("meta", {})
+        if type(meta) is not dict or len(meta) > MAX_META:
+            raise SchemaError("table meta is a map")
+        for key, item in meta.items():
+            check_meta(key, item)
+        return cls.build(name, columns, pk, rule).with_meta(meta)
 
     @classmethod
     def build(cls, name: str, columns: tuple[Column, ...], pk: Any, rule: Any) -> TableSpec:
@@ -309,3 +323,52 @@ class ViewSpec:
         if len({ident(c) for c in cols}) != len(cols):
             raise SchemaError(f"view {name!r} names a column twice")
         return cls(name, query, tuple(cols))
+
+
+MAX_META = 256
+MAX_EXPRESSION = 4096
+FK_ACTIONS = frozenset(("RESTRICT", "CASCADE", "SET NULL", "NO ACTION", "SET DEFAULT"))
+
+
+def check_meta(key: Any, value: Any) -> None:
+    """One table meta entry, strictly (``value`` None: removed, in a ``table_meta`` event)::
+
+    "cm"          table comment (string)
+    "ck:<name>"   CHECK constraint {"e": MySQL expression text}
+    "fk:<name>"   foreign key {"c": [columns], "rt": referenced table, "rc": [columns],
+                  "od": ON DELETE action, "ou": ON UPDATE action}
+    """
+    if type(key) is not str or len(key) > MAX_NAME + 3:
+        raise SchemaError("a table meta key is a short string")
+    if value is None:
+        if key == "cm" or key[:3] in ("ck:", "fk:"):
+            return
+        raise SchemaError(f"unknown table meta {key[:40]!r}")
+    if key == "cm":
+        if type(value) is not str or len(value) > 2048:
+            raise SchemaError("a table comment is a string of at most 2048 characters")
+        return
+    if key.startswith("ck:"):
+        check_name(key[3:], "constraint")
+        item = _map(value, frozenset(("e",)), frozenset(), "a CHECK constraint")
+        if (
+            type(item["e"]) is not str
+            or not item["e"]
+            or len(item["e"]) > MAX_EXPRESSION
+            or "\x00" in item["e"]
+        ):
+            raise SchemaError("a CHECK expression is a string of at most 4096 characters")
+        return
+    if key.startswith("fk:"):
+        check_name(key[3:], "constraint")
+        item = _map(value, frozenset(("c", "rt", "rc", "od", "ou")), frozenset(), "a foreign key")
+        check_name(item["rt"], "table")
+        for cols in (item["c"], item["rc"]):
+            if type(cols) is not list or not 1 <= len(cols) <= MAX_KEY_PARTS:
+                raise SchemaError("a foreign key names 1 to 16 columns")
+            for col in cols:
+                check_name(col, "column")
+        if len(item["c"]) != len(item["rc"]) or item["od"] not in FK_ACTIONS or item["ou"] not in FK_ACTIONS:
+            raise SchemaError("a foreign key has matching column lists and known actions")
+        return
+    raise SchemaError(f"unknown table meta {key[:40]!r}")

@@ -16,6 +16,7 @@ Op bodies (the ``ops`` of an entry hold ``{"ddl": kind, **body}``)::
     drop_table    {"t": table}
     create_view   {"spec": view spec}     (CREATE [OR REPLACE] VIEW, ALTER VIEW)
     drop_view     {"v": view}
+    table_meta    {"t": table, "k": key, "v": value or None}   (comment, CHECK, FOREIGN KEY: check_meta)
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ._defs import Column, IndexSpec, TableSpec, ViewSpec, check_name
+from ._defs import Column, IndexSpec, TableSpec, ViewSpec, check_meta, check_name
 from ._errors import SchemaError
 from ._names import ident
 
 #: Total order of events: Lamport time, author key, entry CID, position of the op in its entry.
 EventId: TypeAlias = tuple[int, bytes, bytes, int]
-Payload: TypeAlias = TableSpec | Column | IndexSpec | ViewSpec | str | None
+Payload: TypeAlias = TableSpec | Column | IndexSpec | ViewSpec | tuple[str, Any] | str | None
 
 DDL_KINDS = frozenset(
     (
@@ -42,6 +43,7 @@ DDL_KINDS = frozenset(
         "drop_table",
         "create_view",
         "drop_view",
+        "table_meta",
     )
 )
 
@@ -93,6 +95,11 @@ class SchemaEvent:
         return self.payload
 
     @property
+    def meta(self) -> tuple[str, Any]:
+        assert isinstance(self.payload, tuple)
+        return self.payload
+
+    @property
     def view(self) -> ViewSpec:
         assert isinstance(self.payload, ViewSpec)
         return self.payload
@@ -136,6 +143,10 @@ def parse_ddl(kind: str, body: Any) -> tuple[str, Payload]:
         return view.name, view
     if kind == "drop_view":
         return check_name(_keys(body, frozenset(("v",)), kind)["v"], "view"), None
+    if kind == "table_meta":
+        fields = _keys(body, frozenset(("t", "k", "v")), kind)
+        check_meta(fields["k"], fields["v"])
+        return check_name(fields["t"], "table"), (fields["k"], fields["v"])
     raise SchemaError(f"unknown schema change {kind!r}")
 
 
@@ -161,6 +172,9 @@ def ddl_body(kind: str, table: str, payload: Payload) -> dict[str, Any]:
         return {"spec": payload.to_ipld()}
     if kind == "drop_view":
         return {"v": table}
+    if kind == "table_meta":
+        assert isinstance(payload, tuple)
+        return {"t": table, "k": payload[0], "v": payload[1]}
     raise SchemaError(f"unknown schema change {kind!r}")
 
 

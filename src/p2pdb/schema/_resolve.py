@@ -17,6 +17,7 @@ identity (names are compared by :func:`ident`, so ``Users`` and ``users`` are on
    DROP COLUMN removes the definitions of a column its author had seen (observed-remove: a concurrent
    ADD COLUMN survives it), never a key or counter column nor the last column. MODIFY COLUMN: the
    latest modification (event id) of a column that is there gives its definition, in its place.
+   Table meta (comment, CHECK constraints, foreign keys): per key, the latest applicable change.
 4. **Indexes.** CREATE INDEX applies like ADD COLUMN; DROP INDEX removes the creations its author had
    seen. Per index identity the earliest definition wins; an index naming columns the table does not
    have is left out (a conflict).
@@ -209,8 +210,17 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
     columns = tuple(w[2] for w in winners)
     by_ident = {c.ident: c for c in columns}
     pk = tuple(by_ident[k].name for k in key)
+    # 3d. Table meta (comment, CHECK, FOREIGN KEY): per key, the latest applicable change wins.
+    meta = dict(base.spec.meta)
+    for event in events:
+        if event.kind == "table_meta" and applies(event):
+            meta_key, value = event.meta
+            if value is None:
+                meta.pop(meta_key, None)
+            else:
+                meta[meta_key] = value
     try:
-        spec = TableSpec.build(name, columns, pk, base.spec.rule)
+        spec = TableSpec.build(name, columns, pk, base.spec.rule).with_meta(meta)
     except SchemaError:  # cannot happen for checked events; keep the base definition alone
         spec = base.spec
     # 4. Indexes.

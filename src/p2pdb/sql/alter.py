@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.schema import Column, ident
+from p2pdb.sql.constraints import check_columns, check_foreign_key
 from p2pdb.sql.ddl import ColumnPlan, column_plan, index_sql, sqlite_index_name, sqlite_type
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import OkResult, Result
@@ -69,13 +70,17 @@ class AlterPlan:
     first: list[str] = field(default_factory=list)
     first_extras: dict[str, dict[str, Any]] = field(default_factory=dict)
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
-    notes: list[tuple[str, Column | str]] = field(default_factory=list)
+    notes: list[tuple[str, Column | tuple[str, Any] | str]] = field(default_factory=list)
     warnings: int = 0
     #: Columns as they will be after the alterations so far, by identity (None: dropped).
     columns: dict[str, Column | None] = field(default_factory=dict)
     indexes: dict[str, list[str] | None] = field(default_factory=dict)
     #: RENAME TO (database or None, new name): done after the other alterations.
     rename: tuple[str | None, str] | None = None
+    #: Table meta after the alterations so far (None: unchanged).
+    meta: dict[str, Any] | None = None
+    db: Any = None
+    fk_checks: bool = True
 
     def column(self, name: str) -> Column | None:
         key = ident(name)
@@ -120,7 +125,8 @@ def handle_alter_table(session: SQLSession, lexed: Lexed, text: str) -> Result:
     resolved = db.catalog.schema.table(table)
     if resolved is None:
         raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
-    plan = AlterPlan(resolved.spec.name, resolved.spec, resolved)
+    plan = AlterPlan(resolved.spec.name, resolved.spec, resolved, db=db)
+    plan.fk_checks = bool(session.variables.get("foreign_key_checks", 1))
     for item in split_items(match.group(3).strip().rstrip(";")):
         _plan_item(plan, resolved, item, lexed)
 
@@ -152,7 +158,8 @@ def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed
     if re.match(r"^(FORCE|ENABLE\s+KEYS|DISABLE\s+KEYS|(WITH|WITHOUT)\s+VALIDATION)$", item, _I):
         return
     if m := re.match(r"^COMMENT\s*(?:=\s*)?:p(\d+)$", item, _I):
-        plan.warnings += 1  # accepted; the table comment is not replicated yet
+        comment = lexed.params[int(m.group(1)) - 1]
+        _set_meta(plan, "cm", str(comment) if comment else None)
         return
     if m := re.match(
         rf"^ADD\s+(?:CONSTRAINT\s+(?:{_NAME}\s+)?)?PRIMARY\s+KEY\s*(?:USING\s+\w+\s*)?\((.+)\)", item, _I
@@ -191,16 +198,14 @@ def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed
     if m := re.match(rf"^RENAME\s+(?:INDEX|KEY)\s+{_NAME}\s+TO\s+{_NAME}$", item, _I):
         _rename_index(plan, resolved, name_of(m.group(1)), name_of(m.group(2)))
         return
-    if re.match(
-        r"^(ADD\s+(CONSTRAINT\b.*\bCHECK|CHECK)\b|DROP\s+(CHECK|CONSTRAINT)\b|ALTER\s+(CHECK|CONSTRAINT)\b)",
-        item,
-        _I,
-    ):
-        plan.warnings += 1  # CHECK constraints: accepted, not enforced (docs/mysql-compatibility.md)
+    if re.match(r"^ADD\s+(CONSTRAINT\b.*\b)?(CHECK|FOREIGN\s+KEY)\b", item, _I):
+        _add_constraint(plan, _unshape(item[3:].strip(), lexed))
         return
-    if re.match(r"^(ADD\s+(CONSTRAINT\b.*)?FOREIGN\s+KEY|DROP\s+FOREIGN\s+KEY)\b", item, _I):
-        plan.warnings += 1  # foreign keys: accepted, not enforced (docs/mysql-compatibility.md)
+    if m := re.match(rf"^DROP\s+(CHECK|CONSTRAINT|FOREIGN\s+KEY)\s+{_NAME}$", item, _I):
+        _drop_constraint(plan, m.group(1).upper(), name_of(m.group(2)))
         return
+    if re.match(r"^ALTER\s+(CHECK|CONSTRAINT)\b", item, _I):
+        raise unsupported("ALTER CHECK ... [NOT] ENFORCED")
     if m := re.match(
         rf"^RENAME\s+(?:TO\s+|AS\s+)?(?!COLUMN\b|INDEX\b|KEY\b)(?:{_NAME}\s*\.\s*)?{_NAME}$", item, _I
     ):
@@ -249,6 +254,69 @@ def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed
             _add_column(plan, _unshape(body, lexed))
         return
     raise unsupported(f"ALTER TABLE ... {_unshape(item, lexed)[:60]}")
+
+
+def _meta(plan: AlterPlan) -> dict[str, Any]:
+    if plan.meta is None:
+        plan.meta = dict(plan.spec.meta)
+    return plan.meta
+
+
+def _set_meta(plan: AlterPlan, key: str, value: Any) -> None:
+    meta = _meta(plan)
+    if value is None:
+        meta.pop(key, None)
+    else:
+        meta[key] = value
+    plan.notes.append(("table_meta", (key, value)))
+
+
+def _add_constraint(plan: AlterPlan, text: str) -> None:
+    """ADD [CONSTRAINT [s]] CHECK (...) / FOREIGN KEY (...) REFERENCES ...: read as CREATE TABLE reads it."""
+    from p2pdb.sql.ddl import TablePlan, declared_plan
+
+    try:
+        tree = sqlglot.parse_one(f"CREATE TABLE {quote_mysql(plan.table)} ({text})", read="mysql")
+    except sqlglot.errors.ParseError as exc:
+        raise MySQLError(
+            ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{text[:40]}'"
+        ) from exc
+    if not isinstance(tree, exp.Create):
+        raise MySQLError(ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{text[:40]}'")
+    existing = _meta(plan)
+    found: TablePlan = declared_plan(tree, meta=dict(existing))
+    for key, value in found.meta.items():
+        if key in existing:
+            if existing[key] != value:
+                kind = "check" if key.startswith("ck:") else "foreign key"
+                raise MySQLError(
+                    3822 if key.startswith("ck:") else 1826, f"Duplicate {kind} constraint name '{key[3:]}'."
+                )
+            continue
+        if key.startswith("fk:"):
+            check_foreign_key(
+                plan.db, plan.table, key[3:], value, [c.name for c in plan.spec.columns], plan.fk_checks
+            )
+        elif key.startswith("ck:"):
+            for name in check_columns(value["e"]):
+                if plan.column(name) is None:
+                    raise MySQLError(
+                        3820, f"Check constraint '{key[3:]}' refers to non-existing column '{name}'."
+                    )
+        _set_meta(plan, key, value)
+
+
+def _drop_constraint(plan: AlterPlan, kind: str, name: str) -> None:
+    meta = _meta(plan)
+    keys = {"CHECK": ["ck:"], "FOREIGN KEY": ["fk:"]}.get(" ".join(kind.split()), ["ck:", "fk:"])
+    for prefix in keys:
+        for key in list(meta):
+            if key.startswith(prefix) and ident(key[3:]) == ident(name):
+                _set_meta(plan, key, None)
+                return
+    if kind == "CHECK":
+        raise MySQLError(3821, f"Check constraint '{name}' is not found in the table.")
+    raise MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
 
 
 def _index_column(text: str) -> str:
@@ -504,6 +572,8 @@ def rename_table(
         db.catalog.note_extras(new, {c.name: c.extra for c in spec.columns})
         if spec.rule != {"rule": "lww"}:
             db.catalog.note_rule(new, spec.rule)
+        if spec.meta:
+            db.catalog.note_meta(new, spec.meta)
         conn.execute(copy.render())
         for index in resolved.indexes:
             short = index.name[len(spec.name) + 1 :] if index.name.startswith(spec.name + ".") else index.name

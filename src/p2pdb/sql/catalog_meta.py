@@ -298,8 +298,30 @@ def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec]) -> str:
     for index in indexes:
         kind = "UNIQUE KEY" if index.unique else "KEY"
         lines.append(f"{kind} {quote_ident(index.name)} {_key_columns(index.columns)}")
+    lines.extend(constraint_lines(spec))
     body = ",\n  ".join(lines)
-    return f"CREATE TABLE {quote_ident(spec.name)} (\n  {body}\n) {TABLE_OPTIONS}"
+    comment = spec.meta.get("cm")
+    options = f"{TABLE_OPTIONS} COMMENT={quote_string(comment)}" if comment else TABLE_OPTIONS
+    return f"CREATE TABLE {quote_ident(spec.name)} (\n  {body}\n) {options}"
+
+
+def constraint_lines(spec: TableSpec) -> list[str]:
+    """Foreign keys, then CHECK constraints, as SHOW CREATE TABLE writes them."""
+    lines = []
+    meta = spec.meta
+    for key in sorted(k for k in meta if k.startswith("fk:")):
+        fk = meta[key]
+        line = (
+            f"CONSTRAINT {quote_ident(key[3:])} FOREIGN KEY {_key_columns(fk['c'])}"
+            f" REFERENCES {quote_ident(fk['rt'])} {_key_columns(fk['rc'])}"
+        )
+        for clause, action in (("DELETE", fk["od"]), ("UPDATE", fk["ou"])):
+            if action != "RESTRICT":
+                line += f" ON {clause} {action}"
+        lines.append(line)
+    for key in sorted(k for k in meta if k.startswith("ck:")):
+        lines.append(f"CONSTRAINT {quote_ident(key[3:])} CHECK ({meta[key]['e']})")
+    return lines
 
 
 def table_columns(spec: TableSpec, indexes: Sequence[IndexSpec], database: str) -> list[ResultColumn]:

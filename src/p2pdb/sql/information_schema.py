@@ -211,7 +211,7 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                 0,
                 0,
             )  # AVG_ROW_LENGTH, DATA_LENGTH, MAX_DATA_LENGTH, INDEX_LENGTH, DATA_FREE
-            tail = (None, None, None, None, COLLATION_NAME, None, "", "")
+            tail = (None, None, None, None, COLLATION_NAME, None, "", str(spec.meta.get("cm", "")))
             tables.append(("def", db, spec.name, "BASE TABLE", "InnoDB", 10, "Dynamic", count, *sizes, *tail))
             indexes = indexes_of(spec, all_indexes)
             facts = describe_table(spec, indexes)
@@ -238,6 +238,34 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                         usage.append(
                             ("def", db, name, "def", db, spec.name, column, seq, None, None, None, None)
                         )
+    referential: list[tuple[Any, ...]] = []
+    for db, specs, _ in snapshot:
+        for spec in specs:
+            for meta_key, fk in sorted(spec.meta.items()):
+                if not meta_key.startswith("fk:"):
+                    continue
+                fk_name = meta_key[3:]
+                constraints.append(("def", db, fk_name, db, spec.name, "FOREIGN KEY", "YES"))
+                for position, (col, ref) in enumerate(zip(fk["c"], fk["rc"], strict=True), 1):
+                    usage.append(
+                        ("def", db, fk_name, "def", db, spec.name, col, position, position, db, fk["rt"], ref)
+                    )
+                referential.append(
+                    (
+                        "def",
+                        db,
+                        fk_name,
+                        "def",
+                        db,
+                        "PRIMARY",
+                        "NONE",
+                        fk["ou"],
+                        fk["od"],
+                        spec.name,
+                        fk["rt"],
+                    )
+                )
+    _insert(conn, "REFERENTIAL_CONSTRAINTS", referential)
     views: list[tuple[Any, ...]] = []
     for db, _, _ in snapshot:
         for view in database_views(source, db):

@@ -1,5 +1,8 @@
 """``ON UPDATE CURRENT_TIMESTAMP``: the writing node sets the column, the value replicates.
 
+(The same TEMP-trigger machinery enforces CHECK constraints and foreign keys on local writes:
+:mod:`.constraints`.)
+
 A column with the ``ou`` extra gets a TEMP trigger on the database's writer connection: after an
 UPDATE of a row in which another column changed and this one was left as it was, it is set to
 CURRENT_TIMESTAMP. The trigger acts only while a client statement runs (``p2pdb_client_write()``),
@@ -10,11 +13,13 @@ replicated schema; they are (re)made when the schema changed (:func:`ensure`).
 
 from __future__ import annotations
 
+import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
 import apsw
 
+from p2pdb.sql import constraints
 from p2pdb.sql.guard import ON_UPDATE_TRIGGER_PREFIX, guard_of
 from p2pdb.store.schema import quote
 
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
     from p2pdb.store import Database
 
 _PREFIX = ON_UPDATE_TRIGGER_PREFIX
+log = logging.getLogger(__name__)
 FUNCTION = "p2pdb_client_write"
 
 
@@ -31,6 +37,8 @@ class _State:
         self.db = weakref.ref(db)
         self.schema: Schema | None = None
         self.triggers: list[str] = []
+        #: foreign_key_checks of the session whose statement runs now
+        self.fk_checks = 1
 
 
 _states: weakref.WeakKeyDictionary[apsw.Connection, _State] = weakref.WeakKeyDictionary()
@@ -43,15 +51,22 @@ def register(db: Database) -> None:
     def client_write(*_: Any) -> int:
         return 1 if guard.depth else 0
 
+    state = _states[db.conn] = _State(db)
+
+    def fk_checks(*_: Any) -> int:
+        return state.fk_checks
+
     db.conn.create_scalar_function(FUNCTION, client_write, 0, deterministic=False)
-    _states[db.conn] = _State(db)
+    db.conn.create_scalar_function("p2pdb_fk_checks", fk_checks, 0, deterministic=False)
 
 
-def ensure(conn: apsw.Connection) -> None:
-    """Make the triggers match the schema (cheap when nothing changed); outside client statements."""
+def ensure(conn: apsw.Connection, fk_checks: Any = 1) -> None:
+    """Make the triggers match the schema (cheap when nothing changed); outside client statements.
+    ``fk_checks``: the session's ``foreign_key_checks``."""
     state = _states.get(conn)
     if state is None or guard_of(conn).depth:
         return
+    state.fk_checks = 1 if fk_checks not in (0, "0", "OFF", "off", False) else 0
     db = state.db()
     if db is None:
         return
@@ -78,6 +93,14 @@ def ensure(conn: apsw.Connection) -> None:
                 " WHERE rowid = NEW.rowid; END"
             )
             state.triggers.append(name)
+    for suffix, body in constraints.triggers(db.name, schema):
+        name = f"{_PREFIX}{suffix}"
+        try:
+            conn.execute(f"CREATE TEMP TRIGGER {quote(name)} {body}")
+        except apsw.Error:  # a constraint naming what is not there (a column since dropped)
+            log.warning("constraint trigger %s of %s cannot be made", name, db.name, exc_info=True)
+            continue
+        state.triggers.append(name)
 
 
 def _present(conn: apsw.Connection) -> int:

@@ -257,7 +257,8 @@ class SQLSession:
         running = self.running
         if running is None:  # a statement run outside run() (internal callers): no limits
             running = Running("")
-        on_update.ensure(conn)  # ON UPDATE CURRENT_TIMESTAMP triggers follow the schema
+        # ON UPDATE CURRENT_TIMESTAMP, CHECK and FOREIGN KEY triggers follow the schema
+        on_update.ensure(conn, self.variables.get("foreign_key_checks", 1))
         return guard_of(conn).client(running, offload=offload)
 
     # -- dispatch -------------------------------------------------------------------------------

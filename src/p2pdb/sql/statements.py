@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from p2pdb.sql import alter, catalog, create_select, views
+from p2pdb.sql import alter, catalog, constraints, create_select, views
 from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
@@ -279,10 +279,18 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
                 return OkResult(warnings=1)
             raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
 
+        fk_checks = bool(session.variables.get("foreign_key_checks", 1))
+        for key, value in plan.meta.items():
+            if key.startswith("fk:"):
+                columns = [c.name for c in plan.columns]
+                constraints.check_foreign_key(db, plan.name, key[3:], value, columns, fk_checks)
+
         def create(conn: Any) -> None:
             db.catalog.note_extras(plan.name, plan.extras)
             if plan.rule is not None:
                 db.catalog.note_rule(plan.name, plan.rule)
+            if plan.meta:
+                db.catalog.note_meta(plan.name, plan.meta)
             for statement in plan.statements():
                 conn.execute(statement)
 

@@ -89,6 +89,7 @@ class Catalog:
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
         self._pending_rules: dict[str, dict[str, Any]] = {}
         self._pending_ops: list[DDLOp] = []
+        self._pending_meta: dict[str, dict[str, Any]] = {}
         self.reload()
 
     # -- state ----------------------------------------------------------------------------------
@@ -98,6 +99,7 @@ class Catalog:
         self._pending_extras.clear()
         self._pending_rules.clear()
         self._pending_ops.clear()
+        self._pending_meta.clear()
         self.events.clear()
         self._by_cid.clear()
         self._cache.clear()
@@ -192,7 +194,12 @@ class Catalog:
             canonical["columns"] = sorted({ident(c) for c in canonical["columns"]})
         self._pending_rules[ident(table)] = canonical
 
-    def note_change(self, kind: str, table: str, payload: Column | ViewSpec | str) -> None:
+    def note_meta(self, table: str, meta: dict[str, Any]) -> None:
+        """Table meta (comment, CHECK constraints, foreign keys) of a table the running transaction
+        creates (:func:`p2pdb.schema.check_meta`)."""
+        self._pending_meta[ident(table)] = dict(meta)
+
+    def note_change(self, kind: str, table: str, payload: Column | ViewSpec | tuple[str, Any] | str) -> None:
         """A schema change SQLite's own schema cannot show (DROP COLUMN, MODIFY COLUMN): it becomes an
         op of the running transaction's entry after the changes read from SQLite, and the materializer
         then rebuilds the table from its row states."""
@@ -205,7 +212,8 @@ class Catalog:
             old = known.column(col.name) if known is not None else None
             extra = pending.get(col.ident, old.extra if old is not None else None)
             columns.append(col.with_extra(extra))
-        return TableSpec(current.name, tuple(columns), current.pk, current.rule)
+        meta = known.meta if known is not None else self._pending_meta.get(current.ident, {})
+        return TableSpec(current.name, tuple(columns), current.pk, current.rule, dict(meta))
 
     def diff(self, *, allow_drop: bool) -> list[DDLOp]:
         """Schema changes made by the running local transaction, as ops (nothing is registered: the
@@ -216,6 +224,7 @@ class Catalog:
             self._pending_extras.clear()
             self._pending_rules.clear()
             self._pending_ops.clear()
+            self._pending_meta.clear()
 
     def _diff(self, *, allow_drop: bool) -> list[DDLOp]:
         if self.current_schema_version() == self.schema_version:
