@@ -425,3 +425,32 @@ def test_foreign_keys_are_kept_shown_and_enforced_on_local_writes(node: Node) ->
     assert error(node.session, "ALTER TABLE kid ADD FOREIGN KEY (q) REFERENCES par (nope)")[0] == 1822
     replica = replica_of(node)
     assert create_show(replica, "kid") == create_show(node, "kid")
+
+
+def test_temporary_tables_belong_to_their_session_and_are_never_replicated(node: Node) -> None:
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(5))")
+    run(node.session, "INSERT INTO t VALUES (1, 'real')")
+    before = len(node.db().log)
+    run(node.session, "CREATE TEMPORARY TABLE t (id INT PRIMARY KEY, v VARCHAR(5), n INT DEFAULT 7)")
+    run(node.session, "INSERT INTO t (id, v) VALUES (1, 'tmp'), (2, 'tmp2')")
+    run(node.session, "UPDATE t SET n = n + 1 WHERE id = 2")
+    run(node.session, "DELETE FROM t WHERE id = 1")
+    assert rows(node.session, "SELECT id, v, n FROM t") == [(2, "tmp2", 8)]  # shadows the real t
+    assert rows(node.session, "SELECT t.v FROM t JOIN t AS u ON t.id = u.id") == [("tmp2",)]
+    other = node.session_()
+    run(other, "USE app")
+    assert rows(other, "SELECT v FROM t") == [("real",)]  # another session sees the real table
+    run(other, "CREATE TEMPORARY TABLE t (x INT)")  # and may have its own
+    run(other, "INSERT INTO t VALUES (5)")
+    assert rows(other, "SELECT * FROM t") == [(5,)]
+    assert len(node.db().log) == before  # nothing was replicated
+    assert error(node.session, "CREATE TEMPORARY TABLE t (a INT)")[0] == 1050
+    run(node.session, "DROP TEMPORARY TABLE t")
+    assert rows(node.session, "SELECT v FROM t") == [("real",)]
+    assert error(node.session, "DROP TEMPORARY TABLE t")[0] == 1051
+    run(node.session, "CREATE TEMPORARY TABLE scratch (a INT)")
+    node.session.close()  # disconnect: its temporary tables go
+    assert rows(other, "SELECT * FROM t") == [(5,)]
+    assert [
+        r for r in node.db().conn.execute("SELECT name FROM sqlite_temp_schema WHERE name LIKE '%scratch'")
+    ] == []

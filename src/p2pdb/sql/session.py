@@ -198,6 +198,9 @@ class SQLSession:
     def close(self) -> None:
         self.txn = None
         self.closed = True
+        temp = getattr(self, "_temp_tables", None)
+        if temp is not None:  # CREATE TEMPORARY TABLE lasts as long as the connection
+            temp.drop_all(self.backend.registry)
         if self.running is not None:
             self.running.kill(KILLED)
         if self.backend.sessions.get(self.info.connection_id) is self:
@@ -417,7 +420,13 @@ class SQLSession:
         db = self._db_or_none()
         if "." in lexed.shape:
             lexed, db = self._qualified(lexed, db)
+        temp = getattr(self, "_temp_tables", None)
+        shadowed = temp.rewrite(lexed, db.name) if temp is not None and db is not None else None
+        if shadowed is not None:
+            lexed = shadowed
         plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
+        if shadowed is not None:
+            plan.locking = True  # a temporary table is on the writer connection only
         bound = self.bindings(lexed, plan)
         running = self.running
         if (

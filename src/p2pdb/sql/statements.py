@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from p2pdb.sql import alter, catalog, constraints, create_select, views
+from p2pdb.sql import alter, catalog, constraints, create_select, temporary, views
 from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
@@ -268,7 +268,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         return OkResult(affected_rows=1)
     if re.match(r"^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b", shape, _I):
         if re.match(r"^\s*CREATE\s+TEMPORARY", shape, _I):
-            raise _unsupported(text)
+            return temporary.handle_create_temporary(session, lexed, text)
         routed = create_select.route(session, lexed, text)  # ... SELECT, ... LIKE
         if routed is not None:
             return routed
@@ -345,6 +345,11 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
             raise _unsupported(text)  # tables of several databases in one DROP TABLE
         db = _named_db(session, databases.pop())
         names = [ref[-1] for ref in refs]
+        names = temporary.drop_temporary(session, db.name, names)  # a session's own come first
+        if not names:
+            return _OK
+        if match.group(1):  # DROP TEMPORARY TABLE names only temporary tables
+            raise MySQLError(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{names[0]}'")
         missing = [n for n in names if n not in db.catalog.tables]
         if missing and not match.group(2):
             raise MySQLError(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{missing[0]}'")
