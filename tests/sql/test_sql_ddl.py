@@ -294,6 +294,13 @@ def test_views_are_created_queried_altered_dropped_and_replicated(node: Node) ->
     assert rows(node.session, "SELECT c FROM big") == [(4,)]
     sync(node.db(), replica.db())
     assert rows(replica.session, "SELECT c FROM big") == [(4,)]
+    assert rows(node.session, "DESCRIBE big") == [("c", "bigint", "YES", "", None, "")]
+    run(node.session, "CREATE VIEW named AS SELECT a, id FROM t")
+    assert [r[:2] for r in rows(node.session, "SHOW COLUMNS FROM named")] == [
+        ("a", "varchar(5)"),
+        ("id", "int"),
+    ]
+    run(node.session, "DROP VIEW named")
     created = rows(node.session, "SHOW CREATE VIEW big")[0]
     assert created[0] == "big" and "VIEW `big` AS SELECT count(*) AS c FROM t" in created[1]
     assert rows(

@@ -295,6 +295,14 @@ class SQLBackend:
             raise KeyError(database)
         return db.tables()
 
+    def view_columns(self, database: str, name: str) -> TableSpec | None:
+        """A view's columns as a table spec (DESCRIBE, SHOW COLUMNS)."""
+        db = self.registry.get(database)
+        view = db.catalog.schema.view(name) if db is not None else None
+        if db is None or view is None:
+            return None
+        return views.view_columns(db, view)
+
     def views(self, database: str) -> list[ViewSpec]:
         db = self.registry.get(database)
         if db is None:

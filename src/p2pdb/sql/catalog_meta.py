@@ -138,6 +138,10 @@ def find_table(source: CatalogSource, database: str | None, name: str) -> TableS
     for spec in tables:
         if spec.name.casefold() == folded:
             return spec
+    view_columns = getattr(source, "view_columns", None)  # DESCRIBE / SHOW COLUMNS of a view
+    view: TableSpec | None = view_columns(database, name) if view_columns is not None else None
+    if view is not None:
+        return view
     raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{database}.{name}' doesn't exist")
 
 

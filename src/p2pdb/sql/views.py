@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import sqlglot
+from sqlglot import exp
+
 from p2pdb.schema import ViewSpec, ident
 from p2pdb.sql.alter import name_of, split_items
 from p2pdb.sql.guard import CLIENT_MARK
@@ -21,6 +24,7 @@ from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import OkResult, Result
 
 if TYPE_CHECKING:
+    from p2pdb.schema import TableSpec
     from p2pdb.sql.lexer import Lexed
     from p2pdb.sql.session import SQLSession
     from p2pdb.store import Database
@@ -157,3 +161,48 @@ def handle_drop_view(session: SQLSession, lexed: Lexed, text: str) -> Result:
     if present:
         _ddl_write(session, drop, db=db)
     return OkResult(warnings=len(missing))
+
+
+_SQLITE_TO_MYSQL = {"INTEGER": "bigint", "REAL": "double", "NUMERIC": "decimal(65,30)", "BLOB": "longblob"}
+
+
+def view_columns(db: Database, view: ViewSpec) -> TableSpec | None:
+    """The columns of a view as a (keyless) table spec: a column read straight from a table keeps that
+    column's definition; others get a MySQL type from the SQLite type SQLite reports."""
+    from p2pdb.schema import Column, TableSpec, quote
+
+    try:
+        tree = sqlglot.parse_one(view.query, read="mysql")
+        sources = [db.catalog.table(str(t.name)) for t in tree.find_all(exp.Table)]
+        info = list(db.conn.execute(f"PRAGMA table_info({quote(view.name)})"))
+    except Exception:  # a view this node cannot read (a table it names is gone)
+        return None
+    columns = []
+    for _, name, declared, _, _, _ in info:
+        found = next((s.column(name) for s in sources if s is not None and s.column(name) is not None), None)
+        if found is not None:
+            columns.append(Column(str(name), found.type, found.not_null, found.default, dict(found.extra)))
+            continue
+        sqlite_type = str(declared or "").upper() or _value_type(db, view, str(name))
+        mysql_type = _SQLITE_TO_MYSQL.get(sqlite_type, "longtext")
+        columns.append(
+            Column(
+                str(name),
+                sqlite_type if sqlite_type in _SQLITE_TO_MYSQL else "TEXT",
+                extra={"mt": mysql_type},
+            )
+        )
+    if not columns:
+        return None
+    return TableSpec(view.name, tuple(columns), ())
+
+
+def _value_type(db: Database, view: ViewSpec, column: str) -> str:
+    """An expression column has no declared type: the type of its first value tells."""
+    from p2pdb.schema import quote
+
+    for (kind,) in db.conn.execute(
+        f"SELECT typeof({quote(column)}) FROM {quote(view.name)} WHERE {quote(column)} IS NOT NULL LIMIT 1"
+    ):
+        return {"integer": "INTEGER", "real": "REAL", "blob": "BLOB"}.get(str(kind), "TEXT")
+    return "TEXT"
