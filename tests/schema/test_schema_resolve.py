@@ -57,13 +57,15 @@ class History:
     def view(self, author: int) -> list[SchemaEvent]:
         return [self.events[i] for i in sorted(self.known[author])]
 
-    def write(self, author: int, kind: str, table: str, payload: object) -> SchemaEvent | None:
+    def write(
+        self, author: int, kind: str, table: str, payload: object, at: str | None = None
+    ) -> SchemaEvent | None:
         seen = self.view(author)
         before = resolve(seen)
         time = 1 + max([self.time[author], *(e.time for e in seen)])
         cid = f"e{len(self.events)}".encode()
         event = SchemaEvent(
-            time, AUTHORS[author], cid, 0, kind, ident(table), payload, frozenset(e.cid for e in seen)
+            time, AUTHORS[author], cid, 0, kind, ident(table), payload, frozenset(e.cid for e in seen), at
         )  # type: ignore[arg-type]
         try:
             check_event(event, before)
@@ -110,7 +112,8 @@ def histories(draw: st.DrawFn) -> History:
                 author, "create_table", name, TABLE_DEFS[draw(st.sampled_from(sorted(TABLE_DEFS)))](name)
             )
         elif action == "add":
-            history.write(author, "add_column", name, draw(st.sampled_from(COLUMNS)))
+            at = draw(st.sampled_from([None, None, "", "id", "a"]))
+            history.write(author, "add_column", name, draw(st.sampled_from(COLUMNS)), at)
         elif action == "view":
             query = draw(st.sampled_from(["SELECT 1", "SELECT 2"]))
             history.write(author, "create_view", name, ViewSpec(name, query, ()))
@@ -124,7 +127,8 @@ def histories(draw: st.DrawFn) -> History:
                     history.write(author, "drop_column", name, target.name)
                 else:
                     new = draw(st.sampled_from(MODIFIED))
-                    history.write(author, "modify_column", name, Column(target.name, *new))
+                    at = draw(st.sampled_from([None, None, "", "id", "a", "c"]))
+                    history.write(author, "modify_column", name, Column(target.name, *new), at)
         elif action == "index":
             table = resolve(history.view(author)).table(name)
             if table is not None:
@@ -204,11 +208,23 @@ def linear_histories(draw: st.DrawFn) -> History:
             event.kind,
             event.payload.name if isinstance(event.payload, TableSpec | ViewSpec) else event.table,
             event.payload,
+            event.at,
         )
     return linear
 
 
 VIEWS_OF: dict[int, dict[str, ViewSpec]] = {}
+
+
+def place(columns: list[Column], key: str, at: str | None) -> list[Column]:
+    """FIRST ("") or AFTER ``at``, as one ALTER TABLE does it (an unknown anchor: left in place)."""
+    idents = [c.ident for c in columns]
+    if at is None or (at and (ident(at) not in idents or ident(at) == key)):
+        return columns
+    moving = columns.pop(idents.index(key))
+    target = 0 if not at else [c.ident for c in columns].index(ident(at)) + 1
+    columns.insert(target, moving)
+    return columns
 
 
 def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[IndexSpec]]]:
@@ -222,7 +238,8 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
             del tables[e.table]
         elif e.kind == "add_column":
             spec, indexes = tables[e.table]
-            tables[e.table] = (TableSpec(spec.name, (*spec.columns, e.column), spec.pk, spec.rule), indexes)
+            columns = place([*spec.columns, e.column], e.column.ident, e.at)
+            tables[e.table] = (TableSpec(spec.name, tuple(columns), spec.pk, spec.rule), indexes)
         elif e.kind == "create_view":
             views[e.table] = e.view
         elif e.kind == "drop_view":
@@ -234,7 +251,11 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
             tables[e.table] = (TableSpec(spec.name, columns, spec.pk, spec.rule), indexes)
         elif e.kind == "modify_column":
             spec, indexes = tables[e.table]
-            columns = tuple(e.column if c.ident == e.column.ident else c for c in spec.columns)
+            columns = tuple(
+                place(
+                    [e.column if c.ident == e.column.ident else c for c in spec.columns], e.column.ident, e.at
+                )
+            )
             pk = tuple(e.column.name if ident(p) == e.column.ident else p for p in spec.pk)
             tables[e.table] = (TableSpec(spec.name, columns, pk, spec.rule), indexes)
         elif e.kind == "create_index":

@@ -94,9 +94,14 @@ def test_several_alterations_in_one_statement_are_one_change(node: Node) -> None
     )
     assert result.affected_rows == 0
     assert len(node.db().log) == before + 1
-    assert columns(node, "t") == [("id", "int"), ("a", "bigint"), ("c", "int")]
-    assert rows(node.session, "SELECT * FROM t") == [(1, 2, 0)]
-    assert error(node.session, "INSERT INTO t VALUES (2, 2, 0)")[0] == 1062
+    assert columns(node, "t") == [("c", "int"), ("id", "int"), ("a", "bigint")]  # c FIRST
+    assert rows(node.session, "SELECT * FROM t") == [(0, 1, 2)]
+    assert error(node.session, "INSERT INTO t VALUES (0, 2, 2)")[0] == 1062
+    run(node.session, "ALTER TABLE t MODIFY c INT NOT NULL AFTER a, ADD COLUMN d INT AFTER id")
+    assert columns(node, "t") == [("id", "int"), ("d", "int"), ("a", "bigint"), ("c", "int")]
+    assert error(node.session, "ALTER TABLE t ADD COLUMN e INT AFTER nope")[0] == 1054
+    replica = replica_of(node)
+    assert columns(replica, "t") == columns(node, "t")
 
 
 def test_indexes_add_drop_rename(node: Node) -> None:
@@ -191,11 +196,12 @@ def test_rename_column_keeps_values_and_indexes_and_replicates(node: Node) -> No
     run(node.session, "INSERT INTO t VALUES (1, 'p', 1), (2, 'q', 2)")
     replica = replica_of(node)
     run(node.session, "ALTER TABLE t RENAME COLUMN a TO name")
-    assert columns(node, "t") == [("id", "int"), ("b", "int"), ("name", "varchar(5)")]
+    assert columns(node, "t") == [("id", "int"), ("name", "varchar(5)"), ("b", "int")]  # in its place
     assert rows(node.session, "SELECT id, name FROM t ORDER BY id") == [(1, "p"), (2, "q")]
     assert "UNIQUE KEY `ua` (`name`,`b`)" in create_show(node, "t")
     assert "`name` varchar(5) NOT NULL" in create_show(node, "t")
-    run(node.session, "ALTER TABLE t CHANGE b num BIGINT DEFAULT 7")
+    run(node.session, "ALTER TABLE t CHANGE b num BIGINT DEFAULT 7 FIRST")
+    assert [c for c, _ in columns(node, "t")] == ["num", "id", "name"]
     run(node.session, "INSERT INTO t (id, name) VALUES (3, 'r')")
     assert rows(node.session, "SELECT id, name, num FROM t ORDER BY id") == [
         (1, "p", 1),

@@ -8,9 +8,13 @@ the table generation the author had" are decided from the event alone, the same 
 Op bodies (the ``ops`` of an entry hold ``{"ddl": kind, **body}``)::
 
     create_table  {"spec": table spec}
-    add_column    {"t": table, "col": column spec}
+    add_column    {"t": table, "col": column spec, "at": position (optional)}
     drop_column   {"t": table, "c": column}
-    modify_column {"t": table, "col": column spec}   (MODIFY / CHANGE / ALTER COLUMN: a new definition)
+    modify_column {"t": table, "col": column spec, "at": position (optional)}   (MODIFY / CHANGE / ALTER
+                  COLUMN: a new definition)
+
+``at`` places the column: ``""`` first (FIRST), a column name after it (AFTER c); without ``at`` an
+added column goes last and a modified one stays where it is.
     create_index  {"spec": index spec}
     drop_index    {"t": table, "name": index}
     drop_table    {"t": table}
@@ -62,6 +66,8 @@ class SchemaEvent:
     payload: Payload
     #: CIDs of the schema-changing entries in the causal past of this event's entry.
     past: frozenset[bytes]
+    #: add_column / modify_column: "" = FIRST, a column name = AFTER it, None = not placed.
+    at: str | None = None
 
     @property
     def eid(self) -> EventId:
@@ -122,7 +128,7 @@ def parse_ddl(kind: str, body: Any) -> tuple[str, Payload]:
         spec = TableSpec.from_ipld(_keys(body, frozenset(("spec",)), kind)["spec"])
         return spec.name, spec
     if kind in ("add_column", "modify_column"):
-        fields = _keys(body, frozenset(("t", "col")), kind)
+        fields = _keys(body, frozenset(("t", "col", "at")) if "at" in body else frozenset(("t", "col")), kind)
         return check_name(fields["t"], "table"), Column.from_ipld(fields["col"])
     if kind == "drop_column":
         fields = _keys(body, frozenset(("t", "c")), kind)
@@ -150,14 +156,17 @@ def parse_ddl(kind: str, body: Any) -> tuple[str, Payload]:
     raise SchemaError(f"unknown schema change {kind!r}")
 
 
-def ddl_body(kind: str, table: str, payload: Payload) -> dict[str, Any]:
-    """The op body of a schema change (inverse of :func:`parse_ddl`)."""
+def ddl_body(kind: str, table: str, payload: Payload, at: str | None = None) -> dict[str, Any]:
+    """The op body of a schema change (inverse of :func:`parse_ddl` and :func:`position`)."""
     if kind == "create_table":
         assert isinstance(payload, TableSpec)
         return {"spec": payload.to_ipld()}
     if kind in ("add_column", "modify_column"):
         assert isinstance(payload, Column)
-        return {"t": table, "col": payload.to_ipld()}
+        body = {"t": table, "col": payload.to_ipld()}
+        if at is not None:
+            body["at"] = at
+        return body
     if kind == "drop_column":
         return {"t": table, "c": payload}
     if kind == "create_index":
@@ -183,4 +192,14 @@ def make_event(
 ) -> SchemaEvent:
     """Parse an op body into an event (raises :class:`SchemaError`)."""
     table, payload = parse_ddl(kind, body)
-    return SchemaEvent(time, author, cid, index, kind, ident(table), payload, past)
+    return SchemaEvent(time, author, cid, index, kind, ident(table), payload, past, position(kind, body))
+
+
+def position(kind: str, body: Any) -> str | None:
+    """``at`` of an add_column / modify_column body (checked): "" FIRST, a name AFTER it."""
+    if kind not in ("add_column", "modify_column") or type(body) is not dict or "at" not in body:
+        return None
+    at = body["at"]
+    if at == "":
+        return ""
+    return check_name(at, "column")

@@ -207,7 +207,28 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
             column = latest.column
         winners.append((eid, position, column))
     winners.sort(key=lambda w: (w[0], w[1]))
-    columns = tuple(w[2] for w in winners)
+    # 3e. Positions (FIRST / AFTER c of ADD and MODIFY), applied in event order: each places its
+    # column first or after its anchor; an anchor that is not there leaves the column in place.
+    order = [w[2] for w in winners]
+    placing = [
+        e
+        for e in events
+        if e.at is not None
+        and e.column.ident in {c.ident for c in order}
+        and (
+            (e.kind == "add_column" and any(d[3] is e for d in kept.get(e.column.ident, ())))
+            or (e.kind == "modify_column" and e in modifies.get(e.column.ident, ()))
+        )
+    ]
+    for event in placing:
+        idents = [c.ident for c in order]
+        at = ident(event.at) if event.at else ""
+        if at and (at not in idents or at == event.column.ident):
+            continue
+        moving = order.pop(idents.index(event.column.ident))
+        target = 0 if not at else [c.ident for c in order].index(at) + 1
+        order.insert(target, moving)
+    columns = tuple(order)
     by_ident = {c.ident: c for c in columns}
     pk = tuple(by_ident[k].name for k in key)
     # 3d. Table meta (comment, CHECK, FOREIGN KEY): per key, the latest applicable change wins.

@@ -70,7 +70,7 @@ class AlterPlan:
     first: list[str] = field(default_factory=list)
     first_extras: dict[str, dict[str, Any]] = field(default_factory=dict)
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
-    notes: list[tuple[str, Column | tuple[str, Any] | str]] = field(default_factory=list)
+    notes: list[tuple[str, Column | tuple[str, Any] | str, str | None]] = field(default_factory=list)
     warnings: int = 0
     #: Columns as they will be after the alterations so far, by identity (None: dropped).
     columns: dict[str, Column | None] = field(default_factory=dict)
@@ -134,8 +134,8 @@ def handle_alter_table(session: SQLSession, lexed: Lexed, text: str) -> Result:
         db.catalog.note_extras(plan.table, plan.extras)
         for statement in plan.statements:
             conn.execute(statement)
-        for kind, payload in plan.notes:
-            db.catalog.note_change(kind, plan.table, payload)
+        for kind, payload, at in plan.notes:
+            db.catalog.note_change(kind, plan.table, payload, at)
 
     def copy(conn: Any) -> None:
         db.catalog.note_extras(plan.table, plan.first_extras)
@@ -268,7 +268,7 @@ def _set_meta(plan: AlterPlan, key: str, value: Any) -> None:
         meta.pop(key, None)
     else:
         meta[key] = value
-    plan.notes.append(("table_meta", (key, value)))
+    plan.notes.append(("table_meta", (key, value), None))
 
 
 def _add_constraint(plan: AlterPlan, text: str) -> None:
@@ -356,6 +356,21 @@ def _rename_index(plan: AlterPlan, resolved: ResolvedTable, old: str, new: str) 
     plan.statements.append(index_sql(plan.table, new, list(index.columns), index.unique))
 
 
+def _position(plan: AlterPlan, text: str) -> str | None:
+    """FIRST: ""; AFTER c: c (1054 if the table has no c); else None."""
+    found = _POSITION.search(text)
+    if found is None:
+        return None
+    words = found.group(1).split(None, 1)
+    if words[0].upper() == "FIRST":
+        return ""
+    anchor = name_of(words[1])
+    column = plan.column(anchor)
+    if column is None:
+        raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{anchor}' in '{plan.table}'")
+    return column.name
+
+
 def _parse_column(text: str) -> ColumnPlan:
     position = _POSITION.search(text)
     if position is not None:
@@ -380,6 +395,7 @@ def _schema_column(col: ColumnPlan, *, primary: bool, single_key: bool) -> Colum
 
 
 def _add_column(plan: AlterPlan, text: str) -> None:
+    at = _position(plan, text)
     col = _parse_column(text)
     if plan.column(col.name) is not None:
         raise MySQLError(1060, f"Duplicate column name '{col.name}'")
@@ -387,11 +403,11 @@ def _add_column(plan: AlterPlan, text: str) -> None:
         raise unsupported("ADD COLUMN ... PRIMARY KEY", "a table keeps the key it was created with")
     column = _schema_column(col, primary=False, single_key=False)
     plan.columns[column.ident] = column
-    if _addable(column):
+    if _addable(column) and at is None:
         plan.extras[column.name] = column.extra
         plan.statements.append(f"ALTER TABLE {quote(plan.table)} ADD COLUMN {column.render()}")
-    else:  # SQLite cannot add it in place (NOT NULL without default, CURRENT_TIMESTAMP)
-        plan.notes.append(("add_column", column))
+    else:  # SQLite cannot add it in place (a position, NOT NULL without default, CURRENT_TIMESTAMP)
+        plan.notes.append(("add_column", column, at))
     if col.unique:
         _add_index(plan, col.name, quote_mysql(col.name), unique=True)
 
@@ -407,6 +423,7 @@ def _addable(column: Column) -> bool:
 
 
 def _modify_column(plan: AlterPlan, old: str | None, text: str) -> None:
+    at = _position(plan, text)
     col = _parse_column(text)
     target = old if old is not None else col.name
     current = plan.column(target)
@@ -416,7 +433,7 @@ def _modify_column(plan: AlterPlan, old: str | None, text: str) -> None:
     if ident(col.name) != current.ident:
         if col.primary:
             raise unsupported("CHANGE COLUMN ... PRIMARY KEY", "a table keeps the key it was created with")
-        _rename_column(plan, current, _schema_column(col, primary=False, single_key=False))
+        _rename_column(plan, current, _schema_column(col, primary=False, single_key=False), at)
         if col.unique:
             _add_index(plan, col.name, quote_mysql(col.name), unique=True)
         return
@@ -430,27 +447,32 @@ def _modify_column(plan: AlterPlan, old: str | None, text: str) -> None:
     ):
         raise unsupported("a counter column of a non-numeric type")
     plan.columns[column.ident] = column
-    plan.notes.append(("modify_column", column))
+    plan.notes.append(("modify_column", column, at))
     if col.unique:
         _add_index(plan, col.name, quote_mysql(col.name), unique=True)
 
 
-def _rename_column(plan: AlterPlan, current: Column, column: Column) -> None:
+def _rename_column(plan: AlterPlan, current: Column, column: Column, at: str | None = None) -> None:
     """A renamed column is a new column with the old one's values, and the old one dropped, in one
-    entry: its identity is its name on every peer. It moves to the end of the table; writes that peers
+    entry: its identity is its name on every peer. It keeps its place (or goes where FIRST / AFTER
+    puts it); writes that peers
     make to the old name concurrently stay with the old name (docs/mysql-compatibility.md "DDL")."""
     if plan.column(column.name) is not None:
         raise MySQLError(1060, f"Duplicate column name '{column.name}'")
     if current.ident in plan.spec.pk_idents:
         raise unsupported("renaming a primary key column", "rows are identified by their key on every peer")
+    if at is None:  # it keeps its place: after the column before it
+        idents = [c.ident for c in plan.spec.columns]
+        place = idents.index(current.ident) if current.ident in idents else len(idents)
+        at = "" if place == 0 else plan.spec.columns[place - 1].name
     if plan.spec.column(current.name) is None:
         raise unsupported("renaming a column added by the same statement")
     table = quote(plan.table)
     plan.first_extras[column.name] = column.extra
     plan.first.append(f"ALTER TABLE {table} ADD COLUMN {quote(column.name)} {column.type}")
     plan.first.append(f"UPDATE {table} SET {quote(column.name)} = {quote(current.name)}")
-    if column != Column(column.name, column.type, False, None, column.extra):
-        plan.notes.append(("modify_column", column))
+    if column != Column(column.name, column.type, False, None, column.extra) or at is not None:
+        plan.notes.append(("modify_column", column, at))
     moved = [i for i in plan.resolved.indexes if current.ident in i.column_idents]
     _drop_column(plan, plan.resolved, current.name)
     plan.columns[column.ident] = column
@@ -482,7 +504,7 @@ def _alter_default(plan: AlterPlan, name: str, clause: str, value: str) -> None:
         default = probe.default
     column = Column(current.name, current.type, current.not_null, default, dict(current.extra))
     plan.columns[column.ident] = column
-    plan.notes.append(("modify_column", column))
+    plan.notes.append(("modify_column", column, None))
 
 
 def _drop_column(plan: AlterPlan, resolved: ResolvedTable, name: str) -> None:
@@ -512,7 +534,7 @@ def _drop_column(plan: AlterPlan, resolved: ResolvedTable, name: str) -> None:
             plan.statements.append(index_sql(plan.table, short, rest, index.unique))
         plan.indexes[ident(short)] = rest or None
     plan.columns[current.ident] = None
-    plan.notes.append(("drop_column", current.name))
+    plan.notes.append(("drop_column", current.name, None))
 
 
 # -- RENAME TABLE ------------------------------------------------------------------------------------

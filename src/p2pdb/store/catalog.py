@@ -165,7 +165,7 @@ class Catalog:
                     event.time,
                     event.author,
                     event.kind,
-                    codec.encode(ddl_body(event.kind, event.table, event.payload)),
+                    codec.encode(ddl_body(event.kind, event.table, event.payload, event.at)),
                 ),
             )
             self._add(event)
@@ -199,11 +199,13 @@ class Catalog:
         creates (:func:`p2pdb.schema.check_meta`)."""
         self._pending_meta[ident(table)] = dict(meta)
 
-    def note_change(self, kind: str, table: str, payload: Column | ViewSpec | tuple[str, Any] | str) -> None:
+    def note_change(
+        self, kind: str, table: str, payload: Column | ViewSpec | tuple[str, Any] | str, at: str | None = None
+    ) -> None:
         """A schema change SQLite's own schema cannot show (DROP COLUMN, MODIFY COLUMN): it becomes an
         op of the running transaction's entry after the changes read from SQLite, and the materializer
         then rebuilds the table from its row states."""
-        self._pending_ops.append(DDLOp(kind, ddl_body(kind, table, payload)))
+        self._pending_ops.append(DDLOp(kind, ddl_body(kind, table, payload, at)))
 
     def _with_extras(self, current: TableSpec, known: TableSpec | None) -> TableSpec:
         pending = self._pending_extras.get(current.ident, {})
