@@ -498,3 +498,28 @@ def test_concurrent_table_meta_changes_keep_the_latest_per_key(make_db: MakeDB) 
     final = every_order(make_db, entries_of(a, b), limit=60)
     meta = final.catalog.table("t").meta  # type: ignore[union-attr]
     assert meta["cm"] in ("from a", "from b") and final.query("SELECT n FROM t") == [(-5,)]
+
+
+def test_concurrent_column_moves_give_one_order_everywhere(make_db: MakeDB) -> None:
+    from p2pdb.schema import Column
+
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER, y TEXT)"))
+    a.write(execute("INSERT INTO t VALUES (1, 2, 'three')"))
+    sync(b, a)
+
+    def placed(db: Database, kind: str, column: Column, at: str) -> None:
+        def fn(conn: Any) -> None:
+            db.catalog.note_change(kind, "t", column, at)
+
+        db.write(fn)
+
+    placed(a, "modify_column", Column("y", "TEXT"), "")  # y FIRST
+    placed(b, "add_column", Column("z", "INTEGER"), "id")  # z AFTER id
+    placed(b, "modify_column", Column("x", "INTEGER"), "y")  # x AFTER y
+    final = every_order(make_db, entries_of(a, b), limit=60)
+    names = final.catalog.table("t").column_names  # type: ignore[union-attr]
+    assert sorted(names) == ["id", "x", "y", "z"]
+    assert final.query(f"SELECT {', '.join(names)} FROM t") == [
+        tuple({"id": 1, "x": 2, "y": "three", "z": None}[n] for n in names)
+    ]
