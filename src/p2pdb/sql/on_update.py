@@ -86,12 +86,16 @@ def ensure(conn: apsw.Connection, fk_checks: Any = 1) -> None:
             name = f"{_PREFIX}{spec.ident}_{n}"
             others = [c for c in spec.columns if c.ident != column.ident]
             changed = " OR ".join(f"NEW.{quote(c.name)} IS NOT OLD.{quote(c.name)}" for c in others) or "0"
-            conn.execute(
-                f"CREATE TEMP TRIGGER {quote(name)} AFTER UPDATE ON main.{quote(spec.name)} FOR EACH ROW"
-                f" WHEN {FUNCTION}() AND NEW.{quote(column.name)} IS OLD.{quote(column.name)} AND ({changed})"
-                f" BEGIN UPDATE {quote(spec.name)} SET {quote(column.name)} = CURRENT_TIMESTAMP"
-                " WHERE rowid = NEW.rowid; END"
-            )
+            try:
+                conn.execute(
+                    f"CREATE TEMP TRIGGER {quote(name)} AFTER UPDATE ON main.{quote(spec.name)} FOR EACH ROW"
+                    f" WHEN {FUNCTION}() AND NEW.{quote(column.name)} IS OLD.{quote(column.name)} AND ({changed})"
+                    f" BEGIN UPDATE {quote(spec.name)} SET {quote(column.name)} = CURRENT_TIMESTAMP"
+                    " WHERE rowid = NEW.rowid; END"
+                )
+            except apsw.Error:
+                log.warning("ON UPDATE trigger %s of %s cannot be made", name, db.name, exc_info=True)
+                continue
             state.triggers.append(name)
     for suffix, body in constraints.triggers(db.name, schema):
         name = f"{_PREFIX}{suffix}"
