@@ -523,3 +523,29 @@ def test_concurrent_column_moves_give_one_order_everywhere(make_db: MakeDB) -> N
     assert final.query(f"SELECT {', '.join(names)} FROM t") == [
         tuple({"id": 1, "x": 2, "y": "three", "z": None}[n] for n in names)
     ]
+
+
+def test_concurrent_view_definitions_keep_the_latest_and_a_table_hides_a_view(make_db: MakeDB) -> None:
+    from p2pdb.schema import ViewSpec
+
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    sync(b, a)
+    altered(a, "create_view", "v", ViewSpec("v", "SELECT 1", ()))
+    altered(b, "create_view", "v", ViewSpec("v", "SELECT 2", ()))
+    altered(b, "create_view", "w", ViewSpec("w", "SELECT 3", ()))
+    a.write(execute("CREATE TABLE w (id INTEGER PRIMARY KEY)"))  # concurrent with b's view w
+    views = set()
+    for order in itertools.permutations(entries_of(a, b)):
+        db = make_db(40)
+        for entry in order:
+            db.join([entry.block])
+        views.add(tuple(sorted((k, v.query) for k, v in db.catalog.schema.views.items())))
+        assert [t.name for t in db.tables()] == ["t", "w"]
+    assert len(views) == 1
+    (found,) = views
+    assert [k for k, _ in found] == ["v"]  # the table w hides the view w everywhere
+    exchange(a, b)
+    altered(a, "drop_view", "v", "v")
+    sync(b, a)
+    assert b.catalog.schema.views == {}
