@@ -248,10 +248,11 @@ class StoreConvergence(RuleBasedStateMachine):
     @rule(
         r=replica_index,
         column=st.sampled_from(["s", "c", "n", "u"]),
-        change=st.sampled_from(["drop", "TEXT", "INTEGER", "REAL"]),
+        change=st.sampled_from(["drop", "TEXT", "INTEGER", "REAL", "FIRST"]),
     )
     def change_column(self, r: int, column: str, change: str) -> None:
-        """DROP COLUMN (its indexes first, as the SQL layer does) or MODIFY COLUMN to another type."""
+        """DROP COLUMN (its indexes first, as the SQL layer does), MODIFY COLUMN to another type, or
+        MODIFY ... FIRST (a placement)."""
         db = self.pick(r)
         resolved = db.catalog.schema.table("t")
         if resolved is None or resolved.spec.column(column) is None:
@@ -264,11 +265,12 @@ class StoreConvergence(RuleBasedStateMachine):
                 for index in resolved.indexes:
                     if col.ident in index.column_idents:
                         conn.execute(f'DROP INDEX "{index.name}"')
-                db.catalog.note_drop_column("t", column)
+                db.catalog.note_change("drop_column", "t", col.name)
+            elif change == "FIRST":
+                db.catalog.note_change("modify_column", "t", col, "")
             else:
-                db.catalog.note_modify(
-                    "t", Column(col.name, change, col.not_null, col.default, dict(col.extra))
-                )
+                modified = Column(col.name, change, col.not_null, col.default, dict(col.extra))
+                db.catalog.note_change("modify_column", "t", modified)
 
         attempt(db, alter)
 

@@ -28,6 +28,7 @@ from p2pdb.schema import (
     SchemaError,
     SchemaEvent,
     TableSpec,
+    ViewSpec,
     check_event,
     ident,
     resolve,
@@ -56,13 +57,15 @@ class History:
     def view(self, author: int) -> list[SchemaEvent]:
         return [self.events[i] for i in sorted(self.known[author])]
 
-    def write(self, author: int, kind: str, table: str, payload: object) -> SchemaEvent | None:
+    def write(
+        self, author: int, kind: str, table: str, payload: object, at: str | None = None
+    ) -> SchemaEvent | None:
         seen = self.view(author)
         before = resolve(seen)
         time = 1 + max([self.time[author], *(e.time for e in seen)])
         cid = f"e{len(self.events)}".encode()
         event = SchemaEvent(
-            time, AUTHORS[author], cid, 0, kind, ident(table), payload, frozenset(e.cid for e in seen)
+            time, AUTHORS[author], cid, 0, kind, ident(table), payload, frozenset(e.cid for e in seen), at
         )  # type: ignore[arg-type]
         try:
             check_event(event, before)
@@ -83,6 +86,7 @@ TABLE_DEFS = {
     "text_key": lambda name: create(name, [Column("k", "TEXT"), Column("a", "INTEGER")], ("k",)),
     "keyless": lambda name: create(name, [Column("a", "TEXT"), Column("z", "REAL")], ()),
 }
+MODIFIED = [("TEXT",), ("INTEGER", True, "0"), ("VARCHAR(5)",)]
 COLUMNS = [Column("c", "INTEGER"), Column("c", "TEXT"), Column("C", "REAL", True, "1.5"), Column("d", "BLOB")]
 
 
@@ -108,7 +112,23 @@ def histories(draw: st.DrawFn) -> History:
                 author, "create_table", name, TABLE_DEFS[draw(st.sampled_from(sorted(TABLE_DEFS)))](name)
             )
         elif action == "add":
-            history.write(author, "add_column", name, draw(st.sampled_from(COLUMNS)))
+            at = draw(st.sampled_from([None, None, "", "id", "a"]))
+            history.write(author, "add_column", name, draw(st.sampled_from(COLUMNS)), at)
+        elif action == "view":
+            query = draw(st.sampled_from(["SELECT 1", "SELECT 2"]))
+            history.write(author, "create_view", name, ViewSpec(name, query, ()))
+        elif action == "unview":
+            history.write(author, "drop_view", name, None)
+        elif action in ("dropcol", "modify"):
+            table = resolve(history.view(author)).table(name)
+            if table is not None:
+                target = draw(st.sampled_from(table.spec.columns))
+                if action == "dropcol":
+                    history.write(author, "drop_column", name, target.name)
+                else:
+                    new = draw(st.sampled_from(MODIFIED))
+                    at = draw(st.sampled_from([None, None, "", "id", "a", "c"]))
+                    history.write(author, "modify_column", name, Column(target.name, *new), at)
         elif action == "index":
             table = resolve(history.view(author)).table(name)
             if table is not None:
@@ -198,15 +218,31 @@ def linear_histories(draw: st.DrawFn) -> History:
         linear.write(
             author,
             event.kind,
-            event.payload.name if isinstance(event.payload, TableSpec) else event.table,
+            event.payload.name if isinstance(event.payload, TableSpec | ViewSpec) else event.table,
             event.payload,
+            event.at,
         )
     return linear
 
 
+VIEWS_OF: dict[int, dict[str, ViewSpec]] = {}
+
+
+def place(columns: list[Column], key: str, at: str | None) -> list[Column]:
+    """FIRST ("") or AFTER ``at``, as one ALTER TABLE does it (an unknown anchor: left in place)."""
+    idents = [c.ident for c in columns]
+    if at is None or (at and (ident(at) not in idents or ident(at) == key)):
+        return columns
+    moving = columns.pop(idents.index(key))
+    target = 0 if not at else [c.ident for c in columns].index(ident(at)) + 1
+    columns.insert(target, moving)
+    return columns
+
+
 def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[IndexSpec]]]:
-    """The reference model: apply changes one by one."""
+    """The reference model: apply changes one by one (views go to ``views``)."""
     tables: dict[str, tuple[TableSpec, set[IndexSpec]]] = {}
+    views = VIEWS_OF[id(events)] = {}
     for e in events:
         if e.kind == "create_table":
             tables[e.table] = (e.spec, set())
@@ -214,15 +250,26 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
             del tables[e.table]
         elif e.kind == "add_column":
             spec, indexes = tables[e.table]
-            tables[e.table] = (TableSpec(spec.name, (*spec.columns, e.column), spec.pk, spec.rule), indexes)
+            columns = place([*spec.columns, e.column], e.column.ident, e.at)
+            tables[e.table] = (TableSpec(spec.name, tuple(columns), spec.pk, spec.rule), indexes)
+        elif e.kind == "create_view":
+            views[e.table] = e.view
+        elif e.kind == "drop_view":
+            del views[e.table]
         elif e.kind == "drop_column":
             spec, indexes = tables[e.table]
             columns = tuple(c for c in spec.columns if c.ident != ident(e.column_name))
+            indexes = {i for i in indexes if ident(e.column_name) not in i.column_idents}
             tables[e.table] = (TableSpec(spec.name, columns, spec.pk, spec.rule), indexes)
         elif e.kind == "modify_column":
             spec, indexes = tables[e.table]
-            columns = tuple(e.column if c.ident == e.column.ident else c for c in spec.columns)
-            tables[e.table] = (TableSpec(spec.name, columns, spec.pk, spec.rule), indexes)
+            columns = tuple(
+                place(
+                    [e.column if c.ident == e.column.ident else c for c in spec.columns], e.column.ident, e.at
+                )
+            )
+            pk = tuple(e.column.name if ident(p) == e.column.ident else p for p in spec.pk)
+            tables[e.table] = (TableSpec(spec.name, columns, pk, spec.rule), indexes)
         elif e.kind == "create_index":
             tables[e.table][1].add(e.index_spec)
         else:
@@ -235,6 +282,7 @@ def sequential(events: list[SchemaEvent]) -> dict[str, tuple[TableSpec, set[Inde
 def test_without_concurrency_the_schema_is_the_sequential_one(history: History) -> None:
     schema = resolve(history.events)
     model = sequential(history.events)
+    assert dict(schema.views) == VIEWS_OF.pop(id(history.events))
     assert set(schema.tables) == set(model)
     for key, (spec, indexes) in model.items():
         table = schema.tables[key]

@@ -412,3 +412,140 @@ def test_a_failing_listener_does_not_fail_a_committed_write(db: Database) -> Non
     db.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
     db.write(execute("INSERT INTO t VALUES (1)"))
     assert db.query("SELECT id FROM t") == [(1,)]
+
+
+def note(kind: str, table: str, payload: Any) -> Any:
+    """A ``Database.write`` callback making a schema change SQLite cannot express (as ALTER TABLE does)."""
+
+    def fn(conn: Any) -> None:
+        fn.db.catalog.note_change(kind, table, payload)  # type: ignore[attr-defined]
+
+    return fn
+
+
+def altered(db: Database, kind: str, table: str, payload: Any) -> None:
+    fn = note(kind, table, payload)
+    fn.db = db
+    db.write(fn)
+
+
+def test_drop_column_concurrent_with_writes_and_a_re_add_in_every_order(make_db: MakeDB) -> None:
+    from p2pdb.schema import Column
+
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, c INTEGER)"))
+    a.write(execute("INSERT INTO t VALUES (1, 'one', 10)"))
+    sync(b, a)
+    altered(a, "drop_column", "t", "c")  # a drops c
+    b.write(execute("INSERT INTO t VALUES (2, 'two', 20)"))  # b still writes c
+    assert a.query("SELECT * FROM t") == [(1, "one")]
+    sync(b, a)
+    assert b.query("SELECT * FROM t ORDER BY id") == [(1, "one"), (2, "two")]
+    b.write(execute("ALTER TABLE t ADD COLUMN d INTEGER"))
+    altered(a, "add_column", "t", Column("c", "TEXT"))  # concurrent with b's d: both stay
+    final = every_order(make_db, entries_of(a, b), limit=60)
+    assert [c.name for c in final.tables()[0].columns] == ["id", "name", "d", "c"] or [
+        c.name for c in final.tables()[0].columns
+    ] == ["id", "name", "c", "d"]
+    assert final.query("SELECT id, name, d FROM t ORDER BY id") == [(1, "one", None), (2, "two", None)]
+
+
+def test_a_drop_column_leaves_a_concurrent_add_of_the_same_column(make_db: MakeDB) -> None:
+    from p2pdb.schema import Column
+
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, c INTEGER)"))
+    sync(b, a)
+    b.write(execute("CREATE TABLE u (id INTEGER PRIMARY KEY)"))
+    altered(a, "drop_column", "t", "c")
+    a.write(execute("ALTER TABLE t ADD COLUMN z TEXT"))
+    altered(b, "modify_column", "t", Column("c", "TEXT"))  # concurrent with the drop: the drop wins
+    final = every_order(make_db, entries_of(a, b), limit=60)
+    assert final.catalog.table("t").column_names == ("id", "z")  # type: ignore[union-attr]
+
+
+def test_concurrent_modify_column_keeps_the_latest_and_records_the_other(make_db: MakeDB) -> None:
+    from p2pdb.schema import Column
+
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, c TEXT)"))
+    a.write(execute("INSERT INTO t VALUES (1, '12')"))
+    sync(b, a)
+    altered(a, "modify_column", "t", Column("c", "INTEGER"))
+    altered(b, "modify_column", "t", Column("c", "VARCHAR(1)", True, "'x'"))
+    altered(b, "modify_column", "t", Column("c", "VARCHAR(1)", True, "'y'"))  # supersedes b's first
+    b.write(execute("INSERT INTO t VALUES (2, 'z')"))
+    final = every_order(make_db, entries_of(a, b), limit=60)
+    column = final.catalog.table("t").column("c")  # type: ignore[union-attr]
+    schema_records = [r for r in final.conflict_records() if r.kind == "schema"]
+    assert len(schema_records) == 1
+    if column == Column("c", "INTEGER"):
+        assert final.query("SELECT id, c FROM t ORDER BY id") == [(1, 12), (2, None)]
+    else:
+        assert column == Column("c", "VARCHAR(1)", True, "'y'")
+        assert final.query("SELECT id, c FROM t ORDER BY id") == [(1, "1"), (2, "z")]
+
+
+def test_concurrent_table_meta_changes_keep_the_latest_per_key(make_db: MakeDB) -> None:
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER)"))
+    sync(b, a)
+    altered(a, "table_meta", "t", ("cm", "from a"))
+    altered(a, "table_meta", "t", ("ck:pos", {"e": "n > 0"}))
+    altered(b, "table_meta", "t", ("cm", "from b"))
+    altered(b, "table_meta", "t", ("ck:pos", None))  # b drops a check it never saw: nothing to drop
+    b.write(execute("INSERT INTO t VALUES (1, -5)"))  # merges never enforce checks
+    final = every_order(make_db, entries_of(a, b), limit=60)
+    meta = final.catalog.table("t").meta  # type: ignore[union-attr]
+    assert meta["cm"] in ("from a", "from b") and final.query("SELECT n FROM t") == [(-5,)]
+
+
+def test_concurrent_column_moves_give_one_order_everywhere(make_db: MakeDB) -> None:
+    from p2pdb.schema import Column
+
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x INTEGER, y TEXT)"))
+    a.write(execute("INSERT INTO t VALUES (1, 2, 'three')"))
+    sync(b, a)
+
+    def placed(db: Database, kind: str, column: Column, at: str) -> None:
+        def fn(conn: Any) -> None:
+            db.catalog.note_change(kind, "t", column, at)
+
+        db.write(fn)
+
+    placed(a, "modify_column", Column("y", "TEXT"), "")  # y FIRST
+    placed(b, "add_column", Column("z", "INTEGER"), "id")  # z AFTER id
+    placed(b, "modify_column", Column("x", "INTEGER"), "y")  # x AFTER y
+    final = every_order(make_db, entries_of(a, b), limit=60)
+    names = final.catalog.table("t").column_names  # type: ignore[union-attr]
+    assert sorted(names) == ["id", "x", "y", "z"]
+    assert final.query(f"SELECT {', '.join(names)} FROM t") == [
+        tuple({"id": 1, "x": 2, "y": "three", "z": None}[n] for n in names)
+    ]
+
+
+def test_concurrent_view_definitions_keep_the_latest_and_a_table_hides_a_view(make_db: MakeDB) -> None:
+    from p2pdb.schema import ViewSpec
+
+    a, b = make_db(1), make_db(2)
+    a.write(execute("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    sync(b, a)
+    altered(a, "create_view", "v", ViewSpec("v", "SELECT 1", ()))
+    altered(b, "create_view", "v", ViewSpec("v", "SELECT 2", ()))
+    altered(b, "create_view", "w", ViewSpec("w", "SELECT 3", ()))
+    a.write(execute("CREATE TABLE w (id INTEGER PRIMARY KEY)"))  # concurrent with b's view w
+    views = set()
+    for order in itertools.permutations(entries_of(a, b)):
+        db = make_db(40)
+        for entry in order:
+            db.join([entry.block])
+        views.add(tuple(sorted((k, v.query) for k, v in db.catalog.schema.views.items())))
+        assert [t.name for t in db.tables()] == ["t", "w"]
+    assert len(views) == 1
+    (found,) = views
+    assert [k for k, _ in found] == ["v"]  # the table w hides the view w everywhere
+    exchange(a, b)
+    altered(a, "drop_view", "v", "v")
+    sync(b, a)
+    assert b.catalog.schema.views == {}

@@ -4,7 +4,7 @@ Pure logic like :mod:`p2pdb.crdt`: no SQLite, no I/O. :func:`resolve` turns a se
 :class:`SchemaEvent` (one per DDL op of the log) into the :class:`Schema` every replica shows.
 """
 
-from ._defs import NON_CONSTANT_DEFAULTS, Column, IndexSpec, TableSpec, check_name, quote
+from ._defs import NON_CONSTANT_DEFAULTS, Column, IndexSpec, TableSpec, ViewSpec, check_name, quote
 from ._errors import SchemaError
 from ._events import DDL_KINDS, EventId, Payload, SchemaEvent, ddl_body, make_event, parse_ddl
 from ._names import INTERNAL_PREFIX, MAX_NAME, ident, is_internal
@@ -27,6 +27,7 @@ __all__ = [
     "SchemaError",
     "SchemaEvent",
     "TableSpec",
+    "ViewSpec",
     "affinity",
     "check_event",
     "check_mysql_type",

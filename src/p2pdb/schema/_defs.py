@@ -3,8 +3,10 @@
 A definition travels in the log as an IPLD map; :meth:`from_ipld` accepts exactly the shapes below and
 raises :class:`SchemaError` for anything else, so a peer cannot smuggle SQL into a schema::
 
-    column: {"n": name, "t": SQLite type, "nn": not null, "dv": default literal or None,
-             "x": {"mt": MySQL type, "ai": true, "cm": comment}   (x and each of its keys optional)}
+    column: {"n": name, "t": SQLite type, "nn": not null, "dv": default literal, CURRENT_TIMESTAMP/DATE/TIME,
+             (uuid()), (rand()), (json_array()), (json_object()) or None,
+             "x": {"mt": MySQL type, "ai": true, "cm": comment, "ou": true (ON UPDATE CURRENT_TIMESTAMP)}
+             (x and each of its keys optional)}
     table:  {"name": t, "cols": [column...], "pk": [column names] (empty: rows have a hidden identity),
              "rule": {"rule": "lww"} | {"rule": "counter", "columns": [column identities]}}
     index:  {"name": i, "t": table, "cols": [column names], "unique": bool}
@@ -30,7 +32,7 @@ MAX_KEY_PARTS = 16
 MAX_COMMENT = 1024
 MAX_DEFAULT = 65535
 _DEFAULT_RE = re.compile(
-    r"^(NULL|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?|'([^']|'')*'|X'[0-9A-Fa-f]*')$",
+    r"^(NULL|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME|\((uuid|rand|json_array|json_object)\(\)\)|[-+]?\d+(\.\d+)?([eE][-+]?\d+)?|'([^']|'')*'|X'[0-9A-Fa-f]*')$",
     re.IGNORECASE,
 )
 #: Defaults SQLite evaluates when a row is written: no replica can reproduce them later.
@@ -66,8 +68,7 @@ class Column:
     type: str = ""
     not_null: bool = False
     default: str | None = None
-    #: Extras of the SQL layer (MySQL type text "mt", AUTO_INCREMENT "ai", comment "cm", ON UPDATE
-    #: CURRENT_TIMESTAMP "ou"); replicated
+    #: Extras of the SQL layer (MySQL type text "mt", AUTO_INCREMENT "ai", comment "cm"); replicated
     #: with the column but not part of SQLite's schema.
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
@@ -126,17 +127,25 @@ class Column:
 
     @property
     def constant_default(self) -> bool:
-        return self.default is None or self.default.upper() not in NON_CONSTANT_DEFAULTS
+        """False for a default evaluated when a row is written (CURRENT_TIMESTAMP, ``(uuid())``)."""
+        if self.default is None:
+            return True
+        return self.default.upper() not in NON_CONSTANT_DEFAULTS and not self.default.startswith("(")
+
+    @property
+    def on_update(self) -> bool:
+        """``ON UPDATE CURRENT_TIMESTAMP``: set by the writing node when its row changes."""
+        return bool(self.extra.get("ou"))
 
 
 def check_extra(extra: Any) -> dict[str, Any]:
     if type(extra) is not dict or not extra.keys() <= _EXTRA_KEYS:
-        raise SchemaError("column extras are a map of mt, ai, cm and ou")
+        raise SchemaError("column extras are a map of mt, ai and cm")
     if "mt" in extra and (type(extra["mt"]) is not str or not check_mysql_type(extra["mt"])):
         raise SchemaError("column extra mt must be a MySQL type")
     if "ai" in extra and extra["ai"] is not True:
         raise SchemaError("column extra ai is true when present")
-    if "ou" in extra and extra["ou"] is not True:  # ON UPDATE CURRENT_TIMESTAMP
+    if "ou" in extra and extra["ou"] is not True:
         raise SchemaError("column extra ou is true when present")
     if "cm" in extra and (type(extra["cm"]) is not str or len(extra["cm"]) > MAX_COMMENT):
         raise SchemaError("column extra cm must be a comment of at most 1024 characters")
@@ -150,6 +159,9 @@ class TableSpec:
     #: Primary key column names; empty: a table without a primary key (rows get a hidden identity).
     pk: tuple[str, ...]
     rule: dict[str, Any] = field(default_factory=lambda: {"rule": "lww"}, compare=False)
+    #: Table metadata of the SQL layer (:func:`check_meta`): the comment, CHECK constraints and
+    #: foreign keys; replicated with the table, enforced by no merge.
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def ident(self) -> str:
@@ -179,16 +191,22 @@ class TableSpec:
         return tuple(ident(p) for p in self.pk)
 
     def to_ipld(self) -> dict[str, Any]:
-        return {
+        spec = {
             "name": self.name,
             "cols": [c.to_ipld() for c in self.columns],
             "pk": list(self.pk),
             "rule": dict(self.rule),
         }
+        if self.meta:
+            spec["meta"] = dict(self.meta)
+        return spec
+
+    def with_meta(self, meta: dict[str, Any]) -> TableSpec:
+        return TableSpec(self.name, self.columns, self.pk, self.rule, dict(meta))
 
     @classmethod
     def from_ipld(cls, value: Any) -> TableSpec:
-        spec = _map(value, frozenset(("name", "cols", "pk", "rule")), frozenset(), "a table spec")
+        spec = _map(value, frozenset(("name", "cols", "pk", "rule")), frozenset(("meta",)), "a table spec")
         name = check_name(spec["name"], "table")
         cols, pk, rule = spec["cols"], spec["pk"], spec["rule"]
         if type(cols) is not list or not 1 <= len(cols) <= MAX_COLUMNS:
@@ -196,7 +214,12 @@ class TableSpec:
         if type(pk) is not list or len(pk) > MAX_KEY_PARTS:
             raise SchemaError("a primary key is a list of at most 16 column names")
         columns = tuple(Column.from_ipld(c) for c in cols)
-        return cls.build(name, columns, pk, rule)
+        meta = spec.get("meta", {})
+        if type(meta) is not dict or len(meta) > MAX_META:
+            raise SchemaError("table meta is a map")
+        for key, item in meta.items():
+            check_meta(key, item)
+        return cls.build(name, columns, pk, rule).with_meta(meta)
 
     @classmethod
     def build(cls, name: str, columns: tuple[Column, ...], pk: Any, rule: Any) -> TableSpec:
@@ -266,3 +289,86 @@ class IndexSpec:
         unique = "UNIQUE " if self.unique else ""
         cols = ", ".join(quote(c) for c in self.columns)
         return f"CREATE {unique}INDEX {quote(self.name)} ON {quote(self.table)} ({cols})"
+
+
+MAX_VIEW_QUERY = 65535
+
+
+@dataclass(frozen=True, slots=True)
+class ViewSpec:
+    """A view: its name, its SELECT as the client wrote it (MySQL text, replayed by each replica's SQL
+    layer) and its column names (empty: the query's own)."""
+
+    name: str
+    query: str
+    columns: tuple[str, ...] = ()
+
+    @property
+    def ident(self) -> str:
+        return ident(self.name)
+
+    def to_ipld(self) -> dict[str, Any]:
+        return {"v": self.name, "q": self.query, "c": list(self.columns)}
+
+    @classmethod
+    def from_ipld(cls, value: Any) -> ViewSpec:
+        spec = _map(value, frozenset(("v", "q", "c")), frozenset(), "a view spec")
+        name, query, cols = check_name(spec["v"], "view"), spec["q"], spec["c"]
+        if type(query) is not str or not query.strip() or len(query) > MAX_VIEW_QUERY or "\x00" in query:
+            raise SchemaError("a view query is a string of at most 65535 characters")
+        if type(cols) is not list or len(cols) > MAX_COLUMNS:
+            raise SchemaError("view columns are a list of names")
+        for col in cols:
+            check_name(col, "column")
+        if len({ident(c) for c in cols}) != len(cols):
+            raise SchemaError(f"view {name!r} names a column twice")
+        return cls(name, query, tuple(cols))
+
+
+MAX_META = 256
+MAX_EXPRESSION = 4096
+FK_ACTIONS = frozenset(("RESTRICT", "CASCADE", "SET NULL", "NO ACTION", "SET DEFAULT"))
+
+
+def check_meta(key: Any, value: Any) -> None:
+    """One table meta entry, strictly (``value`` None: removed, in a ``table_meta`` event)::
+
+    "cm"          table comment (string)
+    "ck:<name>"   CHECK constraint {"e": MySQL expression text}
+    "fk:<name>"   foreign key {"c": [columns], "rt": referenced table, "rc": [columns],
+                  "od": ON DELETE action, "ou": ON UPDATE action}
+    """
+    if type(key) is not str or len(key) > MAX_NAME + 3:
+        raise SchemaError("a table meta key is a short string")
+    if value is None:
+        if key == "cm" or key[:3] in ("ck:", "fk:"):
+            return
+        raise SchemaError(f"unknown table meta {key[:40]!r}")
+    if key == "cm":
+        if type(value) is not str or len(value) > 2048:
+            raise SchemaError("a table comment is a string of at most 2048 characters")
+        return
+    if key.startswith("ck:"):
+        check_name(key[3:], "constraint")
+        item = _map(value, frozenset(("e",)), frozenset(), "a CHECK constraint")
+        if (
+            type(item["e"]) is not str
+            or not item["e"]
+            or len(item["e"]) > MAX_EXPRESSION
+            or "\x00" in item["e"]
+        ):
+            raise SchemaError("a CHECK expression is a string of at most 4096 characters")
+        return
+    if key.startswith("fk:"):
+        check_name(key[3:], "constraint")
+        item = _map(value, frozenset(("c", "rt", "rc", "od", "ou")), frozenset(), "a foreign key")
+        check_name(item["rt"], "table")
+        for cols in (item["c"], item["rc"]):
+            if type(cols) is not list or not 1 <= len(cols) <= MAX_KEY_PARTS:
+                raise SchemaError("a foreign key names 1 to 16 columns")
+            for col in cols:
+                check_name(col, "column")
+        if len(item["c"]) != len(item["rc"]) or item["od"] not in FK_ACTIONS or item["ou"] not in FK_ACTIONS:
+            raise SchemaError("a foreign key has matching column lists and known actions")
+        return
+    raise SchemaError(f"unknown table meta {key[:40]!r}")

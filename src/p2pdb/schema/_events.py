@@ -8,12 +8,19 @@ the table generation the author had" are decided from the event alone, the same 
 Op bodies (the ``ops`` of an entry hold ``{"ddl": kind, **body}``)::
 
     create_table  {"spec": table spec}
-    add_column    {"t": table, "col": column spec}
+    add_column    {"t": table, "col": column spec, "at": position (optional)}
+    drop_column   {"t": table, "c": column}
+    modify_column {"t": table, "col": column spec, "at": position (optional)}   (MODIFY / CHANGE / ALTER
+                  COLUMN: a new definition)
+
+``at`` places the column: ``""`` first (FIRST), a column name after it (AFTER c); without ``at`` an
+added column goes last and a modified one stays where it is.
     create_index  {"spec": index spec}
     drop_index    {"t": table, "name": index}
     drop_table    {"t": table}
-    drop_column   {"t": table, "name": column}
-    modify_column {"t": table, "col": column spec}
+    create_view   {"spec": view spec}     (CREATE [OR REPLACE] VIEW, ALTER VIEW)
+    drop_view     {"v": view}
+    table_meta    {"t": table, "k": key, "v": value or None}   (comment, CHECK, FOREIGN KEY: check_meta)
 """
 
 from __future__ import annotations
@@ -21,16 +28,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ._defs import Column, IndexSpec, TableSpec, check_name
+from ._defs import Column, IndexSpec, TableSpec, ViewSpec, check_meta, check_name
 from ._errors import SchemaError
 from ._names import ident
 
 #: Total order of events: Lamport time, author key, entry CID, position of the op in its entry.
 EventId: TypeAlias = tuple[int, bytes, bytes, int]
-Payload: TypeAlias = TableSpec | Column | IndexSpec | str | None
+Payload: TypeAlias = TableSpec | Column | IndexSpec | ViewSpec | tuple[str, Any] | str | None
 
 DDL_KINDS = frozenset(
-    ("create_table", "add_column", "create_index", "drop_index", "drop_table", "drop_column", "modify_column")
+    (
+        "create_table",
+        "add_column",
+        "drop_column",
+        "modify_column",
+        "create_index",
+        "drop_index",
+        "drop_table",
+        "create_view",
+        "drop_view",
+        "table_meta",
+    )
 )
 
 
@@ -48,6 +66,8 @@ class SchemaEvent:
     payload: Payload
     #: CIDs of the schema-changing entries in the causal past of this event's entry.
     past: frozenset[bytes]
+    #: add_column / modify_column: "" = FIRST, a column name = AFTER it, None = not placed.
+    at: str | None = None
 
     @property
     def eid(self) -> EventId:
@@ -81,17 +101,19 @@ class SchemaEvent:
         return self.payload
 
     @property
+    def meta(self) -> tuple[str, Any]:
+        assert isinstance(self.payload, tuple)
+        return self.payload
+
+    @property
+    def view(self) -> ViewSpec:
+        assert isinstance(self.payload, ViewSpec)
+        return self.payload
+
+    @property
     def column_name(self) -> str:
         assert isinstance(self.payload, str)
         return self.payload
-
-    def defines(self, column: str) -> bool:
-        """Whether this event gives a definition of the column with identity ``column``."""
-        if self.kind == "create_table":
-            return any(c.ident == column for c in self.spec.columns)
-        if self.kind in ("add_column", "modify_column"):
-            return self.column.ident == column
-        return False
 
 
 def _keys(body: Any, keys: frozenset[str], kind: str) -> dict[str, Any]:
@@ -106,11 +128,11 @@ def parse_ddl(kind: str, body: Any) -> tuple[str, Payload]:
         spec = TableSpec.from_ipld(_keys(body, frozenset(("spec",)), kind)["spec"])
         return spec.name, spec
     if kind in ("add_column", "modify_column"):
-        fields = _keys(body, frozenset(("t", "col")), kind)
+        fields = _keys(body, frozenset(("t", "col", "at")) if "at" in body else frozenset(("t", "col")), kind)
         return check_name(fields["t"], "table"), Column.from_ipld(fields["col"])
     if kind == "drop_column":
-        fields = _keys(body, frozenset(("t", "name")), kind)
-        return check_name(fields["t"], "table"), check_name(fields["name"], "column")
+        fields = _keys(body, frozenset(("t", "c")), kind)
+        return check_name(fields["t"], "table"), check_name(fields["c"], "column")
     if kind == "create_index":
         index = IndexSpec.from_ipld(_keys(body, frozenset(("spec",)), kind)["spec"])
         return index.table, index
@@ -122,20 +144,31 @@ def parse_ddl(kind: str, body: Any) -> tuple[str, Payload]:
         return check_name(fields["t"], "table"), name
     if kind == "drop_table":
         return check_name(_keys(body, frozenset(("t",)), kind)["t"], "table"), None
+    if kind == "create_view":
+        view = ViewSpec.from_ipld(_keys(body, frozenset(("spec",)), kind)["spec"])
+        return view.name, view
+    if kind == "drop_view":
+        return check_name(_keys(body, frozenset(("v",)), kind)["v"], "view"), None
+    if kind == "table_meta":
+        fields = _keys(body, frozenset(("t", "k", "v")), kind)
+        check_meta(fields["k"], fields["v"])
+        return check_name(fields["t"], "table"), (fields["k"], fields["v"])
     raise SchemaError(f"unknown schema change {kind!r}")
 
 
-def ddl_body(kind: str, table: str, payload: Payload) -> dict[str, Any]:
-    """The op body of a schema change (inverse of :func:`parse_ddl`)."""
+def ddl_body(kind: str, table: str, payload: Payload, at: str | None = None) -> dict[str, Any]:
+    """The op body of a schema change (inverse of :func:`parse_ddl` and :func:`position`)."""
     if kind == "create_table":
         assert isinstance(payload, TableSpec)
         return {"spec": payload.to_ipld()}
     if kind in ("add_column", "modify_column"):
         assert isinstance(payload, Column)
-        return {"t": table, "col": payload.to_ipld()}
+        body = {"t": table, "col": payload.to_ipld()}
+        if at is not None:
+            body["at"] = at
+        return body
     if kind == "drop_column":
-        assert isinstance(payload, str)
-        return {"t": table, "name": payload}
+        return {"t": table, "c": payload}
     if kind == "create_index":
         assert isinstance(payload, IndexSpec)
         return {"spec": payload.to_ipld()}
@@ -143,6 +176,14 @@ def ddl_body(kind: str, table: str, payload: Payload) -> dict[str, Any]:
         return {"t": table, "name": payload}
     if kind == "drop_table":
         return {"t": table}
+    if kind == "create_view":
+        assert isinstance(payload, ViewSpec)
+        return {"spec": payload.to_ipld()}
+    if kind == "drop_view":
+        return {"v": table}
+    if kind == "table_meta":
+        assert isinstance(payload, tuple)
+        return {"t": table, "k": payload[0], "v": payload[1]}
     raise SchemaError(f"unknown schema change {kind!r}")
 
 
@@ -151,4 +192,14 @@ def make_event(
 ) -> SchemaEvent:
     """Parse an op body into an event (raises :class:`SchemaError`)."""
     table, payload = parse_ddl(kind, body)
-    return SchemaEvent(time, author, cid, index, kind, ident(table), payload, past)
+    return SchemaEvent(time, author, cid, index, kind, ident(table), payload, past, position(kind, body))
+
+
+def position(kind: str, body: Any) -> str | None:
+    """``at`` of an add_column / modify_column body (checked): "" FIRST, a name AFTER it."""
+    if kind not in ("add_column", "modify_column") or type(body) is not dict or "at" not in body:
+        return None
+    at = body["at"]
+    if at == "":
+        return ""
+    return check_name(at, "column")

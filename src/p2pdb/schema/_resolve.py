@@ -14,10 +14,10 @@ identity (names are compared by :func:`ident`, so ``Users`` and ``users`` are on
    generation (one the author had seen). Each column identity keeps the definition of its earliest
    event (first definer wins); other definitions are conflicts. Columns are ordered by the id of the
    event that defines them, then by position in it, so every replica shows the same column order.
-   A DROP COLUMN removes the definitions of that column its author had seen (observed-remove, never
-   a primary key column); a definition it had not seen survives it. A MODIFY COLUMN redefines a column
-   (the latest surviving one, by event id, wins) and keeps its place; one concurrent with a DROP
-   COLUMN survives it and keeps the column.
+   DROP COLUMN removes the definitions of a column its author had seen (observed-remove: a concurrent
+   ADD COLUMN survives it), never a key or counter column nor the last column. MODIFY COLUMN: the
+   latest modification (event id) of a column that is there gives its definition, in its place.
+   Table meta (comment, CHECK constraints, foreign keys): per key, the latest applicable change.
 4. **Indexes.** CREATE INDEX applies like ADD COLUMN; DROP INDEX removes the creations its author had
    seen. Per index identity the earliest definition wins; an index naming columns the table does not
    have is left out (a conflict).
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ._defs import Column, IndexSpec, TableSpec
+from ._defs import Column, IndexSpec, TableSpec, ViewSpec
 from ._errors import SchemaError
 from ._events import EventId, SchemaEvent
 from ._names import ident
@@ -39,7 +39,7 @@ from ._names import ident
 class SchemaConflict:
     """A definition the merge did not keep. ``time``/``author`` are the losing event's."""
 
-    kind: str  # "primary_key", "column", "index"
+    kind: str  # "primary_key", "column", "index", "view"
     table: str
     subject: str
     detail: str
@@ -65,9 +65,14 @@ class Schema:
     #: Resolved tables by identity.
     tables: Mapping[str, ResolvedTable]
     conflicts: tuple[SchemaConflict, ...] = ()
+    #: Views by identity (a name is a table's or a view's, never both).
+    views: Mapping[str, ViewSpec] = field(default_factory=dict)
 
     def table(self, name: str) -> ResolvedTable | None:
         return self.tables.get(ident(name))
+
+    def view(self, name: str) -> ViewSpec | None:
+        return self.views.get(ident(name))
 
 
 EMPTY_SCHEMA = Schema({})
@@ -79,14 +84,46 @@ def resolve(events: Iterable[SchemaEvent]) -> Schema:
     for event in events:
         by_table[event.table][event.eid] = event
     tables: dict[str, ResolvedTable] = {}
+    views: dict[str, ViewSpec] = {}
     conflicts: list[SchemaConflict] = []
     for table in sorted(by_table):
         ordered = [by_table[table][eid] for eid in sorted(by_table[table])]
         resolved = _resolve_table(ordered, conflicts)
         if resolved is not None:
             tables[table] = resolved
+        view = _resolve_view(ordered, conflicts, resolved is not None)
+        if view is not None:
+            views[table] = view
     conflicts.sort(key=lambda c: (c.table, c.kind, c.subject, c.time, c.author, c.detail))
-    return Schema(tables, tuple(conflicts))
+    return Schema(tables, tuple(conflicts), views)
+
+
+def _resolve_view(events: list[SchemaEvent], conflicts: list[SchemaConflict], table: bool) -> ViewSpec | None:
+    """5. Views: a CREATE/ALTER VIEW or DROP VIEW replaces the definitions its author had seen; of the
+    definitions left (concurrent ones), the latest (event id) wins and the others are conflicts. A
+    table of the same name hides the view (a conflict)."""
+    defs = [e for e in events if e.kind == "create_view"]
+    if not defs:
+        return None
+    replacing = [e for e in events if e.kind in ("create_view", "drop_view")]
+    live = [d for d in defs if not any(r.observes(d) for r in replacing)]
+    if not live:
+        return None
+    winner = live[-1]
+    for rival in live[:-1]:
+        if rival.view != winner.view:
+            detail = f"kept the definition of {_who(winner)}, not this one"
+            conflicts.append(_conflict("view", winner.view.name, winner.view.name, detail, rival))
+    if table:
+        conflicts.append(
+            _conflict("view", winner.view.name, winner.view.name, "a table has its name", winner)
+        )
+        return None
+    return winner.view
+
+
+def _who(event: SchemaEvent) -> str:
+    return f"time {event.time}"
 
 
 def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -> ResolvedTable | None:
@@ -122,55 +159,89 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
             continue
         for position, column in enumerate(create.spec.columns):
             candidates[column.ident].append((create.eid, position, column, create))
-    modifies: dict[str, list[SchemaEvent]] = defaultdict(list)
     for event in events:
         if event.kind == "add_column" and applies(event):
             candidates[event.column.ident].append((event.eid, 0, event.column, event))
-        elif event.kind == "modify_column" and applies(event):
-            modifies[event.column.ident].append(event)
-    # 3. Columns. A DROP COLUMN removes the definitions of the column its author had seen.
-    column_drops = [e for e in events if e.kind == "drop_column"]
-
-    def dropped(definer: SchemaEvent, column_ident: str) -> bool:
-        return column_ident not in key and any(
-            ident(d.column_name) == column_ident and d.observes(definer) for d in column_drops
-        )
-
-    # The earliest surviving definition of each identity places the column and defines it, unless a
-    # surviving MODIFY COLUMN redefines it (the latest one wins); columns are ordered by where they
-    # were first defined.
-    winners: list[tuple[EventId, int, Column]] = []
-    for column_ident in sorted(set(candidates) | set(modifies)):
-        defs = sorted(
-            (d for d in candidates[column_ident] if not dropped(d[3], column_ident)),
-            key=lambda d: (d[0], d[1]),
-        )
-        mods = sorted(
-            (m for m in modifies[column_ident] if not dropped(m, column_ident)), key=lambda m: m.eid
-        )
-        if not defs and not mods:
+    # 3b. DROP COLUMN removes the definitions (and MODIFYs) its author had seen; never a key column,
+    # a counter column, or the last column (concurrent drops of every column keep the first one).
+    protected = set(key) | set(base.spec.rule.get("columns", ()))
+    col_drops: dict[str, list[SchemaEvent]] = defaultdict(list)
+    for event in events:
+        if event.kind == "drop_column" and ident(event.column_name) not in protected:
+            col_drops[ident(event.column_name)].append(event)
+    kept = {
+        c: [d for d in defs if not any(drop.observes(d[3]) for drop in col_drops.get(c, ()))]
+        for c, defs in candidates.items()
+    }
+    if not any(kept.values()):
+        oldest = min(candidates, key=lambda c: min((d[0], d[1]) for d in candidates[c]))
+        kept[oldest] = candidates[oldest]
+    # 3c. MODIFY COLUMN: the latest modification (event id) of a column that is there gives its
+    # definition; its position stays where it was defined.
+    modifies: dict[str, list[SchemaEvent]] = defaultdict(list)
+    for event in events:
+        if event.kind != "modify_column" or not applies(event):
             continue
-        if mods:
-            latest = mods[-1]
-            eid, position = (defs[0][0], defs[0][1]) if defs else (mods[0].eid, 0)
-            column = latest.column
-            for rival in mods[:-1]:
-                if not latest.observes(rival) and rival.column != column:
-                    detail = f"kept {_show(column)}, not {_show(rival.column)}"
+        column_ident = event.column.ident
+        if any(drop.observes(event) for drop in col_drops.get(column_ident, ())):
+            continue
+        modifies[column_ident].append(event)
+    # 3. Columns: the earliest definition of each identity wins, ordered by where they were defined.
+    winners: list[tuple[EventId, int, Column]] = []
+    for column_ident, found in kept.items():
+        if not found:
+            continue
+        defs = sorted(found, key=lambda d: (d[0], d[1]))
+        eid, position, column, _ = defs[0]
+        for _, _, other, definer in defs[1:]:
+            if other != column:
+                detail = f"kept {_show(column)}, not {_show(other)}"
+                conflicts.append(_conflict("column", name, column.name, detail, definer))
+        changes = modifies.get(column_ident, [])
+        if changes:
+            latest = changes[-1]  # events are sorted by id
+            for rival in changes[:-1]:
+                if not latest.observes(rival) and rival.column != latest.column:
+                    detail = f"kept {_show(latest.column)}, not {_show(rival.column)}"
                     conflicts.append(_conflict("column", name, column.name, detail, rival))
-        else:
-            eid, position, column, _ = defs[0]
-            for _, _, other, definer in defs[1:]:
-                if other != column:
-                    detail = f"kept {_show(column)}, not {_show(other)}"
-                    conflicts.append(_conflict("column", name, column.name, detail, definer))
+            column = latest.column
         winners.append((eid, position, column))
     winners.sort(key=lambda w: (w[0], w[1]))
-    columns = tuple(w[2] for w in winners)
+    # 3e. Positions (FIRST / AFTER c of ADD and MODIFY), applied in event order: each places its
+    # column first or after its anchor; an anchor that is not there leaves the column in place.
+    order = [w[2] for w in winners]
+    placing = [
+        e
+        for e in events
+        if e.at is not None
+        and e.column.ident in {c.ident for c in order}
+        and (
+            (e.kind == "add_column" and any(d[3] is e for d in kept.get(e.column.ident, ())))
+            or (e.kind == "modify_column" and e in modifies.get(e.column.ident, ()))
+        )
+    ]
+    for event in placing:
+        idents = [c.ident for c in order]
+        at = ident(event.at) if event.at else ""
+        if at and (at not in idents or at == event.column.ident):
+            continue
+        moving = order.pop(idents.index(event.column.ident))
+        target = 0 if not at else [c.ident for c in order].index(at) + 1
+        order.insert(target, moving)
+    columns = tuple(order)
     by_ident = {c.ident: c for c in columns}
     pk = tuple(by_ident[k].name for k in key)
+    # 3d. Table meta (comment, CHECK, FOREIGN KEY): per key, the latest applicable change wins.
+    meta = dict(base.spec.meta)
+    for event in events:
+        if event.kind == "table_meta" and applies(event):
+            meta_key, value = event.meta
+            if value is None:
+                meta.pop(meta_key, None)
+            else:
+                meta[meta_key] = value
     try:
-        spec = TableSpec.build(name, columns, pk, base.spec.rule)
+        spec = TableSpec.build(name, columns, pk, base.spec.rule).with_meta(meta)
     except SchemaError:  # cannot happen for checked events; keep the base definition alone
         spec = base.spec
     # 4. Indexes.
@@ -221,28 +292,22 @@ def check_event(event: SchemaEvent, before: Schema) -> None:
     that fails here; whether an entry is rejected is thereby a function of the entry and its past."""
     table = before.tables.get(event.table)
     if event.kind == "create_table":
-        if table is not None:
+        if table is not None or event.table in before.views:
             raise SchemaError(f"table {event.spec.name!r} already exists")
+        return
+    if event.kind == "create_view":
+        if table is not None:
+            raise SchemaError(f"table {event.view.name!r} already exists")
+        return
+    if event.kind == "drop_view":
+        if event.table not in before.views:
+            raise SchemaError(f"unknown view {event.table!r}")
         return
     if table is None:
         raise SchemaError(f"unknown table {event.table!r}")
     if event.kind == "add_column":
         if table.spec.column(event.column.name) is not None:
             raise SchemaError(f"column {event.column.name!r} of {table.spec.name!r} already exists")
-    elif event.kind in ("drop_column", "modify_column"):
-        column_name = event.column_name if event.kind == "drop_column" else event.column.name
-        if table.spec.column(column_name) is None:
-            raise SchemaError(f"unknown column {column_name!r} of {table.spec.name!r}")
-        if ident(column_name) in {ident(c) for c in table.spec.rule.get("columns", ())}:
-            raise SchemaError(f"column {column_name!r} is named by the conflict rule of {table.spec.name!r}")
-        if event.kind == "drop_column":
-            if ident(column_name) in table.spec.pk_idents:
-                raise SchemaError(f"column {column_name!r} is part of the primary key of {table.spec.name!r}")
-            if len(table.spec.columns) == 1:
-                raise SchemaError(f"cannot drop the only column of {table.spec.name!r}")
-            used = [i.name for i in table.indexes if ident(column_name) in i.column_idents]
-            if used:  # the change that drops the column drops its indexes first
-                raise SchemaError(f"column {column_name!r} is used by index {used[0]!r}")
     elif event.kind == "create_index":
         index = event.index_spec
         if any(table.spec.column(c) is None for c in index.columns):
@@ -251,3 +316,22 @@ def check_event(event: SchemaEvent, before: Schema) -> None:
             raise SchemaError(f"index {index.name!r} already exists")
     elif event.kind == "drop_index" and table.index(event.index_name) is None:
         raise SchemaError(f"unknown index {event.index_name!r} of {table.spec.name!r}")
+    elif event.kind == "modify_column":
+        if table.spec.column(event.column.name) is None:
+            raise SchemaError(f"unknown column {event.column.name!r} of {table.spec.name!r}")
+        if event.column.ident in {ident(c) for c in table.spec.rule.get("columns", ())}:
+            raise SchemaError(
+                f"column {event.column.name!r} is named by the conflict rule of {table.spec.name!r}"
+            )
+    elif event.kind == "drop_column":
+        column = table.spec.column(event.column_name)
+        if column is None:
+            raise SchemaError(f"unknown column {event.column_name!r} of {table.spec.name!r}")
+        if column.ident in table.spec.pk_idents or column.ident in table.spec.rule.get("columns", ()):
+            raise SchemaError(f"column {column.name!r} of {table.spec.name!r} is part of its key or rule")
+        if any(column.ident in index.column_idents for index in table.indexes):
+            raise SchemaError(
+                f"column {column.name!r} of {table.spec.name!r} is indexed: drop the index first"
+            )
+        if len(table.spec.columns) == 1:
+            raise SchemaError(f"column {column.name!r} is the last column of {table.spec.name!r}")

@@ -17,7 +17,8 @@ from typing import Any
 
 import apsw
 
-from p2pdb.sql import autoids, catalog, information_schema, mysqltypes
+from p2pdb.schema import ViewSpec
+from p2pdb.sql import autoids, catalog, information_schema, local_triggers, mysqltypes, views
 from p2pdb.sql.accounts import Accounts as Accounts
 from p2pdb.sql.exact import signature as exact_signature
 from p2pdb.sql.functions import register as register_functions
@@ -102,6 +103,8 @@ class SQLBackend:
         for db in self._dbs():
             register_functions(db.conn)
             autoids.register(db.conn)
+            local_triggers.register(db)
+            views.register(db)
         registry.listeners.append(self._on_new_database)
         self._plans = PlanCache()
         self._committers: dict[str, GroupCommitter] = {}
@@ -119,6 +122,8 @@ class SQLBackend:
         if db is not None:
             register_functions(db.conn)
             autoids.register(db.conn)
+            local_triggers.register(db)
+            views.register(db)
         self.pool.forget(lambda kept: self.registry.get(kept.name) is kept)
 
     def session_defaults(self) -> dict[str, Any]:
@@ -293,6 +298,20 @@ class SQLBackend:
         if db is None:
             raise KeyError(database)
         return db.tables()
+
+    def view_columns(self, database: str, name: str) -> TableSpec | None:
+        """A view's columns as a table spec (DESCRIBE, SHOW COLUMNS)."""
+        db = self.registry.get(database)
+        view = db.catalog.schema.view(name) if db is not None else None
+        if db is None or view is None:
+            return None
+        return views.view_columns(db, view)
+
+    def views(self, database: str) -> list[ViewSpec]:
+        db = self.registry.get(database)
+        if db is None:
+            raise KeyError(database)
+        return sorted(db.catalog.schema.views.values(), key=lambda v: v.name)
 
     def indexes(self, database: str) -> list[IndexSpec]:
         db = self.registry.get(database)

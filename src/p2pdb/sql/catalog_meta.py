@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
+from p2pdb.schema import ViewSpec
 from p2pdb.sql.mysqltypes import (
     COLLATION_NAME,
     TypeInfo,
@@ -115,6 +116,26 @@ class CatalogSource(Protocol):
         ...
 
 
+def database_views(source: CatalogSource, database: str) -> list[ViewSpec]:
+    """The views of ``database`` (sources without views have none)."""
+    views = getattr(source, "views", None)
+    if views is None:
+        return []
+    try:
+        return list(views(database))
+    except KeyError:
+        return []
+
+
+def create_view_sql(view: ViewSpec) -> str:
+    """SHOW CREATE VIEW's text: the query as the client wrote it, with MySQL's fixed prefix."""
+    columns = f" ({','.join(quote_ident(c) for c in view.columns)})" if view.columns else ""
+    return (
+        "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`%` SQL SECURITY DEFINER"
+        f" VIEW {quote_ident(view.name)}{columns} AS {view.query}"
+    )
+
+
 def quote_ident(name: str) -> str:
     """A MySQL identifier in backticks, embedded backticks doubled."""
     return "`" + name.replace("`", "``") + "`"
@@ -153,6 +174,10 @@ def find_table(source: CatalogSource, database: str | None, name: str) -> TableS
     for spec in tables:
         if spec.name.casefold() == folded:
             return spec
+    view_columns = getattr(source, "view_columns", None)  # DESCRIBE / SHOW COLUMNS of a view
+    view: TableSpec | None = view_columns(database, name) if view_columns is not None else None
+    if view is not None:
+        return view
     raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{database}.{name}' doesn't exist")
 
 
@@ -210,9 +235,10 @@ def describe_table(spec: TableSpec, indexes: Sequence[IndexSpec]) -> list[Column
             else ""
         )
         extra = "auto_increment" if auto else "DEFAULT_GENERATED" if generated else ""
-        if col.extra.get("ou"):  # ON UPDATE CURRENT_TIMESTAMP, as MySQL 8 shows it
-            clause = f"{clause} ON UPDATE CURRENT_TIMESTAMP".strip()
-            extra = f"{extra} on update CURRENT_TIMESTAMP".strip()
+        if col.extra.get("ou"):  # ON UPDATE CURRENT_TIMESTAMP
+            stamp = f"CURRENT_TIMESTAMP({info.decimals})" if info.decimals else "CURRENT_TIMESTAMP"
+            extra = f"{extra} on update {stamp}".strip()
+            clause = f"{clause} ON UPDATE {stamp}".strip()
         comment = col.extra.get("cm") if col.extra else None
         facts.append(
             ColumnFacts(
@@ -252,6 +278,8 @@ def _default(col: Column, info: TypeInfo, nullable: bool) -> tuple[str | None, s
     if upper in _EXPRESSION_DEFAULTS:
         shown = _EXPRESSION_DEFAULTS[upper]
         return shown, f"DEFAULT ({shown})", True
+    if text.startswith("("):  # an expression default: (uuid()), (json_array())...
+        return text[1:-1], f"DEFAULT {text}", True
     if upper.startswith("X'"):
         shown = "0x" + text[2:-1].upper()
         return shown, f"DEFAULT {shown}", False
@@ -310,6 +338,7 @@ def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec]) -> str:
     for index in indexes:
         kind = "UNIQUE KEY" if index.unique else "KEY"
         lines.append(f"{kind} {quote_ident(index.name)} {_key_columns(index.columns)}")
+    lines.extend(constraint_lines(spec))
     body = ",\n  ".join(lines)
     comment = table_comment(spec)
     options = f"{TABLE_OPTIONS} COMMENT={quote_string(comment)}" if comment else TABLE_OPTIONS
@@ -317,8 +346,12 @@ def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec]) -> str:
 
 
 def table_comment(spec: TableSpec) -> str:
-    """The table's comment as MySQL shows it: a conflict rule other than last-writer-wins is the
-    comment that chose it (``p2pdb:counter(hits)``), so ``SHOW CREATE TABLE`` and a dump carry it."""
+    """The table's comment as MySQL shows it: the COMMENT it was given, or, for a conflict rule other
+    than last-writer-wins chosen another way, the comment that chooses it (``p2pdb:counter(hits)``),
+    so ``SHOW CREATE TABLE`` and a dump carry the rule."""
+    given = spec.meta.get("cm")
+    if given:
+        return str(given)
     rule = dict(spec.rule or {})
     name = rule.pop("rule", "lww")
     if name == "lww" and not rule:
@@ -331,6 +364,25 @@ def table_comment(spec: TableSpec) -> str:
         found = spec.column(column)
         names.append(found.name if found is not None else column)
     return f"p2pdb:{name}({', '.join(names)})"
+
+
+def constraint_lines(spec: TableSpec) -> list[str]:
+    """Foreign keys, then CHECK constraints, as SHOW CREATE TABLE writes them."""
+    lines = []
+    meta = spec.meta
+    for key in sorted(k for k in meta if k.startswith("fk:")):
+        fk = meta[key]
+        line = (
+            f"CONSTRAINT {quote_ident(key[3:])} FOREIGN KEY {_key_columns(fk['c'])}"
+            f" REFERENCES {quote_ident(fk['rt'])} {_key_columns(fk['rc'])}"
+        )
+        for clause, action in (("DELETE", fk["od"]), ("UPDATE", fk["ou"])):
+            if action != "RESTRICT":
+                line += f" ON {clause} {action}"
+        lines.append(line)
+    for key in sorted(k for k in meta if k.startswith("ck:")):
+        lines.append(f"CONSTRAINT {quote_ident(key[3:])} CHECK ({meta[key]['e']})")
+    return lines
 
 
 def table_columns(spec: TableSpec, indexes: Sequence[IndexSpec], database: str) -> list[ResultColumn]:

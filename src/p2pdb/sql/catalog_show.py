@@ -20,7 +20,9 @@ from p2pdb.sql.catalog_meta import (
     PRIVILEGE_LIST,
     PRIVILEGES,
     CatalogSource,
+    create_view_sql,
     database_tables,
+    database_views,
     describe_table,
     find_table,
     no_database,
@@ -57,6 +59,7 @@ def _header(spec: str) -> list[Column]:
 
 
 _DATABASES = _header("Database:s")
+_CREATE_VIEW = _header("View:s, Create View:s, character_set_client:s, collation_connection:s")
 _COLUMNS = _header("Field:s, Type:s, Null:s, Key:s, Default:s, Extra:s")
 _FULL_COLUMNS = _header(
     "Field:s, Type:s, Collation:s, Null:s, Key:s, Default:s, Extra:s, Privileges:s, Comment:s"
@@ -228,9 +231,12 @@ def _tables(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
     flt = read_filter(cur)
     names = _table_names(ctx, database)
     kind = "SYSTEM VIEW" if database.lower() == INFORMATION_SCHEMA else "BASE TABLE"
+    kinds = {name: kind for name in names}
+    if database.lower() != INFORMATION_SCHEMA:
+        kinds.update((view.name, "VIEW") for view in database_views(ctx.source, database))
     header = f"Tables_in_{database}:s" + (", Table_type:s" if full else "")
     columns = _header(header)
-    rows: Rows = [[name, kind] if full else [name] for name in names]
+    rows: Rows = [[name, kinds[name]] if full else [name] for name in sorted(kinds)]
     return ResultSet(_like_header(columns, flt), flt.apply([c.name for c in columns], rows))
 
 
@@ -335,12 +341,25 @@ def _create(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
         name = cur.name()
         cur.end()
         return _create_database(ctx, name, if_not_exists)
-    if kind != "TABLE":
+    if kind not in ("TABLE", "VIEW"):
         raise MySQLError(
             ErrorCode.NOT_SUPPORTED_YET, f"This version of MySQL doesn't yet support 'SHOW CREATE {kind}'"
         )
     database, table = cur.qualified()
     cur.end()
+    view = next(
+        (
+            v
+            for v in database_views(ctx.source, database or ctx.current_db or "")
+            if v.name.lower() == table.lower()
+        ),
+        None,
+    )
+    if view is not None:
+        return ResultSet(_CREATE_VIEW, [[view.name, create_view_sql(view), "utf8mb4", COLLATION_NAME]])
+    if kind == "VIEW":
+        database, _ = _resolve(ctx, database or ctx.current_db, table)  # 1146 if it is nothing
+        raise MySQLError(1347, f"'{database}.{table}' is not VIEW")
     database, spec = _resolve(ctx, database or ctx.current_db, table)
     text = _create_table_sql(spec, _indexes(ctx, database, spec))
     return ResultSet(_CREATE_TABLE, [[spec.name, text]])

@@ -140,6 +140,8 @@ async def create_select(session: SQLSession, tree: exp.Create, select: Lexed, ve
         db.catalog.note_extras(table.name, table.extras)
         if table.rule is not None:
             db.catalog.note_rule(table.name, table.rule)
+        if table.meta:
+            db.catalog.note_meta(table.name, table.meta)
         for statement in table.statements():
             conn.execute(statement)
         spec = TableSpec(
@@ -433,6 +435,7 @@ def create_like(session: SQLSession, tree: exp.Create, source: exp.Table) -> Res
                 col.default,
                 col.auto_increment,
                 comment if isinstance(comment, str) else None,
+                on_update=col.on_update,
             )
         )
     for index in sorted(source_db.catalog.indexes.values(), key=lambda i: i.name):
@@ -442,12 +445,16 @@ def create_like(session: SQLSession, tree: exp.Create, source: exp.Table) -> Res
             )
     if spec.rule.get("rule", "lww") != "lww":
         plan.rule = dict(spec.rule)
+    if "cm" in spec.meta:  # the table comment (MySQL copies it; foreign keys are not copied)
+        plan.meta["cm"] = spec.meta["cm"]
     finish_plan(plan)
 
     def create(conn: apsw.Connection) -> None:
         db.catalog.note_extras(plan.name, plan.extras)
         if plan.rule is not None:
             db.catalog.note_rule(plan.name, plan.rule)
+        if plan.meta:
+            db.catalog.note_meta(plan.name, plan.meta)
         for statement in plan.statements():
             conn.execute(statement)
 

@@ -75,6 +75,8 @@ class TablePlan:
     rule: dict[str, Any] | None = None
     #: The database of a qualified name (``CREATE TABLE shop.t``); None = the session's.
     database: str | None = None
+    #: Table meta: comment, CHECK constraints, foreign keys (p2pdb.schema.check_meta).
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def statements(self) -> list[str]:
         cols = ", ".join(c.render() for c in self.columns)
@@ -124,6 +126,37 @@ def sqlite_type(mysql_type: str, *, integer_pk: bool) -> str:
     return "TEXT"
 
 
+_NOW_NAMES = frozenset(("NOW", "LOCALTIME", "LOCALTIMESTAMP", "CURRENT_TIMESTAMP"))
+#: Expression defaults the replicated schema carries (p2pdb.schema: a closed set), by MySQL name.
+_EXPRESSIONS = {"UUID": "(uuid())", "JSON_ARRAY": "(json_array())", "JSON_OBJECT": "(json_object())",
+                "RAND": "(rand())", "CURDATE": "CURRENT_DATE", "CURTIME": "CURRENT_TIME"}  # fmt: skip
+
+
+def _default_sql(node: exp.Expression) -> str | None:
+    """A DEFAULT as the replicated schema keeps it: a literal, CURRENT_TIMESTAMP (NOW(), LOCALTIME...,
+    any precision), CURRENT_DATE/TIME, or one of a few expressions evaluated by the writing node."""
+    if isinstance(node, exp.Paren):
+        return _default_sql(node.this)
+    if isinstance(node, exp.Localtimestamp | exp.Localtime):
+        return "CURRENT_TIMESTAMP"
+    if isinstance(node, exp.Uuid):
+        return "(uuid())"
+    if isinstance(node, exp.Anonymous) and not node.expressions:
+        name = str(node.this).upper()
+        if name in _NOW_NAMES:
+            return "CURRENT_TIMESTAMP"
+        return _EXPRESSIONS.get(name)
+    if isinstance(node, exp.Func) and not node.args.get("expressions") and node.key.upper() in _EXPRESSIONS:
+        return _EXPRESSIONS[node.key.upper()]
+    return _literal_sql(node)
+
+
+def _on_update(node: exp.Expression) -> bool:
+    if isinstance(node, exp.CurrentTimestamp | exp.Localtimestamp | exp.Localtime):
+        return True
+    return isinstance(node, exp.Anonymous) and str(node.this).upper() in _NOW_NAMES
+
+
 def _literal_sql(node: exp.Expression) -> str | None:
     if isinstance(node, exp.Null):
         return "NULL"
@@ -164,25 +197,31 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
     default: str | None = None
     auto = False
     comment = None
-    on_update = False
     primary = False
     unique = False
+    on_update = False
     for constraint in coldef.args.get("constraints") or []:
         ckind = constraint.args.get("kind")
         if isinstance(ckind, exp.NotNullColumnConstraint):
             not_null = not ckind.args.get("allow_null")
         elif isinstance(ckind, exp.DefaultColumnConstraint):
-            default = _literal_sql(ckind.this)
+            default = _default_sql(ckind.this)
             if default is None:
                 raise MySQLError(
-                    ErrorCode.NOT_SUPPORTED_YET, f"DEFAULT {ckind.this.sql('mysql')} is not supported"
+                    ErrorCode.NOT_SUPPORTED_YET,
+                    f"This version of P2PDB doesn't yet support 'DEFAULT {ckind.this.sql('mysql')[:60]}'"
+                    " (defaults are literals, CURRENT_TIMESTAMP, CURRENT_DATE, CURRENT_TIME, (uuid()),"
+                    " (rand()), (json_array()) or (json_object()))",
                 )
+        elif isinstance(ckind, exp.OnUpdateColumnConstraint):
+            if not _on_update(ckind.this):
+                raise MySQLError(
+                    ErrorCode.NOT_SUPPORTED_YET,
+                    f"This version of P2PDB doesn't yet support 'ON UPDATE {ckind.this.sql('mysql')[:40]}'",
+                )
+            on_update = True
         elif isinstance(ckind, exp.AutoIncrementColumnConstraint):
             auto = True
-        elif isinstance(ckind, exp.OnUpdateColumnConstraint):
-            if not isinstance(ckind.this, exp.CurrentTimestamp) and "now" not in ckind.this.sql().lower():
-                raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "ON UPDATE takes CURRENT_TIMESTAMP only")
-            on_update = True
         elif isinstance(ckind, exp.CommentColumnConstraint):
             comment = str(ckind.this.this) if isinstance(ckind.this, exp.Literal) else None
         elif isinstance(ckind, exp.PrimaryKeyColumnConstraint):
@@ -206,18 +245,25 @@ def plan_create_table(sql: str) -> TablePlan:
     return plan
 
 
-def declared_plan(tree: exp.Create) -> TablePlan:
+def declared_plan(tree: exp.Create, *, meta: dict[str, Any] | None = None) -> TablePlan:
     """What a CREATE TABLE declares: its columns, keys, indexes and rule, before :func:`finish_plan`
     (``CREATE TABLE ... SELECT`` adds the query's columns in between)."""
     schema = tree.this
     table = schema.this if isinstance(schema, exp.Schema) else schema
     name = str(table.name)
     plan = TablePlan(name, bool(tree.args.get("exists")), [], [], database=str(table.db) or None)
+    plan.meta.update(meta or {})
     pk: list[str] = []
     for item in schema.expressions if isinstance(schema, exp.Schema) else ():
         if isinstance(item, exp.ColumnDef):
             col = column_plan(item)
             plan.columns.append(col)
+            for constraint in item.args.get("constraints") or []:
+                ckind = constraint.args.get("kind")
+                if isinstance(ckind, exp.CheckColumnConstraint):
+                    add_check(plan, None, ckind.this)
+                elif isinstance(ckind, exp.Reference):
+                    add_foreign_key(plan, None, [col.name], ckind)
             if col.primary:
                 pk.append(col.name)
             if col.unique:
@@ -235,15 +281,82 @@ def declared_plan(tree: exp.Create) -> TablePlan:
                 pk = [_identifier(e) for e in inner.expressions]
             elif isinstance(inner, exp.UniqueColumnConstraint):
                 plan.indexes.append((str(item.this.name), _index_columns(inner), True))
+            elif isinstance(inner, exp.CheckColumnConstraint):
+                add_check(plan, str(item.this.name), inner.this)
+            elif isinstance(inner, exp.ForeignKey):
+                add_foreign_key(
+                    plan,
+                    str(item.this.name),
+                    [_identifier(e) for e in inner.expressions],
+                    inner.args["reference"],
+                )
             else:
-                plan.warnings.append(f"constraint {item.this.name} is not enforced")
+                plan.warnings.append(f"constraint {item.this.name} is ignored")
+        elif isinstance(item, exp.CheckColumnConstraint):
+            add_check(plan, None, item.this)
         elif isinstance(item, exp.ForeignKey):
-            plan.warnings.append("FOREIGN KEY constraints are accepted but not enforced")
+            add_foreign_key(plan, None, [_identifier(e) for e in item.expressions], item.args["reference"])
         else:
             plan.warnings.append(f"{item.sql('mysql')[:60]} is ignored")
     plan.pk = pk
     plan.rule = _rule_from_comment(tree)
+    comment = table_comment(tree)
+    if comment:
+        plan.meta["cm"] = comment
     return plan
+
+
+def table_comment(tree: exp.Expression) -> str | None:
+    properties = tree.args.get("properties")
+    for prop in properties.expressions if properties is not None else []:
+        if isinstance(prop, exp.SchemaCommentProperty) and isinstance(prop.this, exp.Literal):
+            return str(prop.this.this)
+    return None
+
+
+def add_check(plan: TablePlan, name: str | None, expression: exp.Expression) -> str:
+    """A CHECK constraint (named ``<table>_chk_<n>`` when unnamed, as MySQL does)."""
+    if not name:
+        n = 1 + sum(1 for k in plan.meta if k.startswith("ck:"))
+        name = f"{plan.name}_chk_{n}"
+        while f"ck:{name}" in plan.meta:
+            n += 1
+            name = f"{plan.name}_chk_{n}"
+    plan.meta[f"ck:{name}"] = {"e": expression.sql(dialect="mysql")}
+    return name
+
+
+_FK_ACTION = re.compile(
+    r"^ON\s+(DELETE|UPDATE)\s+(RESTRICT|CASCADE|SET\s+NULL|NO\s+ACTION|SET\s+DEFAULT)$", re.I
+)
+
+
+def add_foreign_key(plan: TablePlan, name: str | None, columns: list[str], reference: exp.Expression) -> str:
+    """A FOREIGN KEY (named ``<table>_ibfk_<n>`` when unnamed, as MySQL does)."""
+    target = reference.this
+    table = target.this if isinstance(target, exp.Schema) else target
+    ref_columns = [_identifier(e) for e in target.expressions] if isinstance(target, exp.Schema) else []
+    if len(ref_columns) != len(columns):
+        raise MySQLError(
+            1239,
+            f"Incorrect foreign key definition for '{name or columns[0]}': Key reference and table reference don't match",
+        )
+    actions = {"DELETE": "RESTRICT", "UPDATE": "RESTRICT"}
+    for option in reference.args.get("options") or []:
+        match = _FK_ACTION.match(" ".join(str(option).split()))
+        if match:
+            actions[match.group(1).upper()] = " ".join(match.group(2).upper().split())
+    if not name:
+        n = 1 + sum(1 for k in plan.meta if k.startswith("fk:"))
+        name = f"{plan.name}_ibfk_{n}"
+    plan.meta[f"fk:{name}"] = {
+        "c": columns,
+        "rt": str(table.name),
+        "rc": ref_columns,
+        "od": actions["DELETE"],
+        "ou": actions["UPDATE"],
+    }
+    return name
 
 
 def finish_plan(plan: TablePlan) -> None:

@@ -18,6 +18,7 @@ _UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.\"`, ]+)")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: \S*?\.?(\w+)$")
 _EXISTS = re.compile(r"table \"?(\S+?)\"? already exists")
 _INDEX_EXISTS = re.compile(r"index (\S+) already exists")
+_RAISED = re.compile(r"p2pdb-error:(\d{4}):(.*)$", re.S)
 _NO_FUNCTION = re.compile(r"no such function: (\S+)")
 _ARG_COUNT = re.compile(r"wrong number of arguments to function (\w+)\(\)")
 _DUP_COLUMN = re.compile(r"duplicate column name: (\S+)")
@@ -62,6 +63,9 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
             return MySQLError(ErrorCode.TRUNCATED_WRONG_VALUE_FOR_FIELD, f"Incorrect value: {message}")
         return MySQLError(ErrorCode.UNKNOWN_ERROR, message)
     if isinstance(exc, apsw.ConstraintError):
+        if match := _RAISED.search(message):  # a CHECK or FOREIGN KEY trigger (p2pdb.sql.constraints)
+            code = int(match.group(1))
+            return MySQLError(code, match.group(2), "HY000" if code == 3819 else "23000")
         if match := _UNIQUE.search(message):
             key = match.group(1).split(",")[0].strip()
             return MySQLError(ErrorCode.DUP_ENTRY, f"Duplicate entry for key '{key}'")

@@ -47,6 +47,8 @@ INLINE_BUDGET = 0.005
 #: Prefix of every client statement's SQL (keeps SQLite's statement cache apart from the store's).
 CLIENT_MARK = "/*c*/"
 CTE_FUNCTION = "p2pdb_cte_depth"
+#: Names of the writer's TEMP triggers of CHECK and FOREIGN KEY enforcement (p2pdb.sql.local_triggers).
+LOCAL_TRIGGER_PREFIX = "_p2pdb_lt_"
 _SQLITE_DEFAULT_LENGTH = 1_000_000_000
 
 # Why a statement stopped.
@@ -384,6 +386,8 @@ class ConnGuard:
             return self._deny(op, two if is_hidden(two) else one)
         if op == apsw.SQLITE_SAVEPOINT:
             return _OK  # SAVEPOINT / ROLLBACK TO / RELEASE of a client's transaction
+        if op == apsw.SQLITE_DROP_TEMP_TRIGGER and (one or "").startswith(LOCAL_TRIGGER_PREFIX):
+            return _OK  # DROP TABLE of a table with constraints (p2pdb.sql.local_triggers)
         return self._deny(op, one)
 
     def _deny(self, op: int, name: str | None) -> int:

@@ -33,6 +33,7 @@ from p2pdb.sql.catalog_meta import (
     PLUGINS,
     PRIVILEGES,
     CatalogSource,
+    database_views,
     describe_table,
     indexes_of,
     table_comment,
@@ -329,6 +330,54 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                         usage.append(
                             ("def", db, name, "def", db, spec.name, column, seq, None, None, None, None)
                         )
+    referential: list[tuple[Any, ...]] = []
+    for db, specs, _ in snapshot:
+        for spec in specs:
+            for meta_key, fk in sorted(spec.meta.items()):
+                if not meta_key.startswith("fk:"):
+                    continue
+                fk_name = meta_key[3:]
+                constraints.append(("def", db, fk_name, db, spec.name, "FOREIGN KEY", "YES"))
+                for position, (col, ref) in enumerate(zip(fk["c"], fk["rc"], strict=True), 1):
+                    usage.append(
+                        ("def", db, fk_name, "def", db, spec.name, col, position, position, db, fk["rt"], ref)
+                    )
+                referential.append(
+                    (
+                        "def",
+                        db,
+                        fk_name,
+                        "def",
+                        db,
+                        "PRIMARY",
+                        "NONE",
+                        fk["ou"],
+                        fk["od"],
+                        spec.name,
+                        fk["rt"],
+                    )
+                )
+    _insert(conn, "REFERENTIAL_CONSTRAINTS", referential)
+    views: list[tuple[Any, ...]] = []
+    for db, _, _ in snapshot:
+        for view in database_views(source, db):
+            nothing = (None,) * 15  # ENGINE ... CHECKSUM
+            tables.append(("def", db, view.name, "VIEW", *nothing, None, "VIEW"))
+            views.append(
+                (
+                    "def",
+                    db,
+                    view.name,
+                    view.query,
+                    "NONE",
+                    "NO",
+                    "root@%",
+                    "DEFINER",
+                    "utf8mb4",
+                    COLLATION_NAME,
+                )
+            )
+    _insert(conn, "VIEWS", views)
     _insert(conn, "SCHEMATA", schemata)
     _insert(conn, "TABLES", tables)
     _insert(conn, "COLUMNS", columns)

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from p2pdb.sql import mysqltypes, timezones
+from p2pdb.sql import local_triggers, mysqltypes, timezones
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
@@ -228,6 +228,9 @@ class SQLSession:
     def close(self) -> None:
         self.txn = None
         self.closed = True
+        temp = getattr(self, "_temp_tables", None)
+        if temp is not None:  # CREATE TEMPORARY TABLE lasts as long as the connection
+            temp.drop_all(self.backend.registry)
         if self.running is not None:
             self.running.kill(KILLED)
         if self.backend.sessions.get(self.info.connection_id) is self:
@@ -292,6 +295,8 @@ class SQLSession:
         running = self.running
         if running is None:  # a statement run outside run() (internal callers): no limits
             running = Running("")
+        # ON UPDATE CURRENT_TIMESTAMP, CHECK and FOREIGN KEY triggers follow the schema
+        local_triggers.ensure(conn, self.variables.get("foreign_key_checks", 1))
         return guard_of(conn).client(running, offload=offload)
 
     # -- dispatch -------------------------------------------------------------------------------
@@ -472,7 +477,13 @@ class SQLSession:
         db = self._db_or_none()
         if "." in lexed.shape:
             lexed, db = self._qualified(lexed, db)
+        temp = getattr(self, "_temp_tables", None)
+        shadowed = temp.rewrite(lexed, db.name) if temp is not None and db is not None else None
+        if shadowed is not None:
+            lexed = shadowed
         plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
+        if shadowed is not None:
+            plan.locking = True  # a temporary table is on the writer connection only
         bound = self.bindings(lexed, plan)
         running = self.running
         if (

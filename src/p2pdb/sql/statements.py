@@ -7,15 +7,11 @@ with literals taken out (see :mod:`p2pdb.sql.lexer`); ``text`` is the statement 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import sqlglot
-from sqlglot import exp
-
-from p2pdb.schema import Column as SchemaColumn
-from p2pdb.sql import catalog, create_select
-from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name, sqlite_type
+from p2pdb.sql import alter, catalog, constraints, create_select, temporary, views
+from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
 from p2pdb.sql.plan import Plan
@@ -255,6 +251,8 @@ def _named_db(session: SQLSession, name: str | None) -> Database:
 
 def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awaitable[Result]:
     shape = lexed.shape
+    if views.is_view_statement(shape):
+        return views.handle_view(session, lexed, text)
     if re.match(r"^\s*CREATE\s+(DATABASE|SCHEMA)\b", shape, _I):
         match = re.match(
             r"^\s*CREATE\s+(?:DATABASE|SCHEMA)\s+(IF\s+NOT\s+EXISTS\s+)?`?((?:[^`\s;]|``)+)`?", text, _I
@@ -270,7 +268,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         return OkResult(affected_rows=1)
     if re.match(r"^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b", shape, _I):
         if re.match(r"^\s*CREATE\s+TEMPORARY", shape, _I):
-            raise _unsupported(text)
+            return temporary.handle_create_temporary(session, lexed, text)
         routed = create_select.route(session, lexed, text)  # ... SELECT, ... LIKE
         if routed is not None:
             return routed
@@ -281,10 +279,18 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
                 return session.note(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
             raise MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{plan.name}' already exists")
 
+        fk_checks = bool(session.variables.get("foreign_key_checks", 1))
+        for key, value in plan.meta.items():
+            if key.startswith("fk:"):
+                columns = [c.name for c in plan.columns]
+                constraints.check_foreign_key(db, plan.name, key[3:], value, columns, fk_checks)
+
         def create(conn: Any) -> None:
             db.catalog.note_extras(plan.name, plan.extras)
             if plan.rule is not None:
                 db.catalog.note_rule(plan.name, plan.rule)
+            if plan.meta:
+                db.catalog.note_meta(plan.name, plan.meta)
             for statement in plan.statements():
                 conn.execute(statement)
 
@@ -313,6 +319,8 @@ def _index_column(text: str) -> str:
 
 def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
     shape = lexed.shape
+    if re.match(r"^\s*DROP\s+VIEW\b", shape, _I):
+        return views.handle_drop_view(session, lexed, text)
     match = re.match(r"^\s*DROP\s+(?:DATABASE|SCHEMA)\s+(IF\s+EXISTS\s+)?`?((?:[^`\s;]|``)+)`?", text, _I)
     if match:
         name = match.group(2).replace("``", "`")
@@ -337,6 +345,11 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
             raise _unsupported(text)  # tables of several databases in one DROP TABLE
         db = _named_db(session, databases.pop())
         names = [ref[-1] for ref in refs]
+        names = temporary.drop_temporary(session, db.name, names)  # a session's own come first
+        if not names:
+            return _OK
+        if match.group(1):  # DROP TEMPORARY TABLE names only temporary tables
+            raise MySQLError(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{names[0]}'")
         missing = [n for n in names if n not in db.catalog.tables]
         if missing and not match.group(2):
             raise MySQLError(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{missing[0]}'")
@@ -370,185 +383,11 @@ _KEYS_SWITCH = re.compile(r"^\s*ALTER\s+TABLE\s+[`\w$.]+\s+(?:DISABLE|ENABLE)\s+
 def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
     if _KEYS_SWITCH.match(lexed.shape):  # /*!40000 ... */ of dumps: indexes are always kept
         return _OK
-    match = re.match(r"^\s*ALTER\s+TABLE\s+`?([\w$]+)`?\s+(.+)$", text, _I | re.S)
-    if match is None:
-        raise _unsupported(text)
-    table, body = match.group(1), match.group(2).strip().rstrip(";")
-    db = session._current_db()
-    if table not in db.catalog.tables:
-        raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
-    statements: list[str] = []
-    extras: dict[str, dict[str, Any]] = {}
-    modifies: list[SchemaColumn] = []
-    drops: list[str] = []
-    resolved = db.catalog.schema.table(table)
-    assert resolved is not None
-    spec = resolved.spec
-    for part in _split_top(body):
-        item = part.strip()
-        foreign = _FOREIGN_KEY.match(item)
-        if foreign:
-            # Accepted, not enforced (docs/mysql-compatibility.md): as MySQL does, the referencing
-            # columns get an index named after the constraint unless one starts with them already.
-            cols = [_index_column(c) for c in foreign.group(2).split(",")]
-            folded = [c.lower() for c in cols]
-            covered = any([c.lower() for c in i.columns[: len(cols)]] == folded for i in resolved.indexes)
-            if not covered and folded != [p.lower() for p in spec.pk[: len(cols)]]:
-                statements.append(index_sql(table, foreign.group(1) or cols[0], cols, False))
-            continue
-        if _DROP_FOREIGN_KEY.match(item) or _CHECK.match(item):
-            continue  # foreign keys and CHECK constraints are not enforced: nothing to drop or add
-        column_change = _column_change(item, spec, resolved.indexes, table)
-        if column_change is not None:
-            statements.extend(column_change[0])
-            modifies.extend(column_change[1])
-            drops.extend(column_change[2])
-            continue
-        add_index = re.match(r"^ADD\s+(UNIQUE\s+)?(?:INDEX|KEY)\s+`?([\w$]+)`?\s*\((.+)\)$", item, _I | re.S)
-        add_unique = re.match(
-            r"^ADD\s+(?:CONSTRAINT\s+`?([\w$]*)`?\s+)?UNIQUE\s+(?:KEY\s+|INDEX\s+)?`?([\w$]*)`?\s*\((.+)\)$",
-            item,
-            _I | re.S,
-        )
-        drop_index = re.match(r"^DROP\s+(?:INDEX|KEY)\s+`?([\w$]+)`?$", item, _I)
-        add_column = re.match(
-            r"^ADD\s+(?:COLUMN\s+)?(?!INDEX|KEY|UNIQUE|PRIMARY|CONSTRAINT|FOREIGN)(.+?)(\s+(FIRST|AFTER\s+\S+))?$",
-            item,
-            _I | re.S,
-        )
-        if add_index:
-            cols = [_index_column(c) for c in add_index.group(3).split(",")]
-            statements.append(index_sql(table, add_index.group(2), cols, bool(add_index.group(1))))
-        elif add_unique:
-            cols = [_index_column(c) for c in add_unique.group(3).split(",")]
-            name = add_unique.group(2) or add_unique.group(1) or cols[0]  # Django: CONSTRAINT x UNIQUE (..)
-            statements.append(index_sql(table, name, cols, True))
-        elif drop_index:
-            statements.append(f"DROP INDEX {quote(sqlite_index_name(table, drop_index.group(1)))}")
-        elif add_column:
-            column = _column_from_text(add_column.group(1))
-            extras[column.name] = column.extra
-            statements.append(f"ALTER TABLE {quote(table)} ADD COLUMN {column.render()}")
-            if column.unique:
-                statements.append(index_sql(table, column.name, [column.name], True))
-        else:
-            raise MySQLError(
-                ErrorCode.NOT_SUPPORTED_YET,
-                f"ALTER TABLE ... {item[:40]} is not supported: replicated tables take ADD COLUMN and indexes",
-            )
-
-    def alter(conn: Any) -> None:
-        db.catalog.note_extras(table, extras)
-        for statement in statements:
-            conn.execute(statement)
-        for column in modifies:
-            db.catalog.note_modify(table, column)
-        for name in drops:
-            db.catalog.note_drop_column(table, name)
-
-    _ddl_write(session, alter)
-    return _OK
-
-
-_FOREIGN_KEY = re.compile(
-    r"^ADD\s+(?:CONSTRAINT\s+`?([\w$]*)`?\s+)?FOREIGN\s+KEY\s*(?:`?[\w$]+`?\s*)?\((.+?)\)\s*REFERENCES\b.*$",
-    _I | re.S,
-)
-_DROP_FOREIGN_KEY = re.compile(r"^DROP\s+FOREIGN\s+KEY\s+`?[\w$]+`?$", _I)
-_CHECK = re.compile(
-    r"^(?:ADD\s+(?:CONSTRAINT\s+`?[\w$]*`?\s+)?CHECK\s*\(.*\)(?:\s+(?:NOT\s+)?ENFORCED)?|DROP\s+(?:CHECK|CONSTRAINT)\s+`?[\w$]+`?)$",
-    _I | re.S,
-)
-_DROP_COLUMN = re.compile(
-    r"^DROP\s+(?:COLUMN\s+)?(?!INDEX\b|KEY\b|PRIMARY\b|FOREIGN\b|CONSTRAINT\b|CHECK\b)`?([\w$]+)`?$", _I
-)
-_MODIFY = re.compile(r"^MODIFY\s+(?:COLUMN\s+)?(.+?)(\s+(?:FIRST|AFTER\s+\S+))?$", _I | re.S)
-_CHANGE = re.compile(r"^CHANGE\s+(?:COLUMN\s+)?`?([\w$]+)`?\s+(.+?)(\s+(?:FIRST|AFTER\s+\S+))?$", _I | re.S)
-_SET_DEFAULT = re.compile(
-    r"^ALTER\s+(?:COLUMN\s+)?`?([\w$]+)`?\s+(?:SET\s+DEFAULT\s+(.+)|DROP\s+DEFAULT)$", _I | re.S
-)
-_RENAME = re.compile(r"^RENAME\s+(?:COLUMN\b|TO\b|AS\b|`?[\w$]+`?$)", _I)
-
-
-def _column_change(
-    item: str, spec: Any, indexes: Sequence[Any], table: str
-) -> tuple[list[str], list[SchemaColumn], list[str]] | None:
-    """DROP COLUMN, MODIFY, CHANGE (same name) and ALTER COLUMN ... SET/DROP DEFAULT of one ALTER
-    TABLE item: SQLite statements to run and column redefinitions (schema events: SQLite cannot
-    change a column in place, the table is rebuilt from its row states) and columns to drop (likewise).
-    None: not such an item."""
-    if _RENAME.match(item):
-        raise MySQLError(
-            ErrorCode.NOT_SUPPORTED_YET,
-            "Renaming tables and columns is not supported: a rename cannot be merged with concurrent"
-            " writes that use the old name (see docs/mysql-compatibility.md)",
-        )
-    if match := _DROP_COLUMN.match(item):
-        name = match.group(1)
-        column = spec.column(name)
-        if column is None:
-            raise MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
-        if column.ident in spec.pk_idents:
-            raise MySQLError(
-                ErrorCode.NOT_SUPPORTED_YET, f"Dropping primary key column '{name}' is not supported"
-            )
-        if len(spec.columns) == 1:
-            raise MySQLError(1090, "You can't delete all columns with ALTER TABLE; use DROP TABLE instead")
-        # An index on the column goes with it (MySQL would keep the index's other columns).
-        out = [f"DROP INDEX {quote(i.name)}" for i in indexes if column.ident in i.column_idents]
-        return out, [], [column.name]
-    definition: str | None = None
-    if match := _MODIFY.match(item):
-        definition = match.group(1)
-    elif match := _CHANGE.match(item):
-        definition = match.group(2)
-        new_name = definition.split()[0].strip("`")
-        if new_name.lower() != match.group(1).lower():
-            raise MySQLError(
-                ErrorCode.NOT_SUPPORTED_YET,
-                "Renaming columns is not supported: a rename cannot be merged with concurrent writes"
-                " that use the old name (see docs/mysql-compatibility.md)",
-            )
-    elif match := _SET_DEFAULT.match(item):
-        current = spec.column(match.group(1))
-        if current is None:
-            raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{match.group(1)}' in '{table}'")
-        default = _default_sql(match.group(2)) if match.group(2) else None
-        return (
-            [],
-            [SchemaColumn(current.name, current.type, current.not_null, default, dict(current.extra))],
-            [],
-        )
-    if definition is None:
-        return None
-    plan = _column_from_text(definition)
-    current = spec.column(plan.name)
-    if current is None:
-        raise MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{plan.name}' in '{table}'")
-    in_key = current.ident in spec.pk_idents
-    sqlite = sqlite_type(plan.mysql_type, integer_pk=in_key and len(spec.pk) == 1)
-    not_null = plan.not_null or (in_key and not (plan.auto_increment and sqlite == "INTEGER"))
-    return [], [SchemaColumn(current.name, sqlite, not_null, plan.default, dict(plan.extra))], []
-
-
-def _default_sql(text: str) -> str:
-    """A DEFAULT given in ALTER COLUMN ... SET DEFAULT, as the column definition would hold it."""
-    plan = _column_from_text(f"_c INT DEFAULT {text.strip()}")
-    if plan.default is None:
-        raise MySQLError(ErrorCode.PARSE_ERROR, f"Invalid default value '{text.strip()[:40]}'")
-    return str(plan.default)
-
-
-def _column_from_text(text: str) -> Any:
-    from p2pdb.sql.ddl import column_plan
-
-    tree = sqlglot.parse_one(f"CREATE TABLE _t ({text})", read="mysql")
-    coldef = tree.this.expressions[0] if isinstance(tree.this, exp.Schema) else None
-    if not isinstance(coldef, exp.ColumnDef):
-        raise MySQLError(ErrorCode.PARSE_ERROR, f"cannot parse column definition '{text[:40]}'")
-    column = column_plan(coldef)
-    column.sqlite_type = sqlite_type(column.mysql_type, integer_pk=False)
-    return column
+    if views.is_view_statement(lexed.shape):
+        return views.handle_view(session, lexed, text)
+    if re.match(r"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\b", lexed.shape, _I):
+        return alter.handle_alter_table(session, lexed, text)
+    raise _unsupported(text)
 
 
 def handle_truncate(session: SQLSession, lexed: Lexed, text: str) -> Result:
@@ -672,6 +511,7 @@ HANDLERS: dict[str, Handler] = {
     "DROP": handle_drop,
     "ALTER": handle_alter,
     "TRUNCATE": handle_truncate,
+    "RENAME": alter.handle_rename,
     "SHOW": handle_show,
     "DESCRIBE": handle_show,
     "DESC": handle_show,

@@ -20,7 +20,7 @@ import apsw
 
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge
 from p2pdb.log import CID, Clock
-from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, quote
+from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, ViewSpec, ident, quote
 from p2pdb.store.decimal_text import decimal_scales, exact_key, exact_row
 from p2pdb.store.project import default_value, show
 from p2pdb.store.rows import pk_key
@@ -310,6 +310,11 @@ class Materializer:
         for event in events:
             if event.kind == "drop_table":
                 self._forgive(event)
+        changed_views = sorted(
+            k for k in set(before.views) | set(after.views) if before.views.get(k) != after.views.get(k)
+        )
+        for key in changed_views:
+            self._drop_view(key)
         for key in sorted(set(before.tables) | set(after.tables)):
             old, new = before.tables.get(key), after.tables.get(key)
             if old == new:
@@ -345,6 +350,56 @@ class Materializer:
                 self._check_local(old, new)
             else:
                 self._alter(old, new)
+        for key in changed_views:
+            view = after.views.get(key)
+            old_view = before.views.get(key)
+            name = (view or old_view).name  # type: ignore[union-attr]
+            body = (
+                {"ddl": "drop_view", "v": name} if view is None else {"ddl": "create_view", **view.to_ipld()}
+            )
+            self.db.changes.record(name, "ddl", [], body, [])
+            if view is not None:
+                self.create_view(view)
+
+    # -- views ------------------------------------------------------------------------------------
+
+    def _drop_view(self, key: str) -> None:
+        for (name,) in list(
+            self.db.conn.execute(
+                "SELECT name FROM sqlite_schema WHERE type = 'view' AND name = ? COLLATE NOCASE", (key,)
+            )
+        ):
+            self.db.conn.execute(f"DROP VIEW IF EXISTS {quote(str(name))}")
+
+    def create_view(self, view: ViewSpec) -> None:
+        """Make SQLite's view from the SQL layer's translation of the view's query (without an SQL
+        layer, or if the query no longer translates, the view is kept in the schema only)."""
+        compile_view = self.db.compile_view
+        if compile_view is None:
+            return
+        try:
+            select = compile_view(view)
+        except Exception:  # a query this node cannot translate: the view stays unusable here
+            log.warning("view %r of %s cannot be made", view.name, self.db.name, exc_info=True)
+            return
+        if self.db.catalog.schema.table(view.name) is not None:
+            return
+        columns = f" ({', '.join(quote(c) for c in view.columns)})" if view.columns else ""
+        self._drop_view(view.ident)
+        try:
+            self.db.conn.execute(f"CREATE VIEW {quote(view.name)}{columns} AS {select}")
+        except apsw.Error:
+            log.warning("view %r of %s cannot be made", view.name, self.db.name, exc_info=True)
+
+    def sync_views(self) -> None:
+        """Make every view of the schema that SQLite lacks (once an SQL layer can translate them)."""
+        present = {
+            ident(str(n))
+            for (n,) in self.db.conn.execute("SELECT name FROM sqlite_schema WHERE type = 'view'")
+        }
+        for key, view in sorted(self.db.catalog.schema.views.items()):
+            if key not in present:
+                self.create_view(view)
 
     def _forgive(self, drop: SchemaEvent) -> None:
         """Writes a DROP TABLE had seen are not lost to a drop: forget records that said so."""

@@ -27,6 +27,7 @@ from p2pdb.schema import (
     Schema,
     SchemaEvent,
     TableSpec,
+    ViewSpec,
     ddl_body,
     ident,
     make_event,
@@ -94,8 +95,8 @@ class Catalog:
         self.schema_version = -1
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
         self._pending_rules: dict[str, dict[str, Any]] = {}
-        self._pending_modifies: dict[str, dict[str, Column]] = {}
-        self._pending_drops: dict[str, dict[str, str]] = {}
+        self._pending_ops: list[DDLOp] = []
+        self._pending_meta: dict[str, dict[str, Any]] = {}
         self.reload()
 
     # -- state ----------------------------------------------------------------------------------
@@ -104,8 +105,8 @@ class Catalog:
         """Read the events again (after a rolled-back transaction) and resolve."""
         self._pending_extras.clear()
         self._pending_rules.clear()
-        self._pending_modifies.clear()
-        self._pending_drops.clear()
+        self._pending_ops.clear()
+        self._pending_meta.clear()
         self.events.clear()
         self._by_cid.clear()
         self._cache.clear()
@@ -171,7 +172,7 @@ class Catalog:
                     event.time,
                     event.author,
                     event.kind,
-                    codec.encode(ddl_body(event.kind, event.table, event.payload)),
+                    codec.encode(ddl_body(event.kind, event.table, event.payload, event.at)),
                 ),
             )
             self._add(event)
@@ -200,21 +201,18 @@ class Catalog:
             canonical["columns"] = sorted({ident(c) for c in canonical["columns"]})
         self._pending_rules[ident(table)] = canonical
 
-    def note_modify(self, table: str, column: Column) -> None:
-        """MODIFY COLUMN in the running transaction: SQLite cannot change a column in place, so the
-        change is a schema event only; the table is rebuilt from its row states once the entry exists."""
-        resolved = self.schema.tables.get(ident(table))
-        if resolved is None or resolved.spec.column(column.name) is None:
-            raise UnsupportedChange(f"unknown column {column.name!r} of {table!r}")
-        self._pending_modifies.setdefault(ident(table), {})[column.ident] = column
+    def note_meta(self, table: str, meta: dict[str, Any]) -> None:
+        """Table meta (comment, CHECK constraints, foreign keys) of a table the running transaction
+        creates (:func:`p2pdb.schema.check_meta`)."""
+        self._pending_meta[ident(table)] = dict(meta)
 
-    def note_drop_column(self, table: str, column: str) -> None:
-        """DROP COLUMN in the running transaction, as a schema event only (like :meth:`note_modify`)."""
-        resolved = self.schema.tables.get(ident(table))
-        known = resolved.spec.column(column) if resolved is not None else None
-        if known is None:
-            raise UnsupportedChange(f"unknown column {column!r} of {table!r}")
-        self._pending_drops.setdefault(ident(table), {})[known.ident] = known.name
+    def note_change(
+        self, kind: str, table: str, payload: Column | ViewSpec | tuple[str, Any] | str, at: str | None = None
+    ) -> None:
+        """A schema change SQLite's own schema cannot show (DROP COLUMN, MODIFY COLUMN): it becomes an
+        op of the running transaction's entry after the changes read from SQLite, and the materializer
+        then rebuilds the table from its row states."""
+        self._pending_ops.append(DDLOp(kind, ddl_body(kind, table, payload, at)))
 
     def _with_extras(self, current: TableSpec, known: TableSpec | None) -> TableSpec:
         pending = self._pending_extras.get(current.ident, {})
@@ -223,7 +221,8 @@ class Catalog:
             old = known.column(col.name) if known is not None else None
             extra = pending.get(col.ident, old.extra if old is not None else None)
             columns.append(col.with_extra(extra))
-        return TableSpec(current.name, tuple(columns), current.pk, current.rule)
+        meta = known.meta if known is not None else self._pending_meta.get(current.ident, {})
+        return TableSpec(current.name, tuple(columns), current.pk, current.rule, dict(meta))
 
     def diff(self, *, allow_drop: bool) -> list[DDLOp]:
         """Schema changes made by the running local transaction, as ops (nothing is registered: the
@@ -233,13 +232,12 @@ class Catalog:
         finally:
             self._pending_extras.clear()
             self._pending_rules.clear()
-            self._pending_modifies.clear()
-            self._pending_drops.clear()
+            self._pending_ops.clear()
+            self._pending_meta.clear()
 
     def _diff(self, *, allow_drop: bool) -> list[DDLOp]:
-        staged = self._pending_modifies or self._pending_drops
-        if self.current_schema_version() == self.schema_version and not staged:
-            return []
+        if self.current_schema_version() == self.schema_version:
+            return list(self._pending_ops)
         ops: list[DDLOp] = []
         physical = {ident(name): name for name in user_tables(self._conn)}
         for key, resolved in sorted(self.schema.tables.items()):
@@ -273,15 +271,13 @@ class Catalog:
                 if now is None:  # dropped or renamed in SQLite: a rename would merge as drop + add
                     raise UnsupportedChange(
                         f"column {col.name!r} of {name!r} disappeared; drop columns with"
-                        " Catalog.note_drop_column (ALTER TABLE ... DROP COLUMN), renames are not supported"
+                        " Catalog.note_change (ALTER TABLE ... DROP COLUMN)"
                     )
                 if not _same_column(col, now):
                     raise UnsupportedChange(f"column {col.name!r} of {name!r} changed in place")
             for col in current.columns:
                 if known.column(col.name) is None:
                     ops.append(DDLOp("add_column", ddl_body("add_column", key, col)))
-            for col in self._pending_modifies.get(key, {}).values():
-                ops.append(DDLOp("modify_column", ddl_body("modify_column", key, col)))
             known_indexes = {i.ident: i for i in resolved_table.indexes}
             for index_ident in sorted(known_indexes):
                 if index_ident not in indexes or indexes[index_ident] != known_indexes[index_ident]:
@@ -291,7 +287,4 @@ class Catalog:
             for index_ident in sorted(indexes):
                 if known_indexes.get(index_ident) != indexes[index_ident]:
                     ops.append(DDLOp("create_index", ddl_body("create_index", key, indexes[index_ident])))
-            # After the indexes: an index on a dropped column was dropped by the same statement.
-            for col_name in self._pending_drops.get(key, {}).values():
-                ops.append(DDLOp("drop_column", ddl_body("drop_column", key, col_name)))
-        return ops
+        return [*ops, *self._pending_ops]

@@ -35,6 +35,7 @@ from p2pdb.schema import (
     SchemaError,
     SchemaEvent,
     TableSpec,
+    ViewSpec,
     check_event,
     ident,
     make_event,
@@ -121,6 +122,9 @@ class Database:
         self.ids = IdSpace(self.conn)
         self.orphans = Orphans(self.conn)
         self.materializer = Materializer(self)
+        #: The SQL layer's translation of a view's query to SQLite (set by the SQL backend); views
+        #: are made in SQLite only with it (docs/mysql-compatibility.md "DDL").
+        self.compile_view: Callable[[ViewSpec], str] | None = None
         self.rejected_cids: set[bytes] = set()
         #: Entries integrated by the running join and not applied yet (a table replay skips them).
         self.unapplied: set[CID] = set()

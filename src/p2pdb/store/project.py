@@ -33,7 +33,7 @@ def literal_value(text: str | None) -> SqlValue:
     if text is None:
         return None
     upper = text.upper()
-    if upper == "NULL" or upper.startswith("CURRENT_"):
+    if upper == "NULL" or upper.startswith("CURRENT_") or text.startswith("("):
         return None
     if text.startswith("'"):
         return text[1:-1].replace("''", "'")

@@ -55,6 +55,9 @@ def table_sql(conn: apsw.Connection, name: str) -> str:
     return ""
 
 
+_CALL_DEFAULT = re.compile(r"^(uuid|rand|json_array|json_object)\(\)$", re.IGNORECASE)
+
+
 def read_table(conn: apsw.Connection, name: str, rule: dict[str, Any] | None = None) -> TableSpec:
     """The spec of a user table as SQLite has it now; :class:`UnsupportedChange` if it has features a
     replicated definition cannot carry."""
@@ -75,6 +78,8 @@ def read_table(conn: apsw.Connection, name: str, rule: dict[str, Any] | None = N
         declared = normalize_sqlite_type(ctype or "")
         if declared is None:
             raise UnsupportedChange(f"column {name}.{cname} has type {ctype!r}, which P2PDB cannot replicate")
+        if isinstance(dflt, str) and _CALL_DEFAULT.match(dflt):
+            dflt = f"({dflt})"  # SQLite shows DEFAULT (uuid()) without its parentheses
         columns.append(Column(cname, declared, bool(notnull), dflt))
         if pk_pos:
             pk.append((pk_pos, cname))
