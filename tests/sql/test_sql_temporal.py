@@ -90,3 +90,31 @@ def test_now_follows_the_session_time_zone_and_is_one_value_per_statement() -> N
     assert same == 1 and len(frac3) == 23 and len(frac6) == 26 and len(frac0) == 19
     result = run(s, "SELECT CURRENT_TIMESTAMP, CURTIME()")
     assert [c.name for c in result.columns] == ["CURRENT_TIMESTAMP", "CURTIME()"]
+
+
+# MySQL's result type of date and time expressions (what drivers read the values as): DATE for DATE(x),
+# MAX of a DATE column or a DATE plus days; DATETIME for FROM_UNIXTIME, NOW() or a DATE plus hours;
+# TIME for CAST(x AS TIME); a string plus an INTERVAL stays a string (VARCHAR).
+TYPES: list[tuple[str, int]] = [
+    ("SELECT MAX(d) FROM t", 10),
+    ("SELECT MIN(dt) FROM t", 12),
+    ("SELECT DATE(dt) FROM t", 10),
+    ("SELECT d + INTERVAL 1 DAY FROM t", 10),
+    ("SELECT DATE_ADD(d, INTERVAL 1 HOUR) FROM t", 12),
+    ("SELECT dt - INTERVAL 1 MONTH FROM t", 12),
+    ("SELECT FROM_UNIXTIME(0)", 12),
+    ("SELECT NOW()", 12),
+    ("SELECT CURDATE()", 10),
+    ("SELECT CAST('10:00' AS TIME)", 11),
+    ("SELECT CAST('2024-01-02' AS DATE) + INTERVAL 1 DAY", 10),
+    ("SELECT IFNULL(NULL, d) FROM t", 10),
+    ("SELECT '2024-01-01' + INTERVAL 1 DAY", 253),
+    ("SELECT DATE_ADD('2024-01-01', INTERVAL 1 DAY)", 253),
+    ("SELECT d FROM t", 10),
+]
+
+
+@pytest.mark.parametrize(("sql", "field_type"), TYPES)
+def test_result_types_of_date_and_time_expressions(node: Node, sql: str, field_type: int) -> None:
+    result = run(node.session, sql)
+    assert [c.type for c in result.columns] == [field_type]

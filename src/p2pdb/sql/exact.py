@@ -33,8 +33,18 @@ from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCA
 from p2pdb.sql.protocol.errors import MySQLError
 from p2pdb.store.schema import TableSpec
 
-#: A MySQL expression type: ("dec", precision, scale), ("int", digits, 0), ("real", 0, 0) or None.
+#: A MySQL expression type: ("dec", precision, scale), ("int", digits, 0), ("real", 0, 0), a temporal
+#: type ("date", 0, 0), ("datetime", fsp, 0), ("timestamp", fsp, 0), ("time", fsp, 0), or None.
 Kind = tuple[str, int, int] | None
+_NUMERIC = frozenset(("dec", "int", "real"))
+_TEMPORAL = frozenset(("date", "datetime", "timestamp", "time"))
+#: Statement-time values bound by the session (p2pdb.sql.plan._SESSION_FUNCTIONS).
+_CLOCK_PARAMS: dict[str, Kind] = {
+    "f_now": ("datetime", 0, 0),
+    "f_now6": ("datetime", 6, 0),
+    "f_curdate": ("date", 0, 0),
+    "f_curtime": ("time", 0, 0),
+}
 
 _DECIMAL_LITERAL = re.compile(r"^(\d*)\.(\d*)$")
 _INTEGER_LITERAL = re.compile(r"^\d+$")
@@ -93,6 +103,17 @@ def column_kind(mysql_type: str) -> Kind:
     return None
 
 
+def _column_type(mysql_type: str) -> Kind:
+    """A column's kind for typing expressions: numbers as :func:`column_kind`, and temporal types."""
+    kind = column_kind(mysql_type)
+    if kind is not None:
+        return kind
+    info = mysqltypes.type_from_mysql_text(mysql_type)
+    if info.data_type in _TEMPORAL:
+        return (info.data_type, info.decimals if info.data_type != "date" else 0, 0)
+    return None
+
+
 def _dec(kind: Kind) -> tuple[int, int]:
     """(precision, scale) of a DECIMAL or integer kind."""
     assert kind is not None
@@ -119,10 +140,10 @@ class _Typer:
             kinds = {}
             for col in spec.columns:
                 mt = col.extra.get("mt") if col.extra else None
-                kind = column_kind(mt) if isinstance(mt, str) else None
+                kind = _column_type(mt) if isinstance(mt, str) else None
                 kinds[col.name.lower()] = kind
                 self.anywhere.setdefault(col.name.lower(), set()).add(kind)
-                if isinstance(mt, str) and kind is not None and _is_u64(mt):
+                if isinstance(mt, str) and kind is not None and kind[0] == "int" and _is_u64(mt):
                     self.u64.add(col.name.lower())
             self.columns[table.name.lower()] = kinds
             if table.alias:
@@ -144,6 +165,8 @@ class _Typer:
 
     def kind(self, node: exp.Expression) -> Kind:
         if isinstance(node, exp.Placeholder):
+            if str(node.name) in _CLOCK_PARAMS:
+                return _CLOCK_PARAMS[str(node.name)]
             index = self.param(node)
             return literal_kind(self.raw[index]) if index is not None else None
         if isinstance(node, exp.Literal):
@@ -160,9 +183,13 @@ class _Typer:
             return self.kind(node.this)
         if isinstance(node, exp.Neg):
             return self.kind(node.this)
+        if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
+            return _plus_interval(self.kind(node.this), node.expression)
+        if isinstance(node, exp.Add) and isinstance(node.this, exp.Interval):
+            return _plus_interval(self.kind(node.expression), node.this)
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div)):
             left, right = self.kind(node.this), self.kind(node.expression)
-            if left is None or right is None:
+            if left is None or right is None or left[0] not in _NUMERIC or right[0] not in _NUMERIC:
                 return None
             if "real" in (left[0], right[0]):
                 return ("real", 0, 0)
@@ -176,6 +203,9 @@ class _Typer:
                 return _capped(p1 + p2, s1 + s2)
             scale = s1 + DIV_INCREMENT
             return _capped(p1 - s1 + s2 + scale, scale)
+        temporal = self._temporal(node)
+        if temporal is not None:
+            return temporal
         if isinstance(node, exp.Sum):
             inner = self.kind(node.this)
             if inner is not None and inner[0] == "dec":
@@ -188,7 +218,7 @@ class _Typer:
             return None
         if isinstance(node, (exp.Min, exp.Max)):
             inner = self.kind(node.this)
-            return inner if inner is not None and inner[0] == "dec" else None
+            return inner if inner is not None and inner[0] in ("dec", *_TEMPORAL) else None
         if isinstance(node, exp.Round):
             inner = self.kind(node.this)
             places = self.number(node.args["decimals"]) if node.args.get("decimals") is not None else 0
@@ -197,6 +227,8 @@ class _Typer:
             return _capped(inner[1] - inner[2] + min(places, MAX_SCALE) + 1, min(places, inner[2]))
         if isinstance(node, exp.Cast):
             to = node.to
+            if to.this in _CAST_TEMPORAL:
+                return (_CAST_TEMPORAL[to.this], self._fsp(to), 0)
             if to.this == exp.DataType.Type.DECIMAL:
                 given = [self.number(p.this) for p in to.expressions]
                 params = [p for p in given if p is not None]
@@ -207,6 +239,77 @@ class _Typer:
                 return _capped(precision, scale)
             return None
         return None
+
+    def _fsp(self, to: exp.DataType) -> int:
+        if to.this == exp.DataType.Type.DATE or not to.expressions:
+            return 0
+        given = self.number(to.expressions[0].this)
+        return min(given, 6) if given is not None else 0
+
+    def _temporal(self, node: exp.Expression) -> Kind:
+        """MySQL's result type of date and time functions: DATE(x) a DATE, FROM_UNIXTIME a DATETIME,
+        DATE_ADD of a DATE by days or more a DATE, of a DATETIME a DATETIME (of a string: a string)."""
+        if isinstance(node, (exp.TsOrDsToDate, exp.LastDay, exp.CurrentDate)):
+            return ("date", 0, 0)
+        if isinstance(node, (exp.UnixToTime, exp.Timestamp, exp.CurrentTimestamp, exp.UtcTimestamp)):
+            return ("datetime", 0, 0)
+        if isinstance(node, (exp.Time, exp.CurrentTime)):
+            return ("time", 0, 0)
+        if isinstance(node, (exp.DateAdd, exp.DateSub)):
+            unit = node.args.get("unit")
+            interval = exp.Interval(this=node.expression, unit=unit)
+            return _plus_interval(self.kind(node.this), interval)
+        if isinstance(node, exp.Anonymous):
+            name = str(node.this).upper()
+            if name in _DATE_FUNCTIONS:
+                return ("date", 0, 0)
+            if name in _TIME_FUNCTIONS:
+                return ("time", 0, 0)
+            if name == "P2PDB_FSP" and len(node.expressions) == 2:  # NOW(n), CURTIME(n)
+                inner = self.kind(node.expressions[0])
+                digits = self.number(node.expressions[1])
+                if inner is not None and digits is not None:
+                    return ("time" if inner[0] == "time" else "datetime", min(digits, 6), 0)
+            if name in ("ADDTIME", "SUBTIME") and node.expressions:
+                inner = self.kind(node.expressions[0])
+                return inner if inner is not None and inner[0] in _TEMPORAL else None
+        if isinstance(node, (exp.Coalesce, exp.If, exp.Case)):
+            branches = [node.this, *node.expressions] if isinstance(node, exp.Coalesce) else []
+            if isinstance(node, exp.If):
+                branches = [node.args.get("true"), node.args.get("false")]
+            elif isinstance(node, exp.Case):
+                branches = [i.args.get("true") for i in node.args.get("ifs") or []] + [
+                    node.args.get("default")
+                ]
+            kinds = {self.kind(b) for b in branches if b is not None and not isinstance(b, exp.Null)}
+            if len(kinds) == 1:
+                only = next(iter(kinds))
+                if only is not None and only[0] in _TEMPORAL:
+                    return only
+        return None
+
+
+_CAST_TEMPORAL = {
+    exp.DataType.Type.DATE: "date",
+    exp.DataType.Type.DATETIME: "datetime",
+    exp.DataType.Type.TIMESTAMP: "datetime",
+    exp.DataType.Type.TIME: "time",
+}
+_DATE_FUNCTIONS = frozenset(("MAKEDATE", "FROM_DAYS", "UTC_DATE", "CURDATE"))
+_TIME_FUNCTIONS = frozenset(("SEC_TO_TIME", "MAKETIME", "TIMEDIFF", "UTC_TIME", "CURTIME"))
+_DAY_UNITS = frozenset(("DAY", "WEEK", "MONTH", "QUARTER", "YEAR", "YEAR_MONTH"))
+
+
+def _plus_interval(base: Kind, interval: exp.Interval) -> Kind:
+    """``base + INTERVAL n unit``: a DATE stays a DATE for units of days or more, else a DATETIME;
+    DATETIME and TIMESTAMP give a DATETIME; anything else (a string) is a string in MySQL."""
+    if base is None or base[0] not in _TEMPORAL or base[0] == "time":
+        return None
+    unit = interval.args.get("unit")
+    name = (unit.name if isinstance(unit, exp.Var) else str(unit or "DAY")).upper().rstrip("S")
+    if base[0] == "date":
+        return ("date", 0, 0) if name in _DAY_UNITS else ("datetime", 6 if "MICRO" in name else 0, 0)
+    return ("datetime", max(base[1], 6 if "MICRO" in name else 0), 0)
 
 
 _OPERATORS: dict[type[exp.Expression], str] = {
@@ -332,9 +435,13 @@ def _u64_comparisons(tree: exp.Expression, rw: _Rewriter) -> None:
 
 
 def _type_info(kind: Kind) -> mysqltypes.TypeInfo | None:
-    if kind is None or kind[0] != "dec":
+    if kind is None:
         return None
-    return mysqltypes.type_from_mysql_text(f"decimal({kind[1]},{kind[2]})")
+    if kind[0] == "dec":
+        return mysqltypes.type_from_mysql_text(f"decimal({kind[1]},{kind[2]})")
+    if kind[0] in _TEMPORAL:
+        return mysqltypes.type_from_mysql_text(f"{kind[0]}({kind[1]})" if kind[1] else kind[0])
+    return None
 
 
 def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeInfo | None]:
@@ -452,11 +559,20 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\b", re.IGNORECASE)
 _HINTS = re.compile(r"[-+*/.]|\bSUM\b|\bAVG\b|\bMIN\b|\bMAX\b|\bCAST\b", re.IGNORECASE)
+#: Functions whose MySQL result is a DATE, DATETIME or TIME (typed by :meth:`_Typer._temporal`).
+_TEMPORAL_HINTS = re.compile(
+    r"\b(?:DATE|TIME|TIMESTAMP|FROM_UNIXTIME|LAST_DAY|DATE_ADD|DATE_SUB|ADDDATE|SUBDATE|MAKEDATE|FROM_DAYS"
+    r"|SEC_TO_TIME|MAKETIME|TIMEDIFF|ADDTIME|SUBTIME|UTC_DATE|UTC_TIME|UTC_TIMESTAMP|CONVERT|IFNULL|COALESCE)\s*\("
+    r"|\bINTERVAL\b|:f_(?:now|curdate|curtime)",
+    re.IGNORECASE,
+)
 
 
 def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> bool:
     """Cheap test before parsing: could the statement hold a DECIMAL expression or a checked write?"""
     if any("." in r and r[:1] not in "'\"" for r in raw):
+        return True
+    if kind == "SELECT" and _TEMPORAL_HINTS.search(shape) is not None:
         return True
     if not tables:
         return kind == "SELECT" and "/" in shape
