@@ -479,3 +479,18 @@ def test_conflicts_table_is_described_and_listed(node: Node) -> None:
     ]  # fmt: skip
     assert ("P2PDB_CONFLICTS",) in rows(node.session, "SHOW TABLES FROM information_schema")
     assert rows(node.session, "SELECT * FROM information_schema.P2PDB_CONFLICTS") == []
+
+
+def test_found_rows_counts_past_the_limit_with_sql_calc_found_rows() -> None:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE fr")
+    run(s, "USE fr")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, k INT)")
+    run(s, "INSERT INTO t VALUES (1, 1), (2, 1), (3, 2), (4, 1), (5, 1)")
+    assert rows(s, "SELECT SQL_CALC_FOUND_ROWS id FROM t WHERE k = 1 ORDER BY id LIMIT 1, 2") == [(2,), (4,)]
+    assert rows(s, "SELECT FOUND_ROWS()") == [(4,)]
+    assert rows(s, "SELECT id FROM t WHERE k = 1 LIMIT 1") == [(1,)]
+    assert rows(s, "SELECT FOUND_ROWS()") == [(1,)]  # without SQL_CALC_FOUND_ROWS: the rows returned
+    assert rows(s, "SELECT SQL_CALC_FOUND_ROWS k, COUNT(*) FROM t GROUP BY k LIMIT 1") == [(1, 4)]
+    assert rows(s, "SELECT FOUND_ROWS()") == [(2,)]

@@ -142,6 +142,8 @@ class Plan:
     text_params: list[int] = field(default_factory=list)
     #: REPLACE: counts the existing rows the statement will replace (MySQL counts each as a delete).
     replace_probe: str | None = None
+    #: ``SELECT SQL_CALC_FOUND_ROWS ... LIMIT n``: the count of rows without the LIMIT (FOUND_ROWS()).
+    found_sql: str | None = None
 
 
 class PlanCache:
@@ -301,7 +303,21 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         types=exact.types if exact is not None else None,
         text_params=exact.text_params if exact is not None else [],
         replace_probe=probe,
+        found_sql=_found_rows_sql(sql) if kind == "SELECT" and _CALC_FOUND.search(lexed.shape) else None,
     )
+
+
+_CALC_FOUND = re.compile(r"^\s*\(?\s*SELECT\s+(?:\w+\s+)*?SQL_CALC_FOUND_ROWS\b", _I)
+_TRAILING_LIMIT = re.compile(r"\s+LIMIT\s+[^()]*$", _I)
+
+
+def _found_rows_sql(sql: str) -> str | None:
+    """The count FOUND_ROWS() reports after ``SELECT SQL_CALC_FOUND_ROWS ... LIMIT``: the rows the
+    statement finds without its trailing LIMIT (None: no trailing LIMIT, the rows it returned)."""
+    body = _LOCKING.sub("", sql).rstrip().rstrip(";")
+    if _TRAILING_LIMIT.search(body) is None:
+        return None
+    return f"{CLIENT_MARK}SELECT COUNT(*) FROM ({_TRAILING_LIMIT.sub('', body)})"
 
 
 _INSERT_TABLE = re.compile(

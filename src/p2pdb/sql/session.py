@@ -677,6 +677,11 @@ class SQLSession:
         if not plan.description and not rows:
             return _OK
         self.found_rows = len(rows)
+        if plan.found_sql is not None:
+            found = conn.cursor()
+            found.execute(plan.found_sql, bound)
+            (count,) = found.fetchall()[0]
+            self.found_rows = count if type(count) is int else 0
         return self.backend.result_set(db, plan, lexed, rows)
 
     def _fetch(self, cursor: apsw.Cursor) -> list[Any]:
