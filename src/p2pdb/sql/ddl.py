@@ -189,10 +189,18 @@ def _identifier(node: exp.Expression | None) -> str:
     return str(node.name) if hasattr(node, "name") and node.name else node.sql()
 
 
+_QUOTED = re.compile(r"('(?:[^'\\]|\\.|'')*')")
+
+
+def _lower_keywords(text: str) -> str:
+    """A column type in lower case, but its quoted ENUM/SET members as written."""
+    return "".join(part if part.startswith("'") else part.lower() for part in _QUOTED.split(text))
+
+
 def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
     name = _identifier(coldef.this)
     kind = coldef.args.get("kind")
-    mysql_type = kind.sql(dialect="mysql").lower() if kind is not None else "text"
+    mysql_type = _lower_keywords(kind.sql(dialect="mysql")) if kind is not None else "text"
     not_null = False
     default: str | None = None
     auto = False

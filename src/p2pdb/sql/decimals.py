@@ -29,6 +29,7 @@ from typing import Any
 
 import apsw
 
+from p2pdb.sql.choices import fit_choice, is_choice_type
 from p2pdb.sql.protocol.errors import MySQLError
 
 CONTEXT = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero])
@@ -212,6 +213,8 @@ def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     """``value`` as a column of ``mysql_type`` stores it (MySQL strict mode). DECIMAL(p,s): rounded half
     up to ``s`` decimals, at most ``p - s`` integer digits; integers: rounded half up, within the type's
     range. Text that is no number is error 1366; a value out of range error 1264."""
+    if is_choice_type(str(mysql_type)):
+        return fit_choice(value, str(mysql_type), column, row)
     if value is None:
         if ROWID_MARK in str(mysql_type):  # SQLite would number a NULL INTEGER PRIMARY KEY itself
             raise MySQLError(1048, f"Column '{column}' cannot be null", "23000")

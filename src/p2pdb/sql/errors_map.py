@@ -41,6 +41,9 @@ def syntax_error(near: str, line: int = 1) -> MySQLError:
     )
 
 
+_TOO_LONG = re.compile(r"value too long for [^.\s]+\.(\S+) \(")
+
+
 def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
     """The MySQL error for an exception raised while running a statement."""
     if isinstance(exc, MySQLError):
@@ -58,7 +61,9 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         return MySQLError(ErrorCode.NOT_SUPPORTED_YET, str(exc))
     if isinstance(exc, InvalidOps):
         if "too long" in message:
-            return MySQLError(ErrorCode.DATA_TOO_LONG, f"Data too long: {message}")
+            found = _TOO_LONG.search(message)
+            name = found.group(1) if found else "?"
+            return MySQLError(ErrorCode.DATA_TOO_LONG, f"Data too long for column '{name}' at row 1", "22001")
         if "refused" in message:
             return MySQLError(ErrorCode.TRUNCATED_WRONG_VALUE_FOR_FIELD, f"Incorrect value: {message}")
         return MySQLError(ErrorCode.UNKNOWN_ERROR, message)

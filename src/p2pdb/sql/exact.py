@@ -29,6 +29,7 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.sql import mysqltypes
+from p2pdb.sql.choices import is_choice_type
 from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE, ROWID_MARK
 from p2pdb.sql.protocol.errors import MySQLError
 from p2pdb.store.schema import TableSpec
@@ -500,6 +501,9 @@ def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
     for col in spec.columns:
         mt = col.extra.get("mt") if col.extra else None
         if not isinstance(mt, str) or col.extra.get("ai"):
+            continue
+        if is_choice_type(mt):  # ENUM, SET, YEAR (p2pdb.sql.choices)
+            out[col.name.lower()] = (mt, col.name)
             continue
         kind = column_kind(mt)
         if kind is not None and kind[0] in ("dec", "int"):

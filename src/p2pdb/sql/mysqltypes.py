@@ -274,7 +274,11 @@ def type_from_mysql_text(text: str) -> TypeInfo:
         return _temporal(base, m)
     if base == "json":
         return TypeInfo(FieldType.JSON, _BLOB | _BINARY, U32_MAX, 0, BINARY_COLLATION, "json", "json")
-    if base in ("enum", "set"):
+    if base in ("enum", "set"):  # members keep their case
+        original = text.strip()
+        if len(original) == len(lowered) and "(" in original:
+            start = original.index("(")
+            args = original[start + 1 : _paren_group(original, start) - 1]
         return _enum_or_set(base, _members(args or ""))
     if base in _GEOMETRIES:
         flags = _BLOB | _BINARY
