@@ -17,6 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from p2pdb.sql import rollup
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.defaults import fill_defaults
@@ -257,6 +258,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     exact = exact_rewrite(kind, shape, lexed.raw, tables)
     if exact is not None:
         shape = exact.shape
+    if kind == "SELECT" and rollup.ROLLUP.search(shape):
+        shape = rollup.rewrite(shape) or shape  # after the exact rewrite: its projections stay typed
     shape = fill_defaults(kind, shape, tables)
     auto: AutoSlots | None = None
     table: str | None = None
