@@ -340,3 +340,19 @@ def test_a_bigint_unsigned_rowid_key_stops_at_int64(node: Node) -> None:
     run(node.session, "INSERT INTO k VALUES (9223372036854775807)")
     code, message = error(node.session, f"INSERT INTO k VALUES ({U64_MAX})")
     assert code == 1264 and message.startswith("Out of range value for column 'id' at row 1")
+
+
+def test_sum_of_integers_is_decimal_and_distinct_aggregates_are_exact() -> None:
+    from test_sql_keyless_and_select import Node, run
+
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE da")
+    run(s, "USE da")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, n INT, d DECIMAL(6,2))")
+    run(s, "INSERT INTO t VALUES (1, 94, 1.10), (2, 38, 1.10), (3, 25, 2.20), (4, 86, NULL), (5, 11, 0.05)")
+    result = run(
+        s, "SELECT SUM(n), SUM(DISTINCT n), AVG(DISTINCT n), SUM(DISTINCT d), AVG(DISTINCT d) FROM t"
+    )
+    assert [tuple(r) for r in result.rows] == [("254", "254", "50.8000", "3.35", "1.116667")]
+    assert [c.type for c in result.columns] == [246] * 5

@@ -494,3 +494,15 @@ def test_found_rows_counts_past_the_limit_with_sql_calc_found_rows() -> None:
     assert rows(s, "SELECT FOUND_ROWS()") == [(1,)]  # without SQL_CALC_FOUND_ROWS: the rows returned
     assert rows(s, "SELECT SQL_CALC_FOUND_ROWS k, COUNT(*) FROM t GROUP BY k LIMIT 1") == [(1, 4)]
     assert rows(s, "SELECT FOUND_ROWS()") == [(2,)]
+
+
+def test_a_computed_column_is_typed_by_its_values_not_a_leading_null() -> None:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE nt")
+    run(s, "USE nt")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, n INT)")
+    run(s, "INSERT INTO t VALUES (1, 94), (2, 38)")
+    result = run(s, "SELECT NULLIF(n, 94) FROM t ORDER BY id")
+    assert [tuple(r) for r in result.rows] == [(None,), (38,)]
+    assert result.columns[0].type == 8  # LONGLONG, as the values are integers

@@ -220,6 +220,10 @@ class SQLBackend:
         names = plan.names
         description = plan.description or ()
         first = rows[0] if rows else None
+        if first is not None and any(
+            v is None and d[1] is None for v, d in zip(first, description, strict=False)
+        ):
+            first = _first_values(rows, description)  # a column's type comes from a value, not a NULL
         value_types = (
             tuple(type(v) for v, d in zip(first, description, strict=False) if d[1] is None) if first else ()
         )
@@ -380,3 +384,13 @@ class SQLBackend:
         values["P2pdb_group_commits"] = sum(c.batches for c in self._committers.values())
         values["P2pdb_group_commit_transactions"] = sum(c.transactions for c in self._committers.values())
         return values
+
+
+def _first_values(rows: list[Any], description: Any) -> tuple[Any, ...]:
+    """Per column, the first value that is not NULL (NULL when all are), for columns SQLite declares
+    no type for: what MySQL would type from the expression, this reads from its values."""
+    out = list(rows[0])
+    for index, (value, item) in enumerate(zip(out, description, strict=False)):
+        if value is None and item[1] is None:
+            out[index] = next((row[index] for row in rows if row[index] is not None), None)
+    return tuple(out)

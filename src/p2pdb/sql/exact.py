@@ -182,6 +182,8 @@ class _Typer:
             return next(iter(found)) if len(found) == 1 else None
         if isinstance(node, (exp.Paren, exp.Alias)):
             return self.kind(node.this)
+        if isinstance(node, exp.Distinct) and len(node.expressions) == 1:  # SUM(DISTINCT x)...
+            return self.kind(node.expressions[0])
         if isinstance(node, exp.Neg):
             return self.kind(node.this)
         if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
@@ -207,9 +209,9 @@ class _Typer:
         temporal = self._temporal(node)
         if temporal is not None:
             return temporal
-        if isinstance(node, exp.Sum):
+        if isinstance(node, exp.Sum):  # of an exact value: DECIMAL (SUM of an INT is DECIMAL(32,0))
             inner = self.kind(node.this)
-            if inner is not None and inner[0] == "dec":
+            if inner is not None and inner[0] in ("dec", "int"):
                 return _capped(inner[1] + 22, inner[2])
             return None
         if isinstance(node, exp.Avg):
@@ -355,6 +357,10 @@ class _Rewriter:
             return self.call(name, left, right, exp.Literal.number(kind[2]))
         if isinstance(node, (exp.Sum, exp.Avg)):
             inner = self.typer.kind(node.this)
+            if isinstance(node, exp.Sum) and inner is not None and inner[0] == "int":
+                return node  # SQLite's integer SUM is exact; only its type is DECIMAL
+            if isinstance(node.this, exp.Distinct):  # SQLite's DISTINCT aggregates take one argument
+                return self.call("p2pdb_dround", node, exp.Literal.number(kind[2]))
             native = self.native(node, inner, kind)
             if native is not None:
                 return native
