@@ -130,6 +130,9 @@ def test_show_warnings_has_the_notes(conn: pymysql.Connection[Any]) -> None:
     query(conn, "CREATE TABLE IF NOT EXISTS warned (id INT PRIMARY KEY)")
     assert query(conn, "SHOW WARNINGS") == [("Note", 1050, "Table 'warned' already exists")]
     assert query(conn, "SELECT @@warning_count") == [(1,)]
+    query(conn, "CREATE TABLE IF NOT EXISTS warned (id INT PRIMARY KEY)")
+    assert query(conn, "SHOW COUNT(*) WARNINGS") == [(1,)]
+    assert query(conn, "SHOW COUNT(*) ERRORS") == [(0,)]
     query(conn, "SELECT 1")
     assert query(conn, "SHOW WARNINGS") == []
 
@@ -167,3 +170,16 @@ def test_catalog_tables_gui_tools_read(conn: pymysql.Connection[Any]) -> None:
         ("p2pdb:counter(n)",)
     ]
     query(conn, "SET SESSION sql_safe_updates = 0")
+
+
+def test_explain_has_mysql_columns(conn: pymysql.Connection[Any]) -> None:
+    query(conn, "CREATE TABLE IF NOT EXISTS ex_t (id INT PRIMARY KEY, b INT, c INT, KEY ib (b))")
+    with conn.cursor() as cur:
+        cur.execute("EXPLAIN SELECT * FROM ex_t WHERE id = 1")
+        names = [d[0] for d in cur.description]
+        assert names == ["id", "select_type", "table", "partitions", "type", "possible_keys", "key",
+                         "key_len", "ref", "rows", "filtered", "Extra"]  # fmt: skip
+        assert [r[2:7] for r in cur.fetchall()] == [("ex_t", None, "const", "PRIMARY", "PRIMARY")]
+    assert [r[4:7] for r in query(conn, "DESCRIBE SELECT c FROM ex_t WHERE b = 2")] == [("ref", "ib", "ib")]
+    joined = query(conn, "EXPLAIN SELECT * FROM ex_t a JOIN ex_t z ON a.b = z.id")
+    assert [(r[2], r[4]) for r in joined] == [("a", "ALL"), ("z", "eq_ref")]

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from p2pdb.sql import alter, catalog, constraints, create_select, temporary, views
-from p2pdb.sql.ddl import index_sql, plan_create_table, sqlite_index_name
+from p2pdb.sql.ddl import index_sql, mysql_index_name, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
 from p2pdb.sql.plan import Plan
@@ -407,12 +407,16 @@ def handle_truncate(session: SQLSession, lexed: Lexed, text: str) -> Result:
 
 def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
     upper = lexed.shape.upper()
-    if lexed.kind == "EXPLAIN" and not re.match(r"^\s*EXPLAIN\s+(\w+\.)?`?\w+`?\s*$", lexed.shape, _I):
+    if _EXPLAIN_QUERY.match(lexed.shape):
         return _explain(session, lexed, text)
     session.refresh_auto_vars()
     variables = dict(session.variables)
     variables["warning_count"] = len(session.warnings)
-    if upper.startswith("SHOW WARNINGS") or upper.startswith("SHOW ERRORS") or "COUNT(*)" in upper:
+    if count := re.match(r"^\s*SHOW\s+COUNT\s*\(\s*\*\s*\)\s+(WARNINGS|ERRORS)\s*$", upper):
+        kind = count.group(1).lower()[:-1]
+        number = len(session.warnings) if kind == "warning" else 0
+        return ResultSet([Column(f"@@session.{kind}_count", 8)], [(number,)])
+    if upper.startswith("SHOW WARNINGS") or upper.startswith("SHOW ERRORS"):
         rows = [] if upper.startswith("SHOW ERRORS") else list(session.warnings)
         return ResultSet([Column("Level"), Column("Code", 3), Column("Message")], rows)
     return catalog.show(
@@ -438,8 +442,64 @@ def _explain(session: SQLSession, lexed: Lexed, text: str) -> Result:
     with session.guarded(db.conn):
         cursor = db.conn.cursor()
         session._execute(cursor, explain, session.bindings(inner_lexed, plan))
-        rows = [(row[0], "SIMPLE", str(row[3])) for row in cursor.fetchall()]
-    return ResultSet([Column("id", 8), Column("select_type"), Column("Extra")], rows)
+        steps = [str(row[3]) for row in cursor.fetchall()]
+    return ResultSet(_EXPLAIN_COLUMNS, explain_rows(steps))
+
+
+_EXPLAIN_QUERY = re.compile(
+    r"^\s*(?:EXPLAIN|DESCRIBE|DESC)\s+(?:FORMAT\s*=\s*\w+\s+|ANALYZE\s+|EXTENDED\s+)?"
+    r"(?:SELECT|INSERT|UPDATE|DELETE|REPLACE|WITH|TABLE|\()",
+    _I,
+)
+_EXPLAIN_COLUMNS = [
+    Column("id", 8),
+    Column("select_type"),
+    Column("table"),
+    Column("partitions"),
+    Column("type"),
+    Column("possible_keys"),
+    Column("key"),
+    Column("key_len"),
+    Column("ref"),
+    Column("rows", 8),
+    Column("filtered", 5),
+    Column("Extra"),
+]
+_STEP = re.compile(
+    r"^(SCAN|SEARCH)\s+(\S+)(?:\s+AS\s+\S+)?(?:\s+USING\s+(?:(COVERING\s+)?INDEX\s+(\S+)|(INTEGER\s+)?PRIMARY\s+KEY)"
+    r"\s*(?:\((.*)\))?)?",
+    _I,
+)
+
+
+def explain_rows(steps: list[str]) -> list[tuple[Any, ...]]:
+    """MySQL's EXPLAIN rows (the traditional format) read from SQLite's query plan: one row per table
+    scanned or searched; sorts and temporary tables in Extra. ``rows`` is not estimated (NULL)."""
+    rows: list[list[Any]] = []
+    for step in steps:
+        match = _STEP.match(step)
+        if match is None:
+            if rows and ("TEMP B-TREE" in step or "USE TEMP" in step):
+                note = "Using temporary; Using filesort" if "ORDER BY" in step else "Using temporary"
+                rows[-1][11] = f"{rows[-1][11]}; {note}" if rows[-1][11] else note
+            continue
+        scan, table, covering, index, _integer, condition = match.groups()
+        index_name = mysql_index_name(table, index.strip('"')) if index else None
+        key: str | None
+        extra: str | None
+        if scan.upper() == "SCAN":
+            kind, key = ("index" if index else "ALL"), index_name
+            extra = "Using index" if covering else None
+        else:
+            key = "PRIMARY" if index is None else index_name
+            exact = condition is not None and all(
+                part.strip().endswith("=?") for part in condition.split(" AND ")
+            )
+            unique = "eq_ref" if rows else "const"
+            kind = (unique if key == "PRIMARY" else "ref") if exact else "range"
+            extra = "Using index" if covering else "Using where"
+        rows.append([1, "SIMPLE", table, None, kind, key, key, None, None, None, 100.0, extra])
+    return [tuple(r) for r in rows]
 
 
 def handle_ok(session: SQLSession, lexed: Lexed, text: str) -> Result:
