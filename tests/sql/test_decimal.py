@@ -356,3 +356,26 @@ def test_sum_of_integers_is_decimal_and_distinct_aggregates_are_exact() -> None:
     )
     assert [tuple(r) for r in result.rows] == [("254", "254", "50.8000", "3.35", "1.116667")]
     assert [c.type for c in result.columns] == [246] * 5
+
+
+def test_coalesce_if_case_nullif_take_the_type_of_their_values() -> None:
+    from test_sql_keyless_and_select import Node, run
+
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE cu")
+    run(s, "USE cu")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, n INT, d DECIMAL(6,2), f DOUBLE)")
+    run(s, "INSERT INTO t VALUES (1, 94, 1.10, 0.5), (2, NULL, NULL, NULL)")
+    cases = [
+        ("SELECT COALESCE(d, 49) FROM t ORDER BY id", [("1.10",), ("49.00",)], 246),
+        ("SELECT CASE WHEN id = 1 THEN 0.1 + 0.2 ELSE 3 END FROM t ORDER BY id", [("0.3",), ("3.0",)], 246),
+        ("SELECT IF(id = 1, d, n) FROM t ORDER BY id", [("1.10",), (None,)], 246),
+        ("SELECT NULLIF(d, 1) FROM t ORDER BY id", [("1.10",), (None,)], 246),
+        ("SELECT COALESCE(f, d) FROM t ORDER BY id", [(0.5,), (None,)], 5),
+        ("SELECT n DIV 3 FROM t ORDER BY id", [(31,), (None,)], 8),
+        ("SELECT AVG(n DIV 2) FROM t", [("47.0000",)], 246),
+    ]
+    for sql, expected, field_type in cases:
+        result = run(s, sql)
+        assert ([tuple(r) for r in result.rows], result.columns[0].type) == (expected, field_type), sql

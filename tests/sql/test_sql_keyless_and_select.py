@@ -506,3 +506,16 @@ def test_a_computed_column_is_typed_by_its_values_not_a_leading_null() -> None:
     result = run(s, "SELECT NULLIF(n, 94) FROM t ORDER BY id")
     assert [tuple(r) for r in result.rows] == [(None,), (38,)]
     assert result.columns[0].type == 8  # LONGLONG, as the values are integers
+
+
+def test_a_computed_column_of_mixed_values_is_typed_to_hold_them_all() -> None:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE mx")
+    run(s, "USE mx")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, n INT, f DOUBLE, s VARCHAR(5))")
+    run(s, "INSERT INTO t VALUES (1, 2, 0.5, 'x'), (2, 3, 7.25, 'y')")
+    result = run(
+        s, "SELECT CASE WHEN id = 1 THEN n ELSE f END, CASE WHEN id = 1 THEN n ELSE s END FROM t ORDER BY id"
+    )
+    assert [c.type for c in result.columns] == [5, 253]  # DOUBLE, VAR_STRING: every value fits

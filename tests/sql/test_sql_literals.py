@@ -78,3 +78,10 @@ def test_no_stale_plan_after_a_replicated_schema_change(node: Node) -> None:
     assert rows(r, "SELECT * FROM t WHERE id = 3") == [(3, "a", 1, 9)]
     run(r, "INSERT INTO t VALUES (7, 'f', 0, 1)")
     assert rows(r, "SELECT * FROM t WHERE id = 7") == [(7, "f", 0, 1)]
+
+
+def test_type_arguments_stay_types_anywhere_in_a_statement(node: Node) -> None:
+    s = node.session
+    # CAST(... AS DECIMAL(10,2)) in WHERE, CASE and aggregates: the 10 and 2 are no parameters.
+    assert rows(s, "SELECT COUNT(*) FROM t WHERE CAST(n AS DECIMAL(10,2)) > 2") == [(3,)]
+    assert rows(s, "SELECT MIN(CASE WHEN n > 0 THEN CAST(n AS CHAR(1)) END) FROM t") == [("1",)]

@@ -219,11 +219,7 @@ class SQLBackend:
     def result_set(self, db: Database | None, plan: Plan, lexed: Lexed, rows: list[Any]) -> ResultSet:
         names = plan.names
         description = plan.description or ()
-        first = rows[0] if rows else None
-        if first is not None and any(
-            v is None and d[1] is None for v, d in zip(first, description, strict=False)
-        ):
-            first = _first_values(rows, description)  # a column's type comes from a value, not a NULL
+        first = _representatives(rows, description, plan.types) if rows else None
         value_types = (
             tuple(type(v) for v, d in zip(first, description, strict=False) if d[1] is None) if first else ()
         )
@@ -386,11 +382,25 @@ class SQLBackend:
         return values
 
 
-def _first_values(rows: list[Any], description: Any) -> tuple[Any, ...]:
-    """Per column, the first value that is not NULL (NULL when all are), for columns SQLite declares
-    no type for: what MySQL would type from the expression, this reads from its values."""
+def _representatives(rows: list[Any], description: Any, typed: list[Any] | None) -> tuple[Any, ...]:
+    """One value per column that its MySQL type is judged from, for columns SQLite declares no type
+    for and the plan did not type: the first value that is not NULL, unless the column holds values of
+    several kinds (a CASE of an integer and a decimal): then a DOUBLE for numbers of both kinds, a
+    VARCHAR when a string is among them, so every value sent fits the type announced."""
     out = list(rows[0])
-    for index, (value, item) in enumerate(zip(out, description, strict=False)):
-        if value is None and item[1] is None:
-            out[index] = next((row[index] for row in rows if row[index] is not None), None)
+    for index, item in enumerate(description):
+        if item[1] is not None or (typed is not None and index < len(typed) and typed[index] is not None):
+            continue
+        kinds: set[type] = set()
+        sample = None
+        for row in rows:
+            value = row[index]
+            if value is not None:
+                kinds.add(type(value))
+                if sample is None:
+                    sample = value
+        if len(kinds) > 1:
+            sample = "" if str in kinds or bytes in kinds else 0.0
+        if index < len(out):
+            out[index] = sample
     return tuple(out)

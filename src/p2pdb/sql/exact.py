@@ -209,6 +209,16 @@ class _Typer:
         temporal = self._temporal(node)
         if temporal is not None:
             return temporal
+        branches = _branches(node)
+        if branches is not None:
+            return _unify([self.kind(b) for b in branches if not isinstance(b, exp.Null)])
+        if isinstance(node, (exp.IntDiv, exp.Mod)):  # DIV is an integer; % of integers too
+            left, right = self.kind(node.this), self.kind(node.expression)
+            if left is None or right is None or left[0] not in _NUMERIC or right[0] not in _NUMERIC:
+                return None
+            if isinstance(node, exp.IntDiv) or (left[0] == "int" and right[0] == "int"):
+                return ("int", min(max(left[1], right[1]), 20), 0)
+            return None
         if isinstance(node, exp.Sum):  # of an exact value: DECIMAL (SUM of an INT is DECIMAL(32,0))
             inner = self.kind(node.this)
             if inner is not None and inner[0] in ("dec", "int"):
@@ -221,7 +231,7 @@ class _Typer:
             return None
         if isinstance(node, (exp.Min, exp.Max)):
             inner = self.kind(node.this)
-            return inner if inner is not None and inner[0] in ("dec", *_TEMPORAL) else None
+            return inner if inner is not None and inner[0] in ("dec", "int", *_TEMPORAL) else None
         if isinstance(node, exp.Round):
             inner = self.kind(node.this)
             places = self.number(node.args["decimals"]) if node.args.get("decimals") is not None else 0
@@ -276,20 +286,43 @@ class _Typer:
             if name in ("ADDTIME", "SUBTIME") and node.expressions:
                 inner = self.kind(node.expressions[0])
                 return inner if inner is not None and inner[0] in _TEMPORAL else None
-        if isinstance(node, (exp.Coalesce, exp.If, exp.Case)):
-            branches = [node.this, *node.expressions] if isinstance(node, exp.Coalesce) else []
-            if isinstance(node, exp.If):
-                branches = [node.args.get("true"), node.args.get("false")]
-            elif isinstance(node, exp.Case):
-                branches = [i.args.get("true") for i in node.args.get("ifs") or []] + [
-                    node.args.get("default")
-                ]
-            kinds = {self.kind(b) for b in branches if b is not None and not isinstance(b, exp.Null)}
-            if len(kinds) == 1:
-                only = next(iter(kinds))
-                if only is not None and only[0] in _TEMPORAL:
-                    return only
         return None
+
+
+def _branches(node: exp.Expression) -> list[exp.Expression] | None:
+    """The expressions whose value ``node`` takes: COALESCE's arguments, IF's and CASE's results,
+    NULLIF's first argument; None for other nodes."""
+    if isinstance(node, exp.Coalesce):
+        return [node.this, *node.expressions]
+    if isinstance(node, exp.If):
+        return [b for b in (node.args.get("true"), node.args.get("false")) if b is not None]
+    if isinstance(node, exp.Case):
+        found = [i.args["true"] for i in node.args.get("ifs") or [] if i.args.get("true") is not None]
+        default = node.args.get("default")
+        return found + ([default] if default is not None else [])
+    if isinstance(node, exp.Nullif):
+        return [node.this]
+    return None
+
+
+def _unify(kinds: list[Kind]) -> Kind:
+    """MySQL's type of an expression taking one of several values: DOUBLE when one is, else DECIMAL
+    when one is (enough integer digits and scale for all), else an integer; a temporal type when all
+    are that type; None (unknown) otherwise."""
+    if not kinds or any(k is None for k in kinds):
+        return None
+    names = {k[0] for k in kinds if k is not None}
+    if len(names) == 1 and next(iter(names)) in _TEMPORAL:
+        return max(kinds, key=lambda k: k[1] if k is not None else 0)
+    if not names <= _NUMERIC:
+        return None
+    if "real" in names:
+        return ("real", 0, 0)
+    if names == {"int"}:
+        return ("int", max(k[1] for k in kinds if k is not None), 0)
+    digits = max(_dec(k)[0] - _dec(k)[1] for k in kinds)
+    scale = max(_dec(k)[1] for k in kinds)
+    return _capped(digits + scale, scale)
 
 
 _CAST_TEMPORAL = {
@@ -348,6 +381,19 @@ class _Rewriter:
             return node
         if isinstance(node, exp.Paren):
             node.set("this", self.exact(node.this))
+            return node
+        if _branches(node) is not None:  # COALESCE, IF, CASE, NULLIF: each value computed exactly
+            if isinstance(node, (exp.Coalesce, exp.Nullif)):
+                node.set("this", self.exact(node.this))
+            if isinstance(node, exp.Coalesce):
+                node.set("expressions", [self.exact(e) for e in node.expressions])
+            for key in ("true", "false", "default") if isinstance(node, (exp.If, exp.Case)) else ():
+                child = node.args.get(key)
+                if isinstance(child, exp.Expression):
+                    node.set(key, self.exact(child))
+            for branch in node.args.get("ifs") or []:
+                if isinstance(branch.args.get("true"), exp.Expression):
+                    branch.set("true", self.exact(branch.args["true"]))
             return node
         if isinstance(node, exp.Neg):
             return self.call("p2pdb_dneg", self.arg(node.this))
@@ -568,7 +614,9 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
 
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\b", re.IGNORECASE)
-_HINTS = re.compile(r"[-+*/.]|\bSUM\b|\bAVG\b|\bMIN\b|\bMAX\b|\bCAST\b", re.IGNORECASE)
+_HINTS = re.compile(
+    r"[-+*/.%]|\b(?:SUM|AVG|MIN|MAX|CAST|NULLIF|CASE|DIV|COALESCE|IFNULL)\b|\bIF\s*\(", re.IGNORECASE
+)
 #: Functions whose MySQL result is a DATE, DATETIME or TIME (typed by :meth:`_Typer._temporal`).
 _TEMPORAL_HINTS = re.compile(
     r"\b(?:DATE|TIME|TIMESTAMP|FROM_UNIXTIME|LAST_DAY|DATE_ADD|DATE_SUB|ADDDATE|SUBDATE|MAKEDATE|FROM_DAYS"

@@ -127,6 +127,14 @@ _CONTEXT = re.compile(
 )
 
 
+# An integer inside a type's parentheses (``CAST(x AS DECIMAL(10,2))``) is part of the type.
+_TYPE_ARGUMENT = re.compile(
+    r"\b(?:DECIMAL|DEC|NUMERIC|FIXED|CHAR|NCHAR|VARCHAR|BINARY|VARBINARY|DATETIME|TIME|TIMESTAMP|FLOAT"
+    r"|DOUBLE)\s*\(\s*(?:\d+\s*,\s*)?$",
+    re.IGNORECASE,
+)
+
+
 def _is_position(before: str, after: str) -> bool:
     """Whether an integer between ``before`` and ``after`` is a whole ORDER BY / GROUP BY item."""
     if not _ITEM_END.match(after):
@@ -192,6 +200,9 @@ def lex(sql: str) -> Lexed:
         elif kind == "num":
             if positions and text.isdigit() and _is_position("".join(out), sql[end:]):
                 out.append(text)
+                continue
+            if text.isdigit() and _TYPE_ARGUMENT.search("".join(out[-3:])):
+                out.append(text)  # DECIMAL(10,2), CHAR(3), DATETIME(6): part of a type, not a value
                 continue
             value = _number(text)
         elif kind == "hex":
