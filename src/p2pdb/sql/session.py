@@ -49,6 +49,7 @@ from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
 from p2pdb.sql.information_schema import names_session_tables
 from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
+from p2pdb.sql.load_data import refuse_server_files
 from p2pdb.sql.plan import Plan
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
@@ -474,6 +475,8 @@ class SQLSession:
         ), target
 
     async def _dml(self, lexed: Lexed, kind: str) -> Result:
+        if kind == "SELECT" and "INTO" in lexed.shape.upper():
+            refuse_server_files(lexed.shape)
         db = self._db_or_none()
         if "." in lexed.shape:
             lexed, db = self._qualified(lexed, db)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from p2pdb.sql import alter, catalog, constraints, create_select, temporary, views
+from p2pdb.sql import alter, catalog, constraints, create_select, load_data, temporary, views
 from p2pdb.sql.ddl import index_sql, mysql_index_name, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
@@ -585,4 +585,5 @@ HANDLERS: dict[str, Handler] = {
     "REPAIR": handle_table_maintenance,
     "DO": handle_do,
     "KILL": handle_kill,
+    "LOAD": load_data.handle_load_data,
 }

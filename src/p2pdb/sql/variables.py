@@ -38,7 +38,9 @@ DEFAULTS: dict[str, Any] = {
     "init_connect": "",
     "interactive_timeout": 28800,
     "license": "Apache-2.0",
+    "local_infile": "ON",  # LOAD DATA LOCAL INFILE (p2pdb.sql.load_data)
     "lower_case_table_names": 0,
+    "secure_file_priv": None,  # no server files are read or written
     "max_allowed_packet": 67108864,
     "max_connections": 10000,
     "max_execution_time": 0,

@@ -17,7 +17,7 @@ from .constants import (
 )
 from .errors import ErrorCode, MalformedPacket, MySQLError, ProtocolViolation
 from .packets import PayloadReader
-from .results import OkResult, Result, ResultSet, SqlValue
+from .results import LocalInfile, OkResult, Result, ResultSet, SqlValue
 from .resultset import (
     Output,
     column_definition,
@@ -91,8 +91,12 @@ async def send_results(
             out.add(
                 ok_packet(result.affected_rows, result.last_insert_id, flags, result.warnings, result.info)
             )
-        else:  # a result set without columns cannot be sent: MySQL would say OK
+        elif isinstance(result, ResultSet):  # a result set without columns cannot be sent: MySQL says OK
             out.add(ok_packet(0, 0, flags, result.warnings, ""))
+        else:  # LOAD DATA LOCAL INFILE amid other results (prepared, multi-statement): refused
+            message = "LOAD DATA LOCAL INFILE must be the only statement of its query"
+            out.add(err_packet(ErrorCode.NOT_SUPPORTED_YET, "42000", message))
+            return
     if error is not None:
         out.add(err_packet(error.code, error.sqlstate, error.message))
 
@@ -152,7 +156,64 @@ async def _query(conn: MySQLConnection, payload: bytes, out: Output) -> None:
             raise
         await send_results(conn, out, exc.partial, exc)
         return
+    if results and isinstance(results[-1], LocalInfile):
+        await _local_infile(conn, out, results)
+        return
     await send_results(conn, out, results)
+
+
+async def _local_infile(conn: MySQLConnection, out: Output, results: Sequence[Result]) -> None:
+    """LOAD DATA LOCAL INFILE: ask the client for the file (0xFB + name), read its packets up to the
+    empty one, load them. A client that did not enable local files gets 3948, as from MySQL."""
+    request = results[-1]
+    assert isinstance(request, LocalInfile)
+    if len(results) > 1:
+        raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "LOAD DATA LOCAL INFILE must be the only statement")
+    if not conn.capabilities & Capability.LOCAL_FILES:
+        raise MySQLError(
+            3948, "Loading local data is disabled; this must be enabled on both the client and server sides"
+        )
+    out.add(b"\xfb" + request.filename.encode("utf-8", "surrogateescape"))
+    seq = out.seq
+    conn.write(out.take())
+    chunks: list[bytes] = []
+    size = 0
+    limit = _LOCAL_INFILE_LIMIT
+    while True:
+        try:
+            payload = await conn.read_command_packet(seq)
+        except TimeoutError:
+            conn.fail(
+                MySQLError(ErrorCode.NET_READ_INTERRUPTED, "Got timeout reading communication packets"), seq
+            )
+            return
+        seq = (seq + 1) & 0xFF
+        if not payload:
+            break
+        size += len(payload)
+        if size <= limit:
+            chunks.append(payload)
+    reply = Output(seq)
+    if size > limit:
+        reply.add(
+            err_packet(
+                ErrorCode.NET_PACKET_TOO_LARGE,
+                "08S01",
+                f"LOAD DATA LOCAL INFILE files are limited to {limit} bytes",
+            )
+        )
+    else:
+        try:
+            result = await request.load(b"".join(chunks))
+        except MySQLError as exc:
+            reply.add(err_packet(exc.code, exc.sqlstate, exc.message))
+        else:
+            await send_results(conn, reply, [result])
+    conn.write(reply.take())
+
+
+#: The largest file LOAD DATA LOCAL INFILE takes (it is held in memory while it loads).
+_LOCAL_INFILE_LIMIT = 256 << 20
 
 
 async def _init_db(conn: MySQLConnection, payload: bytes, out: Output) -> None:

@@ -192,6 +192,13 @@ class MySQLConnection(asyncio.Protocol):
         self._expected_seq = (seq + 1) & 0xFF
         return payload
 
+    async def read_command_packet(self, seq: int) -> bytes:
+        """Command phase: the next packet of an exchange inside a command (the file of LOAD DATA
+        LOCAL INFILE), with sequence id ``seq``; reading resumes if it was paused meanwhile."""
+        self._expected_seq = seq
+        self._resume_reading()
+        return await asyncio.wait_for(self.read_packet(), self.ctx.options.read_timeout)
+
     def write(self, data: bytes) -> None:
         if self.phase >= Phase.CLOSING or self._transport is None:
             return

@@ -52,6 +52,7 @@ SERVER_CAPABILITIES = (
     | Capability.RESERVED
     | Capability.SECURE_CONNECTION
     | Capability.MULTI_STATEMENTS
+    | Capability.LOCAL_FILES
     | Capability.MULTI_RESULTS
     | Capability.PS_MULTI_RESULTS
     | Capability.PLUGIN_AUTH

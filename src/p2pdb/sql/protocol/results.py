@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
@@ -180,6 +180,15 @@ class OkResult:
     info: str = ""
 
 
-Result: TypeAlias = ResultSet | OkResult
+@dataclass(slots=True)
+class LocalInfile:
+    """``LOAD DATA LOCAL INFILE``: the protocol asks the client for ``filename`` and hands its bytes to
+    ``load``, whose result is the statement's result (see :mod:`p2pdb.sql.load_data`)."""
+
+    filename: str
+    load: Callable[[bytes], Awaitable[OkResult]]
+
+
+Result: TypeAlias = ResultSet | OkResult | LocalInfile
 
 OK = OkResult()
