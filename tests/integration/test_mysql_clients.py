@@ -270,6 +270,8 @@ class TestSuite:
         assert client.value("SELECT LAST_INSERT_ID()") == ids[0]
         explicit = client.execute("INSERT INTO t (id, v) VALUES (%s, %s)", (7, "seven"))
         assert explicit.rowcount == 1
+        assert explicit.lastrowid == 7  # mysql_insert_id(): the explicit value ...
+        assert client.value("SELECT LAST_INSERT_ID()") == ids[0]  # ... LAST_INSERT_ID() stays
         assert client.value("SELECT v FROM t WHERE id = 7") == "seven"
 
     def test_update_delete_affected_rows(self, client: Client) -> None:

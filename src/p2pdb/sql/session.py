@@ -522,7 +522,12 @@ class SQLSession:
             changes, row_id = await committer.submit(
                 lambda conn: self._exec_write(conn, plan, bound), self.running
             )
-            return self._ok_for_write(conn=db.conn, changes=changes, allocated=row_id or _generated(bound))
+            return self._ok_for_write(
+                conn=db.conn,
+                changes=changes,
+                allocated=row_id or _generated(bound),
+                explicit=bound.get("__explicit_auto__"),
+            )
         if plan.offload or running is None or not isinstance(db.engine, FileEngine) or plan.locking:
             return await self._read_anywhere(db.conn, plan, bound, lexed, db)
         try:  # the common case, inlined: a read that may move to a reader thread
@@ -569,6 +574,9 @@ class SQLSession:
         slots = list(plan.auto.new)
         slots.extend(name for name in plan.auto.check if bound.get(name) in (None, 0, "0"))
         if not slots:
+            explicit = [bound.get(name) for name in plan.auto.check]
+            if explicit and type(explicit[-1]) is int:  # the OK packet's insert id (not LAST_INSERT_ID())
+                bound["__explicit_auto__"] = explicit[-1]
             return
         await ensure_id_class(db)
         values = db.next_auto_ids(plan.table, plan.auto.column, len(slots))
@@ -638,11 +646,17 @@ class SQLSession:
             plan.fallback = True
             cursor.execute(plan.sql, params)
 
-    def _ok_for_write(self, *, conn: apsw.Connection, changes: int, allocated: Any) -> OkResult:
+    def _ok_for_write(
+        self, *, conn: apsw.Connection, changes: int, allocated: Any, explicit: Any = None
+    ) -> OkResult:
+        """``explicit``: a value the client gave the AUTO_INCREMENT column; MySQL's OK packet reports it
+        as the insert id (mysql_insert_id()) but LAST_INSERT_ID() stays."""
         self.row_count = changes
         if allocated is not None:
             self.last_insert_id = int(allocated)
             return OkResult(affected_rows=changes, last_insert_id=int(allocated))
+        if changes and type(explicit) is int and explicit > 0:
+            return OkResult(affected_rows=changes, last_insert_id=explicit)
         return OkResult(affected_rows=changes) if changes else _OK
 
     def _read(
@@ -676,7 +690,12 @@ class SQLSession:
             plan.description = description if description is not None else ()
         if plan.write and not plan.description:
             changes = conn.changes() + self._replaced
-            return self._ok_for_write(conn=conn, changes=changes, allocated=_generated(bound))
+            return self._ok_for_write(
+                conn=conn,
+                changes=changes,
+                allocated=_generated(bound),
+                explicit=bound.get("__explicit_auto__"),
+            )
         if not plan.description and not rows:
             return _OK
         self.found_rows = len(rows)
@@ -811,7 +830,9 @@ class SQLSession:
                 result: Result = self.backend.result_set(db, plan, lexed, rows)
             else:
                 recorded.fingerprint = ("w", changes)  # the raw count, as a replay measures it
-                result = self._ok_for_write(conn=conn, changes=affected, allocated=allocated)
+                result = self._ok_for_write(
+                    conn=conn, changes=affected, allocated=allocated, explicit=bound.get("__explicit_auto__")
+                )
         else:
             result = self._read(conn, plan, bound, lexed, db)
             if plan.locking:
