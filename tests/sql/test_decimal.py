@@ -379,3 +379,16 @@ def test_coalesce_if_case_nullif_take_the_type_of_their_values() -> None:
     for sql, expected, field_type in cases:
         result = run(s, sql)
         assert ([tuple(r) for r in result.rows], result.columns[0].type) == (expected, field_type), sql
+
+
+def test_a_decimal_literal_written_to_a_text_column_keeps_its_digits() -> None:
+    from test_sql_keyless_and_select import Node, rows, run
+
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE tx")
+    run(s, "USE tx")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, u VARCHAR(8))")
+    run(s, "INSERT INTO t VALUES (1, 313.20), (2, 0.10)")
+    run(s, "UPDATE t SET u = 1.50 WHERE id = 2")
+    assert rows(s, "SELECT u FROM t ORDER BY id") == [("313.20",), ("1.50",)]

@@ -547,6 +547,28 @@ def _fit(value: exp.Expression, mysql_type: str, column: str, row: int, rw: _Rew
     return rw.call("p2pdb_fit", value, *args)
 
 
+_TEXT_TYPES = frozenset(("char", "varchar", "tinytext", "text", "mediumtext", "longtext"))
+
+
+def _text_columns(spec: TableSpec) -> set[str]:
+    """Columns of a text type (lower names): a decimal literal written there is stored as written."""
+    out = set()
+    for col in spec.columns:
+        mt = col.extra.get("mt") if col.extra else None
+        if isinstance(mt, str) and mysqltypes.type_from_mysql_text(mt).data_type in _TEXT_TYPES:
+            out.add(col.name.lower())
+    return out
+
+
+def _as_text(value: exp.Expression, rw: _Rewriter) -> None:
+    """A decimal literal written to a text column: bound as its text (``313.20``, not ``313.2``)."""
+    if isinstance(value, exp.Placeholder):
+        index = rw.typer.param(value)
+        kind = rw.typer.kind(value)
+        if index is not None and kind is not None and kind[0] == "dec":
+            rw.text_params.append(index)
+
+
 def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
     """Columns whose written values go through ``p2pdb_fit``: lower name -> (MySQL type, name)."""
     out = {}
@@ -573,7 +595,8 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
     if spec is None:
         return
     checked = _checked_columns(spec)
-    if not checked:
+    texts = _text_columns(spec)
+    if not checked and not texts:
         return
     if isinstance(tree, exp.Insert):
         values = tree.expression
@@ -600,6 +623,8 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
                 for index, name in enumerate(names[: len(items)]):
                     if name in checked:
                         items[index] = _fit(items[index], *checked[name], number, rw)
+                    elif name in texts:
+                        _as_text(items[index], rw)
                 row.set("expressions", items)
         conflict = tree.args.get("conflict")
         assignments = conflict.expressions if isinstance(conflict, exp.OnConflict) else []
@@ -610,6 +635,8 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
             name = assignment.this.name.lower()
             if name in checked:
                 assignment.set("expression", _fit(assignment.expression, *checked[name], 1, rw))
+            elif name in texts:
+                _as_text(assignment.expression, rw)
 
 
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
