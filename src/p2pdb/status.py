@@ -13,11 +13,12 @@ import apsw
 
 from p2pdb.log import CID, EntryError, Identity, Log, Manifest, SQLiteBlockStore, decode_entry
 from p2pdb.node import read_node_file
+from p2pdb.store.collation import connect
 from p2pdb.store.registry import file_name, name_from_file
 
 
 def _readonly(path: Path) -> apsw.Connection:
-    return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    return connect(str(path), apsw.SQLITE_OPEN_READONLY)
 
 
 def collect(data_dir: Path) -> dict[str, Any]:

@@ -12,6 +12,8 @@ duplicates, and often with ancestors missing (a delay). The operations include t
   concurrent with writes of the column, with each other and with re-adds;
 - UNIQUE indexes on a nullable and on a NOT NULL column, created concurrently with duplicate values,
   and dropped again; non-unique indexes;
+- text columns under the case-insensitive collation (MySQL VARCHAR/TEXT: 'x', 'X' and 'x ' are one
+  UNIQUE value) and concurrent definitions of the same column with and without it;
 - tables without a primary key (hidden row identities);
 - AUTO_INCREMENT ids from id classes granted through the log;
 - counter increments;
@@ -54,10 +56,17 @@ logging.getLogger("p2pdb").setLevel(logging.ERROR)  # rejected entries are expec
 EXAMPLES = int(os.environ.get("P2PDB_PROPERTY_EXAMPLES", "150"))
 
 T_DEFS = {
-    "plain": "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, s TEXT)",
+    "plain": "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, s TEXT COLLATE P2PDB_CI)",
     "upper": "CREATE TABLE T (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, s TEXT, u TEXT)",
     "text_key": "CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, s TEXT)",
     "counter": "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, s TEXT)",
+}
+#: MySQL types of the columns (as the SQL layer notes them): a VARCHAR/TEXT compares case-insensitively
+#: unless it is in the primary key. "upper" has none: its ``s`` compares exactly.
+T_EXTRAS: dict[str, dict[str, dict[str, Any]]] = {
+    "plain": {"s": {"mt": "varchar(10)"}},
+    "text_key": {"k": {"mt": "varchar(10)"}, "s": {"mt": "text"}},  # physical s TEXT: rebuilt as CI
+    "counter": {"s": {"mt": "varchar(10)"}},
 }
 KL_DEFS = {
     "kl": "CREATE TABLE kl (a INTEGER, b TEXT)",
@@ -75,7 +84,7 @@ INDEXES = {
 FEATURES = ["create", "keyless", "drop", "alter", "index", "auto", "forge", "increment"]
 replica_index = st.integers(0, 3)
 keys = st.integers(0, 4)
-texts = st.none() | st.sampled_from(["x", "y", "z", "5"])
+texts = st.none() | st.sampled_from(["x", "y", "z", "5", "X", "x ", "Y"])
 small = st.integers(-2, 3)
 
 
@@ -95,6 +104,17 @@ def attempt(db: Database, fn: Callable[[apsw.Connection], Any], *, allow_drop: b
 
 def run(db: Database, sql: str, *params: Any, allow_drop: bool = False) -> None:
     attempt(db, lambda conn: conn.execute(sql, params), allow_drop=allow_drop)
+
+
+def make_t(db: Database, variant: str) -> None:
+    def fn(conn: apsw.Connection) -> None:
+        if variant == "counter":
+            db.catalog.note_rule("t", {"rule": "counter", "columns": ["n"]})
+        if variant in T_EXTRAS:
+            db.catalog.note_extras("t", T_EXTRAS[variant])
+        conn.execute(T_DEFS[variant])
+
+    attempt(db, fn)
 
 
 def key_value(db: Database, i: int) -> Any:
@@ -201,7 +221,7 @@ class StoreConvergence(RuleBasedStateMachine):
         self.replicas = [self.make(i) for i in range(count)]
         self.forger = Log(identity(9), MANIFEST, MemoryBlockStore())
         for index in {i % count for i in creators}:
-            run(self.pick(index), T_DEFS["plain"])
+            make_t(self.pick(index), "plain")
             if unique:
                 run(self.pick(index), INDEXES["u_s"])
 
@@ -211,15 +231,8 @@ class StoreConvergence(RuleBasedStateMachine):
     @rule(r=replica_index, variant=st.sampled_from(sorted(T_DEFS)))
     def create_t(self, r: int, variant: str) -> None:
         db = self.pick(r)
-        if has(db, "t"):
-            return
-
-        def fn(conn: apsw.Connection) -> None:
-            if variant == "counter":
-                db.catalog.note_rule("t", {"rule": "counter", "columns": ["n"]})
-            conn.execute(T_DEFS[variant])
-
-        attempt(db, fn)
+        if not has(db, "t"):
+            make_t(db, variant)
 
     @precondition(lambda self: "keyless" in self.features)
     @rule(r=replica_index, variant=st.sampled_from(sorted(KL_DEFS)))

@@ -5,8 +5,8 @@ raises :class:`SchemaError` for anything else, so a peer cannot smuggle SQL into
 
     column: {"n": name, "t": SQLite type, "nn": not null, "dv": default literal, CURRENT_TIMESTAMP/DATE/TIME,
              (uuid()), (rand()), (json_array()), (json_object()) or None,
-             "x": {"mt": MySQL type, "ai": true, "cm": comment, "ou": true (ON UPDATE CURRENT_TIMESTAMP)}
-             (x and each of its keys optional)}
+             "x": {"mt": MySQL type, "ai": true, "cm": comment, "ou": true (ON UPDATE CURRENT_TIMESTAMP),
+                   "co": collation when not the default}   (x and each of its keys optional)}
     table:  {"name": t, "cols": [column...], "pk": [column names] (empty: rows have a hidden identity),
              "rule": {"rule": "lww"} | {"rule": "counter", "columns": [column identities]}}
     index:  {"name": i, "t": table, "cols": [column names], "unique": bool}
@@ -23,6 +23,7 @@ from typing import Any
 
 from p2pdb.crdt import RuleError, rule_from_spec
 
+from ._collation import check_collation_name, column_collation
 from ._errors import SchemaError
 from ._names import MAX_NAME, ident, is_internal
 from ._types import affinity, check_mysql_type, check_sqlite_type, max_length
@@ -37,7 +38,7 @@ _DEFAULT_RE = re.compile(
 )
 #: Defaults SQLite evaluates when a row is written: no replica can reproduce them later.
 NON_CONSTANT_DEFAULTS = frozenset(("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"))
-_EXTRA_KEYS = frozenset(("mt", "ai", "cm", "ou"))
+_EXTRA_KEYS = frozenset(("mt", "ai", "cm", "ou", "co"))
 
 
 def quote(identifier: str) -> str:
@@ -68,7 +69,8 @@ class Column:
     type: str = ""
     not_null: bool = False
     default: str | None = None
-    #: Extras of the SQL layer (MySQL type text "mt", AUTO_INCREMENT "ai", comment "cm"); replicated
+    #: Extras of the SQL layer (MySQL type text "mt", AUTO_INCREMENT "ai", comment "cm", ON UPDATE
+    #: CURRENT_TIMESTAMP "ou", collation "co" when not the default); replicated
     #: with the column but not part of SQLite's schema.
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
@@ -101,10 +103,14 @@ class Column:
         extra = check_extra(spec.get("x", {}))
         return cls(name, ctype, nn, dv, extra)
 
-    def render(self) -> str:
+    def render(self, *, key: bool = False) -> str:
+        """The SQLite column definition (``key``: the column is part of the primary key)."""
         parts = [quote(self.name)]
         if self.type:
             parts.append(self.type)
+        collation = column_collation(self.extra, key=key)
+        if collation is not None:
+            parts.append(f"COLLATE {collation}")
         if self.not_null:
             parts.append("NOT NULL")
         if self.default is not None:
@@ -140,13 +146,18 @@ class Column:
 
 def check_extra(extra: Any) -> dict[str, Any]:
     if type(extra) is not dict or not extra.keys() <= _EXTRA_KEYS:
-        raise SchemaError("column extras are a map of mt, ai and cm")
+        raise SchemaError("column extras are a map of mt, ai, cm, ou and co")
     if "mt" in extra and (type(extra["mt"]) is not str or not check_mysql_type(extra["mt"])):
         raise SchemaError("column extra mt must be a MySQL type")
     if "ai" in extra and extra["ai"] is not True:
         raise SchemaError("column extra ai is true when present")
     if "ou" in extra and extra["ou"] is not True:
         raise SchemaError("column extra ou is true when present")
+    if "co" in extra:
+        try:
+            check_collation_name(extra["co"])
+        except ValueError as exc:
+            raise SchemaError(f"column extra co: {exc}") from exc
     if "cm" in extra and (type(extra["cm"]) is not str or len(extra["cm"]) > MAX_COMMENT):
         raise SchemaError("column extra cm must be a comment of at most 1024 characters")
     return dict(extra)
@@ -244,7 +255,8 @@ class TableSpec:
         return cls(name, columns, tuple(pk), rule)
 
     def render(self) -> str:
-        cols = ", ".join(c.render() for c in self.columns)
+        keys = set(self.pk_idents)
+        cols = ", ".join(c.render(key=c.ident in keys) for c in self.columns)
         if not self.pk:
             return f"CREATE TABLE {quote(self.name)} ({cols})"
         pk = ", ".join(quote(p) for p in self.pk)

@@ -36,6 +36,7 @@ from p2pdb.sql.session_statements import HANDLERS as SESSION_HANDLERS
 from p2pdb.sql.statements import HANDLERS
 from p2pdb.sql.variables import DEFAULTS, show_value
 from p2pdb.store import Database, IndexSpec, TableSpec
+from p2pdb.store.collation import connect
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class SQLBackend:
         #: Open sessions by connection id (SHOW PROCESSLIST, KILL).
         self.sessions: dict[int, SQLSession] = {}
         self.pool = QueryPool(self.limits.query_threads)
-        self.scratch = apsw.Connection(":memory:")
+        self.scratch = connect(":memory:")
         register_functions(self.scratch)
         for db in self._dbs():
             register_functions(db.conn)

@@ -212,6 +212,13 @@ class ColumnFacts:
     pk: bool
     unique: bool  # the single column of a one-column UNIQUE index
     multiple_key: bool  # the first column of another non-primary index
+    #: the column's collation when not the table's default (``COLLATE utf8mb4_bin``), else None
+    own_collation: str | None = None
+
+    @property
+    def collation_name(self) -> str | None:
+        """COLLATION_NAME / SHOW FULL COLUMNS' Collation: the column's own or the default."""
+        return (self.own_collation or self.info.collation_name) if self.info.is_text else None
 
 
 def describe_table(spec: TableSpec, indexes: Sequence[IndexSpec]) -> list[ColumnFacts]:
@@ -255,6 +262,7 @@ def describe_table(spec: TableSpec, indexes: Sequence[IndexSpec]) -> list[Column
                 col.name in pk,
                 col.name in unique,
                 col.name in multiple,
+                col.extra.get("co") if info.is_text else None,
             )
         )
     return facts
@@ -324,6 +332,8 @@ def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec]) -> str:
     lines = []
     for facts in describe_table(spec, indexes):
         parts = [quote_ident(facts.name), facts.info.column_type]
+        if facts.own_collation:
+            parts.append(f"COLLATE {facts.own_collation}")
         if not facts.nullable:
             parts.append("NOT NULL")
         if facts.default_clause:

@@ -282,7 +282,7 @@ def _column_rows(ctx: _Context, database: str | None, table: str, full: bool) ->
         null = "YES" if f.nullable else "NO"
         if full:
             described = (f.default, f.extra, PRIVILEGES, f.comment)
-            rows.append([f.name, f.info.column_type, f.info.collation_name, null, f.key, *described])
+            rows.append([f.name, f.info.column_type, f.collation_name, null, f.key, *described])
         else:
             rows.append([f.name, f.info.column_type, null, f.key, f.default, f.extra])
     return rows

@@ -343,7 +343,8 @@ def _copied(name: str, source: Column, not_null: bool) -> ColumnPlan:
     comment = source.extra.get("cm") if source.extra else None
     default = "0" if source.auto_increment and source.default is None else source.default
     text = comment if isinstance(comment, str) else None
-    return ColumnPlan(name, mysql_type, source.type, not_null, default, False, text)
+    collation = source.extra.get("co") if source.extra else None
+    return ColumnPlan(name, mysql_type, source.type, not_null, default, False, text, collation=collation)
 
 
 _ANNOTATED = {
@@ -436,6 +437,7 @@ def create_like(session: SQLSession, tree: exp.Create, source: exp.Table) -> Res
                 col.auto_increment,
                 comment if isinstance(comment, str) else None,
                 on_update=col.on_update,
+                collation=col.extra.get("co") if col.extra else None,
             )
         )
     for index in sorted(source_db.catalog.indexes.values(), key=lambda i: i.name):

@@ -17,6 +17,8 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
+from p2pdb.schema import column_collation
+from p2pdb.sql.mysqltypes import COLLATION_NAME
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.store.schema import quote
 
@@ -42,6 +44,9 @@ class ColumnPlan:
     unique: bool = False
     #: ``ON UPDATE CURRENT_TIMESTAMP``: an UPDATE that changes the row sets it to the writer's now
     on_update: bool = False
+    #: ``COLLATE x`` (or the BINARY attribute) when not the default collation: decides the column's
+    #: SQLite collation (p2pdb.schema.column_collation)
+    collation: str | None = None
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -52,10 +57,15 @@ class ColumnPlan:
             extra["cm"] = self.comment
         if self.on_update:
             extra["ou"] = True
+        if self.collation:
+            extra["co"] = self.collation
         return extra
 
     def render(self) -> str:
         parts = [quote(self.name), self.sqlite_type]
+        collation = column_collation(self.extra, key=self.primary)
+        if collation is not None:
+            parts.append(f"COLLATE {collation}")
         if self.not_null and not (self.primary and self.sqlite_type == "INTEGER"):
             parts.append("NOT NULL")
         if self.default is not None:
@@ -208,6 +218,7 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
     primary = False
     unique = False
     on_update = False
+    collation: str | None = None
     for constraint in coldef.args.get("constraints") or []:
         ckind = constraint.args.get("kind")
         if isinstance(ckind, exp.NotNullColumnConstraint):
@@ -236,7 +247,38 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
             primary = True
         elif isinstance(ckind, exp.UniqueColumnConstraint):
             unique = True
-    return ColumnPlan(name, mysql_type, "", not_null, default, auto, comment, primary, unique, on_update)
+        elif isinstance(ckind, exp.CollateColumnConstraint):
+            collation = _collation_name(ckind.this)
+        elif isinstance(ckind, exp.BinaryColumnConstraint):
+            collation = collation or BIN_COLLATION  # MySQL: the _bin collation of the charset
+        elif isinstance(ckind, exp.CharacterSetColumnConstraint) and ckind.this.name.lower() == "binary":
+            mysql_type = _binary_type(mysql_type)  # VARCHAR(n) CHARACTER SET binary is VARBINARY(n)
+    if collation == DEFAULT_COLLATION:
+        collation = None
+    return ColumnPlan(
+        name, mysql_type, "", not_null, default, auto, comment, primary, unique, on_update, collation
+    )
+
+
+DEFAULT_COLLATION = COLLATION_NAME
+BIN_COLLATION = "utf8mb4_bin"
+_BINARY_TYPES = {"char": "binary", "varchar": "varbinary", "tinytext": "tinyblob", "text": "blob",
+                 "mediumtext": "mediumblob", "longtext": "longblob"}  # fmt: skip
+
+
+def _collation_name(node: exp.Expression) -> str:
+    from p2pdb.sql.catalog_meta import COLLATIONS
+
+    name = (node.name if isinstance(node, (exp.Identifier, exp.Var, exp.Column)) else node.sql()).lower()
+    name = name.strip("'\"`")
+    if name not in {c[0] for c in COLLATIONS}:
+        raise MySQLError(1273, f"Unknown collation: '{name}'")
+    return name
+
+
+def _binary_type(mysql_type: str) -> str:
+    base, paren, rest = mysql_type.partition("(")
+    return _BINARY_TYPES.get(base, base) + paren + rest
 
 
 def plan_create_table(sql: str) -> TablePlan:

@@ -312,7 +312,7 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                 info = f.info
                 lengths = (info.char_max_length, info.char_octet_length, info.numeric_precision)
                 precisions = (info.numeric_scale, info.datetime_precision)
-                described = (info.charset_name, info.collation_name, info.column_type, f.key, f.extra)
+                described = (info.charset_name, f.collation_name, info.column_type, f.key, f.extra)
                 null = "YES" if f.nullable else "NO"
                 head = ("def", db, spec.name, f.name, f.position, f.default, null, info.data_type)
                 columns.append((*head, *lengths, *precisions, *described, PRIVILEGES, f.comment, "", None))

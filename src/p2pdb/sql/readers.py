@@ -31,6 +31,7 @@ from p2pdb.sql import guard
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.store import Database
+from p2pdb.store.collation import connect
 from p2pdb.store.engine import FileEngine
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class QueryPool:
         if db is None:
             conn = getattr(self._local, "scratch", None)
             if conn is None:
-                conn = self._local.scratch = _prepare(apsw.Connection(":memory:"))
+                conn = self._local.scratch = _prepare(connect(":memory:"))
             return conn
         with self._lock:
             entry = self._idle.get(id(db))
@@ -133,7 +134,7 @@ class QueryPool:
         if db.engine.location == ":memory:" or db.conn is None:
             raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{db.name}'")
         try:
-            conn = apsw.Connection(db.engine.location, flags=apsw.SQLITE_OPEN_READONLY)
+            conn = connect(db.engine.location, apsw.SQLITE_OPEN_READONLY)
         except apsw.Error as exc:
             raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{db.name}'") from exc
         return _prepare(conn)

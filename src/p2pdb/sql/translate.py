@@ -17,6 +17,7 @@ import re
 import sqlglot
 from sqlglot import exp
 
+from p2pdb.schema import CI_COLLATION
 from p2pdb.sql import temporal
 
 _FLAGS = re.IGNORECASE
@@ -43,6 +44,17 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bFROM\s+DUAL\b", _FLAGS), ""),
     (re.compile(r"<=>", _FLAGS), " IS "),
 ]
+# Two literals compare under the default collation, case-insensitively ('a' = 'A' is 1); a column
+# operand brings its own collation, and an explicit COLLATE stays (docs/mysql-compatibility.md).
+_LITERAL_COMPARISON = re.compile(
+    r"(?<![\w$.])(:p\d+\s*(?:=|<>|!=|<=|>=|<|>)\s*:p\d+)(?!\w|\s*COLLATE\b)", _FLAGS
+)
+
+
+def _collate_literals(sql: str) -> str:
+    return _LITERAL_COMPARISON.sub(rf"\1 COLLATE {CI_COLLATION}", sql)
+
+
 _UPSERT = re.compile(r"\bON\s+DUPLICATE\s+KEY\s+UPDATE\b", _FLAGS)
 _VALUES_FN = re.compile(r"\bVALUES\s*\(\s*(`(?:[^`]|``)*`|[A-Za-z_][\w$]*)\s*\)", _FLAGS)
 
@@ -58,14 +70,14 @@ def rewrite(shape: str) -> str:
         if re.search(r"\bSELECT\b", head, _FLAGS) and not re.search(r"\bWHERE\b", head, _FLAGS):
             head += " WHERE true "  # SQLite's upsert after INSERT ... SELECT needs a WHERE
         text = head + "ON CONFLICT DO UPDATE SET" + _VALUES_FN.sub(r"excluded.\1", tail)
-    return text
+    return _collate_literals(text)
 
 
 def transpile(shape: str) -> str:
     """sqlglot's translation of a shape (MySQL → SQLite); raises sqlglot errors."""
     tree = sqlglot.parse_one(shape, read="mysql")
     tree = tree.transform(_fix_node)
-    return tree.sql(dialect="sqlite")
+    return _collate_literals(tree.sql(dialect="sqlite"))
 
 
 def _fix_node(node: exp.Expression) -> exp.Expression:

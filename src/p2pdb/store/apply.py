@@ -24,7 +24,7 @@ from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, ViewSpec
 from p2pdb.store.decimal_text import decimal_scales, exact_key, exact_row
 from p2pdb.store.project import default_value, show
 from p2pdb.store.rows import pk_key
-from p2pdb.store.settle import Candidate, Display, claim_of, greedy, index_values, value_key
+from p2pdb.store.settle import Candidate, Display, claim_of, greedy, index_key, index_values
 
 if TYPE_CHECKING:
     from p2pdb.store.database import Database
@@ -85,7 +85,7 @@ class Materializer:
         for index in table.indexes:
             values = index_values(index, row) if index.unique else None
             if values is not None:
-                out.append((index.ident, value_key(values)))
+                out.append((index.ident, index_key(table.spec, index, values)))
         return out
 
     def _recorder(self, spec: TableSpec) -> Callable[[str, tuple[SqlValue, ...], Row, list[str]], None]:
@@ -525,6 +525,7 @@ class Materializer:
         """After local DDL SQLite already has the table; rebuild only if it differs from the schema
         (which cannot happen for DDL on a current schema), rows hold cells for a column that appears
         (orphans), or rows wait for UNIQUE values."""
+        from p2pdb.store.collation import physical_mismatch
         from p2pdb.store.schema import read_indexes, read_table
 
         name = self._physical(new.spec)
@@ -540,6 +541,7 @@ class Materializer:
             same = same and sorted(read_indexes(self.db.conn, name), key=lambda i: i.ident) == list(
                 new.indexes
             )
+            same = same and not physical_mismatch(self.db.conn, name, new.spec)
         uniques_changed = old is None or [i for i in old.indexes if i.unique] != [
             i for i in new.indexes if i.unique
         ]

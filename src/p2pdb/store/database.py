@@ -40,6 +40,7 @@ from p2pdb.schema import (
     ident,
     make_event,
 )
+from p2pdb.store import collation
 from p2pdb.store.apply import Materializer
 from p2pdb.store.autoinc import IdClass, IdSpace, type_max
 from p2pdb.store.capture import Captured, capture
@@ -140,6 +141,7 @@ class Database:
         self.request_ids: Callable[[], None] | None = None
         self._staged_ids: list[IdsOp] = []
         self.listeners: list[Callable[[Entry, bool], None]] = []
+        collation.upgrade(self)  # tables of an older version: binary text columns
 
     def _load_rejected(self) -> None:
         self.rejected_cids = {bytes(c) for (c,) in self.conn.execute("SELECT cid FROM _p2pdb_rejected")}

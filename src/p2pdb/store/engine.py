@@ -17,6 +17,8 @@ from typing import Protocol
 
 import apsw
 
+from p2pdb.store.collation import connect
+
 _SYNC = {"normal": "NORMAL", "full": "FULL"}
 
 
@@ -50,7 +52,7 @@ class MemoryEngine:
 
     def writer(self) -> apsw.Connection:
         if self._conn is None:
-            self._conn = apsw.Connection(":memory:")
+            self._conn = connect(":memory:")
             _configure(self._conn)
         return self._conn
 
@@ -81,7 +83,7 @@ class FileEngine:
     def writer(self) -> apsw.Connection:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = apsw.Connection(str(self.path))
+            conn = connect(str(self.path))
             _configure(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {_SYNC[self.durability]}")
@@ -90,7 +92,7 @@ class FileEngine:
 
     def reader(self) -> apsw.Connection:
         self.writer()  # the file and its WAL exist before anyone reads
-        conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn = connect(str(self.path), apsw.SQLITE_OPEN_READONLY)
         _configure(conn)
         self._readers.append(conn)
         return conn

@@ -18,10 +18,9 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 
-import apsw
-
 from p2pdb.crdt import SqlValue
 from p2pdb.schema import Column
+from p2pdb.store.collation import connect
 from p2pdb.store.validate import is_u64_blob
 
 _ZERO: dict[str, SqlValue] = {"INTEGER": 0, "REAL": 0.0, "NUMERIC": 0, "TEXT": "", "BLOB": b""}
@@ -65,7 +64,7 @@ def _affinity_convert(value: SqlValue, kind: str) -> SqlValue:
     """``value`` as SQLite stores it in a column of affinity ``kind``: SQLite itself decides."""
     conn = getattr(_SCRATCH, "conn", None)
     if conn is None:
-        conn = _SCRATCH.conn = apsw.Connection(":memory:")
+        conn = _SCRATCH.conn = connect(":memory:")
         conn.execute("CREATE TABLE fit (i INTEGER, r REAL, n NUMERIC, t TEXT, b BLOB)")
     column = _SLOT[kind]
     conn.execute(f"INSERT INTO fit ({column}) VALUES (?)", (value,))

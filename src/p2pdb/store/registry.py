@@ -21,6 +21,7 @@ import apsw
 
 from p2pdb.log import ANYONE, DEFAULT_NETWORK_ID, Identity, Manifest
 from p2pdb.log.identity import public_key_from_peer_id
+from p2pdb.store.collation import connect
 from p2pdb.store.database import Database
 from p2pdb.store.engine import FileEngine, MemoryEngine
 
@@ -132,7 +133,7 @@ class Registry:
         salvaged = 0
         blocks: list[bytes] = []
         try:
-            source = apsw.Connection(str(moved), flags=apsw.SQLITE_OPEN_READONLY)
+            source = connect(str(moved), apsw.SQLITE_OPEN_READONLY)
             try:
                 blocks = [bytes(data) for (data,) in source.execute("SELECT data FROM _p2pdb_blocks")]
             finally:

@@ -4,7 +4,8 @@ The replicated definitions (:class:`TableSpec`, :class:`Column`, :class:`IndexSp
 :mod:`p2pdb.schema`; this module reads what SQLite has after a local transaction and refuses what a
 replicated definition cannot carry (CHECK, REFERENCES, COLLATE, generated columns, inline UNIQUE, WITHOUT
 ROWID, STRICT tables, types outside the closed grammar): such a table would behave differently on the
-replicas that re-create it from its definition.
+replicas that re-create it from its definition. The one collation accepted is ``P2PDB_CI``, which
+the column definitions themselves decide (:func:`p2pdb.schema.column_collation`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import apsw
 
 from p2pdb.schema import (
+    CI_COLLATION,
     INTERNAL_PREFIX,
     Column,
     IndexSpec,
@@ -47,6 +49,8 @@ _UNREPLICABLE = re.compile(
     r"|DESC|ASC)\b",
     re.IGNORECASE,
 )
+_OWN_COLLATION = re.compile(rf"\bCOLLATE\s+(?:{CI_COLLATION}|\"{CI_COLLATION}\")(?![\w$])", re.IGNORECASE)
+_PHYSICAL_COLLATIONS = frozenset(("BINARY", CI_COLLATION))
 
 
 def table_sql(conn: apsw.Connection, name: str) -> str:
@@ -61,7 +65,7 @@ _CALL_DEFAULT = re.compile(r"^(uuid|rand|json_array|json_object)\(\)$", re.IGNOR
 def read_table(conn: apsw.Connection, name: str, rule: dict[str, Any] | None = None) -> TableSpec:
     """The spec of a user table as SQLite has it now; :class:`UnsupportedChange` if it has features a
     replicated definition cannot carry."""
-    found = _LITERALS.sub(" ", table_sql(conn, name))
+    found = _OWN_COLLATION.sub(" ", _LITERALS.sub(" ", table_sql(conn, name)))
     match = _UNREPLICABLE.search(found[found.find("(") :])  # after CREATE TABLE <name>
     if match is not None:
         raise UnsupportedChange(
@@ -80,6 +84,8 @@ def read_table(conn: apsw.Connection, name: str, rule: dict[str, Any] | None = N
             raise UnsupportedChange(f"column {name}.{cname} has type {ctype!r}, which P2PDB cannot replicate")
         if isinstance(dflt, str) and _CALL_DEFAULT.match(dflt):
             dflt = f"({dflt})"  # SQLite shows DEFAULT (uuid()) without its parentheses
+        if str(conn.column_metadata("main", name, cname)[1]).upper() not in _PHYSICAL_COLLATIONS:
+            raise UnsupportedChange(f"column {name}.{cname} has a collation P2PDB cannot replicate")
         columns.append(Column(cname, declared, bool(notnull), dflt))
         if pk_pos:
             pk.append((pk_pos, cname))
@@ -103,9 +109,12 @@ def read_indexes(conn: apsw.Connection, table: str) -> list[IndexSpec]:
         cols = [c for _, _, c in conn.execute(f"PRAGMA index_info({quote(iname)})")]
         if any(c is None for c in cols):
             raise UnsupportedChange(f"index {iname!r} on expressions cannot be replicated")
-        collations = [r[4] for r in conn.execute(f"PRAGMA index_xinfo({quote(iname)})") if r[5]]
-        descending = [r[3] for r in conn.execute(f"PRAGMA index_xinfo({quote(iname)})") if r[5]]
-        if any(c != "BINARY" for c in collations) or any(descending):
+        keyed = [r for r in conn.execute(f"PRAGMA index_xinfo({quote(iname)})") if r[5]]
+        # An index compares as its columns do (P2PDB_CI or BINARY); another collation is its own.
+        inherited = [str(conn.column_metadata("main", table, c)[1]).upper() for c in cols]
+        collations = [str(r[4]).upper() for r in keyed]
+        descending = [r[3] for r in keyed]
+        if collations != inherited or any(descending):
             raise UnsupportedChange(f"index {iname!r}: collations and DESC keys cannot be replicated")
         specs.append(IndexSpec(iname, table, tuple(cols), bool(unique)))
     return specs

@@ -15,6 +15,10 @@ comes back as soon as the row holding it changes or goes, and every hide and rev
 Rows that do not show all their values are listed in ``_p2pdb_settled`` with their true value keys, which
 is how a freed value finds the rows waiting for it.
 
+Values are equal as the index's columns compare them: a column under the case-insensitive collation
+(``P2PDB_CI``) compares by :func:`p2pdb.store.collation.fold_key`, so 'a' and 'A ' are one value, and
+the value key holds the folded text (a ``_p2pdb_settled`` value key is then that folded text).
+
 Settlement runs on a *component*: the rows linked to the changed row by equal values of some UNIQUE index,
 transitively; rows outside it cannot influence it, so settling it alone gives the same result as settling
 the whole table.
@@ -30,6 +34,7 @@ import apsw
 from p2pdb.crdt import SqlValue
 from p2pdb.log import Clock, codec
 from p2pdb.schema import IndexSpec, TableSpec, quote
+from p2pdb.store.collation import fold_key, index_folds
 from p2pdb.store.rows import RowStates, SqlRows, pk_from_key, pk_key
 
 SETTLED_SCHEMA = (
@@ -55,8 +60,18 @@ def _norm(value: SqlValue) -> SqlValue:
     return value
 
 
-def value_key(values: Sequence[SqlValue]) -> bytes:
-    return codec.encode([_norm(v) for v in values])
+def value_key(values: Sequence[SqlValue], folds: Sequence[bool] = ()) -> bytes:
+    """The identity of a UNIQUE value; ``folds[i]``: column i compares under ``P2PDB_CI``."""
+    out = [_norm(v) for v in values]
+    for i, fold in enumerate(folds):
+        if fold and type(out[i]) is str:
+            out[i] = fold_key(out[i])  # type: ignore[arg-type]
+    return codec.encode(out)
+
+
+def index_key(spec: TableSpec, index: IndexSpec, values: Sequence[SqlValue]) -> bytes:
+    """:func:`value_key` of ``values`` of ``index`` of table ``spec``."""
+    return value_key(values, index_folds(spec, index.columns))
 
 
 def index_values(index: IndexSpec, row: Mapping[str, SqlValue]) -> tuple[SqlValue, ...] | None:
@@ -89,13 +104,14 @@ def greedy(
 ) -> dict[bytes, Display]:
     """The settlement of a set of rows (see the module docstring), by row key."""
     not_null = {c.name for c in spec.columns if c.not_null}
+    folds = {index.ident: index_folds(spec, index.columns) for index in indexes}
     claimed: set[tuple[str, bytes]] = set()
     out: dict[bytes, Display] = {}
     for cand in sorted(candidates, key=lambda c: (c.claim, c.key)):
         lost = []
         for index in indexes:
             values = index_values(index, cand.row)
-            if values is not None and (index.ident, value_key(values)) in claimed:
+            if values is not None and (index.ident, value_key(values, folds[index.ident])) in claimed:
                 lost.append(index)
         if any(c in not_null for index in lost for c in index.columns):
             out[cand.key] = Display(None, tuple(i.ident for i in lost))
@@ -107,7 +123,7 @@ def greedy(
         for index in indexes:
             values = index_values(index, shown)
             if values is not None:
-                claimed.add((index.ident, value_key(values)))
+                claimed.add((index.ident, value_key(values, folds[index.ident])))
         out[cand.key] = Display(shown, tuple(i.ident for i in lost))
     return out
 
@@ -197,7 +213,7 @@ class Settler:
             for index in uniques:
                 values = index_values(index, row)
                 if values is not None:
-                    queue.append((index.ident, value_key(values), values))
+                    queue.append((index.ident, index_key(spec, index, values), values))
 
         for pk in seeds:
             add(pk)
@@ -295,7 +311,8 @@ class Settler:
                 values = index_values(index, cand.row)
                 if values is not None:
                     lost = int(index.ident in display.lost)
-                    rows.append((table, key, index.ident, value_key(values), lost, int(display.row is None)))
+                    vkey = index_key(spec, index, values)
+                    rows.append((table, key, index.ident, vkey, lost, int(display.row is None)))
         if rows:
             self._conn.executemany("INSERT INTO _p2pdb_settled VALUES (?, ?, ?, ?, ?, ?)", rows)
             self.active.add(table)

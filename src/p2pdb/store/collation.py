@@ -1,0 +1,140 @@
+"""The case-insensitive text collation, and the only place the project opens SQLite connections.
+
+``P2PDB_CI`` (the physical collation of MySQL character columns, see :mod:`p2pdb.schema._collation`)
+compares two strings by :func:`fold_key`: trailing spaces (U+0020) removed, as MySQL's PAD SPACE
+collations do, then Unicode case folding (``str.casefold``: 'A' = 'a', 'ß' = 'ss'). Accents are not
+folded ('é' <> 'e'). Keys that differ compare as MySQL PAD SPACE strings of code points (the shorter
+one padded with spaces), a total preorder whose ties are exactly the equal keys, as SQLite's indexes
+require. UNIQUE settlement normalises values with the same :func:`fold_key`, so it sees the same ties.
+
+MySQL collation names are registered too, so a statement may name them (``x COLLATE utf8mb4_bin``):
+``*_ci`` names compare as ``P2PDB_CI`` (NO PAD for the ``0900`` ones), ``*_bin`` names by code point with
+PAD SPACE (``utf8mb4_0900_bin``: NO PAD). ``binary`` is SQLite's own BINARY.
+
+Every connection must have them: SQLite refuses to prepare a statement that touches a column whose
+collation is unknown ("no such collation sequence"). :func:`connect` opens connections with them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import apsw
+
+from p2pdb.schema import CI_COLLATION, column_collation
+
+if TYPE_CHECKING:
+    from p2pdb.schema import TableSpec
+    from p2pdb.store.database import Database
+
+log = logging.getLogger(__name__)
+
+#: MySQL collation names a statement may use, beyond the physical ``P2PDB_CI``.
+_CI_NAMES = (
+    "utf8mb4_general_ci", "utf8mb4_unicode_ci", "utf8mb4_unicode_520_ci", "utf8mb3_general_ci",
+    "utf8mb3_unicode_ci", "utf8_general_ci", "utf8_unicode_ci", "ascii_general_ci", "latin1_swedish_ci",
+    "latin1_general_ci",
+)  # fmt: skip
+_CI_NO_PAD = ("utf8mb4_0900_ai_ci", "utf8mb4_0900_as_ci")
+_BIN_NAMES = ("utf8mb4_bin", "utf8mb3_bin", "utf8_bin", "ascii_bin", "latin1_bin")
+_BIN_NO_PAD = ("utf8mb4_0900_bin", "utf8mb4_0900_as_cs")
+
+
+def fold_key(text: str) -> str:
+    """The value ``P2PDB_CI`` compares: no trailing spaces, case folded."""
+    text = text.rstrip(" ")
+    return text.lower() if text.isascii() else text.casefold()
+
+
+def _pad_compare(a: str, b: str) -> int:
+    """PAD SPACE order of two strings without trailing spaces."""
+    if a == b:
+        return 0
+    width = max(len(a), len(b))
+    a, b = a.ljust(width), b.ljust(width)
+    return -1 if a < b else 1
+
+
+def compare_ci(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    return _pad_compare(fold_key(a), fold_key(b))
+
+
+def _compare_ci_no_pad(a: str, b: str) -> int:
+    if a == b:
+        return 0
+    fa = a.lower() if a.isascii() else a.casefold()
+    fb = b.lower() if b.isascii() else b.casefold()
+    return (fa > fb) - (fa < fb)
+
+
+def _compare_bin(a: str, b: str) -> int:
+    return _pad_compare(a.rstrip(" "), b.rstrip(" "))
+
+
+def _compare_bin_no_pad(a: str, b: str) -> int:
+    return (a > b) - (a < b)
+
+
+def register(conn: apsw.Connection) -> apsw.Connection:
+    """Register the collations on ``conn`` (and return it)."""
+    conn.create_collation(CI_COLLATION, compare_ci)
+    for name in _CI_NAMES:
+        conn.create_collation(name, compare_ci)
+    for name in _CI_NO_PAD:
+        conn.create_collation(name, _compare_ci_no_pad)
+    for name in _BIN_NAMES:
+        conn.create_collation(name, _compare_bin)
+    for name in _BIN_NO_PAD:
+        conn.create_collation(name, _compare_bin_no_pad)
+    return conn
+
+
+def connect(location: str, flags: int | None = None) -> apsw.Connection:
+    """An SQLite connection with the collations registered: every connection of the project."""
+    if flags is None:
+        return register(apsw.Connection(location))
+    return register(apsw.Connection(location, flags=flags))
+
+
+def index_folds(spec: TableSpec, columns: tuple[str, ...]) -> tuple[bool, ...]:
+    """For each of ``columns`` of ``spec``: whether it compares under ``P2PDB_CI``."""
+    keys = set(spec.pk_idents)
+    out = []
+    for name in columns:
+        column = spec.column(name)
+        extra: dict[str, Any] = column.extra if column is not None else {}
+        out.append(column is not None and column_collation(extra, key=column.ident in keys) == CI_COLLATION)
+    return tuple(out)
+
+
+def physical_mismatch(conn: apsw.Connection, name: str, spec: TableSpec) -> bool:
+    """Whether the physical table ``name`` has another collation than ``spec`` asks for on a column."""
+    keys = set(spec.pk_idents)
+    for column in spec.columns:
+        want = column_collation(column.extra, key=column.ident in keys) or "BINARY"
+        try:
+            have = conn.column_metadata("main", name, column.name)[1]
+        except apsw.Error:
+            return True
+        if str(have).upper() != want.upper():
+            return True
+    return False
+
+
+def upgrade(db: Database) -> None:
+    """Rebuild the tables a data directory of an older version made with other column collations
+    (binary text columns): what SQL shows, and the UNIQUE settlement, then match a fresh replica."""
+    stale = []
+    for table in db.catalog.schema.tables.values():
+        name = db.materializer._physical(table.spec)
+        if name is not None and physical_mismatch(db.conn, name, table.spec):
+            stale.append(table)
+    if not stale:
+        return
+    with db.conn:
+        for table in stale:
+            log.info("rebuilding table %s of %s for its column collations", table.spec.name, db.name)
+            db.materializer.rebuild(table, db.materializer._snapshot(table))
