@@ -60,3 +60,22 @@ def test_on_update_current_timestamp_is_the_writers_time() -> None:
     assert "on update CURRENT_TIMESTAMP" in {r[0]: r for r in rows(s, "DESCRIBE t")}["u"][5]
     replica = replica_of(node)
     assert rows(replica.session, "SELECT * FROM t ORDER BY id") == rows(s, "SELECT * FROM t ORDER BY id")
+
+
+def test_clock_defaults_are_the_statements_time_in_the_session_time_zone() -> None:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE clock")
+    run(s, "USE clock")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, v INT, c DATETIME DEFAULT CURRENT_TIMESTAMP)")
+    run(s, "SET time_zone = '+05:00'")
+    run(s, "INSERT INTO t (id, v) VALUES (1, 1), (2, 2)")
+    run(s, "INSERT INTO t (id, v, c) VALUES (3, 3, DEFAULT)")
+    (now,) = rows(s, "SELECT NOW()")[0]
+    run(s, "SET time_zone = '+00:00'")
+    run(s, "INSERT INTO t (id, v) VALUES (4, 4)")
+    (utc,) = rows(s, "SELECT NOW()")[0]
+    stamps = [r[0] for r in rows(s, "SELECT c FROM t ORDER BY id")]
+    assert stamps[0] == stamps[1]  # one value per statement
+    assert stamps[0][:13] == stamps[2][:13] == now[:13]  # the +05:00 clock, not UTC
+    assert stamps[3][:13] == utc[:13] and stamps[3][:13] != stamps[0][:13]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.schema import TableSpec
+from p2pdb.schema import NON_CONSTANT_DEFAULTS, TableSpec
 
 _DEFAULT = re.compile(r"\bDEFAULT\b|\(\s*\)\s*VALUES\s*\(\s*\)|\bVALUES\s*\(\s*\)", re.IGNORECASE)
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
@@ -26,7 +26,11 @@ _OF = "P2PDB_DEFAULT_OF"
 
 def fill_defaults(kind: str, shape: str, tables: Mapping[str, TableSpec]) -> str:
     """``shape`` with every ``DEFAULT`` of an INSERT/REPLACE/UPDATE replaced (see module docstring)."""
-    if kind not in ("INSERT", "REPLACE", "UPDATE") or not _DEFAULT.search(shape):
+    if kind not in ("INSERT", "REPLACE", "UPDATE"):
+        return shape
+    if not _DEFAULT.search(shape) and not (
+        kind != "UPDATE" and any(_clock_columns(s) for s in tables.values())
+    ):
         return shape
     replace = kind == "REPLACE"
     text = _DEFAULT_OF.sub(lambda m: f"{_OF}({m.group(1)})", shape)
@@ -68,6 +72,11 @@ def _value(spec: TableSpec, column: str) -> exp.Expression | None:
     return value if isinstance(value, exp.Expression) else None
 
 
+def _clock_columns(spec: TableSpec) -> list[str]:
+    """Columns whose default is CURRENT_TIMESTAMP, CURRENT_DATE or CURRENT_TIME."""
+    return [c.name for c in spec.columns if c.default in NON_CONSTANT_DEFAULTS and not c.extra.get("ai")]
+
+
 def _is_default(node: exp.Expression) -> bool:
     return (isinstance(node, exp.Var) and node.name.upper() == "DEFAULT") or (
         isinstance(node, exp.Column)
@@ -94,6 +103,17 @@ def _insert(tree: exp.Insert, tables: Mapping[str, TableSpec]) -> bool:
         for row in rows:
             row.set("expressions", [exp.Var(this="DEFAULT")])
         columns, changed = [first], True
+    if columns:  # columns left out whose default is the clock: the statement's time, as NOW() is
+        named = {c.lower() for c in columns}
+        missing = [c for c in _clock_columns(spec) if c.lower() not in named]
+        if missing and isinstance(target, exp.Schema) and all(isinstance(r, exp.Tuple) for r in rows):
+            for column in missing:
+                target.append("expressions", exp.to_identifier(column))
+                clock = _value(spec, column)
+                for row in rows:
+                    row.append("expressions", clock.copy() if clock is not None else exp.Null())
+            columns = [*columns, *missing]
+            changed = True
     if not columns:
         columns = list(spec.column_names)
     for row in rows:

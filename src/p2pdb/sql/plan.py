@@ -260,7 +260,11 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         shape = exact.shape
     if kind == "SELECT" and rollup.ROLLUP.search(shape):
         shape = rollup.rewrite(shape) or shape  # after the exact rewrite: its projections stay typed
-    shape = fill_defaults(kind, shape, tables)
+    filled = fill_defaults(kind, shape, tables)
+    if filled is not shape:  # defaults of the clock are the statement's time in the session's zone
+        for pattern, replacement in _SESSION_FUNCTIONS:
+            filled = pattern.sub(replacement, filled)
+    shape = filled
     auto: AutoSlots | None = None
     table: str | None = None
     if kind in ("INSERT", "REPLACE"):
