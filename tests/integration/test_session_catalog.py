@@ -183,3 +183,18 @@ def test_explain_has_mysql_columns(conn: pymysql.Connection[Any]) -> None:
     assert [r[4:7] for r in query(conn, "DESCRIBE SELECT c FROM ex_t WHERE b = 2")] == [("ref", "ib", "ib")]
     joined = query(conn, "EXPLAIN SELECT * FROM ex_t a JOIN ex_t z ON a.b = z.id")
     assert [(r[2], r[4]) for r in joined] == [("a", "ALL"), ("z", "eq_ref")]
+
+
+def test_show_create_table_and_tables_tell_the_next_auto_increment(conn: pymysql.Connection[Any]) -> None:
+    query(conn, "CREATE TABLE ai_t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
+    assert "AUTO_INCREMENT=" not in query(conn, "SHOW CREATE TABLE ai_t")[0][1]  # as MySQL: nothing at 1
+    query(conn, "INSERT INTO ai_t (v) VALUES (1), (2), (3)")
+    assert ") ENGINE=InnoDB AUTO_INCREMENT=4 DEFAULT CHARSET=" in query(conn, "SHOW CREATE TABLE ai_t")[0][1]
+    query(conn, "INSERT INTO ai_t (id, v) VALUES (10, 4)")
+    assert "AUTO_INCREMENT=11 " in query(conn, "SHOW CREATE TABLE ai_t")[0][1]
+    (auto,) = query(
+        conn,
+        "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+        " AND TABLE_NAME = 'ai_t'",
+    )[0]
+    assert auto == 11

@@ -325,6 +325,11 @@ class SQLBackend:
             for spec in sorted(db.catalog.indexes.values(), key=lambda i: (i.table, i.name))
         ]
 
+    def next_auto_id(self, database: str, table: str) -> int | None:
+        """The table's next AUTO_INCREMENT value on this node (None: no such column)."""
+        db = self.registry.get(database)
+        return db.peek_auto_id(table) if db is not None else None
+
     def row_count(self, database: str, table: str) -> int:
         db = self.registry.get(database)
         if db is None:

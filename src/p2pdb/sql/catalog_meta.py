@@ -327,8 +327,8 @@ def _key_columns(columns: Sequence[str]) -> str:
     return "(" + ",".join(quote_ident(c) for c in columns) + ")"
 
 
-def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec]) -> str:
-    """The table as MySQL 8's ``SHOW CREATE TABLE`` writes it."""
+def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec], auto_increment: int | None = None) -> str:
+    """The table as MySQL 8's ``SHOW CREATE TABLE`` writes it (``AUTO_INCREMENT=n`` past 1)."""
     lines = []
     for facts in describe_table(spec, indexes):
         parts = [quote_ident(facts.name), facts.info.column_type]
@@ -351,7 +351,11 @@ def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec]) -> str:
     lines.extend(constraint_lines(spec))
     body = ",\n  ".join(lines)
     comment = table_comment(spec)
-    options = f"{TABLE_OPTIONS} COMMENT={quote_string(comment)}" if comment else TABLE_OPTIONS
+    options = TABLE_OPTIONS
+    if auto_increment is not None and auto_increment > 1:
+        options = options.replace("ENGINE=InnoDB ", f"ENGINE=InnoDB AUTO_INCREMENT={auto_increment} ", 1)
+    if comment:
+        options = f"{options} COMMENT={quote_string(comment)}"
     return f"CREATE TABLE {quote_ident(spec.name)} (\n  {body}\n) {options}"
 
 

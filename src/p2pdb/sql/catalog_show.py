@@ -361,7 +361,8 @@ def _create(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
         database, _ = _resolve(ctx, database or ctx.current_db, table)  # 1146 if it is nothing
         raise MySQLError(1347, f"'{database}.{table}' is not VIEW")
     database, spec = _resolve(ctx, database or ctx.current_db, table)
-    text = _create_table_sql(spec, _indexes(ctx, database, spec))
+    peek = getattr(ctx.source, "next_auto_id", None)
+    text = _create_table_sql(spec, _indexes(ctx, database, spec), peek(database, spec.name) if peek else None)
     return ResultSet(_CREATE_TABLE, [[spec.name, text]])
 
 

@@ -299,7 +299,9 @@ def _fill(conn: apsw.Connection, source: CatalogSource, snapshot: Snapshot) -> N
                 0,
                 0,
             )  # AVG_ROW_LENGTH, DATA_LENGTH, MAX_DATA_LENGTH, INDEX_LENGTH, DATA_FREE
-            tail = (None, None, None, None, COLLATION_NAME, None, "", table_comment(spec))
+            peek = getattr(source, "next_auto_id", None)
+            auto = peek(db, spec.name) if peek is not None else None
+            tail = (auto, None, None, None, COLLATION_NAME, None, "", table_comment(spec))
             tables.append(("def", db, spec.name, "BASE TABLE", "InnoDB", 10, "Dynamic", count, *sizes, *tail))
             # An unpartitioned table has one row in PARTITIONS, its partition columns NULL (as MySQL).
             partitions.append(

@@ -567,6 +567,20 @@ class Database:
                     self._auto_max[key] = int(value)
         return self._auto_max[key]
 
+    def peek_auto_id(self, table: str) -> int | None:
+        """The AUTO_INCREMENT value this node would give ``table``'s next row, without taking it
+        (``SHOW CREATE TABLE``'s ``AUTO_INCREMENT=``); None when the table has no such column."""
+        spec = self.catalog.table(table)
+        column = next((c for c in spec.columns if c.extra.get("ai")), None) if spec is not None else None
+        if spec is None or column is None:
+            return None
+        key = (spec.ident, column.ident)
+        cls = self.id_class()
+        floor = max(self._current_max(spec, column.name), self._auto_last.get(key, 0))
+        if cls is None:
+            return floor + 1
+        return cls.first_above(max(floor, cls.watermarks.get(spec.ident, 0)))
+
     def next_auto_id(self, table: str, column: str) -> int:
         return self.next_auto_ids(table, column, 1)[0]
 
