@@ -392,3 +392,15 @@ def test_a_decimal_literal_written_to_a_text_column_keeps_its_digits() -> None:
     run(s, "INSERT INTO t VALUES (1, 313.20), (2, 0.10)")
     run(s, "UPDATE t SET u = 1.50 WHERE id = 2")
     assert rows(s, "SELECT u FROM t ORDER BY id") == [("313.20",), ("1.50",)]
+
+
+def test_division_keeps_nine_digit_words_inside_expressions() -> None:
+    from test_sql_keyless_and_select import Node, rows, run
+
+    node = Node()
+    s = node.session
+    # MySQL keeps 1/3 as 0.333333333 inside an expression and rounds the final result to its scale.
+    got = rows(
+        s, "SELECT 1/3, 1/3*3, 1221/96*51, (1/3) + 0.00001, CAST(40 AS SIGNED) / CAST(77 AS SIGNED) + 33"
+    )
+    assert got == [("0.3333", "1.0000", "648.6563", "0.33334", "33.5195")]

@@ -89,6 +89,19 @@ def _binary(op: Callable[[Decimal, Decimal], Decimal]) -> Callable[[Any, Any, An
     return call
 
 
+def _divide(a: Any, b: Any, scale: Any) -> str | None:
+    """``a / b`` as MySQL keeps it inside an expression: rounded to whole 9-digit words of fraction
+    (``1/3`` is 0.333333333, so ``1/3*3`` shows 1.0000); the result's declared scale (``s + 4``) is
+    applied where it is shown (the DECIMAL output converter), as MySQL rounds only its final result."""
+    x, y = to_decimal(a), to_decimal(b)
+    if x is None or y is None:
+        return None
+    try:
+        return text(CONTEXT.divide(x, y), max(9, -(-int(scale) // 9) * 9))
+    except (DivisionByZero, InvalidOperation):
+        return None
+
+
 def _neg(a: Any) -> str | None:
     x = to_decimal(a)
     return None if x is None else format(-x if x else x, "f")
@@ -306,10 +319,10 @@ def register(conn: apsw.Connection) -> None:
         "p2pdb_dadd": CONTEXT.add,
         "p2pdb_dsub": CONTEXT.subtract,
         "p2pdb_dmul": CONTEXT.multiply,
-        "p2pdb_ddiv": CONTEXT.divide,
     }
     for name, op in ops.items():
         conn.create_scalar_function(name, _binary(op), 3, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_ddiv", _divide, 3, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dneg", _neg, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dround", _round, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]

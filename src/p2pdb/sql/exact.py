@@ -240,6 +240,8 @@ class _Typer:
             return _capped(inner[1] - inner[2] + min(places, MAX_SCALE) + 1, min(places, inner[2]))
         if isinstance(node, exp.Cast):
             to = node.to
+            if to.this in _CAST_INTEGER:  # CAST(x AS SIGNED / UNSIGNED): a BIGINT
+                return ("int", 20, 0)
             if to.this in _CAST_TEMPORAL:
                 return (_CAST_TEMPORAL[to.this], self._fsp(to), 0)
             if to.this == exp.DataType.Type.DECIMAL:
@@ -325,6 +327,9 @@ def _unify(kinds: list[Kind]) -> Kind:
     return _capped(digits + scale, scale)
 
 
+_CAST_INTEGER = frozenset(
+    (exp.DataType.Type.BIGINT, exp.DataType.Type.UBIGINT, exp.DataType.Type.INT, exp.DataType.Type.UINT)
+)
 _CAST_TEMPORAL = {
     exp.DataType.Type.DATE: "date",
     exp.DataType.Type.DATETIME: "datetime",
