@@ -136,3 +136,20 @@ def test_reader_connections_compare_the_same(tmp_path: Path) -> None:
         assert rows(session, "SELECT id FROM people WHERE name = 'BOB'") == [(2,)]
     finally:
         backend.registry.close()
+
+
+def test_collations_real_schemas_name() -> None:
+    """WordPress' utf8mb4_unicode_520_ci, the old utf8_* names and a case-sensitive 0900 collation."""
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE wpdb")
+    run(s, "USE wpdb")
+    run(
+        s,
+        "CREATE TABLE wp (id INT PRIMARY KEY, a VARCHAR(10) COLLATE utf8mb4_unicode_520_ci,"
+        " b VARCHAR(10) CHARACTER SET utf8 COLLATE utf8_general_ci, c VARCHAR(5) COLLATE utf8mb4_0900_as_cs)"
+        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_520_ci",
+    )
+    run(s, "INSERT INTO wp VALUES (1, 'Abc', 'Abc', 'Abc')")
+    assert rows(s, "SELECT COUNT(*) FROM wp WHERE a = 'abc' AND b = 'abc'") == [(1,)]
+    assert rows(s, "SELECT COUNT(*) FROM wp WHERE c = 'abc'") == [(0,)]  # _cs: case-sensitive

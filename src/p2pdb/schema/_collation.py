@@ -9,7 +9,7 @@ the same physical table:
 - character column: the MySQL type (extra ``mt``) is CHAR, VARCHAR, TINYTEXT/TEXT/MEDIUMTEXT/LONGTEXT,
   ENUM or SET (columns without ``mt``, made through the store API with SQLite types, stay binary);
 - binary: the column's collation (extra ``co``, present only when it differs from the table's
-  default) is ``binary`` or ends in ``_bin``;
+  default) is ``binary`` or ends in ``_bin`` or ``_cs`` (case-sensitive: compared exactly);
 - primary key columns stay binary: a row's identity in the log is its exact key value, so two
   replicas must never merge 'a' and 'A' into one physical row.
 """
@@ -33,7 +33,8 @@ def check_collation_name(name: Any) -> str:
 
 
 def is_binary_collation(name: str) -> bool:
-    return name == "binary" or name.endswith("_bin")
+    """Collations that compare exactly here: binary, ``*_bin`` and the case-sensitive ``*_cs``."""
+    return name == "binary" or name.endswith(("_bin", "_cs"))
 
 
 def column_collation(extra: dict[str, Any], *, key: bool) -> str | None:

@@ -45,15 +45,25 @@ COLLATIONS: tuple[tuple[str, str, int, str, int, str], ...] = (
     ("ascii_general_ci", "ascii", 11, "Yes", 1, "PAD SPACE"),
     ("binary", "binary", 63, "Yes", 1, "NO PAD"),
     ("latin1_bin", "latin1", 47, "", 1, "PAD SPACE"),
+    ("latin1_general_ci", "latin1", 48, "", 1, "PAD SPACE"),
+    ("latin1_general_cs", "latin1", 49, "", 1, "PAD SPACE"),
     ("latin1_swedish_ci", "latin1", 8, "Yes", 1, "PAD SPACE"),
     ("utf8mb3_bin", "utf8mb3", 83, "", 1, "PAD SPACE"),
     ("utf8mb3_general_ci", "utf8mb3", 33, "Yes", 1, "PAD SPACE"),
+    ("utf8mb3_unicode_520_ci", "utf8mb3", 214, "", 8, "PAD SPACE"),
+    ("utf8mb3_unicode_ci", "utf8mb3", 192, "", 8, "PAD SPACE"),
     ("utf8mb4_0900_ai_ci", "utf8mb4", 255, "", 0, "NO PAD"),
+    ("utf8mb4_0900_as_ci", "utf8mb4", 305, "", 0, "NO PAD"),
+    ("utf8mb4_0900_as_cs", "utf8mb4", 278, "", 0, "NO PAD"),
     ("utf8mb4_0900_bin", "utf8mb4", 309, "", 1, "NO PAD"),
     ("utf8mb4_bin", "utf8mb4", 46, "", 1, "PAD SPACE"),
     ("utf8mb4_general_ci", "utf8mb4", 45, "Yes", 1, "PAD SPACE"),
+    ("utf8mb4_unicode_520_ci", "utf8mb4", 246, "", 8, "PAD SPACE"),
     ("utf8mb4_unicode_ci", "utf8mb4", 224, "", 8, "PAD SPACE"),
 )
+#: MySQL's older names: utf8 is utf8mb3.
+COLLATION_ALIASES = {"utf8_bin": "utf8mb3_bin", "utf8_general_ci": "utf8mb3_general_ci",
+                     "utf8_unicode_ci": "utf8mb3_unicode_ci", "utf8_unicode_520_ci": "utf8mb3_unicode_520_ci"}  # fmt: skip
 #: (engine, support, comment, transactions, XA, savepoints): SHOW ENGINES, ENGINES.
 ENGINES: tuple[tuple[str, str, str, str, str, str], ...] = (
     ("InnoDB", "DEFAULT", "Supports transactions, row-level locking, and foreign keys", "YES", "YES", "YES"),

@@ -267,10 +267,11 @@ _BINARY_TYPES = {"char": "binary", "varchar": "varbinary", "tinytext": "tinyblob
 
 
 def _collation_name(node: exp.Expression) -> str:
-    from p2pdb.sql.catalog_meta import COLLATIONS
+    from p2pdb.sql.catalog_meta import COLLATION_ALIASES, COLLATIONS
 
     name = (node.name if isinstance(node, (exp.Identifier, exp.Var, exp.Column)) else node.sql()).lower()
     name = name.strip("'\"`")
+    name = COLLATION_ALIASES.get(name, name)
     if name not in {c[0] for c in COLLATIONS}:
         raise MySQLError(1273, f"Unknown collation: '{name}'")
     return name
