@@ -9,6 +9,7 @@ SQLAlchemy or pandas.
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import subprocess
 from collections import Counter
@@ -166,7 +167,8 @@ class TestDrivers:
         client.execute("CREATE TABLE shaped LIKE src")
         ((_, like),) = client.rows("SHOW CREATE TABLE shaped")
         ((_, original),) = client.rows("SHOW CREATE TABLE src")
-        assert like == original.replace("`src`", "`shaped`")
+        # As MySQL: the copy's AUTO_INCREMENT starts again (no AUTO_INCREMENT=n in its definition).
+        assert like == re.sub(r" AUTO_INCREMENT=\d+", "", original.replace("`src`", "`shaped`"))
         assert client.execute("INSERT INTO shaped (name) VALUES ('x')").lastrowid == 1
 
     def test_create_table_select_errors(self, client: Client) -> None:

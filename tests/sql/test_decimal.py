@@ -395,7 +395,7 @@ def test_a_decimal_literal_written_to_a_text_column_keeps_its_digits() -> None:
 
 
 def test_division_keeps_nine_digit_words_inside_expressions() -> None:
-    from test_sql_keyless_and_select import Node, rows, run
+    from test_sql_keyless_and_select import Node, rows
 
     node = Node()
     s = node.session
