@@ -1,0 +1,164 @@
+"""More MySQL built-in functions (issue 11): JSON, aggregates, strings, date/time and math, with the
+results MySQL 8's reference manual gives, through the SQL session layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_sql_keyless_and_select import Node, error, rows, run
+
+
+@pytest.fixture(scope="module")
+def node() -> Node:
+    node = Node()
+    run(node.session, "CREATE DATABASE app")
+    run(node.session, "USE app")
+    run(node.session, "CREATE TABLE docs (id INT PRIMARY KEY, doc JSON)")
+    run(
+        node.session,
+        """INSERT INTO docs VALUES (1, '{"name": "bob", "age": 35, "tags": ["a", "b"]}'),"""
+        """ (2, '{"name": "amy", "age": 9, "tags": []}')""",
+    )
+    run(node.session, "CREATE TABLE nums (id INT PRIMARY KEY, g INT, v INT, s VARCHAR(10))")
+    run(
+        node.session,
+        "INSERT INTO nums VALUES (1, 1, 5, 'x'), (2, 1, 3, 'y'), (3, 2, 6, 'x'), (4, 2, NULL, NULL), (5, 2, 6, 'x')",
+    )
+    return node
+
+
+SEARCH_DOC = """'["abc", [{"k": "10"}, "def"], {"x":"abc"}, {"y":"bcd"}]'"""
+
+JSON_CASES: list[tuple[str, Any]] = [
+    ("SELECT JSON_OBJECT('k', 1)", '{"k": 1}'),
+    ("SELECT JSON_ARRAY(1, 'x')", '[1, "x"]'),
+    ("SELECT JSON_ARRAY(1, 'abc', NULL)", '[1, "abc", null]'),
+    ("SELECT JSON_OBJECT('id', 87, 'name', 'carrot')", '{"id": 87, "name": "carrot"}'),
+    ("SELECT JSON_OBJECT('key1', 1, 'key2', 'abc', 'key1', 'def')", '{"key1": "def", "key2": "abc"}'),
+    ("SELECT JSON_OBJECT('a', JSON_ARRAY(1, JSON_OBJECT('b', NULL)))", '{"a": [1, {"b": null}]}'),
+    ("SELECT JSON_ARRAY('[1]')", '["[1]"]'),  # a string value stays a string
+    ("""SELECT JSON_EXTRACT('{"a": [1, 2]}', '$.a[1]')""", "2"),
+    ("""SELECT JSON_EXTRACT('{"a": "s"}', '$.a')""", '"s"'),
+    ("SELECT JSON_EXTRACT('[10, 20, [30, 40]]', '$[1]', '$[0]')", "[20, 10]"),
+    ("SELECT JSON_EXTRACT('[10, 20, [30, 40]]', '$[2][*]')", "[30, 40]"),
+    ("SELECT JSON_EXTRACT('[10, 20, [30, 40]]', '$[last]')", "[30, 40]"),
+    ("""SELECT JSON_EXTRACT('{"a": 1}', '$.b')""", None),
+    ("SELECT JSON_UNQUOTE('\"abc\"')", "abc"),
+    ("""SELECT JSON_UNQUOTE(JSON_EXTRACT('{"a": "s"}', '$.a'))""", "s"),
+    ("SELECT JSON_UNQUOTE('[1, 2]')", "[1, 2]"),
+    ("SELECT JSON_LENGTH('[1, 2, {\"a\": 3}]')", 3),
+    ("""SELECT JSON_LENGTH('{"a": 1, "b": {"c": 30}}', '$.b')""", 1),
+    ("SELECT JSON_LENGTH('{\"a\": 1}', '$.z')", None),
+    ("SELECT JSON_TYPE('[1]')", "ARRAY"),
+    ("SELECT JSON_TYPE('{}')", "OBJECT"),
+    ("SELECT JSON_TYPE('1')", "INTEGER"),
+    ("SELECT JSON_TYPE('1.5')", "DOUBLE"),
+    ("SELECT JSON_TYPE('\"s\"')", "STRING"),
+    ("SELECT JSON_TYPE('true')", "BOOLEAN"),
+    ("SELECT JSON_TYPE('null')", "NULL"),
+    ("SELECT JSON_TYPE(NULL)", None),
+    ("SELECT JSON_VALID('{\"a\": 1}')", 1),
+    ("SELECT JSON_VALID('hello')", 0),
+    ("SELECT JSON_VALID('\"hello\"')", 1),
+    ("""SELECT JSON_CONTAINS('{"a": 1, "b": 2, "c": {"d": 4}}', '1', '$.a')""", 1),
+    ("""SELECT JSON_CONTAINS('{"a": 1, "b": 2, "c": {"d": 4}}', '1', '$.b')""", 0),
+    ("""SELECT JSON_CONTAINS('{"a": 1, "b": 2, "c": {"d": 4}}', '{"d": 4}', '$.a')""", 0),
+    ("""SELECT JSON_CONTAINS('{"a": 1, "b": 2, "c": {"d": 4}}', '{"d": 4}', '$.c')""", 1),
+    ("SELECT JSON_CONTAINS('[1, 2, [3, 4]]', '[1, 3]')", 1),
+    ("""SELECT JSON_CONTAINS_PATH('{"a": 1, "b": 2, "c": {"d": 4}}', 'one', '$.a', '$.e')""", 1),
+    ("""SELECT JSON_CONTAINS_PATH('{"a": 1, "b": 2, "c": {"d": 4}}', 'all', '$.a', '$.e')""", 0),
+    ("""SELECT JSON_CONTAINS_PATH('{"a": 1, "b": 2, "c": {"d": 4}}', 'one', '$.c.d')""", 1),
+    ("""SELECT JSON_KEYS('{"a": 1, "b": {"c": 30}}')""", '["a", "b"]'),
+    ("""SELECT JSON_KEYS('{"a": 1, "b": {"c": 30}}', '$.b')""", '["c"]'),
+    ("SELECT JSON_KEYS('[1]')", None),
+    (
+        """SELECT JSON_SET('{ "a": 1, "b": [2, 3]}', '$.a', 10, '$.c', '[true, false]')""",
+        '{"a": 10, "b": [2, 3], "c": "[true, false]"}',
+    ),
+    (
+        """SELECT JSON_INSERT('{ "a": 1, "b": [2, 3]}', '$.a', 10, '$.c', '[true, false]')""",
+        '{"a": 1, "b": [2, 3], "c": "[true, false]"}',
+    ),
+    (
+        """SELECT JSON_REPLACE('{ "a": 1, "b": [2, 3]}', '$.a', 10, '$.c', '[true, false]')""",
+        '{"a": 10, "b": [2, 3]}',
+    ),
+    ("""SELECT JSON_SET('{"a": 1}', '$.b', JSON_ARRAY(1, 2))""", '{"a": 1, "b": [1, 2]}'),
+    ("SELECT JSON_INSERT('[1]', '$[5]', 2)", "[1, 2]"),
+    ("""SELECT JSON_REMOVE('["a", ["b", "c"], "d"]', '$[1]')""", '["a", "d"]'),
+    ("""SELECT JSON_ARRAY_APPEND('["a", ["b", "c"], "d"]', '$[1]', 1)""", '["a", ["b", "c", 1], "d"]'),
+    ("SELECT JSON_MERGE_PATCH('[1, 2]', '[true, false]')", "[true, false]"),
+    ("""SELECT JSON_MERGE_PATCH('{"name": "x"}', '{"id": 47}')""", '{"id": 47, "name": "x"}'),
+    ("""SELECT JSON_MERGE_PATCH('{"a": 1, "b": 2}', '{"a": 3, "c": 4}')""", '{"a": 3, "b": 2, "c": 4}'),
+    ("""SELECT JSON_MERGE_PATCH('{"a": 1, "b": 2}', '{"b": null}')""", '{"a": 1}'),
+    ("SELECT JSON_MERGE_PRESERVE('[1, 2]', '[true, false]')", "[1, 2, true, false]"),
+    ("""SELECT JSON_MERGE_PRESERVE('{"name": "x"}', '{"id": 47}')""", '{"id": 47, "name": "x"}'),
+    ("SELECT JSON_MERGE_PRESERVE('1', 'true')", "[1, true]"),
+    ("""SELECT JSON_MERGE_PRESERVE('[1, 2]', '{"id": 47}')""", '[1, 2, {"id": 47}]'),
+    (
+        """SELECT JSON_MERGE_PRESERVE('{ "a": 1, "b": 2 }', '{ "a": 3, "c": 4 }')""",
+        '{"a": [1, 3], "b": 2, "c": 4}',
+    ),
+    (f"SELECT JSON_SEARCH({SEARCH_DOC}, 'one', 'abc')", '"$[0]"'),
+    (f"SELECT JSON_SEARCH({SEARCH_DOC}, 'all', 'abc')", '["$[0]", "$[2].x"]'),
+    (f"SELECT JSON_SEARCH({SEARCH_DOC}, 'all', 'ghi')", None),
+    (f"SELECT JSON_SEARCH({SEARCH_DOC}, 'all', '10')", '"$[1][0].k"'),
+    (f"SELECT JSON_SEARCH({SEARCH_DOC}, 'all', '%b%')", '["$[0]", "$[2].x", "$[3].y"]'),
+    (f"SELECT JSON_SEARCH({SEARCH_DOC}, 'all', '%b%', NULL, '$[3]')", '"$[3].y"'),
+    ("SELECT JSON_DEPTH('{}'), JSON_DEPTH('[10, 20]'), JSON_DEPTH('[10, {\"a\": 20}]')", None),
+    ("SELECT JSON_PRETTY('[1,3,5]')", "[\n  1,\n  3,\n  5\n]"),
+    (
+        """SELECT JSON_PRETTY('{"a":"10","b":"15","x":"25"}')""",
+        '{\n  "a": "10",\n  "b": "15",\n  "x": "25"\n}',
+    ),
+    ("SELECT JSON_QUOTE('null')", '"null"'),
+    ("SELECT JSON_QUOTE('\"null\"')", '"\\"null\\""'),
+    ("SELECT JSON_QUOTE('[1, 2, 3]')", '"[1, 2, 3]"'),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), JSON_CASES)
+def test_json_functions(node: Node, sql: str, expected: Any) -> None:
+    if sql.startswith("SELECT JSON_DEPTH"):
+        assert rows(node.session, sql) == [(1, 2, 3)]
+        return
+    assert rows(node.session, sql) == [(expected,)]
+
+
+def test_json_operators_and_comparisons(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT doc->'$.name', doc->>'$.name', doc->'$.tags' FROM docs ORDER BY id") == [
+        ('"bob"', "bob", '["a", "b"]'),
+        ('"amy"', "amy", "[]"),
+    ]
+    # JSON_EXTRACT compared with a string or a number, or sorted by: MySQL's outcome
+    assert rows(s, "SELECT id FROM docs WHERE JSON_EXTRACT(doc, '$.name') = 'bob'") == [(1,)]
+    assert rows(s, "SELECT id FROM docs WHERE doc->>'$.age' > 10") == [(1,)]
+    assert rows(s, "SELECT id FROM docs ORDER BY JSON_EXTRACT(doc, '$.age')") == [(2,), (1,)]
+    assert rows(s, "SELECT id FROM docs WHERE JSON_CONTAINS(doc->'$.tags', '\"b\"')") == [(1,)]
+
+
+def test_json_writes_and_aggregates(node: Node) -> None:
+    s = node.session
+    run(s, "CREATE TABLE w (id INT PRIMARY KEY, doc JSON)")
+    run(s, "INSERT INTO w VALUES (1, JSON_OBJECT('a', 1))")
+    run(s, "UPDATE w SET doc = JSON_SET(doc, '$.b', JSON_OBJECT('c', JSON_ARRAY(1, 2))) WHERE id = 1")
+    assert rows(s, "SELECT doc FROM w") == [('{"a": 1, "b": {"c": [1, 2]}}',)]
+    assert rows(s, "SELECT JSON_ARRAYAGG(v), JSON_OBJECTAGG(id, s) FROM nums WHERE g = 1") == [
+        ("[5, 3]", '{"1": "x", "2": "y"}')
+    ]
+    assert rows(s, "SELECT JSON_OBJECT('all', JSON_ARRAYAGG(s)) FROM nums WHERE g = 1") == [
+        ('{"all": ["x", "y"]}',)
+    ]
+    assert rows(s, "SELECT JSON_ARRAYAGG(v) FROM nums WHERE g = 99") == [(None,)]
+
+
+def test_json_errors(node: Node) -> None:
+    s = node.session
+    assert error(s, "SELECT JSON_EXTRACT('{', '$')")[0] == 3141
+    assert error(s, "SELECT JSON_EXTRACT('{}', 'a')")[0] == 3143
+    assert error(s, "SELECT JSON_LENGTH(1)")[0] == 3146
+    assert error(s, "SELECT JSON_SET('[1]', '$[*]', 1)")[0] == 3149
+    assert error(s, "SELECT JSON_REMOVE('[1]', '$')")[0] == 3153
+    assert error(s, "SELECT JSON_OBJECT('a')")[0] == 1582
