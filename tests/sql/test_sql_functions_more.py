@@ -162,3 +162,40 @@ def test_json_errors(node: Node) -> None:
     assert error(s, "SELECT JSON_SET('[1]', '$[*]', 1)")[0] == 3149
     assert error(s, "SELECT JSON_REMOVE('[1]', '$')")[0] == 3153
     assert error(s, "SELECT JSON_OBJECT('a')")[0] == 1582
+
+
+def test_bit_aggregates(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT BIT_AND(v), BIT_OR(v), BIT_XOR(v) FROM nums") == [(0, 7, 6)]
+    assert rows(s, "SELECT g, BIT_AND(v), BIT_OR(v), BIT_XOR(v) FROM nums GROUP BY g ORDER BY g") == [
+        (1, 1, 7, 6),
+        (2, 6, 6, 0),
+    ]
+    # no rows: BIT_AND is every bit set (an unsigned 64-bit value), the others 0
+    assert rows(s, "SELECT BIT_AND(v), BIT_OR(v), BIT_XOR(v) FROM nums WHERE id > 100") == [
+        ("18446744073709551615", 0, 0)
+    ]
+    assert rows(s, "SELECT BIT_OR(-1)") == [("18446744073709551615",)]
+
+
+def test_statistics(node: Node) -> None:
+    s = node.session
+    # v = 5, 3, 6, 6 (NULL skipped): mean 5, squared deviations 0 + 4 + 1 + 1 = 6
+    assert rows(s, "SELECT VARIANCE(v), VAR_POP(v), VAR_SAMP(v) FROM nums") == [(1.5, 1.5, 2.0)]
+    assert rows(s, "SELECT STD(v), STDDEV(v), STDDEV_POP(v) FROM nums") == [(1.5**0.5,) * 3]
+    assert rows(s, "SELECT STDDEV_SAMP(v) FROM nums") == [(2.0**0.5,)]
+    assert rows(s, "SELECT VAR_SAMP(v), STDDEV_SAMP(v) FROM nums WHERE id = 1") == [(None, None)]
+    assert rows(s, "SELECT STD(v), VARIANCE(v) FROM nums WHERE id > 100") == [(None, None)]
+    # through sqlglot's translation (a CAST sends the statement there): VARIANCE stays the population one
+    assert rows(s, "SELECT VARIANCE(v), VAR_SAMP(v), CAST(1 AS SIGNED) FROM nums") == [(1.5, 2.0, 1)]
+
+
+def test_count_distinct_of_several_expressions(node: Node) -> None:
+    s = node.session
+    # (5,'x'), (3,'y'), (6,'x'), (6,'x') and a row with NULLs, which is not counted
+    assert rows(s, "SELECT COUNT(DISTINCT v, s) FROM nums") == [(3,)]
+    assert rows(s, "SELECT g, COUNT(DISTINCT v, s), COUNT(DISTINCT s) FROM nums GROUP BY g ORDER BY g") == [
+        (1, 2, 2),
+        (2, 1, 1),
+    ]
+    assert rows(s, "SELECT COUNT(DISTINCT g, (v + 1)) FROM nums") == [(3,)]
