@@ -19,7 +19,16 @@ from typing import Any
 import apsw
 
 from p2pdb import __version__
-from p2pdb.sql import aggregates, builtins, decimals, guard, json_functions, temporal, timezones
+from p2pdb.sql import (
+    aggregates,
+    builtins,
+    decimals,
+    guard,
+    json_functions,
+    string_functions,
+    temporal,
+    timezones,
+)
 from p2pdb.sql.protocol.errors import ErrorCode
 
 MYSQL_VERSION = f"8.0.36-p2pdb-{__version__}"
@@ -373,4 +382,5 @@ def register(conn: apsw.Connection) -> None:
     builtins.register(conn)
     json_functions.register(conn)
     aggregates.register(conn)
+    string_functions.register(conn)
     conn.create_scalar_function("convert_tz", timezones.convert_tz, 3, deterministic=True)  # type: ignore[arg-type]
