@@ -267,3 +267,47 @@ STRING_CASES: list[tuple[str, Any]] = [
 @pytest.mark.parametrize(("sql", "expected"), STRING_CASES)
 def test_string_functions(node: Node, sql: str, expected: Any) -> None:
     assert rows(node.session, sql) == [(expected,)]
+
+
+TIME_CASES: list[tuple[str, Any]] = [
+    ("SELECT TIME_TO_SEC('22:23:00')", 80580),
+    ("SELECT TIME_TO_SEC('00:39:38')", 2378),
+    ("SELECT SEC_TO_TIME(2378)", "00:39:38"),
+    ("SELECT SEC_TO_TIME(-2378)", "-00:39:38"),
+    ("SELECT MAKEDATE(2011, 31)", "2011-01-31"),
+    ("SELECT MAKEDATE(2011, 32)", "2011-02-01"),
+    ("SELECT MAKEDATE(2011, 365)", "2011-12-31"),
+    ("SELECT MAKEDATE(2011, 0)", None),
+    ("SELECT MAKETIME(12, 15, 30)", "12:15:30"),
+    ("SELECT ADDTIME('2007-12-31 23:59:59.999999', '1 1:1:1.000002')", "2008-01-02 01:01:01.000001"),
+    ("SELECT ADDTIME('01:00:00.999999', '02:00:00.999998')", "03:00:01.999997"),
+    ("SELECT SUBTIME('2007-12-31 23:59:59.999999', '1 1:1:1.000002')", "2007-12-30 22:58:58.999997"),
+    ("SELECT SUBTIME('01:00:00.999999', '02:00:00.999998')", "-00:59:59.999999"),
+    ("SELECT TIMEDIFF('2000-01-01 00:00:00', '2000-01-01 00:00:00.000001')", "-00:00:00.000001"),
+    ("SELECT TIMEDIFF('2008-12-31 23:59:59.000001', '2008-12-30 01:01:01.000002')", "46:58:57.999999"),
+    ("SELECT YEARWEEK('1987-01-01')", 198652),
+    ("SELECT WEEK('2008-02-20')", 7),
+    ("SELECT WEEK('2008-02-20', 1)", 8),
+    ("SELECT WEEK('2008-12-31', 1)", 53),
+    ("SELECT WEEK('2000-01-01', 0)", 0),
+    ("SELECT WEEK('2000-01-01', 2)", 52),
+    ("SELECT PERIOD_ADD(200801, 2)", 200803),
+    ("SELECT PERIOD_DIFF(200802, 200703)", 11),
+    ("SELECT FROM_DAYS(730669)", "2000-07-03"),
+    ("SELECT GET_FORMAT(DATE, 'EUR')", "%d.%m.%Y"),
+    ("SELECT GET_FORMAT(DATE, 'USA')", "%m.%d.%Y"),
+    ("SELECT GET_FORMAT(DATETIME, 'USA')", "%Y-%m-%d %H.%i.%s"),
+    ("SELECT GET_FORMAT(TIME, 'ISO')", "%H:%i:%s"),
+    ("SELECT DATE_FORMAT('2003-10-03', GET_FORMAT(DATE, 'EUR'))", "03.10.2003"),
+    ("SELECT TIME_FORMAT('100:00:00', '%H %k %h %I %l')", "100 100 04 04 4"),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), TIME_CASES)
+def test_time_functions(node: Node, sql: str, expected: Any) -> None:
+    assert rows(node.session, sql) == [(expected,)]
+
+
+def test_utc_functions(node: Node) -> None:
+    ((day, clock, stamp),) = rows(node.session, "SELECT UTC_DATE(), UTC_TIME(), UTC_TIMESTAMP()")
+    assert stamp[:10] == day and len(clock) == 8 and clock[2] == ":"

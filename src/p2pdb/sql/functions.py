@@ -27,6 +27,7 @@ from p2pdb.sql import (
     json_functions,
     string_functions,
     temporal,
+    time_functions,
     timezones,
 )
 from p2pdb.sql.protocol.errors import ErrorCode
@@ -383,4 +384,5 @@ def register(conn: apsw.Connection) -> None:
     json_functions.register(conn)
     aggregates.register(conn)
     string_functions.register(conn)
+    time_functions.register(conn)
     conn.create_scalar_function("convert_tz", timezones.convert_tz, 3, deterministic=True)  # type: ignore[arg-type]

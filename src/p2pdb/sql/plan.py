@@ -17,7 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.sql import aggregates, json_functions
+from p2pdb.sql import aggregates, json_functions, time_functions
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.defaults import fill_defaults
@@ -271,6 +271,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         if is_multi_table(kind, shape):
             shape = rewrite_multi_table(kind, shape)
     shape = aggregates.rewrite_count_distinct(json_functions.mark_nested(shape))
+    shape = time_functions.rewrite_get_format(shape)
     probe = _replace_probe(shape, tables) if kind == "REPLACE" else None
     sql = rewrite(shape)
     if kind == "SELECT" and NEEDS_TRANSLATION.search(shape):
