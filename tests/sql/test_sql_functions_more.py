@@ -311,3 +311,47 @@ def test_time_functions(node: Node, sql: str, expected: Any) -> None:
 def test_utc_functions(node: Node) -> None:
     ((day, clock, stamp),) = rows(node.session, "SELECT UTC_DATE(), UTC_TIME(), UTC_TIMESTAMP()")
     assert stamp[:10] == day and len(clock) == 8 and clock[2] == ":"
+
+
+MATH_CASES: list[tuple[str, Any]] = [
+    ("SELECT CEIL(2.5)", 3),
+    ("SELECT CEILING(1.23)", 2),
+    ("SELECT CEILING(-1.23)", -1),
+    ("SELECT FLOOR(1.23)", 1),
+    ("SELECT FLOOR(-1.23)", -2),
+    ("SELECT CEIL(7)", 7),
+    ("SELECT MOD(234, 10)", 4),
+    ("SELECT MOD(29, 9)", 2),
+    ("SELECT MOD(7, 3)", 1),
+    ("SELECT MOD(-7, 3)", -1),
+    ("SELECT MOD(34.5, 3)", 1.5),
+    ("SELECT MOD(7, 0)", None),
+    ("SELECT TRUNCATE(1.223, 1)", "1.2"),
+    ("SELECT TRUNCATE(1.999, 1)", "1.9"),
+    ("SELECT TRUNCATE(1.999, 0)", "1"),
+    ("SELECT TRUNCATE(-1.999, 1)", "-1.9"),
+    ("SELECT TRUNCATE(122, -2)", 100),
+]
+
+
+@pytest.mark.parametrize(("sql", "expected"), MATH_CASES)
+def test_math_functions(node: Node, sql: str, expected: Any) -> None:
+    assert rows(node.session, sql) == [(expected,)]
+
+
+def test_truncate_of_a_decimal_is_decimal(node: Node) -> None:
+    s = node.session
+    run(s, "CREATE TABLE money (id INT PRIMARY KEY, amount DECIMAL(10,3))")
+    run(s, "INSERT INTO money VALUES (1, 1.999), (2, -2.555)")
+    result = run(s, "SELECT TRUNCATE(amount, 2), CEIL(amount), FLOOR(amount) FROM money ORDER BY id")
+    assert [tuple(r) for r in result.rows] == [("1.99", 2, 1), ("-2.55", -2, -3)]
+    assert result.columns[0].decimals == 2
+
+
+def test_round_and_truncate_places_are_not_shared_between_literals(node: Node) -> None:
+    """ROUND(x, 1) and ROUND(x, 0) have one statement shape but results of different scales."""
+    s = node.session
+    assert rows(s, "SELECT ROUND(1.999, 1), TRUNCATE(1.999, 1)") == [("2.0", "1.9")]
+    assert rows(s, "SELECT ROUND(1.999, 0), TRUNCATE(1.999, 0)") == [("2", "1")]
+    assert rows(s, "SELECT ROUND(amount, 1) FROM money WHERE id = 1") == [("2.0",)]
+    assert rows(s, "SELECT ROUND(amount, 2) FROM money WHERE id = 1") == [("2.00",)]

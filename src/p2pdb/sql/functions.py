@@ -25,6 +25,7 @@ from p2pdb.sql import (
     decimals,
     guard,
     json_functions,
+    math_functions,
     string_functions,
     temporal,
     time_functions,
@@ -385,4 +386,5 @@ def register(conn: apsw.Connection) -> None:
     aggregates.register(conn)
     string_functions.register(conn)
     time_functions.register(conn)
+    math_functions.register(conn)
     conn.create_scalar_function("convert_tz", timezones.convert_tz, 3, deterministic=True)  # type: ignore[arg-type]
