@@ -355,3 +355,22 @@ def test_round_and_truncate_places_are_not_shared_between_literals(node: Node) -
     assert rows(s, "SELECT ROUND(1.999, 0), TRUNCATE(1.999, 0)") == [("2", "1")]
     assert rows(s, "SELECT ROUND(amount, 1) FROM money WHERE id = 1") == [("2.0",)]
     assert rows(s, "SELECT ROUND(amount, 2) FROM money WHERE id = 1") == [("2.00",)]
+
+
+def test_json_columns_are_documents_inside_json_functions(node: Node) -> None:
+    s = node.session
+    run(s, "CREATE TABLE embed (id INT PRIMARY KEY, body JSON, label VARCHAR(10))")
+    run(s, """INSERT INTO embed VALUES (1, '{"a": [1,2]}', 'x'), (2, '[3, 4]', 'y')""")
+    assert rows(s, "SELECT JSON_OBJECT('id', id, 'body', body, 'label', label) FROM embed ORDER BY id") == [
+        ('{"id": 1, "body": {"a": [1, 2]}, "label": "x"}',),
+        ('{"id": 2, "body": [3, 4], "label": "y"}',),
+    ]
+    assert rows(s, "SELECT JSON_ARRAYAGG(embed.body) FROM embed") == [('[{"a": [1, 2]}, [3, 4]]',)]
+
+
+def test_member_of(node: Node) -> None:
+    s = node.session
+    assert rows(s, """SELECT 17 MEMBER OF('[23, "abc", 17, "ab", 10]')""") == [(1,)]
+    assert rows(s, """SELECT 'ab' MEMBER OF('[23, "abc", 17, "ab", 10]')""") == [(1,)]
+    assert rows(s, """SELECT 7 MEMBER OF('[23, "abc", 17, "ab", 10]')""") == [(0,)]
+    assert rows(s, "SELECT id FROM docs WHERE 'b' MEMBER OF(doc->'$.tags')") == [(1,)]

@@ -431,6 +431,34 @@ def _like(pattern: str, escape: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)  # JSON strings compare as utf8mb4_bin
 
 
+def member_of(item: Any, array: Any) -> int | None:
+    """``value MEMBER OF(json_array)``: an element equal to the value (a non-array is one element)."""
+    if item is None or array is None:
+        return None
+    wanted = value(item)
+    data = doc(array, 2, "member of")
+    return int(any(_equal(element, wanted) for element in (data if isinstance(data, list) else [data])))
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, dict)) or isinstance(b, (list, dict)):
+        return False
+    return _scalar_equal(a, b)
+
+
+def json_document(arg: Any) -> bytes | None:
+    """A JSON column's text handed to a JSON function as a document, not as a string."""
+    if arg is None:
+        return None
+    if isinstance(arg, bytes) and arg.startswith(MARK):
+        return arg
+    return MARK + dump(doc(arg, 1, "json")).encode()
+
+
 class _ArrayAgg:
     def __init__(self) -> None:
         self.items: list[Any] = []
@@ -509,6 +537,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "json_pretty": json_pretty,
     "json_quote": json_quote,
     "json_search": json_search,
+    "p2pdb_member_of": member_of,
+    "p2pdb_json_doc": json_document,
 }
 
 
@@ -537,16 +567,27 @@ _CALL = re.compile(
 )
 _JSON_ARGS = frozenset({*JSON_VALUED, *FUNCTIONS, *AGGREGATES, "json_table"}) - {
     "p2pdb_json_scalar",
+    "p2pdb_json_doc",
     "->",
     "->>",
 }
 _COMPARED_AFTER = re.compile(r"\s*(?:<=|>=|<>|!=|=|<|>|\bLIKE\b|\bBETWEEN\b|\bIN\b|\bNOT\b)", re.I)
 
 
-def mark_nested(shape: str) -> str:
-    """Rename JSON-valued calls nested directly in JSON functions, and compared JSON_EXTRACTs."""
-    if "json" not in shape.lower():
+_NAME = r"(?:`(?:[^`]|``)*`|[A-Za-z_][\w$]*)"
+_MEMBER_OF = re.compile(rf"((?::[pu]\d+|{_NAME}(?:\s*\.\s*{_NAME})?))\s+MEMBER\s+OF\s*\(", re.I)
+_ARGUMENT = re.compile(rf"(?<=[(,])(\s*)((?:{_NAME}\s*\.\s*)?({_NAME}))(?=\s*[,)])")
+
+
+def mark_nested(shape: str, json_columns: frozenset[str] = frozenset()) -> str:
+    """Rename JSON-valued calls nested directly in JSON functions, and compared JSON_EXTRACTs; wrap
+    JSON columns passed to JSON functions (:func:`json_document`); ``x MEMBER OF(...)`` as a call."""
+    if "member" in shape.lower():
+        shape = _MEMBER_OF.sub(r"p2pdb_member_of(\1, ", shape)
+    if "json" not in shape.lower() and "p2pdb_member_of" not in shape:
         return shape
+    if json_columns:
+        shape = _wrap_columns(shape, json_columns)
     out: list[str] = []
     stack: list[str | None] = []
     last = 0
@@ -593,3 +634,32 @@ def _closing(shape: str, start: int) -> int:
         depth -= ch == ")"
         i += 1
     return i
+
+
+def _wrap_columns(shape: str, json_columns: frozenset[str]) -> str:
+    """A JSON column written as a whole argument of a JSON function becomes ``p2pdb_json_doc(col)``."""
+
+    def wrap(match: re.Match[str]) -> str:
+        name = match.group(3).strip("`").replace("``", "`").lower()
+        if name not in json_columns or _enclosing_call(shape, match.start()) not in _JSON_ARGS:
+            return match.group(0)
+        return f"{match.group(1)}p2pdb_json_doc({match.group(2)})"
+
+    return _ARGUMENT.sub(wrap, shape)
+
+
+def _enclosing_call(shape: str, position: int) -> str | None:
+    """The lower-case name of the call whose parenthesis (just before ``position``) is still open."""
+    depth = 0
+    i = position - 1
+    while i >= 0:
+        ch = shape[i]
+        if ch == ")":
+            depth += 1
+        elif ch == "(":
+            if depth == 0:
+                match = re.search(r"([A-Za-z_][\w$]*)\s*$", shape[:i])
+                return match.group(1).lower() if match else None
+            depth -= 1
+        i -= 1
+    return None

@@ -270,7 +270,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
             shape = _only_changed_rows(shape)
         if is_multi_table(kind, shape):
             shape = rewrite_multi_table(kind, shape)
-    shape = aggregates.rewrite_count_distinct(json_functions.mark_nested(shape))
+    shape = aggregates.rewrite_count_distinct(json_functions.mark_nested(shape, _json_columns(tables)))
     shape = time_functions.rewrite_get_format(shape)
     probe = _replace_probe(shape, tables) if kind == "REPLACE" else None
     sql = rewrite(shape)
@@ -305,6 +305,16 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         text_params=exact.text_params if exact is not None else [],
         replace_probe=probe,
     )
+
+
+def _json_columns(tables: Mapping[str, TableSpec]) -> frozenset[str]:
+    """Lower-case names that are JSON columns in every table having them (json_functions.mark_nested)."""
+    json: set[str] = set()
+    other: set[str] = set()
+    for spec in tables.values():
+        for c in spec.columns:
+            (json if c.extra and c.extra.get("mt") == "json" else other).add(c.name.lower())
+    return frozenset(json - other)
 
 
 _INSERT_TABLE = re.compile(
