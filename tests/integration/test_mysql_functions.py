@@ -33,6 +33,7 @@ def test_json_output_through_pymysql(conn: pymysql.connections.Connection) -> No
     with conn.cursor() as cur:
         cur.execute("SELECT JSON_OBJECT('k', %s, 'list', JSON_ARRAY(1, %s))", (1, "x"))
         assert cur.fetchall() == (('{"k": 1, "list": [1, "x"]}',),)
+        assert cur.description[0][1] == pymysql.constants.FIELD_TYPE.JSON
         cur.execute(
             "SELECT JSON_EXTRACT(doc, '$.name'), doc->>'$.name', doc->'$.tags' FROM items WHERE id = 1"
         )

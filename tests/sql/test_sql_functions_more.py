@@ -374,3 +374,14 @@ def test_member_of(node: Node) -> None:
     assert rows(s, """SELECT 'ab' MEMBER OF('[23, "abc", 17, "ab", 10]')""") == [(1,)]
     assert rows(s, """SELECT 7 MEMBER OF('[23, "abc", 17, "ab", 10]')""") == [(0,)]
     assert rows(s, "SELECT id FROM docs WHERE 'b' MEMBER OF(doc->'$.tags')") == [(1,)]
+
+
+def test_result_column_types(node: Node) -> None:
+    s = node.session
+    result = run(
+        s, "SELECT JSON_OBJECT('k', 1) AS o, doc->'$.tags', JSON_ARRAYAGG(id), doc->>'$.name', PI() FROM docs"
+    )
+    assert [c.type for c in result.columns][:4] == [245, 245, 245, 253]  # JSON, except ->> (a string)
+    result = run(s, "SELECT PI(), JSON_LENGTH('[1]')")
+    assert [tuple(r) for r in result.rows] == [("3.141593", 1)]  # MySQL shows PI() with 6 decimals
+    assert (result.columns[0].type, result.columns[0].decimals) == (5, 6)

@@ -17,7 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.sql import aggregates, json_functions, time_functions
+from p2pdb.sql import aggregates, json_functions, result_types, time_functions
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.defaults import fill_defaults
@@ -167,9 +167,8 @@ class PlanCache:
         self._plans.clear()
 
 
-def projection_names(shape: str) -> list[str | None] | None:
-    """Per top-level projection of a SELECT, the MySQL column-name template, or None where
-    SQLite's own name is right (plain columns, aliases); None overall when positions are unclear."""
+def projection_texts(shape: str) -> list[str] | None:
+    """The text of each top-level projection of a SELECT shape (None if it is not a SELECT)."""
     head = re.match(r"\s*SELECT\b", shape, _I)
     if head is None:
         return None
@@ -193,6 +192,15 @@ def projection_names(shape: str) -> list[str | None] | None:
     parts.append(shape[start:end])
     if parts:
         parts[0] = _MODIFIERS.sub("", parts[0])
+    return parts
+
+
+def projection_names(shape: str) -> list[str | None] | None:
+    """Per top-level projection of a SELECT, the MySQL column-name template, or None where
+    SQLite's own name is right (plain columns, aliases); None overall when positions are unclear."""
+    parts = projection_texts(shape)
+    if parts is None:
+        return None
     names: list[str | None] = []
     for part in parts:
         text = part.strip()
@@ -301,7 +309,9 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         info_schema=bool(_INFO_SCHEMA.search(lexed.shape)),
         conflicts=bool(_CONFLICTS.search(lexed.shape)),
         processlist=bool(_PROCESSLIST.search(lexed.shape)),
-        types=exact.types if exact is not None else None,
+        types=result_types.overlay(exact.types if exact is not None else None, projection_texts(lexed.shape))
+        if kind == "SELECT"
+        else None,
         text_params=exact.text_params if exact is not None else [],
         replace_probe=probe,
     )
