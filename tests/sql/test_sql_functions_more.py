@@ -385,3 +385,11 @@ def test_result_column_types(node: Node) -> None:
     result = run(s, "SELECT PI(), JSON_LENGTH('[1]')")
     assert [tuple(r) for r in result.rows] == [("3.141593", 1)]  # MySQL shows PI() with 6 decimals
     assert (result.columns[0].type, result.columns[0].decimals) == (5, 6)
+
+
+def test_arrow_values_are_documents_inside_json_functions(node: Node) -> None:
+    s = node.session
+    assert rows(
+        s, "SELECT JSON_OBJECT('tags', doc->'$.tags', 'n', doc->>'$.name') FROM docs WHERE id = 1"
+    ) == [('{"n": "bob", "tags": ["a", "b"]}',)]
+    assert rows(s, "SELECT JSON_ARRAY(d.doc -> '$.age') FROM docs d ORDER BY id") == [("[35]",), ("[9]",)]

@@ -577,6 +577,7 @@ _COMPARED_AFTER = re.compile(r"\s*(?:<=|>=|<>|!=|=|<|>|\bLIKE\b|\bBETWEEN\b|\bIN
 _NAME = r"(?:`(?:[^`]|``)*`|[A-Za-z_][\w$]*)"
 _MEMBER_OF = re.compile(rf"((?::[pu]\d+|{_NAME}(?:\s*\.\s*{_NAME})?))\s+MEMBER\s+OF\s*\(", re.I)
 _ARGUMENT = re.compile(rf"(?<=[(,])(\s*)((?:{_NAME}\s*\.\s*)?({_NAME}))(?=\s*[,)])")
+_ARROW_ARGUMENT = re.compile(rf"(?<=[(,])(\s*)((?:{_NAME}\s*\.\s*)?{_NAME}\s*->\s*:p\d+)(?=\s*[,)])")
 
 
 def mark_nested(shape: str, json_columns: frozenset[str] = frozenset()) -> str:
@@ -586,8 +587,7 @@ def mark_nested(shape: str, json_columns: frozenset[str] = frozenset()) -> str:
         shape = _MEMBER_OF.sub(r"p2pdb_member_of(\1, ", shape)
     if "json" not in shape.lower() and "p2pdb_member_of" not in shape:
         return shape
-    if json_columns:
-        shape = _wrap_columns(shape, json_columns)
+    shape = _wrap_columns(shape, json_columns)
     out: list[str] = []
     stack: list[str | None] = []
     last = 0
@@ -637,7 +637,8 @@ def _closing(shape: str, start: int) -> int:
 
 
 def _wrap_columns(shape: str, json_columns: frozenset[str]) -> str:
-    """A JSON column written as a whole argument of a JSON function becomes ``p2pdb_json_doc(col)``."""
+    """A JSON column or ``col->path`` written as a whole argument of a JSON function becomes
+    ``p2pdb_json_doc(...)``: a document, not a string."""
 
     def wrap(match: re.Match[str]) -> str:
         name = match.group(3).strip("`").replace("``", "`").lower()
@@ -645,6 +646,13 @@ def _wrap_columns(shape: str, json_columns: frozenset[str]) -> str:
             return match.group(0)
         return f"{match.group(1)}p2pdb_json_doc({match.group(2)})"
 
+    def wrap_arrow(match: re.Match[str]) -> str:
+        if _enclosing_call(shape, match.start()) not in _JSON_ARGS:
+            return match.group(0)
+        return f"{match.group(1)}p2pdb_json_doc({match.group(2)})"
+
+    if "->" in shape:
+        shape = _ARROW_ARGUMENT.sub(wrap_arrow, shape)
     return _ARGUMENT.sub(wrap, shape)
 
 
