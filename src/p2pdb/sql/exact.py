@@ -81,10 +81,15 @@ def signature(shape: str, raw: Sequence[str]) -> str:
     """What of a statement's literals its plan depends on (part of the plan cache key): the kinds of
     its literals, when one is a decimal literal or the statement divides (``SELECT :p1 + :p2`` for
     ``0.1 + 0.2``, ``1 + 2`` and ``'1' + '2'`` are different plans); the text of decimal literals
-    (their precision and scale type the result)."""
-    if "/" not in shape and not any("." in r for r in raw):
+    (their precision and scale type the result); with ROUND or TRUNCATE, every number's text (the
+    places argument sets the result's scale: ``ROUND(x, 1)`` and ``ROUND(x, 2)`` are different plans)."""
+    places = _PLACES.search(shape) is not None
+    if not places and "/" not in shape and not any("." in r for r in raw):
         return ""
-    return ",".join(_tag(r) for r in raw)
+    return ",".join(r if places and r[:1] in _NUMERIC_START else _tag(r) for r in raw)
+
+
+_PLACES = re.compile(r"\b(?:ROUND|TRUNCATE)\s*\(", re.IGNORECASE)
 
 
 def _tag(raw: str) -> str:
@@ -232,7 +237,7 @@ class _Typer:
         if isinstance(node, (exp.Min, exp.Max)):
             inner = self.kind(node.this)
             return inner if inner is not None and inner[0] in ("dec", "int", *_TEMPORAL) else None
-        if isinstance(node, exp.Round):
+        if isinstance(node, (exp.Round, exp.Trunc)):
             inner = self.kind(node.this)
             places = self.number(node.args["decimals"]) if node.args.get("decimals") is not None else 0
             if inner is None or inner[0] != "dec" or places is None:
@@ -421,6 +426,8 @@ class _Rewriter:
             return self.call("p2pdb_davg", self.arg(node.this), scale, exp.Literal.number(kind[2]))
         if isinstance(node, (exp.Cast, exp.Round)):
             return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(kind[2]))
+        if isinstance(node, exp.Trunc):  # TRUNCATE(d, n): p2pdb.sql.math_functions
+            return self.call("p2pdb_dtrunc", self.arg(node.this), exp.Literal.number(kind[2]))
         return node
 
     def native(self, node: exp.Sum | exp.Avg, inner: Kind, kind: Kind) -> exp.Expression | None:
@@ -647,7 +654,8 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\b", re.IGNORECASE)
 _HINTS = re.compile(
-    r"[-+*/.%]|\b(?:SUM|AVG|MIN|MAX|CAST|NULLIF|CASE|DIV|COALESCE|IFNULL)\b|\bIF\s*\(", re.IGNORECASE
+    r"[-+*/.%]|\b(?:SUM|AVG|MIN|MAX|CAST|NULLIF|CASE|DIV|COALESCE|IFNULL|ROUND|TRUNCATE)\b|\bIF\s*\(",
+    re.IGNORECASE,
 )
 #: Functions whose MySQL result is a DATE, DATETIME or TIME (typed by :meth:`_Typer._temporal`).
 _TEMPORAL_HINTS = re.compile(

@@ -19,7 +19,18 @@ from typing import Any
 import apsw
 
 from p2pdb import __version__
-from p2pdb.sql import builtins, decimals, guard, temporal, timezones
+from p2pdb.sql import (
+    aggregates,
+    builtins,
+    decimals,
+    guard,
+    json_functions,
+    math_functions,
+    string_functions,
+    temporal,
+    time_functions,
+    timezones,
+)
 from p2pdb.sql.protocol.errors import ErrorCode
 
 MYSQL_VERSION = f"8.0.36-p2pdb-{__version__}"
@@ -371,4 +382,9 @@ def register(conn: apsw.Connection) -> None:
     decimals.register(conn)
     temporal.register(conn)
     builtins.register(conn)
+    json_functions.register(conn)
+    aggregates.register(conn)
+    string_functions.register(conn)
+    time_functions.register(conn)
+    math_functions.register(conn)
     conn.create_scalar_function("convert_tz", timezones.convert_tz, 3, deterministic=True)  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.sql import rollup
+from p2pdb.sql import aggregates, json_functions, result_types, rollup, time_functions
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.defaults import fill_defaults
@@ -169,9 +169,8 @@ class PlanCache:
         self._plans.clear()
 
 
-def projection_names(shape: str) -> list[str | None] | None:
-    """Per top-level projection of a SELECT, the MySQL column-name template, or None where
-    SQLite's own name is right (plain columns, aliases); None overall when positions are unclear."""
+def projection_texts(shape: str) -> list[str] | None:
+    """The text of each top-level projection of a SELECT shape (None if it is not a SELECT)."""
     head = re.match(r"\s*SELECT\b", shape, _I)
     if head is None:
         return None
@@ -195,6 +194,15 @@ def projection_names(shape: str) -> list[str | None] | None:
     parts.append(shape[start:end])
     if parts:
         parts[0] = _MODIFIERS.sub("", parts[0])
+    return parts
+
+
+def projection_names(shape: str) -> list[str | None] | None:
+    """Per top-level projection of a SELECT, the MySQL column-name template, or None where
+    SQLite's own name is right (plain columns, aliases); None overall when positions are unclear."""
+    parts = projection_texts(shape)
+    if parts is None:
+        return None
     names: list[str | None] = []
     for part in parts:
         text = part.strip()
@@ -278,6 +286,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
             shape = _only_changed_rows(shape)
         if is_multi_table(kind, shape):
             shape = rewrite_multi_table(kind, shape)
+    shape = aggregates.rewrite_count_distinct(json_functions.mark_nested(shape, _json_columns(tables)))
+    shape = time_functions.rewrite_get_format(shape)
     probe = _replace_probe(shape, tables) if kind == "REPLACE" else None
     sql = rewrite(shape)
     if kind == "SELECT" and NEEDS_TRANSLATION.search(shape):
@@ -307,7 +317,9 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         info_schema=bool(_INFO_SCHEMA.search(lexed.shape)),
         conflicts=bool(_CONFLICTS.search(lexed.shape)),
         processlist=bool(_PROCESSLIST.search(lexed.shape)),
-        types=exact.types if exact is not None else None,
+        types=result_types.overlay(exact.types if exact is not None else None, projection_texts(lexed.shape))
+        if kind == "SELECT"
+        else None,
         text_params=exact.text_params if exact is not None else [],
         replace_probe=probe,
         found_sql=_found_rows_sql(sql) if kind == "SELECT" and _CALC_FOUND.search(lexed.shape) else None,
@@ -325,6 +337,16 @@ def _found_rows_sql(sql: str) -> str | None:
     if _TRAILING_LIMIT.search(body) is None:
         return None
     return f"{CLIENT_MARK}SELECT COUNT(*) FROM ({_TRAILING_LIMIT.sub('', body)})"
+
+
+def _json_columns(tables: Mapping[str, TableSpec]) -> frozenset[str]:
+    """Lower-case names that are JSON columns in every table having them (json_functions.mark_nested)."""
+    json: set[str] = set()
+    other: set[str] = set()
+    for spec in tables.values():
+        for c in spec.columns:
+            (json if c.extra and c.extra.get("mt") == "json" else other).add(c.name.lower())
+    return frozenset(json - other)
 
 
 _INSERT_TABLE = re.compile(

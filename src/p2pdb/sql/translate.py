@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.schema import CI_COLLATION
-from p2pdb.sql import temporal
+from p2pdb.sql import aggregates, temporal
 
 _FLAGS = re.IGNORECASE
 _RULES: list[tuple[re.Pattern[str], str]] = [
@@ -83,4 +83,4 @@ def transpile(shape: str) -> str:
 def _fix_node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Lock):
         return None  # type: ignore[return-value]  # FOR UPDATE: SQLite serialises writers anyway
-    return temporal.fix_node(node)
+    return temporal.fix_node(aggregates.fix_node(node))

@@ -1,0 +1,347 @@
+"""MySQL string functions SQLite lacks (or answers differently), as SQLite functions.
+
+``QUOTE`` and ``FORMAT`` replace SQLite's functions of those names (SQLite's QUOTE doubles quotes and
+its FORMAT is ``printf``). The ``REGEXP_*`` functions use Python's ``re`` (MySQL uses ICU; the common
+syntax is the same) and match case-insensitively unless the match type says ``c``, as MySQL's default
+collation does. ``STRCMP`` compares case-insensitively for the same reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+import zlib
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import apsw
+
+COLLATION = "utf8mb4_general_ci"  # the server's collation_connection (p2pdb.sql.variables)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    try:
+        return int(float(_text(value)))
+    except ValueError:
+        return 0
+
+
+def _nulls(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` returning NULL when any argument is NULL."""
+
+    def call(*args: Any) -> Any:
+        return None if any(a is None for a in args) else fn(*args)
+
+    return call
+
+
+def elt(n: Any, *items: Any) -> Any:
+    if n is None:
+        return None
+    index = _int(n)
+    return items[index - 1] if 1 <= index <= len(items) else None
+
+
+def quote(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    text = _text(value)
+    escaped = text.replace("\\", "\\\\").replace("'", "\\'").replace("\0", "\\0").replace("\x1a", "\\Z")
+    return "'" + escaped + "'"
+
+
+def bit_length(value: Any) -> int:
+    return 8 * len(value if isinstance(value, bytes) else _text(value).encode())
+
+
+def strcmp(a: Any, b: Any) -> int:
+    left, right = _text(a).casefold(), _text(b).casefold()
+    return (left > right) - (left < right)
+
+
+def to_base64(value: Any) -> str:
+    data = value if isinstance(value, bytes) else _text(value).encode()
+    encoded = base64.b64encode(data).decode()
+    return "\n".join(encoded[i : i + 76] for i in range(0, len(encoded), 76))  # MySQL wraps at 76
+
+
+def from_base64(value: Any) -> bytes | None:
+    try:
+        return base64.b64decode("".join(_text(value).split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def crc32(value: Any) -> int:
+    return zlib.crc32(value if isinstance(value, bytes) else _text(value).encode())
+
+
+def inet_aton(value: Any) -> int | None:
+    parts = _text(value).split(".")
+    if not 1 <= len(parts) <= 4 or not all(p.isdigit() for p in parts):
+        return None
+    numbers = [int(p) for p in parts]
+    if any(n > 255 for n in numbers[:-1]):
+        return None
+    last_bits = 8 * (5 - len(numbers))  # '127.1' is 127.0.0.1: the last part fills the rest
+    if numbers[-1] >= 2**last_bits:
+        return None
+    result = 0
+    for n in numbers[:-1]:
+        result = result * 256 + n
+    return (result << last_bits) + numbers[-1]
+
+
+def inet_ntoa(value: Any) -> str | None:
+    number = _int(value)
+    if not 0 <= number < 2**32:
+        return None
+    return str(ipaddress.IPv4Address(number))
+
+
+def inet6_aton(value: Any) -> bytes | None:
+    try:
+        return ipaddress.ip_address(_text(value)).packed
+    except ValueError:
+        return None
+
+
+def inet6_ntoa(value: Any) -> str | None:
+    if not isinstance(value, bytes) or len(value) not in (4, 16):
+        return None
+    return str(ipaddress.ip_address(value))
+
+
+def is_ipv4(value: Any) -> int:
+    try:
+        return int(isinstance(ipaddress.ip_address(_text(value)), ipaddress.IPv4Address))
+    except ValueError:
+        return 0
+
+
+def is_ipv6(value: Any) -> int:
+    try:
+        return int(isinstance(ipaddress.ip_address(_text(value)), ipaddress.IPv6Address))
+    except ValueError:
+        return 0
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+
+
+def _uuid_hex(value: Any) -> str | None:
+    text = _text(value)
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    if not _UUID.fullmatch(text) or (len(text) == 36) != ("-" in text):
+        return None
+    return text.replace("-", "").lower()
+
+
+def is_uuid(value: Any) -> int | None:
+    return None if value is None else int(_uuid_hex(value) is not None)
+
+
+def uuid_to_bin(value: Any, swap: Any = 0) -> bytes | None:
+    if value is None:
+        return None
+    digits = _uuid_hex(value)
+    if digits is None:
+        return None
+    if swap is not None and _int(swap):
+        digits = digits[12:16] + digits[8:12] + digits[0:8] + digits[16:]  # time-high first
+    return bytes.fromhex(digits)
+
+
+def bin_to_uuid(value: Any, swap: Any = 0) -> str | None:
+    if value is None or not isinstance(value, bytes) or len(value) != 16:
+        return None
+    digits = value.hex()
+    if swap is not None and _int(swap):
+        digits = digits[8:16] + digits[4:8] + digits[0:4] + digits[16:]
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _regex(pattern: Any, match_type: Any = None) -> re.Pattern[str]:
+    flags = re.IGNORECASE
+    for char in _text(match_type) if match_type is not None else "":
+        if char == "c":
+            flags &= ~re.IGNORECASE
+        elif char == "i":
+            flags |= re.IGNORECASE
+        elif char == "m":
+            flags |= re.MULTILINE
+        elif char == "n":
+            flags |= re.DOTALL
+    return re.compile(_text(pattern), flags)
+
+
+def regexp_like(value: Any, pattern: Any, match_type: Any = None) -> int | None:
+    if value is None or pattern is None:
+        return None
+    return int(_regex(pattern, match_type).search(_text(value)) is not None)
+
+
+def _start(text: str, position: Any) -> int:
+    return max(0, min(len(text), (_int(position) if position is not None else 1) - 1))
+
+
+def regexp_replace(
+    value: Any, pattern: Any, replacement: Any, position: Any = 1, occurrence: Any = 0, match_type: Any = None
+) -> str | None:
+    if value is None or pattern is None or replacement is None:
+        return None
+    text, regex = _text(value), _regex(pattern, match_type)
+    start, which = _start(text, position), _int(occurrence) if occurrence is not None else 0
+    template = _text(replacement)
+    seen = 0
+
+    def substitute(match: re.Match[str]) -> str:
+        nonlocal seen
+        seen += 1
+        if which and seen != which:
+            return match.group(0)
+        return re.sub(
+            r"\$(\d)|\\(.)",
+            lambda m: (match.group(int(m.group(1))) or "") if m.group(1) else m.group(2),
+            template,
+        )
+
+    return text[:start] + regex.sub(substitute, text[start:])
+
+
+def regexp_substr(
+    value: Any, pattern: Any, position: Any = 1, occurrence: Any = 1, match_type: Any = None
+) -> str | None:
+    if value is None or pattern is None:
+        return None
+    text = _text(value)
+    found = list(_regex(pattern, match_type).finditer(text, _start(text, position)))
+    which = max(1, _int(occurrence) if occurrence is not None else 1)
+    return found[which - 1].group(0) if len(found) >= which else None
+
+
+def regexp_instr(
+    value: Any,
+    pattern: Any,
+    position: Any = 1,
+    occurrence: Any = 1,
+    return_option: Any = 0,
+    match_type: Any = None,
+) -> int | None:
+    if value is None or pattern is None:
+        return None
+    text = _text(value)
+    found = list(_regex(pattern, match_type).finditer(text, _start(text, position)))
+    which = max(1, _int(occurrence) if occurrence is not None else 1)
+    if len(found) < which:
+        return 0
+    match = found[which - 1]
+    return (match.end() if return_option is not None and _int(return_option) else match.start()) + 1
+
+
+def format_number(value: Any, places: Any, locale: Any = None) -> str | None:
+    """FORMAT(X, D): grouped thousands, D decimals rounded half up (en_US; other locales alike)."""
+    if value is None or places is None:
+        return None
+    digits = max(0, min(30, _int(places)))
+    try:
+        number = Decimal(_text(value).strip() or "0")
+    except InvalidOperation:
+        number = Decimal(0)
+    if not number.is_finite():
+        return None
+    rounded = number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return f"{rounded:,.{digits}f}"
+
+
+_SOUNDEX = {
+    c: d for d, letters in enumerate(("", "BFPV", "CGJKQSXZ", "DT", "L", "MN", "R"), 0) for c in letters
+}
+
+
+def soundex(value: Any) -> str:
+    """MySQL's SOUNDEX: the first letter, then a digit per sound (not cut to four characters)."""
+    letters = [c for c in _text(value).upper() if c.isalpha()]
+    if not letters:
+        return ""
+    out = [letters[0]]
+    last = _SOUNDEX.get(letters[0], 0)
+    for char in letters[1:]:
+        code = _SOUNDEX.get(char, 0)
+        if code and code != last:
+            out.append(str(code))
+        if char not in "HW":
+            last = code
+    return "".join(out).ljust(4, "0")
+
+
+def make_set(bits: Any, *items: Any) -> str | None:
+    if bits is None:
+        return None
+    mask = _int(bits) % 2**64
+    return ",".join(_text(s) for i, s in enumerate(items) if mask >> i & 1 and s is not None)
+
+
+def export_set(bits: Any, on: Any, off: Any, separator: Any = ",", count: Any = 64) -> str | None:
+    if any(a is None for a in (bits, on, off, separator, count)):
+        return None
+    mask, size = _int(bits) % 2**64, _int(count)
+    size = 64 if not 0 <= size <= 64 else size
+    return _text(separator).join(_text(on) if mask >> i & 1 else _text(off) for i in range(size))
+
+
+def charset(value: Any) -> str | None:
+    return "binary" if isinstance(value, bytes) else "utf8mb4"
+
+
+def collation(value: Any) -> str | None:
+    return "binary" if isinstance(value, bytes) else COLLATION
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "elt": elt,
+    "quote": quote,
+    "bit_length": _nulls(bit_length),
+    "strcmp": _nulls(strcmp),
+    "to_base64": _nulls(to_base64),
+    "from_base64": _nulls(from_base64),
+    "crc32": _nulls(crc32),
+    "inet_aton": _nulls(inet_aton),
+    "inet_ntoa": _nulls(inet_ntoa),
+    "inet6_aton": _nulls(inet6_aton),
+    "inet6_ntoa": _nulls(inet6_ntoa),
+    "is_ipv4": _nulls(is_ipv4),
+    "is_ipv6": _nulls(is_ipv6),
+    "is_uuid": is_uuid,
+    "uuid_to_bin": uuid_to_bin,
+    "bin_to_uuid": bin_to_uuid,
+    "regexp_like": regexp_like,
+    "regexp_replace": regexp_replace,
+    "regexp_substr": regexp_substr,
+    "regexp_instr": regexp_instr,
+    "format": format_number,
+    "soundex": _nulls(soundex),
+    "make_set": make_set,
+    "export_set": export_set,
+    "charset": charset,
+    "collation": collation,
+}
+
+
+def register(conn: apsw.Connection) -> None:
+    for name, fn in FUNCTIONS.items():
+        conn.create_scalar_function(name, fn, -1, deterministic=True)
