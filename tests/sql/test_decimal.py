@@ -404,3 +404,19 @@ def test_division_keeps_nine_digit_words_inside_expressions() -> None:
         s, "SELECT 1/3, 1/3*3, 1221/96*51, (1/3) + 0.00001, CAST(40 AS SIGNED) / CAST(77 AS SIGNED) + 33"
     )
     assert got == [("0.3333", "1.0000", "648.6563", "0.33334", "33.5195")]
+
+
+def test_modulo_of_exact_and_float_values_anywhere() -> None:
+    from test_sql_keyless_and_select import Node, rows, run
+
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE md")
+    run(s, "USE md")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, d DECIMAL(6,2), f DOUBLE, n INT)")
+    run(s, "INSERT INTO t VALUES (1, 26.53, 7.5, -7)")
+    assert rows(s, "SELECT 26.53 % 1, MOD(26.53, 1), 7.5 % 2, -7 % 3, 7 % -3, 5 % 0") == [
+        ("0.53", "0.53", "1.5", -1, 1, None)
+    ]
+    assert rows(s, "SELECT d % 1, f % 2, n % 3, d MOD 2 FROM t") == [("0.53", 1.5, -1, "0.53")]
+    assert rows(s, "SELECT id FROM t WHERE d % 1 > 0.5 AND n % 2 = -1") == [(1,)]  # in conditions too

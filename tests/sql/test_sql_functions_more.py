@@ -324,7 +324,7 @@ MATH_CASES: list[tuple[str, Any]] = [
     ("SELECT MOD(29, 9)", 2),
     ("SELECT MOD(7, 3)", 1),
     ("SELECT MOD(-7, 3)", -1),
-    ("SELECT MOD(34.5, 3)", 1.5),
+    ("SELECT MOD(34.5, 3)", "1.5"),
     ("SELECT MOD(7, 0)", None),
     ("SELECT TRUNCATE(1.223, 1)", "1.2"),
     ("SELECT TRUNCATE(1.999, 1)", "1.9"),

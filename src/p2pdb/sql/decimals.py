@@ -102,6 +102,13 @@ def _divide(a: Any, b: Any, scale: Any) -> str | None:
         return None
 
 
+def _remainder(x: Decimal, y: Decimal) -> Decimal:
+    """MySQL's ``x % y`` of exact values: the sign of the dividend (a Decimal remainder's)."""
+    if not y:
+        raise DivisionByZero
+    return CONTEXT.remainder(x, y)
+
+
 def _neg(a: Any) -> str | None:
     x = to_decimal(a)
     return None if x is None else format(-x if x else x, "f")
@@ -323,6 +330,7 @@ def register(conn: apsw.Connection) -> None:
     for name, op in ops.items():
         conn.create_scalar_function(name, _binary(op), 3, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_ddiv", _divide, 3, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_dmod", _binary(_remainder), 3, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dneg", _neg, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dround", _round, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]

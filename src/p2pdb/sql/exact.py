@@ -223,7 +223,11 @@ class _Typer:
                 return None
             if isinstance(node, exp.IntDiv) or (left[0] == "int" and right[0] == "int"):
                 return ("int", min(max(left[1], right[1]), 20), 0)
-            return None
+            if "real" in (left[0], right[0]):
+                return ("real", 0, 0)
+            (p1, s1), (p2, s2) = _dec(left), _dec(right)  # % of exact values: DECIMAL, exactly
+            scale = max(s1, s2)
+            return _capped(max(p1 - s1, p2 - s2) + scale, scale)
         if isinstance(node, exp.Sum):  # of an exact value: DECIMAL (SUM of an INT is DECIMAL(32,0))
             inner = self.kind(node.this)
             if inner is not None and inner[0] in ("dec", "int"):
@@ -407,6 +411,9 @@ class _Rewriter:
             return node
         if isinstance(node, exp.Neg):
             return self.call("p2pdb_dneg", self.arg(node.this))
+        if isinstance(node, exp.Mod):
+            left, right = self.arg(node.this), self.arg(node.expression)
+            return self.call("p2pdb_dmod", left, right, exp.Literal.number(kind[2]))
         name = _OPERATORS.get(type(node))
         if name is not None and isinstance(node, exp.Binary):
             left, right = self.arg(node.this), self.arg(node.expression)
@@ -653,6 +660,7 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
 
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\b", re.IGNORECASE)
+_MOD = re.compile(r"%|\bMOD\b", re.IGNORECASE)
 _HINTS = re.compile(
     r"[-+*/.%]|\b(?:SUM|AVG|MIN|MAX|CAST|NULLIF|CASE|DIV|COALESCE|IFNULL|ROUND|TRUNCATE)\b|\bIF\s*\(",
     re.IGNORECASE,
@@ -668,7 +676,7 @@ _TEMPORAL_HINTS = re.compile(
 
 def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> bool:
     """Cheap test before parsing: could the statement hold a DECIMAL expression or a checked write?"""
-    if any("." in r and r[:1] not in "'\"" for r in raw):
+    if any("." in r and r[:1] not in "'\"" for r in raw) or _MOD.search(shape):
         return True
     if kind == "SELECT" and _TEMPORAL_HINTS.search(shape) is not None:
         return True
@@ -705,6 +713,8 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
         _writes(tree, tables, rw)
     elif not isinstance(tree, exp.Delete):
         return None
+    for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
+        node.replace(rw.call("mod", node.this, node.expression))
     if not rw.changed and types is None and not rw.text_params:
         return None
     text = tree.sql(dialect="mysql") if rw.changed else shape
