@@ -109,6 +109,15 @@ def _remainder(x: Decimal, y: Decimal) -> Decimal:
     return CONTEXT.remainder(x, y)
 
 
+def as_number(value: Any) -> int | float | None:
+    """A value compared with a number, as MySQL reads it: numbers as they are, a string as the number
+    its prefix spells (``'1abc'`` is 1, ``'abc'`` 0), as a DOUBLE."""
+    if value is None or type(value) is int or type(value) is float:
+        return value
+    number = to_decimal(value)
+    return None if number is None else float(number)
+
+
 def _neg(a: Any) -> str | None:
     x = to_decimal(a)
     return None if x is None else format(-x if x else x, "f")
@@ -330,6 +339,7 @@ def register(conn: apsw.Connection) -> None:
     for name, op in ops.items():
         conn.create_scalar_function(name, _binary(op), 3, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_ddiv", _divide, 3, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_num", as_number, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dmod", _binary(_remainder), 3, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dneg", _neg, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dround", _round, 2, deterministic=True)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ Decimal literals that only feed the functions are bound as their exact text (:at
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,10 +84,18 @@ def signature(shape: str, raw: Sequence[str]) -> str:
     ``0.1 + 0.2``, ``1 + 2`` and ``'1' + '2'`` are different plans); the text of decimal literals
     (their precision and scale type the result); with ROUND or TRUNCATE, every number's text (the
     places argument sets the result's scale: ``ROUND(x, 1)`` and ``ROUND(x, 2)`` are different plans)."""
-    places = _PLACES.search(shape) is not None
-    if not places and "/" not in shape and not any("." in r for r in raw):
-        return ""
+    places, divides, compares = _shape_facts(shape)
+    if not places and not divides and not any("." in r for r in raw):
+        if not compares:
+            return ""
+        return "".join("s" if r[:1] in ("'", '"') else "n" for r in raw)  # p2pdb.sql.exact._coerce
     return ",".join(r if places and r[:1] in _NUMERIC_START else _tag(r) for r in raw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_facts(shape: str) -> tuple[bool, bool, bool]:
+    """(ROUND/TRUNCATE, division, comparison) in a shape: read once per shape, not per statement."""
+    return _PLACES.search(shape) is not None, "/" in shape, _COMPARES.search(shape) is not None
 
 
 _PLACES = re.compile(r"\b(?:ROUND|TRUNCATE)\s*\(", re.IGNORECASE)
@@ -138,6 +147,10 @@ class _Typer:
         self.anywhere: dict[str, set[Kind]] = {}
         #: BIGINT UNSIGNED columns (lower names): values above 2^63-1 are blobs (p2pdb.sql.decimals).
         self.u64: set[str] = set()
+        #: character columns (lower names) by table or alias, and by name over all tables
+        self.texts: dict[str, set[str]] = {}
+        self.text_anywhere: set[str] = set()
+        self.other_anywhere: set[str] = set()
         folded = {name.lower(): spec for name, spec in tables.items()}
         for table in tree.find_all(exp.Table):
             spec = folded.get(table.name.lower())
@@ -152,8 +165,15 @@ class _Typer:
                 if isinstance(mt, str) and kind is not None and kind[0] == "int" and _is_u64(mt):
                     self.u64.add(col.name.lower())
             self.columns[table.name.lower()] = kinds
+            texts = {
+                c.name.lower() for c in spec.columns if _is_text_type(c.extra.get("mt") if c.extra else None)
+            }
+            self.texts[table.name.lower()] = texts
+            self.text_anywhere |= texts
+            self.other_anywhere |= {c.name.lower() for c in spec.columns} - texts
             if table.alias:
                 self.columns[table.alias.lower()] = kinds
+                self.texts[table.alias.lower()] = texts
 
     def param(self, node: exp.Placeholder) -> int | None:
         name = str(node.name)
@@ -168,6 +188,28 @@ class _Typer:
         if isinstance(node, exp.Placeholder) and (index := self.param(node)) is not None:
             text = self.raw[index]
         return int(text) if text is not None and text.isdigit() else None
+
+    def is_text(self, node: exp.Expression) -> bool:
+        """A string literal, a character column or a string function: compared with a number, MySQL
+        compares both as DOUBLE (:func:`_coerce`)."""
+        if isinstance(node, exp.Paren):
+            return self.is_text(node.this)
+        if isinstance(node, exp.Placeholder):
+            index = self.param(node)
+            return index is not None and self.raw[index][:1] in ("'", '"')
+        if isinstance(node, exp.Literal):
+            return bool(node.is_string)
+        if isinstance(node, exp.Column):
+            name = node.name.lower()
+            owner = self.texts.get(node.table.lower()) if node.table else None
+            if owner is not None:
+                return name in owner
+            return name in self.text_anywhere and name not in self.other_anywhere
+        return isinstance(node, (exp.Concat, exp.ConcatWs, exp.Upper, exp.Lower, exp.Substring, exp.Trim))
+
+    def is_number(self, node: exp.Expression) -> bool:
+        kind = self.kind(node)
+        return kind is not None and kind[0] in _NUMERIC
 
     def kind(self, node: exp.Expression) -> Kind:
         if isinstance(node, exp.Placeholder):
@@ -334,6 +376,61 @@ def _unify(kinds: list[Kind]) -> Kind:
     digits = max(_dec(k)[0] - _dec(k)[1] for k in kinds)
     scale = max(_dec(k)[1] for k in kinds)
     return _capped(digits + scale, scale)
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ)
+_TEXT_TYPE = re.compile(r"^\s*(?:var)?char\b|^\s*(?:tiny|medium|long)?text\b|^\s*(?:enum|set)\s*\(", re.I)
+
+
+def _is_text_type(mysql_type: Any) -> bool:
+    return isinstance(mysql_type, str) and _TEXT_TYPE.match(mysql_type) is not None
+
+
+def _as_number(node: exp.Expression, rw: _Rewriter) -> exp.Expression:
+    return rw.call("p2pdb_num", node.copy())
+
+
+def _coerce(tree: exp.Expression, rw: _Rewriter) -> None:
+    """MySQL compares a string with a number as two DOUBLEs (``'A' = 0`` is 1, ``'1abc' = 1`` is 1,
+    ``'10' > 9``): the string side of such a comparison, in any clause, becomes ``p2pdb_num(...)``
+    (MySQL's string-to-number reading). SQLite would compare by storage class (text > number)."""
+    typer = rw.typer
+    for node in list(tree.find_all(*_COMPARISONS, exp.Between, exp.In)):
+        if isinstance(node, _COMPARISONS):
+            if isinstance(node.parent, (exp.Update, exp.OnConflict)) and node.arg_key == "expressions":
+                continue  # SET c = v: an assignment, not a comparison
+            left, right = node.this, node.expression
+            if typer.is_text(left) and typer.is_number(right):
+                node.set("this", _as_number(left, rw))
+            elif typer.is_number(left) and typer.is_text(right):
+                node.set("expression", _as_number(right, rw))
+        elif isinstance(node, exp.Between):
+            bounds = [node.args.get("low"), node.args.get("high")]
+            if typer.is_text(node.this) and any(b is not None and typer.is_number(b) for b in bounds):
+                node.set("this", _as_number(node.this, rw))
+            elif typer.is_number(node.this):
+                for key in ("low", "high"):
+                    bound = node.args.get(key)
+                    if bound is not None and typer.is_text(bound):
+                        node.set(key, _as_number(bound, rw))
+        else:
+            query = node.args.get("query")
+            select = query.this if isinstance(query, exp.Subquery) else query
+            if isinstance(select, exp.Select) and len(select.expressions) == 1 and typer.is_number(node.this):
+                item = select.expressions[0]
+                inner = item.this if isinstance(item, exp.Alias) else item
+                if typer.is_text(inner):  # 1 IN (SELECT '1')
+                    numeric = _as_number(inner, rw)
+                    select.set(
+                        "expressions",
+                        [exp.alias_(numeric, item.alias) if isinstance(item, exp.Alias) else numeric],
+                    )
+                continue
+            values = list(node.expressions)
+            if typer.is_number(node.this) and any(typer.is_text(v) for v in values):
+                node.set("expressions", [_as_number(v, rw) if typer.is_text(v) else v for v in values])
+            elif typer.is_text(node.this) and values and all(typer.is_number(v) for v in values):
+                node.set("this", _as_number(node.this, rw))
 
 
 _CAST_INTEGER = frozenset(
@@ -661,6 +758,21 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
 _INSERT = re.compile(r"^\s*INSERT\b", re.IGNORECASE)
 _MOD = re.compile(r"%|\bMOD\b", re.IGNORECASE)
+_COMPARES = re.compile(r"[=<>]|\b(?:IN|BETWEEN)\b", re.IGNORECASE)
+
+
+def _mixed(raw: Sequence[str], tables: Mapping[str, TableSpec]) -> bool:
+    """Could the statement compare a string with a number? String and number literals both, or a
+    number literal where a table has character columns, or a string literal and numeric columns."""
+    quoted = any(r[:1] in ("'", '"') for r in raw)
+    numbers = any(r[:1] in _NUMERIC_START or r[:1] == "-" for r in raw)
+    if quoted and numbers:
+        return True
+    if not quoted and not numbers:
+        return bool(tables)  # columns of both kinds compared with each other
+    return bool(tables)
+
+
 _HINTS = re.compile(
     r"[-+*/.%]|\b(?:SUM|AVG|MIN|MAX|CAST|NULLIF|CASE|DIV|COALESCE|IFNULL|ROUND|TRUNCATE)\b|\bIF\s*\(",
     re.IGNORECASE,
@@ -678,6 +790,8 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
     """Cheap test before parsing: could the statement hold a DECIMAL expression or a checked write?"""
     if any("." in r and r[:1] not in "'\"" for r in raw) or _MOD.search(shape):
         return True
+    if kind in ("SELECT", "UPDATE", "DELETE") and _COMPARES.search(shape) and _mixed(raw, tables):
+        return True  # a string compared with a number (p2pdb.sql.exact._coerce)
     if kind == "SELECT" and _TEMPORAL_HINTS.search(shape) is not None:
         return True
     if not tables:
@@ -713,6 +827,7 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
         _writes(tree, tables, rw)
     elif not isinstance(tree, exp.Delete):
         return None
+    _coerce(tree, rw)
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
         node.replace(rw.call("mod", node.this, node.expression))
     if not rw.changed and types is None and not rw.text_params:
