@@ -5,7 +5,7 @@ literals apart (``name = 5`` and ``name = '5'`` are different plans)."""
 from __future__ import annotations
 
 import pytest
-from test_sql_keyless_and_select import Node, rows, run
+from test_sql_keyless_and_select import Node, error, rows, run
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +50,16 @@ def test_assignments_are_not_comparisons(node: Node) -> None:
     run(s, "UPDATE a SET name = 12, n = '8' WHERE id = 1")
     run(s, "INSERT INTO a VALUES (1, 'x', 1) ON DUPLICATE KEY UPDATE name = 13")
     assert rows(s, "SELECT name, n FROM a WHERE id = 1") == [("13", 8)]
+
+
+def test_division_by_zero_is_null_with_warning_in_reads_and_error_1365_in_writes(node: Node) -> None:
+    s = node.session
+    result = run(s, "SELECT 1/0, 5 % 0, 7.5/0, 5 % 2")
+    assert [tuple(r) for r in result.rows] == [(None, None, None, 1)]
+    assert rows(s, "SHOW WARNINGS") == [("Warning", 1365, "Division by 0")] * 3
+    run(s, "CREATE TABLE z (id INT PRIMARY KEY, d DECIMAL(8,2))")
+    assert error(s, "INSERT INTO z VALUES (1, 1/0)")[0] == 1365
+    assert error(s, "INSERT INTO z VALUES (1, 5.5 % 0)")[0] == 1365
+    run(s, "INSERT INTO z VALUES (1, 10/4)")
+    assert error(s, "UPDATE z SET d = d / 0")[0] == 1365
+    assert rows(s, "SELECT d FROM z") == [("2.50",)]

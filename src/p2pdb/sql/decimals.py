@@ -92,14 +92,45 @@ def _binary(op: Callable[[Decimal, Decimal], Decimal]) -> Callable[[Any, Any, An
 def _divide(a: Any, b: Any, scale: Any) -> str | None:
     """``a / b`` as MySQL keeps it inside an expression: rounded to whole 9-digit words of fraction
     (``1/3`` is 0.333333333, so ``1/3*3`` shows 1.0000); the result's declared scale (``s + 4``) is
-    applied where it is shown (the DECIMAL output converter), as MySQL rounds only its final result."""
+    applied where it is shown (the DECIMAL output converter), as MySQL rounds only its final result.
+    Raises DivisionByZero for ``b = 0``."""
     x, y = to_decimal(a), to_decimal(b)
     if x is None or y is None:
         return None
+    if not y:
+        raise DivisionByZero
     try:
         return text(CONTEXT.divide(x, y), max(9, -(-int(scale) // 9) * 9))
-    except (DivisionByZero, InvalidOperation):
+    except InvalidOperation:
         return None
+
+
+DIVISION_BY_ZERO = 1365
+
+
+def _by_zero(fn: Callable[[Any, Any, Any], str | None], g: Any, *, strict: bool) -> Callable[..., str | None]:
+    """``fn`` whose division by zero is NULL with warning 1365 (a read), or error 1365 (``strict``:
+    a value written under MySQL's strict mode with ERROR_FOR_DIVISION_BY_ZERO, the default)."""
+
+    def call(a: Any, b: Any, scale: Any) -> str | None:
+        try:
+            return fn(a, b, scale)
+        except DivisionByZero:
+            if strict:
+                raise MySQLError(DIVISION_BY_ZERO, "Division by 0", "22012") from None
+            running = g.current
+            if running is not None:
+                running.warn(DIVISION_BY_ZERO, "Division by 0")
+            return None
+
+    return call
+
+
+def _modulo(a: Any, b: Any, scale: Any) -> str | None:
+    x, y = to_decimal(a), to_decimal(b)
+    if x is None or y is None:
+        return None
+    return text(_remainder(x, y), int(scale))
 
 
 def _remainder(x: Decimal, y: Decimal) -> Decimal:
@@ -338,9 +369,13 @@ def register(conn: apsw.Connection) -> None:
     }
     for name, op in ops.items():
         conn.create_scalar_function(name, _binary(op), 3, deterministic=True)  # type: ignore[arg-type]
-    conn.create_scalar_function("p2pdb_ddiv", _divide, 3, deterministic=True)  # type: ignore[arg-type]
+    from p2pdb.sql.guard import guard_of
+
+    g = guard_of(conn)
+    for name, fn in (("p2pdb_ddiv", _divide), ("p2pdb_dmod", _modulo)):
+        conn.create_scalar_function(name, _by_zero(fn, g, strict=False), 3, deterministic=False)
+        conn.create_scalar_function(f"{name}_strict", _by_zero(fn, g, strict=True), 3, deterministic=True)
     conn.create_scalar_function("p2pdb_num", as_number, 1, deterministic=True)  # type: ignore[arg-type]
-    conn.create_scalar_function("p2pdb_dmod", _binary(_remainder), 3, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dneg", _neg, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dround", _round, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]

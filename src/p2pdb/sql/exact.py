@@ -472,6 +472,8 @@ class _Rewriter:
         self.typer = typer
         self.text_params: list[int] = []
         self.changed = False
+        #: rewriting a value an INSERT/UPDATE writes (see :meth:`zero`)
+        self.writing = False
 
     def arg(self, node: exp.Expression) -> exp.Expression:
         """An operand of a decimal function: rewritten when decimal, bound as text when a literal."""
@@ -510,11 +512,11 @@ class _Rewriter:
             return self.call("p2pdb_dneg", self.arg(node.this))
         if isinstance(node, exp.Mod):
             left, right = self.arg(node.this), self.arg(node.expression)
-            return self.call("p2pdb_dmod", left, right, exp.Literal.number(kind[2]))
+            return self.call(self.zero("p2pdb_dmod"), left, right, exp.Literal.number(kind[2]))
         name = _OPERATORS.get(type(node))
         if name is not None and isinstance(node, exp.Binary):
             left, right = self.arg(node.this), self.arg(node.expression)
-            return self.call(name, left, right, exp.Literal.number(kind[2]))
+            return self.call(self.zero(name), left, right, exp.Literal.number(kind[2]))
         if isinstance(node, (exp.Sum, exp.Avg)):
             inner = self.typer.kind(node.this)
             if isinstance(node, exp.Sum) and inner is not None and inner[0] == "int":
@@ -562,6 +564,11 @@ class _Rewriter:
         count = exp.Count(this=node.this.copy())
         args = [total, count, exp.Literal.number(scale), exp.Literal.number(kind[2])]
         return self.call("p2pdb_davg_units", *args)
+
+    def zero(self, name: str) -> str:
+        """Division and modulo in a written value fail on a zero divisor (strict mode), elsewhere
+        they are NULL with a warning."""
+        return f"{name}_strict" if self.writing and name in ("p2pdb_ddiv", "p2pdb_dmod") else name
 
     def call(self, name: str, *args: exp.Expression) -> exp.Expression:
         self.changed = True
@@ -658,7 +665,11 @@ def _fit(value: exp.Expression, mysql_type: str, column: str, row: int, rw: _Rew
         if index is not None and kind is not None and kind[0] != "int":
             rw.text_params.append(index)  # decimal literals: their exact text
     else:
-        value = rw.exact(value)
+        rw.writing = True
+        try:
+            value = rw.exact(value)
+        finally:
+            rw.writing = False
     args = [exp.Literal.string(mysql_type), exp.Literal.string(column), exp.Literal.number(row)]
     return rw.call("p2pdb_fit", value, *args)
 

@@ -71,7 +71,20 @@ def truncate_decimal(value: Any, places: Any) -> str | None:
 
 
 def register(conn: apsw.Connection) -> None:
+    from p2pdb.sql.decimals import DIVISION_BY_ZERO
+    from p2pdb.sql.guard import guard_of
+
+    g = guard_of(conn)
+
+    def mod_warning(a: Any, b: Any) -> int | float | str | None:
+        """MOD / % : NULL with warning 1365 for a zero divisor, as MySQL's reads."""
+        result = mod(a, b)
+        if result is None and a is not None and b is not None and g.current is not None:
+            g.current.warn(DIVISION_BY_ZERO, "Division by 0")
+        return result
+
     for name, fn in (("ceil", _integral(ROUND_CEILING)), ("ceiling", _integral(ROUND_CEILING)),
-                     ("floor", _integral(ROUND_FLOOR)), ("mod", mod)):  # fmt: skip
-        conn.create_scalar_function(name, fn, 1 if name != "mod" else 2, deterministic=True)  # type: ignore[arg-type]
+                     ("floor", _integral(ROUND_FLOOR))):  # fmt: skip
+        conn.create_scalar_function(name, fn, 1, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("mod", mod_warning, 2, deterministic=False)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dtrunc", truncate_decimal, 2, deterministic=True)  # type: ignore[arg-type]
