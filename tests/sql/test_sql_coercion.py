@@ -63,3 +63,13 @@ def test_division_by_zero_is_null_with_warning_in_reads_and_error_1365_in_writes
     run(s, "INSERT INTO z VALUES (1, 10/4)")
     assert error(s, "UPDATE z SET d = d / 0")[0] == 1365
     assert rows(s, "SELECT d FROM z") == [("2.50",)]
+
+
+def test_cast_as_json_and_unknown_cast_types(node: Node) -> None:
+    s = node.session
+    result = run(s, """SELECT CAST('{"b":1,"a": [1,2]}' AS JSON), CAST(5 AS JSON)""")
+    assert [tuple(r) for r in result.rows] == [('{"a": [1, 2], "b": 1}', "5")]
+    assert [c.type for c in result.columns] == [245, 245]
+    assert error(s, "SELECT CAST('x' AS JSON)")[0] == 3141
+    code, message = error(s, "SELECT CAST(1 AS FOO)")
+    assert code == 1064 and "near 'FOO'" in message

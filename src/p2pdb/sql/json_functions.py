@@ -550,7 +550,18 @@ def _marked(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+def cast_json(arg: Any) -> str | None:
+    """``CAST(x AS JSON)``: a string is parsed as a JSON document (error 3141 if it is none), a number
+    is a JSON number; printed as MySQL prints JSON."""
+    if arg is None:
+        return None
+    if isinstance(arg, (int, float)):
+        return dump(arg)
+    return dump(doc(arg, 1, "cast_as_json"))
+
+
 def register(conn: apsw.Connection) -> None:
+    conn.create_scalar_function("p2pdb_cast_json", cast_json, 1, deterministic=True)  # type: ignore[arg-type]
     for name, fn in FUNCTIONS.items():
         conn.create_scalar_function(name, fn, -1, deterministic=True)
     for name, fn in JSON_VALUED.items():

@@ -7,7 +7,6 @@ running a cached plan never does.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from p2pdb.sql.exact import rewrite as exact_rewrite
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.multi_table import is_multi_table, rewrite_multi_table
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.temporal import NEEDS_TRANSLATION
 from p2pdb.sql.translate import rewrite, transpile
 from p2pdb.store.schema import TableSpec, quote
@@ -293,8 +293,18 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     if kind == "SELECT" and NEEDS_TRANSLATION.search(shape):
         # Valid SQLite as it stands, but with another meaning (CAST targets, XOR, ^): sqlglot's
         # translation with MySQL's rules (p2pdb.sql.temporal) when it can parse the shape.
-        with contextlib.suppress(sqlglot.errors.SqlglotError):
+        try:
             sql = transpile(sql)
+        except sqlglot.errors.ParseError as exc:
+            if "Expected TYPE after CAST" in str(exc):  # CAST(x AS FOO): MySQL's syntax error
+                raise MySQLError(
+                    ErrorCode.PARSE_ERROR,
+                    "You have an error in your SQL syntax; check the manual that corresponds to your"
+                    f" MySQL server version for the right syntax to use near '{_cast_target(shape)}'"
+                    " at line 1",
+                ) from None
+        except sqlglot.errors.SqlglotError:
+            pass
     upsert = (
         kind == "INSERT" and "ON CONFLICT DO UPDATE SET" in sql and "ON CONFLICT DO UPDATE SET" not in shape
     )
@@ -596,3 +606,17 @@ def _only_when_changed(sql: str) -> str:
             return sql
         conditions.append(f"{match.group(1)} IS NOT ({match.group(2)})")
     return f"{head}ON CONFLICT DO UPDATE SET{tail} WHERE " + " OR ".join(conditions)
+
+
+_CAST_TARGET = re.compile(r"\bAS\s+([^\s)]+)", _I)
+
+
+def _cast_target(shape: str) -> str:
+    """The type a CAST names that MySQL has not (for the 1064 message)."""
+    known = {"BINARY", "CHAR", "DATE", "DATETIME", "DECIMAL", "DOUBLE", "FLOAT", "JSON", "NCHAR", "REAL",
+             "SIGNED", "TIME", "UNSIGNED", "YEAR", "DEC", "INTEGER", "INT"}  # fmt: skip
+    for match in _CAST_TARGET.finditer(shape):
+        word = match.group(1).split("(")[0].upper()
+        if word not in known:
+            return match.group(1)[:40]
+    return "AS"

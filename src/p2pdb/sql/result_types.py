@@ -18,6 +18,7 @@ _ALIAS = re.compile(rf"\s*(?:(?:AS\s+)?{_NAME})?\s*$", re.IGNORECASE)
 _CALL = re.compile(r"\s*([A-Za-z_][\w$]*)\s*\(", re.IGNORECASE)
 _ARROW = re.compile(rf"^\s*{_NAME}(?:\s*\.\s*{_NAME})*\s*->\s*:p\d+", re.IGNORECASE)
 _JSON_NAMES = frozenset({*JSON_VALUED, *AGGREGATES})
+_AS_JSON = re.compile(r"\bAS\s+JSON\s*$", re.IGNORECASE)
 _JSON = mysqltypes.type_from_mysql_text("json")
 _PI = mysqltypes.type_from_mysql_text("double(8,6)")
 
@@ -46,7 +47,7 @@ def projection_type(text: str) -> mysqltypes.TypeInfo | None:
     if not _ALIAS.fullmatch(text, end):
         return None  # the call is only part of the expression
     name = call.group(1).lower()
-    if name in _JSON_NAMES:
+    if name in _JSON_NAMES or (name == "cast" and _AS_JSON.search(text[call.end() : end - 1])):
         return _JSON
     if name == "pi" and not text[call.end() : end - 1].strip():
         return _PI

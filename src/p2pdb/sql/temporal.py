@@ -339,6 +339,7 @@ _CASTS = {
     exp.DataType.Type.INT: "p2pdb_cast_signed",
     exp.DataType.Type.UBIGINT: "p2pdb_cast_unsigned",
     exp.DataType.Type.UINT: "p2pdb_cast_unsigned",
+    exp.DataType.Type.JSON: "p2pdb_cast_json",
 }
 _CHARS = frozenset((exp.DataType.Type.CHAR, exp.DataType.Type.VARCHAR, exp.DataType.Type.NCHAR))
 
