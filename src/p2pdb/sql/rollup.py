@@ -24,9 +24,7 @@ def _same(a: exp.Expression, b: exp.Expression) -> bool:
     return a == b
 
 
-def _at_level(
-    node: exp.Expression, rolled: list[exp.Expression], items: list[exp.Expression]
-) -> exp.Expression:
+def _at_level(node: exp.Expression, rolled: list[exp.Expression]) -> exp.Expression:
     """``node`` in a level where the ``rolled`` group expressions are NULL (outside aggregates)."""
 
     def visit(sub: exp.Expression) -> exp.Expression:
@@ -80,7 +78,7 @@ def rewrite(shape: str) -> str | None:
         selected = []
         for item, name in zip(items, names, strict=True):
             inner = item.this if isinstance(item, exp.Alias) else item
-            selected.append(exp.alias_(_at_level(inner, rolled, items), name))
+            selected.append(exp.alias_(_at_level(inner, rolled), name))
         selected.append(exp.alias_(exp.Literal.number(level), _LEVEL))
         for n, key in enumerate(keys, 1):
             value = exp.Null() if any(key is r for r in rolled) else key.copy()
@@ -90,7 +88,7 @@ def rewrite(shape: str) -> str | None:
         branch.set("group", exp.Group(expressions=[k.copy() for k in kept]) if kept else None)
         having = tree.args.get("having")
         if having is not None:
-            branch.set("having", exp.Having(this=_at_level(having.this, rolled, items)))
+            branch.set("having", exp.Having(this=_at_level(having.this, rolled)))
         branches.append(branch)
     union: exp.Expression = branches[0]
     for branch in branches[1:]:
