@@ -269,6 +269,56 @@ def _out_of_range(column: Any, row: Any) -> MySQLError:
     return MySQLError(OUT_OF_RANGE, f"Out of range value for column '{column}' at row {int(row)}", "22003")
 
 
+def _lenient(g: Any) -> Callable[[Any, Any, Any, Any], Any]:
+    """:func:`fit` of ``INSERT IGNORE``: what strict mode refuses is stored adjusted, with the warning
+    MySQL gives: out of range clamped to the type's bounds (1264), text that is no number read as its
+    numeric prefix (1366), an ENUM/SET value that is no member stored as '' (1265)."""
+
+    def call(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
+        try:
+            return fit(value, mysql_type, column, row)
+        except MySQLError as exc:
+            if exc.code not in (OUT_OF_RANGE, INCORRECT_VALUE, 1265):
+                raise
+            running = g.current
+            if running is not None:
+                running.warn(exc.code, exc.message)
+            if exc.code == 1265:
+                return ""
+            return _clamped(to_decimal(value) or Decimal(0), str(mysql_type), column, row)
+
+    return call
+
+
+def _clamped(number: Decimal, mysql_type: str, column: Any, row: Any) -> Any:
+    base, precision, scale, unsigned = column_kind(mysql_type)
+    if base == "decimal":
+        limit = Decimal(10) ** (precision - scale) - Decimal(1).scaleb(-scale)
+        low = Decimal(0) if unsigned else -limit
+    else:
+        ranges = INT_RANGES.get(base)
+        if ranges is None:
+            return float(number)
+        low_int, high_int = ranges[1] if unsigned else ranges[0]
+        low, limit = Decimal(low_int), Decimal(min(high_int, SQLITE_INT_MAX))
+    return fit(max(low, min(limit, number)), mysql_type, column, row)
+
+
+def _truncating(g: Any) -> Callable[[Any, Any, Any, Any], Any]:
+    """A text value of ``INSERT IGNORE`` longer than its CHAR(n)/VARCHAR(n) column: cut to ``n``
+    characters, warning 1265 (strict mode refuses it with 1406)."""
+
+    def call(value: Any, length: Any, column: Any, row: Any) -> Any:
+        if type(value) is str and length is not None and len(value) > int(length):
+            running = g.current
+            if running is not None:
+                running.warn(1265, f"Data truncated for column '{column}' at row {int(row)}")
+            return value[: int(length)]
+        return value
+
+    return call
+
+
 def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     """``value`` as a column of ``mysql_type`` stores it (MySQL strict mode). DECIMAL(p,s): rounded half
     up to ``s`` decimals, at most ``p - s`` integer digits; integers: rounded half up, within the type's
@@ -379,6 +429,8 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("p2pdb_dneg", _neg, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dround", _round, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_fit_ignore", _lenient(g), 4, deterministic=False)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_fit_text", _truncating(g), 4, deterministic=False)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_u64", u64_operand, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_uval", u64_value, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dunits", _units, 2, deterministic=True)  # type: ignore[arg-type]

@@ -474,6 +474,8 @@ class _Rewriter:
         self.changed = False
         #: rewriting a value an INSERT/UPDATE writes (see :meth:`zero`)
         self.writing = False
+        #: INSERT IGNORE: values strict mode refuses are adjusted with a warning (p2pdb_fit_ignore)
+        self.lenient = False
 
     def arg(self, node: exp.Expression) -> exp.Expression:
         """An operand of a decimal function: rewritten when decimal, bound as text when a literal."""
@@ -671,7 +673,7 @@ def _fit(value: exp.Expression, mysql_type: str, column: str, row: int, rw: _Rew
         finally:
             rw.writing = False
     args = [exp.Literal.string(mysql_type), exp.Literal.string(column), exp.Literal.number(row)]
-    return rw.call("p2pdb_fit", value, *args)
+    return rw.call("p2pdb_fit_ignore" if rw.lenient else "p2pdb_fit", value, *args)
 
 
 _TEXT_TYPES = frozenset(("char", "varchar", "tinytext", "text", "mediumtext", "longtext"))
@@ -685,6 +687,12 @@ def _text_columns(spec: TableSpec) -> set[str]:
         if isinstance(mt, str) and mysqltypes.type_from_mysql_text(mt).data_type in _TEXT_TYPES:
             out.add(col.name.lower())
     return out
+
+
+def _truncate(value: exp.Expression, length: int, column: str, row: int, rw: _Rewriter) -> exp.Expression:
+    """INSERT IGNORE: a text value cut to its column's length, with warning 1265."""
+    args = [exp.Literal.number(length), exp.Literal.string(column), exp.Literal.number(row)]
+    return rw.call("p2pdb_fit_text", value, *args)
 
 
 def _as_text(value: exp.Expression, rw: _Rewriter) -> None:
@@ -725,6 +733,8 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
     texts = _text_columns(spec)
     if not checked and not texts:
         return
+    rw.lenient = isinstance(tree, exp.Insert) and bool(tree.args.get("ignore"))
+    lengths = {n: c.max_length for n in texts if (c := spec.column(n)) is not None and c.max_length}
     if isinstance(tree, exp.Insert):
         values = tree.expression
         if isinstance(target, exp.Schema):
@@ -752,6 +762,8 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
                         items[index] = _fit(items[index], *checked[name], number, rw)
                     elif name in texts:
                         _as_text(items[index], rw)
+                        if rw.lenient and name in lengths:
+                            items[index] = _truncate(items[index], lengths[name], name, number, rw)
                 row.set("expressions", items)
         conflict = tree.args.get("conflict")
         assignments = conflict.expressions if isinstance(conflict, exp.OnConflict) else []
