@@ -95,7 +95,8 @@ def signature(shape: str, raw: Sequence[str]) -> str:
 @functools.lru_cache(maxsize=4096)
 def _shape_facts(shape: str) -> tuple[bool, bool, bool]:
     """(ROUND/TRUNCATE, division, comparison) in a shape: read once per shape, not per statement."""
-    return _PLACES.search(shape) is not None, "/" in shape, _COMPARES.search(shape) is not None
+    reads = shape.lstrip("( ")[:6].upper() in ("SELECT", "UPDATE", "DELETE") or shape[:4].upper() == "WITH"
+    return _PLACES.search(shape) is not None, "/" in shape, reads and _COMPARES.search(shape) is not None
 
 
 _PLACES = re.compile(r"\b(?:ROUND|TRUNCATE)\s*\(", re.IGNORECASE)
