@@ -55,3 +55,12 @@ def test_having_limit_and_order(node: Node) -> None:
     result = run(s, "SELECT region, COUNT(*) FROM sales WHERE year = 2023 GROUP BY region WITH ROLLUP")
     assert [c.name for c in result.columns] == ["region", "COUNT(*)"]
     assert [tuple(r) for r in result.rows] == [("eu", 1), ("us", 2), (None, 3)]
+
+
+def test_group_concat_distinct_is_sorted_as_in_mysql(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT GROUP_CONCAT(DISTINCT region) FROM sales") == [("eu,us",)]
+    run(s, "CREATE TABLE gc (id INT PRIMARY KEY, v VARCHAR(5))")
+    run(s, "INSERT INTO gc VALUES (1, 'ops'), (2, 'eng'), (3, 'hr'), (4, 'eng')")
+    assert rows(s, "SELECT GROUP_CONCAT(DISTINCT v) FROM gc") == [("eng,hr,ops",)]
+    assert rows(s, "SELECT GROUP_CONCAT(DISTINCT v ORDER BY v DESC) FROM gc") == [("ops,hr,eng",)]

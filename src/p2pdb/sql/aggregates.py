@@ -155,6 +155,29 @@ def rewrite_count_distinct(shape: str) -> str:
     return "".join(out)
 
 
+_GROUP_CONCAT_DISTINCT = re.compile(r"\bGROUP_CONCAT\s*\(\s*DISTINCT\b", re.IGNORECASE)
+_ORDERED = re.compile(r"\bORDER\s+BY\b|\bSEPARATOR\b", re.IGNORECASE)
+
+
+def sort_distinct_group_concat(shape: str) -> str:
+    """``GROUP_CONCAT(DISTINCT x)`` → ``GROUP_CONCAT(DISTINCT x ORDER BY x)``: MySQL gives the distinct
+    values in sorted order (SQLite in order of appearance); an explicit ORDER BY or SEPARATOR stays."""
+    if "distinct" not in shape.lower():
+        return shape
+    out: list[str] = []
+    last = 0
+    for match in _GROUP_CONCAT_DISTINCT.finditer(shape):
+        start = match.end()
+        end, commas = _arguments(shape, start)
+        inner = shape[start:end].strip()
+        if commas or not inner or _ORDERED.search(inner):
+            continue
+        out.append(f"{shape[last:start]} {inner} ORDER BY {inner}")
+        last = end
+    out.append(shape[last:])
+    return "".join(out)
+
+
 def _arguments(shape: str, start: int) -> tuple[int, int]:
     """Where the call opened before ``start`` closes, and how many top-level commas it holds."""
     depth, commas, i = 0, 0, start

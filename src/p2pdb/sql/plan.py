@@ -287,6 +287,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         if is_multi_table(kind, shape):
             shape = rewrite_multi_table(kind, shape)
     shape = aggregates.rewrite_count_distinct(json_functions.mark_nested(shape, _json_columns(tables)))
+    shape = aggregates.sort_distinct_group_concat(shape)
     shape = time_functions.rewrite_get_format(shape)
     probe = _replace_probe(shape, tables) if kind == "REPLACE" else None
     sql = rewrite(shape)
