@@ -420,3 +420,21 @@ def test_modulo_of_exact_and_float_values_anywhere() -> None:
     ]
     assert rows(s, "SELECT d % 1, f % 2, n % 3, d MOD 2 FROM t") == [("0.53", 1.5, -1, "0.53")]
     assert rows(s, "SELECT id FROM t WHERE d % 1 > 0.5 AND n % 2 = -1") == [(1,)]  # in conditions too
+
+
+def test_window_sums_of_decimals_are_decimal() -> None:
+    from test_sql_keyless_and_select import Node, run
+
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE wn")
+    run(s, "USE wn")
+    run(s, "CREATE TABLE e (id INT PRIMARY KEY, dept VARCHAR(5), sal DECIMAL(8,2), n INT)")
+    run(s, "INSERT INTO e VALUES (1, 'eng', 100.50, 3), (2, 'ops', 70.10, 1), (3, 'eng', 80.25, 5)")
+    result = run(s, "SELECT SUM(sal) OVER (PARTITION BY dept), AVG(n) OVER () FROM e ORDER BY id")
+    assert [tuple(r) for r in result.rows] == [
+        ("180.75", "3.0000"),
+        ("70.10", "3.0000"),
+        ("180.75", "3.0000"),
+    ]
+    assert [c.type for c in result.columns] == [246, 246]

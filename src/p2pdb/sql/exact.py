@@ -232,6 +232,8 @@ class _Typer:
             return self.kind(node.this)
         if isinstance(node, exp.Distinct) and len(node.expressions) == 1:  # SUM(DISTINCT x)...
             return self.kind(node.expressions[0])
+        if isinstance(node, exp.Window) and isinstance(node.this, (exp.Sum, exp.Avg, exp.Min, exp.Max)):
+            return self.kind(node.this)  # SUM(x) OVER (...): typed as the aggregate, computed by SQLite
         if isinstance(node, exp.Neg):
             return self.kind(node.this)
         if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
