@@ -153,3 +153,16 @@ def test_collations_real_schemas_name() -> None:
     run(s, "INSERT INTO wp VALUES (1, 'Abc', 'Abc', 'Abc')")
     assert rows(s, "SELECT COUNT(*) FROM wp WHERE a = 'abc' AND b = 'abc'") == [(1,)]
     assert rows(s, "SELECT COUNT(*) FROM wp WHERE c = 'abc'") == [(0,)]  # _cs: case-sensitive
+
+
+def test_show_create_table_names_another_character_set_and_round_trips() -> None:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE cs")
+    run(s, "USE cs")
+    run(s, "CREATE TABLE w (id INT PRIMARY KEY, b VARCHAR(10) CHARACTER SET utf8 COLLATE utf8_general_ci)")
+    ((_, text),) = rows(s, "SHOW CREATE TABLE w")
+    assert "`b` varchar(10) CHARACTER SET utf8mb3 COLLATE utf8mb3_general_ci DEFAULT NULL" in text
+    run(s, "DROP TABLE w")
+    run(s, text)
+    assert rows(s, "SHOW CREATE TABLE w") == [("w", text)]

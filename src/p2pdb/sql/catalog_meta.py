@@ -343,6 +343,9 @@ def create_table_sql(spec: TableSpec, indexes: Sequence[IndexSpec], auto_increme
     for facts in describe_table(spec, indexes):
         parts = [quote_ident(facts.name), facts.info.column_type]
         if facts.own_collation:
+            charset = facts.own_collation.split("_", 1)[0]
+            if charset not in ("utf8mb4", "binary"):  # another character set than the table's, as MySQL
+                parts.append(f"CHARACTER SET {charset}")
             parts.append(f"COLLATE {facts.own_collation}")
         if not facts.nullable:
             parts.append("NOT NULL")
