@@ -65,6 +65,24 @@ def test_division_by_zero_is_null_with_warning_in_reads_and_error_1365_in_writes
     assert rows(s, "SELECT d FROM z") == [("2.50",)]
 
 
+def test_division_outside_the_select_list_is_mysql_division(node: Node) -> None:
+    """SQLite's ``7/2`` is 3: a WHERE, ORDER BY, UPDATE or DELETE condition must see MySQL's 3.5000,
+    and a quotient compares at its own scale (``1/3 = 0.3333`` holds, as in MySQL)."""
+    s = node.session
+    run(s, "CREATE TABLE q (id INT PRIMARY KEY, n INT, d DECIMAL(6,2), f DOUBLE)")
+    run(s, "INSERT INTO q VALUES (1, 7, 7.00, 7), (2, 1, 1.00, 1), (3, 0, 0, 0)")
+    assert rows(s, "SELECT id FROM q WHERE n/2 = 3.5") == [(1,)]
+    assert rows(s, "SELECT id FROM q WHERE d/2 = 3.5 AND f/2 = 3.5") == [(1,)]
+    assert rows(s, "SELECT id FROM q WHERE n/3 = 2.3333") == [(1,)]
+    assert rows(s, "SELECT id FROM q WHERE n/3 > 2.3333") == []
+    assert rows(s, "SELECT id FROM q WHERE 1/n > 0.5") == [(2,)]
+    assert rows(s, "SHOW WARNINGS") == [("Warning", 1365, "Division by 0")]
+    assert rows(s, "SELECT id FROM q WHERE n > 0 ORDER BY 1/n") == [(1,), (2,)]
+    run(s, "UPDATE q SET f = 8 WHERE n/2 = 3.5")
+    run(s, "DELETE FROM q WHERE n/2 = 0.5")
+    assert rows(s, "SELECT id, f FROM q ORDER BY id") == [(1, 8.0), (3, 0.0)]
+
+
 def test_cast_as_json_and_unknown_cast_types(node: Node) -> None:
     s = node.session
     result = run(s, """SELECT CAST('{"b":1,"a": [1,2]}' AS JSON), CAST(5 AS JSON)""")

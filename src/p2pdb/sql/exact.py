@@ -814,7 +814,7 @@ _TEMPORAL_HINTS = re.compile(
 
 def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> bool:
     """Cheap test before parsing: could the statement hold a DECIMAL expression or a checked write?"""
-    if any("." in r and r[:1] not in "'\"" for r in raw) or _MOD.search(shape):
+    if any("." in r and r[:1] not in "'\"" for r in raw) or _MOD.search(shape) or "/" in shape:
         return True
     if kind in ("SELECT", "UPDATE", "DELETE") and _COMPARES.search(shape) and _mixed(raw, tables):
         return True  # a string compared with a number (p2pdb.sql.exact._coerce)
@@ -827,6 +827,23 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
     if any(_is_u64(c.extra["mt"]) for s in tables.values() for c in s.columns if c.extra.get("mt")):
         return kind in ("SELECT", "DELETE")
     return kind == "SELECT" and _HINTS.search(shape) is not None
+
+
+def _divisions(tree: exp.Expression, rw: _Rewriter) -> None:
+    """The ``/`` the projections left (WHERE, ON, HAVING, ORDER BY, GROUP BY): MySQL's division, not
+    SQLite's integer division (``7/2`` is 3.5000, so ``n/2 = 3.5`` holds for 7). An exact quotient is
+    rounded to its MySQL scale, then compared as a number (``1/3 = 0.3333`` holds, as in MySQL); any
+    other is a floating division. A zero divisor gives NULL with warning 1365."""
+    rw.writing = False
+    while (node := tree.find(exp.Div)) is not None:  # breadth first: the outermost division first
+        kind = rw.typer.kind(node)
+        if kind is not None and kind[0] == "dec":
+            quotient = rw.call("p2pdb_dround", rw.exact(node), exp.Literal.number(kind[2]))
+            cast = exp.Cast(this=quotient, to=exp.DataType.build("DOUBLE"))
+            node.replace(cast)
+            rw.changed = True
+        else:
+            node.replace(rw.call("p2pdb_fdiv", node.this, node.expression))
 
 
 def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> Exact | None:
@@ -856,6 +873,7 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
     _coerce(tree, rw)
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
         node.replace(rw.call("mod", node.this, node.expression))
+    _divisions(tree, rw)
     if not rw.changed and types is None and not rw.text_params:
         return None
     text = tree.sql(dialect="mysql") if rw.changed else shape

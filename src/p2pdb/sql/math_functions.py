@@ -83,6 +83,20 @@ def register(conn: apsw.Connection) -> None:
             g.current.warn(DIVISION_BY_ZERO, "Division by 0")
         return result
 
+    def divide(a: Any, b: Any) -> float | None:
+        """``a / b`` of floating or untyped operands: NULL with warning 1365 for a zero divisor."""
+        if a is None or b is None:
+            return None
+        x, y = to_decimal(a), to_decimal(b)
+        if x is None or y is None:
+            return None
+        if y == 0:
+            if g.current is not None:
+                g.current.warn(DIVISION_BY_ZERO, "Division by 0")
+            return None
+        return float(a if isinstance(a, float) else x) / float(b if isinstance(b, float) else y)
+
+    conn.create_scalar_function("p2pdb_fdiv", divide, 2, deterministic=False)  # type: ignore[arg-type]
     for name, fn in (("ceil", _integral(ROUND_CEILING)), ("ceiling", _integral(ROUND_CEILING)),
                      ("floor", _integral(ROUND_FLOOR))):  # fmt: skip
         conn.create_scalar_function(name, fn, 1, deterministic=True)  # type: ignore[arg-type]
