@@ -203,7 +203,7 @@ class AclBook:
             if latest and all(v[1] for v in latest):
                 held.add(key)
         scoped = {(k[0], k[1], k[3]) for k in held if k[2] is not None and k[1] is not None}
-        return Acl(True, frozenset(owners), frozenset(held), frozenset(scoped))  # type: ignore[arg-type]
+        return Acl(True, frozenset(owners), frozenset(held), frozenset(scoped))
 
 
 def resolve(events: Iterable[AclEvent]) -> Acl:
