@@ -51,6 +51,10 @@ class Config:
     #: Who may write, per database: {"shop": {"owners": [peer ids], "writers": [peer ids] or "*"}}.
     #: Entries by anyone else are rejected before they are stored; default: anyone may write.
     access: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Who may write a database this node creates (CREATE DATABASE): "owned" (this node only,
+    #: until it grants), "open" (anyone, until this node revokes) or "none" (no rules in the log:
+    #: ``access`` above alone decides). docs/security.md.
+    new_database_access: str = "owned"
     #: "normal": every acknowledged commit survives a killed process; "full": also power loss.
     durability: str = "normal"
     #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.
@@ -84,6 +88,8 @@ class Config:
             if getattr(config, name) is not None:
                 setattr(config, name, Path(getattr(config, name)))
         config.bootstrap = list(config.bootstrap)
+        if config.new_database_access not in ("owned", "open", "none"):
+            raise ValueError("new_database_access is owned, open or none")
         if config.lan and config.p2p_host == "127.0.0.1" and overrides.get("p2p_host") is None:
             config.p2p_host = "0.0.0.0"
         return config

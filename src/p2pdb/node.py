@@ -131,6 +131,7 @@ class Node:
             network_id=config.network_id,
             durability=config.durability,
             access=config.access,
+            new_database_access=config.new_database_access,
         )
 
     async def _start_replication(self) -> None:

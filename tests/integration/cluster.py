@@ -56,6 +56,7 @@ class NodeProcess:
                 "0",
                 "--p2p-port",
                 str(self.p2p_port),
+                *_open_unless_told(self.args),
                 *self.args,
             ],
             stdout=subprocess.PIPE,
@@ -159,3 +160,9 @@ def table_hash(node: NodeProcess, database: str, table: str, order: str = "1") -
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
+
+
+def _open_unless_told(args: list[str]) -> list[str]:
+    """Replication tests write one database from every node: their databases are open (anyone
+    writes) unless a test chooses its access rules (the ACL tests, docs/security.md)."""
+    return [] if "--new-database-access" in args else ["--new-database-access", "open"]

@@ -56,6 +56,8 @@ class NodeProcess:
         for flag in ("--mysql-port", "--p2p-port"):  # never a fixed port
             if flag not in extra:
                 self.args += [flag, "0"]
+        if "--new-database-access" not in extra:  # replication tests: every node writes (docs/security.md)
+            self.args += ["--new-database-access", "open"]
         self.proc = subprocess.Popen(
             self.args,
             stdout=subprocess.PIPE,

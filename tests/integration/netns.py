@@ -171,6 +171,10 @@ class NsNode:
         command = ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "p2pdb", "start",
                    "--data-dir", str(self.data_dir), "--mysql-host", "127.0.0.1", "--mysql-port", "0",
                    "--p2p-port", "0", *self.args]  # fmt: skip
+        if (
+            "--new-database-access" not in self.args
+        ):  # replication tests: every node writes (docs/security.md)
+            command += ["--new-database-access", "open"]
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
                 command,

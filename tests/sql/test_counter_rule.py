@@ -21,7 +21,10 @@ def _run(session: object, sql: str) -> list[object]:
 
 
 def test_concurrent_increments_add_up_across_replicas() -> None:
-    nodes = [SQLBackend(Registry(Identity.generate(), None), Accounts(None)) for _ in range(2)]
+    nodes = [
+        SQLBackend(Registry(Identity.generate(), None, new_database_access="open"), Accounts(None))
+        for _ in range(2)
+    ]
     sessions = [_session(b) for b in nodes]
     _run(sessions[0], "CREATE DATABASE app")
     _run(sessions[0], "USE app")

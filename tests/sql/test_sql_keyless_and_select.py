@@ -30,8 +30,10 @@ from p2pdb.store.registry import Registry
 class Node:
     """One in-process node: a backend over its own registry, and one client session."""
 
-    def __init__(self) -> None:
-        self.backend = SQLBackend(Registry(Identity.generate(), None), Accounts(None))
+    def __init__(self, access: str = "open") -> None:
+        # Replication tests write one database from both nodes: open unless a test picks its rules.
+        registry = Registry(Identity.generate(), None, new_database_access=access)
+        self.backend = SQLBackend(registry, Accounts(None))
         info = ConnectInfo(1, "root", None, "127.0.0.1", False, False, 45)
         self.session: SQLSession = asyncio.run(self.backend.open_session(info))
 

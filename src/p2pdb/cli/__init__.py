@@ -76,6 +76,8 @@ def main() -> None:
 @click.option("--lan", is_flag=True, default=None, help="Discover and announce peers on the LAN by mDNS.")
 @click.option("--network-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Pre-shared key file of a private network.")  # fmt: skip
+@click.option("--new-database-access", type=click.Choice(["owned", "open", "none"]), default=None,
+              help="Who may write a database this node creates [owned: this node, until it grants].")  # fmt: skip
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
 def start(data_dir: Path, log_level: str, **options: Any) -> None:
     """Start a node in the foreground (stop it with Ctrl-C or SIGTERM)."""
@@ -225,6 +227,53 @@ def verify(data_dir: Path, database: str) -> None:
         )
     if errors or stored != replayed:
         sys.exit(1)
+
+
+_USER = click.option(
+    "--user", "-u", default="root", show_default=True, help="MySQL account with GRANT OPTION."
+)
+_PASSWORD = click.option("--password", "-p", is_flag=True, help="Prompt for its password [MYSQL_PWD].")
+
+
+@main.command()
+@DATA_DIR
+@_USER
+@_PASSWORD
+@click.argument("privileges")
+@click.argument("target", metavar="DB.TABLE")
+@click.argument("peer")
+def grant(data_dir: Path, user: str, password: bool, privileges: str, target: str, peer: str) -> None:
+    """Let PEER (a peer id, or '*' for anyone) write: p2pdb grant 'INSERT, UPDATE (price)' shop.items 12D3KooW..."""
+    from p2pdb.cli.access import change
+
+    change("GRANT", data_dir, user, password, privileges, target, peer)
+
+
+@main.command()
+@DATA_DIR
+@_USER
+@_PASSWORD
+@click.argument("privileges")
+@click.argument("target", metavar="DB.TABLE")
+@click.argument("peer")
+def revoke(data_dir: Path, user: str, password: bool, privileges: str, target: str, peer: str) -> None:
+    """Take privileges back from PEER: p2pdb revoke INSERT shop.* 12D3KooW..."""
+    from p2pdb.cli.access import change
+
+    change("REVOKE", data_dir, user, password, privileges, target, peer)
+
+
+@main.command()
+@DATA_DIR
+@_USER
+@_PASSWORD
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("database")
+def acl(data_dir: Path, user: str, password: bool, as_json: bool, database: str) -> None:
+    """Show a database's owners and grants (the access rules in its log)."""
+    from p2pdb.cli.access import show
+
+    show(data_dir, user, password, database, as_json)
 
 
 @main.command()

@@ -551,6 +551,11 @@ def handle_account_statement(session: SQLSession, lexed: Lexed, text: str) -> Re
         return {"CREATE": create_user, "ALTER": alter_user, "DROP": drop_user}[match.group(1).upper()](
             session, text
         )
+    if lexed.kind in ("GRANT", "REVOKE", "SHOW"):
+        from p2pdb.sql import peer_grants
+
+        if peer_grants.is_peer_statement(text):
+            return peer_grants.handle_peer_statement(session, text)
     if lexed.kind == "GRANT":
         if re.match(r"^\s*GRANT\s+PROXY\b", lexed.shape, re.I):
             raise MySQLError(

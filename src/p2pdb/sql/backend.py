@@ -155,13 +155,17 @@ class SQLBackend:
         session.refresh_auto_vars()
         session_variables = [(k, show_value(v)) for k, v in sorted(session.variables.items())]
         global_variables = [(k, show_value(v)) for k, v in sorted(self.global_variables.items())]
+        from p2pdb.sql.peer_grants import privilege_rows
+
+        peers = privilege_rows(session)  # the access rules of the databases' logs (docs/security.md)
         information_schema.fill_session_tables(
             conn,
             session_variables=session_variables,
             global_variables=global_variables,
             status=[(k, show_value(v)) for k, v in sorted(self.status().items())],
-            privileges=self.accounts.privilege_rows(),
+            privileges=[*self.accounts.privilege_rows(), *(r[:3] + r[4:] for r in peers if r[3] is None)],
             users=self.accounts.user_rows(),
+            column_privileges=[r for r in peers if r[3] is not None],
         )
 
     def refresh_processlist(self, conn: apsw.Connection) -> None:

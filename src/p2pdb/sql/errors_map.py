@@ -9,7 +9,9 @@ import apsw
 import sqlglot
 
 from p2pdb.log import AccessDenied
+from p2pdb.log.identity import peer_id
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.store.access import AclChangeDenied, WriteDenied
 from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, UnsupportedChange
 
 _NO_TABLE = re.compile(r"no such table: (?:main\.)?(\S+)")
@@ -44,6 +46,20 @@ def syntax_error(near: str, line: int = 1) -> MySQLError:
 _TOO_LONG = re.compile(r"value too long for [^.\s]+\.(\S+) \(")
 
 
+def _denied(exc: WriteDenied, database: str | None) -> MySQLError:
+    """1142 (table) or 1143 (column), naming this node's peer id where MySQL names the user."""
+    d = exc.denied
+    who = f"peer '{peer_id(exc.author)}'"
+    command = d.privilege if d.privilege != "CREATE VIEW" else "CREATE VIEW"
+    if d.column is not None:
+        return MySQLError(
+            1143, f"{command} command denied to {who} for column '{d.column}' in table '{d.table}'", "42000"
+        )
+    if d.table is not None:
+        return MySQLError(1142, f"{command} command denied to {who} for table '{d.table}'", "42000")
+    return MySQLError(1044, f"Access denied for {who} to database '{database or ''}' ({command})", "42000")
+
+
 def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
     """The MySQL error for an exception raised while running a statement."""
     if isinstance(exc, MySQLError):
@@ -53,6 +69,10 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         return MySQLError(
             ErrorCode.DBACCESS_DENIED_ERROR, f"Access denied: {exc} (see 'access' in the configuration)"
         )
+    if isinstance(exc, WriteDenied):
+        return _denied(exc, database)
+    if isinstance(exc, AclChangeDenied):
+        return MySQLError(1227, f"Access denied; {str(exc).removeprefix('access denied: ')}", "42000")
     if isinstance(exc, IdRangeExhausted):
         return MySQLError(167, f"Out of range value for column: {exc}", "22003")
     if isinstance(exc, NoIdRange):

@@ -419,11 +419,13 @@ def fill_session_tables(
     status: Sequence[tuple[str, str]],
     privileges: Sequence[tuple[str, str | None, str | None, str, bool]],
     users: Sequence[tuple[str, str, str]],
+    column_privileges: Sequence[tuple[str, str | None, str | None, str | None, str, bool]] = (),
 ) -> None:
     """Fill the tables that describe the asking session and the node's accounts on ``conn``.
 
     ``privileges``: (grantee, schema or None, table or None, privilege, grantable);
-    ``users``: (user, host, plugin).
+    ``users``: (user, host, plugin); ``column_privileges``: (grantee, schema, table, column,
+    privilege, grantable).
     """
     _ensure_attached(conn)
     yes = {True: "YES", False: "NO"}
@@ -444,6 +446,9 @@ def fill_session_tables(
         ],
         f"{INFORMATION_SCHEMA}.TABLE_PRIVILEGES": [
             (g, "def", d, t, p, yes[o]) for g, d, t, p, o in privileges if d is not None and t is not None
+        ],
+        f"{INFORMATION_SCHEMA}.COLUMN_PRIVILEGES": [
+            (g, "def", d, t, c, p, yes[o]) for g, d, t, c, p, o in column_privileges
         ],
     }
     with conn:

@@ -264,7 +264,8 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
             if match.group(1):
                 return session.note(1007, f"Can't create database '{name}'; database exists")
             raise MySQLError(1007, f"Can't create database '{name}'; database exists")
-        session.backend.registry.create(name).genesis()
+        registry = session.backend.registry
+        registry.create(name).genesis(registry.new_database_access)
         return OkResult(affected_rows=1)
     if re.match(r"^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b", shape, _I):
         if re.match(r"^\s*CREATE\s+TEMPORARY", shape, _I):

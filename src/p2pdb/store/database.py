@@ -25,6 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import apsw
 
+from p2pdb.acl import AclOp
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge, rule_from_spec
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.identity import Identity
@@ -41,6 +42,7 @@ from p2pdb.schema import (
     make_event,
 )
 from p2pdb.store import collation
+from p2pdb.store.access import Access, check_acl_op, check_ddl, check_ids, check_row
 from p2pdb.store.apply import Materializer
 from p2pdb.store.autoinc import IdClass, IdSpace, type_max
 from p2pdb.store.capture import Captured, capture
@@ -67,9 +69,10 @@ REJECTED_SCHEMA = (
 
 
 def has_ddl(entry: Entry) -> bool:
-    """The log's control entries of a database: those that change its schema."""
+    """The log's control entries of a database: those that change its schema or its access rules
+    (what an entry may do depends on both)."""
     ops = entry.ops
-    return isinstance(ops, list) and any(isinstance(op, dict) and "ddl" in op for op in ops)
+    return isinstance(ops, list) and any(isinstance(op, dict) and ("ddl" in op or "acl" in op) for op in ops)
 
 
 @dataclass(slots=True)
@@ -117,6 +120,7 @@ class Database:
         self.rows = RowStates(self.conn)
         self.sql = SqlRows(self.conn, self.rows)
         self.catalog = Catalog(self.conn, self.log)
+        self.access = Access(self.conn, self.log)
         self.conflicts = Conflicts(self.conn)
         self.settler = Settler(self.conn, self.rows, self.sql)
         self.changes = ChangeFeed(self.conn, manifest.name)
@@ -193,7 +197,7 @@ class Database:
         *,
         allow_drop: bool,
         isolate: bool,
-        extra: Sequence[IdsOp] = (),
+        extra: Sequence[IdsOp | AclOp] = (),
         empty: bool = False,
     ) -> tuple[list[Any], Entry | None]:
         conn = self.conn
@@ -233,10 +237,12 @@ class Database:
         return outcomes, entry
 
     def _record_local(
-        self, changeset: bytes, *, allow_drop: bool, extra: Sequence[IdsOp], empty: bool = False
+        self, changeset: bytes, *, allow_drop: bool, extra: Sequence[IdsOp | AclOp], empty: bool = False
     ) -> Entry | None:
         clock = self.log.next_clock()
         past = self.log.control_heads()
+        acl = self.access.at(past)
+        me = self.identity.public_key
         ddl = self.catalog.diff(allow_drop=allow_drop)
         own: list[SchemaEvent] = []
         schema = self.catalog.schema
@@ -248,6 +254,7 @@ class Database:
                 check_event(event, schema)
             except SchemaError as exc:
                 raise UnsupportedChange(str(exc)) from exc
+            check_ddl(acl, me, op.kind, event.table)
             own.append(event)
             schema = self.catalog.with_events(past, own)
         tables = {key: t.spec for key, t in schema.tables.items()}
@@ -255,8 +262,14 @@ class Database:
         captured = capture(changeset, tables, rules, self.rows, clock)
         for item in captured:
             check_change(item.spec, item.change, self.max_value_size)
+            check_row(acl, me, item.change)
         extra = [*extra, *self._staged_ids]
         self._staged_ids = []
+        for extra_op in extra:
+            if isinstance(extra_op, AclOp):
+                check_acl_op(acl, me, extra_op)
+            else:
+                check_ids(acl, me)
         ops: list[Op] = [*ddl, *(c.change for c in captured), *extra]
         if not ops and not empty:
             return None
@@ -267,14 +280,13 @@ class Database:
             before, after = self.catalog.add(events)
             self.materializer.migrate(before, after, events, local=True)
             self.conflicts.replace_schema(after.conflicts)
-        if extra:
-            first = len(ddl) + len(captured)
-            self.ids.add(
-                ((first + j, op) for j, op in enumerate(extra)),
-                time=clock.time,
-                author=clock.id,
-                cid=entry.cid,
-            )
+        first = len(ddl) + len(captured)
+        ranges = [(first + j, op) for j, op in enumerate(extra) if isinstance(op, IdsOp)]
+        if ranges:
+            self.ids.add(ranges, time=clock.time, author=clock.id, cid=entry.cid)
+        changes = [(first + j, op) for j, op in enumerate(extra) if isinstance(op, AclOp)]
+        if changes:
+            self.access.add(entry.cid, clock.time, clock.id, changes)
         for item in captured:
             self._merge_local(item, clock)
         self.changes.flush(entry.cid, entry.author, entry.clock.time)
@@ -316,13 +328,25 @@ class Database:
         _, entry = self._commit([], allow_drop=False, isolate=False, extra=ops)
         return entry
 
-    def genesis(self) -> Entry | None:
-        """Start the log of a database created here (CREATE DATABASE) with an entry without ops, so
-        that it has heads: peers that replicate it create it from that content (a bare name
-        creates nothing, docs/protocol.md). Nothing if the log has entries already."""
+    def genesis(self, access: str = "open") -> Entry | None:
+        """Start the log of a database created here (CREATE DATABASE), so that it has heads: peers
+        that replicate it create it from that content (a bare name creates nothing, docs/protocol.md).
+        ``access``: ``"owned"`` (only this node writes until it grants), ``"open"`` (anyone, until
+        an owner revokes; this node owns it) or ``"none"`` (no ACL in the log: the configuration's
+        ``access`` alone decides). Nothing if the log has entries already."""
         if len(self.log):
             return None
-        _, entry = self._commit([], allow_drop=False, isolate=False, empty=True)
+        extra: list[IdsOp | AclOp] = []
+        if access in ("owned", "open"):
+            extra.append(AclOp("init", owners=(self.identity.public_key,), open=access == "open"))
+        elif access != "none":
+            raise ValueError(f"database access is owned, open or none, not {access!r}")
+        _, entry = self._commit([], allow_drop=False, isolate=False, extra=extra, empty=True)
+        return entry
+
+    def change_access(self, ops: Sequence[AclOp]) -> Entry | None:
+        """Commit an entry that changes the access rules (GRANT, REVOKE, new owners)."""
+        _, entry = self._commit([], allow_drop=False, isolate=False, extra=list(ops))
         return entry
 
     def _rollback(self, *, reload_log: bool = True) -> None:
@@ -337,6 +361,7 @@ class Database:
 
     def _reload_state(self) -> None:
         self.catalog.reload()
+        self.access.reload()
         self.settler.reload()
         self.conflicts.reload()
         self.ids.reload()
@@ -415,12 +440,18 @@ class Database:
         """Check every op against the schema its author had, then apply them all."""
         ops = decode_ops(entry.ops)
         past = self.log.control_past(entry.cid)
+        acl = self.access.at(past)
+        author = entry.author
         own: list[SchemaEvent] = []
         ids: list[tuple[int, IdsOp]] = []
+        rules: list[tuple[int, AclOp]] = []
         rows: list[tuple[RowChange, ResolvedTable]] = []
         schema = self.catalog.at(past)
         for i, op in enumerate(ops):
-            if isinstance(op, DDLOp):
+            if isinstance(op, AclOp):
+                check_acl_op(acl, author, op)
+                rules.append((i, op))
+            elif isinstance(op, DDLOp):
                 event = make_event(
                     op.kind,
                     op.body,
@@ -431,14 +462,17 @@ class Database:
                     past=past,
                 )
                 check_event(event, schema)
+                check_ddl(acl, author, op.kind, event.table)
                 own.append(event)
                 schema = self.catalog.with_events(past, own)
             elif isinstance(op, IdsOp):
+                check_ids(acl, author)
                 ids.append((i, op))
             else:
                 at = schema.tables.get(op.table)
                 if at is None:
                     raise InvalidOps(f"unknown table {op.table!r}")
+                check_row(acl, author, op)
                 check_change(at.spec, op, self.max_value_size)
                 if op.deltas:  # increments only where the author's table counts (its rule)
                     rule_from_spec(at.spec.rule).check(op)
@@ -449,6 +483,8 @@ class Database:
             self.conflicts.replace_schema(after.conflicts)
         if ids:
             self.ids.add(ids, time=entry.clock.time, author=entry.author, cid=entry.cid)
+        if rules:
+            self.access.add(entry.cid, entry.clock.time, author, rules)
         for change, at in rows:
             self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
             if self._auto_max and change.insert:

@@ -9,7 +9,8 @@ type or value is refused, and with it the whole entry):
   table without a primary key is its rows' hidden identity (one byte string);
 - schema change: ``{"ddl": kind, ...}`` (see :mod:`p2pdb.schema` for the bodies);
 - AUTO_INCREMENT id range: ``{"ids": {"to": peer key, "o": offset, "m": modulus, "w": {table: id}}}``
-  (see :mod:`p2pdb.store.autoinc`).
+  (see :mod:`p2pdb.store.autoinc`);
+- access rule change: ``{"acl": kind, ...}`` (see :mod:`p2pdb.acl`).
 
 Values are SQL values: null, 64-bit integers, finite floats, text, bytes.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from p2pdb.acl import AclOp, InvalidAcl, decode_acl_op
 from p2pdb.crdt import InvalidChangeError, RowChange
 from p2pdb.schema import DDL_KINDS, ident
 from p2pdb.store.errors import InvalidOps
@@ -51,7 +53,7 @@ class IdsOp:
         return {"ids": {"to": self.to, "o": self.offset, "m": self.modulus, "w": dict(self.watermarks)}}
 
 
-Op = RowChange | DDLOp | IdsOp
+Op = RowChange | DDLOp | IdsOp | AclOp
 
 
 def row_to_ipld(change: RowChange) -> dict[str, Any]:
@@ -96,6 +98,11 @@ def decode_ops(value: Any) -> list[Op]:
             out.append(DDLOp(kind, {k: v for k, v in item.items() if k != "ddl"}))
         elif "ids" in item:
             out.append(_decode_ids(item))
+        elif "acl" in item:
+            try:
+                out.append(decode_acl_op(item))
+            except InvalidAcl as exc:
+                raise InvalidOps(str(exc)) from exc
         else:
             out.append(_decode_row(item))
     return out

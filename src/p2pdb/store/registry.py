@@ -66,8 +66,11 @@ class Registry:
         network_id: str = DEFAULT_NETWORK_ID,
         durability: str = "normal",
         access: dict[str, dict[str, Any]] | None = None,
+        new_database_access: str = "owned",
     ) -> None:
         self.identity = identity
+        #: The access rules of a database created here (Database.genesis)
+        self.new_database_access = new_database_access
         self.dir = data_dir / "db" if data_dir is not None else None
         self.network_id = network_id
         self.durability = durability
