@@ -209,7 +209,11 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
     winners.sort(key=lambda w: (w[0], w[1]))
     # 3e. Positions (FIRST / AFTER c of ADD and MODIFY), applied in event order: each places its
     # column first or after its anchor; an anchor that is not there leaves the column in place.
-    order = [w[2] for w in winners]
+    # A dropped column still anchors what was placed after it (``ADD c AFTER a`` then ``DROP a``
+    # leaves c where a was): positions are applied with the dropped columns, which then leave.
+    ghosts = {c: min(defs, key=lambda d: (d[0], d[1])) for c, defs in candidates.items() if not kept.get(c)}
+    full = sorted([*winners, *((d[0], d[1], d[2]) for d in ghosts.values())], key=lambda w: (w[0], w[1]))
+    order = [w[2] for w in full]
     placing = [
         e
         for e in events
@@ -217,6 +221,7 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
         and e.column.ident in {c.ident for c in order}
         and (
             (e.kind == "add_column" and any(d[3] is e for d in kept.get(e.column.ident, ())))
+            or (e.kind == "add_column" and e.column.ident in ghosts and ghosts[e.column.ident][3] is e)
             or (e.kind == "modify_column" and e in modifies.get(e.column.ident, ()))
         )
     ]
@@ -225,10 +230,12 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
         at = ident(event.at) if event.at else ""
         if at and (at not in idents or at == event.column.ident):
             continue
+        if at in ghosts and any(event.observes(drop) for drop in col_drops.get(at, ())):
+            continue  # placed after the anchor was dropped (as far as its author knew): no anchor
         moving = order.pop(idents.index(event.column.ident))
         target = 0 if not at else [c.ident for c in order].index(at) + 1
         order.insert(target, moving)
-    columns = tuple(order)
+    columns = tuple(c for c in order if c.ident not in ghosts)
     by_ident = {c.ident: c for c in columns}
     pk = tuple(by_ident[k].name for k in key)
     # 3d. Table meta (comment, CHECK, FOREIGN KEY): per key, the latest applicable change wins.
