@@ -115,7 +115,8 @@ def replay_database(data_dir: Path, database: str) -> tuple[str, str]:
         source.close()
     identity = Identity.load(data_dir / "identity.key")
     stored = Database(identity, manifest, snapshot)
-    replayed = Database(Identity.generate(), manifest, MemoryEngine())
+    # The node's own key: it only joins here, and it opens what an encrypted database sealed for it.
+    replayed = Database(identity, manifest, MemoryEngine())
     replayed.join(e.block for e in stored.log.traverse())
     # Rows and the merge state behind them (per-row versions, conflicts, settlement, rejections): an
     # edited merge state would otherwise pass and silently decide later merges of that row.

@@ -68,6 +68,10 @@ def histories(draw: st.DrawFn) -> tuple[list[AclEvent], list[Write]]:
             op = AclOp("init", owners=owners, open=draw(st.booleans()))
         elif kind == "owner":
             op = AclOp("owner", owners=(draw(st.sampled_from(KEYS[:3])),))
+        elif kind == "key":  # a content key (re)wrapped to some readers: rotations and additions
+            readers = sorted(draw(st.lists(st.sampled_from(KEYS[:3]), min_size=1, max_size=3, unique=True)))
+            key_id = bytes([draw(st.integers(1, 3))]) * 16
+            op = AclOp("key", key_id=key_id, wraps=tuple((r, b"\0" * 80) for r in readers))
         else:
             to = draw(st.sampled_from([*KEYS[:3], ANYONE]))
             privileges = tuple(
@@ -100,6 +104,7 @@ def test_verdicts_do_not_depend_on_delivery_order(
         shuffled.add(event)
     assert verdicts(in_order, writes) == verdicts(shuffled, writes)
     assert in_order.current() == shuffled.current()
+    assert [in_order.at(w.past).key_id for w in writes] == [shuffled.at(w.past).key_id for w in writes]
     # half delivered, queried, then the rest: the cache must not keep a stale answer
     order = data.draw(st.permutations(events))
     partial = AclBook()

@@ -143,3 +143,22 @@ def test_acl_ops_round_trip() -> None:
         AclOp("owner", owners=(OTHER,)),
     ):
         assert decode_acl_op(op.to_ipld()) == op
+
+
+def test_the_newest_key_in_the_past_is_the_write_key_and_rewraps_add_readers() -> None:
+    wrapped = b"\0" * 80
+
+    def key(n: int, *readers: bytes) -> AclOp:
+        return AclOp("key", key_id=bytes([n]) * 16, wraps=tuple((r, wrapped) for r in sorted(readers)))
+
+    book = AclBook([ev(1, OWNER, init()), ev(2, OWNER, key(7, OWNER, WRITER), {1})])
+    assert book.current().key_id == bytes([7]) * 16 and book.current().readers == {OWNER, WRITER}
+    book.add(ev(3, OWNER, key(7, OTHER), {1, 2}))  # the same key to one more reader
+    assert book.current().key_id == bytes([7]) * 16 and book.current().readers == {OWNER, WRITER, OTHER}
+    book.add(ev(4, OWNER, key(8, OWNER, OTHER), {1, 2, 3}))  # a rotation without WRITER
+    assert book.current().key_id == bytes([8]) * 16 and book.current().readers == {OWNER, OTHER}
+    assert book.at(past(1, 2)).key_id == bytes([7]) * 16  # what a write concurrent with it uses
+    book.add(ev(5, WRITER, key(9, WRITER), {1, 2}))  # not an owner: void
+    assert book.current().key_id == bytes([8]) * 16
+    with pytest.raises(InvalidAcl):
+        decode_acl_op({"acl": "key", "id": b"x" * 16, "w": [[OWNER, b"short"]]})

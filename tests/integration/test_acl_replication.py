@@ -145,3 +145,56 @@ def test_grant_revoke_and_acl_from_the_command_line(tmp_path: Path) -> None:
         assert bad.returncode != 0 and "not a peer id" in bad.stderr
     finally:
         assert node.stop() == 0
+
+
+def test_a_blind_relay_carries_an_encrypted_database_between_readers(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    secret = "the-launch-code-4471"
+
+    def entries(node: NodeProcess) -> int:
+        out = subprocess.run(
+            [sys.executable, "-m", "p2pdb", "status", "--json", "--data-dir", str(node.data_dir)],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return sum(db["entries"] for db in json.loads(out.stdout)["databases"] if db["name"] == "vault")
+
+    owner = NodeProcess(tmp_path / "owner", OWNED).start()
+    relay = NodeProcess(tmp_path / "relay", [*OWNED, "--bootstrap", owner.p2p_address]).start()
+    nodes = [owner, relay]
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "p2pdb", "init", "--data-dir", str(tmp_path / "reader")],
+            capture_output=True, timeout=30, check=True,
+        )  # fmt: skip
+        reader_id = _peer_id(NodeProcess(tmp_path / "reader"))
+        owner.query("CREATE DATABASE vault ENCRYPTION = 'Y'")
+        owner.query("CREATE TABLE codes (id INT PRIMARY KEY, code TEXT)", "vault")
+        owner.query(f"INSERT INTO codes VALUES (1, '{secret}')", "vault")
+        owner.query(f"GRANT SELECT, INSERT ON vault.* TO '{reader_id}'")
+        wait_until(lambda: entries(relay) == entries(owner) > 0, 30, "the relay to hold every entry")
+        assert relay.query("SHOW TABLES", "vault") == []  # it holds the log, not the data
+        assert owner.stop() == 0  # from now on only the relay has the database
+
+        reader = NodeProcess(tmp_path / "reader", [*OWNED, "--bootstrap", relay.p2p_address]).start()
+        nodes.append(reader)
+        wait_until(lambda: reader.query("SELECT code FROM codes", "vault") == [(secret,)], 30, "the reader")
+        reader.query("INSERT INTO codes VALUES (2, 'from the reader')", "vault")
+        wait_until(lambda: entries(relay) == entries(reader), 30, "the reader's entry on the relay")
+        assert relay.stop() == 0
+        assert reader.stop() == 0
+        for node in (relay, reader):  # both replay their log to exactly what they store
+            done = subprocess.run(
+                [sys.executable, "-m", "p2pdb", "verify", "--data-dir", str(node.data_dir), "vault"],
+                capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stdout + done.stderr
+        for path in (tmp_path / "relay").rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert secret.encode() not in data and b"from the reader" not in data, path
+    finally:
+        for node in nodes:
+            node.stop()

@@ -106,6 +106,9 @@ class StoreSource:
             return int(count)
         return 0
 
+    def encrypted(self, database: str) -> bool:
+        return self.dbs[database].access.current().key_id is not None
+
 
 def _create(db: Database, sql: str, table: str, extras: dict[str, dict[str, Any]], *more: str) -> None:
     def run(conn: apsw.Connection) -> None:

@@ -8,6 +8,10 @@ An ACL op is one map of an entry's ``ops`` list, decoded strictly:
 - ``{"acl": "grant" | "revoke", "to": key | "*", "p": [privilege, ...], "t": table, "c": [column, ...]}``:
   ``t`` absent means the whole database, ``c`` absent means the whole table.
 - ``{"acl": "owner", "to": key}``: one more owner (owners are never removed, docs/security.md).
+- ``{"acl": "key", "id": key id, "w": [[reader, wrapped key], ...]}``: a content key of an encrypted
+  database, wrapped to each reader (a sealed box to the reader's X25519 key). An id not seen in the
+  event's past is a new key (a rotation: later entries are encrypted with it); a known id gives that
+  key to more readers.
 
 Keys are 32-byte Ed25519 public keys; table and column names are identities (ASCII-lowercase).
 """
@@ -19,7 +23,10 @@ from typing import Any
 
 ANYONE = "*"
 KEY_LENGTH = 32
-ACL_KINDS = frozenset(("init", "grant", "revoke", "owner"))
+ACL_KINDS = frozenset(("init", "grant", "revoke", "owner", "key"))
+KEY_ID_LENGTH = 16
+#: A 32-byte content key in a sealed box (X25519 ephemeral key + Poly1305 tag: 48 bytes more).
+WRAPPED_LENGTH = 80
 #: What can be granted. ``ALL`` in SQL means all of them. The schema privileges map to DDL kinds in
 #: :data:`p2pdb.acl._resolve.DDL_PRIVILEGE`.
 PRIVILEGES = (
@@ -56,8 +63,13 @@ class AclOp:
     privileges: tuple[str, ...] = ()
     table: str | None = None
     columns: tuple[str, ...] = ()
+    #: key: the content key's id, and (reader, wrapped key) pairs sorted by reader
+    key_id: bytes = b""
+    wraps: tuple[tuple[bytes, bytes], ...] = ()
 
     def to_ipld(self) -> dict[str, Any]:
+        if self.kind == "key":
+            return {"acl": "key", "id": self.key_id, "w": [[r, w] for r, w in self.wraps]}
         if self.kind == "init":
             return {"acl": "init", "owners": sorted(self.owners), "open": self.open}
         if self.kind == "owner":
@@ -110,6 +122,22 @@ def decode_acl_op(item: dict[str, Any]) -> AclOp:
         if owners != sorted(set(owners)):
             raise InvalidAcl("ACL init owners are sorted and distinct")
         return AclOp("init", owners=tuple(owners), open=is_open)
+    if kind == "key":
+        key_id, wraps = item.get("id"), item.get("w")
+        if keys != {"acl", "id", "w"} or type(key_id) is not bytes or len(key_id) != KEY_ID_LENGTH:
+            raise InvalidAcl("an ACL key is {acl, id: 16 bytes, w: [[reader, wrapped key]]}")
+        if type(wraps) is not list or not 1 <= len(wraps) <= MAX_NAMES:
+            raise InvalidAcl("ACL key wraps: 1 to 256 [reader, wrapped key] pairs")
+        pairs: list[tuple[bytes, bytes]] = []
+        for pair in wraps:
+            if type(pair) is not list or len(pair) != 2 or not _key(pair[0]):
+                raise InvalidAcl("an ACL key wrap is [32-byte reader key, wrapped key]")
+            if type(pair[1]) is not bytes or len(pair[1]) != WRAPPED_LENGTH:
+                raise InvalidAcl(f"a wrapped key is {WRAPPED_LENGTH} bytes")
+            pairs.append((pair[0], pair[1]))
+        if [r for r, _ in pairs] != sorted({r for r, _ in pairs}):
+            raise InvalidAcl("ACL key wraps are sorted by reader, one per reader")
+        return AclOp("key", key_id=key_id, wraps=tuple(pairs))
     if kind == "owner":
         if keys != {"acl", "to"} or not _key(item["to"]):
             raise InvalidAcl("an ACL owner change is {acl, to: key}")

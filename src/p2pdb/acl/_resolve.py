@@ -12,7 +12,9 @@ The rules, each a function of the events and their causal order only (never of a
    register. Its value is decided by its latest events: those no other event of the same register
    has in its past. The privilege is held when all of them are grants: **a revoke wins over a
    concurrent grant** (remove wins). Inside one entry, the later op of a register wins.
-5. A database whose log has no ``init`` (made by a version before ACLs, or with ``access`` in the
+5. Keys (encrypted databases): the content key of an entry's writes is the newest key (highest
+   ``(time, author, cid)``) introduced in its past; its readers are the keys it was wrapped to.
+6. A database whose log has no ``init`` (made by a version before ACLs, or with ``access`` in the
    configuration only) is open to anyone the configuration lets write.
 """
 
@@ -70,6 +72,10 @@ class Acl:
     held: frozenset[RegisterKey] = frozenset()
     #: (principal, table, privilege) with at least one column grant: a missing column is 1143, not 1142
     column_scoped: frozenset[tuple[Principal, str, str]] = field(default=frozenset())
+    #: encrypted database: the id of the content key writes use now (None: writes are in clear)
+    key_id: bytes | None = None
+    #: who holds that key
+    readers: frozenset[bytes] = frozenset()
 
     def is_owner(self, key: bytes) -> bool:
         return key in self.owners
@@ -203,7 +209,14 @@ class AclBook:
             if latest and all(v[1] for v in latest):
                 held.add(key)
         scoped = {(k[0], k[1], k[3]) for k in held if k[2] is not None and k[1] is not None}
-        return Acl(True, frozenset(owners), frozenset(held), frozenset(scoped))
+        keys = [e for e in events if e.op.kind == "key"]
+        key_id: bytes | None = None
+        readers: frozenset[bytes] = frozenset()
+        if keys:
+            fresh = [e for e in keys if not any(f.op.key_id == e.op.key_id and f.cid in e.past for f in keys)]
+            key_id = max(fresh, key=lambda e: e.order).op.key_id
+            readers = frozenset(r for e in keys if e.op.key_id == key_id for r, _ in e.op.wraps)
+        return Acl(True, frozenset(owners), frozenset(held), frozenset(scoped), key_id, readers)
 
 
 def resolve(events: Iterable[AclEvent]) -> Acl:

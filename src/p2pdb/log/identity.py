@@ -64,6 +64,15 @@ def peer_id(public_key: bytes) -> str:
     return base58btc(peer_id_bytes(public_key))
 
 
+def x25519_public_key(public_key: bytes) -> bytes:
+    """The X25519 public key of an Ed25519 identity key (raises ValueError for an invalid point)."""
+    try:
+        converted: bytes = nacl.bindings.crypto_sign_ed25519_pk_to_curve25519(public_key)
+    except nacl.exceptions.RuntimeError as exc:
+        raise ValueError("not a valid Ed25519 public key") from exc
+    return converted
+
+
 def verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
     """True iff ``signature`` is a valid Ed25519 signature of ``message`` by ``public_key``.
 
@@ -142,6 +151,12 @@ class Identity:
             handle.write(pem)
             handle.flush()
             os.fsync(handle.fileno())
+
+    def x25519_private_key(self) -> bytes:
+        """The X25519 secret of this identity (its Ed25519 key converted): opens key wraps sealed to
+        :func:`x25519_public_key` of :attr:`public_key` (encrypted databases, docs/security.md)."""
+        secret: bytes = nacl.bindings.crypto_sign_ed25519_sk_to_curve25519(self._secret)
+        return secret
 
     def sign(self, message: bytes) -> bytes:
         """Ed25519 signature (64 bytes) of ``message``."""

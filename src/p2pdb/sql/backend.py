@@ -298,6 +298,10 @@ class SQLBackend:
     def database_names(self) -> list[str]:
         return self.registry.names()
 
+    def encrypted(self, database: str) -> bool:
+        db = self.registry.get(database)
+        return db is not None and db.access.current().key_id is not None
+
     def tables(self, database: str) -> list[TableSpec]:
         db = self.registry.get(database)
         if db is None:

@@ -125,6 +125,10 @@ class CatalogSource(Protocol):
         """Rows in ``table`` now (exact or an estimate)."""
         ...
 
+    def encrypted(self, database: str) -> bool:
+        """Are the entries of ``database`` sealed for its readers (docs/security.md)?"""
+        ...
+
 
 def database_views(source: CatalogSource, database: str) -> list[ViewSpec]:
     """The views of ``database`` (sources without views have none)."""

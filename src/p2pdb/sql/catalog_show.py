@@ -374,9 +374,10 @@ def _create_database(ctx: _Context, name: str, if_not_exists: bool) -> ResultSet
     else:
         raise unknown_database(name)
     guard = "/*!32312 IF NOT EXISTS*/ " if if_not_exists else ""
+    sealed = "Y" if name != INFORMATION_SCHEMA and ctx.source.encrypted(name) else "N"
     text = (
         f"CREATE DATABASE {guard}{quote_ident(name)} /*!40100 DEFAULT CHARACTER SET {charset} */"
-        " /*!80016 DEFAULT ENCRYPTION='N' */"
+        f" /*!80016 DEFAULT ENCRYPTION='{sealed}' */"
     )
     return ResultSet(_CREATE_DATABASE, [[name, text]])
 

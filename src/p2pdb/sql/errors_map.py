@@ -13,6 +13,7 @@ from p2pdb.log.identity import peer_id
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.store.access import AclChangeDenied, WriteDenied
 from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, UnsupportedChange
+from p2pdb.store.sealed import NotAReader
 
 _NO_TABLE = re.compile(r"no such table: (?:main\.)?(\S+)")
 _NO_COLUMN = re.compile(r"no such column: (\S+)|has no column named (\S+)")
@@ -71,6 +72,12 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         )
     if isinstance(exc, WriteDenied):
         return _denied(exc, database)
+    if isinstance(exc, NotAReader):
+        return MySQLError(
+            1044,
+            f"Access denied to database '{database or ''}': {exc} (ask an owner: GRANT SELECT ON db.*)",
+            "42000",
+        )
     if isinstance(exc, AclChangeDenied):
         return MySQLError(1227, f"Access denied; {str(exc).removeprefix('access denied: ')}", "42000")
     if isinstance(exc, IdRangeExhausted):

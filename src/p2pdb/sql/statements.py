@@ -10,7 +10,16 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from p2pdb.sql import alter, catalog, constraints, create_select, load_data, temporary, views
+from p2pdb.sql import (
+    alter,
+    catalog,
+    constraints,
+    create_select,
+    database_options,
+    load_data,
+    temporary,
+    views,
+)
 from p2pdb.sql.ddl import index_sql, mysql_index_name, plan_create_table, sqlite_index_name
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed, lex
@@ -260,12 +269,15 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         if match is None:
             raise MySQLError(ErrorCode.PARSE_ERROR, "CREATE DATABASE needs a name")
         name = match.group(2).replace("``", "`")
+        encryption = database_options.parse_options(text[match.end() :])
         if name in session.backend.registry:
             if match.group(1):
                 return session.note(1007, f"Can't create database '{name}'; database exists")
             raise MySQLError(1007, f"Can't create database '{name}'; database exists")
         registry = session.backend.registry
-        registry.create(name).genesis(registry.new_database_access)
+        db = registry.create(name)
+        db.genesis(registry.new_database_access)
+        database_options.apply_encryption(db, encryption)
         return OkResult(affected_rows=1)
     if re.match(r"^\s*CREATE\s+(TEMPORARY\s+)?TABLE\b", shape, _I):
         if re.match(r"^\s*CREATE\s+TEMPORARY", shape, _I):
@@ -388,6 +400,8 @@ def handle_alter(session: SQLSession, lexed: Lexed, text: str) -> Result:
         return views.handle_view(session, lexed, text)
     if re.match(r"^\s*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\b", lexed.shape, _I):
         return alter.handle_alter_table(session, lexed, text)
+    if re.match(r"^\s*ALTER\s+(?:DATABASE|SCHEMA)\b", lexed.shape, _I):
+        return database_options.alter_database(session, text)
     raise _unsupported(text)
 
 

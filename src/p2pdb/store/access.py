@@ -16,7 +16,9 @@ import apsw
 from p2pdb.acl import DDL_PRIVILEGE, Acl, AclBook, AclEvent, AclOp, Denied, decode_acl_op
 from p2pdb.crdt import RowChange
 from p2pdb.log import CID, Log, codec
+from p2pdb.log.identity import Identity
 from p2pdb.store.errors import StoreError
+from p2pdb.store.sealed import KeyRing
 
 ACL_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_acl (cid BLOB NOT NULL, idx INTEGER NOT NULL, time INTEGER NOT NULL,"
@@ -51,20 +53,24 @@ def row_privilege(change: RowChange) -> tuple[str, tuple[str, ...]]:
 class Access:
     """The ACL events of a database's log, persisted beside its rows."""
 
-    def __init__(self, conn: apsw.Connection, log: Log) -> None:
+    def __init__(self, conn: apsw.Connection, log: Log, identity: Identity) -> None:
         self._conn = conn
         self._log = log
+        self._identity = identity
         conn.execute(ACL_SCHEMA)
         self.book = AclBook()
+        self.keyring = KeyRing(identity)
         self.reload()
 
     def reload(self) -> None:
         self.book = AclBook()
+        self.keyring = KeyRing(self._identity)
         for cid, idx, time, author, body in self._conn.execute("SELECT * FROM _p2pdb_acl"):
             key = CID(bytes(cid))
             past = self._log.control_past(key) if key in self._log else frozenset()
             op = decode_acl_op(codec.decode(body))
             self.book.add(AclEvent(bytes(cid), idx, bytes(author), time, op, _bytes(past)))
+            self.keyring.learn(op)
 
     def at(self, past: Iterable[Any]) -> Acl:
         return self.book.at(_bytes(past))
@@ -73,14 +79,18 @@ class Access:
         """The ACL of the next local entry (it descends from every event this node has)."""
         return self.at(self._log.control_heads())
 
-    def add(self, cid: CID, time: int, author: bytes, ops: Sequence[tuple[int, AclOp]]) -> None:
+    def add(self, cid: CID, time: int, author: bytes, ops: Sequence[tuple[int, AclOp]]) -> bool:
+        """Keep accepted ACL ops; True when they gave this node a content key it lacked."""
         past = _bytes(self._log.control_past(cid))
+        learnt = False
         for index, op in ops:
             self._conn.execute(
                 "INSERT OR IGNORE INTO _p2pdb_acl VALUES (?, ?, ?, ?, ?)",
                 (bytes(cid), index, time, author, codec.encode(op.to_ipld())),
             )
             self.book.add(AclEvent(bytes(cid), index, author, time, op, past))
+            learnt = self.keyring.learn(op) or learnt
+        return learnt
 
 
 def _bytes(cids: Iterable[Any]) -> frozenset[bytes]:

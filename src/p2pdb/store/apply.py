@@ -215,13 +215,11 @@ class Materializer:
     def _insert_of(
         self, table: str, pk: tuple[SqlValue, ...], clock: Clock
     ) -> tuple[bytes, dict[str, SqlValue]] | None:
-        from p2pdb.store.ops import decode_ops
-
         for cid in self.db.log.find(clock):
             entry = self.db.log.get(cid)
             if entry is None:
                 continue
-            for op in decode_ops(entry.ops):
+            for op in self.db.ops_of(entry):
                 if isinstance(op, RowChange) and op.table == table and op.pk == pk and op.insert:
                     return bytes(cid), dict(op.values)
         return None
@@ -419,8 +417,6 @@ class Materializer:
         """Lost-write records are a function of the resolved schema: after it changed, decide each
         recorded change again (a change lost to a contested key may since have been dropped by a
         DROP that saw it)."""
-        from p2pdb.store.ops import decode_ops
-
         db = self.db
         cids = [
             bytes(c)
@@ -435,7 +431,7 @@ class Materializer:
             entry = db.log.get(CID(cid))
             if entry is None:
                 continue
-            for change, at in db.row_ops_at(entry, decode_ops(entry.ops)):
+            for change, at in db.row_ops_at(entry, db.ops_of(entry)):
                 if change.table != key:
                     continue
                 reason = self._void_reason(change, at, table)
@@ -485,8 +481,6 @@ class Materializer:
 
     def _record_concurrent_writes(self, drop: SchemaEvent, old: ResolvedTable) -> None:
         """Row changes of the dropped table that the dropper had not seen are lost writes."""
-        from p2pdb.store.ops import decode_ops
-
         db = self.db
         for cid in db.log.since_cids([CID(drop.cid)]):
             if cid == drop.cid or bytes(cid) in db.rejected_cids or cid in db.unapplied:
@@ -494,7 +488,7 @@ class Materializer:
             entry = db.log.get(cid)
             if entry is None:
                 continue
-            ops = decode_ops(entry.ops)
+            ops = db.ops_of(entry)
             if not any(isinstance(op, RowChange) and op.table == old.spec.ident for op in ops):
                 continue
             for change, at in db.row_ops_at(entry, ops):

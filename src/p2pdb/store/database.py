@@ -25,7 +25,7 @@ from typing import Any, Generic, TypeVar
 
 import apsw
 
-from p2pdb.acl import AclOp
+from p2pdb.acl import ANYONE, Acl, AclOp
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge, rule_from_spec
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.identity import Identity
@@ -56,12 +56,15 @@ from p2pdb.store.ops import DDLOp, IdsOp, Op, decode_ops, encode_ops
 from p2pdb.store.orphans import Orphans
 from p2pdb.store.rows import RowStates, SqlRows, pk_from_key
 from p2pdb.store.schema import is_internal, quote
+from p2pdb.store.sealed import NotAReader, SealedOps, key_event, new_key, seal, unseal
 from p2pdb.store.settle import Settler
 from p2pdb.store.validate import DEFAULT_MAX_VALUE_SIZE, check_change
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: Entries of an encrypted database this node holds no key for (a blind relay): stored, forwarded, not applied.
+SEALED_SCHEMA = "CREATE TABLE IF NOT EXISTS _p2pdb_sealed (cid BLOB PRIMARY KEY)"
 REJECTED_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_rejected (id INTEGER PRIMARY KEY, cid BLOB NOT NULL,"
     " reason TEXT NOT NULL)"
@@ -72,6 +75,7 @@ def has_ddl(entry: Entry) -> bool:
     """The log's control entries of a database: those that change its schema or its access rules
     (what an entry may do depends on both)."""
     ops = entry.ops
+    # a sealed entry that changes the schema says so in clear: {"enc": ..., "ddl": true}
     return isinstance(ops, list) and any(isinstance(op, dict) and ("ddl" in op or "acl" in op) for op in ops)
 
 
@@ -120,7 +124,8 @@ class Database:
         self.rows = RowStates(self.conn)
         self.sql = SqlRows(self.conn, self.rows)
         self.catalog = Catalog(self.conn, self.log)
-        self.access = Access(self.conn, self.log)
+        self.access = Access(self.conn, self.log, identity)
+        self.conn.execute(SEALED_SCHEMA)
         self.conflicts = Conflicts(self.conn)
         self.settler = Settler(self.conn, self.rows, self.sql)
         self.changes = ChangeFeed(self.conn, manifest.name)
@@ -263,8 +268,10 @@ class Database:
         for item in captured:
             check_change(item.spec, item.change, self.max_value_size)
             check_row(acl, me, item.change)
-        extra = [*extra, *self._staged_ids]
-        self._staged_ids = []
+        rules_change = any(isinstance(e, AclOp) for e in extra)
+        if not rules_change:  # an entry that changes the rules carries nothing else (it stays in clear)
+            extra = [*extra, *self._staged_ids]
+            self._staged_ids = []
         for extra_op in extra:
             if isinstance(extra_op, AclOp):
                 check_acl_op(acl, me, extra_op)
@@ -274,7 +281,7 @@ class Database:
         if not ops and not empty:
             return None
         self._appending = True
-        entry = self.log.append(encode_ops(ops))
+        entry = self.log.append(self._encode_local(acl, ops, ddl=bool(ddl)))
         if own:
             events = [dataclasses.replace(e, cid=entry.cid) for e in own]
             before, after = self.catalog.add(events)
@@ -292,6 +299,33 @@ class Database:
         self.changes.flush(entry.cid, entry.author, entry.clock.time)
         self.catalog.refresh_version()
         return entry
+
+    def _encode_local(self, acl: Acl, ops: list[Op], *, ddl: bool) -> list[dict[str, Any]]:
+        """The entry's ops: in an encrypted database all but the ACL ops sealed with its key."""
+        if acl.key_id is None:
+            return encode_ops(ops)
+        if any(isinstance(op, AclOp) for op in ops):
+            return encode_ops(ops)  # only ACL ops (see _record_local): in clear, for every replica
+        key = self.access.keyring.get(acl.key_id)
+        if key is None:
+            raise NotAReader("this node was not given the key of this encrypted database")
+        return [seal(key, self.log.id, encode_ops(ops), ddl=ddl).to_ipld()]
+
+    def ops_of(self, entry: Entry) -> list[Op]:
+        """An entry's ops, opened when sealed with a key this node holds (a :class:`SealedOps`
+        stays in the list when it is not)."""
+        ops = decode_ops(entry.ops)
+        if not ops or not isinstance(ops[0], SealedOps):
+            return ops
+        key = self.access.keyring.get(ops[0].key_id)
+        if key is None:
+            return ops
+        inner = decode_ops(unseal(key, self.log.id, ops[0]))
+        if any(isinstance(op, (SealedOps, AclOp)) for op in inner):
+            raise InvalidOps("sealed ops hold no ACL or sealed ops")
+        if ops[0].ddl != any(isinstance(op, DDLOp) for op in inner):
+            raise InvalidOps("the clear ddl flag of sealed ops does not match what they hold")
+        return inner
 
     def _merge_local(self, item: Captured, clock: Clock) -> None:
         change = item.change
@@ -345,9 +379,49 @@ class Database:
         return entry
 
     def change_access(self, ops: Sequence[AclOp]) -> Entry | None:
-        """Commit an entry that changes the access rules (GRANT, REVOKE, new owners)."""
-        _, entry = self._commit([], allow_drop=False, isolate=False, extra=list(ops))
+        """Commit an entry that changes the access rules (GRANT, REVOKE, new owners, keys). In an
+        encrypted database a reader granted SELECT on the database gets every key (it reads the whole
+        history); a reader revoked makes a new key for the others (it reads nothing written after)."""
+        ops = [*ops, *self._key_changes(ops)]
+        _, entry = self._commit([], allow_drop=False, isolate=False, extra=ops)
         return entry
+
+    def encrypt(self) -> Entry | None:
+        """Make this database encrypted from now on (ALTER DATABASE ... ENCRYPTION = 'Y'): a new key
+        for the owners and every key granted SELECT on the whole database. Nothing if it already is."""
+        acl = self.access.current()
+        if acl.key_id is not None:
+            return None
+        readers: set[bytes] = set(acl.owners) | {self.identity.public_key}
+        readers |= {
+            g.to
+            for g in acl.grants()
+            if g.privilege == "SELECT" and g.table is None and isinstance(g.to, bytes)
+        }
+        return self.change_access([key_event(new_key(), readers)])
+
+    def _key_changes(self, ops: Sequence[AclOp]) -> list[AclOp]:
+        acl = self.access.current()
+        if acl.key_id is None:
+            return []
+        reading = [
+            op
+            for op in ops
+            if op.kind in ("grant", "revoke") and "SELECT" in op.privileges and op.table is None
+        ]
+        if any(op.to == ANYONE and op.kind == "grant" for op in reading):
+            raise UnsupportedChange(
+                "an encrypted database cannot be read by anyone ('*'): grant SELECT to peers"
+            )
+        added = {op.to for op in reading if op.kind == "grant" and isinstance(op.to, bytes)} - acl.readers
+        removed = {op.to for op in reading if op.kind == "revoke" and isinstance(op.to, bytes)} & acl.readers
+        removed -= acl.owners  # owners always read
+        out: list[AclOp] = []
+        if added:
+            out += [key_event(key, added) for key in self.access.keyring.keys.values()]
+        if removed:
+            out.append(key_event(new_key(), (acl.readers | added) - removed))
+        return out
 
     def _rollback(self, *, reload_log: bool = True) -> None:
         self.changes.reset()
@@ -438,10 +512,21 @@ class Database:
 
     def _apply_ops(self, entry: Entry) -> None:
         """Check every op against the schema its author had, then apply them all."""
-        ops = decode_ops(entry.ops)
         past = self.log.control_past(entry.cid)
         acl = self.access.at(past)
         author = entry.author
+        raw = decode_ops(entry.ops)
+        sealed = raw[0] if raw and isinstance(raw[0], SealedOps) else None
+        if acl.key_id is not None and any(not isinstance(op, (AclOp, SealedOps)) for op in raw):
+            raise InvalidOps("an entry of an encrypted database writes in clear")
+        if sealed is not None and sealed.key_id != acl.key_id:
+            # The key of the entry's own past: a write concurrent with a rotation uses the old key.
+            raise InvalidOps("sealed with a key that is not the database's key in the entry's past")
+        ops = self.ops_of(entry)
+        if ops and isinstance(ops[0], SealedOps):  # no key here: keep it, forward it, apply nothing
+            check_ids(acl, author)
+            self.conn.execute("INSERT OR IGNORE INTO _p2pdb_sealed VALUES (?)", (bytes(entry.cid),))
+            return
         own: list[SchemaEvent] = []
         ids: list[tuple[int, IdsOp]] = []
         rules: list[tuple[int, AclOp]] = []
@@ -468,6 +553,8 @@ class Database:
             elif isinstance(op, IdsOp):
                 check_ids(acl, author)
                 ids.append((i, op))
+            elif isinstance(op, SealedOps):
+                raise InvalidOps("sealed ops that did not open")
             else:
                 at = schema.tables.get(op.table)
                 if at is None:
@@ -483,12 +570,27 @@ class Database:
             self.conflicts.replace_schema(after.conflicts)
         if ids:
             self.ids.add(ids, time=entry.clock.time, author=entry.author, cid=entry.cid)
-        if rules:
-            self.access.add(entry.cid, entry.clock.time, author, rules)
+        if rules and self.access.add(entry.cid, entry.clock.time, author, rules):
+            self._open_sealed()
         for change, at in rows:
             self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
             if self._auto_max and change.insert:
                 self._note_ids(change.table, change.values)
+
+    def _open_sealed(self) -> None:
+        """This node was just given a content key: apply the entries it kept sealed that the key
+        opens, in the log's order (merges commute, so applying them late gives the same rows)."""
+        waiting = {bytes(c) for (c,) in self.conn.execute("SELECT cid FROM _p2pdb_sealed")}
+        if not waiting:
+            return
+        for entry in self.log.traverse():
+            if bytes(entry.cid) not in waiting or bytes(entry.cid) in self.rejected_cids:
+                continue
+            raw = decode_ops(entry.ops)
+            if raw and isinstance(raw[0], SealedOps) and self.access.keyring.get(raw[0].key_id) is None:
+                continue  # still no key for this one
+            self.conn.execute("DELETE FROM _p2pdb_sealed WHERE cid = ?", (bytes(entry.cid),))
+            self._apply_entry(entry)  # in its own savepoint: a bad one is rejected alone
 
     def prune_pending(self) -> int:
         """Drop entries that waited too long for their ancestors (the log's limits)."""
@@ -535,7 +637,7 @@ class Database:
             if bytes(entry.cid) in self.rejected_cids or entry.cid in self.unapplied:
                 continue
             try:
-                ops = decode_ops(entry.ops)
+                ops = self.ops_of(entry)
             except InvalidOps:
                 continue
             if not any(isinstance(op, RowChange) and op.table == table for op in ops):

@@ -10,7 +10,9 @@ type or value is refused, and with it the whole entry):
 - schema change: ``{"ddl": kind, ...}`` (see :mod:`p2pdb.schema` for the bodies);
 - AUTO_INCREMENT id range: ``{"ids": {"to": peer key, "o": offset, "m": modulus, "w": {table: id}}}``
   (see :mod:`p2pdb.store.autoinc`);
-- access rule change: ``{"acl": kind, ...}`` (see :mod:`p2pdb.acl`).
+- access rule change: ``{"acl": kind, ...}`` (see :mod:`p2pdb.acl`);
+- the other ops of an encrypted database's entry, sealed: ``{"enc": key id, "n": nonce, "c": ciphertext}``
+  (see :mod:`p2pdb.store.sealed`); it comes first, the entry's ACL ops after it.
 
 Values are SQL values: null, 64-bit integers, finite floats, text, bytes.
 """
@@ -24,6 +26,7 @@ from p2pdb.acl import AclOp, InvalidAcl, decode_acl_op
 from p2pdb.crdt import InvalidChangeError, RowChange
 from p2pdb.schema import DDL_KINDS, ident
 from p2pdb.store.errors import InvalidOps
+from p2pdb.store.sealed import SealedOps, decode_sealed
 
 _ROW_KEYS = frozenset(("t", "k", "cl", "v"))
 _ROW_OPTIONAL = frozenset(("d", "i"))
@@ -53,7 +56,7 @@ class IdsOp:
         return {"ids": {"to": self.to, "o": self.offset, "m": self.modulus, "w": dict(self.watermarks)}}
 
 
-Op = RowChange | DDLOp | IdsOp | AclOp
+Op = RowChange | DDLOp | IdsOp | AclOp | SealedOps
 
 
 def row_to_ipld(change: RowChange) -> dict[str, Any]:
@@ -91,7 +94,11 @@ def decode_ops(value: Any) -> list[Op]:
     for item in value:
         if type(item) is not dict:
             raise InvalidOps("an op must be a map")
-        if "ddl" in item:
+        if "enc" in item:  # before "ddl": sealed ops that change the schema carry "ddl": true
+            if len(value) != 1:
+                raise InvalidOps("sealed ops are the only op of their entry")
+            out.append(decode_sealed(item))
+        elif "ddl" in item:
             kind = item["ddl"]
             if kind not in DDL_KINDS:
                 raise InvalidOps(f"unknown schema change {str(kind)[:40]!r}")
