@@ -17,7 +17,10 @@ duplicates, and often with ancestors missing (a delay). The operations include t
 - tables without a primary key (hidden row identities);
 - AUTO_INCREMENT ids from id classes granted through the log;
 - counter increments;
-- entries forged by a peer whose ops do not fit the schema (rejected, and the same everywhere).
+- entries forged by a peer whose ops do not fit the schema (rejected, and the same everywhere);
+- access rules in the log: an owned genesis on one replica while others already write (concurrent
+  with it), concurrent creations by two replicas, grants and revocations of database, table and column
+  privileges (to peers and to anyone), new owners, rules changes by non-owners, and forged rules.
 
 At the end everything is delivered everywhere, plus to a newcomer given the whole log at once (what
 ``p2pdb verify`` does), and every replica must show the same: tables (names, columns in order, types,
@@ -46,6 +49,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from p2pdb.acl import ANYONE, AclOp
 from p2pdb.log import Identity, Log, Manifest, MemoryBlockStore
 from p2pdb.schema import Column, ident
 from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRange, StoreError
@@ -81,7 +85,8 @@ INDEXES = {
     "kl_b": "CREATE UNIQUE INDEX kl_b ON kl (b)",
 }
 
-FEATURES = ["create", "keyless", "drop", "alter", "index", "auto", "forge", "increment"]
+FEATURES = ["create", "keyless", "drop", "alter", "index", "auto", "forge", "increment", "acl"]
+PRIVILEGES = ["INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "INDEX", "DROP"]
 replica_index = st.integers(0, 3)
 keys = st.integers(0, 4)
 texts = st.none() | st.sampled_from(["x", "y", "z", "5", "X", "x ", "Y"])
@@ -184,6 +189,7 @@ def outcome(db: Database) -> dict[str, Any]:
         "conflicts": db.conflicts.rows(),
         "settled": db.settler.records(),
         "rejected": sorted((bytes(c), r) for c, r in db.rejected()),
+        "acl": db.access.current(),
         "heads": db.log.heads,
     }
 
@@ -220,6 +226,8 @@ class StoreConvergence(RuleBasedStateMachine):
         self.features = features
         self.replicas = [self.make(i) for i in range(count)]
         self.forger = Log(identity(9), MANIFEST, MemoryBlockStore())
+        if "acl" in features:  # replica 0 owns the database; others may write before they know it
+            self.replicas[0].genesis("owned")
         for index in {i % count for i in creators}:
             make_t(self.pick(index), "plain")
             if unique:
@@ -362,7 +370,7 @@ class StoreConvergence(RuleBasedStateMachine):
         def fn(conn: apsw.Connection) -> None:
             conn.execute("INSERT INTO t (id, s) VALUES (?, ?)", (db.next_auto_id("t", "id"), s))
 
-        with contextlib.suppress(NoIdRange, apsw.Error, InvalidOps):
+        with contextlib.suppress(NoIdRange, apsw.Error, InvalidOps, StoreError):
             db.write(fn)
 
     @precondition(lambda self: "auto" in self.features)
@@ -383,11 +391,49 @@ class StoreConvergence(RuleBasedStateMachine):
         else:
             run(db, "INSERT INTO kl (a, b) VALUES (?, ?)", a, b)
 
+    # -- access rules -----------------------------------------------------------------------------
+
+    @precondition(lambda self: "acl" in self.features)
+    @rule(
+        r=replica_index,
+        to=st.sampled_from([0, 1, 2, 3, 9, -1]),
+        grant=st.booleans(),
+        privileges=st.lists(st.sampled_from(PRIVILEGES), min_size=1, max_size=3, unique=True),
+        scope=st.sampled_from(["db", "table", "column"]),
+    )
+    def change_rules(self, r: int, to: int, grant: bool, privileges: list[str], scope: str) -> None:
+        """A GRANT or REVOKE on a replica; refused locally unless it owns the database there."""
+        who: bytes | str = ANYONE if to < 0 else identity(to).public_key
+        table = None if scope == "db" else "t"
+        columns: tuple[str, ...] = ()
+        if scope == "column":
+            privileges = [p for p in privileges if p in ("INSERT", "UPDATE")] or ["UPDATE"]
+            columns = ("s",)
+        op = AclOp("grant" if grant else "revoke", to=who, privileges=tuple(sorted(privileges)), table=table,
+                   columns=columns)  # fmt: skip
+        with contextlib.suppress(StoreError):
+            self.pick(r).change_access([op])
+
+    @precondition(lambda self: "acl" in self.features)
+    @rule(r=replica_index, to=replica_index, create=st.booleans())
+    def owners(self, r: int, to: int, create: bool) -> None:
+        """One more owner, or a concurrent creation of the database (a second init)."""
+        db = self.pick(r)
+        op = (
+            AclOp("init", owners=(db.identity.public_key,), open=False)
+            if create
+            else AclOp("owner", owners=(identity(to % len(self.replicas)).public_key,))
+        )
+        with contextlib.suppress(StoreError):
+            db.change_access([op])
+
     # -- a peer that forges ops -------------------------------------------------------------------
 
     @precondition(lambda self: "forge" in self.features)
     @rule(
-        src=replica_index, dst=replica_index, bad=st.sampled_from(["type", "column", "table", "ddl", "delta"])
+        src=replica_index,
+        dst=replica_index,
+        bad=st.sampled_from(["type", "column", "table", "ddl", "delta", "acl", "write"]),
     )
     def forge(self, src: int, dst: int, bad: str) -> None:
         assert self.forger is not None
@@ -398,6 +444,9 @@ class StoreConvergence(RuleBasedStateMachine):
             "table": [{"t": "nope", "k": [1], "cl": 1, "v": {"a": 1}}],
             "ddl": [{"ddl": "add_column", "t": "t", "col": {"n": "n", "t": "TEXT", "nn": False, "dv": None}}],
             "delta": [{"t": "t", "k": [1], "cl": 1, "v": {}, "d": {"n": 5}}],
+            # a rules change by a key that is not an owner; a plain write, refused without a grant
+            "acl": [{"acl": "grant", "to": identity(9).public_key, "p": ["INSERT", "UPDATE"]}],
+            "write": [{"t": "t", "k": [79], "cl": 1, "v": {"id": 79, "n": 1, "s": None}, "i": True}],
         }[bad]
         entry = self.forger.append(ops)
         self.pick(dst).join([entry.block])
