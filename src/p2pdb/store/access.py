@@ -60,9 +60,11 @@ class Access:
         conn.execute(ACL_SCHEMA)
         self.book = AclBook()
         self.keyring = KeyRing(identity)
+        self._at: dict[frozenset[Any], Acl] = {}
         self.reload()
 
     def reload(self) -> None:
+        self._at = {}
         self.book = AclBook()
         self.keyring = KeyRing(self._identity)
         for cid, idx, time, author, body in self._conn.execute("SELECT * FROM _p2pdb_acl"):
@@ -73,7 +75,13 @@ class Access:
             self.keyring.learn(op)
 
     def at(self, past: Iterable[Any]) -> Acl:
-        return self.book.at(_bytes(past))
+        """The ACL of a point whose control past is ``past`` (the log interns these sets: the
+        cache is keyed by them, so an entry costs one dict lookup)."""
+        key = past if isinstance(past, frozenset) else frozenset(past)
+        acl = self._at.get(key)
+        if acl is None:
+            acl = self._at[key] = self.book.at(_bytes(key))
+        return acl
 
     def current(self) -> Acl:
         """The ACL of the next local entry (it descends from every event this node has)."""
@@ -83,6 +91,7 @@ class Access:
         """Keep accepted ACL ops; True when they gave this node a content key it lacked."""
         past = _bytes(self._log.control_past(cid))
         learnt = False
+        self._at.clear()
         for index, op in ops:
             self._conn.execute(
                 "INSERT OR IGNORE INTO _p2pdb_acl VALUES (?, ?, ?, ?, ?)",

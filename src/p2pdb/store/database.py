@@ -311,10 +311,10 @@ class Database:
             raise NotAReader("this node was not given the key of this encrypted database")
         return [seal(key, self.log.id, encode_ops(ops), ddl=ddl).to_ipld()]
 
-    def ops_of(self, entry: Entry) -> list[Op]:
-        """An entry's ops, opened when sealed with a key this node holds (a :class:`SealedOps`
-        stays in the list when it is not)."""
-        ops = decode_ops(entry.ops)
+    def ops_of(self, entry: Entry, decoded: list[Op] | None = None) -> list[Op]:
+        """An entry's ops (``decoded``: already decoded), opened when sealed with a key this node
+        holds (a :class:`SealedOps` stays in the list when it is not)."""
+        ops = decoded if decoded is not None else decode_ops(entry.ops)
         if not ops or not isinstance(ops[0], SealedOps):
             return ops
         key = self.access.keyring.get(ops[0].key_id)
@@ -517,12 +517,12 @@ class Database:
         author = entry.author
         raw = decode_ops(entry.ops)
         sealed = raw[0] if raw and isinstance(raw[0], SealedOps) else None
-        if acl.key_id is not None and any(not isinstance(op, (AclOp, SealedOps)) for op in raw):
+        if acl.key_id is not None and sealed is None and any(not isinstance(op, AclOp) for op in raw):
             raise InvalidOps("an entry of an encrypted database writes in clear")
         if sealed is not None and sealed.key_id != acl.key_id:
             # The key of the entry's own past: a write concurrent with a rotation uses the old key.
             raise InvalidOps("sealed with a key that is not the database's key in the entry's past")
-        ops = self.ops_of(entry)
+        ops = self.ops_of(entry, raw)
         if ops and isinstance(ops[0], SealedOps):  # no key here: keep it, forward it, apply nothing
             check_ids(acl, author)
             self.conn.execute("INSERT OR IGNORE INTO _p2pdb_sealed VALUES (?)", (bytes(entry.cid),))
