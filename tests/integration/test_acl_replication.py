@@ -76,6 +76,9 @@ def test_acl_rules_are_enforced_by_every_replica(tmp_path: Path) -> None:
         assert _error(writer, "UPDATE items SET name = 'quill' WHERE id = 1", "shop") == 1143
         assert _error(writer, "INSERT INTO items VALUES (2, 'ink', 5)", "shop") == 1142
         assert _error(outsider, "INSERT INTO items VALUES (3, 'nib', 1)", "shop") == 1142
+        owner.query("CREATE TABLE seq (id INT AUTO_INCREMENT PRIMARY KEY, v INT)", "shop")
+        wait_until(lambda: ("seq",) in outsider.query("SHOW TABLES", "shop"), 20, "seq on the outsider")
+        assert _error(outsider, "INSERT INTO seq (v) VALUES (1)", "shop") == 1142  # at once, no id wait
         wait_until(lambda: owner.query("SELECT price FROM items", "shop") == [(4,)], 20, "writer's price")
 
         # A modified outsider sends a signed entry anyway: every replica rejects and records it.

@@ -42,7 +42,7 @@ from p2pdb.schema import (
     make_event,
 )
 from p2pdb.store import collation
-from p2pdb.store.access import Access, check_acl_op, check_ddl, check_ids, check_row
+from p2pdb.store.access import Access, WriteDenied, check_acl_op, check_ddl, check_ids, check_row
 from p2pdb.store.apply import Materializer
 from p2pdb.store.autoinc import IdClass, IdSpace, type_max
 from p2pdb.store.capture import Captured, capture
@@ -727,7 +727,11 @@ class Database:
         id this node has seen or handed out (and above the watermarks of the grant that gave it the
         class). Raises :class:`NoIdRange` when this node holds no class (ask a peer: see
         :meth:`claim_ids`, :meth:`grant_ids`) and :class:`IdRangeExhausted` past the column type's
-        largest value."""
+        largest value. Raises :class:`WriteDenied` at once when this node may not insert into the
+        table (no id range is worth waiting for)."""
+        denied = self.access.current().check(self.identity.public_key, "INSERT", ident(table))
+        if denied is not None:
+            raise WriteDenied(self.identity.public_key, denied)
         cls = self.id_class()
         if cls is None and self.ids.empty and (self.may_claim_ids is None or self.may_claim_ids()):
             self.claim_ids()
