@@ -565,6 +565,7 @@ class SQLSession:
 
     async def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
         assert plan.auto is not None and plan.table is not None
+        db.check_insert(plan.table)  # refused now (1142), not after waiting for an id range
         if plan.auto.per_row:  # INSERT ... SELECT: ids are drawn row by row while it runs
             await ensure_id_class(db)
             if db.id_class() is None:

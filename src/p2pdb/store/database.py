@@ -71,7 +71,7 @@ REJECTED_SCHEMA = (
 )
 
 
-def has_ddl(entry: Entry) -> bool:
+def is_control_entry(entry: Entry) -> bool:
     """The log's control entries of a database: those that change its schema or its access rules
     (what an entry may do depends on both)."""
     ops = entry.ops
@@ -120,7 +120,7 @@ class Database:
         self.max_value_size = max_value_size
         self.blocks = SQLiteBlockStore(self.conn, autocommit=False)
         self.conn.execute(REJECTED_SCHEMA)
-        self.log = Log(identity, manifest, self.blocks, is_control=has_ddl)
+        self.log = Log(identity, manifest, self.blocks, is_control=is_control_entry)
         self.rows = RowStates(self.conn)
         self.sql = SqlRows(self.conn, self.rows)
         self.catalog = Catalog(self.conn, self.log)
@@ -722,16 +722,19 @@ class Database:
     def next_auto_id(self, table: str, column: str) -> int:
         return self.next_auto_ids(table, column, 1)[0]
 
+    def check_insert(self, table: str) -> None:
+        """Raise :class:`WriteDenied` when this node may not insert into ``table`` (before it waits
+        for an AUTO_INCREMENT id range that could not be used)."""
+        denied = self.access.current().check(self.identity.public_key, "INSERT", ident(table))
+        if denied is not None:
+            raise WriteDenied(self.identity.public_key, denied)
+
     def next_auto_ids(self, table: str, column: str, count: int) -> list[int]:
         """``count`` AUTO_INCREMENT values for ``table.column`` from this node's id class, above every
         id this node has seen or handed out (and above the watermarks of the grant that gave it the
         class). Raises :class:`NoIdRange` when this node holds no class (ask a peer: see
         :meth:`claim_ids`, :meth:`grant_ids`) and :class:`IdRangeExhausted` past the column type's
-        largest value. Raises :class:`WriteDenied` at once when this node may not insert into the
-        table (no id range is worth waiting for)."""
-        denied = self.access.current().check(self.identity.public_key, "INSERT", ident(table))
-        if denied is not None:
-            raise WriteDenied(self.identity.public_key, denied)
+        largest value."""
         cls = self.id_class()
         if cls is None and self.ids.empty and (self.may_claim_ids is None or self.may_claim_ids()):
             self.claim_ids()
