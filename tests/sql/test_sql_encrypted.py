@@ -121,3 +121,26 @@ def test_a_write_in_clear_to_an_encrypted_database_is_rejected_everywhere() -> N
         "InvalidOps: an entry of an encrypted database writes in clear"
     ]
     assert rows(owner.session, "SELECT * FROM vault.t") == []
+
+
+def test_a_write_sealed_with_another_key_is_rejected_everywhere() -> None:
+    """A removed reader that kept writing with a key of its own (or an old one) is refused."""
+    from p2pdb.store import sealed
+    from p2pdb.store.ops import encode_ops
+
+    owner, writer = Node(access="owned"), Node(access="owned")
+    run(owner.session, "CREATE DATABASE vault ENCRYPTION 'Y'")
+    run(owner.session, "CREATE TABLE vault.t (id INT PRIMARY KEY, v TEXT)")
+    run(owner.session, f"GRANT SELECT, INSERT ON vault.* TO '{who(writer)}'")
+    source = owner.db("vault")
+    replica = writer.backend.registry.create("vault")
+    push(source, replica)
+    own_key = sealed.new_key()
+    replica._encode_local = lambda acl, ops, ddl: [  # type: ignore[method-assign]
+        sealed.seal(own_key, replica.log.id, encode_ops(ops), ddl=ddl).to_ipld()
+    ]
+    run(writer.session, "INSERT INTO vault.t VALUES (1, 'wrong key')")
+    result = source.join([e.block for e in replica.log.traverse()])
+    assert [reason for _, reason in result.rejected_ops] == [
+        "InvalidOps: sealed with a key that is not the database's key in the entry's past"
+    ]
