@@ -235,13 +235,18 @@ _USER = click.option(
 _PASSWORD = click.option("--password", "-p", is_flag=True, help="Prompt for its password [MYSQL_PWD].")
 
 
+def _rules_change(fn: Any) -> Any:
+    """The options and arguments of ``p2pdb grant`` and ``p2pdb revoke``."""
+    for decorate in reversed(
+        (DATA_DIR, _USER, _PASSWORD, click.argument("privileges"),
+         click.argument("target", metavar="DB.TABLE"), click.argument("peer"))
+    ):  # fmt: skip
+        fn = decorate(fn)
+    return fn
+
+
 @main.command()
-@DATA_DIR
-@_USER
-@_PASSWORD
-@click.argument("privileges")
-@click.argument("target", metavar="DB.TABLE")
-@click.argument("peer")
+@_rules_change
 def grant(data_dir: Path, user: str, password: bool, privileges: str, target: str, peer: str) -> None:
     """Let PEER (a peer id, or '*' for anyone) write: p2pdb grant 'INSERT, UPDATE (price)' shop.items 12D3KooW..."""
     from p2pdb.cli.access import change
@@ -250,12 +255,7 @@ def grant(data_dir: Path, user: str, password: bool, privileges: str, target: st
 
 
 @main.command()
-@DATA_DIR
-@_USER
-@_PASSWORD
-@click.argument("privileges")
-@click.argument("target", metavar="DB.TABLE")
-@click.argument("peer")
+@_rules_change
 def revoke(data_dir: Path, user: str, password: bool, privileges: str, target: str, peer: str) -> None:
     """Take privileges back from PEER: p2pdb revoke INSERT shop.* 12D3KooW..."""
     from p2pdb.cli.access import change
