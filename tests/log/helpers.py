@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from p2pdb.log import CID, Identity, Log, MemoryBlockStore, codec
+from p2pdb.log.blockstore import FloorNode
 
 
 def seeded_identity(n: int) -> Identity:
@@ -93,6 +94,14 @@ class CountingStore:
     def cids(self) -> Iterator[CID]:
         self._count("cids")
         return self.inner.cids()
+
+    def get_floor(self, log_id: str) -> list[FloorNode]:
+        self._count("get_floor")
+        return self.inner.get_floor(log_id)
+
+    def set_floor(self, log_id: str, nodes: Iterable[FloorNode]) -> None:
+        self._count("set_floor")
+        self.inner.set_floor(log_id, nodes)
 
     def __len__(self) -> int:
         return len(self.inner)

@@ -10,14 +10,30 @@ Every implementation honours the same contract (one conformance suite runs again
 - ``get_heads(log_id)`` returns the heads last saved for that log (empty if none), in the order
   given to ``set_heads``; ``set_heads`` replaces them.
 - ``__len__`` counts stored blocks; ``cids()`` iterates over them in no particular order.
+- ``get_floor(log_id)`` / ``set_floor``: the log's *floor*, entries whose blocks were pruned below a
+  checkpoint but whose ids later entries may still name as parents (:class:`FloorNode`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from p2pdb.log.cid import CID
+
+
+@dataclass(frozen=True, slots=True)
+class FloorNode:
+    """A pruned entry a log still knows: its id, Lamport time, author and the control entries of
+    its causal past (itself included when it is one), and those of its parents that are floor entries
+    too (so ancestry within the floor stays known); enough to integrate an entry that names it."""
+
+    cid: CID
+    time: int
+    author: bytes
+    control: frozenset[CID]
+    parents: tuple[CID, ...] = ()
 
 
 @runtime_checkable
@@ -31,16 +47,19 @@ class BlockStore(Protocol):
     def set_heads(self, log_id: str, heads: Iterable[CID]) -> None: ...
     def cids(self) -> Iterator[CID]: ...
     def __len__(self) -> int: ...
+    def get_floor(self, log_id: str) -> list[FloorNode]: ...
+    def set_floor(self, log_id: str, nodes: Iterable[FloorNode]) -> None: ...
 
 
 class MemoryBlockStore:
     """A block store in a dict: for tests, development and short-lived logs."""
 
-    __slots__ = ("_blocks", "_heads")
+    __slots__ = ("_blocks", "_floor", "_heads")
 
     def __init__(self) -> None:
         self._blocks: dict[CID, bytes] = {}
         self._heads: dict[str, list[CID]] = {}
+        self._floor: dict[str, list[FloorNode]] = {}
 
     def get(self, cid: CID) -> bytes | None:
         return self._blocks.get(cid)
@@ -69,3 +88,9 @@ class MemoryBlockStore:
 
     def __len__(self) -> int:
         return len(self._blocks)
+
+    def get_floor(self, log_id: str) -> list[FloorNode]:
+        return list(self._floor.get(log_id, ()))
+
+    def set_floor(self, log_id: str, nodes: Iterable[FloorNode]) -> None:
+        self._floor[log_id] = list(nodes)

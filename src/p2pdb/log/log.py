@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from p2pdb.log.blockstore import BlockStore, MemoryBlockStore
+from p2pdb.log.blockstore import BlockStore, FloorNode, MemoryBlockStore
 from p2pdb.log.cid import CID, cid_for_block
 from p2pdb.log.clock import Clock
 from p2pdb.log.entry import DEFAULT_MAX_ENTRY_SIZE, Entry, create_entry, decode_entry
@@ -124,6 +124,9 @@ class Log:
             CID, tuple[int, float]
         ] = {}  # pending entry -> (block size, when it became pending)
         self._pending_bytes = 0
+        #: Pruned entries still known by id (:class:`FloorNode`): in the index without a block, with
+        #: only their parents that are floor entries too.
+        self._floor: set[CID] = set()
         self._load()
 
     # -- state ------------------------------------------------------------------------------
@@ -131,6 +134,10 @@ class Log:
     def _load(self) -> None:
         """Rebuild the index from the stored heads (blocks in our store were verified before)."""
         heads = self.store.get_heads(self.id)
+        for floor in self.store.get_floor(self.id):
+            control = self._interned.setdefault(floor.control, floor.control)
+            self._nodes[floor.cid] = _Node(Clock(floor.time, floor.author), floor.parents, control)
+            self._floor.add(floor.cid)
         stack = list(heads)
         marked: set[CID] = set()
         while stack:
@@ -146,9 +153,11 @@ class Log:
                 marked.add(cid)
             stack.extend(p for p in entry.parents if p not in self._nodes)
         self._heads = set(heads)
-        if marked:
+        if marked or any(self._nodes[c].control for c in self._floor):
             # Parents have lower Lamport times: in time order every parent is done before its children.
             for cid in sorted(self._nodes, key=lambda c: self._nodes[c].clock.time):
+                if cid in self._floor:
+                    continue
                 node = self._nodes[cid]
                 node.control = self._control_for(node.parents, cid if cid in marked else None)
 
@@ -231,26 +240,99 @@ class Log:
         self._decoded.clear()
         self._fresh.clear()
         self._heads = set()
+        self._floor.clear()
         self._load()
 
-    def append(self, ops: Any) -> Entry:
+    def append(self, ops: Any, *, parents: Iterable[CID] | None = None) -> Entry:
         """Sign a new entry whose parents are all current heads, store it, make it the only head.
 
+        ``parents``: name these integrated entries instead (a checkpoint names the heads it covers,
+        which may be behind the current ones); the entry then joins the heads beside the others.
         Raises :class:`AccessDenied` when this node's identity may not write to the database (its
         peers would reject the entry)."""
         if not self.manifest.can_write(self.identity.public_key):
             raise AccessDenied("this node's identity may not write to this database")
-        parents = self.heads
-        clock = self.next_clock()
-        entry = create_entry(self.identity, self.id, clock, parents, ops)
+        if parents is None:
+            chosen = self.heads
+        else:
+            chosen = tuple(sorted(set(parents)))
+            if not chosen or any(p not in self._nodes for p in chosen):
+                raise ValueError("an entry's parents must be integrated entries")
+        clock = Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in chosen))
+        entry = create_entry(self.identity, self.id, clock, chosen, ops)
         if len(entry.block) > self.max_entry_size:
             raise ValueError(f"entry of {len(entry.block)} bytes exceeds the limit of {self.max_entry_size}")
         self.store.put(entry.cid, entry.block)
         own = entry.cid if self._is_control is not None and self._is_control(entry) else None
-        self._nodes[entry.cid] = _Node(entry.clock, entry.parents, self._control_for(parents, own))
-        self._heads = {entry.cid}
+        self._nodes[entry.cid] = _Node(entry.clock, entry.parents, self._control_for(chosen, own))
+        self._heads.difference_update(chosen)
+        self._heads.add(entry.cid)
         self.store.set_heads(self.id, self.heads)
         return entry
+
+    # -- pruning ------------------------------------------------------------------------------
+
+    @property
+    def floor(self) -> frozenset[CID]:
+        """Pruned entries still known by id."""
+        return frozenset(self._floor)
+
+    def floor_nodes(self, cids: Iterable[CID]) -> list[FloorNode]:
+        """What a floor made of integrated entries ``cids`` keeps of them (parents among them).
+        Every control entry the log knows joins them: the schema and the access rules of any later
+        entry are read from the control entries of its past, which must stay known."""
+        chosen = set(cids) | {c for c, node in self._nodes.items() if c in node.control}
+        out = []
+        for cid in chosen:
+            node = self._nodes[cid]
+            parents = tuple(p for p in node.parents if p in chosen)
+            out.append(FloorNode(cid, node.clock.time, node.clock.id, node.control, parents))
+        return out
+
+    def past(self, heads: Iterable[CID]) -> set[CID]:
+        """Every integrated entry reachable from ``heads``, themselves included (a full walk)."""
+        seen: set[CID] = set()
+        stack = [c for c in heads if c in self._nodes]
+        while stack:
+            cid = stack.pop()
+            if cid in seen:
+                continue
+            seen.add(cid)
+            stack.extend(p for p in self._nodes[cid].parents if p not in seen)
+        return seen
+
+    def set_floor(self, nodes: Iterable[FloorNode], heads: Iterable[CID]) -> None:
+        """Start a log from a snapshot: ``nodes`` are known without blocks, ``heads`` are its heads
+        (all of them floor nodes). Only for a log that holds no entry yet."""
+        if len(self._nodes) != len(self._floor):
+            raise ValueError("a floor is set on an empty log only")
+        nodes = list(nodes)
+        self.store.set_floor(self.id, nodes)
+        self.store.set_heads(self.id, sorted(set(heads)))
+        self.reload()
+
+    def prune(self, below: Iterable[CID], keep: Iterable[CID]) -> int:
+        """Forget the blocks of every entry in the causal past of ``below`` (inclusive). Those of
+        ``keep`` (a subset: later entries may still name them) and every control entry stay known by
+        id in the floor; the others are forgotten, and so are the previous floor's (but its control
+        entries). Returns how many blocks were deleted.
+        The caller runs it in its store transaction."""
+        gone = self.past(below)
+        floor = [n for n in self.floor_nodes(set(keep) & gone) if n.cid in gone or n.cid in self._floor]
+        kept = {n.cid for n in floor}
+        deleted = 0
+        for cid in gone:
+            if cid not in self._floor:
+                self.store.delete(cid)
+                deleted += 1
+        for cid in gone | self._floor:
+            if cid not in kept:
+                self._nodes.pop(cid, None)
+        for node in floor:
+            self._nodes[node.cid] = _Node(Clock(node.time, node.author), node.parents, node.control)
+        self._floor = kept
+        self.store.set_floor(self.id, floor)
+        return deleted
 
     def join(self, blocks: Iterable[Block]) -> JoinResult:
         """Verify remote blocks, store the valid ones and integrate every entry whose ancestry
@@ -537,13 +619,15 @@ class Log:
                 result.append(entry)
         return result
 
-    def since_cids(self, remote_heads: Iterable[CID]) -> list[CID]:
-        """Entries a peer whose heads are ``remote_heads`` lacks, in causal order.
+    def since_cids(self, remote_heads: Iterable[CID], *, below: Iterable[CID] | None = None) -> list[CID]:
+        """Entries a peer whose heads are ``remote_heads`` lacks, in causal order (``below``: under
+        these heads instead of the current ones; floor entries are never listed).
 
         Paints down from both sets of heads in decreasing time (as git finds merge bases): an
         entry reached only from our heads is lacking; the walk stops as soon as every entry
         still queued is an ancestor of a remote head. Remote heads we do not know are ignored.
         """
+        start = self._heads if below is None else [c for c in below if c in self._nodes]
         ours, theirs = 1, 2
         flags: dict[CID, int] = {}
         heap: list[tuple[int, CID]] = []
@@ -566,7 +650,7 @@ class Log:
         for cid in remote_heads:
             if cid in self._nodes:
                 push(cid, theirs)
-        for cid in self._heads:
+        for cid in start:
             push(cid, ours)
         lacking: list[CID] = []
         while heap and ours_only:
@@ -574,7 +658,8 @@ class Log:
             flag = flags[cid]
             if flag == ours:
                 ours_only -= 1
-                lacking.append(cid)
+                if cid not in self._floor:
+                    lacking.append(cid)
             for parent in self._nodes[cid].parents:
                 push(parent, flag)
         return self._sorted(lacking)

@@ -4,6 +4,8 @@ Tables (hidden from users by the ``_p2pdb_`` prefix)::
 
     _p2pdb_blocks(cid BLOB PRIMARY KEY, data BLOB NOT NULL)  WITHOUT ROWID
     _p2pdb_heads(log_id TEXT, position INTEGER, cid BLOB, PRIMARY KEY(log_id, position))
+    _p2pdb_floor(log_id, cid, time, author, control)   pruned entries later entries may name
+    _p2pdb_floor_control(id, cids)                      their control sets, each stored once
 
 The store works on any DB-API-like connection with ``execute(sql, params)`` returning an iterable
 cursor: the stdlib ``sqlite3`` module and ``apsw`` both qualify. Transactions belong to the caller
@@ -18,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import CID
 
 
@@ -30,6 +33,11 @@ SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_heads ("
     " log_id TEXT NOT NULL, position INTEGER NOT NULL, cid BLOB NOT NULL,"
     " PRIMARY KEY (log_id, position)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS _p2pdb_floor ("
+    " log_id TEXT NOT NULL, cid BLOB NOT NULL, time INTEGER NOT NULL, author BLOB NOT NULL,"
+    " control INTEGER NOT NULL, parents BLOB NOT NULL, PRIMARY KEY (log_id, cid)) WITHOUT ROWID",
+    # control sets are few and shared by many floor entries: stored once each
+    "CREATE TABLE IF NOT EXISTS _p2pdb_floor_control (id INTEGER PRIMARY KEY, cids BLOB NOT NULL UNIQUE)",
 )
 
 
@@ -111,3 +119,43 @@ class SQLiteBlockStore:
         for (count,) in self._conn.execute("SELECT count(*) FROM _p2pdb_blocks"):
             return int(count)
         return 0
+
+    def get_floor(self, log_id: str) -> list[FloorNode]:
+        sets: dict[int, frozenset[CID]] = {}
+        for ident, cids in self._conn.execute("SELECT id, cids FROM _p2pdb_floor_control"):
+            raw = bytes(cids)
+            sets[ident] = frozenset(_split(raw))
+        rows = self._conn.execute(
+            "SELECT cid, time, author, control, parents FROM _p2pdb_floor WHERE log_id = ?", (log_id,)
+        )
+        return [
+            FloorNode(CID(bytes(c)), int(t), bytes(a), sets[k], _split(bytes(p))) for c, t, a, k, p in rows
+        ]
+
+    def set_floor(self, log_id: str, nodes: Iterable[FloorNode]) -> None:
+        with self._transaction():
+            self._conn.execute("DELETE FROM _p2pdb_floor WHERE log_id = ?", (log_id,))
+            ids: dict[frozenset[CID], int] = {}
+            for node in nodes:
+                key = ids.get(node.control)
+                if key is None:
+                    blob = b"".join(bytes(c) for c in sorted(node.control))
+                    self._conn.execute(
+                        "INSERT OR IGNORE INTO _p2pdb_floor_control (cids) VALUES (?)", (blob,)
+                    )
+                    for (found,) in self._conn.execute(
+                        "SELECT id FROM _p2pdb_floor_control WHERE cids = ?", (blob,)
+                    ):
+                        key = ids[node.control] = int(found)
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO _p2pdb_floor VALUES (?, ?, ?, ?, ?, ?)",
+                    (log_id, bytes(node.cid), node.time, node.author, key, b"".join(node.parents)),
+                )
+            self._conn.execute(
+                "DELETE FROM _p2pdb_floor_control WHERE id NOT IN (SELECT control FROM _p2pdb_floor)"
+            )
+
+
+def _split(raw: bytes) -> tuple[CID, ...]:
+    """CIDs stored back to back (entry CIDs are 36 bytes each)."""
+    return tuple(CID(raw[i : i + 36]) for i in range(0, len(raw), 36))

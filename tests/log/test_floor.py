@@ -1,0 +1,51 @@
+"""Pruning a log below a checkpoint: the floor (entries known by id, without blocks) keeps later
+entries integrable, their control pasts right, and survives a restart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from p2pdb.log import Log, Manifest, SQLiteBlockStore
+
+from .helpers import ALICE, BOB
+
+MANIFEST = Manifest("floor")
+
+
+def is_control(entry: Any) -> bool:
+    return isinstance(entry.ops, list) and entry.ops[:1] == ["control"]
+
+
+def build(store: SQLiteBlockStore) -> tuple[Log, list[Any]]:
+    log = Log(ALICE, MANIFEST, store, is_control=is_control)
+    entries = [log.append(["control"])]  # a schema change, say
+    entries += [log.append([f"write {i}"]) for i in range(5)]
+    return log, entries
+
+
+def test_pruned_entries_stay_known_and_later_entries_integrate() -> None:
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    peer = Log(BOB, MANIFEST, is_control=is_control)
+    peer.join(e.block for e in entries)
+    late = peer.append(["written before the prune was known"])  # names entries[-1]
+    deleted = log.prune(log.heads, keep=[entries[-1].cid])
+    assert deleted == 6 and len(store) == 0
+    assert log.floor == {entries[-1].cid, entries[0].cid}  # the kept one, and every control entry
+    assert entries[2].cid not in log and log.get(entries[-1].cid) is None
+    result = log.join([late.block])
+    assert [e.cid for e in result.added] == [late.cid] and not result.missing
+    assert log.control_past(late.cid) == {entries[0].cid}
+    assert log.since_cids([]) == [late.cid]  # floor entries are never sent
+
+
+def test_a_restarted_log_reads_its_floor_and_the_control_sets_below_it() -> None:
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    log.prune(log.heads, keep=[entries[-1].cid])
+    after = log.append(["after the prune"])  # no control entry above the floor
+    again = Log(ALICE, MANIFEST, store, is_control=is_control)
+    assert again.floor == log.floor
+    assert again.heads == (after.cid,)
+    assert again.control_past(after.cid) == {entries[0].cid}  # read through the floor
+    assert again.next_clock() == log.next_clock()
