@@ -21,6 +21,7 @@ import apsw
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge
 from p2pdb.log import CID, Clock
 from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, ViewSpec, ident, quote
+from p2pdb.store.conflicts import clock_key
 from p2pdb.store.decimal_text import decimal_scales, exact_key, exact_row
 from p2pdb.store.project import default_value, show
 from p2pdb.store.rows import pk_key
@@ -193,26 +194,20 @@ class Materializer:
             conflicts.clear_row("duplicate_key", change.table, key)  # a new life: the old one's records go
         if loser is None:
             return
-        if loser == clock:
-            values, lost_cid = dict(change.values), cid
-        else:
-            found = self._insert_of(change.table, change.pk, loser)
-            if found is None:
-                return
-            lost_cid, values = found
+        # The losing insert by its clock only: its entry may be pruned (conflicts.py, duplicate_key).
         conflicts.record(
             "duplicate_key",
             change.table,
             key,
             "insert",
             "inserted concurrently with another insert of this key; the later insert's values show",
-            values,
-            lost_cid,
+            {},
+            clock_key(loser.time, loser.id),
             loser.time,
             loser.id,
         )
 
-    def _insert_of(
+    def insert_of(
         self, table: str, pk: tuple[SqlValue, ...], clock: Clock
     ) -> tuple[bytes, dict[str, SqlValue]] | None:
         for cid in self.db.log.find(clock):

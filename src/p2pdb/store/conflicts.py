@@ -5,8 +5,10 @@ same set (their ``id`` may differ). Kinds:
 
 ==================  ======================================================================================
 ``duplicate_key``   two entries inserted one key concurrently; the row shows the later insert's values
-                    (per column, last writer wins) and the record keeps the earlier insert's values. Kept
-                    while that row life lasts.
+                    (per column, last writer wins) and the record names the earlier insert by its clock
+                    (:func:`clock_key`); its entry and values are read from the log when the record is
+                    read, so a replica that pruned that entry (a light node) holds the same record.
+                    Kept while that row life lasts.
 ``lost_write``      a row change that no longer applies: its table was dropped by a concurrent DROP
                     TABLE, or it was written against a table definition whose primary key lost.
 ``value``           a stored value the column's current (contested) type cannot show as it is: the
@@ -29,6 +31,12 @@ import apsw
 from p2pdb.crdt import SqlValue
 from p2pdb.log import CID, peer_id
 from p2pdb.schema import SchemaConflict
+
+
+def clock_key(time: int, author: bytes) -> bytes:
+    """What a ``duplicate_key`` record keeps in its ``cid`` column: the losing insert's clock."""
+    return b"\x00clock" + time.to_bytes(8, "big") + author
+
 
 CONFLICTS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_conflicts (id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
@@ -81,6 +89,16 @@ class Conflicts:
         self._conn = conn
         for statement in CONFLICTS_SCHEMA:
             conn.execute(statement)
+        # Records of an older version kept the earlier insert's entry id and values: name it by clock.
+        for rowid, time, author in list(
+            conn.execute(
+                "SELECT id, time, author FROM _p2pdb_conflicts WHERE kind = 'duplicate_key' AND length(cid) = 36"
+            )
+        ):
+            conn.execute(
+                "UPDATE OR IGNORE _p2pdb_conflicts SET cid = ?, lost = '{}' WHERE id = ?",
+                (clock_key(int(time), bytes(author)), rowid),
+            )
         #: Tables that have ``value`` records: only their row writes look for stale ones.
         self.value_tables: set[str] = set()
         self.reload()
@@ -150,7 +168,7 @@ class Conflicts:
                     subject,
                     detail,
                     json.loads(lost),
-                    str(CID(bytes(cid))) if cid else None,
+                    str(CID(bytes(cid))) if cid and kind != "duplicate_key" else None,
                     peer_id(bytes(author)) if author else None,
                     int(time),
                 )
