@@ -55,6 +55,14 @@ class Config:
     #: until it grants), "open" (anyone, until this node revokes) or "none" (no rules in the log:
     #: ``access`` above alone decides). docs/security.md.
     new_database_access: str = "owned"
+    #: Seconds between checkpoints of each database (proof of version, docs/checkpoints.md); 0: none.
+    checkpoint_interval: float = 600.0
+    #: Distinct signers (keys that may write the database) that make a checkpoint final, unless a
+    #: majority of the database's owners signed it.
+    checkpoint_quorum: int = 2
+    #: "archive" keeps every entry; "light" keeps the latest final checkpoint's snapshot and the
+    #: entries after it (and their change-feed events), and bootstraps from a peer's snapshot.
+    role: str = "archive"
     #: "normal": every acknowledged commit survives a killed process; "full": also power loss.
     durability: str = "normal"
     #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.
@@ -90,6 +98,10 @@ class Config:
         config.bootstrap = list(config.bootstrap)
         if config.new_database_access not in ("owned", "open", "none"):
             raise ValueError("new_database_access is owned, open or none")
+        if config.role not in ("archive", "light"):
+            raise ValueError("role is archive or light")
+        if config.checkpoint_interval < 0 or config.checkpoint_quorum < 1:
+            raise ValueError("checkpoint_interval is >= 0 and checkpoint_quorum >= 1")
         if config.lan and config.p2p_host == "127.0.0.1" and overrides.get("p2p_host") is None:
             config.p2p_host = "0.0.0.0"
         return config

@@ -47,6 +47,7 @@ class Node:
         self.webhooks: Any = None
         self.sinks: Any = None
         self.http: Any = None
+        self.checkpointer: Any = None
         self.network_key: bytes | None = None
         self._refresher: asyncio.Future[None] | None = None
         self._lock: int | None = None
@@ -118,6 +119,7 @@ class Node:
                 " choose another port with --mysql-port"
             ) from exc
         await self._start_replication()
+        self._start_checkpoints()
         await self._start_cdc()
         self._write_node_file()
         self._refresher = asyncio.ensure_future(self._refresh_node_file())
@@ -132,6 +134,7 @@ class Node:
             durability=config.durability,
             access=config.access,
             new_database_access=config.new_database_access,
+            checkpoint_quorum=config.checkpoint_quorum,
         )
 
     async def _start_replication(self) -> None:
@@ -163,6 +166,19 @@ class Node:
 
             self.discovery = Discovery(self.replicator)
             await self.discovery.start()
+
+    def _start_checkpoints(self) -> None:
+        from p2pdb.checkpointer import Checkpointer
+
+        assert self.registry is not None
+        config = self.config
+        self.checkpointer = Checkpointer(self.registry, interval=config.checkpoint_interval, role=config.role)
+        self.checkpointer.start()
+        if self.replicator is not None:
+            snapshots = self.replicator.snapshots
+            snapshots.source = self.checkpointer
+            snapshots.light = config.role == "light"
+            snapshots.on_adopt.append(self.checkpointer.adopt)
 
     async def _start_cdc(self) -> None:
         """Change-feed consumers (webhooks, broker sinks) and the HTTP API."""
@@ -232,7 +248,8 @@ class Node:
                 "http": self.http.address if self.http else None,
             },
             "data_dir": str(self.data_dir.resolve()),
-            "databases": database_status(self.registry),
+            "role": self.config.role,
+            "databases": database_status(self.registry, self.checkpointer),
             "peers": self.replicator.peer_info() if self.replicator else [],
         }
 
@@ -260,6 +277,9 @@ class Node:
         if self.discovery is not None:
             await self.discovery.stop()
             self.discovery = None
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
+            self.checkpointer = None
         if self.replicator is not None:
             await self.replicator.stop()
             self.replicator = None
@@ -338,7 +358,7 @@ def network_id_for_key(key: bytes) -> str:
     return "p2pdb-private-" + hashlib.sha256(b"p2pdb network id\0" + key).hexdigest()[:32]
 
 
-def database_status(registry: Registry) -> list[dict[str, Any]]:
+def database_status(registry: Registry, checkpointer: Any = None) -> list[dict[str, Any]]:
     out = []
     for name in registry.names():
         db = registry.get(name)
@@ -353,6 +373,7 @@ def database_status(registry: Registry) -> list[dict[str, Any]]:
                 "tables": [t.name for t in db.tables()],
                 "missing": len(db.log.missing()),
                 "damaged": registry.damaged.get(name),
+                "checkpoints": checkpointer.status(name) if checkpointer is not None else None,
             }
         )
     return out

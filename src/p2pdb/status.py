@@ -28,6 +28,7 @@ def collect(data_dir: Path) -> dict[str, Any]:
     identity = Identity.load(key)
     node = read_node_file(data_dir)
     running = node is not None and _alive(int(node.get("pid", 0)))
+    live = {d.get("name"): d for d in (node or {}).get("databases", [])} if running else {}
     databases = []
     for path in sorted((data_dir / "db").glob("*.sqlite")):
         conn = _readonly(path)
@@ -40,7 +41,11 @@ def collect(data_dir: Path) -> dict[str, Any]:
             heads, entries = [], 0
         finally:
             conn.close()
-        databases.append({"name": name_from_file(path), "heads": heads, "entries": entries})
+        name = name_from_file(path)
+        item: dict[str, Any] = {"name": name, "heads": heads, "entries": entries}
+        if live.get(name, {}).get("checkpoints") is not None:
+            item["checkpoints"] = live[name]["checkpoints"]
+        databases.append(item)
     return {
         "peer_id": identity.peer_id,
         "running": running,
@@ -96,28 +101,116 @@ def verify_database(data_dir: Path, database: str) -> tuple[int, list[str]]:
     return checked, errors
 
 
-def replay_database(data_dir: Path, database: str) -> tuple[str, str]:
-    """Rebuild a database from its log alone and compare: ``(stored state hash, replayed state
-    hash)``. Equal hashes show that the rows on disk are exactly what the signed history says."""
+def load_database(data_dir: Path, database: str) -> Any:
+    """An in-memory copy of a database (read-only on the file; works while the node runs)."""
     from p2pdb.config import Config
     from p2pdb.store import Database, MemoryEngine
 
     path = data_dir / "db" / file_name(database)
     if not path.exists():
         raise FileNotFoundError(f"no database {database!r} in {data_dir}")
-    manifest = Manifest(database, network_id=Config.load(data_dir, {}).network_id)
-    snapshot = MemoryEngine()
+    config = Config.load(data_dir, {})
+    manifest = Manifest(database, network_id=config.network_id)
+    copy = MemoryEngine()
     source = _readonly(path)
     try:
-        with snapshot.writer().backup("main", source, "main") as backup:
+        with copy.writer().backup("main", source, "main") as backup:
             backup.step()
     finally:
         source.close()
     identity = Identity.load(data_dir / "identity.key")
-    stored = Database(identity, manifest, snapshot)
+    return Database(identity, manifest, copy, checkpoint_quorum=config.checkpoint_quorum)
+
+
+def snapshot_store(data_dir: Path, database: str) -> Any:
+    """The snapshots kept for a database (an empty store if there are none)."""
+    from p2pdb.store.snapshot import SnapshotStore
+
+    path = data_dir / "db" / (file_name(database).removesuffix(".sqlite") + ".snapshots")
+    return SnapshotStore(path if path.exists() else None)
+
+
+def verify_checkpoints(data_dir: Path, database: str) -> tuple[list[str], list[str]]:
+    """Check the checkpoint chain: every checkpoint and countersignature block (CID, signature,
+    database), the chain they make, and the database's state at the latest checkpoint (recomputed
+    from the log, or from the kept snapshot on a light node). Returns (report lines, errors)."""
+    from p2pdb.store import Database, MemoryEngine
+    from p2pdb.store import checkpointing as ck
+    from p2pdb.store.snapshot import SnapshotError
+
+    db = load_database(data_dir, database)
+    lines: list[str] = []
+    errors: list[str] = []
+    for cid, block in db.checkpoints.blocks():
+        try:
+            entry = decode_entry(block, cid)
+            if entry.db != db.manifest.address:
+                errors.append(f"checkpoint block {cid} belongs to {entry.db}")
+        except EntryError as exc:
+            errors.append(f"checkpoint block {cid}: {type(exc).__name__}: {exc}")
+    chain = db.checkpoints.chain()
+    for status in chain.chain:
+        p = status.proposal
+        if p.prev is not None and p.prev not in chain.statuses:
+            errors.append(f"checkpoint {p.cid} names an unknown previous checkpoint")
+    latest = chain.latest
+    if latest is None:
+        lines.append("no final checkpoint yet")
+        return lines, errors
+    p = latest.proposal
+    lines.append(
+        f"checkpoint chain: {len(chain.chain)} final, latest seq {p.seq} ({p.cid}),"
+        f" {len(latest.signers)} signers, {p.entries} entries, {p.rows} rows"
+    )
+    store = snapshot_store(data_dir, database)
+    try:
+        base = store.root_of(p.cid)
+        if len(db.log.floor) or any(h not in db.log for h in p.heads):
+            if base is None:
+                errors.append("this light node keeps no snapshot of its latest checkpoint")
+                return lines, errors
+            try:
+                ck.restore(Database(db.identity, db.manifest, MemoryEngine()), base, store.get)
+            except SnapshotError as exc:
+                errors.append(f"the kept snapshot does not match checkpoint {p.cid}: {exc}")
+                return lines, errors
+            lines.append(f"snapshot {base.cid} matches checkpoint seq {p.seq}")
+        else:
+            computed = ck.run(ck.plan(db, None, p.heads, None), None)
+            if (computed.state, computed.merge) != (p.state, p.merge):
+                errors.append(f"the log's state at checkpoint {p.cid} differs from the checkpoint's hashes")
+            else:
+                lines.append(f"state at checkpoint seq {p.seq} matches a replay of the log")
+            computed.replay.close()
+    finally:
+        store.close()
+    return lines, errors
+
+
+def replay_database(data_dir: Path, database: str) -> tuple[str, str]:
+    """Rebuild a database from its log alone and compare: ``(stored state hash, replayed state
+    hash)``. Equal hashes show that the rows on disk are exactly what the signed history says. A
+    light node's log starts at a checkpoint: its replay starts from the snapshot it keeps there
+    (checked against the checkpoint's hashes as it is restored)."""
+    from p2pdb.store import Database, MemoryEngine
+    from p2pdb.store import checkpointing as ck
+
+    stored = load_database(data_dir, database)
     # The node's own key: it only joins here, and it opens what an encrypted database sealed for it.
-    replayed = Database(identity, manifest, MemoryEngine())
-    replayed.join(e.block for e in stored.log.traverse())
+    replayed = Database(stored.identity, stored.manifest, MemoryEngine())
+    below: list[CID] = []
+    if len(stored.log.floor):
+        store = snapshot_store(data_dir, database)
+        try:
+            latest = stored.checkpoints.chain().latest
+            base = store.root_of(latest.proposal.cid) if latest is not None else None
+            if base is None:
+                raise FileNotFoundError("this light node keeps no snapshot to replay its log from")
+            ck.restore(replayed, base, store.get)
+            below = list(base.heads)
+        finally:
+            store.close()
+    replayed.join(stored.log.store.get(c) or b"" for c in stored.log.since_cids(below))
     # Rows and the merge state behind them (per-row versions, conflicts, settlement, rejections): an
     # edited merge state would otherwise pass and silently decide later merges of that row.
     return (

@@ -20,7 +20,12 @@ duplicates, and often with ancestors missing (a delay). The operations include t
 - entries forged by a peer whose ops do not fit the schema (rejected, and the same everywhere);
 - access rules in the log: an owned genesis on one replica while others already write (concurrent
   with it), concurrent creations by two replicas, grants and revocations of database, table and column
-  privileges (to peers and to anyone), new owners, rules changes by non-owners, and forged rules.
+  privileges (to peers and to anyone), new owners, rules changes by non-owners, and forged rules;
+- checkpoints (docs/checkpoints.md): replicas propose checkpoints at their heads and countersign
+  others' proposals, recomputing each from their own snapshot and log (every replica must find the
+  proposal's hashes, and its own live state must equal the replay of its log); light replicas prune
+  below their latest final checkpoint (rows and merge state unchanged) and newcomers start from a
+  replica's snapshot, then take part in everything, old entries they pruned included.
 
 At the end everything is delivered everywhere, plus to a newcomer given the whole log at once (what
 ``p2pdb verify`` does), and every replica must show the same: tables (names, columns in order, types,
@@ -34,6 +39,7 @@ Size: ``P2PDB_PROPERTY_EXAMPLES`` (default 150 in CI) and ``P2PDB_PROPERTY_STEPS
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -50,14 +56,19 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from p2pdb.acl import ANYONE, AclOp
+from p2pdb.checkpoint import CheckpointOp, CountersignOp
 from p2pdb.log import Identity, Log, Manifest, MemoryBlockStore
 from p2pdb.schema import Column, ident
 from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRange, StoreError
+from p2pdb.store import checkpointing as ck
 from p2pdb.store.project import literal_value
+from p2pdb.store.snapshot import SnapshotStore, dump
 
 MANIFEST = Manifest("convergence")
 logging.getLogger("p2pdb").setLevel(logging.ERROR)  # rejected entries are expected here
 EXAMPLES = int(os.environ.get("P2PDB_PROPERTY_EXAMPLES", "150"))
+#: Features every example enables (e.g. ``P2PDB_PROPERTY_FEATURES=checkpoint``), to aim a long run.
+FORCED = {f for f in os.environ.get("P2PDB_PROPERTY_FEATURES", "").split(",") if f}
 
 T_DEFS = {
     "plain": "CREATE TABLE t (id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0, s TEXT COLLATE P2PDB_CI)",
@@ -85,9 +96,10 @@ INDEXES = {
     "kl_b": "CREATE UNIQUE INDEX kl_b ON kl (b)",
 }
 
-FEATURES = ["create", "keyless", "drop", "alter", "index", "auto", "forge", "increment", "acl"]
+FEATURES = ["create", "keyless", "drop", "alter", "index", "auto", "forge", "increment", "acl", "checkpoint"]
 PRIVILEGES = ["INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "INDEX", "DROP"]
 replica_index = st.integers(0, 3)
+STATS: collections.Counter[str] = collections.Counter()  # what the checkpoint rules did (for -s runs)
 keys = st.integers(0, 4)
 texts = st.none() | st.sampled_from(["x", "y", "z", "5", "X", "x ", "Y"])
 small = st.integers(-2, 3)
@@ -191,6 +203,8 @@ def outcome(db: Database) -> dict[str, Any]:
         "rejected": sorted((bytes(c), r) for c, r in db.rejected()),
         "acl": db.access.current(),
         "heads": db.log.heads,
+        "merge": db.merge_state_hash(),
+        "chain": [s.proposal.cid for s in db.checkpoints.chain().chain],
     }
 
 
@@ -203,13 +217,24 @@ class StoreConvergence(RuleBasedStateMachine):
         self.forger: Log | None = None
         self.tmp: tempfile.TemporaryDirectory[str] | None = None
         self.features: set[str] = set()
+        #: Per replica (by its identity number): the snapshots it made, by checkpoint.
+        self.snaps: dict[int, SnapshotStore] = {}
+        self.numbers: dict[int, int] = {}  # id(db) -> identity number
+        #: Replicas whose change feed starts at a checkpoint (pruned, or started from a snapshot).
+        self.light: set[int] = set()
+        #: What an archive peer keeps: every block a replica pruned (delivered again at the end).
+        self.archive: dict[bytes, bytes] = {}
 
     def make(self, n: int) -> Database:
         if self.engine == "memory":
-            return Database(identity(n), MANIFEST, MemoryEngine())
-        if self.tmp is None:
-            self.tmp = tempfile.TemporaryDirectory()
-        return Database(identity(n), MANIFEST, FileEngine(Path(self.tmp.name) / f"{n}.sqlite"))
+            db = Database(identity(n), MANIFEST, MemoryEngine())
+        else:
+            if self.tmp is None:
+                self.tmp = tempfile.TemporaryDirectory()
+            db = Database(identity(n), MANIFEST, FileEngine(Path(self.tmp.name) / f"{n}.sqlite"))
+        self.numbers[id(db)] = n
+        self.snaps[n] = SnapshotStore(None)
+        return db
 
     def pick(self, index: int) -> Database:
         return self.replicas[index % len(self.replicas)]
@@ -223,7 +248,7 @@ class StoreConvergence(RuleBasedStateMachine):
     def start(self, count: int, creators: set[int], features: set[str], unique: bool) -> None:
         # Swarm testing: each example enables some kinds of operations only, so it goes deep into
         # their interactions instead of spreading its steps over everything.
-        self.features = features
+        self.features = features | FORCED
         self.replicas = [self.make(i) for i in range(count)]
         self.forger = Log(identity(9), MANIFEST, MemoryBlockStore())
         if "acl" in features:  # replica 0 owns the database; others may write before they know it
@@ -451,6 +476,124 @@ class StoreConvergence(RuleBasedStateMachine):
         entry = self.forger.append(ops)
         self.pick(dst).join([entry.block])
 
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def _snapshots(self, db: Database) -> SnapshotStore:
+        return self.snaps[self.numbers[id(db)]]
+
+    def _compute(self, db: Database, target: tuple[Any, ...]) -> ck.Computed | None:
+        """Replay ``db``'s state at ``target`` from its snapshot of its latest checkpoint (None when
+        it has none to start from); the live check must pass: the live state is its log's."""
+        latest = db.checkpoints.chain().latest
+        snaps = self._snapshots(db)
+        base = snaps.root_of(latest.proposal.cid) if latest is not None else None
+        if latest is not None and base is None:
+            return None
+        try:
+            plan = ck.plan(db, base, target, None)
+        except ValueError:
+            return None  # the base's heads are not all below the target (it comes later)
+        computed = ck.run(plan, snaps.get)
+        return computed
+
+    def _save(self, db: Database, computed: ck.Computed, cid: Any) -> None:
+        proposal = db.checkpoints.chain().statuses[cid].proposal
+        self._snapshots(db).save(
+            lambda put: dump(computed.replay.conn, MANIFEST.address, proposal, computed.floor, put),
+            proposal.seq,
+            proposal.cid,
+        )
+
+    @precondition(lambda self: "checkpoint" in self.features)
+    @rule(r=replica_index)
+    def propose(self, r: int) -> None:
+        db = self.pick(r)
+        if not len(db.log) or not db.access.current().may_write_any(db.identity.public_key):
+            return
+        target = tuple(db.log.heads)
+        computed = self._compute(db, target)
+        if computed is None:
+            return
+        latest = db.checkpoints.chain().latest
+        prev = latest.proposal if latest is not None else None
+        op = CheckpointOp(
+            prev.seq + 1 if prev else 1, prev.cid if prev else None, computed.state, computed.merge,
+            computed.entries, computed.rows, 0,
+        )  # fmt: skip
+        live = (db.state_hash(), db.merge_state_hash())
+        assert live == (computed.state.hex(), computed.merge.hex()), "live state differs from its log"
+        entry = db.append_checkpoint(op, parents=target)
+        STATS["propose"] += 1
+        self._save(db, computed, entry.cid)
+        computed.replay.close()
+
+    @precondition(lambda self: "checkpoint" in self.features)
+    @rule(r=replica_index, which=st.integers(0, 3))
+    def countersign(self, r: int, which: int) -> None:
+        db = self.pick(r)
+        if not db.access.current().may_write_any(db.identity.public_key):
+            return
+        candidates = [
+            c.proposal
+            for c in db.checkpoints.chain().candidates()
+            if c.proposal.author != db.identity.public_key and all(h in db.log for h in c.proposal.heads)
+        ]
+        if not candidates:
+            return
+        proposal = candidates[which % len(candidates)]
+        computed = self._compute(db, proposal.heads)
+        if computed is None:
+            return
+        # Every honest replica finds the same version at the same heads.
+        assert (computed.state, computed.merge, computed.entries, computed.rows) == (
+            proposal.state, proposal.merge, proposal.entries, proposal.rows,
+        )  # fmt: skip
+        self._save(db, computed, proposal.cid)
+        computed.replay.close()
+        db.append_checkpoint(CountersignOp(proposal.cid, proposal.state, proposal.merge))
+        STATS["countersign"] += 1
+
+    @precondition(lambda self: "checkpoint" in self.features)
+    @rule(r=replica_index)
+    def prune(self, r: int) -> None:
+        """A light replica forgets the log below its latest final checkpoint: nothing else changes."""
+        db = self.pick(r)
+        chain = db.checkpoints.chain()
+        latest = chain.latest
+        if latest is None or self._snapshots(db).root_of(latest.proposal.cid) is None:
+            return
+        if any(h not in db.log for h in latest.proposal.heads):
+            return
+        prev = latest.proposal.prev
+        since = chain.statuses[prev].proposal.heads if prev is not None else ()
+        before = outcome(db)
+        self.archive.update((bytes(e.cid), e.block) for e in db.log.traverse())
+        db.prune_history(latest.proposal.heads, since)
+        assert outcome(db) == before
+        STATS["prune"] += 1
+        self.light.add(id(db))
+
+    @precondition(lambda self: "checkpoint" in self.features and len(self.replicas) < 6)
+    @rule(src=replica_index)
+    def light_join(self, src: int) -> None:
+        """A newcomer starts from a replica's snapshot of its latest checkpoint and the entries after."""
+        source = self.pick(src)
+        latest = source.checkpoints.chain().latest
+        if latest is None:
+            return
+        root = self._snapshots(source).root_of(latest.proposal.cid)
+        if root is None:
+            return
+        db = self.make(10 + len(self.replicas))
+        STATS["light_join"] += 1
+        ck.restore(db, root, self._snapshots(source).get)
+        db.join(source.checkpoints.proof(latest.proposal.cid))
+        db.join([source.log.store.get(c) or b"" for c in source.log.since_cids(root.heads)])
+        self._snapshots(db).put_blocks(self._snapshots(source).blocks(root))
+        self._snapshots(db).add_root(root)
+        self.replicas.append(db)
+        self.light.add(id(db))
+
     # -- delivery -----------------------------------------------------------------------------
 
     @rule(src=replica_index, dst=replica_index, data=st.data())
@@ -472,7 +615,8 @@ class StoreConvergence(RuleBasedStateMachine):
     @invariant()
     def feed_tells_the_tables(self) -> None:
         for db in self.replicas:
-            assert fold_feed(db) == shown(db)
+            if id(db) not in self.light:
+                assert fold_feed(db) == shown(db)
 
     # -- the end: deliver everything everywhere ----------------------------------------------
 
@@ -486,6 +630,7 @@ class StoreConvergence(RuleBasedStateMachine):
             everything = [block for db in self.replicas for block in blocks_of(db)]
             assert self.forger is not None
             everything += [e.block for e in self.forger.traverse()]
+            everything += list(self.archive.values())  # light replicas get what they pruned again
             for db in self.replicas:
                 db.join(everything)
             newcomer.join(list(reversed(everything)))
@@ -495,12 +640,15 @@ class StoreConvergence(RuleBasedStateMachine):
                 for key in outcomes[0]:
                     assert other[key] == outcomes[0][key], key
             for db in everyone:
-                assert fold_feed(db) == shown(db)
+                if id(db) not in self.light:
+                    assert fold_feed(db) == shown(db)
                 assert not db.log.missing()
         finally:
             newcomer.close()
             for db in self.replicas:
                 db.close()
+            for snaps in self.snaps.values():
+                snaps.close()
             if self.tmp is not None:
                 self.tmp.cleanup()
 
@@ -522,3 +670,8 @@ FileStoreConvergence.TestCase.settings = settings(
     StoreConvergence.TestCase.settings, max_examples=max(10, EXAMPLES // 4)
 )
 test_file_store_convergence = pytest.mark.timeout(3600)(FileStoreConvergence.TestCase)
+
+
+def teardown_module() -> None:
+    if STATS:
+        print(f"\ncheckpoint rules run: {dict(STATS)}")

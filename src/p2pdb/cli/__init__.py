@@ -78,6 +78,12 @@ def main() -> None:
               help="Pre-shared key file of a private network.")  # fmt: skip
 @click.option("--new-database-access", type=click.Choice(["owned", "open", "none"]), default=None,
               help="Who may write a database this node creates [owned: this node, until it grants].")  # fmt: skip
+@click.option("--role", type=click.Choice(["archive", "light"]), default=None,
+              help="archive: keep every entry [default]; light: bootstrap from a snapshot, keep recent entries.")  # fmt: skip
+@click.option("--checkpoint-interval", type=float, default=None,
+              help="Seconds between checkpoints of each database [600; 0: none].")  # fmt: skip
+@click.option("--checkpoint-quorum", type=int, default=None,
+              help="Signers that make a checkpoint final, unless most owners signed [2].")  # fmt: skip
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
 def start(data_dir: Path, log_level: str, **options: Any) -> None:
     """Start a node in the foreground (stop it with Ctrl-C or SIGTERM)."""
@@ -166,6 +172,15 @@ def status(data_dir: Path, as_json: bool) -> None:
         click.echo(f"{kind:<8} {address}")
     for db in info["databases"]:
         click.echo(f"db       {db['name']}: {db['entries']} entries, heads {', '.join(db['heads']) or '-'}")
+        cp = db.get("checkpoints")
+        if cp:
+            final = cp.get("final")
+            where = f"#{final['seq']} ({len(final['signers'])} signers)" if final else "none yet"
+            click.echo(f"checkpt  {db['name']}: {where}, role {cp.get('role')}, floor {cp.get('floor')}")
+            if cp.get("mismatch"):
+                click.echo(f"MISMATCH {db['name']}: {cp['mismatch']}")
+            elif cp.get("repairs"):
+                click.echo(f"REPAIRED {db['name']}: {cp['repairs']} time(s), last: {cp.get('last_mismatch')}")
         if db.get("damaged"):
             click.echo(f"DAMAGED  {db['name']}: {db['damaged']}")
 
@@ -225,8 +240,55 @@ def verify(data_dir: Path, database: str) -> None:
         click.echo(
             f"BAD rows differ from a replay of the log (stored {stored[:16]}, replayed {replayed[:16]})"
         )
+    from p2pdb.status import verify_checkpoints
+
+    lines, chain_errors = verify_checkpoints(data_dir, database)
+    for line in lines:
+        click.echo(line)
+    for error in chain_errors:
+        click.echo(f"BAD {error}")
+    errors = errors + chain_errors
     if errors or stored != replayed:
         sys.exit(1)
+
+
+@main.command()
+@DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("database")
+def checkpoints(data_dir: Path, as_json: bool, database: str) -> None:
+    """List a database's checkpoints: the final chain, then proposals gathering signatures."""
+    from p2pdb.cli.checkpoints import show
+
+    show(data_dir, database, as_json)
+
+
+@main.group()
+def snapshot() -> None:
+    """Export or import the snapshot of a database's latest final checkpoint (a CAR file)."""
+
+
+@snapshot.command("export")
+@DATA_DIR
+@click.argument("database")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=Path))
+def snapshot_export(data_dir: Path, database: str, output: Path) -> None:
+    """Write the snapshot of DATABASE's latest final checkpoint, with its signatures, as a CARv1 file."""
+    from p2pdb.cli.checkpoints import export
+
+    export(data_dir, database, output)
+
+
+@snapshot.command("import")
+@DATA_DIR
+@click.argument("database")
+@click.argument("source", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def snapshot_import(data_dir: Path, database: str, source: Path) -> None:
+    """Start DATABASE on this (stopped) node from a snapshot CAR file: checked against its signed
+    checkpoint, then the node fetches only the entries after it."""
+    from p2pdb.cli.checkpoints import import_
+
+    import_(data_dir, database, source)
 
 
 _USER = click.option(

@@ -30,6 +30,7 @@ class AdminRoutes:
             web.get("/v1/status", self.status),
             web.get("/v1/peers", self.peers),
             web.get("/v1/log/{db}", self.log),
+            web.get("/v1/checkpoints/{db}", self.checkpoints),
         ]
 
     def _require_running(self) -> Any:
@@ -59,6 +60,22 @@ class AdminRoutes:
         # peer lacked at its last heads message; None when it named heads we do not know).
         out = list(replicator.peer_info())
         return web.json_response({"peers": out})
+
+    async def checkpoints(self, request: web.Request) -> web.Response:
+        """The database's checkpoint chain, the proposals after it, and this node's checks."""
+        from p2pdb.checkpointer import describe
+
+        db = database(self.node, request.match_info["db"])
+        chain = db.checkpoints.chain()
+        checkpointer = getattr(self.node, "checkpointer", None)
+        return web.json_response(
+            {
+                "db": db.name,
+                "chain": [describe(s) for s in chain.chain],
+                "candidates": [describe(s) for s in chain.candidates() if not s.chosen],
+                "node": checkpointer.status(db.name) if checkpointer is not None else None,
+            }
+        )
 
     async def log(self, request: web.Request) -> web.Response:
         db = database(self.node, request.match_info["db"])

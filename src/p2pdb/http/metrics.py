@@ -108,6 +108,28 @@ class NodeCollector(Collector):
             labels=["db"],
         )
         missing = GaugeMetricFamily("p2pdb_log_missing", "Entries a database waits to fetch", labels=["db"])
+        seq = GaugeMetricFamily(
+            "p2pdb_checkpoint_seq", "Sequence number of the latest final checkpoint (0: none)", labels=["db"]
+        )
+        mismatch = GaugeMetricFamily(
+            "p2pdb_checkpoint_state_mismatch",
+            "1 while this node's live state differs from the replay of its log (found at a checkpoint)",
+            labels=["db"],
+        )
+        mismatches = CounterMetricFamily(
+            "p2pdb_checkpoint_state_mismatches",
+            "Times this node's live state was found to differ from its log (and repaired)",
+            labels=["db"],
+        )
+        disputed = GaugeMetricFamily(
+            "p2pdb_checkpoint_disputed",
+            "Proposals whose hashes differ from this node's replay",
+            labels=["db"],
+        )
+        floor = GaugeMetricFamily(
+            "p2pdb_log_floor", "Pruned entries still known by id (light nodes)", labels=["db"]
+        )
+        checkpointer = getattr(self.node, "checkpointer", None)
         for name in registry.names():
             db = registry.get(name)
             if db is None:
@@ -118,7 +140,17 @@ class NodeCollector(Collector):
             heads.add_metric([name], len(db.log.heads))
             last.add_metric([name], db.changes.last_id())
             first.add_metric([name], db.changes.first_id())
-        yield from (entries, heads, last, first, damaged, missing)
+            latest = db.checkpoints.chain().latest
+            seq.add_metric([name], latest.proposal.seq if latest is not None else 0)
+            floor.add_metric([name], len(db.log.floor))
+            track = checkpointer.tracks.get(name) if checkpointer is not None else None
+            bad = (
+                track is not None and track.mismatch is not None and not track.mismatch.startswith("repaired")
+            )
+            mismatch.add_metric([name], 1 if bad else 0)
+            mismatches.add_metric([name], track.mismatches if track is not None else 0)
+            disputed.add_metric([name], len(track.disputed) if track is not None else 0)
+        yield from (entries, heads, last, first, damaged, missing, seq, mismatch, mismatches, disputed, floor)
 
 
 class MetricsRoute:

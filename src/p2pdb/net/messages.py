@@ -30,6 +30,7 @@ MAX_DATABASES: Final = 4096  # database names in one Hello or Databases message
 MAX_LOCATOR: Final = 128  # ancestor CIDs in one Heads locator
 MAX_PEER_ID: Final = 128  # characters of a peer id
 MAX_REASON: Final = 200  # characters of a handshake rejection reason
+MAX_SNAPSHOT_BLOCKS: Final = 16  # snapshot blocks (each at most 2 MiB) asked or sent in one message
 
 DbName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DB_NAME)]
 Cid = Annotated[bytes, msgspec.Meta(min_length=1, max_length=MAX_CID)]
@@ -120,7 +121,40 @@ class WantIds(_Message, frozen=True, tag="want_ids"):
     db: DbName
 
 
-Message = Hello | Heads | Want | Blocks | Publish | IHave | Peers | Ping | Pong | WantIds | Databases
+class WantSnapshot(_Message, frozen=True, tag="want_snapshot"):
+    """Ask for the sender's snapshot of its latest final checkpoint of database ``db``."""
+
+    db: DbName
+
+
+class SnapshotOffer(_Message, frozen=True, tag="snapshot"):
+    """Answer to :class:`WantSnapshot`: the snapshot's root CID (empty: none) and the signed entries
+    that make its checkpoint final (the checkpoint and its countersignatures), to check before
+    fetching anything."""
+
+    db: DbName
+    root: Annotated[bytes, msgspec.Meta(max_length=MAX_CID)]
+    proof: Annotated[list[Block], msgspec.Meta(max_length=MAX_CIDS)]
+
+
+class WantSnapshotBlocks(_Message, frozen=True, tag="want_snapshot_blocks"):
+    """Ask for blocks (root, chunks) of a snapshot of database ``db``."""
+
+    db: DbName
+    cids: Annotated[list[Cid], msgspec.Meta(max_length=MAX_SNAPSHOT_BLOCKS)]
+
+
+class SnapshotBlocks(_Message, frozen=True, tag="snapshot_blocks"):
+    """Snapshot blocks in answer to :class:`WantSnapshotBlocks` (the receiver checks each CID)."""
+
+    db: DbName
+    blocks: Annotated[list[Block], msgspec.Meta(max_length=MAX_SNAPSHOT_BLOCKS)]
+
+
+Message = (
+    Hello | Heads | Want | Blocks | Publish | IHave | Peers | Ping | Pong | WantIds | Databases
+    | WantSnapshot | SnapshotOffer | WantSnapshotBlocks | SnapshotBlocks
+)  # fmt: skip
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)

@@ -49,9 +49,14 @@ from p2pdb.net.messages import (
     Ping,
     Pong,
     Publish,
+    SnapshotBlocks,
+    SnapshotOffer,
     Want,
     WantIds,
+    WantSnapshot,
+    WantSnapshotBlocks,
 )
+from p2pdb.net.snapshots import Snapshots
 from p2pdb.store import Database
 from p2pdb.store.registry import Registry
 
@@ -175,6 +180,7 @@ class Replicator:
         self._subscribed: dict[str, Database] = {}  # a database dropped and created again is new
         self.address_peer: dict[str, str] = {}  # address -> the peer id found there
         self.gossip = GossipState(degree=self.options.mesh_degree)
+        self.snapshots = Snapshots(self)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -473,6 +479,12 @@ class Replicator:
             self.known.update(a for a in message.addresses[:64] if a != self.address)
         elif isinstance(message, WantIds):
             self._on_want_ids(peer, message)
+        elif isinstance(message, WantSnapshot):
+            self.snapshots.on_want(peer, message)
+        elif isinstance(message, WantSnapshotBlocks):
+            self.snapshots.on_want_blocks(peer, message)
+        elif isinstance(message, SnapshotOffer | SnapshotBlocks):
+            self.snapshots.on_answer(peer, message)
         elif isinstance(message, Ping):
             self._send(peer, Pong(nonce=message.nonce))
         elif isinstance(message, Pong) and message.nonce == int(peer.ping_sent * 1e6):
@@ -556,6 +568,10 @@ class Replicator:
             return
         self.gossip.add_peer(peer.peer_id, {message.db})
         name = message.db
+        if self.snapshots.should_bootstrap(name, len(db.log) == 0 and not db.log.pending_count):
+            if name not in self.snapshots.bootstrapping and message.heads:
+                self.snapshots.start(peer, name)
+            return  # the snapshot's heads come first; this peer's heads are asked for again after
         heads = self._cids(message.heads)
         locator = self._cids(message.locator)
         peer.remote_heads[name] = heads
@@ -656,6 +672,8 @@ class Replicator:
             self._dispatch(self.gossip.on_ihave(peer.peer_id, message.db, unknown, time.monotonic()))
 
     def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
+        if name in self.snapshots.bootstrapping:
+            return  # entries wait for the snapshot they build on
         db = self._database(name, peer)
         if db is None:
             return

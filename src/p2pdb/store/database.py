@@ -17,7 +17,6 @@ applies. Applying never runs capture.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,9 +25,10 @@ from typing import Any, Generic, TypeVar
 import apsw
 
 from p2pdb.acl import ANYONE, Acl, AclOp
+from p2pdb.checkpoint import CheckpointOp, CountersignOp
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge, rule_from_spec
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
-from p2pdb.log.identity import Identity
+from p2pdb.log.identity import Identity, public_key_from_peer_id
 from p2pdb.log.log import Block, JoinResult
 from p2pdb.schema import (
     ResolvedTable,
@@ -41,13 +41,14 @@ from p2pdb.schema import (
     ident,
     make_event,
 )
-from p2pdb.store import collation
+from p2pdb.store import collation, state_hash
 from p2pdb.store.access import Access, WriteDenied, check_acl_op, check_ddl, check_ids, check_row
 from p2pdb.store.apply import Materializer
 from p2pdb.store.autoinc import IdClass, IdSpace, type_max
 from p2pdb.store.capture import Captured, capture
 from p2pdb.store.catalog import Catalog
 from p2pdb.store.changes import ChangeFeed
+from p2pdb.store.checkpoints import Checkpoints
 from p2pdb.store.conflicts import ConflictRecord, Conflicts
 from p2pdb.store.decimal_text import decimal_scales, exact_key, exact_row
 from p2pdb.store.engine import Engine, MemoryEngine
@@ -111,6 +112,7 @@ class Database:
         engine: Engine | None = None,
         *,
         max_value_size: int = DEFAULT_MAX_VALUE_SIZE,
+        checkpoint_quorum: int = 2,
     ) -> None:
         self.identity = identity
         self.manifest = manifest
@@ -127,6 +129,7 @@ class Database:
         self.access = Access(self.conn, self.log, identity)
         self.conn.execute(SEALED_SCHEMA)
         self.conflicts = Conflicts(self.conn)
+        self.checkpoints = Checkpoints(self.conn, self.access.current, checkpoint_quorum)
         self.settler = Settler(self.conn, self.rows, self.sql)
         self.changes = ChangeFeed(self.conn, manifest.name)
         self.ids = IdSpace(self.conn)
@@ -440,6 +443,7 @@ class Database:
         self.conflicts.reload()
         self.ids.reload()
         self.orphans.reload()
+        self.checkpoints.reload()
         self._load_rejected()
 
     # -- remote entries -------------------------------------------------------------------------
@@ -517,7 +521,8 @@ class Database:
         author = entry.author
         raw = decode_ops(entry.ops)
         sealed = raw[0] if raw and isinstance(raw[0], SealedOps) else None
-        if acl.key_id is not None and sealed is None and any(not isinstance(op, AclOp) for op in raw):
+        clear = (AclOp, CheckpointOp, CountersignOp)  # what an encrypted database's entries say in clear
+        if acl.key_id is not None and sealed is None and any(not isinstance(op, clear) for op in raw):
             raise InvalidOps("an entry of an encrypted database writes in clear")
         if sealed is not None and sealed.key_id != acl.key_id:
             # The key of the entry's own past: a write concurrent with a rotation uses the old key.
@@ -553,6 +558,9 @@ class Database:
             elif isinstance(op, IdsOp):
                 check_ids(acl, author)
                 ids.append((i, op))
+            elif isinstance(op, CheckpointOp | CountersignOp):
+                check_ids(acl, author)  # any key that may write may vouch for a version
+                self._record_checkpoint(entry, op)
             elif isinstance(op, SealedOps):
                 raise InvalidOps("sealed ops that did not open")
             else:
@@ -577,6 +585,33 @@ class Database:
             if self._auto_max and change.insert:
                 self._note_ids(change.table, change.values)
 
+    def _record_checkpoint(self, entry: Entry, op: CheckpointOp | CountersignOp) -> None:
+        if isinstance(op, CountersignOp):
+            self.checkpoints.add_countersign(entry, op)
+            return
+        covers = op.prev is None or self.log.is_ancestor(op.prev, entry.cid)
+        self.checkpoints.add_proposal(entry, op, covers)
+
+    def append_checkpoint(
+        self, op: CheckpointOp | CountersignOp, parents: Sequence[CID] | None = None
+    ) -> Entry:
+        """Commit an entry holding one checkpoint op: a proposal names the heads it covers as
+        ``parents``; a countersignature follows the current heads."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        self._appending = False
+        try:
+            check_ids(self.access.current(), self.identity.public_key)
+            self._appending = True
+            entry = self.log.append(encode_ops([op]), parents=parents)
+            self._record_checkpoint(entry, op)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(reload_log=self._appending)
+            raise
+        self._notify(entry, True)
+        return entry
+
     def _open_sealed(self) -> None:
         """This node was just given a content key: apply the entries it kept sealed that the key
         opens, in the log's order (merges commute, so applying them late gives the same rows)."""
@@ -591,6 +626,30 @@ class Database:
                 continue  # still no key for this one
             self.conn.execute("DELETE FROM _p2pdb_sealed WHERE cid = ?", (bytes(entry.cid),))
             self._apply_entry(entry)  # in its own savepoint: a bad one is rejected alone
+
+    def prune_history(self, heads: Sequence[CID], since: Sequence[CID]) -> int:
+        """Forget the log below a final checkpoint (a light node): the blocks of every entry in the
+        causal past of ``heads``, and their change-feed events. The entries after ``since`` (the
+        checkpoint's last interval) stay known by id, so that late entries naming them still
+        integrate. Rows and merge state are untouched. Returns how many blocks were deleted."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            keep = self.log.since_cids(since, below=heads)
+            gone = self.log.past(heads) - self.log.floor
+            deleted = self.log.prune(heads, keep)
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS p2pdb_pruned (cid BLOB PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.p2pdb_pruned")
+            conn.executemany(
+                "INSERT OR IGNORE INTO temp.p2pdb_pruned VALUES (?)", ((bytes(c),) for c in gone)
+            )
+            conn.execute("DELETE FROM _p2pdb_changes WHERE cid IN (SELECT cid FROM temp.p2pdb_pruned)")
+            conn.execute("DELETE FROM temp.p2pdb_pruned")
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return deleted
 
     def prune_pending(self) -> int:
         """Drop entries that waited too long for their ancestors (the log's limits)."""
@@ -784,7 +843,18 @@ class Database:
 
     def conflict_records(self) -> list[ConflictRecord]:
         """Every conflict record: the merge's (:mod:`p2pdb.store.conflicts`) and current UNIQUE clashes."""
-        records = self.conflicts.read(lambda key: list(pk_from_key(key)))
+        records = []
+        for record in self.conflicts.read(lambda key: list(pk_from_key(key))):
+            if record.kind == "duplicate_key" and record.author is not None:
+                # the losing insert, from the log (None where it was pruned below a checkpoint)
+                insert = self.materializer.insert_of(
+                    record.table,
+                    tuple(record.key),
+                    Clock(record.time, public_key_from_peer_id(record.author)),
+                )
+                if insert is not None:
+                    record = dataclasses.replace(record, cid=str(CID(insert[0])), lost=insert[1])
+            records.append(record)
         schema = self.catalog.schema
         for table, key, index, vkey, lost, hidden in self.settler.records():
             if not lost:
@@ -815,28 +885,9 @@ class Database:
         return records
 
     def merge_state_hash(self) -> str:
-        """Hash of the merge state behind the rows: per-row states, conflict records, UNIQUE
-        settlement and rejected entries. Equal on converged replicas; ``p2pdb verify`` compares it
-        with a replay of the log, so an edited merge state is found, not silently obeyed."""
-        digest = hashlib.sha256()
-        for row in self.conn.execute("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk"):
-            digest.update(codec.encode(list(row)))
-        digest.update(codec.encode([list(r) for r in self.conflicts.rows()]))
-        digest.update(codec.encode([list(r) for r in self.settler.records()]))
-        digest.update(codec.encode(sorted([bytes(c), r] for c, r in self.rejected())))
-        return digest.hexdigest()
+        """Hash of the merge state behind the rows (:func:`p2pdb.store.state_hash.merge_state_hash`)."""
+        return state_hash.merge_state_hash(self.conn)
 
     def state_hash(self) -> str:
-        """Deterministic hash of what SQL shows: every user table's definition (names, columns in
-        order, types, key, rule), its indexes and its rows (by key; a table without a primary key as
-        a sorted multiset of rows). Equal on converged replicas."""
-        digest = hashlib.sha256()
-        for key in sorted(self.catalog.schema.tables):
-            table = self.catalog.schema.tables[key]
-            spec = table.spec
-            digest.update(codec.encode([spec.to_ipld(), [i.to_ipld() for i in table.indexes]]))
-            order = ", ".join(quote(c) for c in (spec.pk or spec.column_names))
-            select = ", ".join(quote(c) for c in spec.column_names)
-            for row in self.conn.execute(f"SELECT {select} FROM {quote(spec.name)} ORDER BY {order}"):
-                digest.update(codec.encode(list(row)))
-        return digest.hexdigest()
+        """Hash of what SQL shows (:func:`p2pdb.store.state_hash.state_hash`)."""
+        return state_hash.state_hash(self.conn, self.catalog.schema)

@@ -85,6 +85,9 @@ class FileEngine:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(str(self.path))
             _configure(conn)
+            # A new file gives pages freed by pruning back to the file system (PRAGMA
+            # incremental_vacuum); an existing file keeps its mode (SQLite fixes it at creation).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {_SYNC[self.durability]}")
             self._writer = conn

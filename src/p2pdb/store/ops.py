@@ -11,6 +11,8 @@ type or value is refused, and with it the whole entry):
 - AUTO_INCREMENT id range: ``{"ids": {"to": peer key, "o": offset, "m": modulus, "w": {table: id}}}``
   (see :mod:`p2pdb.store.autoinc`);
 - access rule change: ``{"acl": kind, ...}`` (see :mod:`p2pdb.acl`);
+- a checkpoint or a countersignature: ``{"checkpoint": seq, ...}`` / ``{"countersign": CID, ...}``, the
+  only op of its entry (see :mod:`p2pdb.checkpoint`);
 - the other ops of an encrypted database's entry, sealed: ``{"enc": key id, "n": nonce, "c": ciphertext}``
   (see :mod:`p2pdb.store.sealed`); it comes first, the entry's ACL ops after it.
 
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from p2pdb.acl import AclOp, InvalidAcl, decode_acl_op
+from p2pdb.checkpoint import CheckpointOp, CountersignOp, InvalidCheckpoint, decode_checkpoint_op
 from p2pdb.crdt import InvalidChangeError, RowChange
 from p2pdb.schema import DDL_KINDS, ident
 from p2pdb.store.errors import InvalidOps
@@ -56,7 +59,7 @@ class IdsOp:
         return {"ids": {"to": self.to, "o": self.offset, "m": self.modulus, "w": dict(self.watermarks)}}
 
 
-Op = RowChange | DDLOp | IdsOp | AclOp | SealedOps
+Op = RowChange | DDLOp | IdsOp | AclOp | SealedOps | CheckpointOp | CountersignOp
 
 
 def row_to_ipld(change: RowChange) -> dict[str, Any]:
@@ -103,6 +106,13 @@ def decode_ops(value: Any) -> list[Op]:
             if kind not in DDL_KINDS:
                 raise InvalidOps(f"unknown schema change {str(kind)[:40]!r}")
             out.append(DDLOp(kind, {k: v for k, v in item.items() if k != "ddl"}))
+        elif "checkpoint" in item or "countersign" in item:
+            if len(value) != 1:
+                raise InvalidOps("a checkpoint or countersignature is the only op of its entry")
+            try:
+                out.append(decode_checkpoint_op(item))
+            except InvalidCheckpoint as exc:
+                raise InvalidOps(str(exc)) from exc
         elif "ids" in item:
             out.append(_decode_ids(item))
         elif "acl" in item:

@@ -67,8 +67,10 @@ class Registry:
         durability: str = "normal",
         access: dict[str, dict[str, Any]] | None = None,
         new_database_access: str = "owned",
+        checkpoint_quorum: int = 2,
     ) -> None:
         self.identity = identity
+        self.checkpoint_quorum = checkpoint_quorum
         #: The access rules of a database created here (Database.genesis)
         self.new_database_access = new_database_access
         self.dir = data_dir / "db" if data_dir is not None else None
@@ -108,9 +110,30 @@ class Registry:
             else MemoryEngine()
         )
         manifest = manifest_for(name, self.network_id, self.access.get(name))
-        db = Database(self.identity, manifest, engine)
+        db = Database(self.identity, manifest, engine, checkpoint_quorum=self.checkpoint_quorum)
         self._open[name] = db
         return db
+
+    def replace(self, name: str, source: Path) -> Database:
+        """Put the database file ``source`` (a restored snapshot) in place of database ``name``."""
+        assert self.dir is not None
+        old = self._open.pop(name, None)
+        if old is not None:
+            old.close()
+        target = self.dir / file_name(name)
+        for suffix in ("-wal", "-shm"):
+            stale = target.with_name(target.name + suffix)
+            if stale.exists():
+                stale.unlink()
+        os.replace(source, target)
+        db = self._open_db(name)
+        for listener in self.listeners:
+            listener(name)
+        return db
+
+    def snapshot_path(self, name: str) -> Path | None:
+        """Where the snapshots of database ``name`` are kept (None: in memory)."""
+        return self.dir / (file_name(name).removesuffix(".sqlite") + ".snapshots") if self.dir else None
 
     def left(self, name: str) -> bool:
         """True if this node left database ``name`` (DROP DATABASE): peers offering it are ignored
@@ -179,11 +202,13 @@ class Registry:
             self._left.add(name)
             self._save_left()
         if self.dir is not None:
-            base = self.dir / file_name(name)
-            for suffix in ("", "-wal", "-shm"):
-                path = base.with_name(base.name + suffix)
-                if path.exists():
-                    path.unlink()
+            snapshots = self.snapshot_path(name)
+            for base in (self.dir / file_name(name), snapshots):
+                assert base is not None
+                for suffix in ("", "-wal", "-shm"):
+                    path = base.with_name(base.name + suffix)
+                    if path.exists():
+                        path.unlink()
 
     def close(self) -> None:
         for db in self._open.values():

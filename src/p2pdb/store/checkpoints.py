@@ -1,0 +1,145 @@
+"""The checkpoints of one database, as its log carries them (docs/checkpoints.md).
+
+``_p2pdb_checkpoints`` keeps every checkpoint proposal applied from the log and
+``_p2pdb_countersigns`` every countersignature, each with its whole signed block: pruning removes
+blocks from the log, never these, so ``p2pdb verify`` can check the chain's signatures on any node.
+Which proposals are final is :func:`p2pdb.checkpoint.resolve` over both tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import apsw
+
+from p2pdb.acl import Acl
+from p2pdb.checkpoint import Chain, CheckpointOp, Countersign, CountersignOp, Policy, Proposal, resolve
+from p2pdb.log import CID, Entry, codec
+
+CHECKPOINT_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS _p2pdb_checkpoints (cid BLOB PRIMARY KEY, seq INTEGER NOT NULL,"
+    " prev BLOB, author BLOB NOT NULL, time INTEGER NOT NULL, entries INTEGER NOT NULL,"
+    " rows INTEGER NOT NULL, state BLOB NOT NULL, merge BLOB NOT NULL, at INTEGER NOT NULL,"
+    " heads BLOB NOT NULL, covers_prev INTEGER NOT NULL, block BLOB NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS _p2pdb_countersigns (cid BLOB PRIMARY KEY, target BLOB NOT NULL,"
+    " author BLOB NOT NULL, state BLOB NOT NULL, merge BLOB NOT NULL, block BLOB NOT NULL) WITHOUT ROWID",
+)
+
+
+class Checkpoints:
+    """Checkpoint events of the log, on the writer connection."""
+
+    def __init__(self, conn: apsw.Connection, current_acl: Callable[[], Acl], quorum: int = 2) -> None:
+        self._conn = conn
+        self._acl = current_acl
+        #: Distinct signers a checkpoint needs when the owners' majority has not signed it.
+        self.quorum = quorum
+        self._cache: Chain | None = None
+        for statement in CHECKPOINT_SCHEMA:
+            conn.execute(statement)
+
+    def reload(self) -> None:
+        self._cache = None
+
+    def add_proposal(self, entry: Entry, op: CheckpointOp, covers_prev: bool) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO _p2pdb_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                bytes(entry.cid),
+                op.seq,
+                None if op.prev is None else bytes(op.prev),
+                entry.author,
+                entry.clock.time,
+                op.entries,
+                op.rows,
+                op.state,
+                op.merge,
+                op.at,
+                codec.encode(list(entry.parents)),
+                int(covers_prev),
+                entry.block,
+            ),
+        )
+        self._cache = None
+
+    def add_countersign(self, entry: Entry, op: CountersignOp) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO _p2pdb_countersigns VALUES (?, ?, ?, ?, ?, ?)",
+            (bytes(entry.cid), bytes(op.target), entry.author, op.state, op.merge, entry.block),
+        )
+        self._cache = None
+
+    def proposals(self) -> list[Proposal]:
+        out = []
+        for row in self._conn.execute(
+            "SELECT cid, seq, prev, author, time, entries, rows, state, merge, at, heads, covers_prev"
+            " FROM _p2pdb_checkpoints"
+        ):
+            cid, seq, prev, author, time, entries, rows, state, merge, at, heads, covers = row
+            out.append(
+                Proposal(
+                    CID(bytes(cid)),
+                    seq,
+                    None if prev is None else CID(bytes(prev)),
+                    bytes(author),
+                    time,
+                    entries,
+                    rows,
+                    bytes(state),
+                    bytes(merge),
+                    at,
+                    tuple(codec.decode(bytes(heads))),
+                    bool(covers),
+                )
+            )
+        return out
+
+    def countersigns(self) -> list[Countersign]:
+        return [
+            Countersign(CID(bytes(c)), CID(bytes(t)), bytes(a), bytes(s), bytes(m))
+            for c, t, a, s, m in self._conn.execute(
+                "SELECT cid, target, author, state, merge FROM _p2pdb_countersigns"
+            )
+        ]
+
+    def blocks(self) -> list[tuple[CID, bytes]]:
+        """The signed blocks of every checkpoint and countersignature (for ``p2pdb verify``)."""
+        rows = self._conn.execute(
+            "SELECT cid, block FROM _p2pdb_checkpoints UNION ALL SELECT cid, block FROM _p2pdb_countersigns"
+        )
+        return [(CID(bytes(c)), bytes(b)) for c, b in rows]
+
+    def proof(self, cid: CID) -> list[bytes]:
+        """The signed blocks that make checkpoint ``cid`` final: itself, then the countersignatures
+        that agree with it."""
+        out = [
+            bytes(b)
+            for (b,) in self._conn.execute(
+                "SELECT block FROM _p2pdb_checkpoints WHERE cid = ?", (bytes(cid),)
+            )
+        ]
+        out += [
+            bytes(b)
+            for (b,) in self._conn.execute(
+                "SELECT c.block FROM _p2pdb_countersigns c JOIN _p2pdb_checkpoints p ON p.cid = c.target"
+                " WHERE c.target = ? AND c.state = p.state AND c.merge = p.merge ORDER BY c.cid",
+                (bytes(cid),),
+            )
+        ]
+        return out
+
+    def policy(self) -> Policy:
+        acl = self._acl()
+        if not acl.controlled:
+            return Policy(self.quorum)
+        return Policy(
+            self.quorum,
+            eligible=lambda author, proposal: acl.may_write_any(author),
+            owners=lambda proposal: acl.owners,
+        )
+
+    def chain(self) -> Chain:
+        """The chain the held events make (cached until the next event)."""
+        if self._cache is None:
+            self._cache = resolve(self.proposals(), self.countersigns(), self.policy())
+        return self._cache

@@ -1,0 +1,169 @@
+"""Checkpoints between real node processes: five archive nodes write across several intervals and
+agree on a chain; a light node joins from a snapshot and a short tail and answers as the archives
+do; a node whose data file was edited behind its log's back finds it at the next checkpoint and
+repairs it; a snapshot leaves one node as a CAR file (read by a standard CAR reader) and starts
+another."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import apsw
+import libipld
+import pytest
+
+from .cluster import NodeProcess, cluster, free_port, wait_until
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def get(node: NodeProcess, path: str) -> Any:
+    with urllib.request.urlopen(f"http://{node.http_address}{path}", timeout=10) as response:
+        return json.load(response) if path.startswith("/v1") else response.read().decode()
+
+
+def chain(node: NodeProcess, db: str = "shop") -> list[dict[str, Any]]:
+    return list(get(node, f"/v1/checkpoints/{db}")["chain"])
+
+
+def rows(node: NodeProcess) -> list[tuple[Any, ...]]:
+    return node.query("SELECT * FROM items ORDER BY id", "shop")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "p2pdb", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+ARGS = ["--checkpoint-interval", "1.5", "--checkpoint-quorum", "3", "--http-port", "auto",
+        "--new-database-access", "none"]  # fmt: skip
+
+
+def args(extra: list[str]) -> list[str]:
+    return [str(free_port()) if a == "auto" else a for a in extra]
+
+
+def test_five_nodes_agree_a_light_node_joins_and_a_tampered_one_repairs(tmp_path: Path) -> None:
+    with cluster(tmp_path, 5, extra=ARGS) as nodes:
+        nodes[0].query("CREATE DATABASE shop")
+        nodes[0].query("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(40), n INT)", "shop")
+        wait_until(lambda: all(n.query("SHOW TABLES", "shop") for n in nodes), 30, "the table everywhere")
+        for round_no in range(3):  # several intervals of writes on every node
+            for i, node in enumerate(nodes):
+                for k in range(10):
+                    key = round_no * 1000 + i * 100 + k
+                    node.query(f"INSERT INTO items VALUES ({key}, 'v{key}', {k})", "shop")
+                node.query(f"UPDATE items SET n = n + 1 WHERE id % 7 = {round_no}", "shop")
+            time.sleep(1.5)
+        wait_until(lambda: len({json.dumps(rows(n)) for n in nodes}) == 1, 60, "convergence")
+        wait_until(lambda: all(len(chain(n)) >= 2 for n in nodes), 60, "two final checkpoints everywhere")
+        chains = [[c["cid"] for c in chain(n)] for n in nodes]
+        shortest = min(len(c) for c in chains)
+        assert len({tuple(c[:shortest]) for c in chains}) == 1  # one chain
+        for item in chain(nodes[0]):
+            assert len(item["signers"]) >= 3 and not item["dissent"]
+
+        light = NodeProcess(
+            tmp_path / "light", [*args(ARGS), "--role", "light", "--bootstrap", nodes[1].p2p_address]
+        ).start()
+        try:
+            wait_until(lambda: rows(light) == rows(nodes[0]), 60, "the light node's rows")
+            assert "bootstrapped from" in light.log()
+            nodes[2].query("INSERT INTO items VALUES (9999, 'after the light node joined', 0)", "shop")
+            light.query("UPDATE items SET v = 'written on the light node' WHERE id = 1", "shop")
+            wait_until(
+                lambda: rows(light) == rows(nodes[0]) == rows(nodes[4]), 60, "light and archives agree"
+            )
+            archive_entries = get(nodes[0], "/v1/log/shop?limit=1")["total"]
+            wait_until(
+                lambda: get(light, "/v1/checkpoints/shop")["node"]["pruned_blocks"] > 0,
+                60, "a checkpoint after the light node joined, and the light node pruning below it",
+            )  # fmt: skip
+            state = get(light, "/v1/checkpoints/shop")["node"]
+            assert state["mismatch"] is None and state["pruned_blocks"] > 0
+            assert get(light, "/v1/log/shop?limit=1")["total"] < archive_entries
+            # The same answers from an archive and the light node, aggregates included.
+            for query in ("SELECT count(*), sum(n), max(v) FROM items", "SELECT v FROM items WHERE id = 1"):
+                assert light.query(query, "shop") == nodes[3].query(query, "shop")
+            verified = cli("verify", "--data-dir", str(light.data_dir), "shop")
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert "snapshot" in verified.stdout and "checkpoint chain" in verified.stdout
+        finally:
+            assert light.stop() == 0
+
+        # Tamper with node 4's file while it is stopped; it finds it at its next checkpoint.
+        victim = nodes[4]
+        assert victim.stop() == 0
+        conn = apsw.Connection(str(victim.data_dir / "db" / "shop.sqlite"))
+        conn.execute("UPDATE items SET v = 'tampered' WHERE id = 3")
+        conn.close()
+        victim.start()
+        assert victim.query("SELECT v FROM items WHERE id = 3", "shop") == [("tampered",)]
+        nodes[0].query("INSERT INTO items VALUES (10000, 'news', 0)", "shop")
+        wait_until(
+            lambda: get(victim, "/v1/checkpoints/shop")["node"]["repairs"] >= 1,
+            60,
+            f"the repair {victim.log()[-3000:]}",
+        )
+        assert victim.query("SELECT v FROM items WHERE id = 3", "shop") == [("v3",)]
+        assert 'p2pdb_checkpoint_state_mismatches_total{db="shop"} 1.0' in get(victim, "/metrics")
+        assert "repairing it from the log" in victim.log()
+        wait_until(
+            lambda: "REPAIRED shop: 1 time(s), last: live state" in cli("status", "--data-dir", str(victim.data_dir)).stdout,
+            10, "p2pdb status to tell",
+        )  # fmt: skip
+        verified = cli("verify", "--data-dir", str(nodes[0].data_dir), "shop")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "matches a replay of the log" in verified.stdout
+
+
+def test_a_snapshot_exports_as_car_and_starts_another_node(tmp_path: Path) -> None:
+    extra = ["--checkpoint-interval", "1", "--checkpoint-quorum", "1"]
+    with cluster(tmp_path, 1, extra=extra) as (node,):
+        node.query("CREATE DATABASE shop")
+        node.query("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(40), n INT)", "shop")
+        for k in range(200):
+            node.query(f"INSERT INTO items VALUES ({k}, 'v{k}', {k % 5})", "shop")
+        wait_until(lambda: "#" in cli("checkpoints", "--data-dir", str(node.data_dir), "shop").stdout, 30,
+                   "a final checkpoint")  # fmt: skip
+        car = tmp_path / "shop.car"
+
+        def exported() -> bool:  # the latest checkpoint must cover all 200 rows
+            out = cli("snapshot", "export", "--data-dir", str(node.data_dir), "shop", str(car))
+            return out.returncode == 0 and "200 rows" in out.stdout
+
+        wait_until(exported, 30, "a snapshot of all rows")
+        header, blocks = libipld.decode_car(car.read_bytes())
+        assert header["version"] == 1 and len(header["roots"]) == 1
+        root = blocks[header["roots"][0]]
+        assert root["snapshot"] == 1 and root["rows"] == 200
+        assert root["checkpoint"] in blocks  # the signed checkpoint entry travels with it
+        listing = cli("checkpoints", "--data-dir", str(node.data_dir), "--json", "shop")
+        assert json.loads(listing.stdout)["checkpoints"][0]["seq"] == 1
+
+        fresh = tmp_path / "fresh"
+        assert cli("init", "--data-dir", str(fresh)).returncode == 0
+        bad = tmp_path / "bad.car"
+        data = bytearray(car.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        bad.write_bytes(bytes(data))
+        refused = cli("snapshot", "import", "--data-dir", str(fresh), "shop", str(bad))
+        assert refused.returncode == 1 and "snapshot refused" in refused.stderr
+        assert not (fresh / "db" / "shop.sqlite").exists()
+        imported = cli("snapshot", "import", "--data-dir", str(fresh), "shop", str(car))
+        assert imported.returncode == 0, imported.stderr
+        assert "200 rows" in imported.stdout
+        node.query("UPDATE items SET v = 'after the snapshot' WHERE id = 7", "shop")
+        other = NodeProcess(fresh, ["--bootstrap", node.p2p_address, *extra]).start()
+        try:
+            wait_until(lambda: rows(other) == rows(node), 30, "the imported node catches up")
+            assert other.query("SELECT v FROM items WHERE id = 7", "shop") == [("after the snapshot",)]
+        finally:
+            assert other.stop() == 0

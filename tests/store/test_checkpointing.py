@@ -1,0 +1,297 @@
+"""Checkpoints in process: versions computed from snapshots and the log, snapshots restored and
+refused, the checkpointer's rounds between replicas, light pruning, tamper detection and repair."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import Any
+
+import libipld
+import pytest
+
+from p2pdb.checkpointer import Checkpointer
+from p2pdb.log import CID, Identity, Manifest, codec
+from p2pdb.log.cid import cid_for_block
+from p2pdb.store import Database, MemoryEngine
+from p2pdb.store import checkpointing as ck
+from p2pdb.store.registry import Registry
+from p2pdb.store.snapshot import SnapshotError, SnapshotStore, dump, parse_root, read_car, write_car
+
+logging.getLogger("p2pdb").setLevel(logging.CRITICAL)
+
+
+def sync(dbs: list[Database]) -> None:
+    for _ in range(2):
+        for a in dbs:
+            for b in dbs:
+                if a is not b:
+                    b.join([e.block for e in a.log.since(b.log.heads)])
+
+
+def sql(db: Database, statement: str, *params: Any) -> None:
+    db.write(lambda conn: conn.execute(statement, params))
+
+
+def filled(rows: int = 50) -> Database:
+    db = Database(Identity.generate(), Manifest("cp"), MemoryEngine())
+    db.genesis("owned")
+    sql(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    sql(db, "CREATE UNIQUE INDEX t_v ON t (v)")
+    sql(db, "CREATE TABLE k (a INTEGER, b TEXT)")  # no primary key: hidden row identities
+    for i in range(rows):
+        sql(db, "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
+        sql(db, "INSERT INTO k VALUES (?, ?)", i % 7, "x")
+    sql(db, "DELETE FROM t WHERE id < 5")
+    sql(db, "ALTER TABLE t ADD COLUMN c INTEGER")
+    return db
+
+
+def snapshot_of(db: Database) -> tuple[SnapshotStore, Any, ck.Computed]:
+    """A checkpoint of ``db`` at its heads, proposed and kept as a snapshot."""
+    from p2pdb.checkpoint import CheckpointOp
+
+    computed = ck.run(ck.plan(db, None, db.log.heads, None), None)
+    op = CheckpointOp(1, None, computed.state, computed.merge, computed.entries, computed.rows, 0)
+    entry = db.append_checkpoint(op, parents=computed.target)
+    proposal = db.checkpoints.chain().statuses[entry.cid].proposal
+    store = SnapshotStore(None)
+    store.save(
+        lambda put: dump(computed.replay.conn, db.manifest.address, proposal, computed.floor, put),
+        1,
+        entry.cid,
+    )
+    root = store.root_of(entry.cid)
+    return store, root, computed
+
+
+def test_a_replay_from_nothing_gives_the_live_hashes() -> None:
+    db = filled()
+    computed = ck.run(ck.plan(db, None, db.log.heads, None), None)
+    assert computed.state.hex() == db.state_hash()
+    assert computed.merge.hex() == db.merge_state_hash()
+    assert computed.entries == len(db.log)
+    assert computed.rows == 45 + 50
+
+
+def test_a_snapshot_restores_exactly_and_the_log_goes_on_from_it() -> None:
+    db = filled()
+    store, root, _ = snapshot_of(db)
+    assert db.checkpoints.chain().latest is not None  # an owned database: its owner's signature
+    fresh = Database(db.identity, db.manifest, MemoryEngine())
+    ck.restore(fresh, root, store.get)
+    sql(db, "UPDATE t SET v = 'changed' WHERE id = 9")
+    sql(db, "INSERT INTO k VALUES (99, 'after')")
+    result = fresh.join([e.block for e in db.log.since(list(root.heads))])
+    assert not result.missing and not result.rejected_ops
+    assert (fresh.state_hash(), fresh.merge_state_hash()) == (db.state_hash(), db.merge_state_hash())
+    assert fresh.query("SELECT v FROM t WHERE id = 9") == [("changed",)]
+    assert len(fresh.blocks) == 3  # the entries after the checkpoint only (with the checkpoint)
+
+
+def test_a_snapshot_that_is_not_its_checkpoint_is_refused() -> None:
+    db = filled()
+    store, root, _ = snapshot_of(db)
+    # A forged chunk of row versions, with a root that names it correctly: the hash check refuses it.
+    _name, _columns, chunks, _count = next(t for t in root.tables if t[0] == "_p2pdb_rows")
+    rows = codec.decode(store.get(chunks[0]))
+    rows[0][2] = rows[1][2]  # one row gets another's versions and values
+    forged = codec.encode(rows)
+    blocks = {c: store.get(c) for c in root.chunks} | {cid_for_block(forged): forged}
+    tables = [
+        {"name": n, "columns": list(cols), "count": k,
+         "chunks": [cid_for_block(forged) if c == chunks[0] else c for c in chs]}
+        for n, cols, chs, k in root.tables
+    ]  # fmt: skip
+    raw = codec.decode(store.get(root.cid))
+    raw["tables"] = tables
+    data = codec.encode(raw)
+    bad_root = parse_root(cid_for_block(data), data)
+    fresh = Database(db.identity, db.manifest, MemoryEngine())
+    with pytest.raises(SnapshotError, match="does not match checkpoint"):
+        ck.restore(fresh, bad_root, blocks.get)
+    assert len(fresh.log) == 0 and fresh.tables() == []  # nothing kept
+    # A block that is not what its CID says.
+    with pytest.raises(SnapshotError, match="does not match its CID"):
+        ck.restore(fresh, root, lambda c: forged if c == chunks[0] else store.get(c))
+    # Another database's snapshot.
+    other = Database(db.identity, Manifest("other"), MemoryEngine())
+    with pytest.raises(SnapshotError, match="database"):
+        ck.restore(other, root, store.get)
+
+
+def test_a_snapshot_travels_as_a_car_file_a_standard_reader_reads() -> None:
+    db = filled()
+    store, root, _ = snapshot_of(db)
+    out = io.BytesIO()
+    write_car(out, root.cid, store.blocks(root))
+    header, blocks = libipld.decode_car(out.getvalue())
+    assert header["version"] == 1 and header["roots"] == [bytes(root.cid)]
+    assert set(blocks) == {bytes(c) for c in (root.cid, *root.chunks)}
+    assert blocks[bytes(root.cid)]["snapshot"] == 1  # dag-cbor, decoded by another implementation
+    assert blocks[bytes(root.cid)]["rows"] == root.rows
+    cid, ours = read_car(io.BytesIO(out.getvalue()))
+    assert cid == root.cid and dict(ours) == {c: store.get(c) for c in (root.cid, *root.chunks)}
+    damaged = bytearray(out.getvalue())
+    damaged[-5] ^= 0xFF
+    with pytest.raises(SnapshotError):
+        list(read_car(io.BytesIO(bytes(damaged)))[1])
+    with pytest.raises(SnapshotError):
+        read_car(io.BytesIO(b"not a car file"))
+
+
+# -- the checkpointer between replicas ------------------------------------------------------------
+
+
+def replicas(count: int, *, quorum: int = 2) -> tuple[list[Registry], list[Database]]:
+    registries = [
+        Registry(Identity.generate(), None, new_database_access="none", checkpoint_quorum=quorum)
+        for _ in range(count)
+    ]
+    dbs = [r.create("shop") for r in registries]
+    dbs[0].genesis("none")
+    sql(dbs[0], "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    sync(dbs)
+    return registries, dbs
+
+
+async def round_(checkpointers: list[Checkpointer], dbs: list[Database], proposer: int) -> None:
+    await checkpointers[proposer].step("shop", dbs[proposer], force=True)
+    sync(dbs)
+    for c, db in zip(checkpointers, dbs, strict=True):
+        await c.step("shop", db)
+    sync(dbs)
+    for c, db in zip(checkpointers, dbs, strict=True):
+        await c.step("shop", db)
+
+
+def test_replicas_propose_countersign_and_a_light_one_prunes() -> None:
+    async def main() -> None:
+        registries, dbs = replicas(3)
+        roles = ["archive", "archive", "light"]
+        cps = [Checkpointer(r, interval=3600, role=role) for r, role in zip(registries, roles, strict=True)]
+        for i in range(30):
+            sql(dbs[i % 3], "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
+        sync(dbs)
+        await round_(cps, dbs, 0)
+        chains = [[s.proposal.cid for s in db.checkpoints.chain().chain] for db in dbs]
+        assert len(chains[0]) == 1 and chains[0] == chains[1] == chains[2]
+        status = dbs[0].checkpoints.chain().latest
+        assert status is not None and len(status.signers) == 3  # the proposer and two countersigners
+        seen_then = [e.block for e in dbs[0].log.traverse()]  # a replica offline from here on knew this
+        for i in range(30, 60):
+            sql(dbs[i % 3], "UPDATE t SET v = ? WHERE id = ?", f"w{i}", i - 30)
+        sync(dbs)
+        light_blocks = len(dbs[2].blocks)
+        await round_(cps, dbs, 1)
+        assert [len(db.checkpoints.chain().chain) for db in dbs] == [2, 2, 2]
+        hashes = {(db.state_hash(), db.merge_state_hash()) for db in dbs}
+        assert len(hashes) == 1  # pruning changed nothing anyone shows
+        assert len(dbs[2].blocks) < light_blocks / 3 < len(dbs[0].blocks)
+        assert len(dbs[2].log.floor) > 0 and cps[2].tracks["shop"].pruned > 0
+        assert all(c.tracks["shop"].mismatch is None for c in cps)
+        # A late entry concurrent with the checkpoint (written on a replica that had not seen it)
+        # merges on the light replica as on the archives.
+        late = Database(Identity.generate(), dbs[0].manifest, MemoryEngine())
+        late.join(seen_then)
+        sql(late, "INSERT INTO t VALUES (500, 'late')")
+        sql(late, "UPDATE t SET v = 'late' WHERE id = 3")  # concurrent with w33, with a lower clock
+        written = late.log.since(dbs[0].log.heads)
+        assert set(written[0].parents) <= dbs[2].log.floor  # it builds on what the light one pruned
+        for db in dbs:
+            db.join([e.block for e in written])
+        assert len({(db.state_hash(), db.merge_state_hash()) for db in dbs}) == 1
+        assert dbs[2].query("SELECT v FROM t WHERE id IN (3, 500) ORDER BY id") == [("w33",), ("late",)]
+        for c in cps:
+            await c.stop()
+
+    asyncio.run(main())
+
+
+def test_a_state_changed_behind_the_logs_back_is_found_and_repaired() -> None:
+    async def main() -> None:
+        registries, dbs = replicas(2)
+        cps = [Checkpointer(r, interval=3600) for r in registries]
+        for i in range(10):
+            sql(dbs[0], "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
+        sync(dbs)
+        await round_(cps, dbs, 0)
+        seen: list[tuple[str, str]] = []
+        cps[1].on_mismatch.append(lambda name, detail: seen.append((name, detail)))
+        dbs[1].conn.execute("UPDATE t SET v = 'evil' WHERE id = 3")  # not through the store
+        sql(dbs[0], "INSERT INTO t VALUES (100, 'new')")
+        sync(dbs)
+        await round_(cps, dbs, 1)
+        assert seen and seen[0][0] == "shop" and "rows shown" in seen[0][1]
+        track = cps[1].tracks["shop"]
+        assert track.mismatches == 1 and track.repairs == 1
+        assert dbs[1].query("SELECT v FROM t WHERE id = 3") == [("v3",)]
+        assert dbs[1].state_hash() == dbs[0].state_hash()
+        # The proposal of the tampered replica was computed from its log, so it is right and final.
+        assert len(dbs[0].checkpoints.chain().chain) == 2
+        for c in cps:
+            await c.stop()
+
+    asyncio.run(main())
+
+
+def test_updating_one_row_on_a_light_node_keeps_its_log_bounded() -> None:
+    async def main() -> None:
+        registries, dbs = replicas(2, quorum=1)
+        cps = [Checkpointer(registries[0], interval=3600, role="light")]
+        sql(dbs[0], "INSERT INTO t VALUES (1, 'v')")
+        sizes = []
+        for round_no in range(6):
+            for i in range(100):
+                sql(dbs[0], "UPDATE t SET v = ? WHERE id = 1", f"v{round_no}-{i}")
+            await cps[0].step("shop", dbs[0], force=True)
+            await cps[0].step("shop", dbs[0])
+            sizes.append((len(dbs[0].blocks), len(dbs[0].log), dbs[0].changes.count(0)))
+        # Each round prunes what the one before wrote: blocks, known ids and feed events stay flat.
+        assert max(s[0] for s in sizes[1:]) <= 3, sizes
+        assert max(s[1] for s in sizes[1:]) <= 110, sizes
+        assert max(s[2] for s in sizes[1:]) <= 2, sizes
+        await cps[0].stop()
+
+    asyncio.run(main())
+
+
+def test_a_concurrent_insert_record_survives_the_pruning_of_the_losing_insert() -> None:
+    _registries, dbs = replicas(2)
+    sql(dbs[0], "INSERT INTO t VALUES (1, 'first')")
+    sql(dbs[1], "INSERT INTO t VALUES (1, 'second')")  # concurrent: one key inserted twice
+    sync(dbs)
+    records = [r for r in dbs[0].conflict_records() if r.kind == "duplicate_key"]
+    assert len(records) == 1 and records[0].lost and records[0].cid is not None  # read from the log
+    store, root, _ = snapshot_of(dbs[0])
+    light = Database(dbs[0].identity, dbs[0].manifest, MemoryEngine())
+    ck.restore(light, root, store.get)  # the losing insert's entry is not there
+    assert light.conflicts.rows() == dbs[0].conflicts.rows()
+    (record,) = [r for r in light.conflict_records() if r.kind == "duplicate_key"]
+    assert (record.time, record.author, record.lost, record.cid) == (
+        records[0].time,
+        records[0].author,
+        {},
+        None,
+    )
+
+
+def test_records_of_an_older_version_are_read_as_the_new_ones() -> None:
+    _registries, dbs = replicas(2)
+    sql(dbs[0], "INSERT INTO t VALUES (1, 'first')")
+    sql(dbs[1], "INSERT INTO t VALUES (1, 'second')")
+    sync(dbs)
+    db = dbs[0]
+    (record,) = [r for r in db.conflict_records() if r.kind == "duplicate_key"]
+    db.conn.execute(  # what version 0.x stored: the entry's id and its values
+        "UPDATE _p2pdb_conflicts SET cid = ?, lost = ? WHERE kind = 'duplicate_key'",
+        (bytes(CID.parse(record.cid or "")), '{"id": 1}'),
+    )
+    before = db.merge_state_hash()
+    from p2pdb.store.conflicts import Conflicts
+
+    Conflicts(db.conn)  # opening the file again converts them
+    assert db.merge_state_hash() != before
+    assert db.merge_state_hash() == dbs[1].merge_state_hash()
+    assert [r for r in db.conflict_records() if r.kind == "duplicate_key"] == [record]
