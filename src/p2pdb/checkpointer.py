@@ -207,13 +207,22 @@ class Checkpointer:
         track.last_cost = time.perf_counter() - started
         return plan, computed
 
-    def _save(self, track: Track, computed: ck.Computed, proposal: Proposal) -> None:
+    async def _save(self, name: str, track: Track, computed: ck.Computed, proposal: Proposal) -> None:
+        """Keep the replay's state as the snapshot of ``proposal`` (in the worker: O(state))."""
         address = computed.replay.manifest.address
-        track.store.save(
-            lambda put: dump(computed.replay.conn, address, proposal, computed.floor, put),
-            proposal.seq,
-            proposal.cid,
-        )
+        path = self.registry.snapshot_path(name)
+
+        def save(store: SnapshotStore) -> None:
+            store.save(
+                lambda put: dump(computed.replay.conn, address, proposal, computed.floor, put),
+                proposal.seq,
+                proposal.cid,
+            )
+
+        if self.threads and path is not None:
+            await asyncio.to_thread(_with_store, path, save)
+        else:
+            save(track.store)
 
     async def _check_live(
         self, name: str, db: Database, track: Track, plan: ck.Plan, computed: ck.Computed
@@ -266,7 +275,7 @@ class Checkpointer:
             proposal.rows,
         )
         if agree:
-            self._save(track, computed, proposal)
+            await self._save(name, track, computed, proposal)
             track.countersigned += 1
         else:
             detail = (
@@ -303,7 +312,7 @@ class Checkpointer:
         track.proposed += 1
         log.debug("database %s: proposed checkpoint #%d %s", name, op.seq, entry.cid)
         status = db.checkpoints.chain().statuses[entry.cid]
-        self._save(track, computed, status.proposal)
+        await self._save(name, track, computed, status.proposal)
         computed.replay.close()
 
     async def _settle(self, name: str, db: Database, track: Track, latest: Status) -> None:
@@ -328,7 +337,7 @@ class Checkpointer:
                 log.error("database %s: %s", name, detail)
                 computed.replay.close()
                 return
-            self._save(track, computed, proposal)
+            await self._save(name, track, computed, proposal)
             await self._check_live(name, db, track, plan, computed)
             computed.replay.close()
         track.latest = proposal.cid
@@ -421,6 +430,14 @@ def describe(status: Status) -> dict[str, Any]:
         "final": status.final,
         "chosen": status.chosen,
     }
+
+
+def _with_store(path: Any, fn: Callable[[SnapshotStore], None]) -> None:
+    store = SnapshotStore(path)
+    try:
+        fn(store)
+    finally:
+        store.close()
 
 
 def _run_in_thread(plan: ck.Plan, snapshots: Any) -> ck.Computed:

@@ -7,6 +7,7 @@ another."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -131,7 +132,7 @@ def test_a_snapshot_exports_as_car_and_starts_another_node(tmp_path: Path) -> No
         node.query("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(40), n INT)", "shop")
         for k in range(200):
             node.query(f"INSERT INTO items VALUES ({k}, 'v{k}', {k % 5})", "shop")
-        wait_until(lambda: "#" in cli("checkpoints", "--data-dir", str(node.data_dir), "shop").stdout, 30,
+        wait_until(lambda: "#" in cli("checkpoints", "--data-dir", str(node.data_dir), "shop").stdout, 60,
                    "a final checkpoint")  # fmt: skip
         car = tmp_path / "shop.car"
 
@@ -139,7 +140,7 @@ def test_a_snapshot_exports_as_car_and_starts_another_node(tmp_path: Path) -> No
             out = cli("snapshot", "export", "--data-dir", str(node.data_dir), "shop", str(car))
             return out.returncode == 0 and "200 rows" in out.stdout
 
-        wait_until(exported, 30, "a snapshot of all rows")
+        wait_until(exported, 60, "a snapshot of all rows")
         header, blocks = libipld.decode_car(car.read_bytes())
         assert header["version"] == 1 and len(header["roots"]) == 1
         root = blocks[header["roots"][0]]
@@ -167,3 +168,55 @@ def test_a_snapshot_exports_as_car_and_starts_another_node(tmp_path: Path) -> No
             assert other.query("SELECT v FROM items WHERE id = 7", "shop") == [("after the snapshot",)]
         finally:
             assert other.stop() == 0
+
+
+TWO = [a if a != "3" else "2" for a in ARGS]  # two archives sign checkpoints
+
+
+def test_a_light_node_takes_writes_made_offline_on_history_it_pruned(tmp_path: Path) -> None:
+    """An offline writer's entries name parents far below the light node's floor: the light node
+    asks an archive which of what it lacks is already in its state (the boundary) and applies the
+    rest."""
+    with cluster(tmp_path, 2, extra=TWO) as nodes:
+        nodes[0].query("CREATE DATABASE shop")
+        nodes[0].query("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(40), n INT)", "shop")
+        writer = NodeProcess(tmp_path / "writer", [*args(TWO), "--bootstrap", nodes[0].p2p_address]).start()
+        try:
+            wait_until(lambda: writer.query("SHOW TABLES", "shop") == [("items",)], 30, "the writer's table")
+            nodes[0].query("INSERT INTO items VALUES (1, 'before', 0)", "shop")
+            wait_until(lambda: rows(writer) == rows(nodes[0]), 30, "the writer in sync")
+        finally:
+            assert writer.stop() == 0
+        for round_no in range(4):  # the others go on for several checkpoints without it
+            for k in range(10):
+                nodes[round_no % 2].query(
+                    f"INSERT INTO items VALUES ({100 + round_no * 10 + k}, 'on', 0)", "shop"
+                )
+            time.sleep(1.5)
+        wait_until(lambda: all(len(chain(n)) >= 3 for n in nodes), 60, "three checkpoints")
+        light = NodeProcess(
+            tmp_path / "light", [*args(TWO), "--role", "light", "--bootstrap", nodes[1].p2p_address]
+        ).start()
+        try:
+            wait_until(lambda: rows(light) == rows(nodes[0]), 60, "the light node's rows")
+            offline = NodeProcess(writer.data_dir, args(TWO))  # alone: no peer to talk to
+            offline.start()
+            offline.query("INSERT INTO items VALUES (7, 'written offline', 0)", "shop")
+            offline.query("UPDATE items SET v = 'changed offline' WHERE id = 1", "shop")
+            assert offline.stop() == 0
+            back = NodeProcess(writer.data_dir, [*args(TWO), "--bootstrap", nodes[0].p2p_address]).start()
+            try:
+                wait_until(
+                    lambda: rows(light) == rows(nodes[0]) == rows(back),
+                    60,
+                    "everyone with the offline writes",
+                )
+                assert light.query("SELECT v FROM items WHERE id IN (1, 7) ORDER BY id", "shop") == [
+                    ("changed offline",), ("written offline",),
+                ]  # fmt: skip
+                found = re.search(r"^p2pdb_replication_boundary_entries_total (\S+)$", get(light, "/metrics"), re.M)
+                assert found and float(found.group(1)) > 0  # it asked which parents were in its state
+            finally:
+                assert back.stop() == 0
+        finally:
+            assert light.stop() == 0

@@ -600,7 +600,7 @@ class StoreConvergence(RuleBasedStateMachine):
     def deliver_some(self, src: int, dst: int, data: st.DataObject) -> None:
         """Some of src's blocks, in any order, with duplicates; missing ancestors delay the rest."""
         source, target = self.pick(src), self.pick(dst)
-        blocks = blocks_of(source)
+        blocks = self.sendable(source, target)
         if not blocks:
             return
         picks = data.draw(st.lists(st.integers(0, len(blocks) - 1), max_size=2 * len(blocks)), label="picks")
@@ -609,7 +609,26 @@ class StoreConvergence(RuleBasedStateMachine):
     @rule(src=replica_index, dst=replica_index)
     def deliver_all(self, src: int, dst: int) -> None:
         source, target = self.pick(src), self.pick(dst)
-        target.join(list(reversed(blocks_of(source))))
+        target.join(list(reversed(self.sendable(source, target))))
+
+    def sendable(self, source: Database, target: Database) -> list[bytes]:
+        """What an honest peer sends: never the history below a light replica's floor (it asks for
+        the boundary instead, :meth:`resolve_boundary`)."""
+        below = source.log.past([c for c in target.log.floor if c in source.log])
+        return [e.block for e in source.log.traverse() if e.cid not in below]
+
+    @staticmethod
+    def resolve_boundary(db: Database, archive: Database) -> None:
+        """A light replica learns from an archive what its waiting entries build on."""
+        for _ in range(8):
+            missing = db.log.missing()
+            if not missing:
+                return
+            boundary, blocks = archive.boundary_of(missing, [*db.log.heads, *db.log.floor])
+            if not boundary and not blocks:
+                return
+            db.join_boundary(boundary)
+            db.join(blocks)
 
     @precondition(lambda self: bool(self.replicas))
     @invariant()
@@ -631,9 +650,13 @@ class StoreConvergence(RuleBasedStateMachine):
             assert self.forger is not None
             everything += [e.block for e in self.forger.traverse()]
             everything += list(self.archive.values())  # light replicas get what they pruned again
-            for db in self.replicas:
-                db.join(everything)
             newcomer.join(list(reversed(everything)))
+            for db in self.replicas:
+                if db.log.floor:  # a light replica: what it lacks above its floor, then its boundary
+                    db.join([e.block for e in newcomer.log.since(db.log.heads)])
+                    self.resolve_boundary(db, newcomer)
+                else:
+                    db.join(everything)
             everyone = [*self.replicas, newcomer]
             outcomes = [outcome(db) for db in everyone]
             for other in outcomes[1:]:

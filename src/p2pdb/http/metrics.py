@@ -32,6 +32,7 @@ _REPLICATION_COUNTERS = {
     "entries_received": "Log entries received from peers and applied",
     "entries_rejected": "Blocks from peers refused by verification",
     "links_refused": "Incoming peer links refused",
+    "boundary_entries": "Entries below a light node's floor that peers named as already in its state",
 }
 
 

@@ -196,6 +196,10 @@ class Log:
             return node.control
         return self._interned.setdefault(node.control - {cid}, node.control - {cid})
 
+    def control_set(self, cid: CID) -> frozenset[CID]:
+        """The control entries in the causal past of ``cid``, itself included when it is one."""
+        return self._nodes[cid].control
+
     def control_heads(self) -> frozenset[CID]:
         """The control entries in the causal past of the current heads (what the next append sees)."""
         return self._control_for(self._heads, None)
@@ -311,14 +315,60 @@ class Log:
         self.store.set_heads(self.id, sorted(set(heads)))
         self.reload()
 
+    def join_floor(self, nodes: Iterable[FloorNode]) -> JoinResult:
+        """Make entries known by id only (the *boundary* a light node learns: entries below its
+        floor that later entries name as parents), then integrate the pending entries that waited
+        for them. A pending entry among them stops waiting and becomes a floor entry."""
+        result = JoinResult()
+        added = []
+        for node in nodes:
+            if node.cid in self._nodes:
+                continue
+            waiting = self._forget_pending(node.cid)
+            if waiting is not None:
+                self.store.delete(node.cid)
+                for parent in waiting.parents:
+                    children = self._waiting.get(parent)
+                    if children is not None:
+                        children.discard(node.cid)
+                        if not children:
+                            del self._waiting[parent]
+                            self._missing.discard(parent)
+            control = self._interned.setdefault(node.control, node.control)
+            self._nodes[node.cid] = _Node(Clock(node.time, node.author), (), control)
+            self._floor.add(node.cid)
+            self._missing.discard(node.cid)
+            added.append(node)
+            for child in self._waiting.pop(node.cid, ()):
+                child_node = self._pending.get(child)
+                if child_node is not None and self._ready(child_node):
+                    self._fresh.append(child)
+        if added:
+            floor = self._floor
+            self.store.set_floor(
+                self.id,
+                [
+                    FloorNode(
+                        c, n.clock.time, n.clock.id, n.control, tuple(p for p in n.parents if p in floor)
+                    )
+                    for c in floor
+                    if (n := self._nodes[c])
+                ],
+            )
+        self._integrate(result)
+        return result
+
     def prune(self, below: Iterable[CID], keep: Iterable[CID]) -> int:
         """Forget the blocks of every entry in the causal past of ``below`` (inclusive). Those of
         ``keep`` (a subset: later entries may still name them) and every control entry stay known by
         id in the floor; the others are forgotten, and so are the previous floor's (but its control
         entries). Returns how many blocks were deleted.
         The caller runs it in its store transaction."""
+        below = set(below)
         gone = self.past(below)
-        floor = [n for n in self.floor_nodes(set(keep) & gone) if n.cid in gone or n.cid in self._floor]
+        # ``below`` itself and any current head among the pruned stay known: later entries name them.
+        wanted = (set(keep) | below | (self._heads & gone)) & gone
+        floor = [n for n in self.floor_nodes(wanted) if n.cid in gone or n.cid in self._floor]
         kept = {n.cid for n in floor}
         deleted = 0
         for cid in gone:

@@ -30,6 +30,7 @@ MAX_DATABASES: Final = 4096  # database names in one Hello or Databases message
 MAX_LOCATOR: Final = 128  # ancestor CIDs in one Heads locator
 MAX_PEER_ID: Final = 128  # characters of a peer id
 MAX_REASON: Final = 200  # characters of a handshake rejection reason
+MAX_BATCH_BOUNDARY: Final = 256  # boundary entries in one Boundary message
 MAX_SNAPSHOT_BLOCKS: Final = 16  # snapshot blocks (each at most 2 MiB) asked or sent in one message
 
 DbName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_DB_NAME)]
@@ -151,9 +152,27 @@ class SnapshotBlocks(_Message, frozen=True, tag="snapshot_blocks"):
     blocks: Annotated[list[Block], msgspec.Meta(max_length=MAX_SNAPSHOT_BLOCKS)]
 
 
+class WantBoundary(_Message, frozen=True, tag="want_boundary"):
+    """A light node asks for entries it lacks (``cids``) of database ``db``: those in the causal past
+    of ``horizon`` (its heads and its checkpoint's) are already in its state and come back as
+    :class:`Boundary`; the others come as ordinary :class:`Blocks`."""
+
+    db: DbName
+    cids: Cids
+    horizon: Annotated[list[Cid], msgspec.Meta(max_length=MAX_LOCATOR)]
+
+
+class Boundary(_Message, frozen=True, tag="boundary"):
+    """Entries below a light node's floor, each with the control entries of its causal past."""
+
+    db: DbName
+    blocks: Annotated[list[Block], msgspec.Meta(max_length=MAX_BATCH_BOUNDARY)]
+    controls: Annotated[list[Cids], msgspec.Meta(max_length=MAX_BATCH_BOUNDARY)]
+
+
 Message = (
     Hello | Heads | Want | Blocks | Publish | IHave | Peers | Ping | Pong | WantIds | Databases
-    | WantSnapshot | SnapshotOffer | WantSnapshotBlocks | SnapshotBlocks
+    | WantSnapshot | SnapshotOffer | WantSnapshotBlocks | SnapshotBlocks | WantBoundary | Boundary
 )  # fmt: skip
 
 _encoder = msgspec.msgpack.Encoder()

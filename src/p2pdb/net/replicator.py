@@ -38,8 +38,10 @@ from p2pdb.log.identity import public_key_from_peer_id
 from p2pdb.net.gossip import GossipState, Send
 from p2pdb.net.link import HandshakeError, Link, ProtocolError, connect, serve
 from p2pdb.net.messages import (
+    MAX_BATCH_BOUNDARY,
     MAX_DATABASES,
     Blocks,
+    Boundary,
     Databases,
     Heads,
     Hello,
@@ -52,6 +54,7 @@ from p2pdb.net.messages import (
     SnapshotBlocks,
     SnapshotOffer,
     Want,
+    WantBoundary,
     WantIds,
     WantSnapshot,
     WantSnapshotBlocks,
@@ -172,6 +175,7 @@ class Replicator:
             "entries_rejected": 0,
             "links_refused": 0,
             "wants_sent": 0,
+            "boundary_entries": 0,
         }
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -479,6 +483,10 @@ class Replicator:
             self.known.update(a for a in message.addresses[:64] if a != self.address)
         elif isinstance(message, WantIds):
             self._on_want_ids(peer, message)
+        elif isinstance(message, WantBoundary):
+            self._on_want_boundary(peer, message)
+        elif isinstance(message, Boundary):
+            self._on_boundary(peer, message)
         elif isinstance(message, WantSnapshot):
             self.snapshots.on_want(peer, message)
         elif isinstance(message, WantSnapshotBlocks):
@@ -663,6 +671,37 @@ class Replicator:
         if blocks:
             self._push(peer, message.db, blocks)
 
+    def _on_want_boundary(self, peer: Peer, message: WantBoundary) -> None:
+        db = self.registry.get(message.db)
+        if db is None:
+            return
+        cids = self._cids(message.cids[:MAX_BATCH_BLOCKS])
+        boundary, blocks = db.boundary_of(cids, self._cids(message.horizon))
+        for i in range(0, len(boundary), MAX_BATCH_BOUNDARY):
+            part = boundary[i : i + MAX_BATCH_BOUNDARY]
+            self._send(
+                peer,
+                Boundary(
+                    db=message.db,
+                    blocks=[b for b, _ in part],
+                    controls=[[bytes(c) for c in control[:4096]] for _, control in part],
+                ),
+            )
+        if blocks:
+            self._push(peer, message.db, blocks)
+
+    def _on_boundary(self, peer: Peer, message: Boundary) -> None:
+        db = self.registry.get(message.db)
+        if db is None or not db.log.floor or len(message.blocks) != len(message.controls):
+            return
+        result = db.join_boundary(
+            zip(message.blocks, ([self._cids(c) for c in message.controls]), strict=True)
+        )
+        peer.received += len(result.applied)
+        self.counters["boundary_entries"] += len(message.blocks)
+        if result.wanted or result.missing:
+            self._catch_up(peer, message.db, db, result.wanted or result.missing)
+
     def _on_ihave(self, peer: Peer, message: IHave) -> None:
         db = self._database(message.db, peer)
         if db is None:
@@ -712,7 +751,17 @@ class Replicator:
             for cid in [c for c, t in asked.items() if now - t > 1.0]:
                 del asked[cid]
         fresh = [c for c in missing if now - asked.get(c, 0.0) > 1.0][:MAX_BATCH_BLOCKS]
-        if fresh and self._send(peer, Want(db=name, cids=[bytes(c) for c in fresh])):
+        db = self.registry.get(name)
+        if fresh and db is not None and db.log.floor:
+            # A light node: what lies below its floor is in its state already; it asks which is which.
+            latest = db.checkpoints.chain().latest
+            horizon = [*db.log.heads, *(latest.proposal.heads if latest is not None else ())][:64]
+            message: Message = WantBoundary(
+                db=name, cids=[bytes(c) for c in fresh], horizon=[bytes(h) for h in horizon]
+            )
+        else:
+            message = Want(db=name, cids=[bytes(c) for c in fresh])
+        if fresh and self._send(peer, message):
             self.counters["wants_sent"] += 1
             for cid in fresh:
                 asked[cid] = now

@@ -28,6 +28,7 @@ from p2pdb.acl import ANYONE, Acl, AclOp
 from p2pdb.checkpoint import CheckpointOp, CountersignOp
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge, rule_from_spec
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
+from p2pdb.log.cid import cid_for_block
 from p2pdb.log.identity import Identity, public_key_from_peer_id
 from p2pdb.log.log import Block, JoinResult
 from p2pdb.schema import (
@@ -626,6 +627,50 @@ class Database:
                 continue  # still no key for this one
             self.conn.execute("DELETE FROM _p2pdb_sealed WHERE cid = ?", (bytes(entry.cid),))
             self._apply_entry(entry)  # in its own savepoint: a bad one is rejected alone
+
+    def boundary_of(
+        self, cids: Iterable[CID], horizon: Iterable[CID]
+    ) -> tuple[list[tuple[bytes, list[CID]]], list[bytes]]:
+        """For a light peer whose state holds everything below ``horizon`` (its heads and its
+        floor's): of the entries ``cids`` it lacks, those in the causal past of the horizon are
+        *boundary* (their block, to know them by, and the control entries of their past: already
+        applied there), the others plain blocks to apply. Entries unknown here are left out."""
+        known = [h for h in horizon if h in self.log]
+        boundary: list[tuple[bytes, list[CID]]] = []
+        blocks: list[bytes] = []
+        for cid in cids:
+            if cid not in self.log or cid in self.log.floor:
+                continue
+            data = self.log.store.get(cid)
+            if data is None:
+                continue
+            if any(cid == h or self.log.is_ancestor(cid, h) for h in known):
+                boundary.append((data, sorted(self.log.control_set(cid))))
+            else:
+                blocks.append(data)
+        return boundary, blocks
+
+    def join_boundary(self, items: Iterable[tuple[bytes, Sequence[CID]]]) -> ApplyResult:
+        """Learn boundary entries from a peer (a light node: entries below its floor that later entries
+        name) and apply what waited for them. Each is verified (CID, signature, database); its
+        control entries must all be known here (they are kept in every floor)."""
+        from p2pdb.log.blockstore import FloorNode
+        from p2pdb.log.entry import decode_entry
+
+        nodes = []
+        for block, control in items:
+            try:
+                entry = decode_entry(block, cid_for_block(block), max_size=self.log.max_entry_size)
+            except EntryError as exc:
+                log.warning("refused boundary entry: %s", exc)
+                continue
+            if entry.db != self.manifest.address or any(c not in self.log for c in control):
+                log.warning(
+                    "refused boundary entry %s: another database or unknown control entries", entry.cid
+                )
+                continue
+            nodes.append(FloorNode(entry.cid, entry.clock.time, entry.author, frozenset(control)))
+        return self._join(lambda: self.log.join_floor(nodes))
 
     def prune_history(self, heads: Sequence[CID], since: Sequence[CID]) -> int:
         """Forget the log below a final checkpoint (a light node): the blocks of every entry in the

@@ -19,6 +19,7 @@ when it equals what the signed checkpoint says. Nothing of a peer's SQL text is 
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,6 +348,7 @@ class SnapshotStore:
         self.path = path
         self.conn = connect(str(path) if path is not None else ":memory:")
         if path is not None:
+            self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # a new file gives freed pages back
             self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS blocks (cid BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID"
@@ -361,7 +363,7 @@ class SnapshotStore:
 
     def get(self, cid: CID) -> bytes | None:
         for (data,) in self.conn.execute("SELECT data FROM blocks WHERE cid = ?", (bytes(cid),)):
-            return bytes(data)
+            return zlib.decompress(data)
         return None
 
     def save(self, write: Callable[[Callable[[CID, bytes], None]], CID], seq: int, checkpoint: CID) -> CID:
@@ -369,19 +371,24 @@ class SnapshotStore:
         with self.conn:
 
             def put(cid: CID, data: bytes) -> None:
-                self.conn.execute("INSERT OR IGNORE INTO blocks VALUES (?, ?)", (bytes(cid), data))
+                self.conn.execute("INSERT OR IGNORE INTO blocks VALUES (?, ?)", (bytes(cid), _pack(data)))
 
             root = write(put)
             self.conn.execute(
                 "INSERT OR REPLACE INTO roots VALUES (?, ?, ?)", (seq, bytes(checkpoint), bytes(root))
             )
+        self._truncate()
         return root
+
+    def _truncate(self) -> None:
+        if self.path is not None:  # the WAL would otherwise keep a second copy on disk
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def put_blocks(self, blocks: Iterable[tuple[CID, bytes]]) -> None:
         """Keep blocks fetched from a peer (each already checked against its CID)."""
         with self.conn:
             self.conn.executemany(
-                "INSERT OR IGNORE INTO blocks VALUES (?, ?)", ((bytes(c), d) for c, d in blocks)
+                "INSERT OR IGNORE INTO blocks VALUES (?, ?)", ((bytes(c), _pack(d)) for c, d in blocks)
             )
 
     def add_root(self, root: SnapshotRoot) -> None:
@@ -428,6 +435,8 @@ class SnapshotStore:
             for (cid,) in list(self.conn.execute("SELECT cid FROM blocks")):
                 if bytes(cid) not in used:
                     self.conn.execute("DELETE FROM blocks WHERE cid = ?", (cid,))
+        self.conn.execute("PRAGMA incremental_vacuum")
+        self._truncate()
 
     def blocks(self, root: SnapshotRoot) -> Iterator[tuple[CID, bytes]]:
         """The root block first, then every chunk (CAR order)."""
@@ -438,6 +447,12 @@ class SnapshotStore:
             yield cid, data
 
     def size(self) -> int:
+        """Bytes the kept blocks take (compressed, as stored)."""
         for (total,) in self.conn.execute("SELECT coalesce(sum(length(data)), 0) FROM blocks"):
             return int(total)
         return 0
+
+
+def _pack(data: bytes) -> bytes:
+    # Chunks repeat keys and versions: stored compressed, served and checked as the block itself.
+    return zlib.compress(data, 1)
