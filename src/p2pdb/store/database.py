@@ -778,8 +778,11 @@ class Database:
         return self.id_class() is not None
 
     def grant_ids(self, to: bytes) -> bool:
-        """Give peer ``to`` an id class from this node's own, if it holds none yet."""
+        """Give peer ``to`` an id class from this node's own, if it holds none yet (and this node may
+        still write: a node that lost its grants gives nothing)."""
         if self.ids.main(to) is not None or to == self.identity.public_key:
+            return False
+        if not self.access.current().may_write_any(self.identity.public_key):
             return False
         ops = self.ids.grant(self.identity.public_key, to, self.watermarks())
         if not ops:
