@@ -73,7 +73,16 @@ def checkpoint(db: Database) -> tuple[SnapshotStore, object, dict[str, float]]:
     store = SnapshotStore(None)
     started = time.perf_counter()
     store.save(
-        lambda put: dump(computed.replay.conn, MANIFEST.address, proposal, computed.floor, put), 1, entry.cid
+        lambda put: dump(
+            computed.replay.conn,
+            MANIFEST.address,
+            proposal,
+            computed.floor,
+            put,
+            computed.replay.catalog.schema,
+        ),
+        1,
+        entry.cid,
     )
     timings["snapshot (worker)"] = time.perf_counter() - started
     computed.replay.close()

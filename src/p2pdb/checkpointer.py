@@ -214,7 +214,14 @@ class Checkpointer:
 
         def save(store: SnapshotStore) -> None:
             store.save(
-                lambda put: dump(computed.replay.conn, address, proposal, computed.floor, put),
+                lambda put: dump(
+                    computed.replay.conn,
+                    address,
+                    proposal,
+                    computed.floor,
+                    put,
+                    computed.replay.catalog.schema,
+                ),
                 proposal.seq,
                 proposal.cid,
             )
@@ -255,7 +262,7 @@ class Checkpointer:
             bytes.fromhex(replay.state_hash()), bytes.fromhex(replay.merge_state_hash()), 0, heads, True,
         )  # fmt: skip
         blocks: dict[CID, bytes] = {}
-        root = dump(replay.conn, db.manifest.address, state, [], blocks.__setitem__)
+        root = dump(replay.conn, db.manifest.address, state, [], blocks.__setitem__, replay.catalog.schema)
         ck.restore(db, parse_root(root, blocks[root]), blocks.get, keep_log=True)
 
     async def _judge(

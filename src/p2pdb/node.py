@@ -249,7 +249,9 @@ class Node:
             },
             "data_dir": str(self.data_dir.resolve()),
             "role": self.config.role,
-            "databases": database_status(self.registry, self.checkpointer),
+            "databases": database_status(
+                self.registry, self.checkpointer, self.replicator.snapshots if self.replicator else None
+            ),
             "peers": self.replicator.peer_info() if self.replicator else [],
         }
 
@@ -358,7 +360,9 @@ def network_id_for_key(key: bytes) -> str:
     return "p2pdb-private-" + hashlib.sha256(b"p2pdb network id\0" + key).hexdigest()[:32]
 
 
-def database_status(registry: Registry, checkpointer: Any = None) -> list[dict[str, Any]]:
+def database_status(
+    registry: Registry, checkpointer: Any = None, snapshots: Any = None
+) -> list[dict[str, Any]]:
     out = []
     for name in registry.names():
         db = registry.get(name)
@@ -374,6 +378,8 @@ def database_status(registry: Registry, checkpointer: Any = None) -> list[dict[s
                 "missing": len(db.log.missing()),
                 "damaged": registry.damaged.get(name),
                 "checkpoints": checkpointer.status(name) if checkpointer is not None else None,
+                # a light bootstrap running: snapshot blocks fetched of all
+                "bootstrap": snapshots.progress.get(name) if snapshots is not None else None,
             }
         )
     return out

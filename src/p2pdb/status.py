@@ -43,8 +43,9 @@ def collect(data_dir: Path) -> dict[str, Any]:
             conn.close()
         name = name_from_file(path)
         item: dict[str, Any] = {"name": name, "heads": heads, "entries": entries}
-        if live.get(name, {}).get("checkpoints") is not None:
-            item["checkpoints"] = live[name]["checkpoints"]
+        for field in ("checkpoints", "bootstrap"):
+            if live.get(name, {}).get(field) is not None:
+                item[field] = live[name][field]
         databases.append(item)
     return {
         "peer_id": identity.peer_id,

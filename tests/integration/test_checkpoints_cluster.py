@@ -214,7 +214,9 @@ def test_a_light_node_takes_writes_made_offline_on_history_it_pruned(tmp_path: P
                 assert light.query("SELECT v FROM items WHERE id IN (1, 7) ORDER BY id", "shop") == [
                     ("changed offline",), ("written offline",),
                 ]  # fmt: skip
-                found = re.search(r"^p2pdb_replication_boundary_entries_total (\S+)$", get(light, "/metrics"), re.M)
+                found = re.search(
+                    r"^p2pdb_replication_boundary_entries_total (\S+)$", get(light, "/metrics"), re.M
+                )
                 assert found and float(found.group(1)) > 0  # it asked which parents were in its state
             finally:
                 assert back.stop() == 0

@@ -499,7 +499,14 @@ class StoreConvergence(RuleBasedStateMachine):
     def _save(self, db: Database, computed: ck.Computed, cid: Any) -> None:
         proposal = db.checkpoints.chain().statuses[cid].proposal
         self._snapshots(db).save(
-            lambda put: dump(computed.replay.conn, MANIFEST.address, proposal, computed.floor, put),
+            lambda put: dump(
+                computed.replay.conn,
+                MANIFEST.address,
+                proposal,
+                computed.floor,
+                put,
+                computed.replay.catalog.schema,
+            ),
             proposal.seq,
             proposal.cid,
         )

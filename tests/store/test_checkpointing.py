@@ -58,7 +58,14 @@ def snapshot_of(db: Database) -> tuple[SnapshotStore, Any, ck.Computed]:
     proposal = db.checkpoints.chain().statuses[entry.cid].proposal
     store = SnapshotStore(None)
     store.save(
-        lambda put: dump(computed.replay.conn, db.manifest.address, proposal, computed.floor, put),
+        lambda put: dump(
+            computed.replay.conn,
+            db.manifest.address,
+            proposal,
+            computed.floor,
+            put,
+            computed.replay.catalog.schema,
+        ),
         1,
         entry.cid,
     )
@@ -90,13 +97,12 @@ def test_a_snapshot_restores_exactly_and_the_log_goes_on_from_it() -> None:
     assert len(fresh.blocks) == 3  # the entries after the checkpoint only (with the checkpoint)
 
 
-def test_a_snapshot_that_is_not_its_checkpoint_is_refused() -> None:
-    db = filled()
-    store, root, _ = snapshot_of(db)
-    # A forged chunk of row versions, with a root that names it correctly: the hash check refuses it.
-    _name, _columns, chunks, _count = next(t for t in root.tables if t[0] == "_p2pdb_rows")
+def forge(store: SnapshotStore, root: Any, table: str, change: Any) -> tuple[Any, dict[CID, bytes], CID]:
+    """A snapshot whose first chunk of ``table`` is changed by ``change(rows)``, with a root that
+    names the forged chunk correctly (so only the checkpoint's hashes can tell)."""
+    chunks = next(t[2] for t in root.tables if t[0] == table)
     rows = codec.decode(store.get(chunks[0]))
-    rows[0][2] = rows[1][2]  # one row gets another's versions and values
+    change(rows)
     forged = codec.encode(rows)
     blocks = {c: store.get(c) for c in root.chunks} | {cid_for_block(forged): forged}
     tables = [
@@ -107,14 +113,29 @@ def test_a_snapshot_that_is_not_its_checkpoint_is_refused() -> None:
     raw = codec.decode(store.get(root.cid))
     raw["tables"] = tables
     data = codec.encode(raw)
-    bad_root = parse_root(cid_for_block(data), data)
-    fresh = Database(db.identity, db.manifest, MemoryEngine())
-    with pytest.raises(SnapshotError, match="does not match checkpoint"):
-        ck.restore(fresh, bad_root, blocks.get)
-    assert len(fresh.log) == 0 and fresh.tables() == []  # nothing kept
+    return parse_root(cid_for_block(data), data), blocks, chunks[0]
+
+
+def test_a_snapshot_that_is_not_its_checkpoint_is_refused() -> None:
+    db = filled()
+    store, root, _ = snapshot_of(db)
+
+    def versions(rows: list[Any]) -> None:
+        rows[0][2] = rows[1][2]  # one row gets another's versions and values
+
+    def values(rows: list[Any]) -> None:
+        rows[3][1] = "forged"  # a value SQL would show
+
+    for table, change in (("_p2pdb_rows", versions), ("user:t", values)):
+        bad_root, blocks, _ = forge(store, root, table, change)
+        fresh = Database(db.identity, db.manifest, MemoryEngine())
+        with pytest.raises(SnapshotError, match="does not match checkpoint"):
+            ck.restore(fresh, bad_root, blocks.get)
+        assert len(fresh.log) == 0 and fresh.tables() == []  # nothing kept
     # A block that is not what its CID says.
+    first = root.chunks[0]
     with pytest.raises(SnapshotError, match="does not match its CID"):
-        ck.restore(fresh, root, lambda c: forged if c == chunks[0] else store.get(c))
+        ck.restore(fresh, root, lambda c: b"\xa0" if c == first else store.get(c))
     # Another database's snapshot.
     other = Database(db.identity, Manifest("other"), MemoryEngine())
     with pytest.raises(SnapshotError, match="database"):

@@ -172,6 +172,9 @@ def status(data_dir: Path, as_json: bool) -> None:
         click.echo(f"{kind:<8} {address}")
     for db in info["databases"]:
         click.echo(f"db       {db['name']}: {db['entries']} entries, heads {', '.join(db['heads']) or '-'}")
+        if db.get("bootstrap"):
+            done, total = db["bootstrap"]
+            click.echo(f"booting  {db['name']}: snapshot blocks {done}/{total}")
         cp = db.get("checkpoints")
         if cp:
             final = cp.get("final")

@@ -25,7 +25,7 @@ from p2pdb.schema import Schema
 from p2pdb.store.database import Database
 from p2pdb.store.engine import MemoryEngine
 from p2pdb.store.schema import quote
-from p2pdb.store.snapshot import STATE_TABLES, SnapshotError, SnapshotRoot, load_tables
+from p2pdb.store.snapshot import STATE_TABLES, SnapshotError, SnapshotRoot, load_rows, load_tables
 from p2pdb.store.state_hash import merge_state_hash, merge_state_parts, state_hash, visible_rows
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,15 @@ def restore(
         if not keep_log:  # first: the schema and rules of the events are read through the log
             db.log.set_floor(floor, root.heads)
         db._reload_state()
-        for _, table in sorted(db.catalog.schema.tables.items()):
-            db.materializer.rebuild(table, {})
+        for key, table in sorted(db.catalog.schema.tables.items()):
+            # the rows as the snapshot holds them (checked by the state hash below), else rebuilt
+            conn.execute(f"DROP TABLE IF EXISTS {quote(table.spec.name)}")
+            conn.execute(table.spec.render())
+            if load_rows(conn, root, key, table.spec, get, progress):
+                for index in table.indexes:
+                    conn.execute(index.render())
+            else:
+                db.materializer.rebuild(table, {})
         if db.compile_view is not None:
             db.materializer.sync_views()
         db.changes.reset()
@@ -89,14 +96,16 @@ class Plan:
     base: SnapshotRoot | None
     base_entries: int
     target: tuple[CID, ...]
-    #: entries between the base's heads and the target, then from the target to the live heads
-    to_target: list[tuple[CID, bytes]]
-    to_live: list[tuple[CID, bytes]]
+    #: entries between the base's heads and the target, then from the target to the live heads (their
+    #: blocks are read by the replay: from the file in the worker, or through ``read`` in memory)
+    to_target: list[CID]
+    to_live: list[CID]
     live_heads: tuple[CID, ...]
     schema: Schema
     #: the live database file (None in memory: the live hashes are taken on the owner instead)
     path: str | None
     live_hashes: tuple[str, str, dict[str, str]] | None = None
+    read: Callable[[CID], bytes | None] | None = None
 
 
 @dataclass(slots=True)
@@ -127,16 +136,6 @@ def plan(live: Database, base: SnapshotRoot | None, target: Sequence[CID], path:
     first = live.log.since_cids(below, below=target)
     heads = live.log.heads
     second = live.log.since_cids(target, below=heads)
-
-    def blocks(cids: list[CID]) -> list[tuple[CID, bytes]]:
-        out = []
-        for cid in cids:
-            data = live.blocks.get(cid)
-            if data is None:
-                raise ValueError(f"entry {cid} has no block")
-            out.append((cid, data))
-        return out
-
     result = Plan(
         live.identity,
         live.manifest,
@@ -144,15 +143,48 @@ def plan(live: Database, base: SnapshotRoot | None, target: Sequence[CID], path:
         base,
         base.entries if base is not None else 0,
         target,
-        blocks(first),
-        blocks(second),
+        first,
+        second,
         tuple(heads),
         live.catalog.schema,
         path,
     )
     if path is None:
         result.live_hashes = (live.state_hash(), live.merge_state_hash(), merge_state_parts(live.conn))
+        result.read = live.blocks.get
     return result
+
+
+_BATCH = 2000
+
+
+def _join(replay: Database, plan: Plan, cids: list[CID]) -> None:
+    """Join the planned entries into the replay in batches, reading their blocks as it goes."""
+    conn = None
+    read = plan.read
+    if read is None:
+        from p2pdb.store.collation import connect
+
+        assert plan.path is not None
+        conn = connect(plan.path, apsw.SQLITE_OPEN_READONLY)
+
+        def read(cid: CID) -> bytes | None:
+            for (data,) in conn.execute("SELECT data FROM _p2pdb_blocks WHERE cid = ?", (bytes(cid),)):
+                return bytes(data)
+            return None
+
+    try:
+        for i in range(0, len(cids), _BATCH):
+            batch = []
+            for cid in cids[i : i + _BATCH]:
+                data = read(cid)
+                if data is None:
+                    raise SnapshotError(f"entry {cid} has no block (pruned meanwhile)")
+                batch.append((cid, data))
+            replay.join(batch)
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 def _live_hashes(plan: Plan) -> tuple[str, str, dict[str, str]] | None:
@@ -188,8 +220,8 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
     if plan.base is not None:
         assert get is not None
         restore(replay, plan.base, get)
-    result = replay.join(plan.to_target)
-    if result.missing or set(replay.log.heads) != set(plan.target):
+    _join(replay, plan, plan.to_target)
+    if replay.log.missing() or set(replay.log.heads) != set(plan.target):
         raise SnapshotError("the replay did not reach the target heads (entries missing)")
     schema = replay.catalog.schema
     computed = Computed(
@@ -199,7 +231,7 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
         bytes.fromhex(replay.state_hash()),
         bytes.fromhex(replay.merge_state_hash()),
         replay,
-        replay.log.floor_nodes(c for c, _ in plan.to_target),
+        replay.log.floor_nodes(plan.to_target),
     )
     return computed
 
@@ -208,7 +240,7 @@ def check_live(plan: Plan, computed: Computed) -> None:
     """Carry the replay on to the live heads and compare with the live database (after the
     snapshot of the target was taken: this moves the replay past the target)."""
     replay = computed.replay
-    replay.join(plan.to_live)
+    _join(replay, plan, plan.to_live)
     if set(replay.log.heads) != set(plan.live_heads):
         computed.live_ok = None
         return

@@ -31,6 +31,8 @@ from p2pdb.checkpoint import Proposal
 from p2pdb.log import CID, codec
 from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import cid_for_block
+from p2pdb.schema import Schema, TableSpec
+from p2pdb.store.schema import quote
 
 #: Tables of the merge state a snapshot carries (the rows SQL shows are rebuilt from them).
 STATE_TABLES = (
@@ -45,6 +47,7 @@ STATE_TABLES = (
     "_p2pdb_checkpoints",
     "_p2pdb_countersigns",
 )
+USER_PREFIX = "user:"  # the rows SQL shows of a table with a primary key, by the table's identity
 _FLOOR = "floor"  # pseudo-table: [cid, time, author, control set index, [floor parents]]
 _CONTROLS = "controls"  # pseudo-table: [index, concatenated control CIDs]
 CHUNK_BYTES = 256 * 1024
@@ -99,9 +102,12 @@ def dump(
     checkpoint: Proposal,
     floor: Iterable[FloorNode],
     put: Callable[[CID, bytes], None],
+    schema: Schema | None = None,
 ) -> CID:
     """Write the snapshot of the database on ``conn`` (at the checkpoint's heads) through ``put``;
-    return its root CID. ``floor``: the entries of the checkpoint's last interval."""
+    return its root CID. ``floor``: the entries of the checkpoint's last interval. With ``schema``,
+    the rows of its tables with a primary key too (``user:<name>``): a restore copies them (checked
+    by the state hash) instead of rebuilding them from their versions, which is much faster."""
     tables: list[dict[str, Any]] = []
 
     def table(name: str, columns: tuple[str, ...], rows: Iterable[list[Any]]) -> None:
@@ -119,6 +125,14 @@ def dump(
         order = ", ".join(f'"{c}"' for c in columns)
         rows = (list(r) for r in conn.execute(f"SELECT {order} FROM {name} ORDER BY {order}"))
         table(name, columns, rows)
+    for key, resolved in sorted((schema.tables if schema is not None else {}).items()):
+        spec = resolved.spec
+        if not spec.pk:
+            continue  # hidden row identities map to local rowids: rebuilt from versions on restore
+        names = ", ".join(quote(c) for c in spec.column_names)
+        order = ", ".join(quote(c) for c in spec.pk)
+        rows = (list(r) for r in conn.execute(f"SELECT {names} FROM {quote(spec.name)} ORDER BY {order}"))
+        table(USER_PREFIX + key, tuple(spec.column_names), rows)
     controls: dict[frozenset[CID], int] = {}
     floor_rows = []
     for node in sorted(floor, key=lambda n: bytes(n.cid)):
@@ -206,6 +220,30 @@ def parse_root(cid: CID, data: bytes | None) -> SnapshotRoot:
     )
 
 
+def _rows(
+    root: SnapshotRoot,
+    name: str,
+    get: Callable[[CID], bytes | None],
+    progress: Callable[[int], None] | None,
+) -> Iterator[list[Any]]:
+    """The rows of one table of a snapshot, every chunk checked against its CID."""
+    columns, chunks, count = next((c, ch, n) for t, c, ch, n in root.tables if t == name)
+    seen = 0
+    for chunk in chunks:
+        batch = _decode(chunk, get(chunk))
+        if type(batch) is not list:
+            raise SnapshotError(f"snapshot chunk {chunk} is not a list of rows")
+        for row in batch:
+            if type(row) is not list or len(row) != len(columns):
+                raise SnapshotError(f"a row of {name} does not have its {len(columns)} columns")
+            yield row
+        seen += len(batch)
+        if progress is not None:
+            progress(len(batch))
+    if seen != count:
+        raise SnapshotError(f"snapshot table {name} holds {seen} rows, its root says {count}")
+
+
 def load_tables(
     conn: apsw.Connection,
     root: SnapshotRoot,
@@ -214,46 +252,50 @@ def load_tables(
 ) -> list[FloorNode]:
     """Fill the (empty) state tables on ``conn`` from a snapshot; return its floor. Every block is
     checked against its CID; columns must be exactly those this version of P2PDB has."""
-    by_name = {name: (columns, chunks, count) for name, columns, chunks, count in root.tables}
-    if set(by_name) != {*STATE_TABLES, _FLOOR, _CONTROLS}:
+    by_name = {name: columns for name, columns, _, _ in root.tables}
+    if {n for n in by_name if not n.startswith(USER_PREFIX)} != {*STATE_TABLES, _FLOOR, _CONTROLS}:
         raise SnapshotError("snapshot tables are not those of this version of P2PDB")
-
-    def rows(name: str) -> Iterator[list[Any]]:
-        columns, chunks, count = by_name[name]
-        seen = 0
-        for chunk in chunks:
-            batch = _decode(chunk, get(chunk))
-            if type(batch) is not list:
-                raise SnapshotError(f"snapshot chunk {chunk} is not a list of rows")
-            for row in batch:
-                if type(row) is not list or len(row) != len(columns):
-                    raise SnapshotError(f"a row of {name} does not have its {len(columns)} columns")
-                yield row
-            seen += len(batch)
-            if progress is not None:
-                progress(len(batch))
-        if seen != count:
-            raise SnapshotError(f"snapshot table {name} holds {seen} rows, its root says {count}")
-
     for name in STATE_TABLES:
-        columns = by_name[name][0]
+        columns = by_name[name]
         if columns != _columns(conn, name):
             raise SnapshotError(f"snapshot table {name} has other columns than this version's")
         marks = ", ".join("?" for _ in columns)
-        names = ", ".join(f'"{c}"' for c in columns)
-        conn.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows(name))
+        listed = ", ".join(f'"{c}"' for c in columns)
+        conn.executemany(f"INSERT INTO {name} ({listed}) VALUES ({marks})", _rows(root, name, get, progress))
     controls: dict[int, frozenset[CID]] = {}
-    for index, blob in rows(_CONTROLS):
+    for index, blob in _rows(root, _CONTROLS, get, progress):
         if type(index) is not int or type(blob) is not bytes or len(blob) % 36:
             raise SnapshotError("malformed control set in snapshot")
         controls[index] = frozenset(CID(blob[i : i + 36]) for i in range(0, len(blob), 36))
     floor = []
-    for cid, time, author, index, parents in rows(_FLOOR):
+    for cid, time, author, index, parents in _rows(root, _FLOOR, get, progress):
         valid = isinstance(cid, CID) and type(time) is int and type(author) is bytes and index in controls
         if not valid:
             raise SnapshotError("malformed floor entry in snapshot")
         floor.append(FloorNode(cid, time, author, controls[index], _cids(parents, "floor parents")))
     return floor
+
+
+def load_rows(
+    conn: apsw.Connection,
+    root: SnapshotRoot,
+    key: str,
+    spec: TableSpec,
+    get: Callable[[CID], bytes | None],
+    progress: Callable[[int], None] | None = None,
+) -> bool:
+    """Fill the (new, empty) table ``spec`` with the rows the snapshot holds for it; False when it
+    holds none for it in these columns (the table is then rebuilt from the row versions)."""
+    found = next((cols for name, cols, _, _ in root.tables if name == USER_PREFIX + key), None)
+    if found is None or found != tuple(spec.column_names) or not spec.pk:
+        return False
+    marks = ", ".join("?" for _ in found)
+    listed = ", ".join(quote(c) for c in found)
+    conn.executemany(
+        f"INSERT INTO {quote(spec.name)} ({listed}) VALUES ({marks})",
+        _rows(root, USER_PREFIX + key, get, progress),
+    )
+    return True
 
 
 # -- CAR files (CARv1: https://ipld.io/specs/transport/car/carv1/) -----------------------------------
