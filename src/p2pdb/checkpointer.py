@@ -45,6 +45,7 @@ class Track:
 
     store: SnapshotStore
     since: float  # when the latest checkpoint became known here (monotonic)
+    db: int = 0  # id() of the Database object it is for (a database dropped and created again is new)
     latest: CID | None = None
     judged: set[CID] = field(default_factory=set)
     #: The latest verdict on this node's own state: None (fine) or what differed.
@@ -121,11 +122,14 @@ class Checkpointer:
             if db is not None:
                 await self.step(name, db)
 
-    def track(self, name: str) -> Track:
+    def track(self, name: str, db: Database | None = None) -> Track:
         track = self.tracks.get(name)
+        if track is not None and db is not None and track.db != id(db):
+            track.store.close()  # another database of that name now (dropped, created, replaced)
+            track = None
         if track is None:
             track = self.tracks[name] = Track(
-                SnapshotStore(self.registry.snapshot_path(name)), time.monotonic()
+                SnapshotStore(self.registry.snapshot_path(name)), time.monotonic(), db=id(db)
             )
         return track
 
@@ -142,7 +146,7 @@ class Checkpointer:
             self._busy = False
 
     async def _step(self, name: str, db: Database, force: bool) -> None:
-        track = self.track(name)
+        track = self.track(name, db)
         if db.conn.execute("SELECT 1 FROM _p2pdb_sealed LIMIT 1").fetchall():
             return  # entries this node cannot open: it cannot compute this database's state
         chain = db.checkpoints.chain()
@@ -384,7 +388,7 @@ class Checkpointer:
 
     def adopt(self, name: str, root: SnapshotRoot) -> None:
         """A snapshot restored from a peer (light bootstrap) is this node's base for the next round."""
-        track = self.track(name)
+        track = self.track(name, self.registry.get(name))
         track.latest = root.checkpoint
         track.since = time.monotonic()
 

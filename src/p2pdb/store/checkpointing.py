@@ -106,6 +106,9 @@ class Plan:
     path: str | None
     live_hashes: tuple[str, str, dict[str, str]] | None = None
     read: Callable[[CID], bytes | None] | None = None
+    #: Parents of the planned entries that are neither planned nor (necessarily) in the base's floor:
+    #: they are below the base, so the replay knows them by id (as a light node knows its boundary).
+    boundary: list[FloorNode] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -136,6 +139,12 @@ def plan(live: Database, base: SnapshotRoot | None, target: Sequence[CID], path:
     first = live.log.since_cids(below, below=target)
     heads = live.log.heads
     second = live.log.since_cids(target, below=heads)
+    planned = set(first) | set(second)
+    outside = {p for c in planned for p in live.log.parents_of(c) if p not in planned}
+    boundary = [
+        FloorNode(p, live.log.clock_of(p).time, live.log.clock_of(p).id, live.log.control_set(p))
+        for p in sorted(outside)
+    ]
     result = Plan(
         live.identity,
         live.manifest,
@@ -148,6 +157,7 @@ def plan(live: Database, base: SnapshotRoot | None, target: Sequence[CID], path:
         tuple(heads),
         live.catalog.schema,
         path,
+        boundary=boundary,
     )
     if path is None:
         result.live_hashes = (live.state_hash(), live.merge_state_hash(), merge_state_parts(live.conn))
@@ -220,6 +230,7 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
     if plan.base is not None:
         assert get is not None
         restore(replay, plan.base, get)
+    replay.add_floor(plan.boundary)
     _join(replay, plan, plan.to_target)
     if replay.log.missing() or set(replay.log.heads) != set(plan.target):
         raise SnapshotError("the replay did not reach the target heads (entries missing)")

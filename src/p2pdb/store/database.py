@@ -28,6 +28,7 @@ from p2pdb.acl import ANYONE, Acl, AclOp
 from p2pdb.checkpoint import CheckpointOp, CountersignOp
 from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge, rule_from_spec
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
+from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import cid_for_block
 from p2pdb.log.identity import Identity, public_key_from_peer_id
 from p2pdb.log.log import Block, JoinResult
@@ -654,7 +655,6 @@ class Database:
         """Learn boundary entries from a peer (a light node: entries below its floor that later entries
         name) and apply what waited for them. Each is verified (CID, signature, database); its
         control entries must all be known here (they are kept in every floor)."""
-        from p2pdb.log.blockstore import FloorNode
         from p2pdb.log.entry import decode_entry
 
         nodes = []
@@ -670,7 +670,15 @@ class Database:
                 )
                 continue
             nodes.append(FloorNode(entry.cid, entry.clock.time, entry.author, frozenset(control)))
-        return self._join(lambda: self.log.join_floor(nodes))
+        return self.add_floor(nodes)
+
+    def add_floor(self, nodes: Sequence[FloorNode]) -> ApplyResult:
+        """Know these entries by id only (already reflected in this state) and apply what waited
+        for them."""
+        fresh = [n for n in nodes if n.cid not in self.log]
+        if not fresh:
+            return ApplyResult()
+        return self._join(lambda: self.log.join_floor(fresh))
 
     def prune_history(self, heads: Sequence[CID], since: Sequence[CID]) -> int:
         """Forget the log below a final checkpoint (a light node): the blocks of every entry in the
