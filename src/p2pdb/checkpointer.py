@@ -149,6 +149,8 @@ class Checkpointer:
         track = self.track(name, db)
         if db.conn.execute("SELECT 1 FROM _p2pdb_sealed LIMIT 1").fetchall():
             return  # entries this node cannot open: it cannot compute this database's state
+        if db.history_gaps:
+            return  # its state may differ from an archive's: it vouches for no version (docs)
         chain = db.checkpoints.chain()
         latest = chain.latest
         if latest is not None and latest.proposal.cid != track.latest:
@@ -201,13 +203,21 @@ class Checkpointer:
         self, name: str, db: Database, track: Track, base: SnapshotRoot | None, target: tuple[CID, ...]
     ) -> tuple[ck.Plan, ck.Computed]:
         path = db.engine.location if self.registry.dir is not None else None
-        plan = ck.plan(db, base, target, path)
         started = time.perf_counter()
-        if self.threads and path is not None:
-            snap = self.registry.snapshot_path(name)
-            computed = await asyncio.to_thread(_run_in_thread, plan, snap)
-        else:
-            computed = ck.run(plan, track.store.get)
+        for base_ in (base, None):
+            plan = ck.plan(db, base_, target, path)
+            if self.threads and path is not None:
+                snap = self.registry.snapshot_path(name)
+                computed = await asyncio.to_thread(_run_in_thread, plan, snap)
+            else:
+                computed = ck.run(plan, track.store.get)
+            if not computed.replay.history_gaps:
+                break
+            # A merge needed history below the snapshot: an archive replays its whole log instead;
+            # a light node cannot, and vouches for nothing (SnapshotError below).
+            computed.replay.close()
+            if base_ is None or db.log.floor:
+                raise SnapshotError("the version needs history below the snapshot that this node pruned")
         track.last_cost = time.perf_counter() - started
         return plan, computed
 
@@ -304,7 +314,11 @@ class Checkpointer:
         self, name: str, db: Database, track: Track, base: SnapshotRoot | None, latest: Status | None
     ) -> None:
         target = tuple(db.log.heads)
-        plan, computed = await self._compute(name, db, track, base, target)
+        try:
+            plan, computed = await self._compute(name, db, track, base, target)
+        except (SnapshotError, ValueError) as exc:
+            log.warning("database %s: cannot compute a checkpoint: %s", name, exc)
+            return
         if self.registry.get(name) is not db or any(h not in db.log for h in target):
             return
         await self._check_live(name, db, track, plan, computed)  # the target is the live heads
@@ -405,6 +419,7 @@ class Checkpointer:
         out["final"] = None if latest is None else describe(latest)
         out["candidates"] = [describe(s) for s in chain.candidates() if not s.chosen]
         out["floor"] = len(db.log.floor)
+        out["history_gaps"] = list(db.history_gaps)
         if track is not None:
             root = track.store.root_of(latest.proposal.cid) if latest is not None else None
             out.update(

@@ -489,12 +489,18 @@ class StoreConvergence(RuleBasedStateMachine):
         base = snaps.root_of(latest.proposal.cid) if latest is not None else None
         if latest is not None and base is None:
             return None
-        try:
-            plan = ck.plan(db, base, target, None)
-        except ValueError:
-            return None  # the base's heads are not all below the target (it comes later)
-        computed = ck.run(plan, snaps.get)
-        return computed
+        for base_ in (base, None):
+            try:
+                plan = ck.plan(db, base_, target, None)
+            except ValueError:
+                return None  # the base's heads are not all below the target (it comes later)
+            computed = ck.run(plan, snaps.get)
+            if not computed.replay.history_gaps:
+                return computed
+            computed.replay.close()  # history below the snapshot was needed: the whole log, or nothing
+            if db.log.floor:
+                return None
+        return None
 
     def _save(self, db: Database, computed: ck.Computed, cid: Any) -> None:
         proposal = db.checkpoints.chain().statuses[cid].proposal
@@ -515,7 +521,11 @@ class StoreConvergence(RuleBasedStateMachine):
     @rule(r=replica_index)
     def propose(self, r: int) -> None:
         db = self.pick(r)
-        if not len(db.log) or not db.access.current().may_write_any(db.identity.public_key):
+        if (
+            not len(db.log)
+            or not db.access.current().may_write_any(db.identity.public_key)
+            or db.history_gaps
+        ):
             return
         target = tuple(db.log.heads)
         computed = self._compute(db, target)
@@ -538,7 +548,7 @@ class StoreConvergence(RuleBasedStateMachine):
     @rule(r=replica_index, which=st.integers(0, 3))
     def countersign(self, r: int, which: int) -> None:
         db = self.pick(r)
-        if not db.access.current().may_write_any(db.identity.public_key):
+        if not db.access.current().may_write_any(db.identity.public_key) or db.history_gaps:
             return
         candidates = [
             c.proposal
@@ -664,7 +674,11 @@ class StoreConvergence(RuleBasedStateMachine):
                     self.resolve_boundary(db, newcomer)
                 else:
                     db.join(everything)
-            everyone = [*self.replicas, newcomer]
+            # A light replica whose merges needed pruned history says so (history_gaps) and is left out:
+            # the documented limit of light nodes (docs/checkpoints.md), detected, never silent.
+            for db in self.replicas:
+                assert not db.history_gaps or db.log.floor
+            everyone = [*(db for db in self.replicas if not db.history_gaps), newcomer]
             outcomes = [outcome(db) for db in everyone]
             for other in outcomes[1:]:
                 for key in outcomes[0]:

@@ -317,3 +317,33 @@ def test_records_of_an_older_version_are_read_as_the_new_ones() -> None:
     assert db.merge_state_hash() != before
     assert db.merge_state_hash() == dbs[1].merge_state_hash()
     assert [r for r in db.conflict_records() if r.kind == "duplicate_key"] == [record]
+
+
+def test_a_late_drop_that_needs_pruned_history_is_flagged_and_archives_replay_the_whole_log() -> None:
+    async def main() -> None:
+        registries, dbs = replicas(3, quorum=1)
+        cps = [
+            Checkpointer(r, interval=3600, role=role)
+            for r, role in zip(registries, ["archive"] * 2 + ["light"], strict=True)
+        ]
+        sql(dbs[0], "INSERT INTO t VALUES (1, 'kept by the archives')")
+        sync(dbs[:2])  # the third replica, offline, drops the table it knew before that insert
+        dbs[2].write(lambda c: c.execute("DROP TABLE t"), allow_drop=True)
+        light = Database(Identity.generate(), dbs[0].manifest, MemoryEngine())
+        store, root, _ = snapshot_of(dbs[0])  # a light replica starts from the archive's snapshot
+        ck.restore(light, root, store.get)
+        for db in (dbs[0], dbs[1], light):
+            db.join([e.block for e in dbs[2].log.since(db.log.heads)])
+        dbs[2].join([e.block for e in dbs[0].log.traverse()])
+        assert light.history_gaps and not dbs[0].history_gaps  # the light one knows it may differ
+        assert dbs[0].state_hash() == dbs[1].state_hash() == dbs[2].state_hash()
+        # An archive computing the next version from its snapshot meets the same gap in the replay
+        # and replays its whole log instead: its proposal is right, and the others agree with it.
+        await round_(cps, dbs, 0)
+        latest = dbs[0].checkpoints.chain().latest
+        assert latest is not None and latest.proposal.state.hex() == dbs[1].state_hash()
+        assert all(not c.tracks["shop"].disputed for c in cps[:2])
+        for c in cps:
+            await c.stop()
+
+    asyncio.run(main())

@@ -184,6 +184,9 @@ def status(data_dir: Path, as_json: bool) -> None:
                 click.echo(f"MISMATCH {db['name']}: {cp['mismatch']}")
             elif cp.get("repairs"):
                 click.echo(f"REPAIRED {db['name']}: {cp['repairs']} time(s), last: {cp.get('last_mismatch')}")
+            if cp.get("history_gaps"):
+                gaps = "; ".join(cp["history_gaps"])
+                click.echo(f"GAPS     {db['name']}: {gaps} (start it again from a snapshot)")
         if db.get("damaged"):
             click.echo(f"DAMAGED  {db['name']}: {db['damaged']}")
 

@@ -130,6 +130,11 @@ class NodeCollector(Collector):
         floor = GaugeMetricFamily(
             "p2pdb_log_floor", "Pruned entries still known by id (light nodes)", labels=["db"]
         )
+        gaps = GaugeMetricFamily(
+            "p2pdb_history_gaps",
+            "Merges that needed history this light node pruned (its state may differ; it vouches for nothing)",
+            labels=["db"],
+        )
         checkpointer = getattr(self.node, "checkpointer", None)
         for name in registry.names():
             db = registry.get(name)
@@ -144,6 +149,7 @@ class NodeCollector(Collector):
             latest = db.checkpoints.chain().latest
             seq.add_metric([name], latest.proposal.seq if latest is not None else 0)
             floor.add_metric([name], len(db.log.floor))
+            gaps.add_metric([name], len(db.history_gaps))
             track = checkpointer.tracks.get(name) if checkpointer is not None else None
             bad = (
                 track is not None and track.mismatch is not None and not track.mismatch.startswith("repaired")
@@ -151,7 +157,20 @@ class NodeCollector(Collector):
             mismatch.add_metric([name], 1 if bad else 0)
             mismatches.add_metric([name], track.mismatches if track is not None else 0)
             disputed.add_metric([name], len(track.disputed) if track is not None else 0)
-        yield from (entries, heads, last, first, damaged, missing, seq, mismatch, mismatches, disputed, floor)
+        yield from (
+            entries,
+            heads,
+            last,
+            first,
+            damaged,
+            missing,
+            seq,
+            mismatch,
+            mismatches,
+            disputed,
+            floor,
+            gaps,
+        )
 
 
 class MetricsRoute:

@@ -477,6 +477,8 @@ class Materializer:
     def _record_concurrent_writes(self, drop: SchemaEvent, old: ResolvedTable) -> None:
         """Row changes of the dropped table that the dropper had not seen are lost writes."""
         db = self.db
+        if db.log.floor and db.log.floor - db.log.past([CID(drop.cid)]):
+            db.note_history_gap(f"writes concurrent with a DROP TABLE of {old.spec.name!r} were pruned")
         for cid in db.log.since_cids([CID(drop.cid)]):
             if cid == drop.cid or bytes(cid) in db.rejected_cids or cid in db.unapplied:
                 continue
@@ -639,6 +641,10 @@ class Materializer:
         """Recompute a table's row states from the log (which row changes count changed), then rebuild."""
         db = self.db
         key = table.spec.ident
+        if db.log.floor:
+            db.note_history_gap(
+                f"table {table.spec.name!r} was replayed from a log pruned below a checkpoint"
+            )
         before = self._snapshot(old) if old is not None else {}
         db.rows.drop_table(key)
         db.conflicts.clear_table(key, ["duplicate_key", "lost_write", "value"])

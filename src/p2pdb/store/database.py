@@ -155,7 +155,15 @@ class Database:
         self.request_ids: Callable[[], None] | None = None
         self._staged_ids: list[IdsOp] = []
         self.listeners: list[Callable[[Entry, bool], None]] = []
+        #: Merges that needed history this node pruned (a light node): its state may differ from an
+        #: archive's, so it vouches for no checkpoint until it starts again from a snapshot.
+        self.history_gaps: list[str] = []
         collation.upgrade(self)  # tables of an older version: binary text columns
+
+    def note_history_gap(self, reason: str) -> None:
+        if reason not in self.history_gaps:
+            self.history_gaps.append(reason)
+            log.error("database %s: %s; its state may differ from an archive's", self.name, reason)
 
     def _load_rejected(self) -> None:
         self.rejected_cids = {bytes(c) for (c,) in self.conn.execute("SELECT cid FROM _p2pdb_rejected")}
