@@ -80,6 +80,9 @@ class Checkpointer:
         self.tracks: dict[str, Track] = {}
         self._task: asyncio.Task[None] | None = None
         self._busy = False
+        #: Rounds run since start, and the last round's failure (reported by status()).
+        self.rounds = 0
+        self.last_error: str | None = None
         me = registry.identity.public_key
         # Offset in [0, interval/4): nodes reach the interval at different moments.
         self._offset = int.from_bytes(hashlib.sha256(me).digest()[:4]) / 2**32 * interval / 4
@@ -107,10 +110,13 @@ class Checkpointer:
             await asyncio.sleep(self.tick)
             try:
                 await self.step_all()
+                self.last_error = None
             except asyncio.CancelledError:
                 raise
-            except Exception:  # one bad round never stops checkpointing
+            except Exception as exc:  # one bad round never stops checkpointing
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("checkpoint round failed")
+            self.rounds += 1
 
     async def step_all(self) -> None:
         names = self.registry.names()
@@ -411,7 +417,12 @@ class Checkpointer:
     def status(self, name: str) -> dict[str, Any]:
         db = self.registry.get(name)
         track = self.tracks.get(name)
-        out: dict[str, Any] = {"role": self.role, "interval": self.interval}
+        out: dict[str, Any] = {
+            "role": self.role,
+            "interval": self.interval,
+            "rounds": self.rounds,
+            "last_error": self.last_error,
+        }
         if db is None:
             return out
         chain = db.checkpoints.chain()
@@ -420,21 +431,23 @@ class Checkpointer:
         out["candidates"] = [describe(s) for s in chain.candidates() if not s.chosen]
         out["floor"] = len(db.log.floor)
         out["history_gaps"] = list(db.history_gaps)
-        if track is not None:
-            root = track.store.root_of(latest.proposal.cid) if latest is not None else None
-            out.update(
-                mismatch=track.mismatch,
-                last_mismatch=track.last_mismatch,
-                mismatches=track.mismatches,
-                repairs=track.repairs,
-                disputed={str(c): d for c, d in track.disputed.items()},
-                proposed=track.proposed,
-                countersigned=track.countersigned,
-                pruned_blocks=track.pruned,
-                snapshot=None if root is None else str(root.cid),
-                snapshot_bytes=track.store.size(),
-                last_replay_seconds=round(track.last_cost, 4),
-            )
+        root = None
+        if track is not None and latest is not None:
+            root = track.store.root_of(latest.proposal.cid)
+        out.update(
+            tracking=track is not None,  # false until this node's first round for the database
+            mismatch=track.mismatch if track else None,
+            last_mismatch=track.last_mismatch if track else None,
+            mismatches=track.mismatches if track else 0,
+            repairs=track.repairs if track else 0,
+            disputed={str(c): d for c, d in track.disputed.items()} if track else {},
+            proposed=track.proposed if track else 0,
+            countersigned=track.countersigned if track else 0,
+            pruned_blocks=track.pruned if track else 0,
+            snapshot=None if root is None else str(root.cid),
+            snapshot_bytes=track.store.size() if track else 0,
+            last_replay_seconds=round(track.last_cost, 4) if track else 0.0,
+        )
         return out
 
 

@@ -140,8 +140,11 @@ def cluster(
         assert all(code == 0 for code in codes), f"unclean exits {codes}"
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> float:
-    """Poll ``check`` until it is true; return the seconds it took (AssertionError on timeout)."""
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str | Callable[[], str], interval: float = 0.1
+) -> float:
+    """Poll ``check`` until it is true; return the seconds it took (AssertionError on timeout).
+    ``what`` names the wait; a callable is asked only on timeout (e.g. for a node's log then)."""
     start = time.monotonic()
     last: BaseException | None = None
     while time.monotonic() - start < timeout:
@@ -151,7 +154,8 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: f
         except Exception as exc:  # the database may not exist yet on that node
             last = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+    said = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout}s waiting for {said} (last error: {last})")
 
 
 def table_hash(node: NodeProcess, database: str, table: str, order: str = "1") -> str:

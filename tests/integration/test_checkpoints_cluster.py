@@ -111,7 +111,7 @@ def test_five_nodes_agree_a_light_node_joins_and_a_tampered_one_repairs(tmp_path
         wait_until(
             lambda: get(victim, "/v1/checkpoints/shop")["node"]["repairs"] >= 1,
             60,
-            f"the repair {victim.log()[-3000:]}",
+            lambda: f"the repair {get(victim, '/v1/checkpoints/shop')['node']} {victim.log()[-6000:]}",
         )
         assert victim.query("SELECT v FROM items WHERE id = 3", "shop") == [("v3",)]
         assert 'p2pdb_checkpoint_state_mismatches_total{db="shop"} 1.0' in get(victim, "/metrics")

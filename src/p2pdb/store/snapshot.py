@@ -389,6 +389,9 @@ class SnapshotStore:
 
         self.path = path
         self.conn = connect(str(path) if path is not None else ":memory:")
+        # The node's own store and a worker's (saving a snapshot) share the file: a write waits
+        # for the other's rather than failing the round.
+        self.conn.setbusytimeout(5000)
         if path is not None:
             self.conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # a new file gives freed pages back
             self.conn.execute("PRAGMA journal_mode = WAL")
