@@ -24,6 +24,11 @@ clients are PyMySQL connections with autocommit, so every INSERT is one commit =
     rate is printed), then B starts with ``--bootstrap A``; entries/s from B's "ready" line until
     B has every row.
 (e) Memory: RSS (``/proc/PID/status``) of idle nodes from (c), and of A and B after (d).
+(f) Cost per node as the network grows: SCALE_WRITES writes at SCALE_RATE per second on one node
+    of a SMALL-node network, then of a LARGE-node network (same run, same rate). Each node's CPU
+    over the stream, minus its own CPU over an idle window as long, divided by the writes: CPU per
+    node per write, mean and the busiest node, and the ratio LARGE/SMALL. The links and gossip
+    messages per node are read from each node's ``/metrics``. Target: ratio <= 1.3 (flat).
 
 Reading the other nodes (``--probe``): ``sqlite`` (default) opens each node's SQLite file
 read-only and reads the table there, which is what a query on that node would return, without
@@ -124,7 +129,7 @@ class Fleet:
     root: Path
     nodes: list[NodeProcess] = field(default_factory=list)
 
-    def add(self, count: int, *, seeds: int = 3, parallel: int = 4) -> list[NodeProcess]:
+    def add(self, count: int, *, seeds: int = 3, parallel: int = 4, http: bool = False) -> list[NodeProcess]:
         """Start ``count`` more nodes (``parallel`` at a time); each bootstraps from up to
         ``seeds`` random earlier nodes (their ports are chosen before they start)."""
         self.root.mkdir(parents=True, exist_ok=True)
@@ -134,6 +139,8 @@ class Fleet:
             args = []
             for seed in random.sample(earlier, min(seeds, len(earlier))):
                 args += ["--bootstrap", f"127.0.0.1:{seed.p2p_port}"]
+            if http:  # for /metrics
+                args += ["--http-port", str(_free_port())]
             node = NodeProcess(self.root / f"node{len(earlier)}", args)
             node.p2p_port = _free_port()
             new.append(node)
@@ -259,6 +266,9 @@ class StreamResult:
     probe: str
 
 
+SCALE_RATIO = 1.3
+
+
 def stream(
     fleet: Fleet, writes: int, poll_ms: float, how: str, rate: float = 0.0, timeout: float = 60
 ) -> StreamResult:
@@ -325,6 +335,79 @@ def stream(
         cpu=cpu,
         probe=how,
     )
+
+
+def node_cpu(pids: Sequence[int]) -> list[float]:
+    return [cpu_seconds([pid]) for pid in pids]
+
+
+def metric(node: NodeProcess, name: str) -> dict[str, float]:
+    """One metric from the node's ``/metrics``, by its labels ("" without labels)."""
+    import urllib.request
+
+    if not node.http_address:
+        return {}
+    with urllib.request.urlopen(f"http://{node.http_address}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {"):
+            head, value = line.rsplit(" ", 1)
+            out[head[len(name) :]] = float(value)
+    return out
+
+
+def counters(fleet: Fleet, name: str) -> list[dict[str, float]]:
+    return [metric(n, name) for n in fleet.nodes]
+
+
+def grown(after: list[dict[str, float]], before: list[dict[str, float]]) -> list[dict[str, float]]:
+    return [{k: v - b.get(k, 0.0) for k, v in a.items()} for a, b in zip(after, before, strict=True)]
+
+
+def per_node_cost(fleet: Fleet, size: int, writes: int, rate: float, probe: str) -> tuple[float, float]:
+    """(mean, max) CPU milliseconds per node per write over a paced stream, idle CPU subtracted."""
+    fleet.add(size, http=True)
+    create_table(fleet, timeout=120)
+    time.sleep(3)  # the mesh settles (peer exchange, first heads)
+    pids = [n.process.pid for n in fleet.nodes if n.process is not None]
+    window = writes / rate + 1.0
+    before = node_cpu(pids)
+    time.sleep(window)
+    idle = [b - a for a, b in zip(before, node_cpu(pids), strict=True)]
+    sent_name, dup_name = (
+        "p2pdb_replication_messages_sent_total",
+        "p2pdb_replication_duplicates_received_total",
+    )
+    sent_before, dups_before = counters(fleet, sent_name), counters(fleet, dup_name)
+    before = node_cpu(pids)
+    started = time.perf_counter()
+    r = stream(fleet, writes, max(1.0, 0.5 * (size - 1)), probe, rate)
+    took = time.perf_counter() - started
+    busy = [b - a for a, b in zip(before, node_cpu(pids), strict=True)]
+    sent = grown(counters(fleet, sent_name), sent_before)
+    dups = grown(counters(fleet, dup_name), dups_before)
+    per = [max(0.0, b - i * took / window) * 1000 / writes for b, i in zip(busy, idle, strict=True)]
+    links = [sum(metric(n, "p2pdb_replication_peers").values()) for n in fleet.nodes]
+    totals = [sum(d.values()) / writes for d in sent]
+    mean, top = statistics.mean(per), max(per)
+    print(
+        f"  {size} nodes: CPU per node per write {mean:.3f} ms (busiest {top:.3f} ms, writer"
+        f" {per[0]:.3f} ms), idle {statistics.mean(idle) / window * 1000:.1f} ms/s per node;"
+        f" links per node mean {statistics.mean(links):.1f} max {max(links):.0f}"
+    )
+    kinds: dict[str, float] = {}
+    for d in sent:
+        for label, value in d.items():
+            kind = label.split('"')[1] if '"' in label else label
+            kinds[kind] = kinds.get(kind, 0.0) + value / size / writes
+    print(
+        f"    messages sent per node per write {statistics.mean(totals):.2f} (max {max(totals):.2f}):"
+        f" {', '.join(f'{k} {v:.2f}' for k, v in sorted(kinds.items()) if v >= 0.005)};"
+        f" duplicates received {statistics.mean(sum(d.values()) for d in dups) / writes:.2f};"
+        f" converged {r.converge * 1000:.0f} ms after the last write"
+    )
+    return mean, top
 
 
 def report_stream(r: StreamResult, converge_target: float, p99_target: float | None) -> bool:
@@ -459,7 +542,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="sqlite",
         help="how the other nodes are read: their SQLite files (cheap) or their MySQL servers [sqlite]",
     )
-    parser.add_argument("--only", default="a,b,c,d", help="parts to run, e.g. a,b [a,b,c,d]")
+    parser.add_argument(
+        "--scale", default="3,30", help="network sizes compared in (f), SMALL,LARGE [3,30; quick 3,10]"
+    )
+    parser.add_argument("--scale-writes", type=int, help="writes in (f) [600; quick 200]")
+    parser.add_argument("--scale-rate", type=float, default=50.0, help="writes per second in (f) [50]")
+    parser.add_argument("--only", default="a,b,c,d,f", help="parts to run, e.g. a,b [a,b,c,d,f]")
     args = parser.parse_args(argv)
     quick = args.quick
     writes = args.writes or (200 if quick else 1000)
@@ -468,6 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats = args.repeats or (3 if quick else 5)
     catchup = args.catchup_entries or (5000 if quick else 100_000)
     parts = set(args.only.split(","))
+    small, large = (int(x) for x in (args.scale if args.scale != "3,30" or not quick else "3,10").split(","))
+    scale_writes = args.scale_writes or (200 if quick else 600)
     results: dict[str, str] = {}
     ok_all = True
     print(
@@ -569,6 +659,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["d"] = f"d: catch-up {rate:,.0f} entries/s"
             finally:
                 fleet.stop()
+
+        if "f" in parts:
+            print(
+                f"\n(f) CPU per node per write: {small} nodes vs {large} nodes, {scale_writes} writes at {args.scale_rate:.0f}/s"
+            )
+            costs = {}
+            for size in (small, large):
+                fleet = Fleet(root / f"f{size}")
+                try:
+                    costs[size] = per_node_cost(fleet, size, scale_writes, args.scale_rate, args.probe)
+                finally:
+                    fleet.stop()
+            mean_ratio = costs[large][0] / max(1e-9, costs[small][0])
+            max_ratio = costs[large][1] / max(1e-9, costs[small][1])
+            ok = mean_ratio <= SCALE_RATIO
+            ok_all &= ok
+            print(
+                f"  ratio {large}/{small} nodes: mean {mean_ratio:.2f}x, busiest node {max_ratio:.2f}x"
+                f" (<= {SCALE_RATIO}) {verdict(ok)}"
+            )
+            results["f"] = f"f: CPU/node/write {large} vs {small} nodes {mean_ratio:.2f}x"
 
     print("\n(e) memory per idle node (VmRSS)")
     if idle_rss:

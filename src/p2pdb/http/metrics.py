@@ -33,6 +33,7 @@ _REPLICATION_COUNTERS = {
     "entries_rejected": "Blocks from peers refused by verification",
     "links_refused": "Incoming peer links refused",
     "boundary_entries": "Entries below a light node's floor that peers named as already in its state",
+    "duplicates_received": "Gossiped entries received that this node already held",
 }
 
 
@@ -85,6 +86,15 @@ class NodeCollector(Collector):
         for key, doc in _REPLICATION_COUNTERS.items():
             if key in replicator.counters:
                 yield CounterMetricFamily(f"p2pdb_replication_{key}", doc, value=replicator.counters[key])
+        for direction, kinds in (("sent", replicator.sent_kinds), ("received", replicator.received_kinds)):
+            family = CounterMetricFamily(
+                f"p2pdb_replication_messages_{direction}",
+                f"Messages {'queued on' if direction == 'sent' else 'received from'} peer links, by type",
+                labels=["kind"],
+            )
+            for kind, count in sorted(kinds.items()):
+                family.add_metric([kind.lower()], count)
+            yield family
         seen = GaugeMetricFamily(
             "p2pdb_peer_last_seen_seconds", "Seconds since a peer last sent anything", labels=["peer_id"]
         )

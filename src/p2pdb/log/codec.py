@@ -47,8 +47,20 @@ def _key_order(key: str) -> tuple[int, bytes]:
     return (len(raw), raw)
 
 
+_PLAIN = frozenset((str, bytes, type(None), bool))
+
+
 def prepare(value: IPLDValue, _depth: int = 0) -> Any:
     """Turn a data-model value into what cbor2 encodes canonically (sorted maps, CID tags)."""
+    kind = type(value)
+    if kind in _PLAIN:  # the common cases first, by exact type (subclasses take the long way)
+        return value
+    if kind is int:
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise ValueError("dag-cbor integers must fit in 64 bits")
+        return value
+    if kind is list and _depth < MAX_DEPTH and all(type(item) in _PLAIN for item in value):
+        return value
     if isinstance(value, CID):
         return cbor2.CBORTag(_CID_TAG, b"\x00" + bytes(value))
     if isinstance(value, int):  # bool is an int too

@@ -5,9 +5,13 @@ timer tick with the current time) and sends what it returns. The same code there
 node and in a simulation on virtual time (``tests/net/test_gossip_sim.py``).
 
 Per topic (one database) the node keeps a *mesh* of up to ``degree`` peers. A new message is pushed
-in full to the mesh (eager) and announced by id to the other peers (lazy, ``IHave``); a peer that
-learns of an id it lacks asks for it (``IWant``) and gets it from the announcer's cache. Ids seen
-recently are remembered, so a message is forwarded once and duplicates stop at the first hop.
+in full to the mesh peers not known to have it (eager); at the next heartbeat its id is announced to
+up to ``degree`` random other peers not known to have it, in one ``IHave`` per peer for all the ids
+of that heartbeat (lazy); a peer that learns of an id it lacks asks for it (``IWant``) and gets it
+from the announcer's cache. Ids seen recently are remembered, so a message is forwarded once and
+duplicates stop at the first hop. So the messages a node sends per message are bounded by the degree,
+not by its number of peers (announcing to every peer at once made the cost per node grow with the
+network: docs/performance.md).
 Delivery is not guaranteed here (lossy links, full queues): anti-entropy repairs what gossip
 misses.
 """
@@ -75,10 +79,18 @@ class GossipState:
     # -- membership -------------------------------------------------------------------------------
 
     def add_peer(self, peer: str, topics: set[str] | frozenset[str]) -> None:
+        """A peer joined ``topics``. Each mesh stays a uniformly random subset of the topic's peers
+        (reservoir sampling): a mesh of the first peers to come would leave the nodes that joined
+        the network later in nobody's mesh, reached only by announcements (one round trip more)."""
         for name in topics:
             topic = self.topics.setdefault(name, _Topic())
+            if peer in topic.peers:
+                continue
             topic.peers.add(peer)
             if len(topic.mesh) < self.degree:
+                topic.mesh.add(peer)
+            elif self.rng.random() < self.degree / len(topic.peers):
+                topic.mesh.discard(self.rng.choice(sorted(topic.mesh)))
                 topic.mesh.add(peer)
 
     def remove_peer(self, peer: str) -> None:
@@ -158,6 +170,7 @@ class GossipState:
         # Announce each id once more, a heartbeat after it arrived, to a few peers not known to
         # have it: this repairs a lost push or announcement without flooding.
         again: dict[tuple[str, str], list[bytes]] = {}
+        members: dict[str, list[str]] = {}  # per topic, its peers in a fixed order (once per tick)
         for msg_id, first in reversed(self._seen.items()):
             if first < now - self.announce_window:
                 break
@@ -168,8 +181,10 @@ class GossipState:
             topic = self.topics.get(cached[0])
             if topic is None:
                 continue
-            candidates = sorted(topic.peers - self._holders.get(msg_id, set()))
-            for peer in self.rng.sample(candidates, min(self.degree, len(candidates))):
+            peers = members.get(cached[0])
+            if peers is None:
+                peers = members[cached[0]] = sorted(topic.peers)
+            for peer in self._pick(peers, self._holders.get(msg_id, set())):
                 again.setdefault((peer, cached[0]), []).append(msg_id)
         for (peer, topic_name), ids in again.items():
             out.append(Send(peer, "ihave", topic_name, tuple(ids[:256])))
@@ -184,6 +199,21 @@ class GossipState:
 
     # -- internals --------------------------------------------------------------------------------
 
+    def _pick(self, peers: list[str], holders: set[str]) -> list[str]:
+        """Up to ``degree`` random peers not among ``holders``; the cost is bounded by the degree
+        (a few draws), not by the number of peers."""
+        if len(peers) <= 4 * self.degree:
+            candidates = [p for p in peers if p not in holders]
+            return self.rng.sample(candidates, min(self.degree, len(candidates)))
+        chosen: set[str] = set()
+        for _ in range(4 * self.degree):
+            peer = peers[self.rng.randrange(len(peers))]
+            if peer not in holders:
+                chosen.add(peer)
+                if len(chosen) == self.degree:
+                    break
+        return sorted(chosen)
+
     def _remember(self, topic: str, msg_id: bytes, payload: bytes, now: float) -> None:
         self._seen[msg_id] = now
         old = self._cache.pop(msg_id, None)
@@ -196,11 +226,14 @@ class GossipState:
             self._cached_bytes -= len(dropped)
 
     def _spread(self, topic_name: str, msg_id: bytes, payload: bytes, exclude: str | None) -> list[Send]:
+        """Push a new message to the mesh peers that are not known to have it. The other peers
+        hear of it at the next heartbeat (:meth:`tick`), a few of them, in one announcement per
+        peer for all the ids of that heartbeat: the messages a node sends per message are bounded
+        by the mesh degree, whatever the number of its peers."""
         topic = self.topics.get(topic_name)
         if topic is None:
             return []
-        out = [Send(p, "publish", topic_name, (msg_id,), payload) for p in sorted(topic.mesh) if p != exclude]
-        out += [
-            Send(p, "ihave", topic_name, (msg_id,)) for p in sorted(topic.peers - topic.mesh) if p != exclude
-        ]
-        return out
+        holders = self._holders.setdefault(msg_id, set())
+        targets = sorted(p for p in topic.mesh if p != exclude and p not in holders)
+        holders.update(targets)
+        return [Send(p, "publish", topic_name, (msg_id,), payload) for p in targets]

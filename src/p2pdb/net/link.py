@@ -434,11 +434,14 @@ class Link:
                     self._work.clear()
                     await self._work.wait()
                 batch = 0
+                frames: list[bytes] = []
                 while self._outgoing and batch < _WRITE_BATCH:
                     data = self._outgoing.popleft()
-                    for frame in self._encoder.iter_encode(data):
-                        writer.write(frame)
+                    frames.extend(self._encoder.iter_encode(data))
                     batch += len(data)
+                # One write (one system call) for every message queued meanwhile.
+                if frames:
+                    writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
                 await writer.drain()
                 self._queued -= batch
                 self._room.set()

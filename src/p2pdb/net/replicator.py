@@ -25,6 +25,7 @@ touches a database (``Database.join``); the replicator only decides what to send
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -176,7 +177,11 @@ class Replicator:
             "links_refused": 0,
             "wants_sent": 0,
             "boundary_entries": 0,
+            "duplicates_received": 0,
         }
+        #: Messages sent and received on links, by message type.
+        self.sent_kinds: collections.Counter[str] = collections.Counter()
+        self.received_kinds: collections.Counter[str] = collections.Counter()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._dialing: set[str] = set()
@@ -414,6 +419,7 @@ class Replicator:
             return False
         if ok:
             peer.sent += 1
+            self.sent_kinds[type(message).__name__] += 1
         return ok
 
     def _announced(self) -> list[str]:
@@ -460,6 +466,7 @@ class Replicator:
     # -- messages -------------------------------------------------------------------------------
 
     def _handle(self, peer: Peer, message: Message) -> None:
+        self.received_kinds[type(message).__name__] += 1
         if isinstance(message, Publish):
             self._on_publish(peer, message)
         elif isinstance(message, Heads):
@@ -772,6 +779,7 @@ class Replicator:
             return
         cid = cid_for_block(message.block)
         if cid in db.log:
+            self.counters["duplicates_received"] += 1
             return  # seen already: gossip stops here
         rejected_before = peer.rejected
         self._on_blocks(peer, message.db, [message.block])

@@ -73,10 +73,11 @@ class Column:
     #: CURRENT_TIMESTAMP "ou", collation "co" when not the default); replicated
     #: with the column but not part of SQLite's schema.
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
+    #: The name's identity (:func:`ident`), computed once: merges and projections ask for it per cell.
+    ident: str = field(init=False, compare=False, repr=False, hash=False)
 
-    @property
-    def ident(self) -> str:
-        return ident(self.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ident", ident(self.name))
 
     def to_ipld(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"n": self.name, "t": self.type, "nn": self.not_null, "dv": self.default}
@@ -174,7 +175,7 @@ class TableSpec:
     #: foreign keys; replicated with the table, enforced by no merge.
     meta: dict[str, Any] = field(default_factory=dict, hash=False)
 
-    @property
+    @cached_property
     def ident(self) -> str:
         return ident(self.name)
 
@@ -189,15 +190,15 @@ class TableSpec:
     def _by_ident(self) -> dict[str, Column]:
         return {c.ident: c for c in self.columns}
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-    @property
+    @cached_property
     def column_idents(self) -> tuple[str, ...]:
         return tuple(c.ident for c in self.columns)
 
-    @property
+    @cached_property
     def pk_idents(self) -> tuple[str, ...]:
         return tuple(ident(p) for p in self.pk)
 
@@ -275,7 +276,7 @@ class IndexSpec:
     def ident(self) -> str:
         return ident(self.name)
 
-    @property
+    @cached_property
     def column_idents(self) -> tuple[str, ...]:
         return tuple(ident(c) for c in self.columns)
 
