@@ -276,7 +276,7 @@ class IndexSpec:
     def ident(self) -> str:
         return ident(self.name)
 
-    @cached_property
+    @property
     def column_idents(self) -> tuple[str, ...]:
         return tuple(ident(c) for c in self.columns)
 
