@@ -22,7 +22,9 @@ clients are PyMySQL connections with autocommit, so every INSERT is one commit =
     latency distribution. Target: p99 < 1 s.
 (d) Catch-up: A alone gets CATCHUP_ENTRIES commits (4 connections of single-row INSERTs; the
     rate is printed), then B starts with ``--bootstrap A``; entries/s from B's "ready" line until
-    B has every row.
+    B has every row. Meanwhile a client runs point selects on B (a local table of 1,000 rows,
+    one connection, back to back): their p50/p99/max while B absorbs the catch-up, against the
+    same client on the idle node afterwards (baseline). Target: p99 < 20 ms.
 (e) Memory: RSS (``/proc/PID/status``) of idle nodes from (c), and of A and B after (d).
 (f) Cost per node as the network grows: SCALE_WRITES writes at SCALE_RATE per second on one node
     of a SMALL-node network, then of a LARGE-node network (same run, same rate). Each node's CPU
@@ -498,6 +500,39 @@ def one_write_everywhere(fleet: Fleet, row_id: int, how: str, timeout: float = 3
 # -- (d): catch-up --------------------------------------------------------------------------------
 
 
+POINT_P99 = 0.020
+
+
+class PointSelects:
+    """Point selects on a node, back to back on one connection, in a thread: their latencies."""
+
+    def __init__(self, node: NodeProcess) -> None:
+        node.query("CREATE DATABASE IF NOT EXISTS probe")
+        node.query("CREATE TABLE IF NOT EXISTS p (id INT PRIMARY KEY, v VARCHAR(40))", "probe")
+        node.query(
+            "INSERT IGNORE INTO p VALUES " + ", ".join(f"({i}, 'value {i}')" for i in range(1000)), "probe"
+        )
+        self.node = node
+        self.latency: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        rng = random.Random(1)
+        with contextlib.closing(self.node.connect("probe")) as conn, conn.cursor() as cur:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                cur.execute("SELECT v FROM p WHERE id = %s", (rng.randrange(1000),))
+                cur.fetchall()
+                self.latency.append(time.perf_counter() - started)
+
+    def finish(self) -> list[float]:
+        self.stop.set()
+        self.thread.join(30)
+        return self.latency
+
+
 def fill(node: NodeProcess, entries: int, connections: int = 4) -> float:
     """``entries`` single-row autocommit INSERTs over ``connections`` connections; seconds taken."""
     per = [entries // connections + (1 if k < entries % connections else 0) for k in range(connections)]
@@ -648,15 +683,29 @@ def main(argv: Sequence[str] | None = None) -> int:
                 spawned = time.perf_counter()
                 (b,) = fleet.add(1, seeds=1)
                 ready = time.perf_counter()
+                probe = PointSelects(b)
                 took = wait_for(lambda: count_rows(b) == catchup, 600, "B to catch up", 0.1)
+                during = probe.finish()
                 rate = catchup / took
+                idle_probe = PointSelects(b)
+                time.sleep(3)
+                idle_lat = idle_probe.finish()
+                p99 = pct(during, 99)
+                ok = p99 < POINT_P99
+                ok_all &= ok
+                print(
+                    f"  point selects on B during catch-up: {len(during):,} queries, p50 {ms(pct(during, 50))}"
+                    f"  p99 {ms(p99)}  max {ms(max(during))}; on idle B: p50 {ms(pct(idle_lat, 50))}"
+                    f"  p99 {ms(pct(idle_lat, 99))}"
+                )
+                print(f"  point-select p99 during catch-up < {POINT_P99 * 1000:.0f} ms: {verdict(ok)}")
                 print(
                     f"  B started in {ready - spawned:.1f} s, had all {catchup:,} entries {took:.1f} s after it was ready"
                 )
                 print(f"  catch-up rate: {rate:,.0f} entries/s (no target; compare with A's commit rate)")
                 rss_a, rss_b = (rss_kib(n.process.pid) / 1024 if n.process else 0.0 for n in (a, b))
                 print(f"  RSS after catch-up: A {rss_a:.0f} MiB, B {rss_b:.0f} MiB")
-                results["d"] = f"d: catch-up {rate:,.0f} entries/s"
+                results["d"] = f"d: catch-up {rate:,.0f} entries/s, point-select p99 {p99 * 1000:.0f} ms"
             finally:
                 fleet.stop()
 

@@ -4,6 +4,7 @@ DATABASE, bans by peer id, partitions that heal in bulk."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -147,3 +148,44 @@ async def test_a_partition_heals_in_bulk(entries: int) -> None:
         wants = a.counters["wants_sent"] + b.counters["wants_sent"] - wants_before
         # One entry per round trip would take thousands of Wants; bulk pushes take none or a few.
         assert wants < 20, f"{wants} Wants for a heal of {entries} entries per side ({took:.1f} s)"
+
+
+async def test_a_big_batch_is_joined_in_chunks_with_the_loop_free_between_them() -> None:
+    """A catch-up arrives as Blocks messages of up to 512 entries. Joined at once, one message held
+    the event loop (every MySQL client of the node) for hundreds of milliseconds; it is joined in
+    chunks of about JOIN_BUDGET each, and other tasks run between any two chunks."""
+    async with node() as a:
+        db = a.registry.create("shop")
+        db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        for i in range(1500):
+            db.write(lambda c, i=i: c.execute("INSERT INTO t VALUES (?, 'v')", (i,)))
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        async with node(bootstrap=[a.address]) as b:
+            chunks: list[tuple[int, int]] = []  # (blocks, ticks before the chunk)
+            join = b._join_from
+
+            def spy(peer: object, database: object, blocks: list[bytes]) -> object:
+                chunks.append((len(blocks), ticks))
+                return join(peer, database, blocks)  # type: ignore[arg-type]
+
+            b._join_from = spy  # type: ignore[method-assign]
+            task = asyncio.create_task(ticker())
+            try:
+                await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(1500,)], "the catch-up")
+            finally:
+                task.cancel()
+            messages = b.received_kinds["Blocks"] + b.received_kinds["Publish"]
+        pushed = [n for n, _ in chunks]
+        assert sum(pushed) >= 1500 and max(pushed) < 512, pushed
+        assert b.received_kinds["Blocks"] < len(chunks) / 4  # big messages, several chunks each
+        # Between two chunks of one message the loop ran the ticker; two messages already received
+        # may follow each other without a pause (at most one such pair per message).
+        stalls = sum(1 for (_, earlier), (_, later) in itertools.pairwise(chunks) if later == earlier)
+        assert stalls <= messages

@@ -50,6 +50,12 @@ def _key_order(key: str) -> tuple[int, bytes]:
 _PLAIN = frozenset((str, bytes, type(None), bool))
 
 
+def _flat(item: Any) -> bool:
+    """A value ``prepare`` returns as it is: a string, bytes, None, a bool or a 64-bit int."""
+    kind = type(item)
+    return kind in _PLAIN or (kind is int and _INT_MIN <= item <= _INT_MAX)
+
+
 def prepare(value: IPLDValue, _depth: int = 0) -> Any:
     """Turn a data-model value into what cbor2 encodes canonically (sorted maps, CID tags)."""
     kind = type(value)
@@ -59,7 +65,7 @@ def prepare(value: IPLDValue, _depth: int = 0) -> Any:
         if not _INT_MIN <= value <= _INT_MAX:
             raise ValueError("dag-cbor integers must fit in 64 bits")
         return value
-    if kind is list and _depth < MAX_DEPTH and all(type(item) in _PLAIN for item in value):
+    if kind is list and _depth < MAX_DEPTH and all(_flat(item) for item in value):
         return value
     if isinstance(value, CID):
         return cbor2.CBORTag(_CID_TAG, b"\x00" + bytes(value))

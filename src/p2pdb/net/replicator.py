@@ -61,7 +61,7 @@ from p2pdb.net.messages import (
     WantSnapshotBlocks,
 )
 from p2pdb.net.snapshots import Snapshots
-from p2pdb.store import Database
+from p2pdb.store import ApplyResult, Database
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ PROTOCOL_VERSION = 2
 MAX_BATCH_BLOCKS = 512
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 HEARTBEAT = 0.2
+#: Event-loop time one chunk of a batch of entries may take before the node serves others (5 ms).
+JOIN_BUDGET = 0.005
 
 
 @dataclass(slots=True)
@@ -391,7 +393,11 @@ class Replicator:
                 message = await link.recv()
                 peer.last_seen = time.monotonic()
                 try:
-                    self._handle(peer, message)
+                    if isinstance(message, Blocks):  # joined in chunks, the link waiting meanwhile
+                        self.received_kinds["Blocks"] += 1
+                        await self._on_blocks_paced(peer, message.db, message.blocks)
+                    else:
+                        self._handle(peer, message)
                 except ProtocolError:
                     raise
                 except Exception:  # a bug here must not end replication with this peer
@@ -718,12 +724,45 @@ class Replicator:
             self._dispatch(self.gossip.on_ihave(peer.peer_id, message.db, unknown, time.monotonic()))
 
     def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
-        if name in self.snapshots.bootstrapping:
-            return  # entries wait for the snapshot they build on
-        db = self._database(name, peer)
+        db = self._blocks_target(peer, name)
         if db is None:
             return
-        result = db.join(blocks[:MAX_BATCH_BLOCKS])
+        result = self._join_from(peer, db, blocks[:MAX_BATCH_BLOCKS])
+        if result.wanted:
+            self._catch_up(peer, name, db, result.wanted)
+
+    async def _on_blocks_paced(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
+        """A batch (a push, an answer to a Want): joined in chunks of about ``JOIN_BUDGET`` of
+        event-loop time each, yielding to clients and the other links between them. A 512-entry
+        batch joined at once held every client of the node for a few hundred milliseconds."""
+        db = self._blocks_target(peer, name)
+        if db is None:
+            return
+        blocks = blocks[:MAX_BATCH_BLOCKS]
+        wanted: set[CID] = set()
+        size, done = 4, 0
+        while done < len(blocks):
+            chunk = blocks[done : done + size]
+            done += len(chunk)
+            started = time.perf_counter()
+            wanted |= self._join_from(peer, db, chunk).wanted
+            took = max(time.perf_counter() - started, 1e-6)
+            size = max(1, min(2 * size, int(len(chunk) * JOIN_BUDGET / took), MAX_BATCH_BLOCKS))
+            if done < len(blocks):
+                await asyncio.sleep(0)
+                if self.registry.get(name) is not db or name in self.snapshots.bootstrapping:
+                    return  # dropped, replaced or bootstrapping meanwhile: the rest comes again
+        wanted = {c for c in wanted if c not in db.log}
+        if wanted:
+            self._catch_up(peer, name, db, wanted)
+
+    def _blocks_target(self, peer: Peer, name: str) -> Database | None:
+        if name in self.snapshots.bootstrapping:
+            return None  # entries wait for the snapshot they build on
+        return self._database(name, peer)
+
+    def _join_from(self, peer: Peer, db: Database, blocks: list[bytes]) -> ApplyResult:
+        result = db.join(blocks)
         peer.received += len(result.applied)
         self.counters["entries_received"] += len(result.applied)
         if result.rejected_blocks:
@@ -735,8 +774,7 @@ class Replicator:
             self.counters["entries_rejected"] += len(result.rejected_blocks)
             for error in result.rejected_blocks:
                 log.warning("rejected block from %s: %s: %s", peer.peer_id, type(error).__name__, error)
-        if result.wanted:
-            self._catch_up(peer, name, db, result.wanted)
+        return result
 
     def _catch_up(self, peer: Peer, name: str, db: Database, missing: set[CID]) -> None:
         """We lack entries the peer has. Send our heads with a locator: the peer finds entries we
