@@ -27,6 +27,8 @@ clients are PyMySQL connections with autocommit, so every INSERT is one commit =
     one connection, back to back): their p50/p99/max while B absorbs the catch-up, against the
     same client on the idle node afterwards (baseline). Target: p99 < 20 ms.
 (e) Memory: RSS (``/proc/PID/status``) of idle nodes from (c), and of A and B after (d).
+(g) Memory per million rows: one node gets ROWS_G rows in 1,000-row INSERTs; its RSS before and
+    after, scaled to a million rows.
 (f) Cost per node as the network grows: SCALE_WRITES writes at SCALE_RATE per second on one node
     of a SMALL-node network, then of a LARGE-node network (same run, same rate). Each node's CPU
     over the stream, minus its own CPU over an idle window as long, divided by the writes: CPU per
@@ -539,6 +541,20 @@ class PointSelects:
         return self.latency
 
 
+def bulk_fill(node: NodeProcess, rows: int, per_statement: int = 1000) -> float:
+    """``rows`` rows in multi-row INSERTs of ``per_statement`` rows on one connection; seconds."""
+    start = time.perf_counter()
+    with contextlib.closing(node.connect("bench")) as conn, conn.cursor() as cur:
+        for first in range(0, rows, per_statement):
+            count = min(per_statement, rows - first)
+            values = ", ".join(["(%s, 0, %s)"] * count)
+            params: list[Any] = []
+            for i in range(first, first + count):
+                params += [i, f"row {i:08d}"]
+            cur.execute(f"INSERT INTO t VALUES {values}", params)
+    return time.perf_counter() - start
+
+
 def fill(node: NodeProcess, entries: int, connections: int = 4) -> float:
     """``entries`` single-row autocommit INSERTs over ``connections`` connections; seconds taken."""
     per = [entries // connections + (1 if k < entries % connections else 0) for k in range(connections)]
@@ -588,7 +604,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--scale-writes", type=int, help="writes in (f) [600; quick 200]")
     parser.add_argument("--scale-rate", type=float, default=50.0, help="writes per second in (f) [50]")
-    parser.add_argument("--only", default="a,b,c,d,f", help="parts to run, e.g. a,b [a,b,c,d,f]")
+    parser.add_argument("--rows-g", type=int, help="rows held by the node in (g) [1000000; quick 100000]")
+    parser.add_argument("--only", default="a,b,c,d,f,g", help="parts to run, e.g. a,b [a,b,c,d,f,g]")
     args = parser.parse_args(argv)
     quick = args.quick
     writes = args.writes or (200 if quick else 1000)
@@ -599,6 +616,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = set(args.only.split(","))
     small, large = (int(x) for x in (args.scale if args.scale != "3,30" or not quick else "3,10").split(","))
     scale_writes = args.scale_writes or (200 if quick else 600)
+    million_rows = args.rows_g or (100_000 if quick else 1_000_000)
     results: dict[str, str] = {}
     ok_all = True
     print(
@@ -740,6 +758,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" (<= {SCALE_RATIO}) {verdict(ok)}"
             )
             results["f"] = f"f: CPU/node/write {large} vs {small} nodes {mean_ratio:.2f}x"
+
+        if "g" in parts:
+            print(f"\n(g) memory of a node holding {million_rows:,} rows")
+            fleet = Fleet(root / "g")
+            try:
+                (node,) = fleet.add(1)
+                create_table(fleet)
+                assert node.process is not None
+                empty = rss_kib(node.process.pid)
+                took = bulk_fill(node, million_rows)
+                time.sleep(2)
+                full = rss_kib(node.process.pid)
+                per_million = (full - empty) / 1024 * 1_000_000 / million_rows
+                print(
+                    f"  {million_rows:,} rows in {took:.1f} s ({million_rows / took:,.0f} rows/s, 1,000-row INSERTs);"
+                    f" RSS {empty / 1024:.0f} MiB empty -> {full / 1024:.0f} MiB"
+                    f" ({per_million:.0f} MiB more per million rows)"
+                )
+                results["g"] = f"g: RSS +{per_million:.0f} MiB per million rows"
+            finally:
+                fleet.stop()
 
     print("\n(e) memory per idle node (VmRSS)")
     if idle_rss:

@@ -293,6 +293,33 @@ def test_without_concurrency_the_schema_is_the_sequential_one(history: History) 
     assert schema.conflicts == ()
 
 
+def test_an_anchor_the_author_did_not_have_leaves_the_column_in_place() -> None:
+    """MODIFY a AFTER c, written where no c existed (a peer's event; SQL says 1054), then ADD c:
+    a stays where it was, as applying the events one by one gives (found by the property above;
+    the resolver used to move a after the c that came later)."""
+    a3, a1 = b"\x03" * 32, b"\x01" * 32
+    create = SchemaEvent(
+        time=1, author=a3, cid=b"e0", index=0, kind="create_table", table="t",
+        payload=TableSpec("t", (Column("a", "TEXT"), Column("z", "REAL")), ()), past=frozenset(), at=None,
+    )  # fmt: skip
+    modify = SchemaEvent(
+        time=2, author=a3, cid=b"e1", index=0, kind="modify_column", table="t",
+        payload=Column("a", "TEXT"), past=frozenset({b"e0"}), at="c",
+    )  # fmt: skip
+    add = SchemaEvent(
+        time=3, author=a1, cid=b"e2", index=0, kind="add_column", table="t",
+        payload=Column("c", "INTEGER"), past=frozenset({b"e0", b"e1"}), at=None,
+    )  # fmt: skip
+    for events in ([create, modify, add], [add, modify, create]):
+        assert [c.name for c in resolve(events).tables["t"].spec.columns] == ["a", "z", "c"]
+    # An author that had c moves a after it.
+    after = SchemaEvent(
+        time=4, author=a3, cid=b"e3", index=0, kind="modify_column", table="t",
+        payload=Column("a", "TEXT"), past=frozenset({b"e0", b"e1", b"e2"}), at="c",
+    )  # fmt: skip
+    assert [c.name for c in resolve([create, modify, add, after]).tables["t"].spec.columns] == ["z", "c", "a"]
+
+
 # -- the divergences of issue 9, as rules --------------------------------------------------------------
 
 

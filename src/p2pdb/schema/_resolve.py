@@ -208,7 +208,8 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
         winners.append((eid, position, column))
     winners.sort(key=lambda w: (w[0], w[1]))
     # 3e. Positions (FIRST / AFTER c of ADD and MODIFY), applied in event order: each places its
-    # column first or after its anchor; an anchor that is not there leaves the column in place.
+    # column first or after its anchor; an anchor that is not there, or that the event's author did
+    # not have (defined later or concurrently), leaves the column in place, as it would have then.
     # A dropped column still anchors what was placed after it (``ADD c AFTER a`` then ``DROP a``
     # leaves c where a was): positions are applied with the dropped columns, which then leave.
     ghosts = {c: min(defs, key=lambda d: (d[0], d[1])) for c, defs in candidates.items() if not kept.get(c)}
@@ -230,6 +231,8 @@ def _resolve_table(events: list[SchemaEvent], conflicts: list[SchemaConflict]) -
         at = ident(event.at) if event.at else ""
         if at and (at not in idents or at == event.column.ident):
             continue
+        if at and not any(event.observes(d[3]) for d in candidates.get(at, ())):
+            continue  # an anchor its author did not have (added later or concurrently): no anchor
         if at in ghosts and any(event.observes(drop) for drop in col_drops.get(at, ())):
             continue  # placed after the anchor was dropped (as far as its author knew): no anchor
         moving = order.pop(idents.index(event.column.ident))
