@@ -60,6 +60,15 @@ class Track:
     proposed: int = 0
     countersigned: int = 0
     last_cost: float = 0.0
+    #: A check of the live state against the log is owed: none yet since the node started, or
+    #: the last was inconclusive (the heads moved while it ran) or found a difference it could not
+    #: repair yet. Owed checks run in quiet rounds (``_check_owed``), at most every ``RECHECK``.
+    live_due: bool = True
+    live_tried: float = 0.0
+
+
+#: Seconds between two owed live checks of one database (at most; the interval if shorter).
+RECHECK = 30.0
 
 
 class Checkpointer:
@@ -182,6 +191,26 @@ class Checkpointer:
             return  # a proposal is gathering signatures
         if (force or due) and self._news(db, latest):
             await self._propose(name, db, track, base, latest)
+            return
+        if track.live_due and base is not None:
+            await self._check_owed(name, db, track, base)
+
+    async def _check_owed(self, name: str, db: Database, track: Track, base: SnapshotRoot) -> None:
+        """The live check alone: the latest snapshot plus the entries after it, replayed to the
+        node's heads, against the live state. Without it, a state edited behind the log's back
+        stays unnoticed when the check at a checkpoint was inconclusive and no write follows."""
+        now = time.monotonic()
+        if now - track.live_tried < min(self.interval, RECHECK):
+            return
+        track.live_tried = now
+        try:
+            plan, computed = await self._compute(name, db, track, base, tuple(db.log.heads))
+        except (SnapshotError, ValueError) as exc:
+            log.warning("database %s: cannot check the live state: %s", name, exc)
+            return
+        if self.registry.get(name) is db:
+            await self._check_live(name, db, track, plan, computed)
+        computed.replay.close()
 
     def _base(self, track: Track, latest: Status | None) -> SnapshotRoot | None:
         if latest is None:
@@ -261,17 +290,24 @@ class Checkpointer:
         else:
             ck.check_live(plan, computed)
         if computed.live_ok is False:
-            track.mismatches += 1
+            if track.mismatch is None:  # a new difference (not the one a retry finds again)
+                track.mismatches += 1
+                for listener in self.on_mismatch:
+                    listener(name, computed.live_detail)
             track.mismatch = track.last_mismatch = computed.live_detail
             log.error("database %s: %s; repairing it from the log", name, computed.live_detail)
-            for listener in self.on_mismatch:
-                listener(name, computed.live_detail)
             if tuple(db.log.heads) == tuple(plan.live_heads):
                 self._repair(db, computed)
                 track.repairs += 1
                 track.mismatch = None
+                track.live_due = False
+            else:
+                track.live_due = True  # the heads moved meanwhile: check (and repair) again soon
         elif computed.live_ok:
             track.mismatch = None
+            track.live_due = False
+        else:
+            track.live_due = True  # inconclusive: the heads moved while it ran
 
     def _repair(self, db: Database, computed: ck.Computed) -> None:
         """Put the replayed state (at the live heads) in place of the live one; the log stays."""
