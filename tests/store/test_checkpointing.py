@@ -187,6 +187,17 @@ async def round_(checkpointers: list[Checkpointer], dbs: list[Database], propose
         await c.step("shop", db)
 
 
+async def two_checkpointed() -> tuple[list[Database], list[Checkpointer]]:
+    """Two replicas with ten rows and one checkpoint round behind them."""
+    registries, dbs = replicas(2)
+    cps = [Checkpointer(r, interval=3600) for r in registries]
+    for i in range(10):
+        sql(dbs[0], "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
+    sync(dbs)
+    await round_(cps, dbs, 0)
+    return dbs, cps
+
+
 def test_replicas_propose_countersign_and_a_light_one_prunes() -> None:
     async def main() -> None:
         registries, dbs = replicas(3)
@@ -233,12 +244,7 @@ def test_replicas_propose_countersign_and_a_light_one_prunes() -> None:
 
 def test_a_state_changed_behind_the_logs_back_is_found_and_repaired() -> None:
     async def main() -> None:
-        registries, dbs = replicas(2)
-        cps = [Checkpointer(r, interval=3600) for r in registries]
-        for i in range(10):
-            sql(dbs[0], "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
-        sync(dbs)
-        await round_(cps, dbs, 0)
+        dbs, cps = await two_checkpointed()
         seen: list[tuple[str, str]] = []
         cps[1].on_mismatch.append(lambda name, detail: seen.append((name, detail)))
         dbs[1].conn.execute("UPDATE t SET v = 'evil' WHERE id = 3")  # not through the store
@@ -265,12 +271,7 @@ def test_a_live_check_that_was_inconclusive_is_done_again_in_a_quiet_round() -> 
     repaired). A quiet round does the owed check alone and repairs."""
 
     async def main() -> None:
-        registries, dbs = replicas(2)
-        cps = [Checkpointer(r, interval=3600) for r in registries]
-        for i in range(10):
-            sql(dbs[0], "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
-        sync(dbs)
-        await round_(cps, dbs, 0)
+        dbs, cps = await two_checkpointed()
         track = cps[1].tracks["shop"]
         assert not track.live_due and track.mismatches == 0  # checked at the checkpoint: fine
         dbs[1].conn.execute("UPDATE t SET v = 'evil' WHERE id = 3")  # not through the store
