@@ -256,7 +256,7 @@ def test_cost_is_linear_in_the_input() -> None:
     small, large = flat(4_000), flat(64_000)
     assert codec.decode(small) == [[[]]] * 4_000
     t_small = best_time(lambda: codec.decode(small))
-    t_large = best_time(lambda: codec.decode(large), runs=3)
+    t_large = best_time(lambda: codec.decode(large), runs=7)  # best of more: one stall cannot fail it
     assert t_large < 16 * 8 * t_small
 
 
