@@ -377,3 +377,50 @@ def test_a_late_drop_that_needs_pruned_history_is_flagged_and_archives_replay_th
             await c.stop()
 
     asyncio.run(main())
+
+
+def test_a_lost_write_record_of_a_pruned_entry_is_kept_until_a_drop_that_saw_it() -> None:
+    """Lost-write records are decided again when the table's definition changes; on a replica that
+    started from a snapshot the entry is not there to decide from, and the record must stay as an
+    archive decides it (found by the convergence property: the record vanished)."""
+    definitions = {
+        "id": "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)",
+        "k": "CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT)",
+    }
+    made = {key: Database(Identity.generate(), Manifest("lost"), MemoryEngine()) for key in definitions}
+    for key, db in made.items():
+        sql(db, definitions[key])
+    late = Database(Identity.generate(), Manifest("lost"), MemoryEngine())
+    probe = Database(Identity.generate(), Manifest("lost"), MemoryEngine())
+    for db in made.values():
+        probe.join([e.block for e in db.log.traverse()])
+    spec = probe.catalog.table("t")
+    assert spec is not None
+    winner = spec.pk[0]
+    loser = "k" if winner == "id" else "id"
+    sql(late, definitions[winner])  # a third replica creates the winning definition too, offline
+    archive = made[loser]  # it writes against its own definition, which loses
+    sql(archive, "INSERT INTO t VALUES (?, 'lost')", 1 if loser == "id" else "one")
+    archive.join([e.block for e in made[winner].log.traverse()])
+    lost = [r for r in archive.conflicts.rows() if r[0] == "lost_write"]
+    assert len(lost) == 1 and lost[0][3] == "primary_key"
+    store, root, _ = snapshot_of(archive)
+    light = Database(Identity.generate(), archive.manifest, MemoryEngine())
+    ck.restore(light, root, store.get)  # the lost insert's entry is below its floor
+    light.join([e.block for e in archive.log.since(light.log.heads)])
+    assert light.conflicts.rows() == archive.conflicts.rows()
+    assert light.merge_state_hash() == archive.merge_state_hash()
+    # The offline replica's CREATE arrives: the table gains a generation, keeps its key (no replay),
+    # and the records are decided again.
+    for db in (archive, light):
+        db.join([e.block for e in late.log.traverse()])
+    assert not light.history_gaps and light.catalog.table("t").pk[0] == winner  # type: ignore[union-attr]
+    assert [r for r in light.conflicts.rows() if r[0] == "lost_write"] == lost
+    assert light.merge_state_hash() == archive.merge_state_hash()
+    # A DROP that saw the insert: it is not lost to it, on the light replica as on the archive.
+    archive.write(lambda c: c.execute("DROP TABLE t"), allow_drop=True)
+    light.join([e.block for e in archive.log.since(light.log.heads)])
+    assert not light.history_gaps
+    assert not [r for r in archive.conflicts.rows() if r[0] == "lost_write"]
+    assert light.conflicts.rows() == archive.conflicts.rows()
+    assert light.merge_state_hash() == archive.merge_state_hash()
