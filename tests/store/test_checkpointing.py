@@ -424,3 +424,43 @@ def test_a_lost_write_record_of_a_pruned_entry_is_kept_until_a_drop_that_saw_it(
     assert not [r for r in archive.conflicts.rows() if r[0] == "lost_write"]
     assert light.conflicts.rows() == archive.conflicts.rows()
     assert light.merge_state_hash() == archive.merge_state_hash()
+
+
+def test_a_light_node_whose_checkpoints_stop_being_final_does_not_replay_from_nothing() -> None:
+    """Finality follows the node's current rules (new owners, another quorum): a light node's chain
+    can lose the checkpoint it pruned below. A replay from nothing then lacks the pruned history; it
+    is a history gap, never a version to propose or to "repair" the live state with (found by the
+    convergence property: the replay was empty, and the live check would have wiped the rows)."""
+
+    async def main() -> None:
+        registries, dbs = replicas(3, quorum=2)
+        cps = [
+            Checkpointer(r, interval=3600, role=role)
+            for r, role in zip(registries, ["archive", "archive", "light"], strict=True)
+        ]
+        for i in range(20):
+            sql(dbs[i % 3], "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
+        sync(dbs)
+        await round_(cps, dbs, 0)
+        for i in range(20, 30):
+            sql(dbs[i % 3], "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
+        sync(dbs)
+        await round_(cps, dbs, 1)
+        light = dbs[2]
+        assert light.log.floor and light.checkpoints.chain().latest is not None
+        light.checkpoints.quorum = 4  # now nothing it holds is final
+        light.checkpoints.reload()
+        assert light.checkpoints.chain().latest is None
+        sql(light, "INSERT INTO t VALUES (100, 'after')")
+        before = light.state_hash()
+        plan = ck.plan(light, None, light.log.heads, None)
+        computed = ck.run(plan, None)
+        assert computed.replay.history_gaps  # not a version
+        computed.replay.close()
+        await cps[2].step("shop", light, force=True)
+        assert light.state_hash() == before and light.query("SELECT count(*) FROM t") == [(31,)]
+        assert cps[2].tracks["shop"].mismatches == 0
+        for c in cps:
+            await c.stop()
+
+    asyncio.run(main())

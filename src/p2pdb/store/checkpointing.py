@@ -230,6 +230,10 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
     if plan.base is not None:
         assert get is not None
         restore(replay, plan.base, get)
+    if plan.base is None and plan.boundary:
+        # No snapshot to start from, and entries the replay needs build on pruned ones: their effects
+        # are missing. (A light node whose checkpoints stopped being final under new access rules.)
+        replay.note_history_gap("the replay starts from nothing on a log pruned below a checkpoint")
     replay.add_floor(plan.boundary)
     _join(replay, plan, plan.to_target)
     if replay.log.missing() or set(replay.log.heads) != set(plan.target):
