@@ -464,3 +464,16 @@ def test_a_light_node_whose_checkpoints_stop_being_final_does_not_replay_from_no
             await c.stop()
 
     asyncio.run(main())
+
+
+def test_the_chain_follows_a_change_of_owners_made_on_this_node() -> None:
+    """Finality depends on the access rules: a new owner written here makes a checkpoint signed by
+    one owner of two not final, at once (the chain was cached from before the change: the writer
+    kept a chain that every other replica had dropped; found by the convergence property)."""
+    from p2pdb.acl import AclOp
+
+    db = filled(5)  # owned by its node
+    snapshot_of(db)  # proposed by the only owner: final
+    assert len(db.checkpoints.chain().chain) == 1
+    db.change_access([AclOp("owner", owners=(Identity.generate().public_key,))])
+    assert db.checkpoints.chain().chain == []

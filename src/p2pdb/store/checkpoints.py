@@ -35,6 +35,7 @@ class Checkpoints:
         #: Distinct signers a checkpoint needs when the owners' majority has not signed it.
         self.quorum = quorum
         self._cache: Chain | None = None
+        self._cache_key: tuple[Acl | None, int] = (None, quorum)
         for statement in CHECKPOINT_SCHEMA:
             conn.execute(statement)
 
@@ -128,8 +129,8 @@ class Checkpoints:
         ]
         return out
 
-    def policy(self) -> Policy:
-        acl = self._acl()
+    def policy(self, acl: Acl | None = None) -> Policy:
+        acl = self._acl() if acl is None else acl
         if not acl.controlled:
             return Policy(self.quorum)
         return Policy(
@@ -139,7 +140,11 @@ class Checkpoints:
         )
 
     def chain(self) -> Chain:
-        """The chain the held events make (cached until the next event)."""
-        if self._cache is None:
-            self._cache = resolve(self.proposals(), self.countersigns(), self.policy())
+        """The chain the held events make under the current rules (cached until the next event, or
+        until the access rules or the quorum change: finality depends on them)."""
+        acl = self._acl()
+        key = (acl, self.quorum)
+        if self._cache is None or key != self._cache_key:
+            self._cache = resolve(self.proposals(), self.countersigns(), self.policy(acl))
+            self._cache_key = key
         return self._cache
