@@ -62,7 +62,7 @@ from p2pdb.schema import Column, ident
 from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRange, StoreError
 from p2pdb.store import checkpointing as ck
 from p2pdb.store.project import literal_value
-from p2pdb.store.snapshot import SnapshotStore, dump
+from p2pdb.store.snapshot import SnapshotError, SnapshotStore, dump
 
 MANIFEST = Manifest("convergence")
 logging.getLogger("p2pdb").setLevel(logging.ERROR)  # rejected entries are expected here
@@ -494,7 +494,12 @@ class StoreConvergence(RuleBasedStateMachine):
                 plan = ck.plan(db, base_, target, None)
             except ValueError:
                 return None  # the base's heads are not all below the target (it comes later)
-            computed = ck.run(plan, snaps.get)
+            try:
+                computed = ck.run(plan, snaps.get)
+            except SnapshotError:
+                if db.log.floor:  # a light replica lacks entries the replay needs (pruned): no version
+                    return None
+                raise
             if not computed.replay.history_gaps:
                 return computed
             computed.replay.close()  # history below the snapshot was needed: the whole log, or nothing
