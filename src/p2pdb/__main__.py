@@ -1,3 +1,4 @@
 from p2pdb.cli import main
 
-main()
+if __name__ == "__main__":  # not when a spawned worker process imports it (p2pdb.log.verifier)
+    main()

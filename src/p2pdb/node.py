@@ -151,7 +151,10 @@ class Node:
             network_id=config.network_id,
             network_key=network_key,
             bootstrap=config.bootstrap,
-            options=Options(databases=frozenset(config.replicate) if config.replicate is not None else None),
+            options=Options(
+                databases=frozenset(config.replicate) if config.replicate is not None else None,
+                verify_process=True,
+            ),
         )
         try:
             await self.replicator.start()

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Container
 from contextlib import asynccontextmanager
 
 import apsw
 import pytest
 
-from p2pdb.log import DEFAULT_NETWORK_ID, Identity
+from p2pdb.log import CID, DEFAULT_NETWORK_ID, Identity, cid_for_block
 from p2pdb.net.link import connect
 from p2pdb.net.messages import Hello
 from p2pdb.net.replicator import Options, Replicator
@@ -171,11 +171,11 @@ async def test_a_big_batch_is_joined_in_chunks_with_the_loop_free_between_them()
             chunks: list[tuple[int, int]] = []  # (blocks, ticks before the chunk)
             join = b._join_from
 
-            def spy(peer: object, database: object, blocks: list[bytes]) -> object:
+            def spy(peer: object, database: object, blocks: list[bytes], *checked: object) -> object:
                 chunks.append((len(blocks), ticks))
-                return join(peer, database, blocks)  # type: ignore[arg-type]
+                return join(peer, database, blocks, *checked)  # type: ignore[arg-type]
 
-            b._join_from = spy  # type: ignore[method-assign]
+            b._join_from = spy  # type: ignore[method-assign,assignment]
             task = asyncio.create_task(ticker())
             try:
                 await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(1500,)], "the catch-up")
@@ -189,3 +189,54 @@ async def test_a_big_batch_is_joined_in_chunks_with_the_loop_free_between_them()
         # may follow each other without a pause (at most one such pair per message).
         stalls = sum(1 for (_, earlier), (_, later) in itertools.pairwise(chunks) if later == earlier)
         assert stalls <= messages
+
+
+async def test_a_catch_up_is_verified_by_the_verifier_process() -> None:
+    """With ``verify_process`` (as ``p2pdb start`` runs), big batches are checked by a child process
+    and the log skips the checks it made; the result is the same state."""
+    async with node() as a:
+        db = a.registry.create("shop")
+        db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        for i in range(600):
+            db.write(lambda c, i=i: c.execute("INSERT INTO t VALUES (?, 'v')", (i,)))
+        async with node(bootstrap=[a.address], options=fast(verify_process=True)) as b:
+            trusted: list[int] = []
+            join = b._join_from
+
+            def spy(
+                peer: object, database: object, blocks: list[bytes], checked: Container[CID] = frozenset()
+            ) -> object:
+                trusted.append(sum(1 for block in blocks if cid_for_block(block) in checked))
+                return join(peer, database, blocks, checked)  # type: ignore[arg-type]
+
+            b._join_from = spy  # type: ignore[method-assign,assignment]
+            await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(600,)], "the catch-up")
+            assert b.verifier is not None and b.verifier.blocks >= 500
+            assert sum(trusted) >= 500  # joined as checked by the worker
+            replica = b.registry.get("shop")
+            assert replica is not None and replica.state_hash() == db.state_hash()
+
+
+async def test_gossiped_entries_of_one_burst_are_joined_together() -> None:
+    """Entries gossiped in a burst are joined per loop turn (one store transaction for many), not
+    one by one, and are still forwarded and applied."""
+    async with node() as a, node(bootstrap=[a.address]) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        joins: list[int] = []
+        join = b._join_from
+
+        def spy(
+            peer: object, database: object, blocks: list[bytes], checked: Container[CID] = frozenset()
+        ) -> object:
+            joins.append(len(blocks))
+            return join(peer, database, blocks, checked)  # type: ignore[arg-type]
+
+        b._join_from = spy  # type: ignore[method-assign,assignment]
+        for i in range(300):  # without yielding: the publishes leave in one burst
+            run(a, "shop", f"INSERT INTO t VALUES ({i}, 'v')")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(300,)], "the burst on b")
+        publishes = b.received_kinds["Publish"]
+        assert publishes >= 200, publishes  # they came by gossip
+        assert max(joins) > 1 and len(joins) < publishes / 4, (len(joins), publishes)
+        assert b.registry.get("shop").state_hash() == a.registry.get("shop").state_hash()  # type: ignore[union-attr]

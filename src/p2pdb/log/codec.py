@@ -327,15 +327,20 @@ def _tag_hook(tag: cbor2.CBORTag, _immutable: bool) -> Any:
     return CID(tag.value[1:])
 
 
-def decode(data: bytes, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> IPLDValue:
+def decode(
+    data: bytes, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS, validated: bool = False
+) -> IPLDValue:
     """Strictly decode canonical dag-cbor; raise :class:`MalformedEntry` or
     :class:`NonCanonicalEncoding`, never anything else.
 
     :func:`validate` checks every byte first; only then does cbor2 build the objects (tag 42
     becomes a :class:`CID`). Decoding then re-encoding gives back ``data`` exactly.
+    ``validated``: the caller knows these bytes passed :func:`validate` already (a block this node
+    stored after checking it, or one a verifier process checked): the byte walk is skipped.
     """
     data = as_bytes(data)
-    validate(data, max_depth=max_depth, max_items=max_items)
+    if not validated:
+        validate(data, max_depth=max_depth, max_items=max_items)
     try:
         # The options repeat what validate() already guaranteed, as a second line of defence.
         # cbor2 counts a tag as a level of nesting: allow one more for a CID at the deepest level.

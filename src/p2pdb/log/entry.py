@@ -126,13 +126,22 @@ def decode_entry(
     *,
     max_size: int = DEFAULT_MAX_ENTRY_SIZE,
     verify_signature: bool = True,
+    checked: bool = False,
 ) -> Entry:
     """Strictly decode and verify an encoded entry.
 
     Raises a specific :class:`~p2pdb.log.errors.EntryError` subclass for every defect: size over
     ``max_size``, invalid CBOR or wrong field types, unknown version, non-canonical bytes, a CID
     that does not match, or a bad signature. Never returns a partly checked entry.
+
+    ``checked`` (with ``expected_cid``): these exact bytes were fully verified before, by this
+    function, as ``expected_cid`` (a block this node stored, or one its verifier process checked,
+    :mod:`p2pdb.log.verifier`): the hash, the byte walk and the signature are not done again.
     """
+    if checked:
+        if expected_cid is None:
+            raise ValueError("a checked block needs its CID")
+        return _decode_fields(codec.as_bytes(data), expected_cid, checked=True, verify_signature=False)
     # 1. Size first, so that nothing large is ever parsed.
     data = codec.as_bytes(data)
     if len(data) > max_size:
@@ -144,8 +153,12 @@ def decode_entry(
     # 3. Strict dag-cbor before anything else looks at the bytes: a linear-time check of every
     #    byte (no tag but 42, no shared references, no indefinite lengths, bounded nesting and
     #    item count, canonical form), and only then are objects built.
+    return _decode_fields(data, cid, checked=False, verify_signature=verify_signature)
+
+
+def _decode_fields(data: bytes, cid: CID, *, checked: bool, verify_signature: bool) -> Entry:
     try:
-        raw = codec.decode(data, max_depth=MAX_BLOCK_DEPTH, max_items=MAX_BLOCK_ITEMS)
+        raw = codec.decode(data, max_depth=MAX_BLOCK_DEPTH, max_items=MAX_BLOCK_ITEMS, validated=checked)
     except EntryError as exc:
         exc.cid = cid
         raise
@@ -180,6 +193,8 @@ def decode_entry(
             raise MalformedEntry("sig must be 64 bytes")
         ops = raw["ops"]
         clock = Clock(time, author)
+        if checked:  # its canonical form and signature were proven when it was first checked
+            return Entry(cid, db, clock, tuple(parents), ops, sig, data)
         # 4. Canonical form, checked again: rebuild the bytes of every field around `ops` (whose
         #    canonical form the strict decoder has proven) and compare.
         head, tail = _split_encoding(db, clock, parents, b"")

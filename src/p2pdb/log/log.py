@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +183,10 @@ class Log:
     def __contains__(self, cid: object) -> bool:
         return cid in self._nodes
 
+    def holds(self, cid: CID) -> bool:
+        """Integrated, or verified and waiting for its ancestors."""
+        return cid in self._nodes or cid in self._pending
+
     def clock_of(self, cid: CID) -> Clock:
         return self._nodes[cid].clock
 
@@ -215,12 +219,13 @@ class Log:
         data = self.store.get(cid)
         if data is None:
             return None
-        return decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
+        # Integrated entries were verified before they were stored: decoded without checking again.
+        return decode_entry(data, cid, checked=True)
 
     def _read(self, cid: CID) -> Entry:
         data = self.store.get(cid)
-        assert data is not None  # stored in join() before integration
-        return decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
+        assert data is not None  # stored in join() before integration, after its checks
+        return decode_entry(data, cid, checked=True)
 
     def missing(self) -> set[CID]:
         """CIDs of ancestors that pending entries wait for and that no local store holds."""
@@ -384,9 +389,12 @@ class Log:
         self.store.set_floor(self.id, floor)
         return deleted
 
-    def join(self, blocks: Iterable[Block]) -> JoinResult:
+    def join(self, blocks: Iterable[Block], checked: Container[CID] = frozenset()) -> JoinResult:
         """Verify remote blocks, store the valid ones and integrate every entry whose ancestry
-        is complete. Invalid blocks are reported in ``rejected`` and never stored."""
+        is complete. Invalid blocks are reported in ``rejected`` and never stored.
+        ``checked``: CIDs whose blocks a verifier process already decoded and verified in full
+        (:mod:`p2pdb.log.verifier`); they skip the hash, the byte walk and the signature here. The
+        checks that need this log's state (database, access, rejected ancestors) run for every block."""
         result = JoinResult()
         verified: list[Entry] = []
         # 1. Verify each new block: size, CID, canonical encoding, signature, database, access.
@@ -396,7 +404,10 @@ class Log:
             if cid in self._nodes or cid in self._pending:
                 continue  # same / contained: already known, nothing to do
             try:
-                entry = decode_entry(data, cid, max_size=self.max_entry_size)
+                if expected is None and cid in checked:  # hashed here: these bytes are that block
+                    entry = decode_entry(data, cid, checked=True)
+                else:
+                    entry = decode_entry(data, cid, max_size=self.max_entry_size)
                 if entry.db != self.id:
                     raise WrongDatabase(f"entry belongs to database {entry.db}, not {self.id}", cid)
                 if not self.manifest.can_write(entry.author):

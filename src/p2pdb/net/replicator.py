@@ -30,12 +30,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from p2pdb.log import CID, AccessDenied, Entry, Identity, WrongDatabase, cid_for_block
 from p2pdb.log.identity import public_key_from_peer_id
+from p2pdb.log.verifier import Verifier
 from p2pdb.net.gossip import GossipState, Send
 from p2pdb.net.link import HandshakeError, Link, ProtocolError, connect, serve
 from p2pdb.net.messages import (
@@ -72,6 +73,10 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 HEARTBEAT = 0.2
 #: Event-loop time one chunk of a batch of entries may take before the node serves others (5 ms).
 JOIN_BUDGET = 0.005
+#: Gossiped entries of one peer and database joined together at most (see _on_publish).
+PUBLISH_BATCH = 64
+#: Blocks per piece a big batch is verified in by the verifier process (see _on_blocks_paced).
+VERIFY_PIECE = 64
 
 
 @dataclass(slots=True)
@@ -102,6 +107,8 @@ class Options:
     hello_databases: int = 1024
     #: Unchanged databases whose heads are sent to each peer per interval, in rotation (256).
     heads_per_interval: int = 256
+    #: Verify big batches in a separate process (False; a node started by ``p2pdb start`` sets it).
+    verify_process: bool = False
 
 
 @dataclass(eq=False)
@@ -192,6 +199,11 @@ class Replicator:
         self.address_peer: dict[str, str] = {}  # address -> the peer id found there
         self.gossip = GossipState(degree=self.options.mesh_degree)
         self.snapshots = Snapshots(self)
+        #: Gossiped entries waiting for the end of the loop turn, by (peer id, database).
+        self._publishes: dict[tuple[str, str], dict[CID, bytes]] = {}
+        self._publish_flush = False
+        #: Checks big batches in another process (None: everything is checked on the event loop).
+        self.verifier: Verifier | None = Verifier() if self.options.verify_process else None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -236,6 +248,8 @@ class Replicator:
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+        if self.verifier is not None:
+            await self.verifier.aclose()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
@@ -739,19 +753,32 @@ class Replicator:
         if db is None:
             return
         blocks = blocks[:MAX_BATCH_BLOCKS]
+        # A big batch is verified by the verifier process in pieces, all submitted now: while the
+        # loop joins one piece, the worker checks the next (p2pdb.log.verifier).
+        pieces = [blocks[i : i + VERIFY_PIECE] for i in range(0, len(blocks), VERIFY_PIECE)]
+        verifier = self.verifier
+        checks = [verifier.submit(p, db.log.max_entry_size) if verifier is not None else None for p in pieces]
         wanted: set[CID] = set()
-        size, done = 4, 0
-        while done < len(blocks):
-            chunk = blocks[done : done + size]
-            done += len(chunk)
-            started = time.perf_counter()
-            wanted |= self._join_from(peer, db, chunk).wanted
-            took = max(time.perf_counter() - started, 1e-6)
-            size = max(1, min(2 * size, int(len(chunk) * JOIN_BUDGET / took), MAX_BATCH_BLOCKS))
-            if done < len(blocks):
-                await asyncio.sleep(0)
-                if self.registry.get(name) is not db or name in self.snapshots.bootstrapping:
-                    return  # dropped, replaced or bootstrapping meanwhile: the rest comes again
+        size = 4
+        for number, piece in enumerate(pieces):
+            pending = checks[number]
+            checked: Container[CID] = await pending if pending is not None else frozenset()
+            if pending is not None and (
+                self.registry.get(name) is not db or name in self.snapshots.bootstrapping
+            ):
+                return
+            done = 0
+            while done < len(piece):
+                chunk = piece[done : done + size]
+                done += len(chunk)
+                started = time.perf_counter()
+                wanted |= self._join_from(peer, db, chunk, checked).wanted
+                took = max(time.perf_counter() - started, 1e-6)
+                size = max(1, min(2 * size, int(len(chunk) * JOIN_BUDGET / took), MAX_BATCH_BLOCKS))
+                if done < len(piece) or number + 1 < len(pieces):
+                    await asyncio.sleep(0)
+                    if self.registry.get(name) is not db or name in self.snapshots.bootstrapping:
+                        return  # dropped, replaced or bootstrapping meanwhile: the rest comes again
         wanted = {c for c in wanted if c not in db.log}
         if wanted:
             self._catch_up(peer, name, db, wanted)
@@ -761,8 +788,10 @@ class Replicator:
             return None  # entries wait for the snapshot they build on
         return self._database(name, peer)
 
-    def _join_from(self, peer: Peer, db: Database, blocks: list[bytes]) -> ApplyResult:
-        result = db.join(blocks)
+    def _join_from(
+        self, peer: Peer, db: Database, blocks: list[bytes], checked: Container[CID] = frozenset()
+    ) -> ApplyResult:
+        result = db.join(blocks, checked)
         peer.received += len(result.applied)
         self.counters["entries_received"] += len(result.applied)
         if result.rejected_blocks:
@@ -812,19 +841,47 @@ class Replicator:
                 asked[cid] = now
 
     def _on_publish(self, peer: Peer, message: Publish) -> None:
+        """A gossiped entry. Entries of one peer and database that arrive in the same event-loop
+        turn are joined together at its end (one store transaction for a burst instead of one per
+        entry; at most ``PUBLISH_BATCH`` at a time), then forwarded if they verified."""
         db = self._database(message.db, peer)
         if db is None:
             return
         cid = cid_for_block(message.block)
-        if cid in db.log:
+        key = (peer.peer_id, message.db)
+        queued = self._publishes.get(key)
+        if cid in db.log or (queued is not None and cid in queued):
             self.counters["duplicates_received"] += 1
             return  # seen already: gossip stops here
-        rejected_before = peer.rejected
-        self._on_blocks(peer, message.db, [message.block])
-        if peer.rejected == rejected_before:  # verified (integrated, or waiting for its parents)
-            new, sends = self.gossip.on_publish(
-                peer.peer_id, message.db, bytes(cid), message.block, time.monotonic()
-            )
+        if queued is None:
+            queued = self._publishes[key] = {}
+        queued[cid] = message.block
+        if len(queued) >= PUBLISH_BATCH:
+            self._join_publishes(key, self._publishes.pop(key))
+        elif not self._publish_flush:
+            self._publish_flush = True
+            asyncio.get_running_loop().call_soon(self._flush_publishes)
+
+    def _flush_publishes(self) -> None:
+        self._publish_flush = False
+        batches, self._publishes = self._publishes, {}
+        for key, blocks in batches.items():
+            self._join_publishes(key, blocks)
+
+    def _join_publishes(self, key: tuple[str, str], blocks: dict[CID, bytes]) -> None:
+        peer_id, name = key
+        peer = self.peers.get(peer_id)
+        db = self._blocks_target(peer, name) if peer is not None else None
+        if peer is None or db is None:
+            return  # the link closed (or the database went) meanwhile: the heads exchange repairs it
+        result = self._join_from(peer, db, list(blocks.values()))
+        if result.wanted:
+            self._catch_up(peer, name, db, result.wanted)
+        now = time.monotonic()
+        for cid, block in blocks.items():
+            if not db.log.holds(cid):
+                continue  # refused (or dropped over the limits): only verified entries go on
+            new, sends = self.gossip.on_publish(peer_id, name, bytes(cid), block, now)
             if new:
                 self._dispatch(sends)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -458,9 +458,10 @@ class Database:
 
     # -- remote entries -------------------------------------------------------------------------
 
-    def join(self, blocks: Iterable[Block]) -> ApplyResult:
-        """Verify and integrate remote blocks and apply the entries that became complete."""
-        return self._join(lambda: self.log.join(blocks))
+    def join(self, blocks: Iterable[Block], checked: Container[CID] = frozenset()) -> ApplyResult:
+        """Verify and integrate remote blocks and apply the entries that became complete
+        (``checked``: see :meth:`p2pdb.log.Log.join`)."""
+        return self._join(lambda: self.log.join(blocks, checked))
 
     def join_heads(self, heads: Iterable[CID]) -> ApplyResult:
         """Take a peer's heads: apply what the local store already holds below them (blocks kept
