@@ -189,11 +189,12 @@ class Materializer:
         loser: Clock | None,
     ) -> None:
         conflicts = self.db.conflicts
-        key = pk_key(change.pk)
         if before is not None and after.cl != before.cl and before.origin is not None:
-            conflicts.clear_row("duplicate_key", change.table, key)  # a new life: the old one's records go
+            # a new life: the old one's records go
+            conflicts.clear_row("duplicate_key", change.table, pk_key(change.pk))
         if loser is None:
             return
+        key = pk_key(change.pk)
         # The losing insert by its clock only: its entry may be pruned (conflicts.py, duplicate_key).
         conflicts.record(
             "duplicate_key",

@@ -50,10 +50,14 @@ def _jsonable(value: Any) -> Any:
 _ENCODER = msgspec.json.Encoder()
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
 def _dumps(value: Any) -> str:
-    """Compact JSON. BLOBs become ``{"$base64": ...}``; the common case (no BLOB) skips the walk."""
-    values = value.values() if isinstance(value, Mapping) else value
-    if any(type(v) is bytes or isinstance(v, Mapping | list | tuple) for v in values):
+    """Compact JSON. BLOBs become ``{"$base64": ...}``; the common case (scalars only) skips the walk."""
+    values = value.values() if isinstance(value, dict | Mapping) else value
+    scalars = _SCALARS
+    if not all(type(v) in scalars for v in values):
         value = _jsonable(value)
     return _ENCODER.encode(value).decode("utf-8")
 

@@ -61,16 +61,26 @@ def make_rid(time: int, seq: int, author: bytes) -> bytes:
 class RowStates:
     """Reads and writes row states on one connection, inside the caller's transaction."""
 
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_last")
 
     def __init__(self, conn: apsw.Connection) -> None:
         self._conn = conn
+        #: The last key encoded and its bytes: a merge reads, then writes, the state of one key.
+        self._last: tuple[Sequence[SqlValue], bytes] | None = None
         for statement in ROWS_SCHEMA:
             conn.execute(statement)
 
+    def _key(self, pk: Sequence[SqlValue]) -> bytes:
+        last = self._last
+        if last is not None and last[0] is pk and type(pk) is tuple:  # the same (immutable) key object
+            return last[1]
+        key = pk_key(pk)
+        self._last = (pk, key)
+        return key
+
     def get(self, table: str, pk: Sequence[SqlValue]) -> RowState | None:
         for (blob,) in self._conn.execute(
-            "SELECT state FROM _p2pdb_rows WHERE tbl = ? AND pk = ?", (table, pk_key(pk))
+            "SELECT state FROM _p2pdb_rows WHERE tbl = ? AND pk = ?", (table, self._key(pk))
         ):
             return decode_state(blob)
         return None
@@ -78,7 +88,7 @@ class RowStates:
     def put(self, table: str, pk: Sequence[SqlValue], state: RowState) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO _p2pdb_rows (tbl, pk, state) VALUES (?, ?, ?)",
-            (table, pk_key(pk), encode_state(state)),
+            (table, self._key(pk), encode_state(state)),
         )
 
     def drop_table(self, table: str) -> None:
