@@ -11,6 +11,7 @@ import apsw
 
 from p2pdb.crdt import Cell, RowState, decode_state, encode_state
 from p2pdb.log import Clock
+from p2pdb.store.stored_state import Authors, to_canonical, to_stored
 from tests.integration.cluster import cluster
 
 
@@ -32,13 +33,12 @@ def test_verify_detects_an_edited_merge_state(tmp_path: Path) -> None:
         # Someone gives row 1's cell a version from the far future: later updates would lose to it.
         conn = apsw.Connection(str(node.data_dir / "db" / "shop.sqlite"))
         (pk, blob) = conn.execute("SELECT pk, state FROM _p2pdb_rows").fetchone()
-        state = decode_state(blob)
+        authors = Authors(conn)  # states are stored with local author numbers
+        state = decode_state(to_canonical(blob, authors.key))
         cells = dict(state.cells)
         cells["v"] = Cell("a", Clock(10**9, cells["v"].version.id))
-        conn.execute(
-            "UPDATE _p2pdb_rows SET state = ? WHERE pk = ?",
-            (encode_state(RowState(state.cl, cells, state.contribs, state.origin)), pk),
-        )
+        forged = encode_state(RowState(state.cl, cells, state.contribs, state.origin))
+        conn.execute("UPDATE _p2pdb_rows SET state = ? WHERE pk = ?", (to_stored(forged, authors.number), pk))
         conn.close()
         tampered = _verify(node.data_dir, "shop")
         assert tampered.returncode == 1, tampered.stdout + tampered.stderr

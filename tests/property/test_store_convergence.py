@@ -63,6 +63,7 @@ from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRang
 from p2pdb.store import checkpointing as ck
 from p2pdb.store.project import literal_value
 from p2pdb.store.snapshot import SnapshotError, SnapshotStore, dump
+from p2pdb.store.stored_state import canonical_reader
 
 MANIFEST = Manifest("convergence")
 logging.getLogger("p2pdb").setLevel(logging.ERROR)  # rejected entries are expected here
@@ -197,7 +198,10 @@ def outcome(db: Database) -> dict[str, Any]:
     return {
         "tables": [(t.to_ipld(), db.catalog.schema.tables[t.ident].indexes) for t in db.tables()],
         "hash": db.state_hash(),
-        "states": db.query("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk"),
+        "states": [
+            (tbl, pk, canonical_reader(db.conn)(state))  # stored with local author numbers
+            for tbl, pk, state in db.query("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk")
+        ],
         "conflicts": db.conflicts.rows(),
         "settled": db.settler.records(),
         "rejected": sorted((bytes(c), r) for c, r in db.rejected()),

@@ -447,6 +447,7 @@ class Database:
         self._reload_state()
 
     def _reload_state(self) -> None:
+        self.rows.reload()
         self.catalog.reload()
         self.access.reload()
         self.settler.reload()

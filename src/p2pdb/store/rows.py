@@ -2,7 +2,8 @@
 writes the rows SQL shows.
 
 ``_p2pdb_rows(tbl, pk, state)`` keeps one :class:`~p2pdb.crdt.RowState` per row ever seen, keyed by the
-table identity and the canonical dag-cbor encoding of the key values. A table without a primary key
+table identity and the canonical dag-cbor encoding of the key values; the state is stored with local
+numbers for its author keys (:mod:`p2pdb.store.stored_state`). A table without a primary key
 gives each row a hidden identity (a byte string made from the inserting entry's clock and a sequence
 number, so no two peers ever make the same one); ``_p2pdb_rids(tbl, rid, lrow)`` maps it to the row's
 SQLite rowid on this replica. SQL never sees the identity: ``SELECT *`` shows the user's columns only.
@@ -21,6 +22,7 @@ import apsw
 from p2pdb.crdt import RowState, SqlValue, decode_state, encode_state
 from p2pdb.log import codec
 from p2pdb.schema import TableSpec, quote
+from p2pdb.store.stored_state import Authors, to_canonical, to_stored
 
 ROWS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_rows ("
@@ -61,7 +63,7 @@ def make_rid(time: int, seq: int, author: bytes) -> bytes:
 class RowStates:
     """Reads and writes row states on one connection, inside the caller's transaction."""
 
-    __slots__ = ("_conn", "_last")
+    __slots__ = ("_conn", "_last", "authors")
 
     def __init__(self, conn: apsw.Connection) -> None:
         self._conn = conn
@@ -69,6 +71,16 @@ class RowStates:
         self._last: tuple[Sequence[SqlValue], bytes] | None = None
         for statement in ROWS_SCHEMA:
             conn.execute(statement)
+        #: States are stored with local numbers for author keys (p2pdb.store.stored_state).
+        self.authors = Authors(conn)
+
+    def reload(self) -> None:
+        """After a rollback: numbers given to new author keys in it are gone."""
+        self.authors.reload()
+        self._last = None
+
+    def _decode(self, blob: bytes) -> RowState:
+        return decode_state(to_canonical(blob, self.authors.key))
 
     def _key(self, pk: Sequence[SqlValue]) -> bytes:
         last = self._last
@@ -82,13 +94,13 @@ class RowStates:
         for (blob,) in self._conn.execute(
             "SELECT state FROM _p2pdb_rows WHERE tbl = ? AND pk = ?", (table, self._key(pk))
         ):
-            return decode_state(blob)
+            return self._decode(blob)
         return None
 
     def put(self, table: str, pk: Sequence[SqlValue], state: RowState) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO _p2pdb_rows (tbl, pk, state) VALUES (?, ?, ?)",
-            (table, self._key(pk), encode_state(state)),
+            (table, self._key(pk), to_stored(encode_state(state), self.authors.number)),
         )
 
     def drop_table(self, table: str) -> None:
@@ -101,7 +113,7 @@ class RowStates:
             self._conn.execute("SELECT pk, state FROM _p2pdb_rows WHERE tbl = ? ORDER BY pk", (table,))
         )
         for key, blob in rows:
-            yield pk_from_key(key), decode_state(blob)
+            yield pk_from_key(key), self._decode(blob)
 
     # -- hidden identities -----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ when it equals what the signed checkpoint says. Nothing of a peer's SQL text is 
 
 from __future__ import annotations
 
+import functools
 import io
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -28,11 +29,13 @@ from typing import IO, Any
 import apsw
 
 from p2pdb.checkpoint import Proposal
+from p2pdb.crdt import StateDecodeError
 from p2pdb.log import CID, codec
 from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import cid_for_block
 from p2pdb.schema import Schema, TableSpec
 from p2pdb.store.schema import quote
+from p2pdb.store.stored_state import Authors, canonical_reader, to_stored
 
 #: Tables of the merge state a snapshot carries (the rows SQL shows are rebuilt from them).
 STATE_TABLES = (
@@ -123,7 +126,11 @@ def dump(
     for name in STATE_TABLES:
         columns = _columns(conn, name)
         order = ", ".join(f'"{c}"' for c in columns)
-        rows = (list(r) for r in conn.execute(f"SELECT {order} FROM {name} ORDER BY {order}"))
+        rows: Iterable[list[Any]] = (
+            list(r) for r in conn.execute(f"SELECT {order} FROM {name} ORDER BY {order}")
+        )
+        if name == "_p2pdb_rows":  # stored with local author numbers: a snapshot carries canonical states
+            rows = _mapped(rows, columns.index("state"), canonical_reader(conn))
         table(name, columns, rows)
     for key, resolved in sorted((schema.tables if schema is not None else {}).items()):
         spec = resolved.spec
@@ -261,7 +268,10 @@ def load_tables(
             raise SnapshotError(f"snapshot table {name} has other columns than this version's")
         marks = ", ".join("?" for _ in columns)
         listed = ", ".join(f'"{c}"' for c in columns)
-        conn.executemany(f"INSERT INTO {name} ({listed}) VALUES ({marks})", _rows(root, name, get, progress))
+        rows: Iterable[list[Any]] = _rows(root, name, get, progress)
+        if name == "_p2pdb_rows":
+            rows = _mapped(rows, columns.index("state"), functools.partial(_stored, authors=Authors(conn)))
+        conn.executemany(f"INSERT INTO {name} ({listed}) VALUES ({marks})", rows)
     controls: dict[int, frozenset[CID]] = {}
     for index, blob in _rows(root, _CONTROLS, get, progress):
         if type(index) is not int or type(blob) is not bytes or len(blob) % 36:
@@ -274,6 +284,21 @@ def load_tables(
             raise SnapshotError("malformed floor entry in snapshot")
         floor.append(FloorNode(cid, time, author, controls[index], _cids(parents, "floor parents")))
     return floor
+
+
+def _mapped(rows: Iterable[list[Any]], index: int, fn: Callable[[bytes], bytes]) -> Iterator[list[Any]]:
+    for row in rows:
+        row[index] = fn(row[index])
+        yield row
+
+
+def _stored(blob: Any, authors: Authors) -> bytes:
+    if type(blob) is not bytes:
+        raise SnapshotError("malformed row state in snapshot")
+    try:
+        return to_stored(blob, authors.number)
+    except (StateDecodeError, IndexError) as exc:
+        raise SnapshotError(f"malformed row state in snapshot: {exc}") from exc
 
 
 def load_rows(

@@ -13,6 +13,7 @@ import apsw
 from p2pdb.log import codec
 from p2pdb.schema import Schema
 from p2pdb.store.schema import quote
+from p2pdb.store.stored_state import canonical_reader
 
 
 def state_hash(conn: apsw.Connection, schema: Schema) -> str:
@@ -47,8 +48,9 @@ def merge_state_parts(conn: apsw.Connection) -> dict[str, str]:
     """The merge state's hash by part (what a mismatch report names)."""
     parts: dict[str, str] = {}
     digest = hashlib.sha256()
-    for row in conn.execute("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk"):
-        digest.update(codec.encode(list(row)))
+    canonical = canonical_reader(conn)  # states are stored with local author numbers
+    for tbl, pk, state in conn.execute("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk"):
+        digest.update(codec.encode([tbl, pk, canonical(state)]))
     parts["rows"] = digest.hexdigest()
     conflicts = sorted(
         tuple(r)
