@@ -7,7 +7,7 @@ from typing import Any
 
 from p2pdb.log import Log, Manifest, SQLiteBlockStore
 
-from .helpers import ALICE, BOB
+from .helpers import ALICE, BOB, CAROL
 
 MANIFEST = Manifest("floor")
 
@@ -49,3 +49,23 @@ def test_a_restarted_log_reads_its_floor_and_the_control_sets_below_it() -> None
     assert again.heads == (after.cid,)
     assert again.control_past(after.cid) == {entries[0].cid}  # read through the floor
     assert again.next_clock() == log.next_clock()
+
+
+def test_an_entry_waiting_for_a_parent_still_integrates_after_its_other_parent_is_pruned() -> None:
+    """A pending entry names a parent the log holds and one it lacks. Pruning must keep the held one
+    known (in the floor), or the entry waits forever for a parent nobody will send again (found by
+    the convergence property: a light replica never applied a forged entry the others rejected)."""
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    carol = Log(CAROL, MANIFEST, is_control=is_control)
+    other = carol.append(["carol's write, not sent yet"])  # concurrent with all of alice's
+    merge = Log(BOB, MANIFEST, is_control=is_control)
+    merge.join([*(e.block for e in entries[:3]), other.block])
+    waiting = merge.append(["names entries[2] and carol's write"])
+    assert set(waiting.parents) == {entries[2].cid, other.cid}
+    log.join([waiting.block])  # pending: carol's write is missing
+    assert waiting.cid not in log and log.missing() == {other.cid}
+    log.prune(log.heads, keep=[])
+    assert entries[2].cid in log.floor  # kept known: a pending entry names it
+    result = log.join([other.block])
+    assert {e.cid for e in result.added} == {other.cid, waiting.cid}

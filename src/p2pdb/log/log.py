@@ -371,8 +371,10 @@ class Log:
         The caller runs it in its store transaction."""
         below = set(below)
         gone = self.past(below)
-        # ``below`` itself and any current head among the pruned stay known: later entries name them.
-        wanted = (set(keep) | below | (self._heads & gone)) & gone
+        # ``below`` itself, any current head among the pruned, and every parent a pending entry
+        # names stay known: later entries name them (a pending one would otherwise wait forever).
+        named = {p for node in self._pending.values() for p in node.parents}
+        wanted = (set(keep) | below | (self._heads & gone) | named) & gone
         floor = [n for n in self.floor_nodes(wanted) if n.cid in gone or n.cid in self._floor]
         kept = {n.cid for n in floor}
         deleted = 0
