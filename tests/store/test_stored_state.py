@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from p2pdb.crdt import Cell, Contribution, RowState, StateDecodeError, decode_state, encode_state
 from p2pdb.log import Clock, Identity, Manifest
 from p2pdb.store import Database, MemoryEngine
-from p2pdb.store.stored_state import Authors, to_canonical, to_stored
+from p2pdb.store.stored_state import Authors, load_state, store_state, to_canonical, to_stored
 
 keys = st.binary(min_size=32, max_size=32)
 times = st.integers(1, 2**63 - 1)
@@ -47,6 +47,39 @@ def test_stored_bytes_convert_back_to_the_canonical_ones_exactly(state: RowState
     assert to_canonical(stored, by_number.__getitem__) == canonical
     assert len(stored) <= len(canonical)
     assert to_canonical(canonical, by_number.__getitem__) == canonical  # the older form is read as is
+
+
+@st.composite
+def one_write_states(draw: st.DrawFn) -> RowState:
+    """Rows whose cells all come from one write, with or without that write as their origin."""
+    version = Clock(draw(times), draw(keys))
+    cells = {f"c{i}": Cell(draw(values), version) for i in range(draw(st.integers(1, 6)))}
+    return RowState(2 * draw(st.integers(0, 2**40)) + 1, cells, {}, version if draw(st.booleans()) else None)
+
+
+@settings(max_examples=300)
+@given(state=st.one_of(states(), one_write_states()))
+def test_every_stored_form_gives_back_the_state_and_its_canonical_bytes(state: RowState) -> None:
+    conn = apsw.Connection(":memory:")
+    authors = Authors(conn)
+    stored = store_state(state, authors.number)
+    assert load_state(stored, authors.key) == state
+    assert to_canonical(stored, authors.key) == encode_state(state)
+    assert len(stored) <= len(encode_state(state))
+
+
+def test_a_row_written_by_one_write_is_stored_compact() -> None:
+    conn = apsw.Connection(":memory:")
+    authors = Authors(conn)
+    key = Identity.generate().public_key
+    version = Clock(100_000, key)
+    cells = {"id": Cell(1, version), "a": Cell(7, version), "b": Cell("value 00000001", version)}
+    insert = RowState(1, cells, origin=version)
+    updated = RowState(1, {**cells, "a": Cell(8, Clock(100_001, key))}, origin=version)
+    assert len(store_state(insert, authors.number)) < len(encode_state(insert)) - 50
+    assert store_state(updated, authors.number)[1] == 2  # two versions: the general form
+    for state in (insert, updated):
+        assert load_state(store_state(state, authors.number), authors.key) == state
 
 
 def test_a_state_is_stored_about_32_bytes_smaller_per_author() -> None:

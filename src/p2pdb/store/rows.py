@@ -19,10 +19,10 @@ from typing import Any
 
 import apsw
 
-from p2pdb.crdt import RowState, SqlValue, decode_state, encode_state
+from p2pdb.crdt import RowState, SqlValue
 from p2pdb.log import codec
 from p2pdb.schema import TableSpec, quote
-from p2pdb.store.stored_state import Authors, to_canonical, to_stored
+from p2pdb.store.stored_state import Authors, load_state, store_state
 
 ROWS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_rows ("
@@ -80,7 +80,7 @@ class RowStates:
         self._last = None
 
     def _decode(self, blob: bytes) -> RowState:
-        return decode_state(to_canonical(blob, self.authors.key))
+        return load_state(blob, self.authors.key)
 
     def _key(self, pk: Sequence[SqlValue]) -> bytes:
         last = self._last
@@ -100,7 +100,7 @@ class RowStates:
     def put(self, table: str, pk: Sequence[SqlValue], state: RowState) -> None:
         self._conn.execute(
             "INSERT OR REPLACE INTO _p2pdb_rows (tbl, pk, state) VALUES (?, ?, ?)",
-            (table, self._key(pk), to_stored(encode_state(state), self.authors.number)),
+            (table, self._key(pk), store_state(state, self.authors.number)),
         )
 
     def drop_table(self, table: str) -> None:

@@ -1,5 +1,5 @@
 """How row states are stored: the canonical bytes (:func:`p2pdb.crdt.encode_state`) with each author
-key replaced by a small local number.
+key replaced by a small local number, and a compact form for rows written by one write.
 
 A canonical state names its authors once, as a sorted list of 32-byte keys, and its cells refer to
 them by position in that list. On disk the list holds instead each key's number in this file's
@@ -7,6 +7,10 @@ them by position in that list. On disk the list holds instead each key's number 
 forms convert by rewriting that list alone. That saves about 32 bytes per row, a quarter of a typical
 state. States without authors (``[1, cl]``) are stored as they are, and so are states written
 before this form existed: both forms are read.
+
+A row whose cells all come from one write (a plain insert, or a row updated whole) is stored
+compact instead: ``[3, cl, author number, time, {column: value}, has origin]``, without a version
+per cell (docs/crdt.md §7).
 
 The numbers are local to one file (each replica numbers the keys it meets in its own order). So
 everything that leaves the file, or is compared between replicas, uses the canonical bytes:
@@ -19,13 +23,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import apsw
+import cbor2
 
-from p2pdb.crdt import StateDecodeError
+from p2pdb.crdt import Cell, RowState, StateDecodeError, decode_state, encode_state
+from p2pdb.crdt._values import SQL_TYPES
+from p2pdb.log import Clock
 
 AUTHORS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_authors (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE)"
 )
-_CANONICAL, _STORED = 0x01, 0x02
+_CANONICAL, _STORED, _COMPACT = 0x01, 0x02, 0x03
 _KEY_HEAD = b"\x58\x20"  # a CBOR byte string of 32 bytes
 _KEY_LENGTH = 32
 
@@ -129,9 +136,11 @@ def to_stored(canonical: bytes, number: Callable[[bytes], int]) -> bytes:
 
 
 def to_canonical(stored: bytes, key: Callable[[int], bytes]) -> bytes:
-    """The canonical bytes of a stored state (of either form)."""
+    """The canonical bytes of a stored state (of any form)."""
     if len(stored) < 2 or stored[1] == _CANONICAL:
         return stored
+    if stored[1] == _COMPACT:
+        return encode_state(_compact(stored, key))
     if stored[1] != _STORED:
         raise StateDecodeError("unknown row state format")
     span = _authors_span(stored)
@@ -146,6 +155,59 @@ def to_canonical(stored: bytes, key: Callable[[int], bytes]) -> bytes:
         parts.append(_KEY_HEAD + key(number))
     parts.append(stored[pos:])
     return b"".join(parts)
+
+
+def store_state(state: RowState, number: Callable[[bytes], int]) -> bytes:
+    """The stored bytes of ``state``. A row whose cells were all written by one write (and whose
+    origin, if any, is that write: a plain insert) is stored compact, as
+    ``[3, cl, author number, time, {column: value}, has origin]``; any other in version 2."""
+    cells = state.cells
+    if cells and not state.contribs:
+        versions = {cell.version for cell in cells.values()}
+        if len(versions) == 1:
+            (version,) = versions
+            if state.origin is None or state.origin == version:
+                values = {column: cell.value for column, cell in cells.items()}
+                item = [
+                    _COMPACT,
+                    state.cl,
+                    number(version.id),
+                    version.time,
+                    values,
+                    int(state.origin is not None),
+                ]
+                return cbor2.dumps(item, canonical=True)
+    return to_stored(encode_state(state), number)
+
+
+def load_state(stored: bytes, key: Callable[[int], bytes]) -> RowState:
+    """The state stored in ``stored`` (any of the three forms)."""
+    if len(stored) > 1 and stored[1] == _COMPACT:
+        return _compact(stored, key)
+    return decode_state(to_canonical(stored, key))
+
+
+def _compact(stored: bytes, key: Callable[[int], bytes]) -> RowState:
+    try:
+        item = cbor2.loads(stored)
+    except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
+        raise StateDecodeError(f"stored row state is not valid CBOR: {exc}") from exc
+    if type(item) is not list or len(item) != 6 or item[0] != _COMPACT:
+        raise StateDecodeError("a compact row state is [3, cl, author, time, values, has origin]")
+    _, cl, number, time, values, has_origin = item
+    if not all(type(v) is int and v >= 0 for v in (cl, number, time)) or has_origin not in (0, 1):
+        raise StateDecodeError("bad numbers in a compact row state")
+    if type(values) is not dict or not values:
+        raise StateDecodeError("a compact row state has cells")
+    if any(type(c) is not str or type(v) not in SQL_TYPES for c, v in values.items()):
+        raise StateDecodeError("bad cell in a compact row state")
+    version = Clock(time, key(number))
+    try:
+        return RowState(
+            cl, {c: Cell(v, version) for c, v in values.items()}, {}, version if has_origin else None
+        )
+    except ValueError as exc:
+        raise StateDecodeError(str(exc)) from exc
 
 
 def canonical_reader(conn: apsw.Connection) -> Callable[[bytes], bytes]:
