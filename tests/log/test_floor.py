@@ -69,3 +69,21 @@ def test_an_entry_waiting_for_a_parent_still_integrates_after_its_other_parent_i
     assert entries[2].cid in log.floor  # kept known: a pending entry names it
     result = log.join([other.block])
     assert {e.cid for e in result.added} == {other.cid, waiting.cid}
+
+
+def test_the_parents_of_entries_above_the_floor_stay_known() -> None:
+    """An entry concurrent with the checkpoint builds on an old entry, below the last interval.
+    Pruning must keep that parent known, or walks down the DAG meet a parent the log does not know
+    (found by the convergence property: a KeyError in ``since_cids`` on a light replica)."""
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    bob = Log(BOB, MANIFEST, is_control=is_control)
+    bob.join(e.block for e in entries[:2])
+    side = bob.append(["bob's write on an old entry"])
+    log.join([side.block])
+    assert set(log.heads) == {entries[-1].cid, side.cid}
+    log.prune([entries[-1].cid], keep=[])
+    assert entries[1].cid in log.floor
+    assert log.since_cids([]) == [side.cid]  # walks through the floor without a gap
+    again = Log(ALICE, MANIFEST, store, is_control=is_control)  # and after a restart
+    assert again.since_cids([]) == [side.cid] and entries[1].cid in again.floor

@@ -371,9 +371,11 @@ class Log:
         The caller runs it in its store transaction."""
         below = set(below)
         gone = self.past(below)
-        # ``below`` itself, any current head among the pruned, and every parent a pending entry
-        # names stay known: later entries name them (a pending one would otherwise wait forever).
+        # ``below`` itself, any current head among the pruned, and every parent that an entry which
+        # stays (integrated above them, or pending) names stay known: later entries name them, walks
+        # down the DAG reach them, and a pending entry would otherwise wait forever.
         named = {p for node in self._pending.values() for p in node.parents}
+        named.update(p for cid, node in self._nodes.items() if cid not in gone for p in node.parents)
         wanted = (set(keep) | below | (self._heads & gone) | named) & gone
         floor = [n for n in self.floor_nodes(wanted) if n.cid in gone or n.cid in self._floor]
         kept = {n.cid for n in floor}
