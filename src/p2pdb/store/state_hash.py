@@ -35,7 +35,7 @@ def state_hash(conn: apsw.Connection, schema: Schema) -> str:
 def merge_state_hash(conn: apsw.Connection) -> str:
     """Hash of the merge state behind the rows: per-row states, conflict records, UNIQUE
     settlement, rejected entries, and the events every later entry is judged by (schema, access
-    rules, id ranges, orphaned columns, checkpoints). Equal on converged replicas; ``p2pdb verify``
+    rules, id ranges, checkpoints). Equal on converged replicas; ``p2pdb verify``
     compares it with a replay of the log, so an edited merge state is found, not silently obeyed,
     and a snapshot restored from a peer must match a checkpoint's hash in all of it."""
     digest = hashlib.sha256()
@@ -71,12 +71,14 @@ def merge_state_parts(conn: apsw.Connection) -> dict[str, str]:
     return parts
 
 
-#: Tables of events taken from the log, with the columns every replica agrees on.
+#: Tables of events taken from the log, with the columns every replica agrees on. Not
+#: ``_p2pdb_orphans``: it is a hint derived from the row states (which columns rows hold cells for
+#: that the table does not show; it only decides a rebuild instead of an ALTER), kept as a superset
+#: whose exact contents depend on the order of arrival (a rebuild recomputes it, an add does not).
 _EVENT_TABLES = (
     ("_p2pdb_schema", "cid, idx, time, author, kind, body"),
     ("_p2pdb_acl", "cid, idx, time, author, body"),
     ("_p2pdb_ids", "*"),
-    ("_p2pdb_orphans", "tbl, col"),
     (
         "_p2pdb_checkpoints",
         "cid, seq, prev, author, time, entries, rows, state, merge, at, heads, covers_prev, block",
