@@ -92,6 +92,29 @@ def test_a_dead_worker_costs_only_speed() -> None:
     asyncio.run(main())
 
 
+def test_an_idle_worker_exits_and_the_next_batch_starts_another() -> None:
+    async def main() -> None:
+        verifier = Verifier()
+        verifier.idle_seconds = 0.2
+        good = history(MIN_BLOCKS)
+        try:
+            first = verifier.submit(good, 1 << 20)
+            assert first is not None and await first == {cid_for_block(b) for b in good}
+            worker = verifier._proc
+            assert worker is not None
+            async with asyncio.timeout(10):
+                while worker.returncode is None:  # it exits by itself (its stdin closed)
+                    await asyncio.sleep(0.05)
+            assert verifier.retired == 1 and verifier._proc is None
+            second = verifier.submit(good, 1 << 20)  # not broken: a new worker takes it
+            assert second is not None and await second == {cid_for_block(b) for b in good}
+            assert verifier._proc is not None and verifier._proc is not worker
+        finally:
+            await verifier.aclose()
+
+    asyncio.run(main())
+
+
 def test_a_program_without_a_main_guard_can_use_it() -> None:
     """The worker is ``python -m p2pdb.log.verifier``, not a multiprocessing child: it never runs
     the parent's main module again (a multiprocessing spawn did, and failed, for a plain script)."""

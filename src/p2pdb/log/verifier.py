@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 #: Batches smaller than this are checked by the log itself: a round trip to the worker costs more.
 MIN_BLOCKS = 32
+#: Seconds without work after which the worker exits (started again by the next big batch).
+IDLE_SECONDS = 60.0
 _U32 = struct.Struct(">I")
 _HEAD = struct.Struct(">II")
 
@@ -90,8 +92,11 @@ class Verifier:
         self._wake: asyncio.Event | None = None
         self._ready: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._exited: asyncio.subprocess.Process | None = None
+        self._exiting: list[asyncio.subprocess.Process] = []  # stopped, to be reaped
         self._broken = False
+        #: A worker with nothing to do for this long exits (it costs a Python process's memory).
+        self.idle_seconds = IDLE_SECONDS
+        self.retired = 0
         self.batches = 0
         self.blocks = 0
 
@@ -126,7 +131,13 @@ class Verifier:
             self._ready.set()
             assert self._proc.stdin is not None
             while True:
-                await self._wake.wait()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                except TimeoutError:
+                    if not self._waiting and not self._outbox:
+                        self._retire()  # idle: the next big batch starts another worker
+                        return
+                    continue
                 self._wake.clear()
                 while self._outbox:
                     frame, future = self._outbox.popleft()
@@ -158,6 +169,18 @@ class Verifier:
         except Exception as exc:  # the worker died (EOF) or spoke nonsense
             self._fail(exc)
 
+    def _retire(self) -> None:
+        """Stop an idle worker: its stdin closes and it exits; nothing is marked broken."""
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        self._tasks = []
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.stdin is not None:
+            proc.stdin.close()
+            self._exiting = [p for p in self._exiting if p.returncode is None] + [proc]
+        self.retired += 1
+
     def _fail(self, exc: BaseException) -> None:
         if not self._broken:
             log.warning("entry verifier process failed (%s): verifying in the node", exc or type(exc))
@@ -187,13 +210,13 @@ class Verifier:
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-            self._exited = proc
+            self._exiting.append(proc)
 
     async def aclose(self) -> None:
-        """:meth:`close`, then wait for the worker to exit."""
+        """:meth:`close`, then wait for the workers to exit."""
         self.close()
-        proc, self._exited = self._exited, None
-        if proc is not None:
+        exiting, self._exiting = self._exiting, []
+        for proc in exiting:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(proc.wait(), 5)
 
