@@ -169,12 +169,20 @@ class Verifier:
         except Exception as exc:  # the worker died (EOF) or spoke nonsense
             self._fail(exc)
 
-    def _retire(self) -> None:
-        """Stop an idle worker: its stdin closes and it exits; nothing is marked broken."""
+    def _stop_tasks(self) -> None:
+        """Cancel the sender and the receiver (but the one calling)."""
+        try:
+            current = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            current = None
         for task in self._tasks:
-            if task is not asyncio.current_task():
+            if task is not current:
                 task.cancel()
         self._tasks = []
+
+    def _retire(self) -> None:
+        """Stop an idle worker: its stdin closes and it exits; nothing is marked broken."""
+        self._stop_tasks()
         proc, self._proc = self._proc, None
         if proc is not None and proc.stdin is not None:
             proc.stdin.close()
@@ -185,22 +193,11 @@ class Verifier:
         if not self._broken:
             log.warning("entry verifier process failed (%s): verifying in the node", exc or type(exc))
         self._broken = True
-        for future in [*self._waiting, *(f for _, f in self._outbox)]:
-            if not future.done():
-                future.set_result(set())
-        self._waiting.clear()
-        self._outbox.clear()
         self.close()
 
     def close(self) -> None:
         """Stop the worker (a batch still waiting gets "nothing checked")."""
-        try:
-            current = asyncio.current_task()
-        except RuntimeError:  # no running loop
-            current = None
-        for task in self._tasks:
-            if task is not current:
-                task.cancel()
+        self._stop_tasks()
         for future in [*self._waiting, *(f for _, f in self._outbox)]:
             if not future.done():
                 future.set_result(set())

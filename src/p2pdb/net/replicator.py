@@ -737,13 +737,19 @@ class Replicator:
         if unknown:
             self._dispatch(self.gossip.on_ihave(peer.peer_id, message.db, unknown, time.monotonic()))
 
-    def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
+    def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> Database | None:
+        """Join a batch at once; returns the database it went to (None: it was not taken)."""
         db = self._blocks_target(peer, name)
         if db is None:
-            return
+            return None
         result = self._join_from(peer, db, blocks[:MAX_BATCH_BLOCKS])
         if result.wanted:
             self._catch_up(peer, name, db, result.wanted)
+        return db
+
+    def _moved_on(self, name: str, db: Database) -> bool:
+        """The database was dropped, replaced or is bootstrapping since a batch for it arrived."""
+        return self.registry.get(name) is not db or name in self.snapshots.bootstrapping
 
     async def _on_blocks_paced(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
         """A batch (a push, an answer to a Want): joined in chunks of about ``JOIN_BUDGET`` of
@@ -763,9 +769,7 @@ class Replicator:
         for number, piece in enumerate(pieces):
             pending = checks[number]
             checked: Container[CID] = await pending if pending is not None else frozenset()
-            if pending is not None and (
-                self.registry.get(name) is not db or name in self.snapshots.bootstrapping
-            ):
+            if pending is not None and self._moved_on(name, db):
                 return
             done = 0
             while done < len(piece):
@@ -777,8 +781,8 @@ class Replicator:
                 size = max(1, min(2 * size, int(len(chunk) * JOIN_BUDGET / took), MAX_BATCH_BLOCKS))
                 if done < len(piece) or number + 1 < len(pieces):
                     await asyncio.sleep(0)
-                    if self.registry.get(name) is not db or name in self.snapshots.bootstrapping:
-                        return  # dropped, replaced or bootstrapping meanwhile: the rest comes again
+                    if self._moved_on(name, db):
+                        return  # the rest comes again
         wanted = {c for c in wanted if c not in db.log}
         if wanted:
             self._catch_up(peer, name, db, wanted)
@@ -871,12 +875,9 @@ class Replicator:
     def _join_publishes(self, key: tuple[str, str], blocks: dict[CID, bytes]) -> None:
         peer_id, name = key
         peer = self.peers.get(peer_id)
-        db = self._blocks_target(peer, name) if peer is not None else None
-        if peer is None or db is None:
+        db = self._on_blocks(peer, name, list(blocks.values())) if peer is not None else None
+        if db is None:
             return  # the link closed (or the database went) meanwhile: the heads exchange repairs it
-        result = self._join_from(peer, db, list(blocks.values()))
-        if result.wanted:
-            self._catch_up(peer, name, db, result.wanted)
         now = time.monotonic()
         for cid, block in blocks.items():
             if not db.log.holds(cid):

@@ -422,22 +422,19 @@ class Materializer:
         ]
         for cid in cids:
             entry = db.log.get(CID(cid))
-            if entry is None:
-                # Pruned below a checkpoint (a light node, or one started from a snapshot): its record
-                # is decided from what is known. While the table exists, the decision cannot change
-                # here: a change of its key, rule or generations replays the table instead (and a
-                # replay of pruned history is a history gap). When the table is dropped, the DROP
-                # saw the entry, because a DROP that does not cover the floor is a history gap
-                # (_record_concurrent_writes): so, as on an archive, the change is not lost.
-                if table is None:
-                    db.conn.execute(
-                        "DELETE FROM _p2pdb_conflicts WHERE kind = 'lost_write' AND tbl = ? AND cid = ?",
-                        (key, cid),
-                    )
+            # An entry pruned below a checkpoint (a light node, or one started from a snapshot) is
+            # decided from what is known. While the table exists, its record cannot change here: a
+            # change of key, rule or generations replays the table instead (a history gap when
+            # pruned). When the table is dropped, the DROP saw the entry, because a DROP that does not
+            # cover the floor is a history gap (_record_concurrent_writes): as on an archive, the
+            # change is not lost.
+            if entry is None and table is not None:
                 continue
             db.conn.execute(
                 "DELETE FROM _p2pdb_conflicts WHERE kind = 'lost_write' AND tbl = ? AND cid = ?", (key, cid)
             )
+            if entry is None:
+                continue
             for change, at in db.row_ops_at(entry, db.ops_of(entry)):
                 if change.table != key:
                     continue

@@ -55,7 +55,7 @@ _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 def _dumps(value: Any) -> str:
     """Compact JSON. BLOBs become ``{"$base64": ...}``; the common case (scalars only) skips the walk."""
-    values = value.values() if isinstance(value, dict | Mapping) else value
+    values = value.values() if type(value) is dict or isinstance(value, Mapping) else value
     scalars = _SCALARS
     if not all(type(v) in scalars for v in values):
         value = _jsonable(value)
