@@ -261,7 +261,6 @@ def _frame(session: Any, plaintext: bytes) -> bytes:
         ("garbage", "decrypt"),
         ("oversize-length", "over the limit"),
         ("short-frame", "cannot hold"),
-        ("truncated", "middle of a message"),
         ("bad-message", "malformed message"),
     ],
 )
@@ -275,9 +274,6 @@ async def test_hostile_frames_close_the_link_with_protocol_error(start: Any, att
         writer.write(_frame(session, (16 * 1024 * 1024 + 1).to_bytes(4, "big") + b"x"))
     elif attack == "short-frame":
         writer.write(b"\x00\x05hello")
-    elif attack == "truncated":
-        writer.write(_frame(session, (100_000).to_bytes(4, "big") + bytes(65515))[:1000])
-        writer.write_eof()
     else:
         writer.write(_frame(session, (4).to_bytes(4, "big") + b"\xc1\xc1\xc1\xc1"))
     with pytest.raises(ProtocolError, match=match):
@@ -285,6 +281,38 @@ async def test_hostile_frames_close_the_link_with_protocol_error(start: Any, att
     assert inbound.closed and isinstance(inbound.error, ProtocolError)
     with pytest.raises(LinkClosed):
         await within(inbound.recv())
+    writer.close()
+    await assert_still_serving(server)
+
+
+async def test_a_stream_cut_in_the_middle_of_a_message_is_a_lost_connection(start: Any) -> None:
+    """A peer killed while it sends leaves half a message: the link is lost, but that proves no bad
+    intent (a garbled frame fails authentication instead), so it is not a ProtocolError (a ban)."""
+    server = await start(ALICE)
+    _, writer, session = await raw_session(server)
+    inbound = await within(server.links.get())
+    writer.write(_frame(session, (100_000).to_bytes(4, "big") + bytes(65515))[:1000])
+    writer.write_eof()
+    with pytest.raises(LinkClosed, match="middle of a message"):
+        await within(inbound.recv())
+    assert inbound.closed and isinstance(inbound.error, LinkClosed)
+    writer.close()
+    await assert_still_serving(server)
+
+
+async def test_a_link_closed_here_while_a_message_arrives_ends_as_closed(start: Any) -> None:
+    """Closing a link (e.g. a silent one) while half a message is buffered is our decision, not
+    the peer's misbehaviour: the waiting recv() ends with LinkClosed, not ProtocolError."""
+    server = await start(ALICE)
+    _, writer, session = await raw_session(server)
+    inbound = await within(server.links.get())
+    writer.write(_frame(session, (100_000).to_bytes(4, "big") + bytes(65515))[:1000])
+    await within(writer.drain())
+    receiving = asyncio.ensure_future(inbound.recv())
+    await asyncio.sleep(0.05)
+    inbound.close()
+    with pytest.raises(LinkClosed):
+        await within(receiving)
     writer.close()
     await assert_still_serving(server)
 

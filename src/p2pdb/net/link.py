@@ -484,11 +484,14 @@ class Link:
         except OSError as exc:
             self._fail(LinkClosed(f"connection lost: {exc}"))
             raise LinkClosed(f"{self!r} lost its connection: {exc}") from None
+        if self._closed:  # closed on this side while the read waited (e.g. a silent link)
+            raise LinkClosed(f"{self!r} is closed") from self.error
         if not data:
             if self._decoder.buffered:
-                exc2 = ProtocolError("connection closed in the middle of a message")
-                self._fail(exc2)
-                raise exc2
+                # A peer killed while sending, or a connection cut: not proof of bad intent (a
+                # forged or garbled frame fails its authentication instead), so no ban follows.
+                self._fail(LinkClosed("connection lost in the middle of a message"))
+                raise LinkClosed(f"{self!r} lost its connection in the middle of a message")
             self._fail(LinkClosed("closed by the peer"))
             raise LinkClosed(f"{self!r} was closed by the peer")
         try:
