@@ -240,3 +240,29 @@ async def test_gossiped_entries_of_one_burst_are_joined_together() -> None:
         assert publishes >= 200, publishes  # they came by gossip
         assert max(joins) > 1 and len(joins) < publishes / 4, (len(joins), publishes)
         assert b.registry.get("shop").state_hash() == a.registry.get("shop").state_hash()  # type: ignore[union-attr]
+
+
+async def test_a_peer_whose_batch_takes_long_to_join_is_not_taken_for_silent() -> None:
+    """While a node joins a big batch from a peer (seconds, for entries of 1,000 rows), it reads
+    nothing more from that peer. Its liveness check took that for a silent link, closed it mid-read,
+    and then banned the peer for "invalid data" (a 100,000-row bootstrap stalled for five minutes)."""
+    import time
+
+    async with node() as a:
+        db = a.registry.create("shop")
+        db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)"))
+        for i in range(150):
+            db.write(lambda c, i=i: c.execute("INSERT INTO t VALUES (?, 'v')", (i,)))
+        async with node(bootstrap=[a.address]) as b:
+            join = b._join_from
+
+            def slow(peer: object, database: object, blocks: list[bytes], *checked: object) -> object:
+                time.sleep(0.02 * len(blocks))  # a slow join: 150 entries take 3 s, the limit is 1.6 s
+                return join(peer, database, blocks, *checked)  # type: ignore[arg-type]
+
+            b._join_from = slow  # type: ignore[method-assign,assignment]
+            await until(lambda: len(b.peers) == 1, "a link")
+            link = next(iter(b.peers.values())).link
+            await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(150,)], "the catch-up")
+            assert not b.banned and not a.banned
+            assert [p.link for p in b.peers.values()] == [link]  # the same link all along

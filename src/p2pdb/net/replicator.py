@@ -121,6 +121,8 @@ class Peer:
     penalty: int = 0
     connected_at: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
+    #: A message of this peer is being handled (a big batch takes seconds): it is not silent.
+    handling: bool = False
     rtt: float | None = None
     received: int = 0
     sent: int = 0
@@ -333,7 +335,7 @@ class Replicator:
         self._rotation += self.options.heads_per_interval
         self._housekeeping(now)
         for peer in list(self.peers.values()):
-            if now - peer.last_seen > 3 * self.options.sync_interval + 1.0:
+            if not peer.handling and now - peer.last_seen > 3 * self.options.sync_interval + 1.0:
                 # Heads arrive every interval: a silent link is dead (a partition, a lost host).
                 log.info("no word from %s for %.0f s: closing the link", peer.peer_id, now - peer.last_seen)
                 peer.link.close()
@@ -409,7 +411,12 @@ class Replicator:
                 try:
                     if isinstance(message, Blocks):  # joined in chunks, the link waiting meanwhile
                         self.received_kinds["Blocks"] += 1
-                        await self._on_blocks_paced(peer, message.db, message.blocks)
+                        peer.handling = True
+                        try:
+                            await self._on_blocks_paced(peer, message.db, message.blocks)
+                        finally:
+                            peer.handling = False
+                            peer.last_seen = time.monotonic()
                     else:
                         self._handle(peer, message)
                 except ProtocolError:
