@@ -430,13 +430,14 @@ class Checkpointer:
         track = self.tracks.get(name)
         if db is None or track is None:
             return None
-        latest = db.checkpoints.chain().latest
-        if latest is None:
-            return None
-        root = track.store.root_of(latest.proposal.cid)
-        if root is None:
-            return None
-        return root, db.checkpoints.proof(latest.proposal.cid)
+        # The latest final checkpoint's snapshot is saved a moment after it becomes final (seconds,
+        # for a large state); meanwhile the previous one is still kept: offer that, with a longer
+        # tail, rather than nothing (a light node would then replay the whole log).
+        for status in reversed(db.checkpoints.chain().chain):
+            root = track.store.root_of(status.proposal.cid)
+            if root is not None:
+                return root, db.checkpoints.proof(status.proposal.cid)
+        return None
 
     def snapshot_block(self, name: str, cid: CID) -> bytes | None:
         track = self.tracks.get(name)
