@@ -135,3 +135,53 @@ def test_replicas_that_number_authors_differently_agree_on_every_hash() -> None:
     assert numbering[0] != numbering[1]  # the files differ...
     assert a.merge_state_hash() == b.merge_state_hash()  # ...the merge state does not
     assert a.state_hash() == b.state_hash()
+
+
+def test_column_names_are_stored_once_per_file_not_once_per_row() -> None:
+    conn = apsw.Connection(":memory:")
+    authors = Authors(conn)
+    version = Clock(100_000, Identity.generate().public_key)
+
+    def stored(names: list[str]) -> bytes:
+        return store_state(
+            RowState(1, {n: Cell(i, version) for i, n in enumerate(names)}, origin=version), authors.number
+        )
+
+    short = stored(["a", "b", "c"])
+    long = stored(["customer_identifier", "shipping_address_line", "created_at_timestamp"])
+    assert len(long) == len(short)  # the names live in the file's table, by number
+    assert load_state(long, authors.key).cells.keys() == {
+        "customer_identifier",
+        "shipping_address_line",
+        "created_at_timestamp",
+    }
+    assert stored(["c", "a", "b"])[:-4] == short[:-4]  # one set (sorted), whatever the cells' order
+
+
+def test_the_previous_compact_form_is_still_read() -> None:
+    """Files written before column sets hold ``[3, cl, author, time, {column: value}, origin]``."""
+    import cbor2
+
+    conn = apsw.Connection(":memory:")
+    authors = Authors(conn)
+    key = Identity.generate().public_key
+    version = Clock(42, key)
+    old = cbor2.dumps([3, 5, authors.number(key), 42, {"id": 1, "v": "x"}, 1], canonical=True)
+    state = RowState(5, {"id": Cell(1, version), "v": Cell("x", version)}, origin=version)
+    assert load_state(old, authors.key) == state
+    assert to_canonical(old, authors.key) == encode_state(state)
+
+
+def test_a_compact_state_whose_values_do_not_match_its_column_set_is_refused() -> None:
+    import cbor2
+
+    conn = apsw.Connection(":memory:")
+    authors = Authors(conn)
+    key = Identity.generate().public_key
+    names = authors.number(cbor2.dumps(["a", "b"], canonical=True))
+    bad = cbor2.dumps([4, 1, authors.number(key), 7, names, [1], 1], canonical=True)
+    with pytest.raises(StateDecodeError):
+        load_state(bad, authors.key)
+    not_names = cbor2.dumps([4, 1, authors.number(key), 7, authors.number(key), [1], 1], canonical=True)
+    with pytest.raises(StateDecodeError):
+        load_state(not_names, authors.key)  # a number that names a key, not a column set

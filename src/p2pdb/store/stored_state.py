@@ -9,8 +9,12 @@ state. States without authors (``[1, cl]``) are stored as they are, and so are s
 before this form existed: both forms are read.
 
 A row whose cells all come from one write (a plain insert, or a row updated whole) is stored
-compact instead: ``[3, cl, author number, time, {column: value}, has origin]``, without a version
-per cell (docs/crdt.md §7).
+compact instead: ``[4, cl, author number, time, column set number, [values], has origin]``, without
+a version per cell, and with the column names once per file instead of once per row: the sorted
+names, as a CBOR list, are numbered in the same table as the author keys (it numbers byte strings;
+equal bytes get one number whatever they mean, so sharing it is safe). The values follow the names'
+order. Files written before it hold ``[3, cl, author number, time, {column: value}, has origin]``;
+both are read (docs/crdt.md §7).
 
 The numbers are local to one file (each replica numbers the keys it meets in its own order). So
 everything that leaves the file, or is compared between replicas, uses the canonical bytes:
@@ -20,6 +24,7 @@ merge-state hashes (:mod:`p2pdb.store.state_hash`), snapshots (:mod:`p2pdb.store
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import apsw
@@ -32,14 +37,14 @@ from p2pdb.log import Clock
 AUTHORS_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_authors (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE)"
 )
-_CANONICAL, _STORED, _COMPACT = 0x01, 0x02, 0x03
+_CANONICAL, _STORED, _COMPACT, _COLUMNS = 0x01, 0x02, 0x03, 0x04
 _KEY_HEAD = b"\x58\x20"  # a CBOR byte string of 32 bytes
 _KEY_LENGTH = 32
 
 
 class Authors:
-    """This file's numbers for author keys, cached (call :meth:`reload` after a rollback: a number
-    given in a rolled-back transaction is gone)."""
+    """This file's numbers for byte strings: author keys and column sets, cached (call
+    :meth:`reload` after a rollback: a number given in a rolled-back transaction is gone)."""
 
     __slots__ = ("_conn", "_ids", "_keys")
 
@@ -139,7 +144,7 @@ def to_canonical(stored: bytes, key: Callable[[int], bytes]) -> bytes:
     """The canonical bytes of a stored state (of any form)."""
     if len(stored) < 2 or stored[1] == _CANONICAL:
         return stored
-    if stored[1] == _COMPACT:
+    if stored[1] in (_COMPACT, _COLUMNS):
         return encode_state(_compact(stored, key))
     if stored[1] != _STORED:
         raise StateDecodeError("unknown row state format")
@@ -160,29 +165,48 @@ def to_canonical(stored: bytes, key: Callable[[int], bytes]) -> bytes:
 def store_state(state: RowState, number: Callable[[bytes], int]) -> bytes:
     """The stored bytes of ``state``. A row whose cells were all written by one write (and whose
     origin, if any, is that write: a plain insert) is stored compact, as
-    ``[3, cl, author number, time, {column: value}, has origin]``; any other in version 2."""
+    ``[4, cl, author number, time, column set number, [values], has origin]``; any other in version 2."""
     cells = state.cells
     if cells and not state.contribs:
         versions = {cell.version for cell in cells.values()}
         if len(versions) == 1:
             (version,) = versions
             if state.origin is None or state.origin == version:
-                values = {column: cell.value for column, cell in cells.items()}
+                names = sorted(cells)
                 item = [
-                    _COMPACT,
+                    _COLUMNS,
                     state.cl,
                     number(version.id),
                     version.time,
-                    values,
+                    number(_names_blob(tuple(names))),
+                    [cells[name].value for name in names],
                     int(state.origin is not None),
                 ]
                 return cbor2.dumps(item, canonical=True)
     return to_stored(encode_state(state), number)
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_blob(names: tuple[str, ...]) -> bytes:
+    return cbor2.dumps(list(names), canonical=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _names(blob: bytes) -> tuple[str, ...]:
+    try:
+        names = cbor2.loads(blob)
+    except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
+        raise StateDecodeError(f"a stored column set is not valid CBOR: {exc}") from exc
+    if type(names) is not list or not names or not all(type(n) is str for n in names):
+        raise StateDecodeError("a stored column set is a list of names")
+    if len(set(names)) != len(names):
+        raise StateDecodeError("a stored column set names a column twice")
+    return tuple(names)
+
+
 def load_state(stored: bytes, key: Callable[[int], bytes]) -> RowState:
-    """The state stored in ``stored`` (any of the three forms)."""
-    if len(stored) > 1 and stored[1] == _COMPACT:
+    """The state stored in ``stored`` (any of the forms)."""
+    if len(stored) > 1 and stored[1] in (_COMPACT, _COLUMNS):
         return _compact(stored, key)
     return decode_state(to_canonical(stored, key))
 
@@ -192,9 +216,18 @@ def _compact(stored: bytes, key: Callable[[int], bytes]) -> RowState:
         item = cbor2.loads(stored)
     except (cbor2.CBORError, ValueError, TypeError, EOFError) as exc:
         raise StateDecodeError(f"stored row state is not valid CBOR: {exc}") from exc
-    if type(item) is not list or len(item) != 6 or item[0] != _COMPACT:
-        raise StateDecodeError("a compact row state is [3, cl, author, time, values, has origin]")
-    _, cl, number, time, values, has_origin = item
+    if type(item) is list and len(item) == 7 and item[0] == _COLUMNS:
+        _, cl, number, time, names_number, listed, has_origin = item
+        if type(names_number) is not int or names_number < 0 or type(listed) is not list:
+            raise StateDecodeError("bad column set in a compact row state")
+        names = _names(key(names_number))
+        if len(names) != len(listed):
+            raise StateDecodeError("a compact row state's values do not match its column set")
+        values = dict(zip(names, listed, strict=True))
+    elif type(item) is list and len(item) == 6 and item[0] == _COMPACT:
+        _, cl, number, time, values, has_origin = item
+    else:
+        raise StateDecodeError("a compact row state is [4, cl, author, time, columns, values, has origin]")
     if not all(type(v) is int and v >= 0 for v in (cl, number, time)) or has_origin not in (0, 1):
         raise StateDecodeError("bad numbers in a compact row state")
     if type(values) is not dict or not values:
