@@ -32,6 +32,7 @@ from p2pdb.checkpoint import CheckpointOp, CountersignOp, Proposal, Status
 from p2pdb.log import CID
 from p2pdb.store import checkpointing as ck
 from p2pdb.store.database import Database
+from p2pdb.store.engine import give_back_free_pages
 from p2pdb.store.registry import Registry
 from p2pdb.store.snapshot import SnapshotError, SnapshotRoot, SnapshotStore, dump, parse_root
 from p2pdb.store.state_hash import visible_rows
@@ -260,17 +261,14 @@ class Checkpointer:
         """Keep the replay's state as the snapshot of ``proposal`` (in the worker: O(state))."""
         address = computed.replay.manifest.address
         path = self.registry.snapshot_path(name)
+        # An archive's snapshot carries the tables' rows too, so a restore copies them instead of
+        # rebuilding them from their versions (much faster). A light node's keeps the versions alone:
+        # its snapshot is a third of its disk, and the rows are in its versions already (docs).
+        schema = computed.replay.catalog.schema if self.role != "light" else None
 
         def save(store: SnapshotStore) -> None:
             store.save(
-                lambda put: dump(
-                    computed.replay.conn,
-                    address,
-                    proposal,
-                    computed.floor,
-                    put,
-                    computed.replay.catalog.schema,
-                ),
+                lambda put: dump(computed.replay.conn, address, proposal, computed.floor, put, schema),
                 proposal.seq,
                 proposal.cid,
             )
@@ -420,7 +418,7 @@ class Checkpointer:
             chain = db.checkpoints.chain()
             since = chain.statuses[prev].proposal.heads if prev is not None and prev in chain.statuses else ()
             track.pruned += db.prune_history(proposal.heads, since)
-            db.conn.execute("PRAGMA incremental_vacuum")
+            give_back_free_pages(db.conn)
 
     # -- serving snapshots to peers --------------------------------------------------------------
 

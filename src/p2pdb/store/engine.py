@@ -39,6 +39,13 @@ class Engine(Protocol):
     def location(self) -> str: ...
 
 
+def give_back_free_pages(conn: apsw.Connection) -> None:
+    """Return the file's free pages to the file system (``auto_vacuum = INCREMENTAL`` files).
+    The pragma frees one page per step of its statement: it must be stepped to the end (a bare
+    ``execute`` freed a single page, and a light node kept every page its pruning freed)."""
+    conn.execute("PRAGMA incremental_vacuum").fetchall()
+
+
 def _configure(conn: apsw.Connection) -> None:
     conn.setbusytimeout(5000)
     conn.execute("PRAGMA foreign_keys = OFF")  # replicas apply rows in merge order, not FK order

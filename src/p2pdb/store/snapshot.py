@@ -34,6 +34,7 @@ from p2pdb.log import CID, codec
 from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import cid_for_block
 from p2pdb.schema import Schema, TableSpec
+from p2pdb.store.engine import give_back_free_pages
 from p2pdb.store.schema import quote
 from p2pdb.store.stored_state import Authors, canonical_reader, to_stored
 
@@ -505,7 +506,7 @@ class SnapshotStore:
             for (cid,) in list(self.conn.execute("SELECT cid FROM blocks")):
                 if bytes(cid) not in used:
                     self.conn.execute("DELETE FROM blocks WHERE cid = ?", (cid,))
-        self.conn.execute("PRAGMA incremental_vacuum")
+        give_back_free_pages(self.conn)
         self._truncate()
 
     def blocks(self, root: SnapshotRoot) -> Iterator[tuple[CID, bytes]]:
