@@ -466,17 +466,33 @@ def test_a_light_node_whose_checkpoints_stop_being_final_does_not_replay_from_no
     asyncio.run(main())
 
 
-def test_the_chain_follows_a_change_of_owners_made_on_this_node() -> None:
-    """Finality depends on the access rules: a new owner written here makes a checkpoint signed by
-    one owner of two not final, at once (the chain was cached from before the change: the writer
-    kept a chain that every other replica had dropped; found by the convergence property)."""
+def test_finality_is_judged_by_the_rules_each_checkpoint_was_made_under() -> None:
+    """A checkpoint signed by the only owner of its time stays final when a new owner comes (it was
+    judged by the current rules: a new owner undid it, and a light node that had pruned below it had
+    nothing left to replay from). A checkpoint made after the change needs the new owners' majority.
+    The rules travel with the proposal, so a node restarted on the file judges the same."""
     from p2pdb.acl import AclOp
+    from p2pdb.checkpoint import CheckpointOp
 
     db = filled(5)  # owned by its node
-    snapshot_of(db)  # proposed by the only owner: final
-    assert len(db.checkpoints.chain().chain) == 1
-    db.change_access([AclOp("owner", owners=(Identity.generate().public_key,))])
-    assert db.checkpoints.chain().chain == []
+    store, root, _ = snapshot_of(db)  # proposed by the only owner: final
+    first = db.checkpoints.chain().chain
+    assert len(first) == 1
+    other = Identity.generate()
+    db.change_access([AclOp("owner", owners=(other.public_key,))])
+    assert [s.proposal.cid for s in db.checkpoints.chain().chain] == [first[0].proposal.cid]
+    sql(db, "INSERT INTO t (id, v) VALUES (100, 'after')")
+    computed = ck.run(ck.plan(db, root, db.log.heads, None), store.get)
+    op = CheckpointOp(
+        2, first[0].proposal.cid, computed.state, computed.merge, computed.entries, computed.rows, 0
+    )
+    second = db.append_checkpoint(op, parents=computed.target)
+    computed.replay.close()
+    chain = db.checkpoints.chain()
+    assert not chain.statuses[second.cid].final  # one owner of two signed it
+    assert [s.proposal.cid for s in chain.chain] == [first[0].proposal.cid]
+    db.checkpoints.reload()  # what a restart reads from the file
+    assert [s.proposal.cid for s in db.checkpoints.chain().chain] == [first[0].proposal.cid]
 
 
 def test_a_peer_is_offered_the_previous_snapshot_while_the_latest_is_being_saved() -> None:
@@ -565,3 +581,25 @@ def test_a_light_node_keeps_its_snapshot_without_the_rows_and_it_still_restores(
             await c.stop()
 
     asyncio.run(main())
+
+
+def test_a_file_from_before_the_proposals_rules_were_kept_gets_the_column() -> None:
+    import apsw
+
+    from p2pdb.store.checkpoints import Checkpoints
+
+    conn = apsw.Connection(":memory:")
+    conn.execute(
+        "CREATE TABLE _p2pdb_checkpoints (cid BLOB PRIMARY KEY, seq INTEGER NOT NULL,"
+        " prev BLOB, author BLOB NOT NULL, time INTEGER NOT NULL, entries INTEGER NOT NULL,"
+        " rows INTEGER NOT NULL, state BLOB NOT NULL, merge BLOB NOT NULL, at INTEGER NOT NULL,"
+        " heads BLOB NOT NULL, covers_prev INTEGER NOT NULL, block BLOB NOT NULL) WITHOUT ROWID"
+    )
+    db = filled(3)
+    snapshot_of(db)
+    (row,) = db.conn.execute("SELECT * FROM _p2pdb_checkpoints").fetchall()
+    conn.execute(f"INSERT INTO _p2pdb_checkpoints VALUES ({', '.join('?' * 13)})", row[:13])
+    checkpoints = Checkpoints(conn, db.access.current, 1, db.access.at)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(_p2pdb_checkpoints)")]
+    assert columns[-1] == "control"
+    assert len(checkpoints.chain().chain) == 1  # judged by the current rules: its own are unknown

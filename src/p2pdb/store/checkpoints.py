@@ -20,7 +20,7 @@ CHECKPOINT_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_checkpoints (cid BLOB PRIMARY KEY, seq INTEGER NOT NULL,"
     " prev BLOB, author BLOB NOT NULL, time INTEGER NOT NULL, entries INTEGER NOT NULL,"
     " rows INTEGER NOT NULL, state BLOB NOT NULL, merge BLOB NOT NULL, at INTEGER NOT NULL,"
-    " heads BLOB NOT NULL, covers_prev INTEGER NOT NULL, block BLOB NOT NULL) WITHOUT ROWID",
+    " heads BLOB NOT NULL, covers_prev INTEGER NOT NULL, block BLOB NOT NULL, control BLOB) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS _p2pdb_countersigns (cid BLOB PRIMARY KEY, target BLOB NOT NULL,"
     " author BLOB NOT NULL, state BLOB NOT NULL, merge BLOB NOT NULL, block BLOB NOT NULL) WITHOUT ROWID",
 )
@@ -29,22 +29,39 @@ CHECKPOINT_SCHEMA = (
 class Checkpoints:
     """Checkpoint events of the log, on the writer connection."""
 
-    def __init__(self, conn: apsw.Connection, current_acl: Callable[[], Acl], quorum: int = 2) -> None:
+    def __init__(
+        self,
+        conn: apsw.Connection,
+        current_acl: Callable[[], Acl],
+        quorum: int = 2,
+        acl_at: Callable[[frozenset[CID]], Acl] | None = None,
+    ) -> None:
         self._conn = conn
         self._acl = current_acl
+        #: The access rules of a point of the log, by its control past (None: the current ones).
+        self._acl_at = acl_at
+        #: Per proposal, the control entries in its causal past (None: not known, see ``control``).
+        self._controls: dict[CID, frozenset[CID] | None] = {}
         #: Distinct signers a checkpoint needs when the owners' majority has not signed it.
         self.quorum = quorum
         self._cache: Chain | None = None
         self._cache_key: tuple[Acl | None, int] = (None, quorum)
         for statement in CHECKPOINT_SCHEMA:
             conn.execute(statement)
+        columns = [str(r[1]) for r in conn.execute("PRAGMA table_info(_p2pdb_checkpoints)")]
+        if "control" not in columns:  # a file from before the rules at each proposal were kept
+            conn.execute("ALTER TABLE _p2pdb_checkpoints ADD COLUMN control BLOB")
 
     def reload(self) -> None:
         self._cache = None
 
-    def add_proposal(self, entry: Entry, op: CheckpointOp, covers_prev: bool) -> None:
+    def add_proposal(
+        self, entry: Entry, op: CheckpointOp, covers_prev: bool, control: frozenset[CID] | None = None
+    ) -> None:
+        """Keep a proposal; ``control``: the control entries in its causal past (the access rules
+        it was made under, by which its signers are judged; kept, as the entry may be pruned)."""
         self._conn.execute(
-            "INSERT OR IGNORE INTO _p2pdb_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO _p2pdb_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 bytes(entry.cid),
                 op.seq,
@@ -59,6 +76,7 @@ class Checkpoints:
                 codec.encode(list(entry.parents)),
                 int(covers_prev),
                 entry.block,
+                None if control is None else b"".join(sorted(bytes(c) for c in control)),
             ),
         )
         self._cache = None
@@ -73,10 +91,15 @@ class Checkpoints:
     def proposals(self) -> list[Proposal]:
         out = []
         for row in self._conn.execute(
-            "SELECT cid, seq, prev, author, time, entries, rows, state, merge, at, heads, covers_prev"
-            " FROM _p2pdb_checkpoints"
+            "SELECT cid, seq, prev, author, time, entries, rows, state, merge, at, heads, covers_prev,"
+            " control FROM _p2pdb_checkpoints"
         ):
-            cid, seq, prev, author, time, entries, rows, state, merge, at, heads, covers = row
+            cid, seq, prev, author, time, entries, rows, state, merge, at, heads, covers, control = row
+            self._controls[CID(bytes(cid))] = (
+                None
+                if control is None
+                else frozenset(CID(bytes(control[i : i + 36])) for i in range(0, len(control), 36))
+            )
             out.append(
                 Proposal(
                     CID(bytes(cid)),
@@ -130,14 +153,26 @@ class Checkpoints:
         return out
 
     def policy(self, acl: Acl | None = None) -> Policy:
+        """Who may sign a proposal, and whose majority makes it final, by the access rules the
+        proposal was made under (the control entries in its causal past): new owners or writers
+        added later neither undo nor make finality. A proposal whose rules this file does not
+        know (kept before they were recorded) is judged by ``acl``, the current rules."""
         acl = self._acl() if acl is None else acl
-        if not acl.controlled:
-            return Policy(self.quorum)
-        return Policy(
-            self.quorum,
-            eligible=lambda author, proposal: acl.may_write_any(author),
-            owners=lambda proposal: acl.owners,
-        )
+        at = self._acl_at
+
+        def rules(proposal: Proposal) -> Acl:
+            control = self._controls.get(proposal.cid)
+            return acl if control is None or at is None else at(control)
+
+        def eligible(author: bytes, proposal: Proposal) -> bool:
+            rules_ = rules(proposal)
+            return not rules_.controlled or rules_.may_write_any(author)
+
+        def owners(proposal: Proposal) -> frozenset[bytes]:
+            rules_ = rules(proposal)
+            return rules_.owners if rules_.controlled else frozenset()
+
+        return Policy(self.quorum, eligible=eligible, owners=owners)
 
     def chain(self) -> Chain:
         """The chain the held events make under the current rules (cached until the next event, or
@@ -145,6 +180,7 @@ class Checkpoints:
         acl = self._acl()
         key = (acl, self.quorum)
         if self._cache is None or key != self._cache_key:
-            self._cache = resolve(self.proposals(), self.countersigns(), self.policy(acl))
+            proposals = self.proposals()  # first: it reads each proposal's rules
+            self._cache = resolve(proposals, self.countersigns(), self.policy(acl))
             self._cache_key = key
         return self._cache

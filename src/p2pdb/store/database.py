@@ -131,7 +131,7 @@ class Database:
         self.access = Access(self.conn, self.log, identity)
         self.conn.execute(SEALED_SCHEMA)
         self.conflicts = Conflicts(self.conn)
-        self.checkpoints = Checkpoints(self.conn, self.access.current, checkpoint_quorum)
+        self.checkpoints = Checkpoints(self.conn, self.access.current, checkpoint_quorum, self.access.at)
         self.settler = Settler(self.conn, self.rows, self.sql)
         self.changes = ChangeFeed(self.conn, manifest.name)
         self.ids = IdSpace(self.conn)
@@ -602,7 +602,7 @@ class Database:
             self.checkpoints.add_countersign(entry, op)
             return
         covers = op.prev is None or self.log.is_ancestor(op.prev, entry.cid)
-        self.checkpoints.add_proposal(entry, op, covers)
+        self.checkpoints.add_proposal(entry, op, covers, self.log.control_past(entry.cid))
 
     def append_checkpoint(
         self, op: CheckpointOp | CountersignOp, parents: Sequence[CID] | None = None
