@@ -97,21 +97,6 @@ def test_a_snapshot_restores_exactly_and_the_log_goes_on_from_it() -> None:
     assert len(fresh.blocks) == 3  # the entries after the checkpoint only (with the checkpoint)
 
 
-def test_a_restored_database_stores_its_row_states_in_the_smallest_form() -> None:
-    """A snapshot carries canonical states; a database restored from it (a light node's bootstrap)
-    stores them as a node that wrote them would: single-write rows compact (about half the bytes)."""
-    db = filled()
-    store, root, _ = snapshot_of(db)
-    forms = {}
-    for compact in (True, False):
-        fresh = Database(db.identity, db.manifest, MemoryEngine())
-        ck.restore(fresh, root, store.get, compact=compact)  # checks both hashes against the checkpoint
-        states = [bytes(b) for (b,) in fresh.conn.execute("SELECT state FROM _p2pdb_rows")]
-        forms[compact] = ({s[1] for s in states if len(s) > 1}, sum(map(len, states)))
-    assert 4 in forms[True][0] and 4 not in forms[False][0]
-    assert forms[True][1] < 0.8 * forms[False][1]
-
-
 def forge(store: SnapshotStore, root: Any, table: str, change: Any) -> tuple[Any, dict[CID, bytes], CID]:
     """A snapshot whose first chunk of ``table`` is changed by ``change(rows)``, with a root that
     names the forged chunk correctly (so only the checkpoint's hashes can tell)."""

@@ -38,14 +38,12 @@ def restore(
     *,
     progress: Callable[[int], None] | None = None,
     keep_log: bool = False,
-    compact: bool = True,
 ) -> None:
     """Make ``db`` hold exactly the snapshot's state: its merge state loaded, every table rebuilt
     from the row versions, both hashes checked against the snapshot's checkpoint. Raises
     :class:`SnapshotError` (and changes nothing) when they differ. ``keep_log``: replace the state
     of a database that has a log (a repair); otherwise ``db`` must be empty and starts its log at
-    the snapshot's heads. ``compact``: row states are stored in their smallest form (a replay that
-    is thrown away passes False: the direct form is faster to load)."""
+    the snapshot's heads."""
     if root.db != db.manifest.address:
         raise SnapshotError(f"snapshot of database {root.db}, not {db.manifest.address}")
     if not keep_log and len(db.log):
@@ -57,7 +55,7 @@ def restore(
             conn.execute(f"DROP TABLE IF EXISTS {quote(table.spec.name)}")
         for name in STATE_TABLES:
             conn.execute(f"DELETE FROM {name}")
-        floor = load_tables(conn, root, get, progress, compact=compact)
+        floor = load_tables(conn, root, get, progress)
         if not keep_log:  # first: the schema and rules of the events are read through the log
             db.log.set_floor(floor, root.heads)
         db._reload_state()
@@ -231,7 +229,7 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
     replay = Database(plan.identity, plan.manifest, MemoryEngine(), checkpoint_quorum=plan.quorum)
     if plan.base is not None:
         assert get is not None
-        restore(replay, plan.base, get, compact=False)  # a replay is thrown away: the faster form
+        restore(replay, plan.base, get)
     if plan.base is None and plan.boundary:
         # No snapshot to start from, and entries the replay needs build on pruned ones: their effects
         # are missing. (A light node whose checkpoints stopped being final under new access rules.)

@@ -29,14 +29,14 @@ from typing import IO, Any
 import apsw
 
 from p2pdb.checkpoint import Proposal
-from p2pdb.crdt import StateDecodeError, decode_state
+from p2pdb.crdt import StateDecodeError
 from p2pdb.log import CID, codec
 from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import cid_for_block
 from p2pdb.schema import Schema, TableSpec
 from p2pdb.store.engine import give_back_free_pages
 from p2pdb.store.schema import quote
-from p2pdb.store.stored_state import Authors, canonical_reader, store_state, to_stored
+from p2pdb.store.stored_state import Authors, canonical_reader, to_stored
 
 #: Tables of the merge state a snapshot carries (the rows SQL shows are rebuilt from them).
 STATE_TABLES = (
@@ -257,13 +257,9 @@ def load_tables(
     root: SnapshotRoot,
     get: Callable[[CID], bytes | None],
     progress: Callable[[int], None] | None = None,
-    *,
-    compact: bool = False,
 ) -> list[FloorNode]:
     """Fill the (empty) state tables on ``conn`` from a snapshot; return its floor. Every block is
-    checked against its CID; columns must be exactly those this version of P2PDB has. ``compact``:
-    row states are stored in their smallest form (a database that lives on; a replay that is thrown
-    away takes the faster direct form)."""
+    checked against its CID; columns must be exactly those this version of P2PDB has."""
     by_name = {name: columns for name, columns, _, _ in root.tables}
     if {n for n in by_name if not n.startswith(USER_PREFIX)} != {*STATE_TABLES, _FLOOR, _CONTROLS}:
         raise SnapshotError("snapshot tables are not those of this version of P2PDB")
@@ -275,8 +271,7 @@ def load_tables(
         listed = ", ".join(f'"{c}"' for c in columns)
         rows: Iterable[list[Any]] = _rows(root, name, get, progress)
         if name == "_p2pdb_rows":
-            to_row = functools.partial(_stored, authors=Authors(conn), compact=compact)
-            rows = _mapped(rows, columns.index("state"), to_row)
+            rows = _mapped(rows, columns.index("state"), functools.partial(_stored, authors=Authors(conn)))
         conn.executemany(f"INSERT INTO {name} ({listed}) VALUES ({marks})", rows)
     controls: dict[int, frozenset[CID]] = {}
     for index, blob in _rows(root, _CONTROLS, get, progress):
@@ -298,12 +293,10 @@ def _mapped(rows: Iterable[list[Any]], index: int, fn: Callable[[bytes], bytes])
         yield row
 
 
-def _stored(blob: Any, authors: Authors, compact: bool = False) -> bytes:
+def _stored(blob: Any, authors: Authors) -> bytes:
     if type(blob) is not bytes:
         raise SnapshotError("malformed row state in snapshot")
     try:
-        if compact:  # decoded and stored in the smallest form (about 10 us a row more)
-            return store_state(decode_state(blob), authors.number)
         return to_stored(blob, authors.number)
     except (StateDecodeError, IndexError) as exc:
         raise SnapshotError(f"malformed row state in snapshot: {exc}") from exc
