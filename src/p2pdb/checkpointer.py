@@ -268,7 +268,9 @@ class Checkpointer:
 
         def save(store: SnapshotStore) -> None:
             store.save(
-                lambda put: dump(computed.replay.conn, address, proposal, computed.floor, put, schema),
+                lambda put: dump(
+                    computed.replay.conn, address, proposal, computed.floor, put, schema, computed.vv
+                ),
                 proposal.seq,
                 proposal.cid,
             )

@@ -103,6 +103,14 @@ class CountingStore:
         self._count("set_floor")
         self.inner.set_floor(log_id, nodes)
 
+    def get_pruned(self, log_id: str) -> dict[bytes, int]:
+        self._count("get_pruned")
+        return self.inner.get_pruned(log_id)
+
+    def raise_pruned(self, log_id: str, times: dict[bytes, int]) -> None:
+        self._count("raise_pruned")
+        self.inner.raise_pruned(log_id, times)
+
     def __len__(self) -> int:
         return len(self.inner)
 

@@ -87,3 +87,45 @@ def test_the_parents_of_entries_above_the_floor_stay_known() -> None:
     assert log.since_cids([]) == [side.cid]  # walks through the floor without a gap
     again = Log(ALICE, MANIFEST, store, is_control=is_control)  # and after a restart
     assert again.since_cids([]) == [side.cid] and entries[1].cid in again.floor
+
+
+def test_an_entry_this_log_pruned_is_not_taken_again_as_new() -> None:
+    """A peer that cannot tell what lies below this log's floor (another light node, say) sends an
+    entry it pruned. Integrated again, it became a second head beside the entries built on it, and a
+    light replica's heads differed from an archive's (found by the convergence property with access
+    rules and checkpoints). An author's entries form a chain: at or below the highest pruned time of
+    its author, an entry not held here is below the floor. The bound survives a restart."""
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    heads = log.heads
+    log.prune(heads, keep=[entries[-1].cid])
+    result = log.join([entries[3].block, entries[1].block])
+    assert not result.added and not result.rejected and result.below_floor == 2
+    assert log.heads == heads and entries[3].cid not in log
+    restarted = Log(ALICE, MANIFEST, store, is_control=is_control)
+    assert restarted.join([entries[2].block]).below_floor == 1 and restarted.heads == heads
+    # A new entry of the same author, and old entries of an author it never pruned, are taken.
+    newer = restarted.append(["after"])
+    other = Log(BOB, MANIFEST, is_control=is_control)
+    other.join(e.block for e in entries)
+    bobs = other.append(["bob"])
+    assert [e.cid for e in restarted.join([bobs.block]).added] == [bobs.cid]
+    assert newer.cid in restarted.heads or bobs.cid in restarted.heads
+
+
+def test_a_log_started_from_a_snapshot_takes_nothing_below_its_version_vector() -> None:
+    """A light node started from a snapshot never held the entries below it: the snapshot's version
+    vector (per author, the highest time below its heads) tells them apart from late entries."""
+    store = SQLiteBlockStore(":memory:")
+    source, entries = build(SQLiteBlockStore(":memory:"))
+    log = Log(BOB, MANIFEST, store, is_control=is_control)
+    floor = source.floor_nodes([entries[-1].cid, entries[0].cid])
+    log.set_floor(floor, [entries[-1].cid], source.version_vector())
+    result = log.join([entries[2].block, entries[4].block])
+    assert not result.added and result.below_floor == 2
+    assert log.heads == (entries[-1].cid,)
+    late = Log(CAROL, MANIFEST, is_control=is_control)
+    late.join(e.block for e in entries[:3])
+    concurrent = late.append(["written offline, concurrent with the snapshot"])
+    got = log.join([concurrent.block])
+    assert got.below_floor == 0 and (got.added or got.missing)  # taken: it waits for its parents

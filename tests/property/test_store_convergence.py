@@ -521,6 +521,7 @@ class StoreConvergence(RuleBasedStateMachine):
                 computed.floor,
                 put,
                 computed.replay.catalog.schema,
+                computed.vv,
             ),
             proposal.seq,
             proposal.cid,

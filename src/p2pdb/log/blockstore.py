@@ -49,17 +49,20 @@ class BlockStore(Protocol):
     def __len__(self) -> int: ...
     def get_floor(self, log_id: str) -> list[FloorNode]: ...
     def set_floor(self, log_id: str, nodes: Iterable[FloorNode]) -> None: ...
+    def get_pruned(self, log_id: str) -> dict[bytes, int]: ...
+    def raise_pruned(self, log_id: str, times: dict[bytes, int]) -> None: ...
 
 
 class MemoryBlockStore:
     """A block store in a dict: for tests, development and short-lived logs."""
 
-    __slots__ = ("_blocks", "_floor", "_heads")
+    __slots__ = ("_blocks", "_floor", "_heads", "_pruned")
 
     def __init__(self) -> None:
         self._blocks: dict[CID, bytes] = {}
         self._heads: dict[str, list[CID]] = {}
         self._floor: dict[str, list[FloorNode]] = {}
+        self._pruned: dict[str, dict[bytes, int]] = {}
 
     def get(self, cid: CID) -> bytes | None:
         return self._blocks.get(cid)
@@ -94,3 +97,11 @@ class MemoryBlockStore:
 
     def set_floor(self, log_id: str, nodes: Iterable[FloorNode]) -> None:
         self._floor[log_id] = list(nodes)
+
+    def get_pruned(self, log_id: str) -> dict[bytes, int]:
+        return dict(self._pruned.get(log_id, {}))
+
+    def raise_pruned(self, log_id: str, times: dict[bytes, int]) -> None:
+        known = self._pruned.setdefault(log_id, {})
+        for author, time in times.items():
+            known[author] = max(time, known.get(author, time))

@@ -61,6 +61,8 @@ class JoinResult:
     rejected: list[EntryError] = field(default_factory=list)
     #: Missing ancestors of the entries this call left waiting: what to ask the sender for.
     wanted: set[CID] = field(default_factory=set)
+    #: Entries not taken because this log pruned them before (at or below its pruned version vector).
+    below_floor: int = 0
 
 
 def _order_key(cid: CID, node: _Node) -> tuple[int, bytes, bytes]:
@@ -127,6 +129,12 @@ class Log:
         #: Pruned entries still known by id (:class:`FloorNode`): in the index without a block, with
         #: only their parents that are floor entries too.
         self._floor: set[CID] = set()
+        #: Per author, the highest Lamport time of the entries this log holds (integrated or in the
+        #: floor) or pruned (those persist in the store). An author's entries form a causal chain
+        #: (each has the author's previous one in its past), so on a log with a floor an entry that
+        #: is not held, at or below that time, lies below the floor: its effects are in the state
+        #: already, and it is not taken again as new (:meth:`join`; docs/checkpoints.md).
+        self._high: dict[bytes, int] = {}
         self._load()
 
     # -- state ------------------------------------------------------------------------------
@@ -134,9 +142,11 @@ class Log:
     def _load(self) -> None:
         """Rebuild the index from the stored heads (blocks in our store were verified before)."""
         heads = self.store.get_heads(self.id)
+        self._high = self.store.get_pruned(self.id)
         for floor in self.store.get_floor(self.id):
             control = self._interned.setdefault(floor.control, floor.control)
             self._nodes[floor.cid] = _Node(Clock(floor.time, floor.author), floor.parents, control)
+            self._saw(floor.author, floor.time)
             self._floor.add(floor.cid)
         stack = list(heads)
         marked: set[CID] = set()
@@ -149,6 +159,7 @@ class Log:
                 raise EntryError(f"block {cid} named by the stored log is missing from the block store", cid)
             entry = decode_entry(data, cid, max_size=self.max_entry_size, verify_signature=False)
             self._nodes[cid] = _Node(entry.clock, entry.parents)
+            self._saw(entry.clock.id, entry.clock.time)
             if self._is_control is not None and self._is_control(entry):
                 marked.add(cid)
             stack.extend(p for p in entry.parents if p not in self._nodes)
@@ -237,6 +248,14 @@ class Log:
         """The clock the next :meth:`append` will give its entry (1 + max of the heads' times)."""
         return Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in self._heads))
 
+    def version_vector(self) -> dict[bytes, int]:
+        """Per author, the highest Lamport time of the entries held, pruned or below the floor."""
+        return dict(self._high)
+
+    def _saw(self, author: bytes, time: int) -> None:
+        if time > self._high.get(author, -1):
+            self._high[author] = time
+
     def reload(self) -> None:
         """Forget in-memory state and rebuild it from the block store (after a rolled-back
         transaction of a caller that shares the store's connection)."""
@@ -274,6 +293,7 @@ class Log:
         self.store.put(entry.cid, entry.block)
         own = entry.cid if self._is_control is not None and self._is_control(entry) else None
         self._nodes[entry.cid] = _Node(entry.clock, entry.parents, self._control_for(chosen, own))
+        self._saw(entry.clock.id, entry.clock.time)
         self._heads.difference_update(chosen)
         self._heads.add(entry.cid)
         self.store.set_heads(self.id, self.heads)
@@ -310,13 +330,18 @@ class Log:
             stack.extend(p for p in self._nodes[cid].parents if p not in seen)
         return seen
 
-    def set_floor(self, nodes: Iterable[FloorNode], heads: Iterable[CID]) -> None:
+    def set_floor(
+        self, nodes: Iterable[FloorNode], heads: Iterable[CID], below: dict[bytes, int] | None = None
+    ) -> None:
         """Start a log from a snapshot: ``nodes`` are known without blocks, ``heads`` are its heads
-        (all of them floor nodes). Only for a log that holds no entry yet."""
+        (all of them floor nodes), ``below`` its version vector (what lies below it, by author).
+        Only for a log that holds no entry yet."""
         if len(self._nodes) != len(self._floor):
             raise ValueError("a floor is set on an empty log only")
         nodes = list(nodes)
         self.store.set_floor(self.id, nodes)
+        if below:
+            self.store.raise_pruned(self.id, below)
         self.store.set_heads(self.id, sorted(set(heads)))
         self.reload()
 
@@ -341,6 +366,7 @@ class Log:
                             self._missing.discard(parent)
             control = self._interned.setdefault(node.control, node.control)
             self._nodes[node.cid] = _Node(Clock(node.time, node.author), (), control)
+            self._saw(node.author, node.time)
             self._floor.add(node.cid)
             self._missing.discard(node.cid)
             added.append(node)
@@ -371,6 +397,12 @@ class Log:
         The caller runs it in its store transaction."""
         below = set(below)
         gone = self.past(below)
+        pruned: dict[bytes, int] = {}
+        for cid in gone:
+            clock = self._nodes[cid].clock
+            if clock.time > pruned.get(clock.id, -1):
+                pruned[clock.id] = clock.time
+        self.store.raise_pruned(self.id, pruned)  # _high has them already: they were held
         # ``below`` itself, any current head among the pruned, and every parent that an entry which
         # stays (integrated above them, or pending) names stay known: later entries name them, walks
         # down the DAG reach them, and a pending entry would otherwise wait forever.
@@ -424,6 +456,9 @@ class Log:
                 if not isinstance(exc, CIDMismatch):
                     # The bytes really are entry `cid`, and it is invalid: so is anything built on it.
                     self._mark_invalid(cid, result)
+                continue
+            if self._floor and entry.clock.time <= self._high.get(entry.clock.id, -1):
+                result.below_floor += 1  # below the floor: in the state already (see _high)
                 continue
             verified.append(entry)
         # 2. Store what passed, then index it as pending.
@@ -582,6 +617,7 @@ class Log:
             own = cid if self._is_control is not None and self._is_control(entry) else None
             node.control = self._control_for(node.parents, own)
             self._nodes[cid] = node
+            self._saw(node.clock.id, node.clock.time)
             self._heads.difference_update(node.parents)
             self._heads.add(cid)
             changed = True

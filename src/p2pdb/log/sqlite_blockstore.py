@@ -38,6 +38,9 @@ SCHEMA = (
     " control INTEGER NOT NULL, parents BLOB NOT NULL, PRIMARY KEY (log_id, cid)) WITHOUT ROWID",
     # control sets are few and shared by many floor entries: stored once each
     "CREATE TABLE IF NOT EXISTS _p2pdb_floor_control (id INTEGER PRIMARY KEY, cids BLOB NOT NULL UNIQUE)",
+    # per author, the highest Lamport time of the entries pruned (the pruned version vector)
+    "CREATE TABLE IF NOT EXISTS _p2pdb_pruned (log_id TEXT NOT NULL, author BLOB NOT NULL,"
+    " time INTEGER NOT NULL, PRIMARY KEY (log_id, author)) WITHOUT ROWID",
 )
 
 
@@ -154,6 +157,19 @@ class SQLiteBlockStore:
             self._conn.execute(
                 "DELETE FROM _p2pdb_floor_control WHERE id NOT IN (SELECT control FROM _p2pdb_floor)"
             )
+
+    def get_pruned(self, log_id: str) -> dict[bytes, int]:
+        rows = self._conn.execute("SELECT author, time FROM _p2pdb_pruned WHERE log_id = ?", (log_id,))
+        return {bytes(a): int(t) for a, t in rows}
+
+    def raise_pruned(self, log_id: str, times: dict[bytes, int]) -> None:
+        with self._transaction():
+            for author, time in times.items():
+                self._conn.execute(
+                    "INSERT INTO _p2pdb_pruned VALUES (?, ?, ?) ON CONFLICT (log_id, author)"
+                    " DO UPDATE SET time = max(time, excluded.time)",
+                    (log_id, author, time),
+                )
 
 
 def _split(raw: bytes) -> tuple[CID, ...]:

@@ -57,7 +57,7 @@ def restore(
             conn.execute(f"DELETE FROM {name}")
         floor = load_tables(conn, root, get, progress)
         if not keep_log:  # first: the schema and rules of the events are read through the log
-            db.log.set_floor(floor, root.heads)
+            db.log.set_floor(floor, root.heads, dict(root.vv))
         db._reload_state()
         for key, table in sorted(db.catalog.schema.tables.items()):
             # the rows as the snapshot holds them (checked by the state hash below), else rebuilt
@@ -126,6 +126,8 @@ class Computed:
     live_ok: bool | None = None
     live_detail: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    #: The target's version vector (per author, the highest Lamport time below the target heads).
+    vv: dict[bytes, int] = field(default_factory=dict)
 
 
 def plan(live: Database, base: SnapshotRoot | None, target: Sequence[CID], path: str | None) -> Plan:
@@ -247,6 +249,7 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
         bytes.fromhex(replay.merge_state_hash()),
         replay,
         replay.log.floor_nodes(plan.to_target),
+        vv=replay.log.version_vector(),
     )
     return computed
 

@@ -57,7 +57,7 @@ _CONTROLS = "controls"  # pseudo-table: [index, concatenated control CIDs]
 CHUNK_BYTES = 256 * 1024
 MAX_BLOCK = 2 * 1024 * 1024
 _ROOT_KEYS = frozenset(
-    ("snapshot", "db", "checkpoint", "seq", "heads", "state", "merge", "entries", "rows", "tables")
+    ("snapshot", "db", "checkpoint", "seq", "heads", "state", "merge", "entries", "rows", "tables", "vv")
 )
 
 
@@ -77,6 +77,9 @@ class SnapshotRoot:
     entries: int
     rows: int
     tables: tuple[tuple[str, tuple[str, ...], tuple[CID, ...], int], ...]
+    #: The version vector of the checkpoint: per author, the highest Lamport time below its heads
+    #: (what a light node started from it takes as below its floor; docs/checkpoints.md).
+    vv: tuple[tuple[bytes, int], ...] = ()
 
     @property
     def chunks(self) -> list[CID]:
@@ -107,6 +110,7 @@ def dump(
     floor: Iterable[FloorNode],
     put: Callable[[CID, bytes], None],
     schema: Schema | None = None,
+    vv: dict[bytes, int] | None = None,
 ) -> CID:
     """Write the snapshot of the database on ``conn`` (at the checkpoint's heads) through ``put``;
     return its root CID. ``floor``: the entries of the checkpoint's last interval. With ``schema``,
@@ -164,6 +168,7 @@ def dump(
             "entries": checkpoint.entries,
             "rows": checkpoint.rows,
             "tables": tables,
+            "vv": [[author, time] for author, time in sorted((vv or {}).items())],
         }
     )
     cid = cid_for_block(root)
@@ -214,6 +219,18 @@ def parse_root(cid: CID, data: bytes | None) -> SnapshotRoot:
     )
     if not all(checks):
         raise SnapshotError("malformed snapshot root")
+    vv = root["vv"]
+    well_formed = type(vv) is list and all(
+        type(item) is list
+        and len(item) == 2
+        and type(item[0]) is bytes
+        and len(item[0]) == 32
+        and type(item[1]) is int
+        and item[1] >= 0
+        for item in vv
+    )
+    if not well_formed:
+        raise SnapshotError("a snapshot's version vector is a list of [author key, time]")
     return SnapshotRoot(
         cid,
         root["db"],
@@ -225,6 +242,7 @@ def parse_root(cid: CID, data: bytes | None) -> SnapshotRoot:
         root["entries"],
         root["rows"],
         tuple(tables),
+        tuple((bytes(a), int(t)) for a, t in vv),
     )
 
 
