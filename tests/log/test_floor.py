@@ -129,3 +129,26 @@ def test_a_log_started_from_a_snapshot_takes_nothing_below_its_version_vector() 
     concurrent = late.append(["written offline, concurrent with the snapshot"])
     got = log.join([concurrent.block])
     assert got.below_floor == 0 and (got.added or got.missing)  # taken: it waits for its parents
+
+
+def test_a_floor_node_an_entry_still_names_survives_the_next_prune() -> None:
+    """A later prune whose walk does not reach an earlier floor node (floor nodes keep only their
+    floor parents) forgot it although a waiting entry named it: that entry then waited forever, with
+    nothing reported missing (found by the convergence property with access rules and checkpoints)."""
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    side = Log(CAROL, MANIFEST, is_control=is_control)
+    side.join(e.block for e in entries[:2])
+    branch = side.append(["a side branch"])  # concurrent with entries[2:]
+    log.join([branch.block])
+    log.prune([entries[3].cid, branch.cid], keep=[entries[3].cid, branch.cid])
+    assert branch.cid in log.floor
+    bob = Log(BOB, MANIFEST, is_control=is_control)
+    bob.join([*(e.block for e in entries), branch.block])
+    other = bob.append(["not sent yet"], parents=[branch.cid])
+    waiting = bob.append(["names the branch"], parents=[branch.cid, other.cid])
+    assert log.join([waiting.block]).missing == {other.cid}
+    log.prune([entries[-1].cid], keep=[entries[-1].cid])  # its walk never reaches the branch
+    assert branch.cid in log and log.missing() == {other.cid}
+    result = log.join([other.block])
+    assert {e.cid for e in result.added} == {other.cid, waiting.cid} and not log.missing()

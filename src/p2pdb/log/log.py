@@ -409,6 +409,10 @@ class Log:
         named = {p for node in self._pending.values() for p in node.parents}
         named.update(p for cid, node in self._nodes.items() if cid not in gone for p in node.parents)
         wanted = (set(keep) | below | (self._heads & gone) | named) & gone
+        # A floor node of an earlier prune that an entry still names (or a head) stays too, even when this
+        # prune's walk does not reach it (floor nodes keep only their floor parents): forgotten, the
+        # entry waiting for it waited forever, with nothing reported missing.
+        wanted |= (named | self._heads) & self._floor
         floor = [n for n in self.floor_nodes(wanted) if n.cid in gone or n.cid in self._floor]
         kept = {n.cid for n in floor}
         deleted = 0
