@@ -61,7 +61,8 @@ class JoinResult:
     rejected: list[EntryError] = field(default_factory=list)
     #: Missing ancestors of the entries this call left waiting: what to ask the sender for.
     wanted: set[CID] = field(default_factory=set)
-    #: Entries not taken because this log pruned them before (at or below its pruned version vector).
+    #: Entries not taken as new: not held, and at or below their author's time in the version vector
+    #: (``_high``), so below the floor.
     below_floor: int = 0
 
 
