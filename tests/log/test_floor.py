@@ -152,3 +152,35 @@ def test_a_floor_node_an_entry_still_names_survives_the_next_prune() -> None:
     assert branch.cid in log and log.missing() == {other.cid}
     result = log.join([other.block])
     assert {e.cid for e in result.added} == {other.cid, waiting.cid} and not log.missing()
+
+
+def test_ancestry_between_floor_entries_survives_the_entries_pruned_between_them() -> None:
+    """A floor entry's parents are its nearest floor ancestors, through forgotten entries. A light
+    node judged a later checkpoint proposal by whether the proposal it builds on (pruned, kept in
+    the floor) lies in its past, and answered no where an archive answered yes: the convergence
+    property's third light-node divergence (checkpoint chains that differed in ``covers_prev``)."""
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    # keep entries[1] (a proposal, say) and the head; entries[2..4] between them are forgotten
+    log.prune(log.heads, keep=[entries[1].cid, entries[-1].cid])
+    assert entries[3].cid not in log
+    later = log.append(["a later proposal"])
+    assert log.is_ancestor(entries[1].cid, later.cid)
+    assert log.is_ancestor(entries[0].cid, later.cid)  # the control entry, below entries[1]
+    again = Log(ALICE, MANIFEST, store, is_control=is_control)  # the same after a restart
+    assert again.is_ancestor(entries[1].cid, later.cid)
+    assert not again.is_ancestor(later.cid, entries[1].cid)
+
+
+def test_floor_entries_that_are_concurrent_stay_unrelated() -> None:
+    store = SQLiteBlockStore(":memory:")
+    log, entries = build(store)
+    bob = Log(BOB, MANIFEST, is_control=is_control)
+    bob.join(e.block for e in entries[:2])
+    side = bob.append(["concurrent with entries[2..]"])
+    log.join([side.block])
+    merge = log.append(["merge"])
+    log.prune([merge.cid], keep=[side.cid, entries[3].cid])
+    assert log.is_ancestor(entries[0].cid, side.cid)  # the control entry, through entries[1]
+    assert not log.is_ancestor(entries[3].cid, side.cid) and not log.is_ancestor(side.cid, entries[3].cid)
+    assert log.is_ancestor(entries[3].cid, merge.cid) and log.is_ancestor(side.cid, merge.cid)

@@ -16,6 +16,7 @@ from p2pdb.net.messages import (
     MAX_CIDS,
     MAX_DB_NAME,
     Blocks,
+    Boundary,
     HandshakePayload,
     HandshakeVerdict,
     Heads,
@@ -43,6 +44,7 @@ EXAMPLES: list[Message] = [
     Peers(addresses=["127.0.0.1:4002", "[::1]:4003"]),
     Ping(nonce=0),
     Pong(nonce=2**63 - 1),
+    Boundary(db="shop", blocks=[b"\xa1a\x01"], controls=[[CID]], below=[[CID, CID[::-1]]]),
 ]
 
 
@@ -60,6 +62,11 @@ def test_wire_form_is_a_map_tagged_with_type() -> None:
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     data = msgspec.msgpack.encode({"type": "want", "db": "shop", "cids": [CID], "priority": 3})
     assert decode(data) == Want(db="shop", cids=[CID])
+
+
+def test_a_boundary_from_a_peer_that_names_no_floor_ancestors_still_decodes() -> None:
+    data = msgspec.msgpack.encode({"type": "boundary", "db": "shop", "blocks": [b"x"], "controls": [[CID]]})
+    assert decode(data) == Boundary(db="shop", blocks=[b"x"], controls=[[CID]], below=[])
 
 
 def _raw(**fields: object) -> bytes:

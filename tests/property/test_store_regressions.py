@@ -65,3 +65,55 @@ def test_found_counterexample(name: str) -> None:
         getattr(machine, method)(**arguments)
         machine.feed_tells_the_tables()
     machine.teardown()
+
+
+#: Light-replica counterexamples of one long run (``P2PDB_PROPERTY_FEATURES=acl,checkpoint``, 2500
+#: examples x 100 steps): replica 2 proposes a checkpoint on top of replica 1's first one, and
+#: replica 1 prunes below the first checkpoint, then below replica 0's rival one. The light replica
+#: no longer knew that the first proposal lies in the late one's past (the entries between were
+#: forgotten), stored ``covers_prev`` false, and its checkpoint chain (its merge state) differed.
+LIGHT_EXAMPLES: dict[str, list[Step]] = {
+    # the pruned proposal was forgotten: proposals now stay in the floor, linked to their nearest
+    # floor ancestors
+    "a proposal forgotten by a prune": [
+        ("propose", {"r": 1}),
+        ("deliver_all", {"dst": 2, "src": 1}),
+        ("insert", {"key": 4, "n": -2, "r": 2, "s": None}),
+        ("deliver_all", {"dst": 0, "src": 2}),
+        ("propose", {"r": 0}),
+        ("deliver_all", {"dst": 1, "src": 0}),
+        ("countersign", {"r": 2, "which": 1}),
+        ("countersign", {"r": 1, "which": 0}),
+        ("propose", {"r": 2}),
+        ("prune", {"r": 1}),
+        ("prune", {"r": 1}),
+    ],
+    # the entry between them came back as a boundary entry, without its floor ancestors: a boundary
+    # entry now links to its parents in the floor and to the floor entries the archive names
+    "a boundary entry above a kept proposal": [
+        ("propose", {"r": 1}),
+        ("deliver_all", {"dst": 2, "src": 1}),
+        ("insert", {"key": 4, "n": -2, "r": 2, "s": None}),
+        ("deliver_all", {"dst": 0, "src": 2}),
+        ("countersign", {"r": 0, "which": 0}),
+        ("propose", {"r": 0}),
+        ("deliver_all", {"dst": 1, "src": 0}),
+        ("countersign", {"r": 2, "which": 1}),
+        ("countersign", {"r": 1, "which": 0}),
+        ("propose", {"r": 2}),
+        ("prune", {"r": 1}),
+        ("prune", {"r": 1}),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIGHT_EXAMPLES))
+def test_a_light_replica_judges_a_late_proposal_on_a_pruned_one_as_an_archive_does(name: str) -> None:
+    machine = StoreConvergence()
+    machine.start(count=3, creators={1}, features=set(), unique=False)
+    machine.features = {"acl", "checkpoint"}  # rules allowed, but no owned genesis in these examples
+    for method, arguments in LIGHT_EXAMPLES[name]:
+        getattr(machine, method)(**arguments)
+        machine.feed_tells_the_tables()
+    assert machine.replicas[1].log.floor  # the example does prune
+    machine.teardown()

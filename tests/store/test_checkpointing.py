@@ -603,3 +603,31 @@ def test_a_file_from_before_the_proposals_rules_were_kept_gets_the_column() -> N
     columns = [r[1] for r in conn.execute("PRAGMA table_info(_p2pdb_checkpoints)")]
     assert columns[-1] == "control"
     assert len(checkpoints.chain().chain) == 1  # judged by the current rules: its own are unknown
+
+
+def test_a_boundary_entry_keeps_the_floor_ancestry_its_archive_names() -> None:
+    """A light node relearns a forgotten entry as a boundary entry (a late entry names it). Its own
+    parent is forgotten too, so only the archive can say which floor entries lie below it; without
+    that, whether a kept checkpoint proposal is in a later entry's past was answered no."""
+    archive = Database(Identity.generate(), Manifest("cp"), MemoryEngine())
+    sql(archive, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    for i in range(5):
+        sql(archive, "INSERT INTO t VALUES (?)", i)
+    light = Database(Identity.generate(), Manifest("cp"), MemoryEngine())
+    writer = Database(Identity.generate(), Manifest("cp"), MemoryEngine())
+    entries = list(archive.log.traverse())  # create, insert 0..4: a chain
+    light.join([e.block for e in entries])
+    writer.join([e.block for e in entries[:4]])
+    sql(writer, "INSERT INTO t VALUES (10)")  # late: names entries[3], concurrent with the rest
+    kept = entries[1]
+    light.log.prune(light.log.heads, keep=[kept.cid])  # entries[2] to [4] are forgotten
+    assert entries[2].cid not in light.log and kept.cid in light.log.floor
+    late = [e.block for e in writer.log.since(archive.log.heads)]
+    light.join(late)
+    assert light.log.missing() == {entries[3].cid}
+    boundary, blocks = archive.boundary_of(light.log.missing(), [*light.log.heads, *light.log.floor])
+    assert not blocks and [set(below) for _, _, below in boundary] == [{kept.cid, entries[0].cid}]
+    light.join_boundary(boundary)
+    assert not light.log.missing()
+    assert light.log.is_ancestor(kept.cid, writer.log.heads[0])
+    assert light.query("SELECT count(*) FROM t") == [(6,)]

@@ -308,16 +308,41 @@ class Log:
         return frozenset(self._floor)
 
     def floor_nodes(self, cids: Iterable[CID]) -> list[FloorNode]:
-        """What a floor made of integrated entries ``cids`` keeps of them (parents among them).
-        Every control entry the log knows joins them: the schema and the access rules of any later
-        entry are read from the control entries of its past, which must stay known."""
+        """What a floor made of integrated entries ``cids`` keeps of them. Every control entry the
+        log knows joins them: the schema and the access rules of any later entry are read from the
+        control entries of its past, which must stay known.
+
+        A floor node's parents are its *nearest floor ancestors*, reached through entries that are
+        forgotten, so ancestry between floor entries stays exact: whether a checkpoint kept in the
+        floor lies in the past of a later proposal is answered the same as on an archive."""
         chosen = set(cids) | {c for c, node in self._nodes.items() if c in node.control}
+        nearest = self._nearest_chosen(chosen)
         out = []
         for cid in chosen:
             node = self._nodes[cid]
-            parents = tuple(p for p in node.parents if p in chosen)
-            out.append(FloorNode(cid, node.clock.time, node.clock.id, node.control, parents))
+            out.append(
+                FloorNode(cid, node.clock.time, node.clock.id, node.control, tuple(sorted(nearest[cid])))
+            )
         return out
+
+    def _nearest_chosen(self, chosen: set[CID]) -> dict[CID, frozenset[CID]]:
+        """For every entry in the past of ``chosen``: the members of ``chosen`` among its strict
+        ancestors that no other member lies between (one pass in Lamport order: parents first)."""
+        empty: frozenset[CID] = frozenset()
+        below: dict[CID, frozenset[CID]] = {}
+        for cid in sorted(self.past(chosen), key=lambda c: self._nodes[c].clock.time):
+            parents = self._nodes[cid].parents
+            if len(parents) == 1 and parents[0] not in chosen:
+                below[cid] = below.get(parents[0], empty)  # a chain shares its set
+                continue
+            found: set[CID] = set()
+            for parent in parents:
+                if parent in chosen:
+                    found.add(parent)
+                else:
+                    found |= below.get(parent, empty)
+            below[cid] = frozenset(found) if found else empty
+        return below
 
     def past(self, heads: Iterable[CID]) -> set[CID]:
         """Every integrated entry reachable from ``heads``, themselves included (a full walk)."""
@@ -366,7 +391,8 @@ class Log:
                             del self._waiting[parent]
                             self._missing.discard(parent)
             control = self._interned.setdefault(node.control, node.control)
-            self._nodes[node.cid] = _Node(Clock(node.time, node.author), (), control)
+            parents = tuple(p for p in node.parents if p in self._floor)  # ancestry within the floor
+            self._nodes[node.cid] = _Node(Clock(node.time, node.author), parents, control)
             self._saw(node.author, node.time)
             self._floor.add(node.cid)
             self._missing.discard(node.cid)

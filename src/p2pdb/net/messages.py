@@ -163,11 +163,13 @@ class WantBoundary(_Message, frozen=True, tag="want_boundary"):
 
 
 class Boundary(_Message, frozen=True, tag="boundary"):
-    """Entries below a light node's floor, each with the control entries of its causal past."""
+    """Entries below a light node's floor, each with the control entries of its causal past and
+    the entries of the asker's horizon in its causal past (``below``; empty from older peers)."""
 
     db: DbName
     blocks: Annotated[list[Block], msgspec.Meta(max_length=MAX_BATCH_BOUNDARY)]
     controls: Annotated[list[Cids], msgspec.Meta(max_length=MAX_BATCH_BOUNDARY)]
+    below: Annotated[list[Cids], msgspec.Meta(max_length=MAX_BATCH_BOUNDARY)] = []
 
 
 Message = (

@@ -717,8 +717,9 @@ class Replicator:
                 peer,
                 Boundary(
                     db=message.db,
-                    blocks=[b for b, _ in part],
-                    controls=[[bytes(c) for c in control[:4096]] for _, control in part],
+                    blocks=[b for b, _, _ in part],
+                    controls=[[bytes(c) for c in control[:4096]] for _, control, _ in part],
+                    below=[[bytes(c) for c in below[:4096]] for _, _, below in part],
                 ),
             )
         if blocks:
@@ -728,8 +729,14 @@ class Replicator:
         db = self.registry.get(message.db)
         if db is None or not db.log.floor or len(message.blocks) != len(message.controls):
             return
+        below = message.below if len(message.below) == len(message.blocks) else [[]] * len(message.blocks)
         result = db.join_boundary(
-            zip(message.blocks, ([self._cids(c) for c in message.controls]), strict=True)
+            zip(
+                message.blocks,
+                [self._cids(c) for c in message.controls],
+                [self._cids(c) for c in below],
+                strict=True,
+            )
         )
         peer.received += len(result.applied)
         self.counters["boundary_entries"] += len(message.blocks)

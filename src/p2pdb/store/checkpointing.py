@@ -248,7 +248,9 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
         bytes.fromhex(replay.state_hash()),
         bytes.fromhex(replay.merge_state_hash()),
         replay,
-        replay.log.floor_nodes(plan.to_target),
+        replay.log.floor_nodes(
+            [*plan.to_target, *(c for c in replay.checkpoints.proposal_cids() if c in replay.log)]
+        ),
         vv=replay.log.version_vector(),
     )
     return computed

@@ -88,6 +88,11 @@ class Checkpoints:
         )
         self._cache = None
 
+    def proposal_cids(self) -> list[CID]:
+        """Every proposal's entry (a light node keeps them in its floor: a later proposal may name
+        any of them as its ``prev``, and whether it covers it must stay decidable)."""
+        return [CID(bytes(c)) for (c,) in self._conn.execute("SELECT cid FROM _p2pdb_checkpoints")]
+
     def proposals(self) -> list[Proposal]:
         out = []
         for row in self._conn.execute(

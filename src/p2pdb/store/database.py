@@ -641,13 +641,14 @@ class Database:
 
     def boundary_of(
         self, cids: Iterable[CID], horizon: Iterable[CID]
-    ) -> tuple[list[tuple[bytes, list[CID]]], list[bytes]]:
+    ) -> tuple[list[tuple[bytes, list[CID], list[CID]]], list[bytes]]:
         """For a light peer whose state holds everything below ``horizon`` (its heads and its
         floor's): of the entries ``cids`` it lacks, those in the causal past of the horizon are
-        *boundary* (their block, to know them by, and the control entries of their past: already
-        applied there), the others plain blocks to apply. Entries unknown here are left out."""
+        *boundary* (their block, to know them by, the control entries of their past: already
+        applied there, and the horizon entries in their past: the peer's floor keeps ancestry
+        exact with them), the others plain blocks to apply. Entries unknown here are left out."""
         known = [h for h in horizon if h in self.log]
-        boundary: list[tuple[bytes, list[CID]]] = []
+        boundary: list[tuple[bytes, list[CID], list[CID]]] = []
         blocks: list[bytes] = []
         for cid in cids:
             if cid not in self.log or cid in self.log.floor:
@@ -656,19 +657,22 @@ class Database:
             if data is None:
                 continue
             if any(cid == h or self.log.is_ancestor(cid, h) for h in known):
-                boundary.append((data, sorted(self.log.control_set(cid))))
+                below = sorted(h for h in known if self.log.is_ancestor(h, cid))
+                boundary.append((data, sorted(self.log.control_set(cid)), below))
             else:
                 blocks.append(data)
         return boundary, blocks
 
-    def join_boundary(self, items: Iterable[tuple[bytes, Sequence[CID]]]) -> ApplyResult:
+    def join_boundary(self, items: Iterable[tuple[bytes, Sequence[CID], Sequence[CID]]]) -> ApplyResult:
         """Learn boundary entries from a peer (a light node: entries below its floor that later entries
         name) and apply what waited for them. Each is verified (CID, signature, database); its
-        control entries must all be known here (they are kept in every floor)."""
+        control entries must all be known here (they are kept in every floor). Its floor ancestors
+        are its own parents that this floor holds and those the peer names (entries of our floor
+        in its past), so that ancestry between floor entries stays exact."""
         from p2pdb.log.entry import decode_entry
 
         nodes = []
-        for block, control in items:
+        for block, control, below in items:
             try:
                 entry = decode_entry(block, cid_for_block(block), max_size=self.log.max_entry_size)
             except EntryError as exc:
@@ -679,7 +683,13 @@ class Database:
                     "refused boundary entry %s: another database or unknown control entries", entry.cid
                 )
                 continue
-            nodes.append(FloorNode(entry.cid, entry.clock.time, entry.author, frozenset(control)))
+            floor = self.log.floor
+            parents = {p for p in (*entry.parents, *below) if p in floor and p != entry.cid}
+            nodes.append(
+                FloorNode(
+                    entry.cid, entry.clock.time, entry.author, frozenset(control), tuple(sorted(parents))
+                )
+            )
         return self.add_floor(nodes)
 
     def add_floor(self, nodes: Sequence[FloorNode]) -> ApplyResult:
@@ -699,6 +709,7 @@ class Database:
         conn.execute("BEGIN IMMEDIATE")
         try:
             keep = self.log.since_cids(since, below=heads)
+            keep += (c for c in self.checkpoints.proposal_cids() if c in self.log)
             gone = self.log.past(heads) - self.log.floor
             deleted = self.log.prune(heads, keep)
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS p2pdb_pruned (cid BLOB PRIMARY KEY)")
