@@ -54,7 +54,7 @@ def test_create_and_decode_round_trip() -> None:
     assert entry.parents == (P1, P2)  # sorted, duplicates dropped
     assert entry.cid == cid_for_block(entry.block)
     assert entry.author == ALICE.public_key
-    assert entry.v == 1
+    assert entry.v == 2 and entry.wall > 1_700_000_000_000  # now, in ms
     decoded = decode_entry(entry.block, entry.cid)
     assert decoded == entry
     assert decoded.ops == OPS and isinstance(decoded.ops["link"], CID)
@@ -62,15 +62,36 @@ def test_create_and_decode_round_trip() -> None:
 
 
 def test_layout_is_the_canonical_map_of_the_fields() -> None:
-    entry = create_entry(ALICE, DB, Clock(3, ALICE.public_key), [P1, P2], OPS)
-    # The block is exactly the dag-cbor encoding of the seven fields, built independently here.
-    assert entry.block == craft_block(fields(), ALICE)
+    entry = create_entry(ALICE, DB, Clock(3, ALICE.public_key), [P1, P2], OPS, wall=1234)
+    # The block is exactly the dag-cbor encoding of the eight fields, built independently here.
+    assert entry.block == craft_block(fields(v=2, wall=1234), ALICE)
     value = codec.decode(entry.block)
-    assert list(value) == ["v", "db", "ops", "sig", "clock", "author", "parents"]
+    assert list(value) == ["v", "db", "ops", "sig", "wall", "clock", "author", "parents"]
     assert value["clock"] == {"id": ALICE.public_key, "time": 3}
     # `sig` signs the canonical encoding of every other field.
     unsigned = {k: v for k, v in value.items() if k != "sig"}
     assert value["sig"] == ALICE.sign(codec.encode(unsigned))
+
+
+def test_a_version_1_entry_without_a_wall_time_is_still_read() -> None:
+    entry = decode_entry(craft_block(fields(), ALICE))  # the helper crafts version 1
+    assert entry.v == 1 and entry.wall == 0
+    assert decode_entry(entry.block, entry.cid, checked=True).wall == 0
+
+
+def test_the_wall_time_is_signed_and_checked() -> None:
+    entry = create_entry(ALICE, DB, Clock(3, ALICE.public_key), [P1], OPS, wall=1_700_000_000_123)
+    assert decode_entry(entry.block, entry.cid).wall == 1_700_000_000_123
+    assert decode_entry(entry.block, entry.cid, checked=True).wall == 1_700_000_000_123
+    signed = codec.decode(entry.block)
+    forged = codec.encode({**signed, "wall": 1})  # another time under the author's signature
+    with pytest.raises(InvalidSignature):
+        decode_entry(forged)
+    for bad in (fields(v=2), fields(v=2, wall=-1), fields(v=2, wall="now"), fields(v=1, wall=5)):
+        with pytest.raises(MalformedEntry):
+            decode_entry(craft_block(bad, ALICE))
+    with pytest.raises(ValueError):
+        create_entry(ALICE, DB, Clock(3, ALICE.public_key), [], None, wall=-1)
 
 
 def test_create_refuses_a_clock_of_another_author() -> None:
@@ -160,7 +181,7 @@ def test_the_crafting_helper_makes_valid_entries() -> None:
     assert decode_entry(craft_block(fields(parents=[]), ALICE)).parents == ()
 
 
-@pytest.mark.parametrize("version", [0, 2, 255, 2**64 - 1])
+@pytest.mark.parametrize("version", [0, 3, 255, 2**64 - 1])
 def test_unsupported_version(version: int) -> None:
     data = craft_block(fields(v=version), ALICE)  # properly signed: only the version is wrong
     with pytest.raises(UnsupportedVersion) as info:
@@ -171,7 +192,7 @@ def test_unsupported_version(version: int) -> None:
 
 def test_unsupported_version_wins_over_unknown_fields() -> None:
     # A later version may add or drop fields: it is "unsupported", not "malformed".
-    for changed in (fields(v=2, extra=[1, 2]), fields(v=2, ops=_REMOVE, sig2=b"")):
+    for changed in (fields(v=3, extra=[1, 2]), fields(v=3, ops=_REMOVE, sig2=b"")):
         with pytest.raises(UnsupportedVersion):
             decode_entry(craft_block(changed, ALICE))
 

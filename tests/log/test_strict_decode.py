@@ -50,7 +50,7 @@ def signed_block_with_ops(
 ) -> bytes:
     """An entry block around raw ``ops`` bytes, signed exactly as create_entry signs: what a
     hostile writer (or anyone, since decoding comes before the signature check) can send."""
-    head, tail = _split_encoding(DB, Clock(1, identity.public_key), parents, ops_bytes)
+    head, tail = _split_encoding(DB, Clock(1, identity.public_key), parents, ops_bytes, 1)  # version 1
     sig = identity.sign(b"\xa6" + head + tail)
     return b"\xa7" + head + _K_SIG + cbor2.dumps(sig) + tail
 

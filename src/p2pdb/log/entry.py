@@ -1,7 +1,10 @@
 """Log entries: signed, content-addressed blocks of the Merkle-CRDT log (DESIGN.md §3).
 
-An entry (version 1) is the dag-cbor map
-``{v, db, ops, sig, clock: {id, time}, author, parents}`` (keys in dag-cbor order).
+An entry (version 2) is the dag-cbor map
+``{v, db, ops, sig, wall, clock: {id, time}, author, parents}`` (keys in dag-cbor order).
+``wall`` is the author's wall-clock time of writing, in milliseconds since the Unix epoch: a claim
+of the author, signed but not trusted for ordering (the Lamport clock orders); it answers "when"
+(time travel, row history). Version 1 entries (no ``wall``) are still read, with ``wall`` 0.
 ``sig`` is the author's Ed25519 signature over the canonical encoding of the same map without
 ``sig``; ``clock.id`` and ``author`` are both the author's raw public key and must be equal.
 ``parents`` is the sorted list of the CIDs of the heads the author had when writing.
@@ -16,6 +19,7 @@ verified entry is exactly what its author wrote.
 from __future__ import annotations
 
 import itertools
+import time as _time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +40,8 @@ from p2pdb.log.errors import (
 )
 from p2pdb.log.identity import PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, Identity, verify
 
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 DEFAULT_MAX_ENTRY_SIZE = 4 * 1024 * 1024
 MAX_PARENTS = 1024
 MAX_DB_LENGTH = 512
@@ -46,8 +51,9 @@ MAX_DB_LENGTH = 512
 MAX_BLOCK_DEPTH = codec.MAX_DEPTH + 1
 MAX_BLOCK_ITEMS = codec.MAX_ITEMS + 64 + MAX_PARENTS
 
-_FIELDS = frozenset(("v", "db", "ops", "sig", "clock", "author", "parents"))
-_K_V, _K_DB, _K_OPS, _K_SIG = (cbor2.dumps(k) for k in ("v", "db", "ops", "sig"))
+_FIELDS_V1 = frozenset(("v", "db", "ops", "sig", "clock", "author", "parents"))
+_FIELDS = _FIELDS_V1 | {"wall"}
+_K_V, _K_DB, _K_OPS, _K_SIG, _K_WALL = (cbor2.dumps(k) for k in ("v", "db", "ops", "sig", "wall"))
 _K_CLOCK, _K_AUTHOR, _K_PARENTS = (cbor2.dumps(k) for k in ("clock", "author", "parents"))
 _LINK_PREFIX = b"\xd8\x2a\x58\x25\x00"  # tag 42, then bytes of length 37: 0x00 and a 36-byte CID
 
@@ -64,6 +70,8 @@ class Entry:
     sig: bytes
     block: bytes
     v: int = VERSION
+    #: the author's wall clock when writing (ms since the epoch; 0: unknown, a version 1 entry)
+    wall: int = 0
 
     @property
     def author(self) -> bytes:
@@ -86,12 +94,13 @@ def _encode_parents(parents: Sequence[CID]) -> bytes:
 
 
 def _split_encoding(
-    db: str, clock: Clock, parents: Sequence[CID], ops_bytes: bytes, v: int = VERSION
+    db: str, clock: Clock, parents: Sequence[CID], ops_bytes: bytes, v: int = VERSION, wall: int = 0
 ) -> tuple[bytes, bytes]:
     """The encoded fields before and after ``sig`` in dag-cbor key order."""
     head = b"".join((_K_V, cbor2.dumps(v), _K_DB, cbor2.dumps(db), _K_OPS, ops_bytes))
     tail = b"".join(
         (
+            *((_K_WALL, cbor2.dumps(wall)) if v >= 2 else ()),
             _K_CLOCK,
             cbor2.dumps({"id": clock.id, "time": clock.time}),
             _K_AUTHOR,
@@ -103,15 +112,22 @@ def _split_encoding(
     return head, tail
 
 
-def create_entry(identity: Identity, db: str, clock: Clock, parents: Sequence[CID], ops: Any) -> Entry:
-    """Encode, sign and address a new entry. ``clock.id`` must be the identity's public key."""
+def create_entry(
+    identity: Identity, db: str, clock: Clock, parents: Sequence[CID], ops: Any, *, wall: int | None = None
+) -> Entry:
+    """Encode, sign and address a new entry. ``clock.id`` must be the identity's public key;
+    ``wall`` defaults to now (ms since the epoch)."""
     if clock.id != identity.public_key:
         raise ValueError("the clock must carry the signing identity's public key")
+    if wall is None:
+        wall = _time.time_ns() // 1_000_000
+    if not 0 <= wall < 2**63:
+        raise ValueError("wall must be a non-negative 63-bit integer")
     ordered = tuple(sorted(set(parents)))
-    head, tail = _split_encoding(db, clock, ordered, codec.encode(ops))
-    sig = identity.sign(b"\xa6" + head + tail)
-    block = b"\xa7" + head + _K_SIG + cbor2.dumps(sig) + tail
-    return Entry(cid_for_block(block), db, clock, ordered, ops, sig, block)
+    head, tail = _split_encoding(db, clock, ordered, codec.encode(ops), wall=wall)
+    sig = identity.sign(b"\xa7" + head + tail)
+    block = b"\xa8" + head + _K_SIG + cbor2.dumps(sig) + tail
+    return Entry(cid_for_block(block), db, clock, ordered, ops, sig, block, VERSION, wall)
 
 
 def _field(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
@@ -167,10 +183,17 @@ def _decode_fields(data: bytes, cid: CID, *, checked: bool, verify_signature: bo
     try:
         # The version comes first: another version may have other fields.
         v = _field(raw.get("v"), int, "v")
-        if v != VERSION:
+        if v not in VERSIONS:
             raise UnsupportedVersion(f"entry version {v} is not supported (expected {VERSION})", cid)
-        if set(raw) != _FIELDS:
+        if v == 1 and set(raw) != _FIELDS_V1:
             raise MalformedEntry("an entry is a map of exactly v, db, clock, parents, ops, author, sig")
+        if v >= 2 and set(raw) != _FIELDS:
+            raise MalformedEntry("an entry is a map of exactly v, db, clock, parents, ops, author, sig, wall")
+        wall = 0
+        if v >= 2:
+            wall = _field(raw["wall"], int, "wall")
+            if not 0 <= wall < 2**63:
+                raise MalformedEntry("wall must be a non-negative 63-bit integer")
         db = _field(raw["db"], str, "db")
         if not db or len(db) > MAX_DB_LENGTH:
             raise MalformedEntry("field 'db' is empty or too long")
@@ -194,10 +217,10 @@ def _decode_fields(data: bytes, cid: CID, *, checked: bool, verify_signature: bo
         ops = raw["ops"]
         clock = Clock(time, author)
         if checked:  # its canonical form and signature were proven when it was first checked
-            return Entry(cid, db, clock, tuple(parents), ops, sig, data)
+            return Entry(cid, db, clock, tuple(parents), ops, sig, data, v, wall)
         # 4. Canonical form, checked again: rebuild the bytes of every field around `ops` (whose
         #    canonical form the strict decoder has proven) and compare.
-        head, tail = _split_encoding(db, clock, parents, b"")
+        head, tail = _split_encoding(db, clock, parents, b"", v, wall)
         after_ops = _K_SIG + cbor2.dumps(sig) + tail
     except MalformedEntry as exc:
         exc.cid = cid
@@ -205,11 +228,15 @@ def _decode_fields(data: bytes, cid: CID, *, checked: bool, verify_signature: bo
     except ValueError as exc:
         raise MalformedEntry(str(exc), cid) from exc
     ops_end = len(data) - len(after_ops)
+    header = 0xA7 if v == 1 else 0xA8
     if not (
-        data[0] == 0xA7 and ops_end > len(head) + 1 and data.startswith(head, 1) and data.endswith(after_ops)
+        data[0] == header
+        and ops_end > len(head) + 1
+        and data.startswith(head, 1)
+        and data.endswith(after_ops)
     ):
         raise NonCanonicalEncoding("bytes are not the canonical dag-cbor encoding of the entry", cid)
     # 5. Signature over exactly the canonical fields without `sig`.
-    if verify_signature and not verify(author, sig, b"\xa6" + data[1:ops_end] + tail):
+    if verify_signature and not verify(author, sig, bytes((header - 1,)) + data[1:ops_end] + tail):
         raise InvalidSignature("signature does not verify against the author key", cid)
-    return Entry(cid, db, clock, tuple(parents), ops, sig, data)
+    return Entry(cid, db, clock, tuple(parents), ops, sig, data, v, wall)
