@@ -54,8 +54,9 @@ async def test_ndjson_resume_after_disconnect_loses_and_duplicates_nothing(
     resumed.close()
     _assert_exactly_once(db, [e["id"] for e in first + second])
     event = next(e for e in first if e["pk"] == [1])
-    assert set(event) == {"id", "db", "table", "op", "pk", "row", "changed", "cid", "author", "clock"}
+    assert set(event) == {"id", "db", "table", "op", "pk", "row", "changed", "cid", "author", "clock", "wall"}
     assert event["op"] == "insert" and event["pk"] == [1] and event["row"] == {"id": 1, "v": "v1"}
+    assert isinstance(event["wall"], int) and event["wall"] > 1_700_000_000_000  # ms since the epoch
     assert node.identity is not None and event["author"] == node.identity.peer_id
 
 

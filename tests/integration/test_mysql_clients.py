@@ -649,6 +649,10 @@ def test_writes_are_in_the_signed_log(node: NodeProcess, database: str) -> None:
     log = p2pdb("log", "--data-dir", str(node.data_dir), database)
     assert log.returncode == 0, log.stderr
     assert log.stdout.splitlines()[0].startswith(entry["heads"][0])
+    # each line: CID, Lamport time, the author as a peer id, the author's wall time (UTC), parents
+    _cid, time, author, day, clock, parents = log.stdout.splitlines()[0].split()
+    assert time.startswith("t=") and author == f"author={status['peer_id']}"
+    assert day.startswith("at=20") and len(clock) == 8 and parents.startswith("parents=bafy")
 
 
 def test_connector_start_transaction_with_autocommit_off(node: NodeProcess, database: str) -> None:

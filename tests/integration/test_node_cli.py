@@ -153,6 +153,7 @@ def test_status_json(start_node: NodeFactory, tmp_path: Path) -> None:
 
     text = p2pdb("status", "--data-dir", str(data_dir))
     assert text.returncode == 0 and status["peer_id"] in text.stdout and "shop" in text.stdout
+    assert "None" not in text.stdout and "http     off" in text.stdout  # no Python reprs (no HTTP port)
 
     assert node.stop() == 0
     stopped = json.loads(p2pdb("status", "--data-dir", str(data_dir), "--json").stdout)

@@ -169,7 +169,7 @@ def status(data_dir: Path, as_json: bool) -> None:
     click.echo(f"peer     {info['peer_id']}")
     click.echo(f"running  {'yes (pid ' + str(info['pid']) + ')' if info['running'] else 'no'}")
     for kind, address in (info.get("addresses") or {}).items():
-        click.echo(f"{kind:<8} {address}")
+        click.echo(f"{kind:<8} {address if address else 'off'}")
     for db in info["databases"]:
         click.echo(f"db       {db['name']}: {db['entries']} entries, heads {', '.join(db['heads']) or '-'}")
         if db.get("bootstrap"):
@@ -214,13 +214,24 @@ def init(data_dir: Path, password: bool) -> None:
 @click.argument("database")
 @click.option("--limit", type=int, default=20, show_default=True)
 def log_command(data_dir: Path, database: str, limit: int) -> None:
-    """Print the newest entries of a database's log."""
+    """Print the newest entries of a database's log: CID, Lamport time, author (peer id), wall time
+    and parents."""
+    import datetime
+
+    from p2pdb.log.identity import peer_id
     from p2pdb.status import open_log
 
     log = open_log(data_dir, database)
     for entry in list(log.traverse(reverse=True))[:limit]:
-        parents = ",".join(str(p)[:16] for p in entry.parents)
-        click.echo(f"{entry.cid}  t={entry.clock.time}  author={entry.author.hex()[:16]}  parents={parents}")
+        parents = ",".join(str(p)[:16] for p in entry.parents) or "-"
+        wall = (
+            datetime.datetime.fromtimestamp(entry.wall / 1000, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+            if entry.wall
+            else "-"
+        )
+        click.echo(
+            f"{entry.cid}  t={entry.clock.time}  author={peer_id(entry.author)}  at={wall}  parents={parents}"
+        )
 
 
 @main.command()

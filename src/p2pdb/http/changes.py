@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ class ChangeRoutes:
         return [
             web.get("/v1/changes", self.stream, allow_head=False),
             web.get("/v1/changes/ws", self.websocket, allow_head=False),
+            web.get("/v1/history", self.history),
         ]
 
     def close(self) -> None:
@@ -138,6 +140,39 @@ class ChangeRoutes:
                 last_id=last,
             )
         return FeedRequest(db, table, after)
+
+    async def history(self, request: web.Request) -> web.Response:
+        """``GET /v1/history?db=D&table=T[&key=JSON]``: every retained version of the rows of T (of
+        the row whose primary-key values are the JSON array ``key``), oldest first, each with its
+        author's peer id, Lamport clock, entry CID and wall time (DATETIME(3) text, UTC)."""
+        db = database(self.node, request.query.get("db"))
+        table = request.query.get("table")
+        if table is None or not 0 < len(table) <= MAX_TABLE_NAME:
+            http_error(400, f"table must be 1 to {MAX_TABLE_NAME} characters")
+        key = None
+        if "key" in request.query:
+            try:
+                key = json.loads(request.query["key"])
+            except ValueError:
+                key = None
+            if not isinstance(key, list):
+                http_error(400, "key must be a JSON array of the primary-key values, e.g. [42]")
+        versions = [
+            {
+                "id": id_,
+                "table": tbl,
+                "key": json.loads(pk),
+                "op": op,
+                "row": json.loads(row),
+                "changed": json.loads(changed),
+                "author": author,
+                "clock": clock,
+                "cid": cid,
+                "wall": wall,
+            }
+            for id_, tbl, pk, op, row, changed, author, clock, cid, wall in db.changes.history(table, key)
+        ]
+        return web.json_response({"db": db.name, "table": table, "versions": versions})
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         sse = "text/event-stream" in request.headers.get("Accept", "")

@@ -6,6 +6,7 @@ It implements :class:`p2pdb.sql.protocol.backend.Backend` over a node's :class:`
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -17,6 +18,7 @@ from typing import Any
 
 import apsw
 
+from p2pdb.log import CID
 from p2pdb.schema import ViewSpec
 from p2pdb.sql import autoids, catalog, information_schema, local_triggers, mysqltypes, views
 from p2pdb.sql.accounts import Accounts as Accounts
@@ -35,8 +37,9 @@ from p2pdb.sql.session import SQLSession
 from p2pdb.sql.session_statements import HANDLERS as SESSION_HANDLERS
 from p2pdb.sql.statements import HANDLERS
 from p2pdb.sql.variables import DEFAULTS, show_value
-from p2pdb.store import Database, IndexSpec, TableSpec
+from p2pdb.store import Database, IndexSpec, TableSpec, time_travel
 from p2pdb.store.collation import connect
+from p2pdb.store.engine import FileEngine
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -108,6 +111,8 @@ class SQLBackend:
             views.register(db)
         registry.listeners.append(self._on_new_database)
         self._plans = PlanCache()
+        #: Versions of databases read with FOR SYSTEM_TIME AS OF (the last few, by heads).
+        self.versions = time_travel.Versions()
         self._committers: dict[str, GroupCommitter] = {}
         self._columns: dict[Any, tuple[list[Column], list[Any]]] = {}
         self._connection_ids = itertools.count(1)
@@ -117,6 +122,24 @@ class SQLBackend:
 
     def _dbs(self) -> list[Database]:
         return [db for name in self.registry.names() if (db := self.registry.get(name)) is not None]
+
+    async def version_at(self, db: Database, at: int | CID) -> Database:
+        """``db`` as it was at a wall time (ms since the epoch) or at an entry: replayed from its log
+        in a worker thread (:mod:`p2pdb.store.time_travel`), kept for the next queries."""
+        path = db.engine.location if isinstance(db.engine, FileEngine) else None
+        if isinstance(at, CID):
+            heads = time_travel.heads_at_entry(db, at)
+        else:
+            written = await asyncio.to_thread(time_travel.written_by, path, at) if path is not None else None
+            heads = time_travel.heads_at_time(db, at, written)
+        cached = self.versions.cached(db, heads)
+        if cached is not None:
+            return cached
+        plan = time_travel.plan(db, heads)
+        version = await asyncio.to_thread(time_travel.build, plan)
+        register_functions(version.conn)
+        views.register(version)
+        return self.versions.add(plan, version)
 
     def _on_new_database(self, name: str) -> None:
         db = self.registry.get(name)
@@ -363,6 +386,17 @@ class SQLBackend:
         """Fill ``information_schema.P2PDB_CONFLICTS`` on ``conn`` from every database's conflict
         records (read now: they change with merges, which move no schema version)."""
         information_schema.fill_conflicts(conn, self.conflict_rows())
+
+    def refresh_history(self, conn: apsw.Connection, where: tuple[str | None, str | None]) -> None:
+        """Fill ``information_schema.P2PDB_HISTORY`` on ``conn`` from the change feeds, of the
+        database and table ``where`` names (None: all)."""
+        schema, table = where
+        rows: list[tuple[Any, ...]] = []
+        for db in self._dbs():
+            if schema is not None and db.name.lower() != schema.lower():
+                continue
+            rows.extend((db.name, *row) for row in db.changes.history(table))
+        information_schema.fill_history(conn, [(row[1], row[0], *row[2:]) for row in rows])
 
     def conflict_rows(self) -> list[tuple[Any, ...]]:
         """Rows of ``P2PDB_CONFLICTS``: ID, TABLE_SCHEMA, TABLE_NAME, KIND, ROW_KEY, SUBJECT, DETAIL,

@@ -47,6 +47,9 @@ _NAME = "varchar(64)"
 CONFLICTS = "P2PDB_CONFLICTS"
 #: The sessions and what they run; filled by :func:`fill_processlist` each time a query names it.
 PROCESSLIST = "PROCESSLIST"
+#: Every row version the change feed keeps, with who wrote it and when; filled by
+#: :func:`fill_history` each time a query names it (of the tables the query names, when it does).
+HISTORY = "P2PDB_HISTORY"
 #: MySQL 8's columns for each table, with MySQL types as SQLite declared types.
 TABLES: dict[str, str] = {
     "CHARACTER_SETS": "CHARACTER_SET_NAME N, DEFAULT_COLLATE_NAME N, DESCRIPTION varchar(2048),"
@@ -139,6 +142,10 @@ TABLES: dict[str, str] = {
     CONFLICTS: "ID bigint unsigned, TABLE_SCHEMA N, TABLE_NAME N, KIND varchar(16), ROW_KEY json,"
     " SUBJECT varchar(256), DETAIL text, LOST_VALUES json, ENTRY_CID varchar(128), AUTHOR varchar(128),"
     " CLOCK bigint unsigned",
+    # P2PDB's own: row versions from the change feed (p2pdb.store.changes), oldest first.
+    HISTORY: "ID bigint unsigned, TABLE_SCHEMA N, TABLE_NAME N, ROW_KEY json, OP varchar(8), ROW_DATA json,"
+    " CHANGED_COLUMNS json, AUTHOR varchar(128), CLOCK bigint unsigned, ENTRY_CID varchar(128),"
+    " WALL_TIME datetime(3)",
 }
 _VARIABLE = "VARIABLE_NAME varchar(64), VARIABLE_VALUE varchar(1024)"
 #: Tables that describe the asking session or the node's accounts: filled by :func:`fill_session_tables`
@@ -273,7 +280,11 @@ def refresh_information_schema(
         return False
     with conn:
         for name in TABLES:
-            if name not in _STATIC and name not in (CONFLICTS, PROCESSLIST) and name not in SESSION_TABLES:
+            if (
+                name not in _STATIC
+                and name not in (CONFLICTS, PROCESSLIST, HISTORY)
+                and name not in SESSION_TABLES
+            ):
                 conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{name}")
         _fill(conn, source, snapshot if snapshot is not None else _snapshot(source))
     _filled[conn] = token
@@ -396,6 +407,14 @@ def fill_conflicts(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None
     with conn:
         conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{CONFLICTS}")
         _insert(conn, CONFLICTS, rows)
+
+
+def fill_history(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Replace the rows of ``information_schema.P2PDB_HISTORY`` on ``conn`` (attached first if needed)."""
+    _ensure_attached(conn)
+    with conn:
+        conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{HISTORY}")
+        _insert(conn, HISTORY, rows)
 
 
 def fill_processlist(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:

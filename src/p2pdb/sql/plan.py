@@ -58,6 +58,7 @@ _LOCKING = re.compile(r"\b(FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)\b"
 _INFO_SCHEMA = re.compile(r"\b(?:information_schema|performance_schema|mysql)\s*\.", _I)
 _CONFLICTS = re.compile(r"\bP2PDB_CONFLICTS\b", _I)
 _PROCESSLIST = re.compile(r"\bPROCESSLIST\b", _I)
+_HISTORY = re.compile(r"\bP2PDB_HISTORY\b", _I)
 _PROJ_TOKENS = re.compile(
     r"(`(?:[^`]|``)*`)|(\()|(\))|(,)|\b(FROM|WHERE|GROUP|HAVING|ORDER|LIMIT|INTO|UNION|FOR|LOCK|WINDOW)\b", _I
 )
@@ -135,6 +136,8 @@ class Plan:
     returning_id: bool = False
     #: The statement names ``information_schema.PROCESSLIST``: filled from the sessions each time.
     processlist: bool = False
+    #: The statement names ``P2PDB_HISTORY``: filled from the change feeds before running.
+    history: bool = False
     #: A read that outlasted its time on the event loop once: it runs on a reader thread from now on.
     offload: bool = False
     #: MySQL types of projected DECIMAL expressions (:mod:`p2pdb.sql.exact`), by position; None: none.
@@ -328,6 +331,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         info_schema=bool(_INFO_SCHEMA.search(lexed.shape)),
         conflicts=bool(_CONFLICTS.search(lexed.shape)),
         processlist=bool(_PROCESSLIST.search(lexed.shape)),
+        history=bool(_HISTORY.search(lexed.shape)),
         types=result_types.overlay(exact.types if exact is not None else None, projection_texts(lexed.shape))
         if kind == "SELECT"
         else None,

@@ -41,16 +41,17 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from p2pdb.sql import local_triggers, mysqltypes, timezones
+from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
+from p2pdb.sql.history import history_filter
 from p2pdb.sql.information_schema import names_session_tables
 from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.load_data import refuse_server_files
-from p2pdb.sql.plan import Plan
+from p2pdb.sql.plan import Plan, build_plan
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
@@ -58,7 +59,7 @@ from p2pdb.sql.protocol.results import Column, OkResult, Result, ResultSet
 from p2pdb.sql.readers import supports_readers
 from p2pdb.sql.translate import transpile
 from p2pdb.sql.variables import as_bool, normalize_name
-from p2pdb.store import Database
+from p2pdb.store import Database, StoreError
 from p2pdb.store.engine import FileEngine
 
 if TYPE_CHECKING:
@@ -484,6 +485,8 @@ class SQLSession:
         shadowed = temp.rewrite(lexed, db.name) if temp is not None and db is not None else None
         if shadowed is not None:
             lexed = shadowed
+        if system_time.names_system_time(lexed.shape):
+            return await self._as_of(db, lexed, kind)
         plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
         if shadowed is not None:
             plan.locking = True  # a temporary table is on the writer connection only
@@ -507,10 +510,14 @@ class SQLSession:
                 self.backend.refresh_conflicts(conn)
             if plan.processlist:
                 self.backend.refresh_processlist(conn)
+            if plan.history:
+                self.backend.refresh_history(conn, history_filter(lexed.shape, bound))
             if plan.info_schema and names_session_tables(lexed.shape):
                 self.backend.refresh_session_tables(conn, self)
             # Without a database and without the catalog, a statement runs anywhere (SELECT SLEEP(5)).
-            anywhere = self.database is None and not (plan.info_schema or plan.conflicts or plan.processlist)
+            anywhere = self.database is None and not (
+                plan.info_schema or plan.conflicts or plan.processlist or plan.history
+            )
             if db is None and anywhere and not plan.write:
                 return await self._read_anywhere(conn, plan, bound, lexed, None)
             with self.guarded(conn):
@@ -659,6 +666,25 @@ class SQLSession:
         if changes and type(explicit) is int and explicit > 0:
             return OkResult(affected_rows=changes, last_insert_id=explicit)
         return OkResult(affected_rows=changes) if changes else _OK
+
+    async def _as_of(self, db: Database | None, lexed: Lexed, kind: str) -> Result:
+        """A SELECT reading a past version (``FOR SYSTEM_TIME AS OF``, :mod:`.system_time`)."""
+        stripped, names = system_time.split(lexed)
+        if kind != "SELECT":
+            raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "FOR SYSTEM_TIME AS OF is read by SELECT only")
+        if db is None:
+            raise MySQLError(ErrorCode.NO_DB_ERROR, "No database selected")
+        literals = dict(zip(_PNAMES, lexed.params, strict=False))
+        zone = timezones.zone(self.variables.get("time_zone", "SYSTEM")) or datetime.UTC
+        at = system_time.point([literals.get(name) for name in names], zone)
+        try:
+            version = await self.backend.version_at(db, at)
+        except StoreError as exc:
+            raise MySQLError(ErrorCode.UNKNOWN_ERROR, f"cannot read that version: {exc}") from exc
+        plan = build_plan(stripped, version.catalog.tables)
+        bound = self.bindings(stripped, plan)
+        with self.guarded(version.conn):
+            return self._read(version.conn, plan, bound, stripped, version)
 
     def _read(
         self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any], lexed: Lexed, db: Database | None

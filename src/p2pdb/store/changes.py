@@ -4,16 +4,18 @@ Changes are recorded in ``_p2pdb_changes`` in the same SQLite transaction as the
 so the feed never shows a change that was rolled back and never misses one that committed. Ids
 come from an AUTOINCREMENT key: strictly increasing on this node, never reused (also after pruning).
 
-An event (``Change.to_json``) is ``{id, db, table, op, pk, row, changed, cid, author, clock}``:
+An event (``Change.to_json``) is ``{id, db, table, op, pk, row, changed, cid, author, clock, wall}``:
 ``op`` is ``insert``, ``update``, ``delete`` or ``ddl``; ``pk`` the primary-key values; ``row`` the
 row's values after the change (``{}`` for a delete; the schema change for ``ddl``); ``changed`` the
 columns the change set; ``cid`` the log entry; ``author`` its author's peer id; ``clock`` its Lamport
-time. BLOB values appear as ``{"$base64": "..."}``.
+time; ``wall`` its author's wall clock when writing (ms since the epoch; null for entries from
+before entries carried it). BLOB values appear as ``{"$base64": "..."}``.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 CHANGES_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
     " op TEXT NOT NULL, pk TEXT NOT NULL, row TEXT NOT NULL, changed TEXT NOT NULL, cid BLOB NOT NULL,"
-    " author BLOB NOT NULL, time INTEGER NOT NULL)"
+    " author BLOB NOT NULL, time INTEGER NOT NULL, wall INTEGER)"
 )
 DEFAULT_RETENTION = 1_000_000
 
@@ -48,6 +50,14 @@ def _jsonable(value: Any) -> Any:
 
 
 _ENCODER = msgspec.json.Encoder()
+
+
+def wall_text(wall: int | None) -> str | None:
+    """A wall time in ms since the epoch as MySQL's DATETIME(3) text, in UTC (None: unknown)."""
+    if not wall:
+        return None
+    moment = datetime.datetime.fromtimestamp(wall / 1000, datetime.UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{wall % 1000:03d}"
 
 
 _SCALARS = frozenset((str, int, float, bool, type(None)))
@@ -74,6 +84,7 @@ class Change:
     cid: str
     author: str
     clock: int
+    wall: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +98,7 @@ class Change:
             "cid": self.cid,
             "author": self.author,
             "clock": self.clock,
+            "wall": self.wall,
         }
 
 
@@ -98,6 +110,9 @@ class ChangeFeed:
         self.db_name = db_name
         self.retention = retention
         conn.execute(CHANGES_SCHEMA)
+        columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(_p2pdb_changes)")}
+        if "wall" not in columns:  # a file from before entries carried a wall time
+            conn.execute("ALTER TABLE _p2pdb_changes ADD COLUMN wall INTEGER")
         self._pending: list[tuple[str, str, str, str, str]] = []
         self._since_prune = 0
         self.listeners: list[Callable[[int], None]] = []
@@ -116,13 +131,16 @@ class ChangeFeed:
     def reset(self) -> None:
         self._pending.clear()
 
-    def flush(self, cid: CID, author: bytes, time: int) -> None:
-        """Write the pending changes, attributed to one log entry (inside the caller's transaction)."""
+    def flush(self, cid: CID, author: bytes, time: int, wall: int = 0) -> None:
+        """Write the pending changes, attributed to one log entry (inside the caller's transaction);
+        ``wall`` is the entry's wall time (0: unknown)."""
         if not self._pending:
             return
-        rows = [(*event, bytes(cid), author, time) for event in self._pending]
+        at = wall or None
+        rows = [(*event, bytes(cid), author, time, at) for event in self._pending]
         self._conn.executemany(
-            "INSERT INTO _p2pdb_changes (tbl, op, pk, row, changed, cid, author, time) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO _p2pdb_changes (tbl, op, pk, row, changed, cid, author, time, wall)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         self._since_prune += len(rows)
@@ -164,9 +182,39 @@ class ChangeFeed:
             return int(value)
         return 0
 
+    def history(self, table: str | None = None, key: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        """Every retained change (of ``table``, compared without case; of the row whose primary-key
+        values are ``key``) as the columns of ``information_schema.P2PDB_HISTORY`` after its
+        schema: ID, TABLE_NAME, ROW_KEY, OP, ROW_DATA, CHANGED_COLUMNS, AUTHOR (peer id), CLOCK,
+        ENTRY_CID, WALL_TIME (UTC, or NULL)."""
+        sql = "SELECT id, tbl, pk, op, row, changed, author, time, cid, wall FROM _p2pdb_changes"
+        where: list[str] = []
+        params: list[Any] = []
+        if table is not None:
+            where.append("tbl = ? COLLATE NOCASE")
+            params.append(table)
+        if key is not None:
+            where.append("pk = ?")
+            params.append(_dumps(list(key)))
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        names: dict[bytes, str] = {}
+        out = []
+        for id_, tbl, pk, op, row, changed, author, time, cid, wall in self._conn.execute(
+            sql + " ORDER BY id", params
+        ):
+            author_text = names.get(author)
+            if author_text is None:
+                author_text = names[author] = peer_id(bytes(author))
+            cid_text = names.get(cid)
+            if cid_text is None:
+                cid_text = names[cid] = str(CID(bytes(cid)))
+            out.append((id_, tbl, pk, op, row, changed, author_text, time, cid_text, wall_text(wall)))
+        return out
+
     def read(self, after: int, *, table: str | None = None, limit: int = 1000) -> list[Change]:
         """Changes with ``id > after`` in id order (optionally of one table), at most ``limit``."""
-        sql = "SELECT id, tbl, op, pk, row, changed, cid, author, time FROM _p2pdb_changes WHERE id > ?"
+        sql = "SELECT id, tbl, op, pk, row, changed, cid, author, time, wall FROM _p2pdb_changes WHERE id > ?"
         params: list[Any] = [after]
         if table is not None:
             sql += " AND tbl = ?"
@@ -175,7 +223,7 @@ class ChangeFeed:
         params.append(limit)
         out = []
         names: dict[bytes, str] = {}  # rows of one entry share its CID and author: convert once
-        for id_, tbl, op, pk, row, changed, cid, author, time in self._conn.execute(sql, params):
+        for id_, tbl, op, pk, row, changed, cid, author, time, wall in self._conn.execute(sql, params):
             cid_text = names.get(cid)
             if cid_text is None:
                 cid_text = names[cid] = str(CID(bytes(cid)))
@@ -194,6 +242,7 @@ class ChangeFeed:
                     cid_text,
                     author_text,
                     time,
+                    wall,
                 )
             )
         return out

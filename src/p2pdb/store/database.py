@@ -309,7 +309,7 @@ class Database:
             self.access.add(entry.cid, clock.time, clock.id, changes)
         for item in captured:
             self._merge_local(item, clock)
-        self.changes.flush(entry.cid, entry.author, entry.clock.time)
+        self.changes.flush(entry.cid, entry.author, entry.clock.time, entry.wall)
         self.catalog.refresh_version()
         return entry
 
@@ -505,7 +505,7 @@ class Database:
         mark = self.changes.mark()
         try:
             self._apply_ops(entry)
-            self.changes.flush(entry.cid, entry.author, entry.clock.time)
+            self.changes.flush(entry.cid, entry.author, entry.clock.time, entry.wall)
         except (InvalidOps, StoreError, SchemaError, InvalidChangeError, apsw.Error, ValueError) as exc:
             return self._reject(entry, mark, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug must not stop replication of everything else

@@ -1,0 +1,34 @@
+"""``information_schema.P2PDB_HISTORY``: every row version a database's change feed keeps.
+
+A row's history is read with plain SQL::
+
+    SELECT OP, ROW_DATA, AUTHOR, CLOCK, ENTRY_CID, WALL_TIME
+      FROM information_schema.P2PDB_HISTORY
+     WHERE TABLE_SCHEMA = 'shop' AND TABLE_NAME = 'items' AND ROW_KEY = '[42]' ORDER BY ID;
+
+The table is filled from the change feeds each time a query names it. An equality on
+``TABLE_SCHEMA`` or ``TABLE_NAME`` in the query narrows what is filled (the query's own WHERE
+still decides what it returns), so the cost of a query is the retained feed of the tables it names.
+The versions are those this node applied, in the order it applied them (ids increase); the
+feed's retention (``change_feed_retention``) and a light node's pruning bound how far back it goes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_EQUALS = re.compile(r"\b(TABLE_SCHEMA|TABLE_NAME)\s*=\s*:(p\d+)\b", re.IGNORECASE)
+
+
+def history_filter(shape: str, bound: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The schema and table a statement's ``TABLE_SCHEMA = '…'`` / ``TABLE_NAME = '…'`` name (None:
+    not named, or named more than once with different values)."""
+    found: dict[str, set[str]] = {"TABLE_SCHEMA": set(), "TABLE_NAME": set()}
+    for column, param in _EQUALS.findall(shape):
+        value = bound.get(param)
+        if isinstance(value, str):
+            found[column.upper()].add(value)
+    schema = found["TABLE_SCHEMA"]
+    table = found["TABLE_NAME"]
+    return (next(iter(schema)) if len(schema) == 1 else None, next(iter(table)) if len(table) == 1 else None)
