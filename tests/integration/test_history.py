@@ -8,6 +8,7 @@ import datetime
 import json
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +32,10 @@ HISTORY = (
 def peer_id(node: NodeProcess) -> str:
     http = urllib.request.urlopen(f"http://{node.http_address}/v1/status", timeout=5)
     return str(json.loads(http.read())["peer_id"])
+
+
+def p2pdb(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "p2pdb", *args], capture_output=True, text=True, timeout=60)
 
 
 def now_text() -> str:
@@ -125,6 +130,42 @@ def test_history_and_past_versions_of_rows_written_on_two_nodes(tmp_path: Path) 
             )
             cur.execute(f"SELECT qty FROM items FOR SYSTEM_TIME AS OF TIMESTAMP '{shifted}' WHERE id = 1")
             assert cur.fetchall() == ((3,),)
+
+        # What changed since then: from SQL (P2PDB_DIFF) and from the CLI (p2pdb diff).
+        diff = rows(
+            b,
+            "SELECT TABLE_NAME, ROW_KEY, CHANGE, OLD_ROW, NEW_ROW, CHANGED_COLUMNS FROM information_schema.P2PDB_DIFF"
+            f" WHERE FROM_POINT = '{before_update}' AND TABLE_SCHEMA = 'shop' ORDER BY ROW_KEY",
+        )
+        assert [(t, json.loads(k), c, json.loads(old or "null"), json.loads(new or "null"), json.loads(cols))
+                for t, k, c, old, new, cols in diff] == [
+            ("items", [1], "removed", {"id": 1, "name": "apple", "qty": 3}, None, ["id", "name", "qty"]),
+            ("items", [2], "changed", {"id": 2, "name": "pear", "qty": 1},
+             {"id": 2, "name": "pear", "qty": 1, "price": None}, ["price"]),
+        ]  # fmt: skip
+        between = rows(
+            b,
+            "SELECT ROW_KEY, CHANGE, CHANGED_COLUMNS FROM information_schema.P2PDB_DIFF"
+            f" WHERE FROM_POINT = '{before_update}' AND TO_POINT = '{update_cid}' AND TABLE_SCHEMA = 'shop'",
+        )
+        assert between == [("[1]", "changed", '["qty"]')]
+        with pytest.raises(pymysql.err.OperationalError) as usage:
+            rows(b, "SELECT * FROM information_schema.P2PDB_DIFF")
+        assert usage.value.args[0] == 1210 and "FROM_POINT" in usage.value.args[1]
+        cli = p2pdb("diff", "--data-dir", str(a.data_dir), "shop", before_update)
+        assert cli.returncode == 0, cli.stderr
+        assert cli.stdout.splitlines() == [
+            '- items [1] {"id": 1, "name": "apple", "qty": 3}',
+            "~ items [2] price: (no such column) -> null",
+            "0 added, 1 changed, 1 removed",
+        ]
+        cli = p2pdb("diff", "--data-dir", str(a.data_dir), "shop", before_update, update_cid, "--json")
+        assert [json.loads(line) for line in cli.stdout.splitlines()] == [
+            {"table": "items", "key": [1], "change": "changed", "columns": ["qty"],
+             "old": {"id": 1, "name": "apple", "qty": 3}, "new": {"id": 1, "name": "apple", "qty": 5}},
+        ]  # fmt: skip
+        bad = p2pdb("diff", "--data-dir", str(a.data_dir), "shop", "yesterday")
+        assert bad.returncode == 1 and "neither a time" in bad.stderr
 
         if MARIADB is not None:
             result = subprocess.run(

@@ -237,6 +237,21 @@ def log_command(data_dir: Path, database: str, limit: int) -> None:
 @main.command()
 @DATA_DIR
 @click.argument("database")
+@click.argument("start", metavar="FROM")
+@click.argument("end", metavar="TO", default="now")
+@click.option("--table", help="Only this table.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (one object per line).")
+def diff(data_dir: Path, database: str, start: str, end: str, table: str | None, as_json: bool) -> None:
+    """Show the rows added, changed and removed between two versions of DATABASE. FROM and TO are
+    times ('2026-12-06 10:00:00', UTC), entry CIDs, or 'now' (TO defaults to now)."""
+    from p2pdb.cli.history import show_diff
+
+    show_diff(data_dir, database, start, end, table=table, as_json=as_json)
+
+
+@main.command()
+@DATA_DIR
+@click.argument("database")
 def verify(data_dir: Path, database: str) -> None:
     """Verify every stored entry of a database (CID, canonical encoding, signature), then rebuild
     the database from its log alone and check that the rows on disk are exactly the result."""

@@ -7,6 +7,7 @@ It implements :class:`p2pdb.sql.protocol.backend.Backend` over a node's :class:`
 from __future__ import annotations
 
 import asyncio
+import datetime
 import itertools
 import json
 import logging
@@ -26,19 +27,22 @@ from p2pdb.sql.exact import signature as exact_signature
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.sql.group_commit import GroupCommitter
 from p2pdb.sql.guard import CLIENT_MARK, SHUTDOWN
+from p2pdb.sql.history import DIFF_USAGE
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.plan import Plan, PlanCache, build_plan, render_name
 from p2pdb.sql.protocol.backend import Account, ConnectInfo
 from p2pdb.sql.protocol.constants import DEFAULT_MAX_PACKET
-from p2pdb.sql.protocol.errors import MySQLError
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import Column, ResultSet
 from p2pdb.sql.readers import QueryPool
 from p2pdb.sql.session import SQLSession
 from p2pdb.sql.session_statements import HANDLERS as SESSION_HANDLERS
 from p2pdb.sql.statements import HANDLERS
 from p2pdb.sql.variables import DEFAULTS, show_value
-from p2pdb.store import Database, IndexSpec, TableSpec, time_travel
+from p2pdb.store import Database, IndexSpec, StoreError, TableSpec, time_travel
+from p2pdb.store.changes import json_text
 from p2pdb.store.collation import connect
+from p2pdb.store.diff import diff
 from p2pdb.store.engine import FileEngine
 from p2pdb.store.registry import Registry
 
@@ -114,7 +118,7 @@ class SQLBackend:
         #: Versions of databases read with FOR SYSTEM_TIME AS OF (the last few, by heads).
         self.versions = time_travel.Versions()
         self._committers: dict[str, GroupCommitter] = {}
-        self._columns: dict[Any, tuple[list[Column], list[Any]]] = {}
+        self._columns: dict[Any, tuple[list[Column], list[Any], Plan]] = {}
         self._connection_ids = itertools.count(1)
         self._status = status or dict
         self._info_schema_key: Any = None
@@ -253,9 +257,11 @@ class SQLBackend:
         )
         rendered = tuple(render_name(t, lexed) if t else None for t in names) if names else ()
         key = (id(plan), value_types, rendered, db.catalog.schema_version if db else 0)
-        cached: tuple[list[Column], list[Any]] | None = self._columns.get(key)
+        cached = self._columns.get(key)
         if cached is None:
-            cached = self._build_columns(db, plan, rendered, first)
+            # The entry holds the plan itself: while it is cached, no other plan can get its id (a
+            # plan built for one statement only, FOR SYSTEM_TIME, was dropped and its id reused).
+            cached = (*self._build_columns(db, plan, rendered, first), plan)
             if len(self._columns) > 4096:
                 self._columns.clear()
             self._columns[key] = cached
@@ -397,6 +403,48 @@ class SQLBackend:
                 continue
             rows.extend((db.name, *row) for row in db.changes.history(table))
         information_schema.fill_history(conn, [(row[1], row[0], *row[2:]) for row in rows])
+
+    async def refresh_diff(
+        self, conn: apsw.Connection, where: dict[str, str], zone: datetime.tzinfo, current: str | None
+    ) -> None:
+        """Fill ``information_schema.P2PDB_DIFF`` on ``conn``: the rows of database ``TABLE_SCHEMA``
+        (default ``current``) that differ between ``FROM_POINT`` and ``TO_POINT`` (default now)."""
+        start, end = where.get("FROM_POINT"), where.get("TO_POINT", "now")
+        name = where.get("TABLE_SCHEMA", current)
+        if start is None or name is None:
+            raise MySQLError(ErrorCode.WRONG_ARGUMENTS, DIFF_USAGE)
+        db = self.registry.get(name) or next((d for d in self._dbs() if d.name.lower() == name.lower()), None)
+        if db is None:
+            raise MySQLError(ErrorCode.BAD_DB_ERROR, f"Unknown database '{name}'")
+        versions = []
+        for text in (start, end):
+            if text.strip().lower() == "now":
+                versions.append(db)
+                continue
+            try:
+                at = time_travel.parse_point(text, zone)
+                versions.append(await self.version_at(db, at))
+            except ValueError as exc:
+                raise MySQLError(ErrorCode.WRONG_ARGUMENTS, f"{exc}; {DIFF_USAGE}") from exc
+            except StoreError as exc:
+                raise MySQLError(ErrorCode.UNKNOWN_ERROR, f"cannot read that version: {exc}") from exc
+        table = where.get("TABLE_NAME")
+        rows = [
+            (
+                db.name,
+                d.table,
+                json_text(d.key),
+                d.change,
+                None if d.old is None else json_text(d.old),
+                None if d.new is None else json_text(d.new),
+                json_text(d.columns),
+                start,
+                end,
+            )
+            for d in diff(versions[0], versions[1])
+            if table is None or d.table.lower() == table.lower()
+        ]
+        information_schema.fill_diff(conn, rows)
 
     def conflict_rows(self) -> list[tuple[Any, ...]]:
         """Rows of ``P2PDB_CONFLICTS``: ID, TABLE_SCHEMA, TABLE_NAME, KIND, ROW_KEY, SUBJECT, DETAIL,

@@ -32,7 +32,7 @@ from p2pdb.schema import MAX_NAME, Column, SchemaError, TableSpec, check_mysql_t
 from p2pdb.sql.autoids import AutoIds
 from p2pdb.sql.catalog_meta import INFORMATION_SCHEMA, quote_ident
 from p2pdb.sql.ddl import ColumnPlan, TablePlan, declared_plan, finish_plan, mysql_index_name, sqlite_type
-from p2pdb.sql.history import history_filter
+from p2pdb.sql.history import equalities, history_filter
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.mysqltypes import type_for_column
 from p2pdb.sql.plan import Plan, build_plan, render_name
@@ -125,6 +125,10 @@ async def create_select(session: SQLSession, tree: exp.Create, select: Lexed, ve
             session.backend.refresh_conflicts(db.conn)
         if select_plan.history:
             session.backend.refresh_history(db.conn, history_filter(select.shape, select_bound))
+        if select_plan.diff:
+            await session.backend.refresh_diff(
+                db.conn, equalities(select.shape, select_bound), session.time_zone(), session.database
+            )
     auto = next((c for c in plan.columns if c.auto_increment), None)
     id_class = None
     if auto is not None:

@@ -1,4 +1,5 @@
-"""``information_schema.P2PDB_HISTORY``: every row version a database's change feed keeps.
+"""``information_schema.P2PDB_HISTORY``: every row version a database's change feed keeps; and
+``information_schema.P2PDB_DIFF``: the rows that differ between two versions of a database.
 
 A row's history is read with plain SQL::
 
@@ -18,17 +19,30 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_EQUALS = re.compile(r"\b(TABLE_SCHEMA|TABLE_NAME)\s*=\s*:(p\d+)\b", re.IGNORECASE)
+_EQUALS = re.compile(r"\b(TABLE_SCHEMA|TABLE_NAME|FROM_POINT|TO_POINT)\s*=\s*:(p\d+)\b", re.IGNORECASE)
+
+
+def equalities(shape: str, bound: dict[str, Any]) -> dict[str, str]:
+    """The string literals a statement compares ``TABLE_SCHEMA``, ``TABLE_NAME``, ``FROM_POINT`` and
+    ``TO_POINT`` with (``col = '…'``), by column; a column compared with two values is left out."""
+    found: dict[str, set[str]] = {}
+    for column, param in _EQUALS.findall(shape):
+        value = bound.get(param)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        if isinstance(value, str):
+            found.setdefault(column.upper(), set()).add(value)
+    return {column: next(iter(values)) for column, values in found.items() if len(values) == 1}
 
 
 def history_filter(shape: str, bound: dict[str, Any]) -> tuple[str | None, str | None]:
     """The schema and table a statement's ``TABLE_SCHEMA = '…'`` / ``TABLE_NAME = '…'`` name (None:
     not named, or named more than once with different values)."""
-    found: dict[str, set[str]] = {"TABLE_SCHEMA": set(), "TABLE_NAME": set()}
-    for column, param in _EQUALS.findall(shape):
-        value = bound.get(param)
-        if isinstance(value, str):
-            found[column.upper()].add(value)
-    schema = found["TABLE_SCHEMA"]
-    table = found["TABLE_NAME"]
-    return (next(iter(schema)) if len(schema) == 1 else None, next(iter(table)) if len(table) == 1 else None)
+    found = equalities(shape, bound)
+    return found.get("TABLE_SCHEMA"), found.get("TABLE_NAME")
+
+
+DIFF_USAGE = (
+    "information_schema.P2PDB_DIFF needs FROM_POINT = '<time or entry CID>' in its WHERE clause"
+    " (and TO_POINT, default 'now'; TABLE_SCHEMA, default the current database)"
+)

@@ -50,6 +50,9 @@ PROCESSLIST = "PROCESSLIST"
 #: Every row version the change feed keeps, with who wrote it and when; filled by
 #: :func:`fill_history` each time a query names it (of the tables the query names, when it does).
 HISTORY = "P2PDB_HISTORY"
+#: The rows that differ between two versions of a database; filled by :func:`fill_diff` each time a
+#: query names it (the versions come from the query's FROM_POINT and TO_POINT).
+DIFF = "P2PDB_DIFF"
 #: MySQL 8's columns for each table, with MySQL types as SQLite declared types.
 TABLES: dict[str, str] = {
     "CHARACTER_SETS": "CHARACTER_SET_NAME N, DEFAULT_COLLATE_NAME N, DESCRIPTION varchar(2048),"
@@ -146,6 +149,9 @@ TABLES: dict[str, str] = {
     HISTORY: "ID bigint unsigned, TABLE_SCHEMA N, TABLE_NAME N, ROW_KEY json, OP varchar(8), ROW_DATA json,"
     " CHANGED_COLUMNS json, AUTHOR varchar(128), CLOCK bigint unsigned, ENTRY_CID varchar(128),"
     " WALL_TIME datetime(3)",
+    # P2PDB's own: rows added, changed or removed between two versions (p2pdb.store.diff).
+    DIFF: "TABLE_SCHEMA N, TABLE_NAME N, ROW_KEY json, CHANGE varchar(8), OLD_ROW json, NEW_ROW json,"
+    " CHANGED_COLUMNS json, FROM_POINT varchar(128), TO_POINT varchar(128)",
 }
 _VARIABLE = "VARIABLE_NAME varchar(64), VARIABLE_VALUE varchar(1024)"
 #: Tables that describe the asking session or the node's accounts: filled by :func:`fill_session_tables`
@@ -415,6 +421,14 @@ def fill_history(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:
     with conn:
         conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{HISTORY}")
         _insert(conn, HISTORY, rows)
+
+
+def fill_diff(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:
+    """Replace the rows of ``information_schema.P2PDB_DIFF`` on ``conn`` (attached first if needed)."""
+    _ensure_attached(conn)
+    with conn:
+        conn.execute(f"DELETE FROM {INFORMATION_SCHEMA}.{DIFF}")
+        _insert(conn, DIFF, rows)
 
 
 def fill_processlist(conn: apsw.Connection, rows: Iterable[Sequence[Any]]) -> None:

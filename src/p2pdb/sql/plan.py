@@ -59,6 +59,7 @@ _INFO_SCHEMA = re.compile(r"\b(?:information_schema|performance_schema|mysql)\s*
 _CONFLICTS = re.compile(r"\bP2PDB_CONFLICTS\b", _I)
 _PROCESSLIST = re.compile(r"\bPROCESSLIST\b", _I)
 _HISTORY = re.compile(r"\bP2PDB_HISTORY\b", _I)
+_DIFF = re.compile(r"\bP2PDB_DIFF\b", _I)
 _PROJ_TOKENS = re.compile(
     r"(`(?:[^`]|``)*`)|(\()|(\))|(,)|\b(FROM|WHERE|GROUP|HAVING|ORDER|LIMIT|INTO|UNION|FOR|LOCK|WINDOW)\b", _I
 )
@@ -138,6 +139,8 @@ class Plan:
     processlist: bool = False
     #: The statement names ``P2PDB_HISTORY``: filled from the change feeds before running.
     history: bool = False
+    #: The statement names ``P2PDB_DIFF``: filled from two versions of a database before running.
+    diff: bool = False
     #: A read that outlasted its time on the event loop once: it runs on a reader thread from now on.
     offload: bool = False
     #: MySQL types of projected DECIMAL expressions (:mod:`p2pdb.sql.exact`), by position; None: none.
@@ -332,6 +335,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         conflicts=bool(_CONFLICTS.search(lexed.shape)),
         processlist=bool(_PROCESSLIST.search(lexed.shape)),
         history=bool(_HISTORY.search(lexed.shape)),
+        diff=bool(_DIFF.search(lexed.shape)),
         types=result_types.overlay(exact.types if exact is not None else None, projection_texts(lexed.shape))
         if kind == "SELECT"
         else None,

@@ -47,7 +47,7 @@ from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
-from p2pdb.sql.history import history_filter
+from p2pdb.sql.history import equalities, history_filter
 from p2pdb.sql.information_schema import names_session_tables
 from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.load_data import refuse_server_files
@@ -419,6 +419,10 @@ class SQLSession:
             )
         return bound
 
+    def time_zone(self) -> datetime.tzinfo:
+        """The session's ``time_zone`` (SYSTEM: UTC)."""
+        return timezones.zone(self.variables.get("time_zone", "SYSTEM")) or datetime.UTC
+
     def _clock(self) -> dict[str, str]:
         """NOW(), CURDATE(), CURTIME() of this statement, in the session's ``time_zone``."""
         zone = timezones.zone(self.variables.get("time_zone", "SYSTEM")) or datetime.UTC
@@ -512,11 +516,15 @@ class SQLSession:
                 self.backend.refresh_processlist(conn)
             if plan.history:
                 self.backend.refresh_history(conn, history_filter(lexed.shape, bound))
+            if plan.diff:
+                await self.backend.refresh_diff(
+                    conn, equalities(lexed.shape, bound), self.time_zone(), self.database
+                )
             if plan.info_schema and names_session_tables(lexed.shape):
                 self.backend.refresh_session_tables(conn, self)
             # Without a database and without the catalog, a statement runs anywhere (SELECT SLEEP(5)).
             anywhere = self.database is None and not (
-                plan.info_schema or plan.conflicts or plan.processlist or plan.history
+                plan.info_schema or plan.conflicts or plan.processlist or plan.history or plan.diff
             )
             if db is None and anywhere and not plan.write:
                 return await self._read_anywhere(conn, plan, bound, lexed, None)
@@ -675,8 +683,7 @@ class SQLSession:
         if db is None:
             raise MySQLError(ErrorCode.NO_DB_ERROR, "No database selected")
         literals = dict(zip(_PNAMES, lexed.params, strict=False))
-        zone = timezones.zone(self.variables.get("time_zone", "SYSTEM")) or datetime.UTC
-        at = system_time.point([literals.get(name) for name in names], zone)
+        at = system_time.point([literals.get(name) for name in names], self.time_zone())
         try:
             version = await self.backend.version_at(db, at)
         except StoreError as exc:

@@ -22,11 +22,11 @@ from typing import Any
 from p2pdb.log import CID
 from p2pdb.sql.lexer import Lexed
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.store.time_travel import parse_point
 
 _CLAUSE = re.compile(
     r"\bFOR\s+SYSTEM_TIME\s+(?:AS\s+OF\s+(?:TIMESTAMP\s+)?(?::(p\d+)\b)?|(\w+))", re.IGNORECASE
 )
-_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S")
 
 
 def names_system_time(shape: str) -> bool:
@@ -65,18 +65,9 @@ def point(values: list[Any], zone: datetime.tzinfo) -> int | CID:
         return int(moment.timestamp() * 1000)
     if not isinstance(value, str):
         raise MySQLError(ErrorCode.WRONG_ARGUMENTS, f"FOR SYSTEM_TIME AS OF needs a timestamp, not {value!r}")
-    text = value.strip()
-    if text.startswith(("bafy", "b")) and not text[:1].isdigit():
-        try:
-            return CID.parse(text)
-        except ValueError as exc:
-            raise MySQLError(ErrorCode.WRONG_ARGUMENTS, f"{text!r} is not an entry CID: {exc}") from exc
-    for form in _FORMATS:
-        try:
-            moment = datetime.datetime.strptime(text, form)
-        except ValueError:
-            continue
-        return int(moment.replace(tzinfo=zone).timestamp() * 1000)
-    raise MySQLError(
-        ErrorCode.WRONG_ARGUMENTS, f"Incorrect DATETIME value: {text!r} in FOR SYSTEM_TIME AS OF"
-    )
+    try:
+        return parse_point(value, zone)
+    except ValueError as exc:
+        raise MySQLError(
+            ErrorCode.WRONG_ARGUMENTS, f"Incorrect DATETIME value in FOR SYSTEM_TIME AS OF: {exc}"
+        ) from exc

@@ -73,7 +73,15 @@ def compile_view(db: Database, view: ViewSpec) -> str:
     if not re.match(r"^\s*\(*\s*(SELECT|WITH|VALUES|TABLE)\b", lexed.shape, re.IGNORECASE):
         raise MySQLError(ErrorCode.PARSE_ERROR, "You have an error in your SQL syntax: a view is a SELECT")
     plan = build_plan(lexed, db.catalog.tables)
-    if plan.write or plan.info_schema or plan.conflicts or plan.processlist or plan.history or plan.locking:
+    if (
+        plan.write
+        or plan.info_schema
+        or plan.conflicts
+        or plan.processlist
+        or plan.history
+        or plan.diff
+        or plan.locking
+    ):
         raise MySQLError(ErrorCode.NOT_SUPPORTED_YET, "This version of P2PDB doesn't yet support this view")
     sql = plan.sql.removeprefix(CLIENT_MARK)
     return _PARAM.sub(lambda m: sqlite_literal(lexed.params[int(m.group(1)) - 1]), sql)

@@ -72,6 +72,11 @@ def _dumps(value: Any) -> str:
     return _ENCODER.encode(value).decode("utf-8")
 
 
+def json_text(value: Any) -> str:
+    """Compact JSON of a value made of SQL values (BLOBs as ``{"$base64": ...}``)."""
+    return _dumps(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     id: int
