@@ -63,6 +63,10 @@ class Config:
     #: "archive" keeps every entry; "light" keeps the latest final checkpoint's snapshot and the
     #: entries after it (and their change-feed events), and bootstraps from a peer's snapshot.
     role: str = "archive"
+    #: "file": each database in its SQLite file under the data directory; "memory": databases live in
+    #: memory only (development and tests): they replicate like any other and are gone when the
+    #: node stops (it catches up again from its peers). The identity key stays in the data directory.
+    storage: str = "file"
     #: "normal": every acknowledged commit survives a killed process; "full": also power loss.
     durability: str = "normal"
     #: This peer's AUTO_INCREMENT offset (1..1024); default derived from the peer key.
@@ -100,6 +104,8 @@ class Config:
             raise ValueError("new_database_access is owned, open or none")
         if config.role not in ("archive", "light"):
             raise ValueError("role is archive or light")
+        if config.storage not in ("file", "memory"):
+            raise ValueError("storage is file or memory")
         if config.checkpoint_interval < 0 or config.checkpoint_quorum < 1:
             raise ValueError("checkpoint_interval is >= 0 and checkpoint_quorum >= 1")
         if config.lan and config.p2p_host == "127.0.0.1" and overrides.get("p2p_host") is None:

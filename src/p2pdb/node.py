@@ -129,7 +129,7 @@ class Node:
         assert self.identity is not None
         return Registry(
             self.identity,
-            self.data_dir,
+            self.data_dir if config.storage == "file" else None,  # None: every database in memory
             network_id=config.network_id,
             durability=config.durability,
             access=config.access,
@@ -252,6 +252,7 @@ class Node:
             },
             "data_dir": str(self.data_dir.resolve()),
             "role": self.config.role,
+            "storage": self.config.storage,
             "databases": database_status(
                 self.registry, self.checkpointer, self.replicator.snapshots if self.replicator else None
             ),

@@ -47,11 +47,20 @@ def collect(data_dir: Path) -> dict[str, Any]:
             if live.get(name, {}).get(field) is not None:
                 item[field] = live[name][field]
         databases.append(item)
+    seen = {d["name"] for d in databases}
+    for name, state in sorted(live.items()):  # in memory only (storage = memory): what the node says
+        if name is not None and name not in seen:
+            item = {"name": name, "heads": state.get("heads", []), "entries": state.get("entries", 0)}
+            for field in ("checkpoints", "bootstrap"):
+                if state.get(field) is not None:
+                    item[field] = state[field]
+            databases.append(item)
     return {
         "peer_id": identity.peer_id,
         "running": running,
         "pid": node.get("pid") if running and node else None,
         "addresses": node.get("addresses") if running and node else {},
+        "storage": node.get("storage", "file") if running and node else "file",
         "databases": databases,
     }
 

@@ -84,6 +84,8 @@ def main() -> None:
               help="Seconds between checkpoints of each database [600; 0: none].")  # fmt: skip
 @click.option("--checkpoint-quorum", type=int, default=None,
               help="Signers that make a checkpoint final, unless most owners signed [2].")  # fmt: skip
+@click.option("--memory", is_flag=True, default=None,
+              help="Keep databases in memory only (development, tests): they replicate, and are gone at stop.")  # fmt: skip
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
 def start(data_dir: Path, log_level: str, **options: Any) -> None:
     """Start a node in the foreground (stop it with Ctrl-C or SIGTERM)."""
@@ -92,6 +94,8 @@ def start(data_dir: Path, log_level: str, **options: Any) -> None:
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     options["bootstrap"] = list(options["bootstrap"]) or None
+    if options.pop("memory"):
+        options["storage"] = "memory"
     try:
         config = Config.load(data_dir, options)
     except (ValueError, TypeError, OSError) as exc:
@@ -168,6 +172,8 @@ def status(data_dir: Path, as_json: bool) -> None:
         return
     click.echo(f"peer     {info['peer_id']}")
     click.echo(f"running  {'yes (pid ' + str(info['pid']) + ')' if info['running'] else 'no'}")
+    if info.get("storage") == "memory":
+        click.echo("storage  memory (databases are gone when the node stops)")
     for kind, address in (info.get("addresses") or {}).items():
         click.echo(f"{kind:<8} {address if address else 'off'}")
     for db in info["databases"]:

@@ -87,6 +87,9 @@ class TablePlan:
     database: str | None = None
     #: Table meta: comment, CHECK constraints, foreign keys (p2pdb.schema.check_meta).
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The ENGINE the statement names (None: none). Every table is stored alike (replicated, on
+    #: disk or in memory with the node's storage): another engine than InnoDB draws warning 1266.
+    engine: str | None = None
 
     def statements(self) -> list[str]:
         cols = ", ".join(c.render() for c in self.columns)
@@ -350,6 +353,10 @@ def declared_plan(tree: exp.Create, *, meta: dict[str, Any] | None = None) -> Ta
         else:
             plan.warnings.append(f"{item.sql('mysql')[:60]} is ignored")
     plan.pk = pk
+    properties = tree.args.get("properties")
+    engine = properties.find(exp.EngineProperty) if properties is not None else None
+    if engine is not None:
+        plan.engine = engine.this.name if isinstance(engine.this, exp.Expression) else str(engine.this)
     plan.rule = _rule_from_comment(tree)
     comment = table_comment(tree)
     if comment:

@@ -308,6 +308,14 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
                 conn.execute(statement)
 
         _ddl_write(session, create, db=db)
+        if plan.engine is not None and plan.engine.lower() != "innodb":
+            # MySQL's warning when it substitutes an engine: the table is stored like every other
+            # (replicated, kept); p2pdb start --memory keeps whole databases in memory.
+            return session.note(
+                ErrorCode.WARN_USING_OTHER_HANDLER,
+                f"Using storage engine InnoDB for table '{plan.name}'",
+                "Warning",
+            )
         return _OK
     match = re.match(
         r"^\s*CREATE\s+(UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?INDEX\s+`?([\w$]+)`?\s+(?:USING\s+\w+\s+)?ON\s+`?([\w$]+)`?\s*\((.+)\)",
