@@ -167,6 +167,8 @@ class Checkpointer:
             return  # entries this node cannot open: it cannot compute this database's state
         if db.history_gaps:
             return  # its state may differ from an archive's: it vouches for no version (docs)
+        if db.parked_tables:
+            return  # entries wait for a conflict rule not installed here: its state is not the others'
         chain = db.checkpoints.chain()
         latest = chain.latest
         if latest is not None and latest.proposal.cid != track.latest:

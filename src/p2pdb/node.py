@@ -381,6 +381,8 @@ def database_status(
                 "tables": [t.name for t in db.tables()],
                 "missing": len(db.log.missing()),
                 "damaged": registry.damaged.get(name),
+                # entries held back for conflict rules not installed here, by rule
+                "missing_rules": db.parked() or None,
                 "checkpoints": checkpointer.status(name) if checkpointer is not None else None,
                 # a light bootstrap running: snapshot blocks fetched of all
                 "bootstrap": snapshots.progress.get(name) if snapshots is not None else None,

@@ -43,7 +43,7 @@ def collect(data_dir: Path) -> dict[str, Any]:
             conn.close()
         name = name_from_file(path)
         item: dict[str, Any] = {"name": name, "heads": heads, "entries": entries}
-        for field in ("checkpoints", "bootstrap"):
+        for field in ("checkpoints", "bootstrap", "missing_rules"):
             if live.get(name, {}).get(field) is not None:
                 item[field] = live[name][field]
         databases.append(item)
@@ -51,7 +51,7 @@ def collect(data_dir: Path) -> dict[str, Any]:
     for name, state in sorted(live.items()):  # in memory only (storage = memory): what the node says
         if name is not None and name not in seen:
             item = {"name": name, "heads": state.get("heads", []), "entries": state.get("entries", 0)}
-            for field in ("checkpoints", "bootstrap"):
+            for field in ("checkpoints", "bootstrap", "missing_rules"):
                 if state.get(field) is not None:
                     item[field] = state[field]
             databases.append(item)

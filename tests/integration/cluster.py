@@ -38,6 +38,8 @@ class NodeProcess:
     http_address: str = ""
     p2p_port: int = 0
     log_path: Path | None = None
+    #: Environment variables added to the node process's (PYTHONPATH of a plugin, say).
+    env: dict[str, str] = field(default_factory=dict)
 
     def start(self, timeout: float = 20.0) -> NodeProcess:
         if not self.p2p_port:
@@ -62,6 +64,7 @@ class NodeProcess:
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
+            env={**os.environ, **self.env},
         )
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout

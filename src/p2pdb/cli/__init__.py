@@ -195,6 +195,11 @@ def status(data_dir: Path, as_json: bool) -> None:
                 click.echo(f"GAPS     {db['name']}: {gaps} (start it again from a snapshot)")
         if db.get("damaged"):
             click.echo(f"DAMAGED  {db['name']}: {db['damaged']}")
+        for rule, waiting in (db.get("missing_rules") or {}).items():
+            click.echo(
+                f"RULES    {db['name']}: conflict rule {rule!r} is not installed here: {waiting} entries wait"
+                " (install the package that provides it, then restart)"
+            )
 
 
 @main.command()

@@ -11,9 +11,21 @@ from ._change import RowChange, RowKey, coalesce, combine
 from ._codec import FORMAT_VERSION, decode_state, encode_state
 from ._counter import CounterRule
 from ._errors import InvalidChangeError, RuleError, StateDecodeError
-from ._lww import LWWRule
+from ._lww import LWWRule, join_cells
 from ._merge import Action, MergeOutcome, merge
-from ._registry import DEFAULT_RULE, RuleFactory, get_rule, register_rule, rule_from_spec
+from ._registry import (
+    DEFAULT_RULE,
+    ENTRY_POINT_GROUP,
+    MissingRule,
+    RuleFactory,
+    UnknownRule,
+    get_rule,
+    is_known,
+    load_plugins,
+    register_rule,
+    rule_from_spec,
+    rule_or_missing,
+)
 from ._rule import ConflictRule
 from ._state import EMPTY_STATE, Cell, Contribution, RowState
 from ._values import Number, SqlValue
@@ -21,6 +33,7 @@ from ._values import Number, SqlValue
 __all__ = [
     "DEFAULT_RULE",
     "EMPTY_STATE",
+    "ENTRY_POINT_GROUP",
     "FORMAT_VERSION",
     "Action",
     "Cell",
@@ -30,6 +43,7 @@ __all__ = [
     "InvalidChangeError",
     "LWWRule",
     "MergeOutcome",
+    "MissingRule",
     "Number",
     "RowChange",
     "RowKey",
@@ -38,6 +52,7 @@ __all__ = [
     "RuleFactory",
     "SqlValue",
     "StateDecodeError",
+    "UnknownRule",
     "cl_for_update",
     "coalesce",
     "combine",
@@ -45,9 +60,13 @@ __all__ = [
     "encode_state",
     "get_rule",
     "is_alive",
+    "is_known",
+    "join_cells",
+    "load_plugins",
     "merge",
     "next_cl_for_delete",
     "next_cl_for_insert",
     "register_rule",
     "rule_from_spec",
+    "rule_or_missing",
 ]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from p2pdb.crdt import RuleError, rule_from_spec
+from p2pdb.crdt import RuleError, UnknownRule, rule_from_spec
 
 from ._collation import check_collation_name, column_collation
 from ._errors import SchemaError
@@ -247,6 +247,10 @@ class TableSpec:
             raise SchemaError("rule must be a map")
         try:
             canonical = rule_from_spec(rule).spec()
+        except UnknownRule:
+            # A rule this node lacks (a plugin not installed here): its form is checked as far as
+            # it can be; the store holds back every entry that needs it until it is installed.
+            canonical = _unknown_rule_form(name, rule)
         except (RuleError, TypeError, ValueError) as exc:
             raise SchemaError(f"table {name!r} names an unusable conflict rule: {exc}") from exc
         if canonical != rule:
@@ -385,3 +389,19 @@ def check_meta(key: Any, value: Any) -> None:
             raise SchemaError("a foreign key has matching column lists and known actions")
         return
     raise SchemaError(f"unknown table meta {key[:40]!r}")
+
+
+def _unknown_rule_form(table: str, rule: dict[str, Any]) -> dict[str, Any]:
+    """The checks every rule's schema form passes, for a rule not installed here: a name, and
+    ``columns`` (if any) a sorted list of distinct names."""
+    name = rule.get("rule")
+    if type(name) is not str or not name:
+        raise SchemaError(f"the conflict rule of {table!r} has no name")
+    columns = rule.get("columns")
+    if columns is not None and (
+        type(columns) is not list
+        or not all(type(c) is str for c in columns)
+        or columns != sorted(set(columns))
+    ):
+        raise SchemaError(f"the conflict rule of {table!r} names its columns out of canonical form")
+    return rule

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
+from p2pdb.schema import ident
 from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
@@ -363,9 +364,25 @@ class SQLSession:
                 f"Deadlock found when trying to get lock; try restarting transaction ({exc})",
             )
         error = to_mysql(exc, self.database)
+        if error.code == ErrorCode.NO_SUCH_TABLE:
+            error = self._waiting_table(error)
         if error.code == ErrorCode.UNKNOWN_ERROR:
             log.debug("statement failed: %s", text[:200], exc_info=True)
         return error
+
+    def _waiting_table(self, error: MySQLError) -> MySQLError:
+        """A missing table whose entries wait for a conflict rule not installed here says so."""
+        match = re.search(r"Table '(?:([^'.]*)\.)?([^']*)'", error.message)
+        name = (match.group(1) or self.database) if match else None
+        db = self.backend.registry.get(name) if name else None
+        rule = db.parked_tables.get(ident(match.group(2))) if db is not None and match else None
+        if rule is None:
+            return error
+        return MySQLError(
+            error.code,
+            f"{error.message} on this node: it merges by conflict rule {rule!r}, which is not installed"
+            " here (install the package that provides it, then restart the node)",
+        )
 
     def _use(self, name: str) -> None:
         if name.lower() == "information_schema":

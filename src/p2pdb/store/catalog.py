@@ -17,7 +17,7 @@ from typing import Any
 
 import apsw
 
-from p2pdb.crdt import ConflictRule, RuleError, rule_from_spec
+from p2pdb.crdt import ConflictRule, RuleError, rule_from_spec, rule_or_missing
 from p2pdb.log import CID, Log, codec
 from p2pdb.schema import (
     EMPTY_SCHEMA,
@@ -127,7 +127,7 @@ class Catalog:
         self.schema = schema
         self.tables = TableMap(schema)
         self.indexes = {i.name: i for t in schema.tables.values() for i in t.indexes}
-        self.rules = {key: rule_from_spec(t.spec.rule) for key, t in schema.tables.items()}
+        self.rules = {key: rule_or_missing(t.spec.rule) for key, t in schema.tables.items()}
         self.schema_version = self.current_schema_version()
 
     def current_schema_version(self) -> int:

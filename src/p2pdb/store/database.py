@@ -16,7 +16,9 @@ applies. Applying never runs capture.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +28,18 @@ import apsw
 
 from p2pdb.acl import ANYONE, Acl, AclOp
 from p2pdb.checkpoint import CheckpointOp, CountersignOp
-from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge, rule_from_spec
+from p2pdb.crdt import (
+    CounterRule,
+    InvalidChangeError,
+    LWWRule,
+    RowChange,
+    RowState,
+    SqlValue,
+    UnknownRule,
+    is_known,
+    merge,
+    rule_from_spec,
+)
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import cid_for_block
@@ -42,6 +55,7 @@ from p2pdb.schema import (
     check_event,
     ident,
     make_event,
+    parse_ddl,
 )
 from p2pdb.store import collation, state_hash
 from p2pdb.store.access import Access, WriteDenied, check_acl_op, check_ddl, check_ids, check_row
@@ -68,6 +82,11 @@ T = TypeVar("T")
 
 #: Entries of an encrypted database this node holds no key for (a blind relay): stored, forwarded, not applied.
 SEALED_SCHEMA = "CREATE TABLE IF NOT EXISTS _p2pdb_sealed (cid BLOB PRIMARY KEY)"
+#: Entries held back because they need a conflict rule this node does not have (``rule``), with the
+#: tables they touch (a JSON list): every later entry touching those tables waits too.
+PARKED_SCHEMA = "CREATE TABLE IF NOT EXISTS _p2pdb_parked (cid BLOB PRIMARY KEY, rule TEXT NOT NULL, tables TEXT NOT NULL)"
+#: What :meth:`Database._apply_entry` returns for an entry it held back (not a rejection).
+PARKED = "parked: a conflict rule is missing here"
 REJECTED_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS _p2pdb_rejected (id INTEGER PRIMARY KEY, cid BLOB NOT NULL,"
     " reason TEXT NOT NULL)"
@@ -102,6 +121,20 @@ class ApplyResult:
     rejected_blocks: list[EntryError] = field(default_factory=list)
     #: Missing ancestors of the entries this join left waiting (ask the sender for them).
     wanted: set[CID] = field(default_factory=set)
+    #: Entries held back: they need a conflict rule this node does not have (docs/crdt.md).
+    parked: list[CID] = field(default_factory=list)
+
+
+#: Built-in rules under which a local write always shows as SQL wrote it (it is the newest write).
+_SQL_WINS = (LWWRule, CounterRule)
+_ABSENT: Any = object()
+
+
+def _need_rule(spec: Mapping[str, Any]) -> None:
+    """Raise :class:`UnknownRule` if the rule ``spec`` names is not installed here."""
+    name = spec.get("rule", "lww")
+    if not is_known(str(name)):
+        raise UnknownRule(str(name), f"conflict rule {name!r} is not installed here")
 
 
 class Database:
@@ -130,6 +163,9 @@ class Database:
         self.catalog = Catalog(self.conn, self.log)
         self.access = Access(self.conn, self.log, identity)
         self.conn.execute(SEALED_SCHEMA)
+        self.conn.execute(PARKED_SCHEMA)
+        #: Tables whose entries wait for a missing rule, by table identity: the rule's name.
+        self.parked_tables: dict[str, str] = {}
         self.conflicts = Conflicts(self.conn)
         self.checkpoints = Checkpoints(self.conn, self.access.current, checkpoint_quorum, self.access.at)
         self.settler = Settler(self.conn, self.rows, self.sql)
@@ -159,6 +195,9 @@ class Database:
         #: archive's, so it vouches for no checkpoint until it starts again from a snapshot.
         self.history_gaps: list[str] = []
         collation.upgrade(self)  # tables of an older version: binary text columns
+        self._load_parked()
+        if self.parked_tables:
+            self.open_parked()  # rules installed since the last start
 
     def note_history_gap(self, reason: str) -> None:
         if reason not in self.history_gaps:
@@ -343,7 +382,8 @@ class Database:
     def _merge_local(self, item: Captured, clock: Clock) -> None:
         change = item.change
         table = self.catalog.schema.tables[change.table]
-        outcome = merge(item.state, change, clock, self.catalog.rules[change.table])
+        rule = self.catalog.rules[change.table]
+        outcome = merge(item.state, change, clock, rule)
         if outcome.state_changed:
             self.rows.put(change.table, change.pk, outcome.state)
         if self._auto_max and change.insert:
@@ -361,6 +401,12 @@ class Database:
         else:
             row, _ = self.materializer.project(table, outcome.state, change.pk)
             op = "insert" if change.insert else "update"
+            if type(rule) not in _SQL_WINS:
+                # A pluggable rule may let a local write lose (a max, say): SQL shows what the merge keeps.
+                shown = self.sql.fetch(table.spec, change.pk)
+                fix = {c: v for c, v in row.items() if shown is None or shown.get(c, _ABSENT) != v}
+                if fix:
+                    self.sql.update(table.spec, change.pk, fix)
         pk = change.pk
         scales = decimal_scales(table.spec)
         if scales:  # DECIMAL columns: exact text in the feed
@@ -481,6 +527,8 @@ class Database:
                 self.unapplied.discard(entry.cid)
                 if reason is None:
                     result.applied.append(entry)
+                elif reason is PARKED:
+                    result.parked.append(entry.cid)
                 else:
                     result.rejected_ops.append((entry.cid, reason))
             conn.execute("COMMIT")
@@ -500,12 +548,19 @@ class Database:
         return result
 
     def _apply_entry(self, entry: Entry) -> str | None:
-        """Apply one integrated entry inside a savepoint; return the reason if it was rejected."""
+        """Apply one integrated entry inside a savepoint; return the reason if it was rejected
+        (:data:`PARKED` if it waits for a missing conflict rule)."""
         self.conn.execute("SAVEPOINT p2pdb_entry")
         mark = self.changes.mark()
         try:
+            if self.parked_tables:
+                frozen = self._touched_tables(entry) & self.parked_tables.keys()
+                if frozen:
+                    raise UnknownRule(self.parked_tables[min(frozen)], "its table waits for a missing rule")
             self._apply_ops(entry)
             self.changes.flush(entry.cid, entry.author, entry.clock.time, entry.wall)
+        except UnknownRule as exc:
+            return self._park(entry, mark, exc.rule)
         except (InvalidOps, StoreError, SchemaError, InvalidChangeError, apsw.Error, ValueError) as exc:
             return self._reject(entry, mark, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug must not stop replication of everything else
@@ -513,6 +568,82 @@ class Database:
             return self._reject(entry, mark, f"internal error: {type(exc).__name__}: {exc}")
         self.conn.execute("RELEASE p2pdb_entry")
         return None
+
+    def _park(self, entry: Entry, mark: int, rule: str) -> str:
+        """Hold ``entry`` back, applied in nothing, until rule ``rule`` is installed: every replica
+        that has the rule merges it by that rule; one without must not merge it any other way."""
+        self.changes.discard_since(mark)
+        self.conn.execute("ROLLBACK TO p2pdb_entry")
+        self.conn.execute("RELEASE p2pdb_entry")
+        self._reload_state()
+        tables = sorted(self._touched_tables(entry))
+        self.conn.execute(
+            "INSERT OR REPLACE INTO _p2pdb_parked (cid, rule, tables) VALUES (?, ?, ?)",
+            (bytes(entry.cid), rule, json.dumps(tables)),
+        )
+        fresh = [t for t in tables if t not in self.parked_tables]
+        for table in tables:
+            self.parked_tables.setdefault(table, rule)
+        if fresh:
+            log.error(
+                "database %s: table(s) %s merge by conflict rule %r, which is not installed here: their"
+                " entries wait (install the package that provides the rule, then restart)",
+                self.name, ", ".join(fresh), rule,
+            )  # fmt: skip
+        return PARKED
+
+    def _touched_tables(self, entry: Entry) -> set[str]:
+        """The tables (identities) an entry's schema and row ops name (none for a sealed entry)."""
+        tables: set[str] = set()
+        try:
+            raw = decode_ops(entry.ops)
+        except (InvalidOps, ValueError):
+            return tables
+        for op in raw:
+            if isinstance(op, DDLOp):
+                with contextlib.suppress(SchemaError, ValueError, TypeError):
+                    tables.add(ident(parse_ddl(op.kind, op.body)[0]))
+            elif isinstance(op, RowChange):
+                tables.add(op.table)
+        return tables
+
+    def parked(self) -> dict[str, int]:
+        """Entries held back, by the missing rule they wait for."""
+        return {
+            str(r): int(n)
+            for r, n in self.conn.execute("SELECT rule, count(*) FROM _p2pdb_parked GROUP BY rule")
+        }
+
+    def open_parked(self) -> int:
+        """Apply the held-back entries whose rules are installed now, in the log's order (merges
+        commute: applying them late gives what every other replica has). Returns how many were applied."""
+        waiting = {bytes(c): str(r) for c, r in self.conn.execute("SELECT cid, rule FROM _p2pdb_parked")}
+        if not waiting or not any(is_known(r) for r in set(waiting.values())):
+            return 0
+        applied = 0
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("DELETE FROM _p2pdb_parked")
+            self.parked_tables = {}
+            for entry in self.log.traverse():
+                if bytes(entry.cid) not in waiting or bytes(entry.cid) in self.rejected_cids:
+                    continue
+                if self._apply_entry(entry) is None:
+                    applied += 1
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        if applied:
+            log.info("database %s: applied %d entries that waited for a conflict rule", self.name, applied)
+            self.changes.notify()
+        return applied
+
+    def _load_parked(self) -> None:
+        self.parked_tables = {}
+        for rule, tables in self.conn.execute("SELECT rule, tables FROM _p2pdb_parked"):
+            for table in json.loads(tables):
+                self.parked_tables.setdefault(str(table), str(rule))
 
     def _reject(self, entry: Entry, mark: int, reason: str) -> str:
         self.changes.discard_since(mark)
@@ -567,6 +698,9 @@ class Database:
                 check_ddl(acl, author, op.kind, event.table)
                 own.append(event)
                 schema = self.catalog.with_events(past, own)
+                changed = schema.tables.get(event.table)
+                if changed is not None:
+                    _need_rule(changed.spec.rule)
             elif isinstance(op, IdsOp):
                 check_ids(acl, author)
                 ids.append((i, op))
@@ -579,6 +713,7 @@ class Database:
                 at = schema.tables.get(op.table)
                 if at is None:
                     raise InvalidOps(f"unknown table {op.table!r}")
+                _need_rule(at.spec.rule)
                 check_row(acl, author, op)
                 check_change(at.spec, op, self.max_value_size)
                 if op.deltas:  # increments only where the author's table counts (its rule)
