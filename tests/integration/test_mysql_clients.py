@@ -288,6 +288,16 @@ class TestSuite:
         client.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
         assert client.execute("UPDATE t SET s = 'a'").rowcount == 1
 
+    def test_an_update_that_only_changes_letter_case_is_written(self, client: Client) -> None:
+        """VARCHAR compares case-insensitively, but 'apple' -> 'APPLE' is a change (MySQL compares the
+        row's bytes): it was neither written nor counted."""
+        client.execute("CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(10))")
+        client.execute("INSERT INTO t VALUES (1, 'apple'), (2, 'pear ')")
+        assert client.execute("UPDATE t SET s = 'APPLE' WHERE id = 1").rowcount == 1
+        assert client.execute("UPDATE t SET s = 'pear' WHERE id = 2").rowcount == 1  # trailing space gone
+        assert client.execute("UPDATE t SET s = 'APPLE' WHERE id = 1").rowcount == 0
+        assert client.rows("SELECT s FROM t ORDER BY id") == [("APPLE",), ("pear",)]
+
     def test_select_where_order_limit(self, client: Client) -> None:
         client.execute("CREATE TABLE t (id INT PRIMARY KEY, grp VARCHAR(5), n INT)")
         values = [(i, "odd" if i % 2 else "even", i * i) for i in range(1, 11)]

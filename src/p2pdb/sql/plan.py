@@ -504,9 +504,10 @@ def _only_changed_rows(shape: str) -> str:
     for assignment in tree.expressions:
         if not isinstance(assignment, exp.EQ):
             return shape
-        changes.append(
-            exp.Not(this=exp.NullSafeEQ(this=assignment.this.copy(), expression=assignment.expression.copy()))
-        )
+        # Compared byte for byte, as MySQL compares the row's images: 'apple' -> 'APPLE' is a change
+        # even where the column's collation finds them equal (and it must be written).
+        value = exp.Collate(this=exp.Paren(this=assignment.expression.copy()), expression=exp.var("BINARY"))
+        changes.append(exp.Not(this=exp.NullSafeEQ(this=assignment.this.copy(), expression=value)))
     changed = exp.Paren(this=exp.or_(*changes))
     where = tree.args.get("where")
     tree.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), changed) if where else changed))
