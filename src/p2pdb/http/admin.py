@@ -59,7 +59,9 @@ class AdminRoutes:
         # peer_info() carries latency_ms (ping round trip) and lag per database (our entries the
         # peer lacked at its last heads message; None when it named heads we do not know).
         out = list(replicator.peer_info())
-        return web.json_response({"peers": out})
+        # Addresses this node knows of (bootstrap, peer exchange, mDNS), linked or not.
+        known = sorted(getattr(replicator, "known", ()))
+        return web.json_response({"peers": out, "known": known})
 
     async def checkpoints(self, request: web.Request) -> web.Response:
         """The database's checkpoint chain, the proposals after it, and this node's checks."""

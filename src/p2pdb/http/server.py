@@ -19,6 +19,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from p2pdb.http.admin import AdminRoutes
 from p2pdb.http.auth import auth_middleware, check_bind, error_middleware
 from p2pdb.http.changes import ChangeRoutes
+from p2pdb.http.dashboard_routes import DashboardRoutes
+from p2pdb.http.inspect_routes import InspectRoutes
 from p2pdb.http.metrics import MetricsRoute
 from p2pdb.http.webhook_routes import WebhookRoutes
 
@@ -71,6 +73,8 @@ class HttpApi:
         self.webhook_routes = WebhookRoutes(node, self.webhooks)
         self.metrics = MetricsRoute(node, extra=self._extra_metrics)
         self.admin = AdminRoutes(node, http_address=lambda: self.address)
+        self.inspect = InspectRoutes(node)
+        self.dashboard = DashboardRoutes()
         self._runner: web.AppRunner | None = None
 
     def webhooks(self) -> Any:
@@ -80,7 +84,14 @@ class HttpApi:
         app = web.Application(
             client_max_size=MAX_BODY, middlewares=[error_middleware, auth_middleware(self.token)]
         )
-        for routes in (self.changes, self.admin, self.metrics, self.webhook_routes):
+        for routes in (
+            self.changes,
+            self.admin,
+            self.inspect,
+            self.metrics,
+            self.webhook_routes,
+            self.dashboard,
+        ):
             app.add_routes(routes.routes())
         return app
 

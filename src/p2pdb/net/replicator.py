@@ -969,6 +969,7 @@ class Replicator:
             {
                 "peer_id": p.peer_id,
                 "address": p.address,
+                "listen": list(p.listen),
                 "direction": "out" if p.outbound else "in",
                 "connected_seconds": round(now - p.connected_at, 1),
                 "last_seen_seconds": round(now - p.last_seen, 1),
