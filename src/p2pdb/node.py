@@ -224,9 +224,31 @@ class Node:
                 ) from exc
 
     async def _refresh_node_file(self) -> None:
+        # What the databases held at start; one that appears later (replicated from zero) starts at 0.
+        counts = self._report_catch_up({}, 0.0)
         while True:
             await asyncio.sleep(2)
             self._write_node_file()
+            counts = self._report_catch_up(counts, 2.0)
+
+    def _report_catch_up(self, before: dict[str, int], seconds: float) -> dict[str, int]:
+        """Log the progress of a database whose log grows fast (a catch-up, from zero or after a
+        long absence): entries held, the rate, and the ancestors still missing."""
+        now: dict[str, int] = {}
+        if self.registry is None:
+            return now
+        for name in self.registry.names():
+            db = self.registry.get(name)
+            if db is None:
+                continue
+            now[name] = len(db.log)
+            grown = now[name] - before.get(name, 0)
+            if seconds and grown >= CATCH_UP_REPORT:
+                log.info(
+                    "catching up %s: %d entries (+%d/s), %d ancestors still missing",
+                    name, now[name], round(grown / seconds), len(db.log.missing()),
+                )  # fmt: skip
+        return now
 
     @property
     def mysql_address(self) -> str:
@@ -362,6 +384,10 @@ def read_network_key(path: Path) -> bytes:
 def network_id_for_key(key: bytes) -> str:
     """Peers of a private network share an id derived from its key (never the key itself)."""
     return "p2pdb-private-" + hashlib.sha256(b"p2pdb network id\0" + key).hexdigest()[:32]
+
+
+#: Entries a database must gain between two node-file refreshes for its catch-up to be logged.
+CATCH_UP_REPORT = 1000
 
 
 def database_status(

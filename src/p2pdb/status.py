@@ -6,6 +6,7 @@ They read the SQLite files read-only, so they work whether or not the node is ru
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,14 +92,25 @@ def open_log(data_dir: Path, database: str) -> Log:
     return Log(identity, manifest, store)
 
 
-def verify_database(data_dir: Path, database: str) -> tuple[int, list[str]]:
+def block_count(data_dir: Path, database: str) -> int:
+    """How many blocks the database's store holds (what :func:`verify_database` checks)."""
+    store, _ = _block_store(data_dir, database)
+    return len(store)
+
+
+def verify_database(
+    data_dir: Path, database: str, progress: Callable[[int], None] | None = None
+) -> tuple[int, list[str]]:
     """Check every stored block on its own (the log is not loaded: a damaged block must be reported,
-    not stop the check); return how many were checked and one line per bad block."""
+    not stop the check); return how many were checked and one line per bad block. ``progress`` is
+    called with 1 for each block checked."""
     store, manifest = _block_store(data_dir, database)
     errors: list[str] = []
     checked = 0
     for cid in store.cids():
         checked += 1
+        if progress is not None:
+            progress(1)
         try:
             data = store.get(cid)
             entry = decode_entry(data or b"", cid)
@@ -197,9 +209,14 @@ def verify_checkpoints(data_dir: Path, database: str) -> tuple[list[str], list[s
     return lines, errors
 
 
-def replay_database(data_dir: Path, database: str) -> tuple[str, str]:
+_BATCH = 2000
+
+
+def replay_database(
+    data_dir: Path, database: str, progress: Callable[[int, int], None] | None = None
+) -> tuple[str, str]:
     """Rebuild a database from its log alone and compare: ``(stored state hash, replayed state
-    hash)``. Equal hashes show that the rows on disk are exactly what the signed history says. A
+    hash)``. ``progress(done, total)`` is called as batches of entries are replayed. Equal hashes show that the rows on disk are exactly what the signed history says. A
     light node's log starts at a checkpoint: its replay starts from the snapshot it keeps there
     (checked against the checkpoint's hashes as it is restored)."""
     from p2pdb.store import Database, MemoryEngine
@@ -220,7 +237,14 @@ def replay_database(data_dir: Path, database: str) -> tuple[str, str]:
             below = list(base.heads)
         finally:
             store.close()
-    replayed.join(stored.log.store.get(c) or b"" for c in stored.log.since_cids(below))
+    planned = stored.log.since_cids(below)
+    if progress is not None:
+        progress(0, len(planned))
+    for i in range(0, len(planned), _BATCH):  # in batches: memory stays flat, progress moves
+        part = planned[i : i + _BATCH]
+        replayed.join(stored.log.store.get(c) or b"" for c in part)
+        if progress is not None:
+            progress(len(part), len(planned))
     # Rows and the merge state behind them (per-row versions, conflicts, settlement, rejections): an
     # edited merge state would otherwise pass and silently decide later merges of that row.
     return (

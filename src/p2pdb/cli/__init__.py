@@ -266,17 +266,32 @@ def diff(data_dir: Path, database: str, start: str, end: str, table: str | None,
 def verify(data_dir: Path, database: str) -> None:
     """Verify every stored entry of a database (CID, canonical encoding, signature), then rebuild
     the database from its log alone and check that the rows on disk are exactly the result."""
-    from p2pdb.status import replay_database, verify_database
+    from p2pdb.status import block_count, replay_database, verify_database
 
-    checked, errors = verify_database(data_dir, database)
+    # Progress goes to stderr (drawn on a terminal only): stdout keeps the results.
+    with click.progressbar(
+        length=block_count(data_dir, database), label="checking entries", file=sys.stderr
+    ) as bar:
+        checked, errors = verify_database(data_dir, database, progress=bar.update)
     for error in errors:
         click.echo(f"BAD {error}")
     click.echo(f"{checked} entries checked, {len(errors)} bad")
+    replaying: list[Any] = []
+
+    def replay_progress(done: int, total: int) -> None:
+        if not replaying:
+            replaying.append(click.progressbar(length=total, label="replaying the log", file=sys.stderr))
+            replaying[0].__enter__()
+        replaying[0].update(done)
+
     try:
-        stored, replayed = replay_database(data_dir, database)
+        stored, replayed = replay_database(data_dir, database, progress=replay_progress)
     except Exception as exc:  # a damaged block or file: the rows cannot be checked against the log
         click.echo(f"BAD cannot rebuild the database from its log: {describe_error(exc)}")
         sys.exit(1)
+    finally:
+        if replaying:
+            replaying[0].__exit__(None, None, None)
     if stored == replayed:
         click.echo(f"rows match a replay of the log (state {stored[:16]})")
     else:
