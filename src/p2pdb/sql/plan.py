@@ -491,6 +491,10 @@ def _limit_by_rowid(shape: str) -> str:
     return tree.sql(dialect="mysql")
 
 
+#: The collation that compares text byte for byte, trailing spaces included (store/collation.py).
+_BYTES = "utf8mb4_0900_bin"
+
+
 def _only_changed_rows(shape: str) -> str:
     """``UPDATE t SET a = x WHERE w`` → ``... WHERE (w) AND NOT (a <=> x)``: rows whose values would
     not change are neither written nor counted (MySQL's affected rows without CLIENT_FOUND_ROWS)."""
@@ -506,8 +510,10 @@ def _only_changed_rows(shape: str) -> str:
             return shape
         # Compared byte for byte, as MySQL compares the row's images: 'apple' -> 'APPLE' is a change
         # even where the column's collation finds them equal (and it must be written).
-        value = exp.Collate(this=exp.Paren(this=assignment.expression.copy()), expression=exp.var("BINARY"))
-        changes.append(exp.Not(this=exp.NullSafeEQ(this=assignment.this.copy(), expression=value)))
+        # (SQLite takes an explicit COLLATE of the left operand: here the column, a plain name, where
+        # a COLLATE after any expression would reach the translator.)
+        column = exp.Collate(this=assignment.this.copy(), expression=exp.var(_BYTES))
+        changes.append(exp.Not(this=exp.NullSafeEQ(this=column, expression=assignment.expression.copy())))
     changed = exp.Paren(this=exp.or_(*changes))
     where = tree.args.get("where")
     tree.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), changed) if where else changed))
