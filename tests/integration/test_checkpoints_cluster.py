@@ -17,6 +17,7 @@ from typing import Any
 
 import apsw
 import libipld
+import pymysql
 import pytest
 
 from .cluster import NodeProcess, cluster, free_port, wait_until
@@ -90,6 +91,35 @@ def test_five_nodes_agree_a_light_node_joins_and_a_tampered_one_repairs(tmp_path
             state = get(light, "/v1/checkpoints/shop")["node"]
             assert state["mismatch"] is None and state["pruned_blocks"] > 0
             assert get(light, "/v1/log/shop?limit=1")["total"] < archive_entries
+            # Past versions on the light node: after its checkpoint, from its snapshot and the entries
+            # above it; below it (pruned there), a clear error, while an archive answers.
+            light.query("UPDATE items SET v = 'after the prune' WHERE id = 2", "shop")
+            history = (
+                "SELECT ENTRY_CID FROM information_schema.P2PDB_HISTORY"
+                " WHERE TABLE_NAME = 'items' AND ROW_KEY = '[2]' AND OP = 'update' ORDER BY CLOCK DESC LIMIT 1"
+            )
+            ((latest,),) = light.query(history, "shop")
+            light.query("UPDATE items SET v = 'later still' WHERE id = 2", "shop")
+            at_latest = (
+                f"SELECT id, v FROM items FOR SYSTEM_TIME AS OF '{latest}' WHERE id IN (1, 2) ORDER BY id"
+            )
+            assert light.query(at_latest, "shop") == [
+                (1, "written on the light node"),
+                (2, "after the prune"),
+            ]
+            wait_until(lambda: nodes[0].query(history, "shop") == [(latest,)] or
+                       nodes[0].query("SELECT v FROM items WHERE id = 2", "shop") == [("later still",)],
+                       30, "the light node's writes on an archive")  # fmt: skip
+            assert light.query(at_latest, "shop") == nodes[0].query(at_latest, "shop")
+            ((created,),) = nodes[0].query(
+                "SELECT ENTRY_CID FROM information_schema.P2PDB_HISTORY WHERE OP = 'ddl' ORDER BY ID LIMIT 1",
+                "shop",
+            )
+            at_creation = f"SELECT count(*) FROM items FOR SYSTEM_TIME AS OF '{created}'"
+            assert nodes[0].query(at_creation, "shop") == [(0,)]
+            with pytest.raises(pymysql.err.MySQLError) as pruned:
+                light.query(at_creation, "shop")
+            assert pruned.value.args[0] == 1105 and "archive node" in pruned.value.args[1]
             # The same answers from an archive and the light node, aggregates included.
             for query in ("SELECT count(*), sum(n), max(v) FROM items", "SELECT v FROM items WHERE id = 1"):
                 assert light.query(query, "shop") == nodes[3].query(query, "shop")

@@ -139,7 +139,9 @@ class SQLBackend:
         cached = self.versions.cached(db, heads)
         if cached is not None:
             return cached
-        plan = time_travel.plan(db, heads)
+        snapshots = self.registry.snapshot_path(db.name) if db.log.floor else None
+        base = time_travel.base_for(db, heads, snapshots)  # a light node starts from its snapshot
+        plan = time_travel.plan(db, heads, base, str(snapshots) if snapshots is not None else None)
         version = await asyncio.to_thread(time_travel.build, plan)
         register_functions(version.conn)
         views.register(version)

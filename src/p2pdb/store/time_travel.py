@@ -25,15 +25,18 @@ import datetime
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import apsw
 
 from p2pdb.log import CID, Identity, Manifest
 from p2pdb.log.entry import decode_entry
+from p2pdb.store.checkpointing import restore
 from p2pdb.store.collation import connect
 from p2pdb.store.database import Database
 from p2pdb.store.engine import FileEngine, MemoryEngine
 from p2pdb.store.errors import StoreError
+from p2pdb.store.snapshot import SnapshotError, SnapshotRoot, SnapshotStore
 
 _BATCH = 2000
 
@@ -100,9 +103,13 @@ def heads_at_time(db: Database, wall_ms: int, written: Sequence[CID] | None = No
 def heads_at_entry(db: Database, cid: CID) -> tuple[CID, ...]:
     """The heads of the version at entry ``cid``: the entry itself."""
     if cid in db.log.floor:
-        raise HistoryUnreachable(f"entry {cid} is below this light node's checkpoint (pruned)")
+        raise HistoryUnreachable(
+            f"entry {cid} is below the checkpoint this light node keeps (its history was pruned);"
+            " read it on an archive node"
+        )
     if cid not in db.log:
-        raise HistoryUnreachable(f"entry {cid} is not in this node's log")
+        hint = " (a light node forgets the entries below its checkpoint: try an archive node)"
+        raise HistoryUnreachable(f"entry {cid} is not in this node's log{hint if db.log.floor else ''}")
     return (cid,)
 
 
@@ -127,23 +134,52 @@ class Plan:
     cids: list[CID]
     path: str | None
     blocks: dict[CID, bytes] | None = None
+    #: A light node's snapshot the replay starts from (its file: ``snapshots``), or None.
+    base: SnapshotRoot | None = None
+    snapshots: str | None = None
 
 
-def plan(db: Database, heads: Sequence[CID]) -> Plan:
+def plan(
+    db: Database, heads: Sequence[CID], base: SnapshotRoot | None = None, snapshots: str | None = None
+) -> Plan:
     """Gather the entries of the version at ``heads`` (call where ``db`` is used: it reads its log).
-    Raises :class:`HistoryUnreachable` when the version needs entries a light node pruned."""
+    A light node's version starts from ``base``, a snapshot it keeps (in the file ``snapshots``)
+    whose heads lie in the point's past. Raises :class:`HistoryUnreachable` when the version needs
+    entries a light node pruned."""
     heads = tuple(sorted(heads))
+    below: list[CID] = []
     if db.log.floor and heads and db.log.past(heads) & db.log.floor:
-        raise HistoryUnreachable(
-            "this light node pruned the history below its latest checkpoint; read this point on an"
-            " archive node"
-        )
-    cids = db.log.since_cids([], below=heads) if heads else []
+        if base is None or snapshots is None:
+            raise HistoryUnreachable(
+                "this point is below the checkpoint this light node keeps (its history was pruned);"
+                " read it on an archive node"
+            )
+        below = list(base.heads)
+    else:
+        base = None
+    cids = db.log.since_cids(below, below=heads) if heads else []
     path = db.engine.location if isinstance(db.engine, FileEngine) else None
     blocks = None
     if path is None:  # in memory: read now, on the owner's thread
         blocks = {c: data for c in cids if (data := db.log.store.get(c)) is not None}
-    return Plan(db.identity, db.manifest, db.checkpoints.quorum, heads, cids, path, blocks)
+    return Plan(db.identity, db.manifest, db.checkpoints.quorum, heads, cids, path, blocks, base, snapshots)
+
+
+def base_for(db: Database, heads: Sequence[CID], snapshots: Path | None) -> SnapshotRoot | None:
+    """The newest snapshot a light node keeps (in ``snapshots``) of a final checkpoint whose heads
+    lie in the past of ``heads`` (None: none)."""
+    if snapshots is None or not snapshots.exists() or not heads:
+        return None
+    past = db.log.past(heads)
+    store = SnapshotStore(snapshots)
+    try:
+        for status in reversed(db.checkpoints.chain().chain):
+            root = store.root_of(status.proposal.cid)
+            if root is not None and all(h in past for h in root.heads):
+                return root
+    finally:
+        store.close()
+    return None
 
 
 def build(plan: Plan) -> Database:
@@ -152,6 +188,14 @@ def build(plan: Plan) -> Database:
     version = Database(plan.identity, plan.manifest, MemoryEngine(), checkpoint_quorum=plan.quorum)
     conn = None
     try:
+        if plan.base is not None and plan.snapshots is not None:
+            store = SnapshotStore(Path(plan.snapshots))
+            try:
+                restore(version, plan.base, store.get)
+            except SnapshotError as exc:
+                raise HistoryUnreachable(f"the snapshot this light node keeps cannot be read: {exc}") from exc
+            finally:
+                store.close()
         if plan.path is not None:
             conn = connect(plan.path, apsw.SQLITE_OPEN_READONLY)
         for i in range(0, len(plan.cids), _BATCH):
