@@ -117,6 +117,8 @@ class SQLBackend:
         self._plans = PlanCache()
         #: Versions of databases read with FOR SYSTEM_TIME AS OF (the last few, by heads).
         self.versions = time_travel.Versions()
+        #: The heads of a time, by (database, the log's heads then, the time): see version_at.
+        self._points: dict[tuple[str, tuple[CID, ...], int], tuple[CID, ...]] = {}
         self._committers: dict[str, GroupCommitter] = {}
         self._columns: dict[Any, tuple[list[Column], list[Any], Plan]] = {}
         self._connection_ids = itertools.count(1)
@@ -134,8 +136,18 @@ class SQLBackend:
         if isinstance(at, CID):
             heads = time_travel.heads_at_entry(db, at)
         else:
-            written = await asyncio.to_thread(time_travel.written_by, path, at) if path is not None else None
-            heads = time_travel.heads_at_time(db, at, written)
+            # Finding a time's heads reads every entry; while the log has not moved, the answer stands.
+            key = (db.manifest.address, db.log.heads, at)
+            known = self._points.get(key)
+            if known is None:
+                written = (
+                    await asyncio.to_thread(time_travel.written_by, path, at) if path is not None else None
+                )
+                known = time_travel.heads_at_time(db, at, written)
+                if len(self._points) >= 64:
+                    self._points.clear()
+                self._points[key] = known
+            heads = known
         cached = self.versions.cached(db, heads)
         if cached is not None:
             return cached
