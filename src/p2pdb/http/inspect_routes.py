@@ -10,7 +10,7 @@ from aiohttp import web
 from p2pdb.acl import ANYONE
 from p2pdb.http.auth import database
 from p2pdb.log import peer_id
-from p2pdb.store.changes import json_text
+from p2pdb.store.conflicts import record_json
 
 
 class InspectRoutes:
@@ -27,22 +27,10 @@ class InspectRoutes:
     async def conflicts(self, request: web.Request) -> web.Response:
         """What merges discarded or hid (``information_schema.P2PDB_CONFLICTS``, one database)."""
         db = database(self.node, request.match_info["db"])
-        records = []
-        for record in db.conflict_records():
-            spec = db.catalog.table(record.table)
-            records.append(
-                {
-                    "kind": record.kind,
-                    "table": spec.name if spec is not None else record.table,
-                    "key": json_text(record.key),
-                    "subject": record.subject,
-                    "detail": record.detail,
-                    "lost": json_text(record.lost),
-                    "cid": record.cid,
-                    "author": record.author,
-                    "clock": record.time,
-                }
-            )
+        records = [
+            {**record.to_json(), "key": record_json(record.key), "lost": record_json(record.lost)}
+            for record in db.shown_conflicts()
+        ]
         return web.json_response({"db": db.name, "conflicts": records})
 
     async def rejected(self, request: web.Request) -> web.Response:

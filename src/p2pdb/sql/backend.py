@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import itertools
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -42,23 +41,12 @@ from p2pdb.sql.variables import DEFAULTS, show_value
 from p2pdb.store import Database, IndexSpec, StoreError, TableSpec, time_travel
 from p2pdb.store.changes import json_text
 from p2pdb.store.collation import connect
+from p2pdb.store.conflicts import record_json
 from p2pdb.store.diff import diff
 from p2pdb.store.engine import FileEngine
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
-
-
-def _json(value: Any) -> str:
-    """JSON text of a conflict record's key or values (bytes as ``{"$hex": ...}``, as the store
-    writes them)."""
-
-    def plain(item: Any) -> Any:
-        if isinstance(item, bytes):
-            return {"$hex": item.hex()}
-        return str(item)
-
-    return json.dumps(value, default=plain, sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,18 +453,17 @@ class SQLBackend:
         LOST_VALUES, ENTRY_CID, AUTHOR, CLOCK (keys and lost values as JSON text)."""
         rows: list[tuple[Any, ...]] = []
         for db in self._dbs():
-            for record in db.conflict_records():
-                spec = db.catalog.table(record.table)
+            for record in db.shown_conflicts():
                 rows.append(
                     (
                         len(rows) + 1,
                         db.name,
-                        spec.name if spec is not None else record.table,
+                        record.table,
                         record.kind,
-                        _json(record.key),
+                        record_json(record.key),
                         record.subject,
                         record.detail,
-                        _json(record.lost),
+                        record_json(record.lost),
                         record.cid,
                         record.author,
                         record.time,

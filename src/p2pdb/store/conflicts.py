@@ -80,6 +80,18 @@ class ConflictRecord:
         }
 
 
+def record_json(value: Any) -> str:
+    """JSON text of a conflict record's key or values (bytes as ``{"$hex": ...}``, as the store
+    writes them): what ``P2PDB_CONFLICTS`` and ``/v1/conflicts`` show."""
+
+    def plain(item: Any) -> Any:
+        if isinstance(item, bytes):
+            return {"$hex": item.hex()}
+        return str(item)
+
+    return json.dumps(value, default=plain, sort_keys=True)
+
+
 class Conflicts:
     """Reads and writes conflict records inside the caller's transaction."""
 

@@ -1053,6 +1053,14 @@ class Database:
         """Rows of a read-only query on the writer connection (tests, tools)."""
         return [tuple(row) for row in self.conn.execute(sql, tuple(params))]
 
+    def shown_conflicts(self) -> list[ConflictRecord]:
+        """:meth:`conflict_records` with each table as SQL names it (its spelling, when it exists)."""
+        out = []
+        for record in self.conflict_records():
+            spec = self.catalog.table(record.table)
+            out.append(dataclasses.replace(record, table=spec.name) if spec is not None else record)
+        return out
+
     def conflict_records(self) -> list[ConflictRecord]:
         """Every conflict record: the merge's (:mod:`p2pdb.store.conflicts`) and current UNIQUE clashes."""
         records = []
