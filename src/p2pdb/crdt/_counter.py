@@ -32,6 +32,7 @@ class CounterRule(ConflictRule):
 
     columns: frozenset[str]
     name: ClassVar[str] = "counter"
+    local_wins: ClassVar[bool] = True
 
     def __init__(self, columns: Iterable[str]) -> None:
         cols = frozenset(columns) if not isinstance(columns, str) else None

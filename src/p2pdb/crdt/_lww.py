@@ -46,6 +46,7 @@ class LWWRule(ConflictRule):
     """Default rule: each column keeps the value of its highest-versioned write (per-column LWW)."""
 
     name: ClassVar[str] = "lww"
+    local_wins: ClassVar[bool] = True
 
     def apply(self, state: RowState, change: RowChange, clock: Clock) -> RowState:
         cells = join_cells(state.cells, change.values, clock)

@@ -28,6 +28,10 @@ class ConflictRule(ABC):
 
     #: Registry name, stored in the schema as ``{"rule": name, **options}``.
     name: ClassVar[str]
+    #: True when a local write always shows as SQL wrote it (it is the newest write, and the rule
+    #: keeps the newest). False (the default, for pluggable rules): a local write may lose (a max,
+    #: say), and the store writes back what the merge keeps after the commit.
+    local_wins: ClassVar[bool] = False
 
     def check(self, change: RowChange) -> None:
         """Raise :class:`InvalidChangeError` if this rule cannot merge ``change``. Default: no deltas."""

@@ -29,9 +29,7 @@ import apsw
 from p2pdb.acl import ANYONE, Acl, AclOp
 from p2pdb.checkpoint import CheckpointOp, CountersignOp
 from p2pdb.crdt import (
-    CounterRule,
     InvalidChangeError,
-    LWWRule,
     RowChange,
     RowState,
     SqlValue,
@@ -125,8 +123,6 @@ class ApplyResult:
     parked: list[CID] = field(default_factory=list)
 
 
-#: Built-in rules under which a local write always shows as SQL wrote it (it is the newest write).
-_SQL_WINS = (LWWRule, CounterRule)
 _ABSENT: Any = object()
 
 
@@ -401,7 +397,7 @@ class Database:
         else:
             row, _ = self.materializer.project(table, outcome.state, change.pk)
             op = "insert" if change.insert else "update"
-            if type(rule) not in _SQL_WINS:
+            if not rule.local_wins:
                 # A pluggable rule may let a local write lose (a max, say): SQL shows what the merge keeps.
                 shown = self.sql.fetch(table.spec, change.pk)
                 fix = {c: v for c, v in row.items() if shown is None or shown.get(c, _ABSENT) != v}
@@ -572,10 +568,7 @@ class Database:
     def _park(self, entry: Entry, mark: int, rule: str) -> str:
         """Hold ``entry`` back, applied in nothing, until rule ``rule`` is installed: every replica
         that has the rule merges it by that rule; one without must not merge it any other way."""
-        self.changes.discard_since(mark)
-        self.conn.execute("ROLLBACK TO p2pdb_entry")
-        self.conn.execute("RELEASE p2pdb_entry")
-        self._reload_state()
+        self._undo_entry(mark)
         tables = sorted(self._touched_tables(entry))
         self.conn.execute(
             "INSERT OR REPLACE INTO _p2pdb_parked (cid, rule, tables) VALUES (?, ?, ?)",
@@ -645,11 +638,15 @@ class Database:
             for table in json.loads(tables):
                 self.parked_tables.setdefault(str(table), str(rule))
 
-    def _reject(self, entry: Entry, mark: int, reason: str) -> str:
+    def _undo_entry(self, mark: int) -> None:
+        """Undo what applying an entry did (its savepoint, its feed events, the cached state)."""
         self.changes.discard_since(mark)
         self.conn.execute("ROLLBACK TO p2pdb_entry")
         self.conn.execute("RELEASE p2pdb_entry")
         self._reload_state()
+
+    def _reject(self, entry: Entry, mark: int, reason: str) -> str:
+        self._undo_entry(mark)
         log.warning("rejected entry %s by %s: %s", entry.cid, entry.author.hex()[:16], reason)
         self.conn.execute(
             "INSERT INTO _p2pdb_rejected (cid, reason) VALUES (?, ?)", (bytes(entry.cid), reason)
