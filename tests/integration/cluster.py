@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -99,6 +100,15 @@ class NodeProcess:
             read_timeout=30,
             **kwargs,
         )
+
+    def status(self) -> dict[str, Any]:
+        """What ``p2pdb status --json`` says of this node (its data directory)."""
+        result = subprocess.run(
+            [sys.executable, "-m", "p2pdb", "status", "--data-dir", str(self.data_dir), "--json"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
 
     def query(self, sql: str, database: str | None = None) -> list[tuple[Any, ...]]:
         with contextlib.closing(self.connect(database)) as conn, conn.cursor() as cur:

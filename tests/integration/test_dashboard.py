@@ -51,11 +51,6 @@ def text_of(dom: str, element_id: str) -> str:
     return match.group(1)
 
 
-def peer_id(node: NodeProcess) -> str:
-    with urllib.request.urlopen(f"http://{node.http_address}/v1/status", timeout=5) as response:
-        return str(json.loads(response.read())["peer_id"])
-
-
 def rows_of(dom: str, table_id: str) -> int:
     match = re.search(rf'<table id="{table_id}">(.*?)</table>', dom, re.S)
     return 0 if match is None else match.group(1).count("<tr>") - 1  # minus the header row
@@ -124,7 +119,7 @@ def test_every_dashboard_page_renders_what_the_api_says(tmp_path: Path) -> None:
         assert rows_of(dom, "peers") == 2
         assert dom.count('class="peer-node"') >= 2 and 'class="self-node"' in dom
         for peer in (b, c):
-            assert f'data-peer="{peer_id(peer)}"' in dom
+            assert f'data-peer="{peer.status()["peer_id"]}"' in dom
 
         # The database: summary, lag, the log as a DAG, checkpoints, access rules, conflicts, rejections.
         dom = browse(base + "#/db/shop", ARTIFACTS / "database.png")

@@ -8,7 +8,6 @@ import datetime
 import json
 import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +19,7 @@ import pymysql
 import pytest
 
 from tests.integration.cluster import NodeProcess, cluster, wait_until
+from tests.integration.conftest import p2pdb
 
 MARIADB = shutil.which("mariadb")
 HISTORY = (
@@ -27,15 +27,6 @@ HISTORY = (
     " FROM information_schema.P2PDB_HISTORY"
     " WHERE TABLE_SCHEMA = 'shop' AND TABLE_NAME = 'items' AND ROW_KEY = '[1]' ORDER BY CLOCK"
 )
-
-
-def peer_id(node: NodeProcess) -> str:
-    http = urllib.request.urlopen(f"http://{node.http_address}/v1/status", timeout=5)
-    return str(json.loads(http.read())["peer_id"])
-
-
-def p2pdb(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "p2pdb", *args], capture_output=True, text=True, timeout=60)
 
 
 def now_text() -> str:
@@ -63,7 +54,7 @@ def test_history_and_past_versions_of_rows_written_on_two_nodes(tmp_path: Path) 
         wait_until(lambda: rows(b, "SELECT id FROM items") == [(2,)], 30, "the delete on b")
 
         # A row's history, the same on both nodes: who wrote each version, when, in which entry.
-        ids = {peer_id(a): "a", peer_id(b): "b"}
+        ids = {a.status()["peer_id"]: "a", b.status()["peer_id"]: "b"}
         for node in (a, b):
             history = rows(node, HISTORY)
             assert [(op, json.loads(data), ids[author]) for op, data, _, author, *_ in history] == [

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pymysql
 
 from tests.integration.cluster import NodeProcess, cluster, wait_until
 from tests.integration.conftest import NodeProcess as ConftestNode
-
-
-def status(node: NodeProcess) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "p2pdb", "status", "--data-dir", str(node.data_dir), "--json"],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 def test_a_memory_node_replicates_keeps_no_database_file_and_catches_up_after_a_restart(
@@ -39,9 +28,9 @@ def test_a_memory_node_replicates_keeps_no_database_file_and_catches_up_after_a_
             assert not list((memory.data_dir / "db").glob("*.sqlite")), "a memory node wrote a database file"
             # `p2pdb status` reads what the node file says of databases without a file (written every 2 s)
             wait_until(
-                lambda: any(d["name"] == "dev" for d in status(memory)["databases"]), 10, "dev in status"
+                lambda: any(d["name"] == "dev" for d in memory.status()["databases"]), 10, "dev in status"
             )
-            shown = status(memory)
+            shown = memory.status()
             assert shown["storage"] == "memory"
             (dev,) = [d for d in shown["databases"] if d["name"] == "dev"]
             assert dev["entries"] >= 3 and dev["heads"]

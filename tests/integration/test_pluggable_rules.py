@@ -9,7 +9,6 @@ merges them any other way.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -35,15 +34,6 @@ def installed(site: Path) -> dict[str, str]:
     (info / "entry_points.txt").write_text("[p2pdb.rules]\nmax = p2pdb_max_rule:MaxRule\n")
     path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
     return {"PYTHONPATH": path}
-
-
-def status(node: NodeProcess) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "p2pdb", "status", "--data-dir", str(node.data_dir), "--json"],
-        capture_output=True, text=True, timeout=30, check=True,
-    )  # fmt: skip
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
 
 
 def scores(node: NodeProcess) -> list[tuple[Any, ...]]:
@@ -79,9 +69,9 @@ def test_a_rule_from_a_package_merges_and_a_node_without_it_waits_until_it_has_i
         # The node without the rule: the table exists, its entries wait; other tables replicate.
         wait_until(lambda: bare.query("SHOW DATABASES LIKE 'game'") != [] and
                    bare.query("SELECT id FROM plain", "game") == [(1,)], 30, "the plain table on bare")  # fmt: skip
-        wait_until(lambda: (status(bare)["databases"] or [{}])[0].get("missing_rules") is not None, 10,
+        wait_until(lambda: (bare.status()["databases"] or [{}])[0].get("missing_rules") is not None, 10,
                    "the missing rule in p2pdb status")  # fmt: skip
-        game = next(d for d in status(bare)["databases"] if d["name"] == "game")
+        game = next(d for d in bare.status()["databases"] if d["name"] == "game")
         assert set(game["missing_rules"]) == {"max"} and game["missing_rules"]["max"] >= 4
         # Never merged by another rule: the table itself waits (its creation names the rule), and says so.
         with pytest.raises(pymysql.err.ProgrammingError) as waiting:
@@ -107,7 +97,7 @@ def test_a_rule_from_a_package_merges_and_a_node_without_it_waits_until_it_has_i
         bare.start()
         wait_until(lambda: scores(bare) == scores(a), 30, "bare agrees once it has the rule")
         assert scores(bare)[0][1] == 50
-        wait_until(lambda: not next(d for d in status(bare)["databases"] if d["name"] == "game").get("missing_rules"),
+        wait_until(lambda: not next(d for d in bare.status()["databases"] if d["name"] == "game").get("missing_rules"),
                    10, "nothing waits any more")  # fmt: skip
     finally:
         for node in (bare, b, a):

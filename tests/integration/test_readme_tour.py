@@ -29,7 +29,8 @@ def tour() -> tuple[str, str]:
 
 
 @pytest.mark.skipif(
-    shutil.which("mariadb") is None, reason="the mariadb client is not installed (scripts/test)"
+    shutil.which("mariadb") is None and not os.environ.get("CI"),
+    reason="the mariadb client is not installed (scripts/test installs it; in CI a missing one fails)",
 )
 def test_the_readme_tour_runs_and_prints_what_it_says(tmp_path: Path) -> None:
     script, expected = tour()
