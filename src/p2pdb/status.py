@@ -144,11 +144,16 @@ def load_database(data_dir: Path, database: str) -> Any:
     return Database(identity, manifest, copy, checkpoint_quorum=config.checkpoint_quorum)
 
 
+def snapshot_path(data_dir: Path, database: str) -> Path:
+    """Where a node keeps the snapshots of a database (the file may not exist)."""
+    return data_dir / "db" / (file_name(database).removesuffix(".sqlite") + ".snapshots")
+
+
 def snapshot_store(data_dir: Path, database: str) -> Any:
     """The snapshots kept for a database (an empty store if there are none)."""
     from p2pdb.store.snapshot import SnapshotStore
 
-    path = data_dir / "db" / (file_name(database).removesuffix(".sqlite") + ".snapshots")
+    path = snapshot_path(data_dir, database)
     return SnapshotStore(path if path.exists() else None)
 
 
@@ -186,11 +191,21 @@ def verify_checkpoints(data_dir: Path, database: str) -> tuple[list[str], list[s
     )
     store = snapshot_store(data_dir, database)
     try:
-        base = store.root_of(p.cid)
         if len(db.log.floor) or any(h not in db.log for h in p.heads):
-            if base is None:
-                errors.append("this light node keeps no snapshot of its latest checkpoint")
+            # A light node: the newest final checkpoint whose snapshot it keeps (a running node saves
+            # the latest one's a little after it became final).
+            kept = next(
+                (
+                    (s.proposal, root)
+                    for s in reversed(chain.chain)
+                    if (root := store.root_of(s.proposal.cid))
+                ),
+                None,
+            )
+            if kept is None:
+                errors.append("this light node keeps no snapshot of a final checkpoint")
                 return lines, errors
+            p, base = kept
             try:
                 ck.restore(Database(db.identity, db.manifest, MemoryEngine()), base, store.get)
             except SnapshotError as exc:
@@ -227,12 +242,15 @@ def replay_database(
     replayed = Database(stored.identity, stored.manifest, MemoryEngine())
     below: list[CID] = []
     if len(stored.log.floor):
+        from p2pdb.store.time_travel import base_for
+
+        # The newest kept snapshot below the log's heads (not necessarily the latest checkpoint's:
+        # a running node saves that one a little after it became final).
+        base = base_for(stored, stored.log.heads, snapshot_path(data_dir, database))
+        if base is None:
+            raise FileNotFoundError("this light node keeps no snapshot to replay its log from")
         store = snapshot_store(data_dir, database)
         try:
-            latest = stored.checkpoints.chain().latest
-            base = store.root_of(latest.proposal.cid) if latest is not None else None
-            if base is None:
-                raise FileNotFoundError("this light node keeps no snapshot to replay its log from")
             ck.restore(replayed, base, store.get)
             below = list(base.heads)
         finally:

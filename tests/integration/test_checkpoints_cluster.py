@@ -111,6 +111,12 @@ def test_five_nodes_agree_a_light_node_joins_and_a_tampered_one_repairs(tmp_path
                        nodes[0].query("SELECT v FROM items WHERE id = 2", "shop") == [("later still",)],
                        30, "the light node's writes on an archive")  # fmt: skip
             assert light.query(at_latest, "shop") == nodes[0].query(at_latest, "shop")
+            diffed = cli(
+                "diff", "--data-dir", str(light.data_dir), "shop", latest, "--json"
+            )  # from its snapshot too
+            assert diffed.returncode == 0, diffed.stderr
+            assert [(d["key"], d["change"], d["new"]["v"]) for d in map(json.loads, diffed.stdout.splitlines())
+                    if d["key"] == [2]] == [([2], "changed", "later still")]  # fmt: skip
             ((created,),) = nodes[0].query(
                 "SELECT ENTRY_CID FROM information_schema.P2PDB_HISTORY WHERE OP = 'ddl' ORDER BY ID LIMIT 1",
                 "shop",

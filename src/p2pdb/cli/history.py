@@ -15,15 +15,16 @@ from p2pdb.store.diff import RowDiff, diff
 def show_diff(
     data_dir: Path, database: str, start: str, end: str, *, table: str | None, as_json: bool
 ) -> None:
-    from p2pdb.status import load_database
+    from p2pdb.status import load_database, snapshot_path
 
     try:
         live = load_database(data_dir, database)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
+    snapshots = snapshot_path(data_dir, database)
     try:
-        old = _version(live, start)
-        new = _version(live, end)
+        old = _version(live, start, snapshots)
+        new = _version(live, end, snapshots)
         changes = [d for d in diff(old, new) if table is None or d.table.lower() == table.lower()]
     except (time_travel.HistoryUnreachable, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -36,11 +37,11 @@ def show_diff(
         click.echo(f"{counts['added']} added, {counts['changed']} changed, {counts['removed']} removed")
 
 
-def _version(live: Any, point: str) -> Any:
+def _version(live: Any, point: str, snapshots: Path) -> Any:
     if point.strip().lower() == "now":
         return live
     at = time_travel.parse_point(point)
-    return time_travel.version_of(live, at)
+    return time_travel.version_of(live, at, snapshots)
 
 
 def _line(change: RowDiff) -> str:

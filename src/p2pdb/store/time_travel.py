@@ -71,9 +71,12 @@ def heads_of(db: Database, at: int | CID, written: Sequence[CID] | None = None) 
     return heads_at_entry(db, at) if isinstance(at, CID) else heads_at_time(db, at, written)
 
 
-def version_of(db: Database, at: int | CID) -> Database:
-    """The version of ``db`` at a point, built here (tools; the server builds in a worker thread)."""
-    return build(plan(db, heads_of(db, at)))
+def version_of(db: Database, at: int | CID, snapshots: Path | None = None) -> Database:
+    """The version of ``db`` at a point, built here (tools; the server builds in a worker thread).
+    ``snapshots``: where a light node keeps its snapshots (its replay starts from one)."""
+    heads = heads_of(db, at)
+    base = base_for(db, heads, snapshots) if db.log.floor else None
+    return build(plan(db, heads, base, str(snapshots) if snapshots is not None else None))
 
 
 def written_by(path: str, wall_ms: int) -> list[CID]:
@@ -225,7 +228,8 @@ def _read(conn: apsw.Connection, cid: CID) -> bytes | None:
 
 
 class Versions:
-    """The last few versions replayed, by database and heads (each closed when evicted)."""
+    """The last few versions replayed, by database and heads. An evicted one is closed when the last
+    query reading it lets it go (it is an in-memory database)."""
 
     def __init__(self, size: int = 2) -> None:
         self.size = size
@@ -252,9 +256,3 @@ class Versions:
             while len(self._cache) > self.size:
                 self._cache.popitem(last=False)
         return kept
-
-    def close(self) -> None:
-        with self._lock:
-            for version in self._cache.values():
-                version.close()
-            self._cache.clear()
