@@ -186,6 +186,13 @@ class Checkpointer:
             if any(h not in db.log for h in proposal.heads):
                 continue  # not all of its history here yet
             track.judged.add(proposal.cid)
+            prev = chain.statuses.get(proposal.prev) if proposal.prev is not None else None
+            if prev is not None and not _covers(db, proposal.heads, prev.proposal.heads):
+                log.warning(
+                    "database %s: checkpoint %s does not cover the heads of the checkpoint it follows;"
+                    " not countersigned", name, proposal.cid,
+                )  # fmt: skip
+                continue
             await self._judge(name, db, track, base, proposal)
             return  # one replay per round
         due = time.monotonic() - track.since >= self.interval + self._offset
@@ -376,7 +383,7 @@ class Checkpointer:
             computed.rows,
             int(time.time() * 1000),
         )
-        entry = db.append_checkpoint(op, parents=target)
+        entry = db.append_checkpoint(op, covers=target)  # local writes may have followed target
         track.judged.add(entry.cid)
         track.proposed += 1
         log.debug("database %s: proposed checkpoint #%d %s", name, op.seq, entry.cid)
@@ -524,3 +531,8 @@ def _run_in_thread(plan: ck.Plan, snapshots: Any) -> ck.Computed:
         return ck.run(plan, store.get)
     finally:
         store.close()
+
+
+def _covers(db: Database, heads: tuple[CID, ...], below: tuple[CID, ...]) -> bool:
+    """Whether every entry of ``below`` is one of ``heads`` or in their causal past."""
+    return all(b in heads or any(db.log.is_ancestor(b, h) for h in heads) for b in below)

@@ -275,6 +275,7 @@ class Node:
             "data_dir": str(self.data_dir.resolve()),
             "role": self.config.role,
             "storage": self.config.storage,
+            "checkpoint_quorum": self.config.checkpoint_quorum,  # offline tools judge finality alike
             "databases": database_status(
                 self.registry, self.checkpointer, self.replicator.snapshots if self.replicator else None
             ),

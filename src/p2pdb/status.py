@@ -141,7 +141,13 @@ def load_database(data_dir: Path, database: str) -> Any:
     finally:
         source.close()
     identity = Identity.load(data_dir / "identity.key")
-    return Database(identity, manifest, copy, checkpoint_quorum=config.checkpoint_quorum)
+    # Finality follows a node's quorum: the running node's (started with --checkpoint-quorum, say),
+    # else the configuration's.
+    node = read_node_file(data_dir)
+    quorum = node.get("checkpoint_quorum") if node is not None and _alive(int(node.get("pid", 0))) else None
+    if not isinstance(quorum, int) or quorum < 1:
+        quorum = config.checkpoint_quorum
+    return Database(identity, manifest, copy, checkpoint_quorum=quorum)
 
 
 def snapshot_path(data_dir: Path, database: str) -> Path:

@@ -228,6 +228,8 @@ class StoreConvergence(RuleBasedStateMachine):
         self.light: set[int] = set()
         #: What an archive peer keeps: every block a replica pruned (delivered again at the end).
         self.archive: dict[bytes, bytes] = {}
+        #: Per replica (id): the heads a proposal started at, and the latest checkpoint then.
+        self.started: dict[int, tuple[tuple[Any, ...], Any]] = {}
 
     def make(self, n: int) -> Database:
         if self.engine == "memory":
@@ -529,7 +531,16 @@ class StoreConvergence(RuleBasedStateMachine):
 
     @precondition(lambda self: "checkpoint" in self.features)
     @rule(r=replica_index)
-    def propose(self, r: int) -> None:
+    def start_proposal(self, r: int) -> None:
+        """A proposer takes its heads, then computes the version while writes go on (a worker thread
+        in the node): ``propose(stale=True)`` proposes at these heads later."""
+        db = self.pick(r)
+        latest = db.checkpoints.chain().latest
+        self.started[id(db)] = (tuple(db.log.heads), latest.proposal.cid if latest is not None else None)
+
+    @precondition(lambda self: "checkpoint" in self.features)
+    @rule(r=replica_index, stale=st.booleans())
+    def propose(self, r: int, stale: bool) -> None:
         db = self.pick(r)
         if (
             not len(db.log)
@@ -537,19 +548,26 @@ class StoreConvergence(RuleBasedStateMachine):
             or db.history_gaps
         ):
             return
+        latest = db.checkpoints.chain().latest
         target = tuple(db.log.heads)
+        started = self.started.pop(id(db), None)
+        if stale and started is not None and started[0]:
+            # Heads taken while the latest checkpoint was the same (as the node's round does).
+            if started[1] != (latest.proposal.cid if latest is not None else None):
+                return
+            target = started[0]
         computed = self._compute(db, target)
         if computed is None:
             return
-        latest = db.checkpoints.chain().latest
         prev = latest.proposal if latest is not None else None
         op = CheckpointOp(
             prev.seq + 1 if prev else 1, prev.cid if prev else None, computed.state, computed.merge,
             computed.entries, computed.rows, 0,
         )  # fmt: skip
-        live = (db.state_hash(), db.merge_state_hash())
-        assert live == (computed.state.hex(), computed.merge.hex()), "live state differs from its log"
-        entry = db.append_checkpoint(op, parents=target)
+        if target == tuple(db.log.heads):
+            live = (db.state_hash(), db.merge_state_hash())
+            assert live == (computed.state.hex(), computed.merge.hex()), "live state differs from its log"
+        entry = db.append_checkpoint(op, covers=target)
         STATS["propose"] += 1
         self._save(db, computed, entry.cid)
         computed.replay.close()

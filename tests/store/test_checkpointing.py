@@ -54,7 +54,7 @@ def snapshot_of(db: Database) -> tuple[SnapshotStore, Any, ck.Computed]:
 
     computed = ck.run(ck.plan(db, None, db.log.heads, None), None)
     op = CheckpointOp(1, None, computed.state, computed.merge, computed.entries, computed.rows, 0)
-    entry = db.append_checkpoint(op, parents=computed.target)
+    entry = db.append_checkpoint(op, covers=computed.target)
     proposal = db.checkpoints.chain().statuses[entry.cid].proposal
     store = SnapshotStore(None)
     store.save(
@@ -486,7 +486,7 @@ def test_finality_is_judged_by_the_rules_each_checkpoint_was_made_under() -> Non
     op = CheckpointOp(
         2, first[0].proposal.cid, computed.state, computed.merge, computed.entries, computed.rows, 0
     )
-    second = db.append_checkpoint(op, parents=computed.target)
+    second = db.append_checkpoint(op, covers=computed.target)
     computed.replay.close()
     chain = db.checkpoints.chain()
     assert not chain.statuses[second.cid].final  # one owner of two signed it
@@ -631,3 +631,111 @@ def test_a_boundary_entry_keeps_the_floor_ancestry_its_archive_names() -> None:
     assert not light.log.missing()
     assert light.log.is_ancestor(kept.cid, writer.log.heads[0])
     assert light.query("SELECT count(*) FROM t") == [(6,)]
+
+
+def _proposal(db: Database, base: Any, store: SnapshotStore | None, target: Any) -> tuple[Any, ck.Computed]:
+    from p2pdb.checkpoint import CheckpointOp
+
+    computed = ck.run(ck.plan(db, base, target, None), store.get if store is not None else None)
+    latest = db.checkpoints.chain().latest
+    seq, prev = (latest.proposal.seq + 1, latest.proposal.cid) if latest is not None else (1, None)
+    op = CheckpointOp(seq, prev, computed.state, computed.merge, computed.entries, computed.rows, 0)
+    return op, computed
+
+
+def test_a_proposal_computed_while_its_author_wrote_keeps_the_author_chain() -> None:
+    """The node computes a proposal in a worker thread while its clients go on writing. The proposal
+    entry must still follow its author's newest entry: a snapshot's version vector holds every entry
+    of an author up to its newest time as already in the state, so a proposal at the stale heads, with
+    the same Lamport time as a write the snapshot holds, was dropped by every replay from that snapshot
+    ("the replay did not reach the target heads") and no checkpoint was ever final again (five real
+    nodes hit it in CI). Reverting ``Database.append_checkpoint`` to write the stale heads as parents
+    fails this test."""
+    a = Database(Identity.generate(), Manifest("fork"), MemoryEngine(), checkpoint_quorum=2)
+    b = Database(Identity.generate(), Manifest("fork"), MemoryEngine(), checkpoint_quorum=2)
+    sql(a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    for i in range(5):
+        sql(a, "INSERT INTO t VALUES (?, ?)", i, f"v{i}")
+    sync([a, b])
+    stale = tuple(a.log.heads)  # a starts computing its proposal here ...
+    op_a, _ = _proposal(a, None, None, stale)
+    sql(a, "INSERT INTO t VALUES (5, 'written meanwhile')")  # ... while a client writes on a
+    (written,) = a.log.heads
+    sync([a, b])
+    op_b, computed_b = _proposal(b, None, None, b.log.heads)  # b proposes at heads holding that write
+    entry_b = b.append_checkpoint(op_b, covers=computed_b.target)
+    entry_a = a.append_checkpoint(op_a, covers=stale)  # a's proposal lands after its write
+    assert a.log.is_ancestor(written, entry_a.cid)  # it follows its author's write ...
+    assert a.checkpoints.chain().statuses[entry_a.cid].proposal.heads == tuple(
+        sorted(stale)
+    )  # ... and covers
+    sync([a, b])
+    _, check = _proposal(a, None, None, tuple(b.checkpoints.chain().statuses[entry_b.cid].proposal.heads))
+    assert (check.state, check.merge) == (op_b.state, op_b.merge)
+    from p2pdb.checkpoint import CountersignOp
+
+    a.append_checkpoint(CountersignOp(entry_b.cid, op_b.state, op_b.merge))
+    sync([a, b])
+    for db in (a, b):
+        chain = db.checkpoints.chain()
+        assert chain.latest is not None and chain.latest.proposal.cid == entry_b.cid
+    # The snapshot of b's checkpoint, with its version vector, is where the next version starts.
+    proposal = b.checkpoints.chain().statuses[entry_b.cid].proposal
+    store = SnapshotStore(None)
+    store.save(
+        lambda put: dump(
+            computed_b.replay.conn, b.manifest.address, proposal, computed_b.floor, put,
+            computed_b.replay.catalog.schema, computed_b.vv,
+        ),
+        1,
+        entry_b.cid,
+    )  # fmt: skip
+    root = store.root_of(entry_b.cid)
+    sql(b, "INSERT INTO t VALUES (6, 'after')")
+    sync([a, b])
+    for db in (a, b):
+        op, computed = _proposal(db, root, store, db.log.heads)  # entry_a lies above the snapshot
+        assert computed.state.hex() == db.state_hash() and computed.merge.hex() == db.merge_state_hash()
+        assert op.seq == 2
+
+
+def test_a_forked_key_does_not_stall_the_replays() -> None:
+    """One key on two machines (a restored backup, a copied data directory) writes two entries of
+    one Lamport time. A snapshot's version vector then holds one of them as the author's newest, and
+    the other, above the snapshot, must still be replayed: a replay takes every planned entry, so a
+    writer cannot stop every node's checkpoints by forking its own key."""
+    key = Identity.generate()
+    a = Database(key, Manifest("fork"), MemoryEngine(), checkpoint_quorum=1)
+    twin = Database(key, Manifest("fork"), MemoryEngine(), checkpoint_quorum=1)
+    sql(a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    sync([a, twin])
+    sql(a, "INSERT INTO t VALUES (1, 'a')")
+    sql(twin, "INSERT INTO t VALUES (2, 'twin')")  # the same author and time, concurrent
+    op, computed = _proposal(a, None, None, a.log.heads)  # a checkpoint without the twin's write
+    entry = a.append_checkpoint(op, covers=computed.target)
+    proposal = a.checkpoints.chain().statuses[entry.cid].proposal
+    store = SnapshotStore(None)
+    store.save(
+        lambda put: dump(
+            computed.replay.conn, a.manifest.address, proposal, computed.floor, put,
+            computed.replay.catalog.schema, computed.vv,
+        ),
+        1,
+        entry.cid,
+    )  # fmt: skip
+    sync([a, twin])
+    assert len(a.log.heads) == 2
+    _, version = _proposal(a, store.root_of(entry.cid), store, a.log.heads)
+    assert version.state.hex() == a.state_hash() and version.merge.hex() == a.merge_state_hash()
+
+
+def test_a_proposal_peers_would_refuse_is_refused_locally() -> None:
+    """A proposal's op goes through the decoder its peers use before it is written (an empty list of
+    heads, say, would be kept here and rejected everywhere else)."""
+    from p2pdb.checkpoint import CheckpointOp, InvalidCheckpoint
+
+    db = filled(3)
+    entries = len(db.log)
+    with pytest.raises(InvalidCheckpoint):
+        db.append_checkpoint(CheckpointOp(1, None, b"\0" * 32, b"\0" * 32, 1, 1, 0), covers=())
+    assert len(db.log) == entries and not db.checkpoints.proposals()

@@ -237,6 +237,7 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
         # are missing. (A light node whose checkpoints stopped being final under new access rules.)
         replay.note_history_gap("the replay starts from nothing on a log pruned below a checkpoint")
     replay.add_floor(plan.boundary)
+    replay.log.trust_clocks = False  # the planned entries are above the snapshot, all of them
     _join(replay, plan, plan.to_target)
     if replay.log.missing() or set(replay.log.heads) != set(plan.target):
         raise SnapshotError("the replay did not reach the target heads (entries missing)")
@@ -304,14 +305,15 @@ def check_proof(db: Database, root: SnapshotRoot, proof: Sequence[bytes]) -> Non
             continue
         op = ops[0]
         if isinstance(op, CheckpointOp) and entry.cid == root.checkpoint:
-            if tuple(sorted(entry.parents)) != tuple(sorted(root.heads)) or (op.state, op.merge) != (
+            heads = op.covered(entry.parents)
+            if tuple(sorted(heads)) != tuple(sorted(root.heads)) or (op.state, op.merge) != (
                 root.state,
                 root.merge,
             ):
                 raise SnapshotError("the snapshot is not the state its checkpoint names")
             proposal = Proposal(
                 entry.cid, op.seq, op.prev, entry.author, entry.clock.time, op.entries, op.rows,
-                op.state, op.merge, op.at, entry.parents, True,
+                op.state, op.merge, op.at, heads, True,
             )  # fmt: skip
         elif isinstance(op, CountersignOp) and op.target == root.checkpoint:
             countersigns.append(Countersign(entry.cid, op.target, entry.author, op.state, op.merge))

@@ -8,7 +8,7 @@ Which proposals are final is :func:`p2pdb.checkpoint.resolve` over both tables.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import apsw
 
@@ -56,10 +56,16 @@ class Checkpoints:
         self._cache = None
 
     def add_proposal(
-        self, entry: Entry, op: CheckpointOp, covers_prev: bool, control: frozenset[CID] | None = None
+        self,
+        entry: Entry,
+        op: CheckpointOp,
+        covers_prev: bool,
+        control: frozenset[CID] | None = None,
+        heads: Sequence[CID] | None = None,
     ) -> None:
         """Keep a proposal; ``control``: the control entries in its causal past (the access rules
-        it was made under, by which its signers are judged; kept, as the entry may be pruned)."""
+        it was made under, by which its signers are judged; kept, as the entry may be pruned);
+        ``heads``: the heads it covers (by default its entry's parents)."""
         self._conn.execute(
             "INSERT OR IGNORE INTO _p2pdb_checkpoints VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -73,7 +79,7 @@ class Checkpoints:
                 op.state,
                 op.merge,
                 op.at,
-                codec.encode(list(entry.parents)),
+                codec.encode(list(entry.parents if heads is None else heads)),
                 int(covers_prev),
                 entry.block,
                 None if control is None else b"".join(sorted(bytes(c) for c in control)),

@@ -27,7 +27,7 @@ from typing import Any, Generic, TypeVar
 import apsw
 
 from p2pdb.acl import ANYONE, Acl, AclOp
-from p2pdb.checkpoint import CheckpointOp, CountersignOp
+from p2pdb.checkpoint import CheckpointOp, CountersignOp, decode_checkpoint_op
 from p2pdb.crdt import (
     InvalidChangeError,
     RowChange,
@@ -733,21 +733,31 @@ class Database:
         if isinstance(op, CountersignOp):
             self.checkpoints.add_countersign(entry, op)
             return
+        # The previous checkpoint must lie in the proposal entry's past: a proposal is kept in every
+        # floor, so light nodes and archives decide this alike.
         covers = op.prev is None or self.log.is_ancestor(op.prev, entry.cid)
-        self.checkpoints.add_proposal(entry, op, covers, self.log.control_past(entry.cid))
+        heads = op.covered(entry.parents)
+        self.checkpoints.add_proposal(entry, op, covers, self.log.control_past(entry.cid), heads)
 
     def append_checkpoint(
-        self, op: CheckpointOp | CountersignOp, parents: Sequence[CID] | None = None
+        self, op: CheckpointOp | CountersignOp, covers: Sequence[CID] | None = None
     ) -> Entry:
-        """Commit an entry holding one checkpoint op: a proposal names the heads it covers as
-        ``parents``; a countersignature follows the current heads."""
+        """Commit an entry holding one checkpoint op. The entry follows the current heads, like any
+        entry this node writes (one author's entries form a chain: snapshots' version vectors rely
+        on it). A proposal covers ``covers``, the heads its version was computed at: when they are
+        no longer the current heads (this node wrote meanwhile), the op names them (``heads``)."""
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         self._appending = False
         try:
             check_ids(self.access.current(), self.identity.public_key)
+            if isinstance(op, CheckpointOp) and covers is not None:
+                wanted = tuple(sorted(set(covers)))
+                if wanted != tuple(sorted(self.log.heads)):
+                    op = dataclasses.replace(op, heads=wanted)
+                decode_checkpoint_op(op.to_ipld())  # what peers would refuse is refused here
             self._appending = True
-            entry = self.log.append(encode_ops([op]), parents=parents)
+            entry = self.log.append(encode_ops([op]))
             self._record_checkpoint(entry, op)
             conn.execute("COMMIT")
         except BaseException:

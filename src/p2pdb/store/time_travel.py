@@ -169,16 +169,21 @@ def plan(
 
 
 def base_for(db: Database, heads: Sequence[CID], snapshots: Path | None) -> SnapshotRoot | None:
-    """The newest snapshot a light node keeps (in ``snapshots``) of a final checkpoint whose heads
-    lie in the past of ``heads`` (None: none)."""
+    """The newest snapshot a light node keeps (in ``snapshots``) whose heads lie in the past of
+    ``heads`` (None: none). Every kept snapshot is this node's own replay (or one it checked against
+    its checkpoint's hashes), so the version it starts is exact whichever chain a reader judges
+    final (``p2pdb diff`` on the data directory may judge by another quorum than the node)."""
     if snapshots is None or not snapshots.exists() or not heads:
         return None
     past = db.log.past(heads)
+    floor = db.log.floor
     store = SnapshotStore(snapshots)
     try:
-        for status in reversed(db.checkpoints.chain().chain):
-            root = store.root_of(status.proposal.cid)
-            if root is not None and all(h in past for h in root.heads):
+        for root in store.roots():
+            if not all(h in past for h in root.heads):
+                continue
+            above = past - db.log.past(root.heads)
+            if not above & floor:  # none of what follows it was pruned
                 return root
     finally:
         store.close()
@@ -199,6 +204,7 @@ def build(plan: Plan) -> Database:
                 raise HistoryUnreachable(f"the snapshot this light node keeps cannot be read: {exc}") from exc
             finally:
                 store.close()
+        version.log.trust_clocks = False  # the planned entries are above the snapshot, all of them
         if plan.path is not None:
             conn = connect(plan.path, apsw.SQLITE_OPEN_READONLY)
         for i in range(0, len(plan.cids), _BATCH):
