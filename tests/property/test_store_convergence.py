@@ -540,7 +540,7 @@ class StoreConvergence(RuleBasedStateMachine):
 
     @precondition(lambda self: "checkpoint" in self.features)
     @rule(r=replica_index, stale=st.booleans())
-    def propose(self, r: int, stale: bool) -> None:
+    def propose(self, r: int, stale: bool = False) -> None:
         db = self.pick(r)
         if (
             not len(db.log)
