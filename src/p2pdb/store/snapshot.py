@@ -504,16 +504,6 @@ class SnapshotStore:
             return parse_root(cid, self.get(cid))
         return None
 
-    def roots(self) -> list[SnapshotRoot]:
-        """Every snapshot kept, the newest checkpoint first."""
-        out = []
-        for (root,) in list(self.conn.execute("SELECT root FROM roots ORDER BY seq DESC")):
-            cid = CID(bytes(root))
-            data = self.get(cid)
-            if data is not None:
-                out.append(parse_root(cid, data))
-        return out
-
     def latest(self) -> SnapshotRoot | None:
         for (root,) in self.conn.execute("SELECT root FROM roots ORDER BY seq DESC LIMIT 1"):
             cid = CID(bytes(root))

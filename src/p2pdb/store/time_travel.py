@@ -30,6 +30,7 @@ from pathlib import Path
 import apsw
 
 from p2pdb.log import CID, Identity, Manifest
+from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.entry import decode_entry
 from p2pdb.store.checkpointing import restore
 from p2pdb.store.collation import connect
@@ -140,6 +141,9 @@ class Plan:
     #: A light node's snapshot the replay starts from (its file: ``snapshots``), or None.
     base: SnapshotRoot | None = None
     snapshots: str | None = None
+    #: Parents of the planned entries that lie below the snapshot without being in its floor: the
+    #: replay knows them by id (their effects are in the snapshot's state).
+    boundary: list[FloorNode] | None = None
 
 
 def plan(
@@ -161,29 +165,37 @@ def plan(
     else:
         base = None
     cids = db.log.since_cids(below, below=heads) if heads else []
+    boundary = None
+    if base is not None:
+        planned = set(cids)
+        outside = {p for c in cids for p in db.log.parents_of(c) if p not in planned}
+        boundary = [
+            FloorNode(p, db.log.clock_of(p).time, db.log.clock_of(p).id, db.log.control_set(p))
+            for p in sorted(outside)
+        ]
     path = db.engine.location if isinstance(db.engine, FileEngine) else None
     blocks = None
     if path is None:  # in memory: read now, on the owner's thread
         blocks = {c: data for c in cids if (data := db.log.store.get(c)) is not None}
-    return Plan(db.identity, db.manifest, db.checkpoints.quorum, heads, cids, path, blocks, base, snapshots)
+    return Plan(
+        db.identity, db.manifest, db.checkpoints.quorum, heads, cids, path, blocks, base, snapshots, boundary
+    )
 
 
 def base_for(db: Database, heads: Sequence[CID], snapshots: Path | None) -> SnapshotRoot | None:
-    """The newest snapshot a light node keeps (in ``snapshots``) whose heads lie in the past of
-    ``heads`` (None: none). Every kept snapshot is this node's own replay (or one it checked against
-    its checkpoint's hashes), so the version it starts is exact whichever chain a reader judges
-    final (``p2pdb diff`` on the data directory may judge by another quorum than the node)."""
+    """The newest snapshot a light node keeps (in ``snapshots``) of a final checkpoint whose heads
+    lie in the past of ``heads`` (None: none). Only chain checkpoints count: a light node prunes
+    below its latest one, so nothing between that snapshot and a later point was pruned (other
+    snapshots it keeps, of proposals not final, give no such promise). The entries a light node
+    learned later by id below it (boundary entries) are the replay's boundary (:func:`plan`)."""
     if snapshots is None or not snapshots.exists() or not heads:
         return None
     past = db.log.past(heads)
-    floor = db.log.floor
     store = SnapshotStore(snapshots)
     try:
-        for root in store.roots():
-            if not all(h in past for h in root.heads):
-                continue
-            above = past - db.log.past(root.heads)
-            if not above & floor:  # none of what follows it was pruned
+        for status in reversed(db.checkpoints.chain().chain):
+            root = store.root_of(status.proposal.cid)
+            if root is not None and all(h in past for h in root.heads):
                 return root
     finally:
         store.close()
@@ -204,6 +216,8 @@ def build(plan: Plan) -> Database:
                 raise HistoryUnreachable(f"the snapshot this light node keeps cannot be read: {exc}") from exc
             finally:
                 store.close()
+        if plan.boundary:
+            version.add_floor(plan.boundary)
         version.log.trust_clocks = False  # the planned entries are above the snapshot, all of them
         if plan.path is not None:
             conn = connect(plan.path, apsw.SQLITE_OPEN_READONLY)
