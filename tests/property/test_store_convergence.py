@@ -59,7 +59,7 @@ from p2pdb.acl import ANYONE, AclOp
 from p2pdb.checkpoint import CheckpointOp, CountersignOp
 from p2pdb.log import Identity, Log, Manifest, MemoryBlockStore
 from p2pdb.schema import Column, ident
-from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRange, StoreError
+from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRange, StoreError, time_travel
 from p2pdb.store import checkpointing as ck
 from p2pdb.store.project import literal_value
 from p2pdb.store.snapshot import SnapshotError, SnapshotStore, dump
@@ -617,6 +617,29 @@ class StoreConvergence(RuleBasedStateMachine):
         assert outcome(db) == before
         STATS["prune"] += 1
         self.light.add(id(db))
+
+    @precondition(lambda self: "checkpoint" in self.features)
+    @rule(r=replica_index)
+    def travel(self, r: int) -> None:
+        """A light replica reads its own present through time travel (``AS OF`` its heads): the
+        version replayed from the snapshot it keeps, the entries above it and the parents below it
+        that it knows by id, equals its live state."""
+        db = self.pick(r)
+        if not db.log.floor or db.history_gaps or db.log.missing():
+            return
+        heads = tuple(db.log.heads)
+        store = self._snapshots(db)
+        base = time_travel.base_for(db, heads, store)
+        if base is None:
+            return
+        version = time_travel.build(time_travel.plan(db, heads, base, store))
+        try:
+            assert (version.state_hash(), version.merge_state_hash()) == (
+                db.state_hash(), db.merge_state_hash(),
+            ), "a light replica's version at its heads differs from its live state"  # fmt: skip
+        finally:
+            version.close()
+        STATS["travel"] += 1
 
     @precondition(lambda self: "checkpoint" in self.features and len(self.replicas) < 6)
     @rule(src=replica_index)

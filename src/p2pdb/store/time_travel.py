@@ -138,16 +138,20 @@ class Plan:
     cids: list[CID]
     path: str | None
     blocks: dict[CID, bytes] | None = None
-    #: A light node's snapshot the replay starts from (its file: ``snapshots``), or None.
+    #: A light node's snapshot the replay starts from (its file: ``snapshots``, or an open store
+    #: read in the calling thread), or None.
     base: SnapshotRoot | None = None
-    snapshots: str | None = None
+    snapshots: str | SnapshotStore | None = None
     #: Parents of the planned entries that lie below the snapshot without being in its floor: the
     #: replay knows them by id (their effects are in the snapshot's state).
     boundary: list[FloorNode] | None = None
 
 
 def plan(
-    db: Database, heads: Sequence[CID], base: SnapshotRoot | None = None, snapshots: str | None = None
+    db: Database,
+    heads: Sequence[CID],
+    base: SnapshotRoot | None = None,
+    snapshots: str | SnapshotStore | None = None,
 ) -> Plan:
     """Gather the entries of the version at ``heads`` (call where ``db`` is used: it reads its log).
     A light node's version starts from ``base``, a snapshot it keeps (in the file ``snapshots``)
@@ -182,23 +186,26 @@ def plan(
     )
 
 
-def base_for(db: Database, heads: Sequence[CID], snapshots: Path | None) -> SnapshotRoot | None:
+def base_for(
+    db: Database, heads: Sequence[CID], snapshots: Path | SnapshotStore | None
+) -> SnapshotRoot | None:
     """The newest snapshot a light node keeps (in ``snapshots``) of a final checkpoint whose heads
     lie in the past of ``heads`` (None: none). Only chain checkpoints count: a light node prunes
     below its latest one, so nothing between that snapshot and a later point was pruned (other
     snapshots it keeps, of proposals not final, give no such promise). The entries a light node
     learned later by id below it (boundary entries) are the replay's boundary (:func:`plan`)."""
-    if snapshots is None or not snapshots.exists() or not heads:
+    if snapshots is None or not heads or (isinstance(snapshots, Path) and not snapshots.exists()):
         return None
     past = db.log.past(heads)
-    store = SnapshotStore(snapshots)
+    store = snapshots if isinstance(snapshots, SnapshotStore) else SnapshotStore(snapshots)
     try:
         for status in reversed(db.checkpoints.chain().chain):
             root = store.root_of(status.proposal.cid)
             if root is not None and all(h in past for h in root.heads):
                 return root
     finally:
-        store.close()
+        if store is not snapshots:
+            store.close()
     return None
 
 
@@ -209,13 +216,15 @@ def build(plan: Plan) -> Database:
     conn = None
     try:
         if plan.base is not None and plan.snapshots is not None:
-            store = SnapshotStore(Path(plan.snapshots))
+            given = plan.snapshots
+            store = given if isinstance(given, SnapshotStore) else SnapshotStore(Path(given))
             try:
                 restore(version, plan.base, store.get)
             except SnapshotError as exc:
                 raise HistoryUnreachable(f"the snapshot this light node keeps cannot be read: {exc}") from exc
             finally:
-                store.close()
+                if store is not given:
+                    store.close()
         if plan.boundary:
             version.add_floor(plan.boundary)
         version.log.trust_clocks = False  # the planned entries are above the snapshot, all of them
