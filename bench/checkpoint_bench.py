@@ -71,7 +71,7 @@ def checkpoint(db: Database) -> tuple[SnapshotStore, object, dict[str, float]]:
     timings["replay and live check (worker)"] = time.perf_counter() - started
     started = time.perf_counter()
     op = CheckpointOp(1, None, computed.state, computed.merge, computed.entries, computed.rows, 0)
-    entry = db.append_checkpoint(op, parents=computed.target)
+    entry = db.append_checkpoint(op, covers=computed.target)
     timings["append (owner)"] = time.perf_counter() - started
     proposal = db.checkpoints.chain().statuses[entry.cid].proposal
     store = SnapshotStore(None)
