@@ -289,3 +289,45 @@ def test_a_light_node_takes_writes_made_offline_on_history_it_pruned(tmp_path: P
                 assert back.stop() == 0
         finally:
             assert light.stop() == 0
+
+
+def test_checkpoints_stay_final_while_a_node_writes_without_pause(tmp_path: Path) -> None:
+    """Each node computes its proposals in a worker thread while its clients write. Three nodes, one
+    of them writing without pause through several intervals: the chain keeps growing everywhere and
+    no replay fails. (A proposal that took its stale heads as parents forked its author's chain, and
+    every later replay dropped it: checkpoints stopped for good on every node, as CI saw.)"""
+    extra = ["--checkpoint-interval", "1", "--checkpoint-quorum", "2", "--http-port", "auto",
+             "--new-database-access", "none"]  # fmt: skip
+    with cluster(tmp_path, 3, extra=extra) as nodes:
+        nodes[0].query("CREATE DATABASE shop")
+        nodes[0].query("CREATE TABLE items (id INT PRIMARY KEY, v VARCHAR(40), n INT)", "shop")
+        wait_until(lambda: all(n.query("SHOW TABLES", "shop") for n in nodes), 30, "the table everywhere")
+        writers = [n.connect("shop") for n in nodes]
+        try:
+            key = 0
+            deadline = time.monotonic() + 8
+            while time.monotonic() < deadline:  # every node writes, back to back
+                for conn in writers:
+                    with conn.cursor() as cur:
+                        cur.execute("INSERT INTO items VALUES (%s, 'busy', 0)", (key,))
+                    key += 1
+            seen = [len(chain(n)) for n in nodes]
+            wait_until(
+                lambda: all(len(chain(n)) >= max(3, min(seen)) for n in nodes), 60,
+                lambda: f"three final checkpoints everywhere: {[len(chain(n)) for n in nodes]}",
+            )  # fmt: skip
+            # More writes, and the chain goes on (a stalled one would stop here).
+            before = min(len(chain(n)) for n in nodes)
+            for _ in range(3):
+                for conn in writers:
+                    with conn.cursor() as cur:
+                        cur.execute("INSERT INTO items VALUES (%s, 'later', 0)", (key,))
+                    key += 1
+                time.sleep(1)
+            wait_until(lambda: all(len(chain(n)) > before for n in nodes), 60, "a checkpoint after them")
+        finally:
+            for conn in writers:
+                conn.close()
+        for node in nodes:
+            assert "did not reach the target heads" not in node.log()
+            assert "cannot compute" not in node.log(), node.log()[-3000:]
