@@ -268,21 +268,14 @@ class Checkpointer:
 
     async def _save(self, name: str, track: Track, computed: ck.Computed, proposal: Proposal) -> None:
         """Keep the replay's state as the snapshot of ``proposal`` (in the worker: O(state))."""
-        address = computed.replay.manifest.address
         path = self.registry.snapshot_path(name)
         # An archive's snapshot carries the tables' rows too, so a restore copies them instead of
         # rebuilding them from their versions (much faster). A light node's keeps the versions alone:
         # its snapshot is a third of its disk, and the rows are in its versions already (docs).
-        schema = computed.replay.catalog.schema if self.role != "light" else None
+        rows = self.role != "light"
 
         def save(store: SnapshotStore) -> None:
-            store.save(
-                lambda put: dump(
-                    computed.replay.conn, address, proposal, computed.floor, put, schema, computed.vv
-                ),
-                proposal.seq,
-                proposal.cid,
-            )
+            ck.keep(store, computed, proposal, rows=rows)
 
         if self.threads and path is not None:
             await asyncio.to_thread(_with_store, path, save)

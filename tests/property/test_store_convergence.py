@@ -62,7 +62,7 @@ from p2pdb.schema import Column, ident
 from p2pdb.store import Database, FileEngine, InvalidOps, MemoryEngine, NoIdRange, StoreError, time_travel
 from p2pdb.store import checkpointing as ck
 from p2pdb.store.project import literal_value
-from p2pdb.store.snapshot import SnapshotError, SnapshotStore, dump
+from p2pdb.store.snapshot import SnapshotError, SnapshotStore
 from p2pdb.store.stored_state import canonical_reader
 
 MANIFEST = Manifest("convergence")
@@ -515,19 +515,7 @@ class StoreConvergence(RuleBasedStateMachine):
 
     def _save(self, db: Database, computed: ck.Computed, cid: Any) -> None:
         proposal = db.checkpoints.chain().statuses[cid].proposal
-        self._snapshots(db).save(
-            lambda put: dump(
-                computed.replay.conn,
-                MANIFEST.address,
-                proposal,
-                computed.floor,
-                put,
-                computed.replay.catalog.schema,
-                computed.vv,
-            ),
-            proposal.seq,
-            proposal.cid,
-        )
+        ck.keep(self._snapshots(db), computed, proposal)
 
     @precondition(lambda self: "checkpoint" in self.features)
     @rule(r=replica_index)

@@ -682,14 +682,7 @@ def test_a_proposal_computed_while_its_author_wrote_keeps_the_author_chain() -> 
     # The snapshot of b's checkpoint, with its version vector, is where the next version starts.
     proposal = b.checkpoints.chain().statuses[entry_b.cid].proposal
     store = SnapshotStore(None)
-    store.save(
-        lambda put: dump(
-            computed_b.replay.conn, b.manifest.address, proposal, computed_b.floor, put,
-            computed_b.replay.catalog.schema, computed_b.vv,
-        ),
-        1,
-        entry_b.cid,
-    )  # fmt: skip
+    ck.keep(store, computed_b, proposal)
     root = store.root_of(entry_b.cid)
     sql(b, "INSERT INTO t VALUES (6, 'after')")
     sync([a, b])
@@ -715,14 +708,7 @@ def test_a_forked_key_does_not_stall_the_replays() -> None:
     entry = a.append_checkpoint(op, covers=computed.target)
     proposal = a.checkpoints.chain().statuses[entry.cid].proposal
     store = SnapshotStore(None)
-    store.save(
-        lambda put: dump(
-            computed.replay.conn, a.manifest.address, proposal, computed.floor, put,
-            computed.replay.catalog.schema, computed.vv,
-        ),
-        1,
-        entry.cid,
-    )  # fmt: skip
+    ck.keep(store, computed, proposal)
     sync([a, twin])
     assert len(a.log.heads) == 2
     _, version = _proposal(a, store.root_of(entry.cid), store, a.log.heads)

@@ -11,7 +11,7 @@ from p2pdb.checkpoint import CheckpointOp, CountersignOp
 from p2pdb.log import Identity, Manifest
 from p2pdb.store import Database, MemoryEngine, time_travel
 from p2pdb.store import checkpointing as ck
-from p2pdb.store.snapshot import SnapshotStore, dump
+from p2pdb.store.snapshot import SnapshotStore
 
 logging.getLogger("p2pdb").setLevel(logging.CRITICAL)
 MANIFEST = Manifest("travel")
@@ -41,14 +41,7 @@ def _checkpoint(proposer: Database, signer: Database, store: SnapshotStore, base
     send(signer, proposer)
     assert proposer.checkpoints.chain().latest.proposal.cid == entry.cid  # type: ignore[union-attr]
     proposal = proposer.checkpoints.chain().statuses[entry.cid].proposal
-    store.save(
-        lambda put: dump(
-            computed.replay.conn, MANIFEST.address, proposal, computed.floor, put,
-            computed.replay.catalog.schema, computed.vv,
-        ),
-        seq,
-        entry.cid,
-    )  # fmt: skip
+    ck.keep(store, computed, proposal)
     return entry, store.root_of(entry.cid)
 
 

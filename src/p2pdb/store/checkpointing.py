@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import apsw
 
@@ -25,8 +26,19 @@ from p2pdb.schema import Schema
 from p2pdb.store.database import Database
 from p2pdb.store.engine import MemoryEngine
 from p2pdb.store.schema import quote
-from p2pdb.store.snapshot import STATE_TABLES, SnapshotError, SnapshotRoot, load_rows, load_tables
+from p2pdb.store.snapshot import (
+    STATE_TABLES,
+    SnapshotError,
+    SnapshotRoot,
+    SnapshotStore,
+    dump,
+    load_rows,
+    load_tables,
+)
 from p2pdb.store.state_hash import merge_state_hash, merge_state_parts, state_hash, visible_rows
+
+if TYPE_CHECKING:
+    from p2pdb.checkpoint import Proposal
 
 log = logging.getLogger(__name__)
 
@@ -255,6 +267,20 @@ def run(plan: Plan, get: Callable[[CID], bytes | None] | None) -> Computed:
         vv=replay.log.version_vector(),
     )
     return computed
+
+
+def keep(store: SnapshotStore, computed: Computed, proposal: Proposal, *, rows: bool = True) -> CID:
+    """Keep the replay's state as the snapshot of ``proposal`` in ``store`` (its root CID). With
+    ``rows``, the tables' rows too: a restore copies them instead of rebuilding them."""
+    replay = computed.replay
+    schema = replay.catalog.schema if rows else None
+    return store.save(
+        lambda put: dump(
+            replay.conn, replay.manifest.address, proposal, computed.floor, put, schema, computed.vv
+        ),
+        proposal.seq,
+        proposal.cid,
+    )
 
 
 def check_live(plan: Plan, computed: Computed) -> None:
