@@ -220,6 +220,16 @@ class Log:
         """The control entries in the causal past of ``cid``, itself included when it is one."""
         return self._nodes[cid].control
 
+    def parents_outside(self, cids: Iterable[CID]) -> list[FloorNode]:
+        """The parents of ``cids`` that are not among them, as floor nodes (by id, with no parents
+        of their own): what a replay of exactly ``cids`` on top of a snapshot must know below it."""
+        planned = set(cids)
+        outside = {p for c in planned for p in self._nodes[c].parents if p not in planned}
+        return [
+            FloorNode(p, self._nodes[p].clock.time, self._nodes[p].clock.id, self._nodes[p].control)
+            for p in sorted(outside)
+        ]
+
     def control_heads(self) -> frozenset[CID]:
         """The control entries in the causal past of the current heads (what the next append sees)."""
         return self._control_for(self._heads, None)

@@ -153,12 +153,7 @@ def plan(live: Database, base: SnapshotRoot | None, target: Sequence[CID], path:
     first = live.log.since_cids(below, below=target)
     heads = live.log.heads
     second = live.log.since_cids(target, below=heads)
-    planned = set(first) | set(second)
-    outside = {p for c in planned for p in live.log.parents_of(c) if p not in planned}
-    boundary = [
-        FloorNode(p, live.log.clock_of(p).time, live.log.clock_of(p).id, live.log.control_set(p))
-        for p in sorted(outside)
-    ]
+    boundary = live.log.parents_outside([*first, *second])
     result = Plan(
         live.identity,
         live.manifest,

@@ -169,14 +169,7 @@ def plan(
     else:
         base = None
     cids = db.log.since_cids(below, below=heads) if heads else []
-    boundary = None
-    if base is not None:
-        planned = set(cids)
-        outside = {p for c in cids for p in db.log.parents_of(c) if p not in planned}
-        boundary = [
-            FloorNode(p, db.log.clock_of(p).time, db.log.clock_of(p).id, db.log.control_set(p))
-            for p in sorted(outside)
-        ]
+    boundary = db.log.parents_outside(cids) if base is not None else None
     path = db.engine.location if isinstance(db.engine, FileEngine) else None
     blocks = None
     if path is None:  # in memory: read now, on the owner's thread
