@@ -171,3 +171,20 @@ def test_the_collation_is_a_total_preorder_whose_ties_are_equal_fold_keys(a: str
         assert compare_ci(a, c) <= 0
     assert fold_key(fold_key(a)) == fold_key(a)
     assert compare_ci(fold_key(a), a) == 0
+
+
+def _pad_space_order(a: str, b: str) -> int:
+    """The definition: folded keys, the shorter one padded with spaces, compared by code point."""
+    fa, fb = fold_key(a), fold_key(b)
+    width = max(len(fa), len(fb))
+    fa, fb = fa.ljust(width), fb.ljust(width)
+    return (fa > fb) - (fa < fb)
+
+
+@given(_TEXT, _TEXT, st.integers(0, 300))
+def test_the_collation_orders_folded_keys_padded_with_spaces(a: str, b: str, length: int) -> None:
+    # Values on both sides of the length whose folds are remembered, compared twice (cached or not).
+    prefix = "Q" * length
+    for x, y in ((a, b), (prefix + a, prefix + b), (prefix + a, b), (a, prefix + b)):
+        assert compare_ci(x, y) == _pad_space_order(x, y)
+        assert compare_ci(x, y) == _pad_space_order(x, y)

@@ -17,6 +17,7 @@ collation is unknown ("no such collation sequence"). :func:`connect` opens conne
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +57,30 @@ def _pad_compare(a: str, b: str) -> int:
     return -1 if a < b else 1
 
 
+#: Folds of values up to this many characters are remembered (:func:`_fold`).
+_CACHED_LENGTH = 256
+
+#: SQLite calls the collation for every comparison of a sort, a DISTINCT or an index search: one
+#: ORDER BY over 100 rows compares each value about seven times. Remembering the folds of short
+#: values made such a sort 29% faster (365 -> 260 us for 100 sysbench ``c`` values; 20,000 distinct
+#: values, which overflow the cache, 9% faster; docs/performance.md). At most 4,096 entries of
+#: at most 256 characters.
+_fold = functools.lru_cache(maxsize=4096)(fold_key)
+
+
 def compare_ci(a: str, b: str) -> int:
     if a == b:
         return 0
-    return _pad_compare(fold_key(a), fold_key(b))
+    fa = _fold(a) if len(a) <= _CACHED_LENGTH else fold_key(a)
+    fb = _fold(b) if len(b) <= _CACHED_LENGTH else fold_key(b)
+    if fa == fb:
+        return 0
+    width_a, width_b = len(fa), len(fb)
+    if width_a < width_b:  # PAD SPACE: the shorter key compares as if padded with spaces
+        fa = fa.ljust(width_b)
+    elif width_b < width_a:
+        fb = fb.ljust(width_a)
+    return -1 if fa < fb else 1
 
 
 def _compare_ci_no_pad(a: str, b: str) -> int:
