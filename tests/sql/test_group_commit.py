@@ -10,8 +10,14 @@ import apsw
 import pytest
 
 from p2pdb.log import Identity, Manifest
+from p2pdb.sql.accounts import Accounts
+from p2pdb.sql.backend import SQLBackend
 from p2pdb.sql.group_commit import GroupCommitter
+from p2pdb.sql.protocol.backend import ConnectInfo
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.sql.session import SQLSession
 from p2pdb.store import Database, MemoryEngine
+from p2pdb.store.registry import Registry
 
 
 @pytest.fixture
@@ -59,3 +65,31 @@ async def test_a_lone_writer_is_flushed_in_its_own_turn(db: Database) -> None:
     await asyncio.gather(gc.submit(insert(2)), after_turns(1, lambda: gc.submit(insert(3))))
     assert (gc.batches, gc.transactions) == (3, 3)
     assert db.conn.execute("SELECT count(*) FROM t").fetchall() == [(3,)]
+
+
+async def _session(backend: SQLBackend, connection_id: int) -> SQLSession:
+    info = ConnectInfo(connection_id, "root", None, "127.0.0.1", False, False, 45)
+    return await backend.open_session(info)
+
+
+async def test_commits_of_explicit_transactions_share_a_commit_and_fail_alone() -> None:
+    backend = SQLBackend(Registry(Identity.generate(), None, new_database_access="open"), Accounts(None))
+    a, b = await _session(backend, 1), await _session(backend, 2)
+    for statement in ("CREATE DATABASE app", "USE app", "CREATE TABLE t (id INT PRIMARY KEY, v INT)"):
+        await a.execute(statement, multi=False)
+    await b.execute("USE app", multi=False)
+    db = backend.registry.get("app")
+    assert db is not None
+    committer = backend.committer(db)
+    for key in ((1, 2), (3, 3)):  # two clean transactions, then two that insert the same key
+        for session, i in zip((a, b), key, strict=True):
+            await session.execute("BEGIN", multi=False)
+            await session.execute(f"INSERT INTO t VALUES ({i}, {i})", multi=False)
+        batches, entries = committer.batches, len(db.log)
+        outcomes = await asyncio.gather(
+            a.execute("COMMIT", multi=False), b.execute("COMMIT", multi=False), return_exceptions=True
+        )
+        assert (committer.batches, len(db.log)) == (batches + 1, entries + 1)
+    assert not isinstance(outcomes[0], BaseException)
+    assert isinstance(outcomes[1], MySQLError) and outcomes[1].code == ErrorCode.DUP_ENTRY
+    assert db.conn.execute("SELECT id FROM t ORDER BY id").fetchall() == [(1,), (2,), (3,)]

@@ -35,7 +35,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -787,16 +787,38 @@ class SQLSession:
         self.txn = Transaction(explicit=True)
 
     def commit(self) -> None:
+        """End the transaction (an implicit commit: BEGIN, DDL, SET autocommit=1)."""
+        ending = self._ending()
+        if ending is not None:
+            db, replay, allow_drop = ending
+            db.write(replay, allow_drop=allow_drop)
+
+    async def commit_grouped(self) -> None:
+        """COMMIT: like :meth:`commit`, through the database's group commit, so that transactions
+        of several clients committed in the same loop turns share one SQLite commit and log entry.
+        Each still replays in a savepoint of its own and fails alone."""
+        ending = self._ending()
+        if ending is None:
+            return
+        db, replay, allow_drop = ending
+        if allow_drop:  # a DROP is never batched (Database.write_batch)
+            db.write(replay, allow_drop=True)
+        else:
+            await self.backend.committer(db).submit(replay, self.running)
+
+    def _ending(self) -> tuple[Database, Callable[[apsw.Connection], None], bool] | None:
+        """Close the transaction: (its database, the replay of its writes, DROP allowed), or None
+        when it wrote nothing."""
         txn, self.txn = self.txn, None
         if txn is None or txn.db is None or txn.first_write is None:
-            return
+            return None
         statements = txn.statements
 
         def replay(conn: apsw.Connection) -> None:
             with self.guarded(conn):
                 self._replay(conn, statements)
 
-        txn.db.write(replay, allow_drop=txn.allow_drop)
+        return txn.db, replay, txn.allow_drop
 
     def rollback(self) -> None:
         self.txn = None

@@ -198,8 +198,8 @@ def _restart_implicit(session: SQLSession) -> None:
         session.txn = Transaction()
 
 
-def handle_commit(session: SQLSession, lexed: Lexed, text: str) -> Result:
-    session.commit()
+async def handle_commit(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    await session.commit_grouped()
     session.backend.counters["Com_commit"] += 1
     _restart_implicit(session)
     return _OK
