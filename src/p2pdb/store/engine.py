@@ -21,15 +21,6 @@ from p2pdb.store.collation import connect
 
 _SYNC = {"normal": "NORMAL", "full": "FULL"}
 
-#: WAL pages that make a commit copy the log back into the file (SQLite's default: 1,000). A captured
-#: commit writes about eight pages, mostly the same few (the last leaf of each table, the heads):
-#: a longer log lets one checkpoint write each of them once for ten times as many commits. Measured
-#: (docs/performance.md): single-row commits 276 -> 244 us, single-entry joins 311 -> 266 us; a
-#: checkpoint then takes up to ~50 ms instead of ~10 ms, ten times as rarely.
-WAL_CHECKPOINT_PAGES = 10_000
-#: A log that grew past this (one large transaction) is cut back to it once it is checkpointed.
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
-
 
 class Engine(Protocol):
     """Opens the connections of one database."""
@@ -106,8 +97,6 @@ class FileEngine:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {_SYNC[self.durability]}")
-            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
             self._writer = conn
         return self._writer
 
