@@ -410,7 +410,7 @@ def revoke(session: SQLSession, text: str) -> Result:
             if ALL in privileges:
                 entry.privileges.clear()
             elif ALL in entry.privileges and privileges:
-                entry.privileges = entry.level() - privileges
+                entry.privileges = set(entry.level() - privileges)
             else:
                 entry.privileges -= privileges
             if option_named or everything:

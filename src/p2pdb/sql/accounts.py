@@ -46,6 +46,7 @@ DATABASE_PRIVILEGES = TABLE_PRIVILEGES | {
     "CREATE TEMPORARY TABLES", "LOCK TABLES", "EXECUTE", "CREATE ROUTINE", "ALTER ROUTINE", "EVENT",
 }  # fmt: skip
 ALL = "ALL PRIVILEGES"
+_GLOBAL_PRIVILEGES = frozenset(PRIVILEGES)
 
 
 @dataclass(slots=True)
@@ -69,11 +70,11 @@ class Grant:
     def from_json(cls, value: dict[str, Any]) -> Grant:
         return cls(value["db"], value["table"], set(value["privileges"]), bool(value["grant_option"]))
 
-    def level(self) -> set[str]:
+    def level(self) -> frozenset[str]:
         """Every privilege this grant's level admits (ALL expands to them)."""
         if self.db is None:
-            return set(PRIVILEGES)
-        return set(DATABASE_PRIVILEGES if self.table is None else TABLE_PRIVILEGES)
+            return _GLOBAL_PRIVILEGES
+        return DATABASE_PRIVILEGES if self.table is None else TABLE_PRIVILEGES
 
     def has(self, privilege: str) -> bool:
         return privilege in self.privileges or (ALL in self.privileges and privilege in self.level())
@@ -147,6 +148,7 @@ class Accounts:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.accounts: list[UserAccount] = []
+        self._matches: dict[tuple[str, str], UserAccount | None] = {}
         if path is not None and path.exists():
             self._load(json.loads(path.read_text()))
         if not any(a.user == "root" for a in self.accounts):
@@ -167,6 +169,9 @@ class Accounts:
             self.accounts.append(account)
 
     def save(self) -> None:
+        """Persist the accounts; every change to them ends here (it also forgets :meth:`match`'s
+        answers)."""
+        self._matches.clear()
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,10 +222,18 @@ class Accounts:
         return None
 
     def match(self, user: str, peer_host: str) -> UserAccount | None:
-        """The account a login of ``user`` from ``peer_host`` uses (most specific host first)."""
+        """The account a login of ``user`` from ``peer_host`` uses (most specific host first).
+        Every statement asks (its privileges): answers are kept until the accounts change."""
+        key = (user, peer_host)
+        if key in self._matches:
+            return self._matches[key]
         candidates = [a for a in self.accounts if a.user == user and host_matches(a.host, peer_host)]
         candidates.sort(key=lambda a: _specificity(a.host))
-        return candidates[0] if candidates else None
+        found = candidates[0] if candidates else None
+        if len(self._matches) >= 1024:
+            self._matches.clear()
+        self._matches[key] = found
+        return found
 
     def lookup(self, user: str, peer_host: str) -> Account | None:
         account = self.match(user, peer_host)
