@@ -17,8 +17,10 @@ Names compare by identity (:func:`ident`): ``column("ID")`` finds column ``id``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from p2pdb.crdt import RuleError, UnknownRule, rule_from_spec
@@ -75,9 +77,15 @@ class Column:
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
     #: The name's identity (:func:`ident`), computed once: merges and projections ask for it per cell.
     ident: str = field(init=False, compare=False, repr=False, hash=False)
+    #: SQLite's type affinity for the declared type (sqlite.org/datatype3.html §3.1), computed once.
+    affinity: str = field(init=False, compare=False, repr=False, hash=False)
+    #: Declared character length of CHAR(n)/VARCHAR(n) columns, computed once (None: no limit).
+    max_length: int | None = field(init=False, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ident", ident(self.name))
+        object.__setattr__(self, "affinity", affinity(self.type))
+        object.__setattr__(self, "max_length", max_length(self.type))
 
     def to_ipld(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"n": self.name, "t": self.type, "nn": self.not_null, "dv": self.default}
@@ -117,16 +125,6 @@ class Column:
         if self.default is not None:
             parts.append(f"DEFAULT {self.default}")
         return " ".join(parts)
-
-    @property
-    def max_length(self) -> int | None:
-        """Declared character length of CHAR(n)/VARCHAR(n) columns."""
-        return max_length(self.type)
-
-    @property
-    def affinity(self) -> str:
-        """SQLite's type affinity for the declared type (sqlite.org/datatype3.html §3.1)."""
-        return affinity(self.type)
 
     @property
     def auto_increment(self) -> bool:
@@ -197,6 +195,11 @@ class TableSpec:
     @cached_property
     def column_idents(self) -> tuple[str, ...]:
         return tuple(c.ident for c in self.columns)
+
+    @cached_property
+    def name_of(self) -> Mapping[str, str]:
+        """Column name by identity (read-only: shared by every caller)."""
+        return MappingProxyType({c.ident: c.name for c in self.columns})
 
     @cached_property
     def pk_idents(self) -> tuple[str, ...]:

@@ -250,7 +250,7 @@ class Materializer:
                 db.sql.insert(spec, pk, row)
                 record("insert", pk, row, list(row))
             else:
-                names = {c.ident: c.name for c in spec.columns}
+                names = spec.name_of
                 changed = {names[c]: row[names[c]] for c in changed_idents if c in names}
                 db.sql.update(spec, pk, changed)
                 record("update", pk, row, list(changed))

@@ -384,7 +384,7 @@ class Database:
             self.rows.put(change.table, change.pk, outcome.state)
         if self._auto_max and change.insert:
             self._note_ids(change.table, change.values)
-        names = {c.ident: c.name for c in table.spec.columns}
+        names = table.spec.name_of
         changed = [names[c] for c in (*change.values, *change.deltas) if c in names]
         waiting = table.spec.ident in self.settler.active and any(i.unique for i in table.indexes)
         if not outcome.state.alive:
