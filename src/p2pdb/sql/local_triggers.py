@@ -41,20 +41,22 @@ class _State:
 _states: weakref.WeakKeyDictionary[apsw.Connection, _State] = weakref.WeakKeyDictionary()
 
 
-def register(db: Database) -> None:
-    """Install the client-write test on ``db``'s writer connection."""
-    guard = guard_of(db.conn)
+def register(db: Database, conn: apsw.Connection | None = None) -> None:
+    """Install the client-write test on ``db``'s writer connection (or on ``conn``, another
+    connection of ``db`` that runs client writes: a transaction window, :mod:`.windows`)."""
+    conn = db.conn if conn is None else conn
+    guard = guard_of(conn)
 
     def client_write(*_: Any) -> int:
         return 1 if guard.depth else 0
 
-    state = _states[db.conn] = _State(db)
+    state = _states[conn] = _State(db)
 
     def fk_checks(*_: Any) -> int:
         return state.fk_checks
 
-    db.conn.create_scalar_function(FUNCTION, client_write, 0, deterministic=False)
-    db.conn.create_scalar_function("p2pdb_fk_checks", fk_checks, 0, deterministic=False)
+    conn.create_scalar_function(FUNCTION, client_write, 0, deterministic=False)
+    conn.create_scalar_function("p2pdb_fk_checks", fk_checks, 0, deterministic=False)
 
 
 def ensure(conn: apsw.Connection, fk_checks: Any = 1) -> None:

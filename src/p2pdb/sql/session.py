@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from p2pdb.schema import ident
-from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones
+from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones, windows
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
@@ -130,6 +130,8 @@ class Transaction:
     allow_drop: bool = False
     #: BEGIN / START TRANSACTION; an implicit one (autocommit off) is open only once a statement ran.
     explicit: bool = False
+    #: The connection that keeps the transaction's writes between its statements (:mod:`.windows`).
+    window: windows.Window | None = None
 
 
 _ROUTINE = re.compile(
@@ -222,14 +224,14 @@ class SQLSession:
         return [self.backend.column_for(db, spec, col.name, col.name) for col in spec.columns]
 
     async def reset(self) -> None:
-        self.txn = None
+        self._drop_txn()
         self.variables = self.backend.session_defaults()
         self.user_vars.clear()
         self.sql_prepared.clear()
         self.warnings.clear()
 
     def close(self) -> None:
-        self.txn = None
+        self._drop_txn()
         self.closed = True
         temp = getattr(self, "_temp_tables", None)
         if temp is not None:  # CREATE TEMPORARY TABLE lasts as long as the connection
@@ -358,7 +360,7 @@ class SQLSession:
         if isinstance(exc, MySQLError):
             return exc
         if isinstance(exc, Conflict):
-            self.txn = None
+            self._drop_txn()
             return MySQLError(
                 ErrorCode.LOCK_DEADLOCK,
                 f"Deadlock found when trying to get lock; try restarting transaction ({exc})",
@@ -809,6 +811,7 @@ class SQLSession:
     def _ending(self) -> tuple[Database, Callable[[apsw.Connection], None], bool] | None:
         """Close the transaction: (its database, the replay of its writes, DROP allowed), or None
         when it wrote nothing."""
+        self.close_window()  # the writes are committed by a replay on the writer connection
         txn, self.txn = self.txn, None
         if txn is None or txn.db is None or txn.first_write is None:
             return None
@@ -821,7 +824,7 @@ class SQLSession:
         return txn.db, replay, txn.allow_drop
 
     def rollback(self) -> None:
-        self.txn = None
+        self._drop_txn()
 
     def _replay(self, conn: apsw.Connection, statements: Sequence[Recorded]) -> None:
         for number, recorded in enumerate(statements, 1):
@@ -859,22 +862,35 @@ class SQLSession:
                     recorded.fingerprint = self._locking_fingerprint(db, recorded)
             txn.statements.append(recorded)
             return first_read
-        conn = db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            with self.guarded(conn):
-                result = self._in_window(conn, txn, db, plan, bound, lexed, recorded)
-        finally:
-            if not conn.getautocommit():  # an interrupted write already rolled it back
-                conn.execute("ROLLBACK")
+        if self._windowed(db, plan):
+            result = self._in_open_window(txn, db, plan, bound, lexed, recorded)
+        else:
+            conn = db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                with self.guarded(conn):
+                    if txn.first_write is not None:
+                        self._replay(conn, txn.statements[txn.first_write :])
+                    result = self._in_window(conn, db, plan, bound, lexed, recorded)
+            finally:
+                if not conn.getautocommit():  # an interrupted write already rolled it back
+                    conn.execute("ROLLBACK")
         if plan.write and txn.first_write is None:
             txn.first_write = len(txn.statements)
         txn.statements.append(recorded)
         return result
 
-    def _in_window(
+    def _windowed(self, db: Database, plan: Plan) -> bool:
+        """Whether the statement runs in the transaction's window (see :mod:`.windows`)."""
+        return (
+            windows.supported(db)
+            and getattr(self, "_temp_tables", None) is None
+            and not (plan.auto is not None and plan.auto.per_row)
+            and not (plan.info_schema or plan.conflicts or plan.processlist or plan.history or plan.diff)
+        )
+
+    def _in_open_window(
         self,
-        conn: apsw.Connection,
         txn: Transaction,
         db: Database,
         plan: Plan,
@@ -882,9 +898,58 @@ class SQLSession:
         lexed: Lexed,
         recorded: Recorded,
     ) -> Result:
-        """Inside ``BEGIN IMMEDIATE``: replay the transaction's writes, then run the statement."""
-        if txn.first_write is not None:
-            self._replay(conn, txn.statements[txn.first_write :])
+        """Run the statement on top of the transaction's writes, kept in its window."""
+        window = txn.window
+        if window is None:
+            window = txn.window = windows.take(db)
+        conn = window.conn
+        if not window.open:  # new, or it yielded to another writer since the last statement
+            windows.begin(window)
+            if txn.first_write is not None:
+                try:
+                    with self.guarded(conn):
+                        self._replay(conn, txn.statements[txn.first_write :])
+                except BaseException:
+                    windows.rollback(window)
+                    raise
+        window.running = True
+        conn.execute("SAVEPOINT p2pdb_statement")
+        try:
+            with self.guarded(conn):
+                result = self._in_window(conn, db, plan, bound, lexed, recorded)
+        except BaseException:
+            if conn.getautocommit():  # an interrupted write rolled the whole window back
+                windows.rollback(window)
+            else:  # only this statement is undone, as in MySQL
+                conn.execute("ROLLBACK TO p2pdb_statement")
+                conn.execute("RELEASE p2pdb_statement")
+            raise
+        finally:
+            window.running = False
+        conn.execute("RELEASE p2pdb_statement")
+        return result
+
+    def close_window(self) -> None:
+        """Give up the transaction's window (its writes are replayed when next needed)."""
+        txn = self.txn
+        if txn is not None and txn.window is not None:
+            windows.close(txn.window)
+            txn.window = None
+
+    def _drop_txn(self) -> None:
+        self.close_window()
+        self.txn = None
+
+    def _in_window(
+        self,
+        conn: apsw.Connection,
+        db: Database,
+        plan: Plan,
+        bound: dict[str, Any],
+        lexed: Lexed,
+        recorded: Recorded,
+    ) -> Result:
+        """Run the statement where the transaction's earlier writes are applied."""
         if plan.write:
             before = _mark_rowid(conn)
             cursor = conn.cursor()

@@ -221,6 +221,8 @@ def _savepoint(session: SQLSession, lexed: Lexed, text: str) -> Result:
     db = session._current_db()
     from p2pdb.sql.session import Recorded
 
+    session.close_window()  # savepoints are replayed with the writes, in the order they came
+
     sql = re.sub(r"^\s*ROLLBACK\s+WORK\s+TO", "ROLLBACK TO", lexed.shape, flags=_I)
     plan = Plan(sql=CLIENT_MARK + sql, write=True, source=sql)
     txn = session.txn
