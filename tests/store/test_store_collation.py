@@ -188,3 +188,15 @@ def test_the_collation_orders_folded_keys_padded_with_spaces(a: str, b: str, len
     for x, y in ((a, b), (prefix + a, prefix + b), (prefix + a, b), (a, prefix + b)):
         assert compare_ci(x, y) == _pad_space_order(x, y)
         assert compare_ci(x, y) == _pad_space_order(x, y)
+
+
+def test_the_collation_sorts_like_its_definition_past_the_cache_size() -> None:
+    import functools
+
+    from p2pdb.store import collation
+
+    words = [f"{'Ab' * (i % 7)}{i:05d}{' ' * (i % 3)}" for i in range(2 * collation._CACHED_VALUES)]
+    ours = sorted(words, key=functools.cmp_to_key(compare_ci))
+    reference = sorted(words, key=functools.cmp_to_key(_pad_space_order))
+    assert [fold_key(w) for w in ours] == [fold_key(w) for w in reference]
+    assert len(collation._folds) <= collation._CACHED_VALUES
