@@ -164,3 +164,55 @@ async def test_a_window_yields_to_replication(node: Node, tmp_path: Path) -> Non
     assert await ids(session) == [1, 7]
     await run(session, "COMMIT")
     assert node.db.conn.execute("SELECT id FROM t ORDER BY id").fetchall() == [(1,), (7,)]
+
+
+def count_replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    replays: list[int] = []
+    original = SQLSession._replay
+
+    def counting(self: SQLSession, conn: Any, statements: Any) -> None:
+        replays.append(len(statements))
+        original(self, conn, statements)
+
+    monkeypatch.setattr(SQLSession, "_replay", counting)
+    return replays
+
+
+async def test_a_yielded_window_comes_back_from_its_kept_writes(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await node.session(), await node.session()
+    for session in (a, b):
+        await run(session, "USE app")
+    await run(b, "INSERT INTO t VALUES (100, 0)")
+    replays = count_replays(monkeypatch)
+    await run(a, "BEGIN")
+    for i in range(20):
+        await run(a, f"INSERT INTO t VALUES ({i}, {i})")
+        with pytest.raises(MySQLError):  # a failed statement in between: undone, not kept
+            await run(a, f"INSERT INTO t VALUES ({i}, 0)")
+        await run(b, f"UPDATE t SET v = {i} WHERE id = 100")  # a commit: a's window yields
+    await run(a, "UPDATE t SET v = v + 1 WHERE id < 20")
+    assert await ids(a) == [*range(20), 100]
+    assert replays == []  # reopened 20 times from the changeset it kept, never replayed
+    await run(a, "COMMIT")
+    rows = node.db.conn.execute("SELECT id, v FROM t ORDER BY id").fetchall()
+    assert rows == [*((i, i + 1) for i in range(20)), (100, 19)]
+
+
+async def test_kept_writes_that_no_longer_apply_are_replayed(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await node.session(), await node.session()
+    for session in (a, b):
+        await run(session, "USE app")
+    await run(b, "INSERT INTO t VALUES (5, 10)")
+    replays = count_replays(monkeypatch)
+    await run(a, "BEGIN")
+    await run(a, "UPDATE t SET v = v + 1 WHERE id = 5")  # a sees 11
+    await run(b, "UPDATE t SET v = 20 WHERE id = 5")  # b changes the row a changed: a yields
+    result = await run(a, "SELECT v FROM t WHERE id = 5")
+    assert len(replays) == 1  # a's kept change (10 -> 11) no longer applies: replayed on 20
+    assert isinstance(result, ResultSet) and list(result.rows) == [(21,)]
+    await run(a, "COMMIT")
+    assert node.db.conn.execute("SELECT v FROM t WHERE id = 5").fetchall() == [(21,)]

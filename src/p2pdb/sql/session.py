@@ -903,15 +903,14 @@ class SQLSession:
         if window is None:
             window = txn.window = windows.take(db)
         conn = window.conn
-        if not window.open:  # new, or it yielded to another writer since the last statement
-            windows.begin(window)
-            if txn.first_write is not None:
-                try:
-                    with self.guarded(conn):
-                        self._replay(conn, txn.statements[txn.first_write :])
-                except BaseException:
-                    windows.rollback(window)
-                    raise
+        # New, or it yielded to another writer since the last statement: its kept writes, else a replay.
+        if not window.open and not windows.begin(window) and txn.first_write is not None:
+            try:
+                with self.guarded(conn):
+                    self._replay(conn, txn.statements[txn.first_write :])
+            except BaseException:
+                windows.rollback(window)
+                raise
         window.running = True
         conn.execute("SAVEPOINT p2pdb_statement")
         try:

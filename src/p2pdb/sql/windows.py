@@ -12,8 +12,11 @@ A **window** is a second connection to the database file on which a transaction 
 inside ``BEGIN IMMEDIATE``, from one statement to the next. Each statement runs in a savepoint,
 so a failing one undoes only itself, as in MySQL. Nobody waits for a window: every connection that
 may write (the writer and the windows) has the busy handler of this module, which rolls back the
-open windows of the database (they *yield*) and retries at once. A yielded window is reopened by the
-transaction's next statement with one replay of its writes (the old way, once). COMMIT closes the
+open windows of the database (they *yield*) and retries at once. A window keeps its writes as an
+SQLite changeset when it yields, and the transaction's next statement reopens it by applying them
+(in C, about a microsecond a row). Where they no longer apply (another client changed one of those
+rows, the schema changed) or nothing was kept (an error rolled the window back), the statement
+replays the transaction's recorded writes instead (the old way, once). COMMIT closes the
 window and commits through the store as before: one replay on the writer, under change capture.
 
 Other connections never see a window's writes: SQLite isolates connections, and WAL readers read
@@ -32,6 +35,7 @@ from collections.abc import Callable
 
 import apsw
 
+from p2pdb.schema import is_internal
 from p2pdb.sql import autoids, local_triggers
 from p2pdb.sql.functions import register as register_functions
 from p2pdb.store import Database
@@ -51,13 +55,17 @@ _SLEEP = 0.005
 class Window:
     """A transaction's connection while it writes."""
 
-    __slots__ = ("__weakref__", "conn", "db", "open", "running")
+    __slots__ = ("__weakref__", "capture", "conn", "db", "kept", "open", "running")
 
     def __init__(self, db: Database, conn: apsw.Connection) -> None:
         self.db = weakref.ref(db)
         self.conn = conn
         self.open = False  # inside BEGIN IMMEDIATE with the transaction's writes applied
         self.running = False  # one of its statements runs now: it cannot yield
+        #: Records the window's writes while it is open (an SQLite session).
+        self.capture: apsw.Session | None = None
+        #: Its writes when it last yielded, as a changeset: its next opening applies them.
+        self.kept: bytes | None = None
 
 
 class _Windows:
@@ -90,18 +98,47 @@ def take(db: Database) -> Window:
     return Window(db, conn)
 
 
-def begin(window: Window) -> None:
-    """Open ``window``: BEGIN IMMEDIATE (making other open windows yield)."""
-    window.conn.execute("BEGIN IMMEDIATE")
+def begin(window: Window) -> bool:
+    """Open ``window``: BEGIN IMMEDIATE (making other open windows yield), then the writes it kept
+    when it last yielded. False when the transaction must replay its statements instead: it kept
+    nothing (new, or rolled back by an error) or what it kept no longer applies (another client
+    changed one of its rows meanwhile, or the schema changed)."""
+    conn = window.conn
+    conn.execute("BEGIN IMMEDIATE")
     window.open = True
     db = window.db()
     if db is not None:
         _by_db[db].open.add(window)
+    window.capture = _capture(conn)
+    kept, window.kept = window.kept, None
+    if kept is None:
+        return False
+    try:
+        apsw.Changeset.apply(kept, conn, conflict=_abort)
+    except apsw.Error:
+        log.debug("a transaction's kept writes no longer apply: it replays its statements")
+        rollback(window)
+        begin(window)
+        return False
+    return True
+
+
+def _capture(conn: apsw.Connection) -> apsw.Session:
+    session = apsw.Session(conn, "main")
+    session.config(apsw.SQLITE_SESSION_OBJCONFIG_ROWID, 1)  # tables without a primary key
+    session.table_filter(lambda name: not is_internal(name))
+    session.attach()
+    return session
+
+
+def _abort(_reason: int, _change: apsw.TableChange) -> int:
+    return apsw.SQLITE_CHANGESET_ABORT
 
 
 def close(window: Window, *, keep: bool = True) -> None:
     """Roll back ``window``; ``keep``: its connection serves the next transaction."""
     rollback(window)
+    window.kept = None
     db = window.db()
     windows = _by_db.get(db) if db is not None else None
     if keep and windows is not None and len(windows.idle) < POOL:
@@ -119,13 +156,22 @@ def yield_open(db: Database) -> bool:
     for window in list(windows.open):
         if window.running:
             continue
+        try:
+            kept = window.capture.changeset() if window.capture is not None else None
+        except apsw.Error:  # nothing kept: the transaction replays its statements
+            kept = None
         rollback(window)
+        window.kept = kept
         yielded = True
     return yielded
 
 
 def rollback(window: Window) -> None:
-    """Roll ``window`` back (its transaction reopens it with a replay)."""
+    """Roll ``window`` back, forgetting its writes (its transaction replays its statements)."""
+    window.kept = None
+    if window.capture is not None:
+        window.capture.close()
+        window.capture = None
     if window.open:
         window.open = False
         db = window.db()
