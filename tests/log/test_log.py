@@ -320,6 +320,8 @@ def test_since_matches_brute_force(seed: int) -> None:
         lacking = full.since(remote)
         assert set(cids(lacking)) == expected
         assert cids(lacking) == [c for c in all_cids if c in expected]  # in total order
+        assert full.count_since(remote, len(all_cids)) == len(expected)
+        assert full.count_since(remote, 3) == min(3, len(expected))  # counted no further
     # What a real peer lacks, delivered to it, completes it.
     peer = logs[0]
     peer.join(e.block for e in full.since(peer.heads))

@@ -13,6 +13,7 @@ parents per CID), and every walk stops at entries already known.
 from __future__ import annotations
 
 import heapq
+import itertools
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -773,6 +774,14 @@ class Log:
         entry reached only from our heads is lacking; the walk stops as soon as every entry
         still queued is an ancestor of a remote head. Remote heads we do not know are ignored.
         """
+        return self._sorted(self._lacking(remote_heads, below))
+
+    def count_since(self, remote_heads: Iterable[CID], limit: int) -> int:
+        """How many entries :meth:`since_cids` would list, counting no further than ``limit``: the
+        walk costs what it counts (a peer 100,000 entries behind cost 0.2 s of the event loop)."""
+        return sum(1 for _ in itertools.islice(self._lacking(remote_heads, None), limit))
+
+    def _lacking(self, remote_heads: Iterable[CID], below: Iterable[CID] | None) -> Iterator[CID]:
         start = self._heads if below is None else [c for c in below if c in self._nodes]
         ours, theirs = 1, 2
         flags: dict[CID, int] = {}
@@ -798,14 +807,12 @@ class Log:
                 push(cid, theirs)
         for cid in start:
             push(cid, ours)
-        lacking: list[CID] = []
         while heap and ours_only:
             _, cid = heapq.heappop(heap)
             flag = flags[cid]
             if flag == ours:
                 ours_only -= 1
                 if cid not in self._floor:
-                    lacking.append(cid)
+                    yield cid
             for parent in self._nodes[cid].parents:
                 push(parent, flag)
-        return self._sorted(lacking)
