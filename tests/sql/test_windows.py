@@ -216,3 +216,24 @@ async def test_kept_writes_that_no_longer_apply_are_replayed(
     assert isinstance(result, ResultSet) and list(result.rows) == [(21,)]
     await run(a, "COMMIT")
     assert node.db.conn.execute("SELECT v FROM t WHERE id = 5").fetchall() == [(21,)]
+
+
+async def test_transactions_beyond_the_window_limit_replay_on_the_writer(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from p2pdb.sql import windows
+
+    monkeypatch.setattr(windows, "MAX_WINDOWS", 2)
+    sessions = [await node.session() for _ in range(3)]
+    for n, session in enumerate(sessions):
+        await run(session, "USE app")
+        await run(session, "BEGIN")
+        await run(session, f"INSERT INTO t VALUES ({n}, {n})")
+    assert [s.txn is not None and s.txn.window is not None for s in sessions] == [True, True, False]
+    for n, session in enumerate(sessions):
+        await run(session, f"INSERT INTO t VALUES ({10 + n}, {n})")
+        assert await ids(session) == sorted([n, 10 + n])
+    for session in sessions:
+        await run(session, "COMMIT")
+    assert await ids(sessions[0]) == [0, 1, 2, 10, 11, 12]
+    assert windows._by_db[node.db].taken == 0  # every window given back

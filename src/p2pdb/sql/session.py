@@ -881,13 +881,20 @@ class SQLSession:
         return result
 
     def _windowed(self, db: Database, plan: Plan) -> bool:
-        """Whether the statement runs in the transaction's window (see :mod:`.windows`)."""
-        return (
+        """Whether the statement runs in the transaction's window (see :mod:`.windows`); takes one
+        for the transaction if it has none and may have one."""
+        if not (
             windows.supported(db)
             and getattr(self, "_temp_tables", None) is None
             and not (plan.auto is not None and plan.auto.per_row)
             and not (plan.info_schema or plan.conflicts or plan.processlist or plan.history or plan.diff)
-        )
+        ):
+            return False
+        txn = self.txn
+        assert txn is not None
+        if txn.window is None:
+            txn.window = windows.take(db)
+        return txn.window is not None
 
     def _in_open_window(
         self,
@@ -900,8 +907,7 @@ class SQLSession:
     ) -> Result:
         """Run the statement on top of the transaction's writes, kept in its window."""
         window = txn.window
-        if window is None:
-            window = txn.window = windows.take(db)
+        assert window is not None  # _windowed took it
         conn = window.conn
         # New, or it yielded to another writer since the last statement: its kept writes, else a replay.
         if not window.open and not windows.begin(window) and txn.first_write is not None:

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 BUSY_SECONDS = 5.0
 #: Idle window connections kept per database for the next transactions.
 POOL = 8
+#: Windows per database at most. Each is an SQLite connection (two file descriptors, its own page
+#: cache): a thousand clients in open transactions must not exhaust the process's descriptors.
+#: Transactions beyond it replay their writes on the writer connection (the old way).
+MAX_WINDOWS = 64
 _SLEEP = 0.005
 
 
@@ -74,6 +78,7 @@ class _Windows:
     def __init__(self) -> None:
         self.open: weakref.WeakSet[Window] = weakref.WeakSet()
         self.idle: list[apsw.Connection] = []
+        self.taken = 0  # windows given to transactions and not closed yet
 
 
 _by_db: weakref.WeakKeyDictionary[Database, _Windows] = weakref.WeakKeyDictionary()
@@ -90,11 +95,16 @@ def install(db: Database) -> None:
         db.conn.set_busy_handler(_busy_handler(db))
 
 
-def take(db: Database) -> Window:
-    """A window for a transaction on ``db`` (closed: :func:`begin` opens it)."""
+def take(db: Database) -> Window | None:
+    """A window for a transaction on ``db`` (closed: :func:`begin` opens it), or None when
+    :data:`MAX_WINDOWS` transactions hold one already (the transaction replays its writes on the
+    writer connection instead, as before windows)."""
     install(db)
     windows = _by_db[db]
+    if windows.taken >= MAX_WINDOWS:
+        return None
     conn = windows.idle.pop() if windows.idle else _connect(db)
+    windows.taken += 1
     return Window(db, conn)
 
 
@@ -141,6 +151,8 @@ def close(window: Window, *, keep: bool = True) -> None:
     window.kept = None
     db = window.db()
     windows = _by_db.get(db) if db is not None else None
+    if windows is not None:
+        windows.taken -= 1
     if keep and windows is not None and len(windows.idle) < POOL:
         windows.idle.append(window.conn)
     else:
