@@ -47,8 +47,9 @@ log = logging.getLogger(__name__)
 #: How long a connection that needs the write lock waits for one held outside this process (the
 #: busy timeout the engine set before this module's handler replaced it).
 BUSY_SECONDS = 5.0
-#: Idle window connections kept per database for the next transactions.
+#: Idle window connections kept for the next transactions: per database, and in all.
 POOL = 8
+POOL_TOTAL = 32
 #: Windows per database at most. Each is an SQLite connection (two file descriptors, its own page
 #: cache): a thousand clients in open transactions must not exhaust the process's descriptors.
 #: Transactions beyond it replay their writes on the writer connection (the old way).
@@ -153,10 +154,14 @@ def close(window: Window, *, keep: bool = True) -> None:
     windows = _by_db.get(db) if db is not None else None
     if windows is not None:
         windows.taken -= 1
-    if keep and windows is not None and len(windows.idle) < POOL:
+    if keep and windows is not None and len(windows.idle) < POOL and _idle_total() < POOL_TOTAL:
         windows.idle.append(window.conn)
     else:
         window.conn.close()
+
+
+def _idle_total() -> int:
+    return sum(len(windows.idle) for windows in _by_db.values())
 
 
 def yield_open(db: Database) -> bool:
