@@ -152,7 +152,7 @@ _DELETED_UNDER_IT = [
 def test_a_window_answers_like_replaying_every_statement(steps: list[tuple[str, str, str]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         windowed = asyncio.run(_run(steps, Path(tmp) / "windowed"))
-        with mock.patch.object(SQLSession, "_windowed", lambda *_: False):
+        with mock.patch.object(SQLSession, "_window", lambda *_: None):
             replayed = asyncio.run(_run(steps, Path(tmp) / "replayed"))
     aborted = next((i for i, (_, answer) in enumerate(replayed[0]) if answer == ("error", DEADLOCK)), None)
     if aborted is None:

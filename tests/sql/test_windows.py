@@ -60,11 +60,7 @@ async def node(tmp_path: Path) -> Node:
     return node
 
 
-async def test_statements_of_a_transaction_do_not_replay_its_writes(
-    node: Node, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    session = await node.session()
-    await run(session, "USE app")
+def count_replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     replays: list[int] = []
     original = SQLSession._replay
 
@@ -73,6 +69,15 @@ async def test_statements_of_a_transaction_do_not_replay_its_writes(
         original(self, conn, statements)
 
     monkeypatch.setattr(SQLSession, "_replay", counting)
+    return replays
+
+
+async def test_statements_of_a_transaction_do_not_replay_its_writes(
+    node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await node.session()
+    await run(session, "USE app")
+    replays = count_replays(monkeypatch)
     await run(session, "BEGIN")
     for i in range(200):
         await run(session, f"INSERT INTO t VALUES ({i}, {i})")
@@ -164,18 +169,6 @@ async def test_a_window_yields_to_replication(node: Node, tmp_path: Path) -> Non
     assert await ids(session) == [1, 7]
     await run(session, "COMMIT")
     assert node.db.conn.execute("SELECT id FROM t ORDER BY id").fetchall() == [(1,), (7,)]
-
-
-def count_replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    replays: list[int] = []
-    original = SQLSession._replay
-
-    def counting(self: SQLSession, conn: Any, statements: Any) -> None:
-        replays.append(len(statements))
-        original(self, conn, statements)
-
-    monkeypatch.setattr(SQLSession, "_replay", counting)
-    return replays
 
 
 async def test_a_yielded_window_comes_back_from_its_kept_writes(

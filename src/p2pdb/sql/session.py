@@ -862,8 +862,9 @@ class SQLSession:
                     recorded.fingerprint = self._locking_fingerprint(db, recorded)
             txn.statements.append(recorded)
             return first_read
-        if self._windowed(db, plan):
-            result = self._in_open_window(txn, db, plan, bound, lexed, recorded)
+        window = self._window(db, plan)
+        if window is not None:
+            result = self._in_open_window(window, txn, db, plan, bound, lexed, recorded)
         else:
             conn = db.conn
             conn.execute("BEGIN IMMEDIATE")
@@ -880,24 +881,25 @@ class SQLSession:
         txn.statements.append(recorded)
         return result
 
-    def _windowed(self, db: Database, plan: Plan) -> bool:
-        """Whether the statement runs in the transaction's window (see :mod:`.windows`); takes one
-        for the transaction if it has none and may have one."""
+    def _window(self, db: Database, plan: Plan) -> windows.Window | None:
+        """The transaction's window for this statement (taken if it has none yet), or None when
+        the statement runs on the writer connection instead (see :mod:`.windows`)."""
         if not (
             windows.supported(db)
             and getattr(self, "_temp_tables", None) is None
             and not (plan.auto is not None and plan.auto.per_row)
             and not (plan.info_schema or plan.conflicts or plan.processlist or plan.history or plan.diff)
         ):
-            return False
+            return None
         txn = self.txn
         assert txn is not None
         if txn.window is None:
             txn.window = windows.take(db)
-        return txn.window is not None
+        return txn.window
 
     def _in_open_window(
         self,
+        window: windows.Window,
         txn: Transaction,
         db: Database,
         plan: Plan,
@@ -906,8 +908,6 @@ class SQLSession:
         recorded: Recorded,
     ) -> Result:
         """Run the statement on top of the transaction's writes, kept in its window."""
-        window = txn.window
-        assert window is not None  # _windowed took it
         conn = window.conn
         # New, or it yielded to another writer since the last statement: its kept writes, else a replay.
         if not window.open and not windows.begin(window) and txn.first_write is not None:

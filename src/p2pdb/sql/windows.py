@@ -149,7 +149,6 @@ def _abort(_reason: int, _change: apsw.TableChange) -> int:
 def close(window: Window, *, keep: bool = True) -> None:
     """Roll back ``window``; ``keep``: its connection serves the next transaction."""
     rollback(window)
-    window.kept = None
     db = window.db()
     windows = _by_db.get(db) if db is not None else None
     if windows is not None:
