@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, TypeAlias
 
@@ -83,7 +83,7 @@ def merge(state: RowState | None, change: RowChange, clock: Clock, rule: Conflic
         if new is old and origin == old.origin:
             return MergeOutcome("none", _NOTHING, _NOTHING, old, False, duplicate)
     if new.alive and new.origin != origin:
-        new = replace(new, origin=origin)
+        new = RowState(new.cl, new.cells, new.contribs, origin)
     # 3. Translate the visible difference into one SQL action.
     if not new.alive:
         return MergeOutcome("delete" if old.alive else "none", _NOTHING, _NOTHING, new, True)

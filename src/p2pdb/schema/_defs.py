@@ -182,7 +182,9 @@ class TableSpec:
         return not self.pk
 
     def column(self, name: str) -> Column | None:
-        return self._by_ident.get(ident(name))
+        by_ident = self._by_ident
+        found = by_ident.get(name)  # most callers pass an identity already
+        return found if found is not None else by_ident.get(ident(name))
 
     @cached_property
     def _by_ident(self) -> dict[str, Column]:

@@ -246,7 +246,8 @@ class Materializer:
         row, notes = self.project(table, after, pk)
         try:
             if action == "insert":
-                db.sql.delete(spec, pk)  # the row's older life, if SQL shows one
+                if before is not None and before.alive:
+                    db.sql.delete(spec, pk)  # the row's older life, if SQL shows it
                 db.sql.insert(spec, pk, row)
                 record("insert", pk, row, list(row))
             else:

@@ -724,10 +724,11 @@ class Database:
             self.ids.add(ids, time=entry.clock.time, author=entry.author, cid=entry.cid)
         if rules and self.access.add(entry.cid, entry.clock.time, author, rules):
             self._open_sealed()
-        for change, at in rows:
-            self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
-            if self._auto_max and change.insert:
-                self._note_ids(change.table, change.values)
+        with self.rows.batch((change.table, change.pk) for change, _ in rows):
+            for change, at in rows:
+                self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
+                if self._auto_max and change.insert:
+                    self._note_ids(change.table, change.values)
 
     def _record_checkpoint(self, entry: Entry, op: CheckpointOp | CountersignOp) -> None:
         if isinstance(op, CountersignOp):

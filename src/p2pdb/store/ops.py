@@ -85,8 +85,21 @@ def _sql_value(value: Any) -> bool:
     return _int64(value)
 
 
+#: Strings already found to be name identities (bounded: emptied when full).
+_NAMES: set[str] = set()
+
+
 def _name(value: Any) -> bool:
-    return type(value) is str and bool(value) and ident(value) == value
+    if type(value) is not str:
+        return False
+    if value in _NAMES:
+        return True
+    if not value or ident(value) != value:
+        return False
+    if len(_NAMES) >= 4096:
+        _NAMES.clear()
+    _NAMES.add(value)
+    return True
 
 
 def decode_ops(value: Any) -> list[Op]:

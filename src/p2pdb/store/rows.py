@@ -13,7 +13,8 @@ Statements are built from quoted identifiers only and cached per (table, columns
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -31,6 +32,16 @@ ROWS_SCHEMA = (
     " tbl TEXT NOT NULL, rid BLOB NOT NULL, lrow INTEGER NOT NULL, PRIMARY KEY (tbl, rid)) WITHOUT ROWID",
     "CREATE UNIQUE INDEX IF NOT EXISTS _p2pdb_rids_lrow ON _p2pdb_rids (tbl, lrow)",
 )
+
+
+#: Keys per query of :meth:`RowStates.batch` (SQLite allows 32,766 bound values).
+_IN_CHUNK = 500
+
+
+@lru_cache(maxsize=64)
+def _in_sql(count: int) -> str:
+    marks = ", ".join("?" * count)
+    return f"SELECT pk, state FROM _p2pdb_rows WHERE tbl = ? AND pk IN ({marks})"
 
 
 def pk_key(pk: Sequence[SqlValue]) -> bytes:
@@ -63,12 +74,17 @@ def make_rid(time: int, seq: int, author: bytes) -> bytes:
 class RowStates:
     """Reads and writes row states on one connection, inside the caller's transaction."""
 
-    __slots__ = ("_conn", "_last", "authors")
+    __slots__ = ("_batch", "_conn", "_keys", "_last", "authors")
 
     def __init__(self, conn: apsw.Connection) -> None:
         self._conn = conn
         #: The last key encoded and its bytes: a merge reads, then writes, the state of one key.
         self._last: tuple[Sequence[SqlValue], bytes] | None = None
+        #: Inside :meth:`batch`: the states known by (table, key) (None: no state) and whether each
+        #: is still to be written.
+        self._batch: dict[tuple[str, bytes], tuple[RowState | None, bool]] | None = None
+        #: Inside :meth:`batch`: the encoded key of each key object met, by its id.
+        self._keys: dict[int, tuple[tuple[SqlValue, ...], bytes]] | None = None
         for statement in ROWS_SCHEMA:
             conn.execute(statement)
         #: States are stored with local numbers for author keys (p2pdb.store.stored_state).
@@ -78,6 +94,64 @@ class RowStates:
         """After a rollback: numbers given to new author keys in it are gone."""
         self.authors.reload()
         self._last = None
+        if self._batch is not None:
+            self._batch.clear()
+
+    @contextmanager
+    def batch(self, keys: Iterable[tuple[str, Sequence[SqlValue]]]) -> Iterator[None]:
+        """Read the states of ``keys`` in one query per table, keep every state read or written
+        in memory, and write the written ones in one statement at the end. Inside it, nothing may
+        read ``_p2pdb_rows`` but :meth:`get`; any other method writes the pending states first.
+        When the body raises, the pending states are dropped: the caller rolls back."""
+        if self._batch is not None:  # nested: the outer batch writes
+            yield
+            return
+        self._keys = {}
+        try:
+            self._batch = self._prefetch(keys)
+            yield
+            self._write_pending()
+        finally:
+            self._batch = None
+            self._keys = None
+
+    def _prefetch(
+        self, keys: Iterable[tuple[str, Sequence[SqlValue]]]
+    ) -> dict[tuple[str, bytes], tuple[RowState | None, bool]]:
+        known: dict[tuple[str, bytes], tuple[RowState | None, bool]] = {}
+        wanted: dict[str, list[bytes]] = {}
+        for table, pk in keys:
+            key = self._key(pk)
+            if (table, key) not in known:
+                known[(table, key)] = (None, False)
+                wanted.setdefault(table, []).append(key)
+        for table, keys_of in wanted.items():
+            for i in range(0, len(keys_of), _IN_CHUNK):
+                chunk = keys_of[i : i + _IN_CHUNK]
+                for key, blob in self._conn.execute(_in_sql(len(chunk)), (table, *chunk)):
+                    known[(table, bytes(key))] = (self._decode(blob), False)
+        return known
+
+    def _write_pending(self) -> None:
+        known = self._batch
+        if not known:
+            return
+        number = self.authors.number
+        rows = [
+            (table, key, store_state(state, number))
+            for (table, key), (state, dirty) in known.items()
+            if dirty and state is not None
+        ]
+        if rows:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO _p2pdb_rows (tbl, pk, state) VALUES (?, ?, ?)", rows
+            )
+        known.clear()
+
+    def _settle_batch(self) -> None:
+        """Before a statement other than get/put touches ``_p2pdb_rows``: write, forget the cache."""
+        if self._batch is not None:
+            self._write_pending()
 
     def _decode(self, blob: bytes) -> RowState:
         return load_state(blob, self.authors.key)
@@ -86,11 +160,23 @@ class RowStates:
         last = self._last
         if last is not None and last[0] is pk and type(pk) is tuple:  # the same (immutable) key object
             return last[1]
+        keys = self._keys
+        if keys is not None and type(pk) is tuple:
+            seen = keys.get(id(pk))
+            if seen is not None and seen[0] is pk:
+                return seen[1]
         key = pk_key(pk)
         self._last = (pk, key)
+        if keys is not None and type(pk) is tuple:
+            keys[id(pk)] = (pk, key)  # the entry holds the key object: its id stays its own
         return key
 
     def get(self, table: str, pk: Sequence[SqlValue]) -> RowState | None:
+        known = self._batch
+        if known is not None:
+            hit = known.get((table, self._key(pk)))
+            if hit is not None:
+                return hit[0]
         for (blob,) in self._conn.execute(
             "SELECT state FROM _p2pdb_rows WHERE tbl = ? AND pk = ?", (table, self._key(pk))
         ):
@@ -98,17 +184,23 @@ class RowStates:
         return None
 
     def put(self, table: str, pk: Sequence[SqlValue], state: RowState) -> None:
+        known = self._batch
+        if known is not None:
+            known[(table, self._key(pk))] = (state, True)
+            return
         self._conn.execute(
             "INSERT OR REPLACE INTO _p2pdb_rows (tbl, pk, state) VALUES (?, ?, ?)",
             (table, self._key(pk), store_state(state, self.authors.number)),
         )
 
     def drop_table(self, table: str) -> None:
+        self._settle_batch()
         self._conn.execute("DELETE FROM _p2pdb_rows WHERE tbl = ?", (table,))
         self._conn.execute("DELETE FROM _p2pdb_rids WHERE tbl = ?", (table,))
 
     def scan(self, table: str) -> Iterator[tuple[tuple[SqlValue, ...], RowState]]:
         """Every row state of a table, in key order."""
+        self._settle_batch()
         rows = list(
             self._conn.execute("SELECT pk, state FROM _p2pdb_rows WHERE tbl = ? ORDER BY pk", (table,))
         )
@@ -203,7 +295,7 @@ class SqlRows:
         """Insert the full row (every column of ``spec`` by name). Raises apsw.ConstraintError on a
         UNIQUE clash."""
         columns = spec.column_names
-        self._conn.execute(_insert_sql(spec.name, columns), tuple(row[c] for c in columns))
+        self._conn.execute(_insert_sql(spec.name, columns), [row[c] for c in columns])
         if not spec.pk:
             rid = pk[0]
             assert isinstance(rid, bytes)
