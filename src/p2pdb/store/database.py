@@ -724,7 +724,11 @@ class Database:
             self.ids.add(ids, time=entry.clock.time, author=entry.author, cid=entry.cid)
         if rules and self.access.add(entry.cid, entry.clock.time, author, rules):
             self._open_sealed()
-        with self.rows.batch((change.table, change.pk) for change, _ in rows):
+        # Several rows: their states read in one query, written in one statement (one row: plain).
+        batch = (
+            self.rows.batch((c.table, c.pk) for c, _ in rows) if len(rows) > 1 else contextlib.nullcontext()
+        )
+        with batch:
             for change, at in rows:
                 self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
                 if self._auto_max and change.insert:
