@@ -1,0 +1,102 @@
+"""Gossiped entries are checked and forwarded on arrival; their apply waits a little while
+entries stream in, so that one store transaction takes several (replicators in one event loop,
+real links on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Container
+from typing import Any
+
+from test_replicator_robustness import node, rows, run, until
+
+from p2pdb.log import CID, DEFAULT_NETWORK_ID, Identity, cid_for_block
+from p2pdb.net import replicator as replicator_module
+from p2pdb.net.gossip import Send
+from p2pdb.net.link import connect
+from p2pdb.net.messages import Hello, Publish
+from p2pdb.net.replicator import Replicator
+
+
+def spy_on(b: Replicator) -> list[tuple[str, Any]]:
+    """Record, in order, the entries ``b`` forwards (``("send", cid)``) and joins (``("join", cids)``)."""
+    events: list[tuple[str, Any]] = []
+    dispatch, join = b._dispatch, b._join_from
+
+    def on_dispatch(sends: list[Send]) -> None:
+        events.extend(("send", cid_for_block(s.payload)) for s in sends if s.kind == "publish")
+        dispatch(sends)
+
+    def on_join(peer: Any, db: Any, blocks: list[bytes], checked: Container[CID] = frozenset()) -> Any:
+        events.append(("join", [cid_for_block(block) for block in blocks]))
+        return join(peer, db, blocks, checked)
+
+    b._dispatch = on_dispatch  # type: ignore[method-assign]
+    b._join_from = on_join  # type: ignore[method-assign]
+    return events
+
+
+async def test_a_stream_is_forwarded_on_arrival_and_applied_in_batches() -> None:
+    async with node() as a, node(bootstrap=[a.address]) as b, node(bootstrap=[b.address]) as c:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(c, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on c")
+        await until(lambda: len(b.peers) == 2, "b linked to a and c")
+        events = spy_on(b)
+        for i in range(60):  # a stream: 200 entries/s, each published alone
+            run(a, "shop", f"INSERT INTO t VALUES ({i})")
+            await asyncio.sleep(0.005)
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(60,)], "the stream on b")
+        await until(lambda: rows(c, "shop", "SELECT count(*) FROM t") == [(60,)], "the stream on c")
+        joins = [cids for kind, cids in events if kind == "join"]
+        joined = [cid for cids in joins for cid in cids]
+        assert len(joined) >= 40, len(joined)  # most came to b by gossip from a
+        assert len(joins) < 0.7 * len(joined), (len(joins), len(joined))  # several per join
+        sent_at = {cid: n for n, (kind, cid) in enumerate(events) if kind == "send"}
+        joined_at = {cid: n for n, (kind, cids) in enumerate(events) if kind == "join" for cid in cids}
+        forwarded = [cid for cid in joined_at if cid in sent_at]
+        assert len(forwarded) >= len(joined) / 2, (len(forwarded), len(joined))  # b sends them on to c
+        assert all(sent_at[cid] < joined_at[cid] for cid in forwarded)  # before applying them
+        assert b.registry.get("shop").state_hash() == a.registry.get("shop").state_hash()
+
+
+async def test_a_single_entry_is_applied_in_the_same_loop_turn() -> None:
+    """Outside a stream nothing waits: one write is joined at the end of the turn it arrived in."""
+    async with node() as a, node(bootstrap=[a.address]) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        await asyncio.sleep(min(2 * replicator_module.STREAM_GAP, 1.0))
+        loop = asyncio.get_running_loop()
+        delays: list[float] = []
+        on_publish = b._on_publish
+
+        def timed(peer: Any, message: Publish) -> None:
+            delays.append(loop.time())
+            on_publish(peer, message)
+
+        b._on_publish = timed
+        run(a, "shop", "INSERT INTO t VALUES (1)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(1,)], "the write on b")
+        assert delays and b._last_publish_flush - delays[0] < replicator_module.COALESCE / 2
+
+
+async def test_a_gossiped_entry_that_fails_its_checks_is_not_forwarded() -> None:
+    async with node() as a, node(bootstrap=[a.address]) as b, node(bootstrap=[b.address]) as c:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(c, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on c")
+        run(a, "shop", "INSERT INTO t VALUES (1)")
+        entry = a.registry.get("shop").log.heads
+        good = a.registry.get("shop").log.get(next(iter(entry))).block
+        at = good.index(b"csigX@") + 6  # the signature's first byte
+        forged = good[:at] + bytes([good[at] ^ 1]) + good[at + 1 :]
+        events = spy_on(b)
+        attacker = Identity.generate()
+        host, _, port = b.address.rpartition(":")
+        link = await connect(host, int(port), attacker, network_id=DEFAULT_NETWORK_ID)
+        await link.send(Hello(peer_id=attacker.peer_id, listen=[], databases=["shop"], version=2))
+        await until(lambda: attacker.peer_id in b.peers, "the attacker's link")
+        await link.send(Publish(db="shop", block=forged))
+        await until(lambda: b.counters["entries_rejected"] >= 1, "b's rejection of the forged entry")
+        assert not any(kind == "send" and cid == cid_for_block(forged) for kind, cid in events)
+        assert cid_for_block(forged) not in b.registry.get("shop").log
+        assert any(kind == "join" and cid_for_block(forged) in cids for kind, cids in events)
+        link.close()
