@@ -17,12 +17,22 @@ def block(n: int) -> tuple[CID, bytes]:
     return cid_for_block(data), data
 
 
-@pytest.fixture(params=["memory", "sqlite-file", "sqlite3-connection", "apsw-in-transaction"])
+#: The table of files made before blocks were kept in arrival order: they keep it.
+OLD_BLOCKS = "CREATE TABLE _p2pdb_blocks (cid BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID"
+
+
+@pytest.fixture(
+    params=["memory", "sqlite-file", "sqlite-file-old-layout", "sqlite3-connection", "apsw-in-transaction"]
+)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BlockStore]:
     kind = request.param
     if kind == "memory":
         yield MemoryBlockStore()
     elif kind == "sqlite-file":
+        yield SQLiteBlockStore(str(tmp_path / "blocks.db"))
+    elif kind == "sqlite-file-old-layout":
+        with sqlite3.connect(tmp_path / "blocks.db") as old:
+            old.execute(OLD_BLOCKS)
         yield SQLiteBlockStore(str(tmp_path / "blocks.db"))
     elif kind == "sqlite3-connection":
         conn = sqlite3.connect(tmp_path / "blocks.db", isolation_level=None)
@@ -111,6 +121,29 @@ def test_heads(store: BlockStore) -> None:
     assert store.get_heads("a") == []
     assert store.get_heads("c") == []
     assert len(store) == 0  # heads are not blocks
+
+
+def test_new_files_keep_blocks_in_arrival_order_and_old_files_keep_their_table(tmp_path: Path) -> None:
+    new, old = tmp_path / "new.db", tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute(OLD_BLOCKS)
+    for path in (new, old):
+        store = SQLiteBlockStore(str(path))
+        store.put_many([block(n) for n in range(3)])
+        assert sorted(store.cids()) == sorted(block(n)[0] for n in range(3))
+        del store
+
+    def table_sql(path: Path) -> str:
+        with sqlite3.connect(path) as conn:
+            (sql,) = conn.execute("SELECT sql FROM sqlite_schema WHERE name = '_p2pdb_blocks'").fetchone()
+        return str(sql)
+
+    assert "id INTEGER PRIMARY KEY" in table_sql(new) and "WITHOUT ROWID" not in table_sql(new)
+    assert table_sql(old) == OLD_BLOCKS
+    with sqlite3.connect(new) as conn:  # rowids follow arrival
+        assert [bytes(c) for (c,) in conn.execute("SELECT cid FROM _p2pdb_blocks ORDER BY id")] == [
+            bytes(block(n)[0]) for n in range(3)
+        ]
 
 
 def test_sqlite_file_persists(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Tables (hidden from users by the ``_p2pdb_`` prefix)::
 
-    _p2pdb_blocks(cid BLOB PRIMARY KEY, data BLOB NOT NULL)  WITHOUT ROWID
+    _p2pdb_blocks(id INTEGER PRIMARY KEY, cid BLOB UNIQUE, data BLOB)  blocks in arrival order
     _p2pdb_heads(log_id TEXT, position INTEGER, cid BLOB, PRIMARY KEY(log_id, position))
     _p2pdb_floor(log_id, cid, time, author, control)   pruned entries later entries may name
     _p2pdb_floor_control(id, cids)                      their control sets, each stored once
@@ -29,7 +29,13 @@ class _Connection(Protocol):
 
 
 SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS _p2pdb_blocks (cid BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID",
+    # Blocks are appended in rowid order and found by the index on their CID: a CID is a random
+    # key, and with the blocks themselves in a B-tree ordered by it every new block dirtied a random
+    # page full of other blocks (a batch of 64 wrote about 64 pages). Files made before this keep
+    # their table (cid BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID: every statement
+    # here works on both.
+    "CREATE TABLE IF NOT EXISTS _p2pdb_blocks ("
+    " id INTEGER PRIMARY KEY, cid BLOB NOT NULL UNIQUE, data BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS _p2pdb_heads ("
     " log_id TEXT NOT NULL, position INTEGER NOT NULL, cid BLOB NOT NULL,"
     " PRIMARY KEY (log_id, position)) WITHOUT ROWID",
