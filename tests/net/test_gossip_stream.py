@@ -10,7 +10,8 @@ from typing import Any
 
 from test_replicator_robustness import node, rows, run, until
 
-from p2pdb.log import CID, DEFAULT_NETWORK_ID, Identity, cid_for_block
+from p2pdb.log import CID, DEFAULT_NETWORK_ID, Clock, Identity, cid_for_block
+from p2pdb.log.entry import create_entry
 from p2pdb.net import replicator as replicator_module
 from p2pdb.net.gossip import Send
 from p2pdb.net.link import connect
@@ -99,4 +100,34 @@ async def test_a_gossiped_entry_that_fails_its_checks_is_not_forwarded() -> None
         assert not any(kind == "send" and cid == cid_for_block(forged) for kind, cid in events)
         assert cid_for_block(forged) not in b.registry.get("shop").log
         assert any(kind == "join" and cid_for_block(forged) in cids for kind, cids in events)
+        link.close()
+
+
+async def test_an_entry_built_on_a_refused_one_is_not_forwarded() -> None:
+    """A writer signs a valid entry on top of an entry with a broken signature. A node that refused
+    the broken one refuses what is built on it, and forwards neither (its peers would penalise it)."""
+    async with node() as a, node(bootstrap=[a.address]) as b, node(bootstrap=[b.address]) as c:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(c, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on c")
+        shop = a.registry.get("shop")
+        assert shop is not None
+        good = create_entry(
+            a.identity, shop.log.id, Clock(50, a.identity.public_key), list(shop.log.heads), []
+        )
+        at = good.block.index(b"csigX@") + 6
+        broken = good.block[:at] + bytes([good.block[at] ^ 1]) + good.block[at + 1 :]
+        child = create_entry(
+            a.identity, shop.log.id, Clock(51, a.identity.public_key), [cid_for_block(broken)], []
+        )
+        events = spy_on(b)
+        attacker = Identity.generate()
+        host, _, port = b.address.rpartition(":")
+        link = await connect(host, int(port), attacker, network_id=DEFAULT_NETWORK_ID)
+        await link.send(Hello(peer_id=attacker.peer_id, listen=[], databases=["shop"], version=2))
+        await until(lambda: attacker.peer_id in b.peers, "the attacker's link")
+        await link.send(Publish(db="shop", block=broken))
+        await until(lambda: b.counters["entries_rejected"] >= 1, "b's refusal of the broken entry")
+        await link.send(Publish(db="shop", block=child.block))
+        await until(lambda: b.counters["entries_rejected"] >= 2, "b's refusal of its child")
+        assert not any(kind == "send" for kind, _ in events)
         link.close()

@@ -920,13 +920,20 @@ class Replicator:
 
     @staticmethod
     def _verified_now(db: Database, cid: CID, block: bytes) -> bool:
-        """Whether a gossiped block passes every check that needs no log state but the database's
-        identity and its writers (the same checks as :meth:`p2pdb.log.Log.join`)."""
+        """Whether a gossiped block passes the checks of :meth:`p2pdb.log.Log.join` that need no
+        more of the log than its database, its writers and the entries it found invalid. An entry
+        built on a refused one is refused too: forwarding it would cost this node the penalty its
+        peers give for it."""
+        log_ = db.log
         try:
-            entry = decode_entry(block, cid, max_size=db.log.max_entry_size)
+            entry = decode_entry(block, cid, max_size=log_.max_entry_size)
         except EntryError:
             return False
-        return entry.db == db.log.id and db.manifest.can_write(entry.author)
+        return (
+            entry.db == log_.id
+            and db.manifest.can_write(entry.author)
+            and not any(log_.refused(p) for p in entry.parents)
+        )
 
     def _flush_publishes(self) -> None:
         self._publish_flush = False
