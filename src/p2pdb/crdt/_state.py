@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from p2pdb.log.clock import Clock
 
 from ._values import Number, SqlValue
 
 
-class Cell(NamedTuple):
-    """A column's value and the version (entry clock) of the write that set it. A named tuple, not a
-    dataclass: a merge makes one per written column, and a tuple is made about three times faster."""
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """A column's value and the version (entry clock) of the write that set it."""
 
     value: SqlValue
     version: Clock

@@ -882,8 +882,8 @@ class Replicator:
                 asked[cid] = now
 
     def _on_publish(self, peer: Peer, message: Publish) -> None:
-        """A gossiped entry. It is verified at once (hash, encoding, signature, database, author)
-        and, if it passes, forwarded at once; storing and applying it waits for the end of the
+        """A gossiped entry. It is checked at once (hash, encoding, signature, database, writer,
+        no refused parent) and, if it passes, forwarded at once; storing and applying it waits for the end of the
         event-loop turn, or ``COALESCE`` when entries stream in (the last join of gossiped entries
         was less than ``STREAM_GAP`` ago). Entries of one peer and database are then joined
         together (at most ``PUBLISH_BATCH`` at a time): one store transaction for several entries

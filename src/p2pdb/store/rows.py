@@ -133,6 +133,8 @@ class RowStates:
         return known
 
     def _write_pending(self) -> None:
+        """Write the states put in the batch, if any, and forget what it knew (also before any
+        statement but get/put touches ``_p2pdb_rows``)."""
         known = self._batch
         if not known:
             return
@@ -147,11 +149,6 @@ class RowStates:
                 "INSERT OR REPLACE INTO _p2pdb_rows (tbl, pk, state) VALUES (?, ?, ?)", rows
             )
         known.clear()
-
-    def _settle_batch(self) -> None:
-        """Before a statement other than get/put touches ``_p2pdb_rows``: write, forget the cache."""
-        if self._batch is not None:
-            self._write_pending()
 
     def _decode(self, blob: bytes) -> RowState:
         return load_state(blob, self.authors.key)
@@ -194,13 +191,13 @@ class RowStates:
         )
 
     def drop_table(self, table: str) -> None:
-        self._settle_batch()
+        self._write_pending()
         self._conn.execute("DELETE FROM _p2pdb_rows WHERE tbl = ?", (table,))
         self._conn.execute("DELETE FROM _p2pdb_rids WHERE tbl = ?", (table,))
 
     def scan(self, table: str) -> Iterator[tuple[tuple[SqlValue, ...], RowState]]:
         """Every row state of a table, in key order."""
-        self._settle_batch()
+        self._write_pending()
         rows = list(
             self._conn.execute("SELECT pk, state FROM _p2pdb_rows WHERE tbl = ? ORDER BY pk", (table,))
         )
