@@ -271,3 +271,30 @@ def test_decode_raises_only_entry_errors(data: bytes) -> None:
     except (MalformedEntry, NonCanonicalEncoding):
         return
     assert codec.encode(value) == data
+
+
+@given(st.lists(st.text(max_size=6), min_size=1, max_size=8, unique=True), st.randoms(use_true_random=False))
+@settings(max_examples=300, deadline=None)
+def test_maps_with_the_same_keys_encode_alike_in_any_insertion_order(keys: list[str], rnd: Any) -> None:
+    """The order of a map's keys is remembered by the keys in insertion order (codec._ORDERS):
+    whatever order a map was built in, and whether its order was remembered or not, it encodes
+    canonically."""
+    shuffled = list(keys)
+    rnd.shuffle(shuffled)
+    maps = [{k: i for i, k in enumerate(keys)}, {k: keys.index(k) for k in shuffled}]
+    expected = cbor2.dumps(maps[0], canonical=True)
+    codec._ORDERS.clear()
+    for _ in range(2):  # cold, then remembered
+        for value in maps:
+            assert codec.encode(value) == expected
+            assert codec.encode([value, {"x": value}]) == cbor2.dumps(
+                [maps[0], {"x": maps[0]}], canonical=True
+            )
+
+
+def test_a_map_with_a_key_that_is_no_string_is_refused_after_string_maps() -> None:
+    assert codec.encode({"1": 0}) == codec.encode({"1": 0})
+    with pytest.raises(ValueError, match="map keys must be strings"):
+        codec.encode({1: 0})
+    with pytest.raises(ValueError, match="map keys must be strings"):
+        codec.encode({1.0: 0, "a": 1})

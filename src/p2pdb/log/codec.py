@@ -42,6 +42,12 @@ _INT_MAX = 2**64 - 1
 _SHORTEST = (24, 256, 65536, 2**32)
 
 
+#: The dag-cbor order of the keys of maps met, by their keys in insertion order: the ops of an entry
+#: are maps with the same keys, row after row (only string keys are ever stored; emptied when full).
+_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_ORDERS_MAX = 4096
+
+
 def _key_order(key: str) -> tuple[int, bytes]:
     raw = key.encode("utf-8")
     return (len(raw), raw)
@@ -84,10 +90,17 @@ def prepare(value: IPLDValue, _depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [prepare(item, _depth + 1) for item in value]
     if isinstance(value, dict):
-        for key in value:
-            if not isinstance(key, str):
-                raise ValueError(f"dag-cbor map keys must be strings, not {type(key).__name__}")
-        return {key: prepare(value[key], _depth + 1) for key in sorted(value, key=_key_order)}
+        keys = tuple(value)
+        order = _ORDERS.get(keys)
+        if order is None:
+            for key in keys:
+                if not isinstance(key, str):
+                    raise ValueError(f"dag-cbor map keys must be strings, not {type(key).__name__}")
+            order = tuple(sorted(keys, key=_key_order))
+            if len(_ORDERS) >= _ORDERS_MAX:
+                _ORDERS.clear()
+            _ORDERS[keys] = order
+        return {key: prepare(value[key], _depth + 1) for key in order}
     raise ValueError(f"{type(value).__name__} is not in the IPLD data model")
 
 
