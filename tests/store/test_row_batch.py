@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
+import apsw
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ KEYS = [1, 2, 3, 4]
 
 
 @contextlib.contextmanager
-def _no_batch(self: RowStates, keys: Any) -> Iterator[None]:
+def _no_batch(self: RowStates, *args: Any, **kwargs: Any) -> Iterator[None]:
     yield
 
 
@@ -160,3 +161,74 @@ def test_an_entry_failing_halfway_leaves_no_state(monkeypatch: pytest.MonkeyPatc
     assert db.join([later.block]).applied == [later]
     assert db.query("SELECT id FROM t") == [(5,)]
     assert len(db.query("SELECT * FROM _p2pdb_rows")) == 1
+
+
+statements = st.lists(
+    st.one_of(
+        st.lists(
+            st.tuples(st.sampled_from(KEYS), st.integers(0, 9), st.sampled_from([None, "a", "b"])),
+            min_size=1,
+            max_size=4,
+        ).map(
+            lambda rows: (
+                "INSERT OR REPLACE INTO t VALUES " + ", ".join("(?, ?, ?)" for _ in rows),
+                [v for r in rows for v in r],
+            )
+        ),
+        st.tuples(st.integers(0, 9), st.sampled_from(KEYS)).map(
+            lambda a: ("UPDATE t SET n = ? WHERE id <= ?", list(a))
+        ),
+        st.tuples(st.sampled_from(["a", "b", "c", None]), st.sampled_from(KEYS)).map(
+            lambda a: ("UPDATE OR IGNORE t SET u = ? WHERE id >= ?", list(a))
+        ),
+        st.sampled_from(KEYS).map(lambda k: ("DELETE FROM t WHERE id >= ?", [k])),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _run_local(script: list[tuple[str, list[Any]]], batched: bool) -> tuple[Any, ...]:
+    db = Database(seeded_identity(3), MANIFEST, MemoryEngine())
+    db.write(execute(SCHEMA))
+    db.write(execute(INDEX))
+    patch = contextlib.nullcontext() if batched else mock.patch.object(RowStates, "batch", _no_batch)
+    with patch:
+        for sql, params in script:
+            try:
+                db.write(execute(sql, params))
+            except apsw.ConstraintError as exc:  # a UNIQUE clash fails the same way on both
+                errors.append(str(exc))
+    canonical = canonical_reader(db.conn)
+    return (
+        db.state_hash(),
+        db.query("SELECT id, n, u FROM t ORDER BY id"),
+        [
+            (t, k, canonical(s))
+            for t, k, s in db.query("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk")
+        ],
+        db.query("SELECT tbl, op, pk, row, changed FROM _p2pdb_changes ORDER BY id"),
+    )
+
+
+errors: list[str] = []
+
+
+@settings(
+    max_examples=int(os.environ.get("P2PDB_BATCH_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(st.lists(statements, min_size=1, max_size=4))
+def test_local_commits_of_several_rows_equal_change_by_change(
+    script: list[list[tuple[str, list[Any]]]],
+) -> None:
+    """A local commit of several rows writes their states in one statement: the same states, rows
+    and change events as one write per row, in every sequence of multi-row statements."""
+    flat = [statement for group in script for statement in group]
+    errors.clear()
+    batched = _run_local(flat, batched=True)
+    first = list(errors)
+    errors.clear()
+    assert batched == _run_local(flat, batched=False)
+    assert first == errors

@@ -342,8 +342,15 @@ class Database:
         changes = [(first + j, op) for j, op in enumerate(extra) if isinstance(op, AclOp)]
         if changes:
             self.access.add(entry.cid, clock.time, clock.id, changes)
-        for item in captured:
-            self._merge_local(item, clock)
+        # Several rows: their states (read by the capture) written in one statement.
+        states = (
+            self.rows.batch(known=[(c.change.table, c.change.pk, c.state) for c in captured])
+            if len(captured) > 1
+            else contextlib.nullcontext()
+        )
+        with states:
+            for item in captured:
+                self._merge_local(item, clock)
         self.changes.flush(entry.cid, entry.author, entry.clock.time, entry.wall)
         self.catalog.refresh_version()
         return entry

@@ -98,17 +98,24 @@ class RowStates:
             self._batch.clear()
 
     @contextmanager
-    def batch(self, keys: Iterable[tuple[str, Sequence[SqlValue]]]) -> Iterator[None]:
-        """Read the states of ``keys`` in one query per table, keep every state read or written
-        in memory, and write the written ones in one statement at the end. Inside it, nothing may
-        read ``_p2pdb_rows`` but :meth:`get`; any other method writes the pending states first.
-        When the body raises, the pending states are dropped: the caller rolls back."""
+    def batch(
+        self,
+        keys: Iterable[tuple[str, Sequence[SqlValue]]] = (),
+        known: Iterable[tuple[str, Sequence[SqlValue], RowState | None]] = (),
+    ) -> Iterator[None]:
+        """Read the states of ``keys`` in one query per table (``known``: states the caller read
+        already), keep every state read or written in memory, and write the written ones in one
+        statement at the end. Inside it, nothing may read ``_p2pdb_rows`` but :meth:`get`; any
+        other method writes the pending states first. When the body raises, the pending states
+        are dropped: the caller rolls back."""
         if self._batch is not None:  # nested: the outer batch writes
             yield
             return
         self._keys = {}
         try:
             self._batch = self._prefetch(keys)
+            for table, pk, state in known:
+                self._batch[(table, self._key(pk))] = (state, False)
             yield
             self._write_pending()
         finally:
