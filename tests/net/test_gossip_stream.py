@@ -131,3 +131,29 @@ async def test_an_entry_built_on_a_refused_one_is_not_forwarded() -> None:
         await until(lambda: b.counters["entries_rejected"] >= 2, "b's refusal of its child")
         assert not any(kind == "send" for kind, _ in events)
         link.close()
+
+
+async def test_a_join_that_fails_forgets_its_entries_and_spares_the_others() -> None:
+    """A join of gossiped entries that raises (a full disk, say) leaves none of its entries marked
+    as queued (they are taken again when they come again) and does not stop the other batches."""
+    async with node() as a, node(bootstrap=[a.address]) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        run(a, "app", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(b, "app", "SELECT count(*) FROM t") == [(0,)], "the app table on b")
+        join = b._join_from
+        failed: list[str] = []
+
+        def failing(peer: Any, db: Any, blocks: list[bytes], checked: Container[CID] = frozenset()) -> Any:
+            if db.name == "shop" and not failed:
+                failed.append(db.name)
+                raise OSError("disk full")
+            return join(peer, db, blocks, checked)
+
+        b._join_from = failing  # type: ignore[method-assign]
+        run(a, "shop", "INSERT INTO t VALUES (1)")  # the same loop turn: one flush, two batches
+        run(a, "app", "INSERT INTO t VALUES (1)")
+        await until(lambda: failed == ["shop"], "the failing join")
+        await until(lambda: rows(b, "app", "SELECT count(*) FROM t") == [(1,)], "the other batch")
+        assert not b._queued.get("shop") and not b._queued.get("app") and not b._checked
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(1,)], "the repair")

@@ -940,7 +940,10 @@ class Replicator:
         self._last_publish_flush = asyncio.get_running_loop().time()
         batches, self._publishes = self._publishes, {}
         for key, blocks in batches.items():
-            self._join_publishes(key, blocks)
+            try:
+                self._join_publishes(key, blocks)
+            except Exception:  # a full disk, say: the other batches still go, the heads exchange repairs
+                log.exception("joining %d gossiped entries of %s failed", len(blocks), key[1])
 
     def _join_publishes(self, key: tuple[str, str], blocks: dict[CID, bytes]) -> None:
         peer_id, name = key
