@@ -895,7 +895,9 @@ class Replicator:
             return
         block = message.block
         cid = cid_for_block(block)
-        waiting = self._queued.setdefault(message.db, set())
+        waiting = self._queued.get(message.db)
+        if waiting is None:
+            waiting = self._queued[message.db] = set()
         if cid in waiting or cid in db.log:
             self.counters["duplicates_received"] += 1
             return  # seen already: gossip stops here

@@ -342,13 +342,8 @@ class Database:
         changes = [(first + j, op) for j, op in enumerate(extra) if isinstance(op, AclOp)]
         if changes:
             self.access.add(entry.cid, clock.time, clock.id, changes)
-        # Several rows: their states (read by the capture) written in one statement.
-        states = (
-            self.rows.batch(known=[(c.change.table, c.change.pk, c.state) for c in captured])
-            if len(captured) > 1
-            else contextlib.nullcontext()
-        )
-        with states:
+        # Their states (read by the capture) written in one statement.
+        with self.rows.batch(known=[(c.change.table, c.change.pk, c.state) for c in captured]):
             for item in captured:
                 self._merge_local(item, clock)
         self.changes.flush(entry.cid, entry.author, entry.clock.time, entry.wall)
@@ -731,11 +726,8 @@ class Database:
             self.ids.add(ids, time=entry.clock.time, author=entry.author, cid=entry.cid)
         if rules and self.access.add(entry.cid, entry.clock.time, author, rules):
             self._open_sealed()
-        # Several rows: their states read in one query, written in one statement (one row: plain).
-        batch = (
-            self.rows.batch((c.table, c.pk) for c, _ in rows) if len(rows) > 1 else contextlib.nullcontext()
-        )
-        with batch:
+        # Their states read in one query, written in one statement.
+        with self.rows.batch([(c.table, c.pk) for c, _ in rows]):
             for change, at in rows:
                 self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
                 if self._auto_max and change.insert:

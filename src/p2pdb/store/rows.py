@@ -13,7 +13,7 @@ Statements are built from quoted identifiers only and cached per (table, columns
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -100,15 +100,16 @@ class RowStates:
     @contextmanager
     def batch(
         self,
-        keys: Iterable[tuple[str, Sequence[SqlValue]]] = (),
-        known: Iterable[tuple[str, Sequence[SqlValue], RowState | None]] = (),
+        keys: Sequence[tuple[str, Sequence[SqlValue]]] = (),
+        known: Sequence[tuple[str, Sequence[SqlValue], RowState | None]] = (),
     ) -> Iterator[None]:
         """Read the states of ``keys`` in one query per table (``known``: states the caller read
         already), keep every state read or written in memory, and write the written ones in one
         statement at the end. Inside it, nothing may read ``_p2pdb_rows`` but :meth:`get`; any
         other method writes the pending states first. When the body raises, the pending states
-        are dropped: the caller rolls back."""
-        if self._batch is not None:  # nested: the outer batch writes
+        are dropped: the caller rolls back. For one row it does nothing: its prefetch and
+        ``executemany`` cost more than they save."""
+        if self._batch is not None or len(keys) + len(known) < 2:  # nested: the outer batch writes
             yield
             return
         self._keys = {}
@@ -123,7 +124,7 @@ class RowStates:
             self._keys = None
 
     def _prefetch(
-        self, keys: Iterable[tuple[str, Sequence[SqlValue]]]
+        self, keys: Sequence[tuple[str, Sequence[SqlValue]]]
     ) -> dict[tuple[str, bytes], tuple[RowState | None, bool]]:
         known: dict[tuple[str, bytes], tuple[RowState | None, bool]] = {}
         wanted: dict[str, list[bytes]] = {}
