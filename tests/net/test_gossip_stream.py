@@ -14,7 +14,7 @@ from p2pdb.log import CID, DEFAULT_NETWORK_ID, Clock, Identity, cid_for_block
 from p2pdb.log.entry import create_entry
 from p2pdb.net import replicator as replicator_module
 from p2pdb.net.gossip import Send
-from p2pdb.net.link import connect
+from p2pdb.net.link import Link, connect
 from p2pdb.net.messages import Hello, Publish
 from p2pdb.net.replicator import Replicator
 
@@ -35,6 +35,22 @@ def spy_on(b: Replicator) -> list[tuple[str, Any]]:
     b._dispatch = on_dispatch  # type: ignore[method-assign]
     b._join_from = on_join  # type: ignore[method-assign]
     return events
+
+
+async def attacker_link(b: Replicator, name: str) -> Link:
+    """A link to ``b`` from a new key that replicates database ``name``, once ``b`` counts it as a peer."""
+    attacker = Identity.generate()
+    host, _, port = b.address.rpartition(":")
+    link = await connect(host, int(port), attacker, network_id=DEFAULT_NETWORK_ID)
+    await link.send(Hello(peer_id=attacker.peer_id, listen=[], databases=[name], version=2))
+    await until(lambda: attacker.peer_id in b.peers, "the attacker's link")
+    return link
+
+
+def broken_signature(block: bytes) -> bytes:
+    """``block`` with one bit of its signature flipped."""
+    at = block.index(b"csigX@") + 6  # the signature's first byte
+    return block[:at] + bytes([block[at] ^ 1]) + block[at + 1 :]
 
 
 async def test_a_stream_is_forwarded_on_arrival_and_applied_in_batches() -> None:
@@ -87,14 +103,9 @@ async def test_a_gossiped_entry_that_fails_its_checks_is_not_forwarded() -> None
         run(a, "shop", "INSERT INTO t VALUES (1)")
         entry = a.registry.get("shop").log.heads
         good = a.registry.get("shop").log.get(next(iter(entry))).block
-        at = good.index(b"csigX@") + 6  # the signature's first byte
-        forged = good[:at] + bytes([good[at] ^ 1]) + good[at + 1 :]
+        forged = broken_signature(good)
         events = spy_on(b)
-        attacker = Identity.generate()
-        host, _, port = b.address.rpartition(":")
-        link = await connect(host, int(port), attacker, network_id=DEFAULT_NETWORK_ID)
-        await link.send(Hello(peer_id=attacker.peer_id, listen=[], databases=["shop"], version=2))
-        await until(lambda: attacker.peer_id in b.peers, "the attacker's link")
+        link = await attacker_link(b, "shop")
         await link.send(Publish(db="shop", block=forged))
         await until(lambda: b.counters["entries_rejected"] >= 1, "b's rejection of the forged entry")
         assert not any(kind == "send" and cid == cid_for_block(forged) for kind, cid in events)
@@ -114,17 +125,12 @@ async def test_an_entry_built_on_a_refused_one_is_not_forwarded() -> None:
         good = create_entry(
             a.identity, shop.log.id, Clock(50, a.identity.public_key), list(shop.log.heads), []
         )
-        at = good.block.index(b"csigX@") + 6
-        broken = good.block[:at] + bytes([good.block[at] ^ 1]) + good.block[at + 1 :]
+        broken = broken_signature(good.block)
         child = create_entry(
             a.identity, shop.log.id, Clock(51, a.identity.public_key), [cid_for_block(broken)], []
         )
         events = spy_on(b)
-        attacker = Identity.generate()
-        host, _, port = b.address.rpartition(":")
-        link = await connect(host, int(port), attacker, network_id=DEFAULT_NETWORK_ID)
-        await link.send(Hello(peer_id=attacker.peer_id, listen=[], databases=["shop"], version=2))
-        await until(lambda: attacker.peer_id in b.peers, "the attacker's link")
+        link = await attacker_link(b, "shop")
         await link.send(Publish(db="shop", block=broken))
         await until(lambda: b.counters["entries_rejected"] >= 1, "b's refusal of the broken entry")
         await link.send(Publish(db="shop", block=child.block))

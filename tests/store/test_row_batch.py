@@ -62,8 +62,11 @@ def _origin() -> Database:
     return db
 
 
-def _observe(db: Database) -> tuple[Any, ...]:
+def _observe(db: Database, *, cids: bool = True) -> tuple[Any, ...]:
+    """State hash, rows, row states, change events (with the entries' CIDs unless ``cids`` is
+    False: two nodes writing the same statements sign different entries), conflicts, rejections."""
     canonical = canonical_reader(db.conn)
+    feed = "tbl, op, pk, row, changed" + (", cid" if cids else "")
     return (
         db.state_hash(),
         db.query("SELECT id, n, u FROM t ORDER BY id"),
@@ -72,7 +75,7 @@ def _observe(db: Database) -> tuple[Any, ...]:
             (t, k, canonical(s))
             for t, k, s in db.query("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk")
         ],
-        db.query("SELECT tbl, op, pk, row, changed, cid FROM _p2pdb_changes ORDER BY id"),
+        db.query(f"SELECT {feed} FROM _p2pdb_changes ORDER BY id"),
         db.query("SELECT kind, tbl, pk, subject, cid FROM _p2pdb_conflicts ORDER BY 1, 2, 3, 4, 5"),
         sorted(db.rejected()),
     )
@@ -199,16 +202,7 @@ def _run_local(script: list[tuple[str, list[Any]]], batched: bool) -> tuple[Any,
                 db.write(execute(sql, params))
             except apsw.ConstraintError as exc:  # a UNIQUE clash fails the same way on both
                 errors.append(str(exc))
-    canonical = canonical_reader(db.conn)
-    return (
-        db.state_hash(),
-        db.query("SELECT id, n, u FROM t ORDER BY id"),
-        [
-            (t, k, canonical(s))
-            for t, k, s in db.query("SELECT tbl, pk, state FROM _p2pdb_rows ORDER BY tbl, pk")
-        ],
-        db.query("SELECT tbl, op, pk, row, changed FROM _p2pdb_changes ORDER BY id"),
-    )
+    return _observe(db, cids=False)
 
 
 errors: list[str] = []
