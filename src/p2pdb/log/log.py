@@ -204,10 +204,6 @@ class Log:
         """Integrated, or verified and waiting for its ancestors."""
         return cid in self._nodes or cid in self._pending
 
-    def refused(self, cid: CID) -> bool:
-        """Found invalid (its bytes, or an ancestor's): never integrated, nor anything built on it."""
-        return cid in self._invalid
-
     def clock_of(self, cid: CID) -> Clock:
         return self._nodes[cid].clock
 

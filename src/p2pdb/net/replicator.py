@@ -34,16 +34,7 @@ from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from p2pdb.log import (
-    CID,
-    AccessDenied,
-    Entry,
-    EntryError,
-    Identity,
-    WrongDatabase,
-    cid_for_block,
-    decode_entry,
-)
+from p2pdb.log import CID, AccessDenied, Entry, Identity, WrongDatabase, cid_for_block
 from p2pdb.log.identity import public_key_from_peer_id
 from p2pdb.log.verifier import Verifier
 from p2pdb.net.gossip import GossipState, Send
@@ -84,10 +75,6 @@ HEARTBEAT = 0.2
 JOIN_BUDGET = 0.005
 #: Gossiped entries of one peer and database joined together at most (see _on_publish).
 PUBLISH_BATCH = 64
-#: A gossiped entry that arrives less than STREAM_GAP after the last join of gossiped entries is
-#: part of a stream: it waits COALESCE for others, so that one join takes several (see _on_publish).
-STREAM_GAP = 0.05
-COALESCE = 0.02
 #: Blocks per piece a big batch is verified in by the verifier process (see _on_blocks_paced).
 VERIFY_PIECE = 64
 #: A peer's lag (peer_info, node.json every 2 s, /v1/peers) is counted no further: the count walks
@@ -220,11 +207,6 @@ class Replicator:
         #: Gossiped entries waiting for the end of the loop turn, by (peer id, database).
         self._publishes: dict[tuple[str, str], dict[CID, bytes]] = {}
         self._publish_flush = False
-        self._last_publish_flush = -1e9
-        #: CIDs of the queued gossiped entries, by database (duplicates from other peers stop here).
-        self._queued: dict[str, set[CID]] = {}
-        #: Queued gossiped entries that passed every check on arrival (their joins skip them).
-        self._checked: set[CID] = set()
         #: Checks big batches in another process (None: everything is checked on the event loop).
         self.verifier: Verifier | None = Verifier() if self.options.verify_process else None
 
@@ -772,14 +754,12 @@ class Replicator:
         if unknown:
             self._dispatch(self.gossip.on_ihave(peer.peer_id, message.db, unknown, time.monotonic()))
 
-    def _on_blocks(
-        self, peer: Peer, name: str, blocks: list[bytes], checked: Container[CID] = frozenset()
-    ) -> Database | None:
+    def _on_blocks(self, peer: Peer, name: str, blocks: list[bytes]) -> Database | None:
         """Join a batch at once; returns the database it went to (None: it was not taken)."""
         db = self._blocks_target(peer, name)
         if db is None:
             return None
-        result = self._join_from(peer, db, blocks[:MAX_BATCH_BLOCKS], checked)
+        result = self._join_from(peer, db, blocks[:MAX_BATCH_BLOCKS])
         if result.wanted:
             self._catch_up(peer, name, db, result.wanted)
         return db
@@ -882,82 +862,37 @@ class Replicator:
                 asked[cid] = now
 
     def _on_publish(self, peer: Peer, message: Publish) -> None:
-        """A gossiped entry. It is checked at once (hash, encoding, signature, database, writer,
-        no refused parent) and, if it passes, forwarded at once; storing and applying it waits for the end of the
-        event-loop turn, or ``COALESCE`` when entries stream in (the last join of gossiped entries
-        was less than ``STREAM_GAP`` ago). Entries of one peer and database are then joined
-        together (at most ``PUBLISH_BATCH`` at a time): one store transaction for several entries
-        instead of one each. Forwarding never waits for the apply; the join skips the checks
-        already made (``checked``). An entry that fails them is not forwarded: the join rejects
-        it with its exact error and penalises the peer."""
+        """A gossiped entry. Entries of one peer and database that arrive in the same event-loop
+        turn are joined together at its end (one store transaction for a burst instead of one per
+        entry; at most ``PUBLISH_BATCH`` at a time), then forwarded if they verified."""
         db = self._database(message.db, peer)
         if db is None:
             return
-        block = message.block
-        cid = cid_for_block(block)
-        waiting = self._queued.get(message.db)
-        if waiting is None:
-            waiting = self._queued[message.db] = set()
-        if cid in waiting or cid in db.log:
+        cid = cid_for_block(message.block)
+        key = (peer.peer_id, message.db)
+        queued = self._publishes.get(key)
+        if cid in db.log or (queued is not None and cid in queued):
             self.counters["duplicates_received"] += 1
             return  # seen already: gossip stops here
-        waiting.add(cid)
-        key = (peer.peer_id, message.db)
-        queued = self._publishes.setdefault(key, {})
-        queued[cid] = block
-        if self._verified_now(db, cid, block):
-            self._checked.add(cid)
-            new, sends = self.gossip.on_publish(peer.peer_id, message.db, bytes(cid), block, time.monotonic())
-            if new:
-                self._dispatch(sends)
+        if queued is None:
+            queued = self._publishes[key] = {}
+        queued[cid] = message.block
         if len(queued) >= PUBLISH_BATCH:
             self._join_publishes(key, self._publishes.pop(key))
         elif not self._publish_flush:
             self._publish_flush = True
-            loop = asyncio.get_running_loop()
-            if loop.time() - self._last_publish_flush < STREAM_GAP:
-                loop.call_later(COALESCE, self._flush_publishes)  # a stream: gather a few more
-            else:
-                loop.call_soon(self._flush_publishes)
-
-    @staticmethod
-    def _verified_now(db: Database, cid: CID, block: bytes) -> bool:
-        """Whether a gossiped block passes the checks of :meth:`p2pdb.log.Log.join` that need no
-        more of the log than its database, its writers and the entries it found invalid. An entry
-        built on a refused one is refused too: forwarding it would cost this node the penalty its
-        peers give for it."""
-        log_ = db.log
-        try:
-            entry = decode_entry(block, cid, max_size=log_.max_entry_size)
-        except EntryError:
-            return False
-        return (
-            entry.db == log_.id
-            and db.manifest.can_write(entry.author)
-            and not any(log_.refused(p) for p in entry.parents)
-        )
+            asyncio.get_running_loop().call_soon(self._flush_publishes)
 
     def _flush_publishes(self) -> None:
         self._publish_flush = False
-        self._last_publish_flush = asyncio.get_running_loop().time()
         batches, self._publishes = self._publishes, {}
         for key, blocks in batches.items():
-            try:
-                self._join_publishes(key, blocks)
-            except Exception:  # a full disk, say: the other batches still go, the heads exchange repairs
-                log.exception("joining %d gossiped entries of %s failed", len(blocks), key[1])
+            self._join_publishes(key, blocks)
 
     def _join_publishes(self, key: tuple[str, str], blocks: dict[CID, bytes]) -> None:
         peer_id, name = key
-        checked = self._checked
-        waiting = self._queued.get(name)
-        if waiting is not None:
-            waiting.difference_update(blocks)
         peer = self.peers.get(peer_id)
-        try:
-            db = self._on_blocks(peer, name, list(blocks.values()), checked) if peer is not None else None
-        finally:
-            checked.difference_update(blocks)
+        db = self._on_blocks(peer, name, list(blocks.values())) if peer is not None else None
         if db is None:
             return  # the link closed (or the database went) meanwhile: the heads exchange repairs it
         now = time.monotonic()
@@ -965,7 +900,7 @@ class Replicator:
             if not db.log.holds(cid):
                 continue  # refused (or dropped over the limits): only verified entries go on
             new, sends = self.gossip.on_publish(peer_id, name, bytes(cid), block, now)
-            if new:  # not forwarded on arrival (its checks needed the log's state)
+            if new:
                 self._dispatch(sends)
 
     # -- AUTO_INCREMENT id classes ------------------------------------------------------------------
