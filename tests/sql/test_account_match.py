@@ -60,3 +60,36 @@ def test_match_picks_the_most_specific_host_after_changes(host: str) -> None:
     assert accounts.match("w", host) is accounts.find("w", "%")
     accounts.set_password("w", "two", host)  # creates w@host: more specific than w@%
     assert accounts.match("w", host) is accounts.find("w", host)
+
+
+async def test_global_privileges_follow_grants_and_revokes_of_a_running_session() -> None:
+    """Global privileges (``*.*``) are answered from memory per statement: every change ends that.
+    Each privilege is first asked while granted, so a kept answer would let the statement after the
+    revocation through."""
+    backend = SQLBackend(Registry(Identity.generate(), None, new_database_access="open"), Accounts(None))
+    root = await _session(backend, 1, "root")
+    for statement in (
+        "CREATE DATABASE app",
+        "CREATE TABLE app.t (id INT PRIMARY KEY)",
+        "CREATE USER 'g'@'%' IDENTIFIED BY 'pw'",
+        "GRANT SELECT, INSERT ON *.* TO 'g'@'%'",
+    ):
+        await root.execute(statement, multi=False)
+    user = await _session(backend, 2, "g")
+    assert not await _denied(user, "SELECT * FROM app.t")
+    assert not await _denied(user, "INSERT INTO app.t VALUES (1)")
+    assert await _denied(user, "DELETE FROM app.t")
+    await root.execute("REVOKE SELECT ON *.* FROM 'g'@'%'", multi=False)
+    assert await _denied(user, "SELECT * FROM app.t")
+    assert not await _denied(user, "INSERT INTO app.t VALUES (2)")
+    await root.execute("GRANT DELETE ON *.* TO 'g'@'%'", multi=False)
+    assert not await _denied(user, "DELETE FROM app.t WHERE id = 2")
+    await root.execute("GRANT SELECT ON *.* TO 'g'@'%'", multi=False)
+    assert not await _denied(user, "SELECT * FROM app.t")
+    # A more specific account of the same user now matches this host: it holds nothing.
+    await root.execute("CREATE USER 'g'@'127.0.0.1' IDENTIFIED BY 'pw'", multi=False)
+    assert await _denied(user, "SELECT * FROM app.t")
+    await root.execute("DROP USER 'g'@'127.0.0.1'", multi=False)
+    assert not await _denied(user, "INSERT INTO app.t VALUES (3)")
+    await root.execute("DROP USER 'g'@'%'", multi=False)
+    assert await _denied(user, "INSERT INTO app.t VALUES (4)")

@@ -579,8 +579,7 @@ def authorize(session: SQLSession, lexed: Lexed, kind: str) -> None:
     """Before a statement runs: may the session's account run it on the databases it names?"""
     if kind not in NEEDED or (kind != "SELECT" and _ACCOUNT_STATEMENT.match(lexed.shape)):
         return  # account statements check their own privileges
-    account = session_account(session)
-    if account is not None and account.allows(NEEDED[kind]):
+    if session.backend.accounts.allows_globally(session.user, session.info.peer_host, NEEDED[kind]):
         return
     databases = {session.database} if session.database else set()
     if "." in lexed.shape:

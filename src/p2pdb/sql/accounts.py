@@ -149,6 +149,7 @@ class Accounts:
         self.path = path
         self.accounts: list[UserAccount] = []
         self._matches: dict[tuple[str, str], UserAccount | None] = {}
+        self._global: dict[tuple[str, str, str], bool] = {}
         if path is not None and path.exists():
             self._load(json.loads(path.read_text()))
         if not any(a.user == "root" for a in self.accounts):
@@ -170,8 +171,9 @@ class Accounts:
 
     def save(self) -> None:
         """Persist the accounts; every change to them ends here (it also forgets :meth:`match`'s
-        answers)."""
+        answers and :meth:`allows_globally`'s)."""
         self._matches.clear()
+        self._global.clear()
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,6 +236,19 @@ class Accounts:
             self._matches.clear()
         self._matches[key] = found
         return found
+
+    def allows_globally(self, user: str, peer_host: str, privilege: str) -> bool:
+        """Whether the account of :meth:`match` holds ``privilege`` on ``*.*``. Every statement asks:
+        answers are kept, like :meth:`match`'s, until the accounts change."""
+        key = (user, peer_host, privilege)
+        known = self._global.get(key)
+        if known is None:
+            account = self.match(user, peer_host)
+            known = account is not None and account.allows(privilege)
+            if len(self._global) >= 4096:
+                self._global.clear()
+            self._global[key] = known
+        return known
 
     def lookup(self, user: str, peer_host: str) -> Account | None:
         account = self.match(user, peer_host)

@@ -108,7 +108,7 @@ class SQLBackend:
         #: The heads of a time, by (database, the log's heads then, the time): see version_at.
         self._points: dict[tuple[str, tuple[CID, ...], int], tuple[CID, ...]] = {}
         self._committers: dict[str, GroupCommitter] = {}
-        self._columns: dict[Any, tuple[list[Column], list[Any], Plan]] = {}
+        self._columns: dict[Any, tuple[list[Column], list[Any] | None, Plan]] = {}
         self._connection_ids = itertools.count(1)
         self._status = status or dict
         self._info_schema_key: Any = None
@@ -253,22 +253,26 @@ class SQLBackend:
     def result_set(self, db: Database | None, plan: Plan, lexed: Lexed, rows: list[Any]) -> ResultSet:
         names = plan.names
         description = plan.description or ()
-        first = _representatives(rows, description, plan.types) if rows else None
-        value_types = (
-            tuple(type(v) for v, d in zip(first, description, strict=False) if d[1] is None) if first else ()
-        )
+        untyped = plan.untyped
+        if untyped is None:  # columns SQLite declares no type for: typed by their values
+            untyped = plan.untyped = tuple(i for i, d in enumerate(description) if d[1] is None)
+        first = _representatives(rows, description, plan.types) if rows and untyped else None
+        value_types = tuple(type(first[i]) for i in untyped if i < len(first)) if first else ()
         rendered = tuple(render_name(t, lexed) if t else None for t in names) if names else ()
         key = (id(plan), value_types, rendered, db.catalog.schema_version if db else 0)
         cached = self._columns.get(key)
         if cached is None:
+            if first is None and rows:
+                first = _representatives(rows, description, plan.types)
+            columns, converters = self._build_columns(db, plan, rendered, first)
             # The entry holds the plan itself: while it is cached, no other plan can get its id (a
             # plan built for one statement only, FOR SYSTEM_TIME, was dropped and its id reused).
-            cached = (*self._build_columns(db, plan, rendered, first), plan)
+            cached = (columns, converters if any(c is not None for c in converters) else None, plan)
             if len(self._columns) > 4096:
                 self._columns.clear()
             self._columns[key] = cached
         columns, converters = cached[0], cached[1]
-        if any(c is not None for c in converters):
+        if converters is not None:
             rows = [
                 tuple(
                     v if conv is None or v is None else conv(v)

@@ -129,6 +129,8 @@ class Plan:
     #: with merges, not with schema versions).
     conflicts: bool = False
     description: Any = None
+    #: Positions of the result columns ``description`` declares no type for (set with it).
+    untyped: tuple[int, ...] | None = None
     fallback: bool = False
     #: INSERT ... ON DUPLICATE KEY UPDATE: affected rows are 1 (inserted), 2 (updated) or 0 (unchanged).
     upsert: bool = False

@@ -306,12 +306,14 @@ class SQLSession:
 
     # -- dispatch -------------------------------------------------------------------------------
 
-    async def run(self, lexed: Lexed, text: str, command: str = "Query") -> Result:
+    async def run(self, lexed: Lexed, text: str, command: str = "Query", kind: str | None = None) -> Result:
+        """Run one statement; ``kind`` is ``lexed.kind`` when the caller knows it already."""
         outer = self.running
         running = self.running = self._new_running(text)
         if outer is None:
             self.command, self.since = command, running.started
-        kind = lexed.kind
+        if kind is None:
+            kind = lexed.kind
         try:
             authorize(self, lexed, kind)
             if kind in _DML_KINDS:
@@ -1008,6 +1010,7 @@ class PreparedStatement:
         self.session = session
         self.sql = sql
         self.lexed = lex(sql)
+        self.kind = self.lexed.kind
         count = len(self.lexed.placeholders)
         self._params = [Column("?", FieldType.VAR_STRING) for _ in range(count)]
         self.result_columns: list[Column] = []
@@ -1026,7 +1029,7 @@ class PreparedStatement:
         for position, value in zip(lexed.placeholders, params, strict=True):
             values[position] = mysqltypes.input_value(value)
         bound = Lexed(lexed.shape, values, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars)
-        return [await self.session.run(bound, self.sql, "Execute")]
+        return [await self.session.run(bound, self.sql, "Execute", self.kind)]
 
     def close(self) -> None:
         return None

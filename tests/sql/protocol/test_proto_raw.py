@@ -203,6 +203,35 @@ def test_prepared_type_reuse_and_long_data(client: RawClient) -> None:
     assert isinstance(err, Err) and err.code == 1243
 
 
+def test_parameter_types_follow_every_execution_that_sends_them(client: RawClient) -> None:
+    """Clients resend the type block with each execution; a changed block (another type, or only
+    the unsigned flag) is read anew, an unchanged one and new-params-bound = 0 keep the last."""
+    client.query("CREATE TABLE tv (n INTEGER, v)")
+    stmt_id, _, _ = _prepare(client, "INSERT INTO tv VALUES (?, ?)")
+    tiny = int(FieldType.TINY)
+    executions: list[tuple[list[tuple[int, bytes | None]], bool]] = [
+        ([(FieldType.LONGLONG, struct.pack("<q", 1)), (FieldType.LONGLONG, struct.pack("<q", 7))], True),
+        ([(FieldType.LONGLONG, struct.pack("<q", 2)), (FieldType.LONGLONG, struct.pack("<q", 8))], True),
+        ([(FieldType.LONGLONG, struct.pack("<q", 3)), (FieldType.VAR_STRING, lenenc_str("seven"))], True),
+        ([(FieldType.LONGLONG, struct.pack("<q", 4)), (FieldType.VAR_STRING, lenenc_str("kept"))], False),
+        ([(FieldType.LONGLONG, struct.pack("<q", 5)), (tiny | 0x100, b"\xff")], True),  # unsigned
+        ([(FieldType.LONGLONG, struct.pack("<q", 6)), (tiny, b"\xff")], True),  # the same type, signed
+    ]
+    for params, bound in executions:
+        client.command(Command.STMT_EXECUTE, execute_body(stmt_id, params, bound))
+        assert isinstance(client.reply(), Ok)
+    (rows,) = client.query("SELECT n, v FROM tv ORDER BY n")
+    assert isinstance(rows, Rows)
+    assert [text_row(r) for r in rows.rows] == [
+        [b"1", b"7"],
+        [b"2", b"8"],
+        [b"3", b"seven"],
+        [b"4", b"kept"],
+        [b"5", b"255"],
+        [b"6", b"-1"],
+    ]
+
+
 def test_execute_without_types_is_refused(client: RawClient) -> None:
     stmt_id, _, _ = _prepare(client, "SELECT ?")
     client.command(

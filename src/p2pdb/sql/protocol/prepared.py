@@ -28,12 +28,14 @@ _prepare_ok = struct.Struct("<BIHHBH").pack
 class StatementState:
     """One prepared statement of a connection and what its executions carry over."""
 
-    __slots__ = ("long_data", "long_data_error", "param_count", "stmt", "types")
+    __slots__ = ("long_data", "long_data_error", "param_count", "raw_types", "stmt", "types")
 
     def __init__(self, stmt: PreparedStatement, param_count: int) -> None:
         self.stmt = stmt
         self.param_count = param_count
         self.types: list[tuple[int, bool]] | None = None
+        #: The type block ``types`` was read from (clients resend the same one with every execution).
+        self.raw_types = b""
         self.long_data: dict[int, bytearray] = {}
         self.long_data_error: MySQLError | None = None
 
@@ -160,7 +162,9 @@ def decode_execute(state: StatementState, payload: bytes) -> list[SqlValue]:
             null_bitmap = r.fixed((n + 7) // 8)
             if r.u8() == 1:
                 raw = r.fixed(2 * n)
-                state.types = [(raw[i], bool(raw[i + 1] & 0x80)) for i in range(0, 2 * n, 2)]
+                if raw != state.raw_types or state.types is None:
+                    state.types = [(raw[i], bool(raw[i + 1] & 0x80)) for i in range(0, 2 * n, 2)]
+                    state.raw_types = raw
             if state.types is None:
                 raise MySQLError(ErrorCode.WRONG_ARGUMENTS, "Incorrect arguments to mysqld_stmt_execute")
             values = decode_params(r, state.types, null_bitmap, state.long_data)
