@@ -65,7 +65,8 @@ class ServerThread:
         self.run(lambda: self.server.context.sha2_cache._entries.clear())
 
     def stop(self) -> None:
-        self.server.close()
+        # On the loop's thread: closing uvloop transports from another thread crashes the process.
+        self.run(self.server.close)
         self.call(self.server.wait_closed())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(TIMEOUT)
