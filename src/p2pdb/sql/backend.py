@@ -255,7 +255,9 @@ class SQLBackend:
         description = plan.description or ()
         untyped = plan.untyped
         if untyped is None:  # columns SQLite declares no type for: typed by their values
-            untyped = plan.untyped = tuple(i for i, d in enumerate(description) if d[1] is None)
+            untyped = tuple(i for i, d in enumerate(description) if d[1] is None)
+            if plan.description is not None:  # kept once the plan's description is known
+                plan.untyped = untyped
         first = _representatives(rows, description, plan.types) if rows and untyped else None
         value_types = tuple(type(first[i]) for i in untyped if i < len(first)) if first else ()
         rendered = tuple(render_name(t, lexed) if t else None for t in names) if names else ()
