@@ -1,5 +1,6 @@
-"""Result values converted for MySQL clients (``p2pdb.sql.backend.converted_rows``): the same rows
-as converting every value of every column one by one, for any mix of columns and NULLs."""
+"""Result values for MySQL clients (``p2pdb.sql.backend``): converted rows are the same as converting
+every value of every column one by one, for any mix of columns and NULLs; columns without a declared
+type are typed by their values."""
 
 from __future__ import annotations
 
@@ -9,8 +10,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from p2pdb.log import Identity
 from p2pdb.sql import mysqltypes
-from p2pdb.sql.backend import converted_rows
+from p2pdb.sql.accounts import Accounts
+from p2pdb.sql.backend import SQLBackend, converted_rows
+from p2pdb.sql.lexer import Lexed
+from p2pdb.sql.plan import Plan
+from p2pdb.store.registry import Registry
 
 _CONVERTERS: list[Callable[[Any], Any] | None] = [
     None,
@@ -47,3 +53,15 @@ def test_the_converters_used_above_are_real() -> None:
     assert _CONVERTERS[1] is not None and _CONVERTERS[1]("ab  ") == "ab"
     assert _CONVERTERS[2] is not None and _CONVERTERS[2](3) == "3.00"
     assert mysqltypes.output_converter(mysqltypes.type_from_sqlite_text("INT")) is None
+
+
+def test_columns_without_a_declared_type_follow_their_values_once_the_description_is_known() -> None:
+    """A plan may reach ``result_set`` before its description is read (a write in a transaction):
+    what is computed then must not decide how later results of the plan are typed."""
+    backend = SQLBackend(Registry(Identity.generate(), None, new_database_access="open"), Accounts(None))
+    plan = Plan(sql="", write=False)
+    assert backend.result_set(None, plan, Lexed(""), [(1,)]).columns == []
+    plan.description = (("x", None),)  # SQLite declares no type: the values decide
+    numbers = backend.result_set(None, plan, Lexed(""), [(1,)])
+    texts = backend.result_set(None, plan, Lexed(""), [("a",)])
+    assert numbers.columns[0].type != texts.columns[0].type
