@@ -28,15 +28,17 @@ async def _denied(session: SQLSession, statement: str) -> bool:
     return False
 
 
-async def test_privileges_follow_grants_and_revokes_of_a_running_session() -> None:
+async def _node(*setup: str) -> tuple[SQLBackend, SQLSession]:
+    """A backend with database ``app`` and table ``app.t``, after ``setup`` ran as root; root's session."""
     backend = SQLBackend(Registry(Identity.generate(), None, new_database_access="open"), Accounts(None))
     root = await _session(backend, 1, "root")
-    for statement in (
-        "CREATE DATABASE app",
-        "CREATE TABLE app.t (id INT PRIMARY KEY)",
-        "CREATE USER 'u'@'%' IDENTIFIED BY 'pw'",
-    ):
+    for statement in ("CREATE DATABASE app", "CREATE TABLE app.t (id INT PRIMARY KEY)", *setup):
         await root.execute(statement, multi=False)
+    return backend, root
+
+
+async def test_privileges_follow_grants_and_revokes_of_a_running_session() -> None:
+    backend, root = await _node("CREATE USER 'u'@'%' IDENTIFIED BY 'pw'")
     user = await _session(backend, 2, "u")
     assert await _denied(user, "SELECT * FROM app.t")  # answered once: u@% has no privilege
     await root.execute("GRANT SELECT ON app.* TO 'u'@'%'", multi=False)
@@ -66,15 +68,9 @@ async def test_global_privileges_follow_grants_and_revokes_of_a_running_session(
     """Global privileges (``*.*``) are answered from memory per statement: every change ends that.
     Each privilege is first asked while granted, so a kept answer would let the statement after the
     revocation through."""
-    backend = SQLBackend(Registry(Identity.generate(), None, new_database_access="open"), Accounts(None))
-    root = await _session(backend, 1, "root")
-    for statement in (
-        "CREATE DATABASE app",
-        "CREATE TABLE app.t (id INT PRIMARY KEY)",
-        "CREATE USER 'g'@'%' IDENTIFIED BY 'pw'",
-        "GRANT SELECT, INSERT ON *.* TO 'g'@'%'",
-    ):
-        await root.execute(statement, multi=False)
+    backend, root = await _node(
+        "CREATE USER 'g'@'%' IDENTIFIED BY 'pw'", "GRANT SELECT, INSERT ON *.* TO 'g'@'%'"
+    )
     user = await _session(backend, 2, "g")
     assert not await _denied(user, "SELECT * FROM app.t")
     assert not await _denied(user, "INSERT INTO app.t VALUES (1)")
