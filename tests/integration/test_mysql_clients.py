@@ -354,6 +354,35 @@ class TestSuite:
         assert inserted.lastrowid and updated.lastrowid == inserted.lastrowid
         assert client.value("SELECT LAST_INSERT_ID()") == inserted.lastrowid
 
+    def test_returning_gives_the_written_rows(self, client: Client) -> None:
+        """MariaDB's INSERT/REPLACE/DELETE ... RETURNING: the written rows come back as a result set,
+        in autocommit and in a transaction, and an empty one when none was written. ROW_COUNT() is
+        then -1 (as after a SELECT); LAST_INSERT_ID() moves as for the INSERT alone."""
+        client.execute(
+            "CREATE TABLE kv (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(20) NOT NULL UNIQUE, v INT)"
+        )
+        inserted = client.execute(
+            "INSERT INTO kv (k, v) VALUES (%s, %s), (%s, %s) RETURNING id, k, v * 10 AS ten",
+            ("a", 1, "b", 2),
+        )
+        assert inserted.columns == ["id", "k", "ten"]
+        assert inserted.rows == client.rows("SELECT id, k, v * 10 FROM kv ORDER BY id")
+        assert [r[1:] for r in inserted.rows] == [("a", 10), ("b", 20)]
+        assert client.rows("SELECT LAST_INSERT_ID(), ROW_COUNT()") == [(inserted.rows[0][0], -1)]
+        client.begin()
+        in_transaction = client.execute("INSERT INTO kv (k, v) VALUES (%s, %s) RETURNING k", ("c", 3))
+        client.commit()
+        assert (in_transaction.columns, in_transaction.rows) == (["k"], [("c",)])
+        deleted = client.execute("DELETE FROM kv WHERE k = %s RETURNING k, v", ("a",))
+        assert deleted.rows == [("a", 1)]
+        none = client.execute("DELETE FROM kv WHERE k = %s RETURNING k", ("nosuch",))
+        assert (none.columns, none.rows) == (["k"], [])
+        replaced = client.execute(
+            "REPLACE INTO kv (id, k, v) VALUES (%s, 'b', 7) RETURNING *", (inserted.rows[1][0],)
+        )
+        assert replaced.rows == [(inserted.rows[1][0], "b", 7)]
+        assert client.rows("SELECT k, v FROM kv ORDER BY k") == [("b", 7), ("c", 3)]
+
     def test_replace_affected_rows(self, client: Client) -> None:
         """MySQL counts 1 per inserted row and 1 per row REPLACE deleted for it."""
         client.execute(

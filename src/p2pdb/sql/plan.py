@@ -55,6 +55,8 @@ _TIME_KEYWORDS = frozenset(
     ("CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME", "LOCALTIME", "LOCALTIMESTAMP")
 )
 _LOCKING = re.compile(r"\b(FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE)\b", _I)
+_RETURNING = re.compile(r"\bRETURNING\b", _I)
+_QUOTED_NAME = re.compile(r"`(?:[^`]|``)*`")
 _INFO_SCHEMA = re.compile(r"\b(?:information_schema|performance_schema|mysql)\s*\.", _I)
 _CONFLICTS = re.compile(r"\bP2PDB_CONFLICTS\b", _I)
 _PROCESSLIST = re.compile(r"\bPROCESSLIST\b", _I)
@@ -137,6 +139,9 @@ class Plan:
     #: The statement ends in ``RETURNING <auto column>`` so an upsert that updates reports the
     #: existing row's id (MySQL's insert id); the row is not a result set for the client.
     returning_id: bool = False
+    #: The client's ``INSERT/REPLACE/DELETE ... RETURNING``: the written rows are its result set
+    #: (MariaDB's extension), also when there are none.
+    returning: bool = False
     #: The statement names ``information_schema.PROCESSLIST``: filled from the sessions each time.
     processlist: bool = False
     #: The statement names ``P2PDB_HISTORY``: filled from the change feeds before running.
@@ -317,10 +322,11 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     upsert = (
         kind == "INSERT" and "ON CONFLICT DO UPDATE SET" in sql and "ON CONFLICT DO UPDATE SET" not in shape
     )
+    returning = write and _RETURNING.search(_QUOTED_NAME.sub("", lexed.shape)) is not None
     returning_id = False
     if upsert:
         sql = _only_when_changed(sql)
-        if auto is not None and len(auto.new) + len(auto.check) == 1:
+        if auto is not None and len(auto.new) + len(auto.check) == 1 and not returning:
             sql += f" RETURNING {quote(auto.column)}"
             returning_id = True
     return Plan(
@@ -328,6 +334,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         write=write,
         upsert=upsert,
         returning_id=returning_id,
+        returning=returning,
         source=shape,
         table=table,
         auto=auto,

@@ -555,9 +555,11 @@ class SQLSession:
             return await self._in_transaction(db, plan, bound, lexed)
         if plan.write:
             committer = self.backend.committer(db)
-            changes, row_id = await committer.submit(
+            changes, row_id, returned = await committer.submit(
                 lambda conn: self._exec_write(conn, plan, bound), self.running
             )
+            if returned is not None:
+                return self._returned(db, plan, lexed, returned, row_id or _generated(bound))
             return self._ok_for_write(
                 conn=db.conn,
                 changes=changes,
@@ -621,21 +623,31 @@ class SQLSession:
             bound[name] = value
         bound["__first_auto__"] = values[0]
 
-    def _exec_write(self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]) -> tuple[int, Any]:
-        """Run a write; return MySQL's affected-rows count and, for an upsert, the row's id."""
+    def _exec_write(
+        self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]
+    ) -> tuple[int, Any, list[Any] | None]:
+        """Run a write; return MySQL's affected-rows count, for an upsert the row's id, and the rows
+        of the client's RETURNING clause (None without one)."""
         with self.guarded(conn):
             before = _mark_rowid(conn) if plan.upsert else 0
             cursor = conn.cursor()
+            if plan.returning:
+                seen = _watch_description(cursor, plan)
+                self._execute(cursor, plan, bound)
+                rows = self._fetch(cursor)
+                _keep_description(plan, seen)
+                return conn.changes() + self._replaced, None, rows
             self._execute(cursor, plan, bound)
             if not plan.returning_id:
                 changes = conn.changes() + self._replaced
                 if plan.upsert:
-                    return self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before), None
-                return changes, None
+                    inserted = conn.last_insert_rowid() != before
+                    return self._upsert_affected(changes, inserted=inserted), None, None
+                return changes, None, None
             rows = cursor.fetchall()
             changes = conn.changes()
             affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
-            return affected, rows[0][0] if rows else None
+            return affected, rows[0][0] if rows else None, None
 
     def _upsert_affected(self, changes: int, *, inserted: bool) -> int:
         """MySQL counts an upsert 1 when it inserts, 2 when it updates, 0 when the row is unchanged
@@ -696,6 +708,14 @@ class SQLSession:
             return OkResult(affected_rows=changes, last_insert_id=explicit)
         return OkResult(affected_rows=changes) if changes else _OK
 
+    def _returned(self, db: Database, plan: Plan, lexed: Lexed, rows: list[Any], allocated: Any) -> Result:
+        """INSERT/REPLACE/DELETE ... RETURNING: the rows as a result set, also when there are none.
+        LAST_INSERT_ID() moves as for the write; ROW_COUNT() is -1, as after a SELECT (MariaDB)."""
+        if allocated is not None:
+            self.last_insert_id = int(allocated)
+        self.row_count = -1
+        return self.backend.result_set(db, plan, lexed, rows)
+
     async def _as_of(self, db: Database | None, lexed: Lexed, kind: str) -> Result:
         """A SELECT reading a past version (``FOR SYSTEM_TIME AS OF``, :mod:`.system_time`)."""
         stripped, names = system_time.split(lexed)
@@ -718,18 +738,7 @@ class SQLSession:
         self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any], lexed: Lexed, db: Database | None
     ) -> Result:
         cursor = conn.cursor()
-        description: Any = None
-        if plan.description is None:
-
-            def trace(cur: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
-                nonlocal description
-                try:
-                    description = cur.description_full
-                except apsw.Error:
-                    description = ()
-                return True
-
-            cursor.exec_trace = trace
+        seen = _watch_description(cursor, plan)
         self._execute(cursor, plan, bound)
         rows = self._fetch(cursor)
         limit = self.variables.get("sql_select_limit", _NO_SELECT_LIMIT)
@@ -741,8 +750,7 @@ class SQLSession:
             and not _HAS_LIMIT.search(lexed.shape)
         ):
             rows = rows[:limit]
-        if plan.description is None:
-            plan.description = description if description is not None else ()
+        _keep_description(plan, seen)
         if plan.write and not plan.description:
             changes = conn.changes() + self._replaced
             return self._ok_for_write(
@@ -960,8 +968,11 @@ class SQLSession:
         if plan.write:
             before = _mark_rowid(conn)
             cursor = conn.cursor()
+            seen = _watch_description(cursor, plan) if plan.returning else []
             self._execute(cursor, plan, bound)
             rows = cursor.fetchall()
+            if plan.returning:
+                _keep_description(plan, seen)
             changes = conn.changes()
             affected = changes + self._replaced
             allocated: Any = _generated(bound)
@@ -970,11 +981,14 @@ class SQLSession:
             if plan.returning_id:
                 allocated = (rows[0][0] if rows else None) or allocated
                 rows = []
-            if rows:  # INSERT ... RETURNING
+            # The fingerprint as a replay measures it (_run_recorded): the rows, or the raw count.
+            if rows:
                 recorded.fingerprint = ("r", hashlib.sha256(repr(rows).encode()).digest())
-                result: Result = self.backend.result_set(db, plan, lexed, rows)
             else:
-                recorded.fingerprint = ("w", changes)  # the raw count, as a replay measures it
+                recorded.fingerprint = ("w", changes)
+            if plan.returning:
+                result: Result = self._returned(db, plan, lexed, rows, allocated)
+            else:
                 result = self._ok_for_write(
                     conn=conn, changes=affected, allocated=allocated, explicit=bound.get("__explicit_auto__")
                 )
@@ -1044,6 +1058,28 @@ def _mark_rowid(conn: apsw.Connection) -> int:
     have left any value there)."""
     conn.set_last_insert_rowid(_NO_ROWID)
     return _NO_ROWID
+
+
+def _watch_description(cursor: apsw.Cursor, plan: Plan) -> list[Any]:
+    """While ``plan`` has no description, keep the one of each statement ``cursor`` runs, taken
+    before its first step (a statement that returns no row has none once it ran)."""
+    seen: list[Any] = []
+    if plan.description is None:
+
+        def trace(cur: apsw.Cursor, _sql: str, _bindings: Any) -> bool:
+            try:
+                seen.append(cur.description_full)
+            except apsw.Error:
+                seen.append(())
+            return True
+
+        cursor.exec_trace = trace
+    return seen
+
+
+def _keep_description(plan: Plan, seen: list[Any]) -> None:
+    if plan.description is None:
+        plan.description = seen[-1] if seen else ()
 
 
 def _generated(bound: dict[str, Any]) -> int | None:
