@@ -383,6 +383,19 @@ class TestSuite:
         assert replaced.rows == [(inserted.rows[1][0], "b", 7)]
         assert client.rows("SELECT k, v FROM kv ORDER BY k") == [("b", 7), ("c", 3)]
 
+    def test_row_count_after_writes_and_selects(self, client: Client) -> None:
+        """ROW_COUNT(): the rows the last write changed, -1 after a statement that returned rows.
+        FOUND_ROWS(): the rows of the last SELECT. (A prepared statement is run once when prepared,
+        to describe its columns: that run must not count.)"""
+        client.execute("CREATE TABLE rc (id INT PRIMARY KEY, v INT)")
+        client.execute("INSERT INTO rc VALUES (1, 1), (2, 2)")
+        assert client.value("SELECT ROW_COUNT()") == 2
+        assert client.value("SELECT ROW_COUNT()") == -1  # the SELECT before returned a row
+        client.execute("UPDATE rc SET v = 5 WHERE id = 3")
+        assert client.value("SELECT ROW_COUNT()") == 0
+        assert len(client.rows("SELECT * FROM rc")) == 2
+        assert client.value("SELECT FOUND_ROWS()") == 2
+
     def test_replace_affected_rows(self, client: Client) -> None:
         """MySQL counts 1 per inserted row and 1 per row REPLACE deleted for it."""
         client.execute(

@@ -330,6 +330,8 @@ class SQLSession:
                 self.command, self.since = "Sleep", time.monotonic()
             if running.warnings:
                 self.warnings.extend(running.warnings)
+        if isinstance(result, ResultSet):
+            self.row_count = -1  # ROW_COUNT() after a statement that returned rows
         if running.warnings:
             if isinstance(result, ResultSet):
                 result.warnings = len(self.warnings)
@@ -710,10 +712,9 @@ class SQLSession:
 
     def _returned(self, db: Database, plan: Plan, lexed: Lexed, rows: list[Any], allocated: Any) -> Result:
         """INSERT/REPLACE/DELETE ... RETURNING: the rows as a result set, also when there are none.
-        LAST_INSERT_ID() moves as for the write; ROW_COUNT() is -1, as after a SELECT (MariaDB)."""
+        LAST_INSERT_ID() moves as for the write (ROW_COUNT() is -1, as after any result set)."""
         if allocated is not None:
             self.last_insert_id = int(allocated)
-        self.row_count = -1
         return self.backend.result_set(db, plan, lexed, rows)
 
     async def _as_of(self, db: Database | None, lexed: Lexed, kind: str) -> Result:
