@@ -396,6 +396,24 @@ class TestSuite:
         assert len(client.rows("SELECT * FROM rc")) == 2
         assert client.value("SELECT FOUND_ROWS()") == 2
 
+    def test_like_escapes_and_binary(self, client: Client) -> None:
+        """LIKE as MySQL: backslash escapes _ and % (Django escapes patterns so), LIKE BINARY is
+        case-sensitive (Django's contains/startswith), other text matches case-insensitively, also
+        in UPDATE and DELETE."""
+        client.execute("CREATE TABLE lk (id INT PRIMARY KEY, s VARCHAR(20))")
+        client.execute("INSERT INTO lk VALUES (1, 'a_b'), (2, 'axb'), (3, 'a%b'), (4, 'A_B'), (5, 'Été')")
+        ids = lambda sql, *params: [r[0] for r in client.rows(sql + " ORDER BY id", params or None)]  # noqa: E731
+        assert ids("SELECT id FROM lk WHERE s LIKE %s", "a\\_b") == [1, 4]
+        assert ids("SELECT id FROM lk WHERE s LIKE 'a\\%%b'") == [3]
+        assert ids("SELECT id FROM lk WHERE s NOT LIKE %s", "a\\_b") == [2, 3, 5]
+        assert ids("SELECT id FROM lk WHERE s LIKE BINARY %s", "a\\_%") == [1]
+        assert ids("SELECT id FROM lk WHERE s LIKE BINARY CONCAT('%%', %s, '%%')", "A\\_") == [4]
+        assert ids("SELECT id FROM lk WHERE s LIKE %s", "été") == [5]
+        assert ids("SELECT id FROM lk WHERE s LIKE %s ESCAPE '|'", "a|_b") == [1, 4]
+        assert client.execute("UPDATE lk SET s = 'q' WHERE s LIKE %s", ("a\\%b",)).rowcount == 1
+        assert client.execute("DELETE FROM lk WHERE s LIKE %s", ("A\\_B",)).rowcount == 2
+        assert client.rows("SELECT id, s FROM lk ORDER BY id") == [(2, "axb"), (3, "q"), (5, "Été")]
+
     def test_replace_affected_rows(self, client: Client) -> None:
         """MySQL counts 1 per inserted row and 1 per row REPLACE deleted for it."""
         client.execute(

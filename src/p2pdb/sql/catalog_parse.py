@@ -7,7 +7,6 @@ Python against each result row, with MySQL's case-insensitive string comparison.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import sqlglot
 from sqlglot import expressions as exp
 from sqlglot.errors import ParseError
 
+from p2pdb.sql.like import compile_like
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 
 _TOKEN_RE = re.compile(
@@ -176,25 +176,10 @@ class Cursor:
 # -- LIKE -----------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
-def _like_regex(pattern: str, escape: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == escape and i + 1 < len(pattern):
-            parts.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
-
-
 def like(value: Any, pattern: str, escape: str = "\\") -> bool:
     """MySQL ``value LIKE pattern``: ``%`` any run, ``_`` one character, ``escape`` quotes the next
     character; case-insensitive, as with MySQL's default ``_ci`` collations."""
-    return _like_regex(pattern, escape).fullmatch(_text(value)) is not None
+    return bool(compile_like(pattern, escape, False)(_text(value)))
 
 
 def _text(value: Any) -> str:

@@ -25,6 +25,7 @@ from p2pdb.sql import (
     decimals,
     guard,
     json_functions,
+    like,
     math_functions,
     string_functions,
     temporal,
@@ -385,6 +386,7 @@ def register(conn: apsw.Connection) -> None:
     json_functions.register(conn)
     aggregates.register(conn)
     string_functions.register(conn)
+    like.register(conn)
     time_functions.register(conn)
     math_functions.register(conn)
     conn.create_scalar_function("convert_tz", timezones.convert_tz, 3, deterministic=True)  # type: ignore[arg-type]

@@ -1,0 +1,106 @@
+"""MySQL's LIKE, as SQLite's ``like()`` function (which SQLite calls for every ``x LIKE y``).
+
+SQLite's own LIKE has no escape character unless the statement names one, and folds ASCII letters
+only. MySQL's:
+
+- ``\\`` escapes by default (``'a\\_b'`` matches the three characters ``a_b`` only); ``ESCAPE 'c'``
+  names another character (``ESCAPE ''`` keeps the default, as MySQL without NO_BACKSLASH_ESCAPES).
+  An escape character followed by any character stands for that character; one at the end of the
+  pattern stands for itself.
+- ``_`` is one character and ``%`` any run of them; trailing spaces count (no padding, unlike ``=``).
+- Text matches case-insensitively, as under the default collation (``utf8mb4_general_ci``), with
+  Unicode's simple case folding ('É' matches 'é'). When either side is binary (``LIKE BINARY``,
+  a BLOB), it matches byte for byte, exactly.
+- NULL on any side gives NULL; a number is matched as its text (``123 LIKE '12%'`` is 1).
+
+A column declared with a case-sensitive collation (``utf8mb4_bin``), or a BINARY/VARBINARY column
+holding text, still matches case-insensitively here: SQLite passes neither the column's collation nor
+its MySQL type to the function (docs/mysql-compatibility.md). ``LIKE BINARY`` is exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import apsw
+
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+
+#: The escape character when the statement names none.
+DEFAULT_ESCAPE = "\\"
+#: Text patterns with the default escape, compiled (emptied when full).
+_TEXT_PATTERNS: dict[str, Callable[[str], Any]] = {}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _bytes_text(value: Any) -> str:
+    """``value``'s bytes, one character per byte: binary matching compares bytes."""
+    data = value if isinstance(value, bytes) else _text(value).encode()
+    return data.decode("latin-1")
+
+
+@lru_cache(maxsize=1024)
+def compile_like(pattern: str, escape: str, exact: bool) -> Callable[[str], Any]:
+    """A test of a text against ``pattern`` (``exact``: case-sensitively): truthy when it matches.
+
+    ``%`` at the ends of the pattern become an unanchored search ('%abc%' searches 'abc')."""
+    parts: list[str | None] = []  # a regular expression per pattern character; None for a wildcard %
+    i, n = 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        if escape and char == escape and i + 1 < n:
+            parts.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        parts.append(None if char == "%" else "." if char == "_" else re.escape(char))
+        i += 1
+    start, end = 0, len(parts)
+    while start < end and parts[start] is None:
+        start += 1
+    while end > start and parts[end - 1] is None:
+        end -= 1
+    body = "".join(".*" if part is None else part for part in parts[start:end])
+    regex = re.compile(body, re.DOTALL if exact else re.DOTALL | re.IGNORECASE)
+    if start and end < len(parts):
+        return regex.search
+    if start:
+        return re.compile(body + r"\Z", regex.flags).search
+    return regex.match if end < len(parts) else regex.fullmatch
+
+
+def mysql_like(pattern: Any, value: Any, escape: Any = DEFAULT_ESCAPE) -> int | None:
+    """``value LIKE pattern [ESCAPE escape]`` as MySQL answers it (1, 0 or NULL)."""
+    if type(value) is str and type(pattern) is str and escape == DEFAULT_ESCAPE:  # the usual case
+        test = _TEXT_PATTERNS.get(pattern)
+        if test is None:
+            if len(_TEXT_PATTERNS) >= 1024:
+                _TEXT_PATTERNS.clear()
+            test = _TEXT_PATTERNS[pattern] = compile_like(pattern, DEFAULT_ESCAPE, False)
+        return 1 if test(value) else 0
+    if pattern is None or value is None or escape is None:
+        return None
+    exact = isinstance(pattern, bytes) or isinstance(value, bytes)
+    if exact:
+        text, shape = _bytes_text(value), _bytes_text(pattern)
+    else:
+        text, shape = _text(value), _text(pattern)
+    mark = escape.decode("latin-1") if isinstance(escape, bytes) else _text(escape)
+    if len(mark) > 1:
+        raise MySQLError(ErrorCode.WRONG_ARGUMENTS, "Incorrect arguments to ESCAPE")
+    if not mark:  # ESCAPE '': the default one (MySQL, unless NO_BACKSLASH_ESCAPES)
+        mark = DEFAULT_ESCAPE
+    return 1 if compile_like(shape, mark, exact)(text) else 0
+
+
+def register(conn: apsw.Connection) -> None:
+    """Replace SQLite's LIKE on ``conn`` (both forms: with and without ESCAPE)."""
+    conn.create_scalar_function("like", mysql_like, 2, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("like", mysql_like, 3, deterministic=True)  # type: ignore[arg-type]

@@ -1,0 +1,78 @@
+"""MySQL's LIKE (``p2pdb.sql.like``), the function SQLite calls for every ``x LIKE y``: the same
+answers as a direct definition (a character-by-character matcher) for any text, pattern and escape
+character, through SQLite itself; and the cases SQLite's own LIKE answers differently."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import apsw
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from p2pdb.sql.like import register
+
+_ALPHABET = "aAbB_%\\|é É\n"
+
+
+def _reference(text: str, pattern: str, escape: str, exact: bool) -> bool:
+    """The definition: ``_`` one character, ``%`` any run, the escape character makes the next one
+    literal (at the very end it is itself), letters equal ignoring case unless ``exact``."""
+    tokens: list[tuple[str, str]] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if escape and char == escape and i + 1 < len(pattern):
+            tokens.append(("lit", pattern[i + 1]))
+            i += 2
+            continue
+        tokens.append(("any", "") if char == "%" else ("one", "") if char == "_" else ("lit", char))
+        i += 1
+
+    def same(a: str, b: str) -> bool:
+        return a == b if exact else a.lower() == b.lower()
+
+    @cache
+    def match(t: int, p: int) -> bool:
+        if p == len(tokens):
+            return t == len(text)
+        kind, char = tokens[p]
+        if kind == "any":
+            return any(match(k, p + 1) for k in range(t, len(text) + 1))
+        if t == len(text):
+            return False
+        return (kind == "one" or same(text[t], char)) and match(t + 1, p + 1)
+
+    return match(0, 0)
+
+
+def _connection() -> apsw.Connection:
+    conn = apsw.Connection(":memory:")
+    register(conn)
+    return conn
+
+
+_CONN = _connection()
+_TEXT = st.text(alphabet=_ALPHABET, max_size=8)
+
+
+@settings(max_examples=400)
+@given(_TEXT, _TEXT, st.sampled_from(["\\", "|", "%", "a"]))
+def test_like_answers_as_its_definition(text: str, pattern: str, escape: str) -> None:
+    ((default,),) = _CONN.execute("SELECT ? LIKE ?", (text, pattern)).fetchall()
+    assert default == int(_reference(text, pattern, "\\", exact=False))
+    ((named,),) = _CONN.execute("SELECT ? LIKE ? ESCAPE ?", (text, pattern, escape)).fetchall()
+    assert named == int(_reference(text, pattern, escape, exact=False))
+    ((binary,),) = _CONN.execute("SELECT ? LIKE CAST(? AS BLOB)", (text, pattern)).fetchall()
+    ascii_only = text.isascii() and pattern.isascii()  # bytes: each byte a character
+    if ascii_only:
+        assert binary == int(_reference(text, pattern, "\\", exact=True))
+
+
+def test_where_sqlite_answers_otherwise() -> None:
+    rows = _CONN.execute(
+        "SELECT 'a_b' LIKE 'a\\_b', 'axb' LIKE 'a\\_b', 'a%' LIKE 'a\\%', 'É' LIKE 'é',"
+        " 'abc' LIKE CAST('A%' AS BLOB), 'Abc' LIKE CAST('A%' AS BLOB), 'a ' LIKE 'a',"
+        " 123 LIKE '12%', NULL LIKE 'a', 'a' LIKE NULL, 'a%' LIKE 'a\\%' ESCAPE ''"
+    ).fetchall()
+    assert rows == [(1, 0, 1, 1, 0, 1, 0, 1, None, None, 1)]
