@@ -373,6 +373,22 @@ def fix_node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Add) and isinstance(node.this, exp.Interval):
         amount, unit = _interval(node.this)
         return _call("p2pdb_date_add", node.expression, amount, unit, exp.Literal.number(1))
+    if (
+        isinstance(node, exp.Anonymous)
+        and node.name.upper() in ("ADDDATE", "SUBDATE")
+        and len(node.expressions) == 2
+    ):
+        # ADDDATE(d, INTERVAL n unit) is DATE_ADD; ADDDATE(d, n) adds n days (SUBDATE alike).
+        start, step = node.expressions
+        amount, unit = (
+            _interval(step) if isinstance(step, exp.Interval) else (step, exp.Literal.string("DAY"))
+        )
+        sign = -1 if node.name.upper() == "SUBDATE" else 1
+        return _call("p2pdb_date_add", start, amount, unit, exp.Literal.number(sign))
+    if isinstance(node, exp.Timestamp):  # TIMESTAMP(expr) is a DATETIME; TIMESTAMP(expr, time) adds the time
+        value = _call("p2pdb_cast_datetime", node.this)
+        added = node.args.get("zone")
+        return value if added is None else _call("addtime", value, added)
     if isinstance(node, exp.TimestampDiff):
         return _call("p2pdb_timestampdiff", _unit(node), node.expression, node.this)
     if isinstance(node, exp.Extract):
