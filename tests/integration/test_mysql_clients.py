@@ -437,6 +437,10 @@ class TestSuite:
         assert client.value("SELECT @v") == 5
         client.execute("SET @s = %s", ("it's",))
         assert client.value("SELECT CONCAT(@s, '!')") == "it's!"
+        # A subquery reads the session's tables (it ran where no table exists: error 1146).
+        client.execute("SET @n = (SELECT COUNT(*) FROM t), @m = (SELECT MAX(v) FROM t) + 10")
+        assert client.rows("SELECT @n, @m") == [(1, 11)]
+        client.execute("DO (SELECT COUNT(*) FROM t)")
 
     def test_transaction_commit_is_visible_to_another_connection(
         self, client: Client, connect: Callable[..., Client]

@@ -67,7 +67,12 @@ def _split_top(text: str) -> list[str]:
     return parts
 
 
-def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
+_SUBQUERY = re.compile(r"\bSELECT\b", _I)
+
+
+async def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
+    """The value of ``expr`` (SET's right side, DO's body). An expression with a subquery reads
+    tables: it runs as a SELECT of the session (its database, privileges and transaction)."""
     bare = expr.strip()
     if re.fullmatch(r"[A-Za-z_][\w$]*", bare):
         upper = bare.upper()
@@ -81,6 +86,14 @@ def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
     probe = Lexed(
         f"SELECT {bare}", lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
     )
+    if _SUBQUERY.search(bare):
+        counts = session.row_count, session.found_rows  # what ROW_COUNT() and FOUND_ROWS() see stays
+        try:
+            result = await session.run(probe, f"SELECT {bare}")
+        finally:
+            session.row_count, session.found_rows = counts
+        first = next(iter(result.rows), None) if isinstance(result, ResultSet) else None
+        return first[0] if first else None
     plan = Plan(sql=f"{CLIENT_MARK}SELECT {bare}", write=False, source=f"SELECT {bare}")
     conn = session.backend.scratch
     with session.guarded(conn):
@@ -90,7 +103,7 @@ def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
     return row[0] if row else None
 
 
-def handle_set(session: SQLSession, lexed: Lexed, text: str) -> Result:
+async def handle_set(session: SQLSession, lexed: Lexed, text: str) -> Result:
     body = re.sub(r"^\s*SET\s+", "", lexed.shape, flags=_I)
     upper = body.upper()
     if upper.startswith(("NAMES", "CHARACTER SET", "CHARSET")):
@@ -116,7 +129,7 @@ def handle_set(session: SQLSession, lexed: Lexed, text: str) -> Result:
                 ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{part.strip()[:40]}'"
             )
         target, expr = match.group(1).strip(), match.group(2)
-        value: Any = _evaluate(session, lexed, expr)
+        value: Any = await _evaluate(session, lexed, expr)
         if target.startswith(":u"):
             session.user_vars[lexed.uservars[target[1:]].lower()] = value
             continue
@@ -577,9 +590,9 @@ def handle_kill(session: SQLSession, lexed: Lexed, text: str) -> Result:
     return _OK
 
 
-def handle_do(session: SQLSession, lexed: Lexed, text: str) -> Result:
+async def handle_do(session: SQLSession, lexed: Lexed, text: str) -> Result:
     body = re.sub(r"^\s*DO\s+", "", lexed.shape, flags=_I)
-    _evaluate(session, lexed, body)
+    await _evaluate(session, lexed, body)
     return _OK
 
 
