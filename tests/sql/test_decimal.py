@@ -102,6 +102,38 @@ def test_sum_and_avg_of_decimal_are_exact(prices: Node) -> None:
     assert grouped == [(0, "0.90"), (1, "0.30")]
 
 
+def test_a_decimal_read_as_text_shows_its_scale(prices: Node) -> None:
+    """MySQL reads a DECIMAL as its text at its scale wherever text is wanted: string functions,
+    LIKE, CAST AS CHAR, GROUP_CONCAT, in projections, conditions and writes (SQLite's text of the
+    stored 0.1 is '0.1')."""
+    s = prices.session
+    run(s, "CREATE TABLE d (id INT PRIMARY KEY, amt DECIMAL(6,2), note VARCHAR(30))")
+    run(s, "INSERT INTO d VALUES (1, 2.50, NULL), (2, 3, NULL), (3, 2.50, NULL)")
+    assert rows(
+        s, "SELECT CONCAT('$', amt), CAST(amt AS CHAR), LENGTH(amt), CONCAT(amt + 1) FROM d WHERE id < 3"
+    ) == [
+        ("$2.50", "2.50", 4, "3.50"),
+        ("$3.00", "3.00", 4, "4.00"),
+    ]
+    assert rows(s, "SELECT GROUP_CONCAT(amt ORDER BY id), GROUP_CONCAT(DISTINCT amt) FROM d") == [
+        ("2.50,3.00,2.50", "2.50,3.00")
+    ]
+    assert rows(s, "SELECT id FROM d WHERE amt LIKE '%.50' ORDER BY id") == [(1,), (3,)]
+    assert rows(s, "SELECT id FROM d WHERE CONCAT(amt) = '3.00'") == [(2,)]
+    run(s, "UPDATE d SET note = CONCAT('was ', amt) WHERE id = 2")
+    assert rows(s, "SELECT note FROM d WHERE id = 2") == [("was 3.00",)]
+    assert rows(s, "SELECT CONCAT(2.50), LENGTH(0.10), 1.50 LIKE '%0'") == [("2.50", 4, 1)]
+
+
+def test_group_concat_distinct_with_a_separator(prices: Node) -> None:
+    """SQLite refuses DISTINCT with a second argument: the separator (error 1105 before)."""
+    assert rows(
+        prices.session,
+        "SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty DESC SEPARATOR '|'), GROUP_CONCAT(DISTINCT price"
+        " SEPARATOR '; ') FROM p WHERE id > 8",
+    ) == [("10|9|1", "0.10; 0.20")]
+
+
 def test_avg_of_integers_is_decimal(prices: Node) -> None:
     result = query(prices.session, "SELECT AVG(qty) FROM p")
     assert [tuple(r) for r in result.rows] == [("5.0909",)]

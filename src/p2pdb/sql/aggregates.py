@@ -110,6 +110,34 @@ AGGREGATES: dict[str, Callable[[], Any]] = {
 _SQLGLOT_NAMES = {"bitwise_and_agg": "bit_and", "bitwise_or_agg": "bit_or", "bitwise_xor_agg": "bit_xor"}
 
 
+class _DistinctConcat:
+    """``GROUP_CONCAT(DISTINCT x SEPARATOR s)``: SQLite's DISTINCT aggregates take one argument, so
+    the values are made distinct here (in the order given, an ORDER BY's), then joined by ``s``."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.parts: list[str] = []
+        self.separator = ","
+
+    def step(self, value: Any, separator: Any) -> None:
+        if value is None:
+            return
+        key = _key(value)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.separator = "" if separator is None else str(separator)
+        self.parts.append(value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
+
+    def final(self) -> str | None:
+        return self.separator.join(self.parts) if self.parts else None
+
+
+def _distinct_concat() -> tuple[Any, Any, Any]:
+    state = _DistinctConcat()
+    return state, lambda _ctx, value, separator: state.step(value, separator), lambda _ctx: state.final()
+
+
 def _key(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -131,6 +159,7 @@ def register(conn: apsw.Connection) -> None:
     for name, mysql in _SQLGLOT_NAMES.items():
         conn.create_aggregate_function(name, _factory(AGGREGATES[mysql]), 1)
     conn.create_scalar_function("p2pdb_tuple", distinct_key, -1, deterministic=True)
+    conn.create_aggregate_function("p2pdb_group_concat_distinct", _distinct_concat, 2)
 
 
 # -- statement rewrites -------------------------------------------------------------------------------
@@ -199,7 +228,10 @@ def _arguments(shape: str, start: int) -> tuple[int, int]:
 
 
 def fix_node(node: exp.Expression) -> exp.Expression:
-    """sqlglot's variance nodes as the functions registered here (its SQLite VARIANCE is VAR_SAMP)."""
+    """sqlglot's variance nodes as the functions registered here (its SQLite VARIANCE is VAR_SAMP), and
+    ``GROUP_CONCAT(DISTINCT x [ORDER BY ...] SEPARATOR s)`` as :class:`_DistinctConcat`."""
+    if isinstance(node, exp.GroupConcat):
+        return _group_concat(node)
     names: dict[type[exp.Expression], str] = {
         exp.Variance: "var_samp",
         exp.VariancePop: "var_pop",
@@ -211,3 +243,16 @@ def fix_node(node: exp.Expression) -> exp.Expression:
     if name is None:
         return node
     return exp.Anonymous(this=name, expressions=[node.this])
+
+
+def _group_concat(node: exp.GroupConcat) -> exp.Expression:
+    order = node.this if isinstance(node.this, exp.Order) else None
+    values = order.this if order is not None else node.this
+    separator = node.args.get("separator")
+    if not isinstance(values, exp.Distinct) or len(values.expressions) != 1 or separator is None:
+        return node
+    if isinstance(separator, exp.Literal) and separator.this == ",":
+        node.set("separator", None)  # SQLite's default: DISTINCT stays SQLite's
+        return node
+    last = separator if order is None else exp.Order(this=separator, expressions=order.expressions)
+    return exp.Anonymous(this="p2pdb_group_concat_distinct", expressions=[values.expressions[0], last])

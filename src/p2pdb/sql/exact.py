@@ -822,11 +822,75 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
         return True
     if not tables:
         return kind == "SELECT" and "/" in shape
+    if _TEXT_FUNCTIONS.search(shape) and _scaled_decimals(tables):
+        return True  # a DECIMAL read as text (_decimal_text)
     if kind in ("INSERT", "REPLACE", "UPDATE"):
         return True
     if any(_is_u64(c.extra["mt"]) for s in tables.values() for c in s.columns if c.extra.get("mt")):
         return kind in ("SELECT", "DELETE")
     return kind == "SELECT" and _HINTS.search(shape) is not None
+
+
+#: Where MySQL reads a DECIMAL as its text ('2.50'): string functions (their string argument) and LIKE.
+_TEXT_USES = (
+    exp.Concat, exp.ConcatWs, exp.Pad, exp.Replace, exp.Substring, exp.Length, exp.Upper, exp.Lower,
+    exp.GroupConcat, exp.Left, exp.Right, exp.Trim, exp.Reverse, exp.StrPosition, exp.SubstringIndex,
+    exp.MD5, exp.Repeat, exp.Like,
+)  # fmt: skip
+_CHAR_TYPES = frozenset(
+    (exp.DataType.Type.CHAR, exp.DataType.Type.VARCHAR, exp.DataType.Type.NCHAR, exp.DataType.Type.TEXT)
+)
+_TEXT_FUNCTIONS = re.compile(
+    r"\b(?:CONCAT|CONCAT_WS|LPAD|RPAD|REPLACE|SUBSTR|SUBSTRING|MID|LENGTH|CHAR_LENGTH|UPPER|LOWER|UCASE"
+    r"|LCASE|GROUP_CONCAT|LEFT|RIGHT|TRIM|LTRIM|RTRIM|REVERSE|INSTR|LOCATE|POSITION|SUBSTRING_INDEX|MD5"
+    r"|REPEAT|CAST|CONVERT)\s*\(|\bLIKE\b",
+    re.IGNORECASE,
+)
+
+
+def _scaled_decimals(tables: Mapping[str, TableSpec]) -> bool:
+    """Some column is a DECIMAL with decimals (stored as a number that does not show them)."""
+    for spec in tables.values():
+        for col in spec.columns:
+            mt = col.extra.get("mt") if col.extra else None
+            kind = column_kind(mt) if isinstance(mt, str) else None
+            if kind is not None and kind[0] == "dec" and kind[2] > 0:
+                return True
+    return False
+
+
+def _decimal_text(tree: exp.Expression, rw: _Rewriter) -> None:
+    """A DECIMAL read as text (``CONCAT(d)``, ``CONCAT(d + 1)``, ``d LIKE '2.5%'``, ``CAST(d AS CHAR)``)
+    reads its exact text at its scale, as in MySQL ('2.50'; SQLite's text of the stored 2.5 is '2.5')."""
+    for use in list(tree.find_all(*_TEXT_USES, exp.Cast)):
+        if isinstance(use, (exp.Concat, exp.ConcatWs)):
+            operands = list(use.expressions)
+        elif isinstance(use, exp.Like):
+            operands = [use.this, use.expression]
+        elif isinstance(use, exp.Cast):
+            chars = isinstance(use.to, exp.DataType) and use.to.this in _CHAR_TYPES
+            operands = [use.this] if chars else []
+        else:
+            operands = [use.this]
+        for operand in operands:
+            value = operand
+            while isinstance(value, exp.Order) or (  # GROUP_CONCAT(DISTINCT d ORDER BY ...)
+                isinstance(value, exp.Distinct) and len(value.expressions) == 1
+            ):
+                value = value.this if isinstance(value, exp.Order) else value.expressions[0]
+            if not isinstance(value, exp.Expression):
+                continue
+            kind = rw.typer.kind(value)
+            if kind is None or kind[0] != "dec" or kind[2] == 0:
+                continue
+            if isinstance(value, exp.Placeholder):
+                rw.arg(value)  # a decimal literal: bound as the text it was written as
+                continue
+            if isinstance(value, exp.Column) and value.name.lower() in rw.typer.u64:
+                continue
+            exact = rw.exact(value.copy())
+            value.replace(rw.call("p2pdb_dround", exact, exp.Literal.number(kind[2])))
+            rw.changed = True
 
 
 def _divisions(tree: exp.Expression, rw: _Rewriter) -> None:
@@ -870,6 +934,7 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
         _writes(tree, tables, rw)
     elif not isinstance(tree, exp.Delete):
         return None
+    _decimal_text(tree, rw)
     _coerce(tree, rw)
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
         node.replace(rw.call("mod", node.this, node.expression))
