@@ -85,3 +85,13 @@ def test_type_arguments_stay_types_anywhere_in_a_statement(node: Node) -> None:
     # CAST(... AS DECIMAL(10,2)) in WHERE, CASE and aggregates: the 10 and 2 are no parameters.
     assert rows(s, "SELECT COUNT(*) FROM t WHERE CAST(n AS DECIMAL(10,2)) > 2") == [(3,)]
     assert rows(s, "SELECT MIN(CASE WHEN n > 0 THEN CAST(n AS CHAR(1)) END) FROM t") == [("1",)]
+
+
+def test_adjacent_strings_are_one_literal_and_national_strings_are_strings(node: Node) -> None:
+    """MySQL joins adjacent string literals ('a' 'b' is 'ab') and reads N'x' as a string (both were
+    error 1064)."""
+    s = node.session
+    assert rows(s, "SELECT 'a' 'b' \"c\", N'nat', n'x'") == [("abc", "nat", "x")]
+    assert rows(s, "SELECT id FROM t WHERE g = 'a' '' ORDER BY id") == [(1,), (3,)]
+    assert lex("SELECT 'a', 'b' AS 'c'").params == ["a", "b", "c"]  # separate literals stay apart
+    assert lex("SELECT _binary'a' 'b'").params == [b"ab"]

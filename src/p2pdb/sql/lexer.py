@@ -98,7 +98,19 @@ class Lexed:
 
 _FIRST_WORD = re.compile(r"\s*\(*\s*([A-Za-z]+)")
 # A character set introducer before a literal (``_binary X'00ff'``, as PyMySQL sends bytes).
+_NATIONAL = re.compile(r"(?<![\w$])[Nn]$")
 _INTRODUCER = re.compile(r"(?<![\w$])_(binary|utf8mb4|utf8mb3|utf8|latin1|ascii)\s*$", re.IGNORECASE)
+
+
+def _follows_string(out: list[str], lexed: Lexed) -> bool:
+    """The literal being read comes right after a string literal, only blanks between."""
+    return (
+        len(out) >= 2
+        and not out[-1].strip()
+        and bool(lexed.raw)
+        and lexed.raw[-1][:1] in ("'", '"')
+        and out[-2] == f":p{len(lexed.params)}"
+    )
 
 
 def _text_or_bytes(value: str) -> str | bytes:
@@ -213,6 +225,19 @@ def lex(sql: str) -> Lexed:
             continue
         value: Any
         binary = False
+        if (kind == "sq" or kind == "dq") and _follows_string(out, lexed):
+            # 'a' 'b' is one literal, 'ab' (MySQL concatenates adjacent strings)
+            joined = _unescape(text[1:-1], text[0])
+            previous = lexed.params[-1]
+            out.pop()
+            if isinstance(previous, bytes):
+                lexed.params[-1] = previous + joined.encode("utf-8", "surrogateescape")
+            else:
+                lexed.params[-1] = _text_or_bytes(previous + joined)
+            lexed.raw[-1] += " " + text
+            continue
+        if (kind == "sq" or kind == "dq") and out[-1][-1:] in "Nn" and _NATIONAL.search(out[-1]):
+            out[-1] = out[-1][:-1]  # N'...': a national (utf8) string, a string here
         if kind != "num" and kind != "q" and "_" in out[-1]:
             introducer = _INTRODUCER.search(out[-1])
             if introducer is not None:

@@ -52,7 +52,7 @@ from p2pdb.sql.history import equalities, history_filter
 from p2pdb.sql.information_schema import names_session_tables
 from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.load_data import refuse_server_files
-from p2pdb.sql.plan import Plan, build_plan
+from p2pdb.sql.plan import Plan, build_plan, render_name
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
@@ -72,6 +72,7 @@ _INT64_MAX = 2**63 - 1
 _DIGITS = frozenset("0123456789.")
 _NO_SELECT_LIMIT = 2**64 - 1
 _HAS_LIMIT = re.compile(r"\bLIMIT\b", re.IGNORECASE)
+_SHAPE_PARAM = re.compile(r":[pgu]\d+\b")
 _QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 _OK = OkResult()
 # First keywords of MySQL statements this layer has no handler for: 1235 (not supported yet);
@@ -370,11 +371,22 @@ class SQLSession:
                 f"Deadlock found when trying to get lock; try restarting transaction ({exc})",
             )
         error = to_mysql(exc, self.database)
+        if error.code == ErrorCode.PARSE_ERROR and _SHAPE_PARAM.search(error.message):
+            error = self._unshaped(error, text)
         if error.code == ErrorCode.NO_SUCH_TABLE:
             error = self._waiting_table(error)
         if error.code == ErrorCode.UNKNOWN_ERROR:
             log.debug("statement failed: %s", text[:200], exc_info=True)
         return error
+
+    @staticmethod
+    def _unshaped(error: MySQLError, text: str) -> MySQLError:
+        """SQLite quoted the statement's shape (``near ':p1'``): the client sees its own literals."""
+        try:
+            message = render_name(error.message, lex(text))
+        except IndexError:  # not this statement's parameters
+            return error
+        return MySQLError(error.code, message, error.sqlstate)
 
     def _waiting_table(self, error: MySQLError) -> MySQLError:
         """A missing table whose entries wait for a conflict rule not installed here says so."""
