@@ -521,3 +521,23 @@ def test_a_computed_column_of_mixed_values_is_typed_to_hold_them_all() -> None:
         s, "SELECT CASE WHEN id = 1 THEN n ELSE f END, CASE WHEN id = 1 THEN n ELSE s END FROM t ORDER BY id"
     )
     assert [c.type for c in result.columns] == [5, 253]  # DOUBLE, VAR_STRING: every value fits
+
+
+def test_any_and_all_subqueries(node: Node) -> None:
+    """x op ANY/SOME/ALL (subquery), which SQLite lacks (error 1064 before), as MySQL answers them in
+    a WHERE (as MariaDB answered them): an empty subquery makes ALL true, even for a NULL; a NULL among
+    its rows makes ALL exclude the row."""
+    s = node.session
+    run(s, "CREATE DATABASE q")
+    run(s, "USE q")
+    run(s, "CREATE TABLE a (id INT PRIMARY KEY, g INT, n INT)")
+    run(s, "INSERT INTO a VALUES (1, 1, NULL), (2, 1, 5), (3, 2, 3), (4, NULL, 1), (5, 2, 2)")
+    ids = lambda sql: [r[0] for r in rows(s, sql + " ORDER BY id")]  # noqa: E731
+    assert ids("SELECT id FROM a WHERE n > ALL (SELECT n FROM a WHERE g = 2)") == [2]
+    assert ids("SELECT id FROM a WHERE n = ANY (SELECT n FROM a WHERE g = 1)") == [2]
+    assert ids("SELECT id FROM a WHERE n < SOME (SELECT n FROM a WHERE g = 2)") == [4, 5]
+    assert ids("SELECT id FROM a WHERE n > ALL (SELECT n FROM a WHERE g = 99)") == [1, 2, 3, 4, 5]
+    assert ids("SELECT id FROM a WHERE n >= ALL (SELECT n FROM a)") == []
+    assert ids("SELECT id FROM a x WHERE n > ANY (SELECT n FROM a y WHERE y.g = x.g)") == [3]
+    run(s, "UPDATE a SET g = 9 WHERE n = ANY (SELECT 3)")
+    assert ids("SELECT id FROM a WHERE g = 9") == [3]

@@ -83,4 +83,29 @@ def transpile(shape: str) -> str:
 def _fix_node(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Lock):
         return None  # type: ignore[return-value]  # FOR UPDATE: SQLite serialises writers anyway
+    if isinstance(node, _COMPARISONS) and isinstance(node.expression, (exp.Any, exp.All)):
+        return _quantified(node)
     return temporal.fix_node(aggregates.fix_node(node))
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _quantified(node: exp.Expression) -> exp.Expression:
+    """``x op ANY (query)`` / ``x op ALL (query)`` (SQLite has neither) as EXISTS over the query:
+    ANY holds when some row compares true, ALL when no row compares other than true (a NULL among
+    the rows makes ALL false here where MySQL says NULL: the same in a WHERE)."""
+    quantifier = node.args["expression"]
+    query = quantifier.this.this if isinstance(quantifier.this, exp.Subquery) else quantifier.this
+    if not isinstance(query, exp.Select) or len(query.expressions) != 1:
+        return node
+    inner = query.copy()
+    inner.set("expressions", [exp.alias_(inner.expressions[0], "p2pdb_q")])
+    rows = exp.select("1").from_(
+        exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier("p2pdb_s")))
+    )
+    compared = type(node)(this=node.args["this"].copy(), expression=exp.column("p2pdb_q", table="p2pdb_s"))
+    if isinstance(quantifier, exp.Any):
+        return exp.Exists(this=rows.where(compared))
+    not_true = exp.Not(this=exp.Paren(this=exp.Is(this=exp.Paren(this=compared), expression=exp.true())))
+    return exp.Not(this=exp.Exists(this=rows.where(not_true)))
