@@ -441,6 +441,14 @@ class TestSuite:
         client.execute("SET @n = (SELECT COUNT(*) FROM t), @m = (SELECT MAX(v) FROM t) + 10")
         assert client.rows("SELECT @n, @m") == [(1, 11)]
         client.execute("DO (SELECT COUNT(*) FROM t)")
+        # SELECT ... INTO @variables (error 1064 before): one row in, none leaves them, two refused.
+        client.execute("SELECT v, id INTO @first, @key FROM t WHERE v = 1")
+        client.execute("SELECT v FROM t WHERE v = 99 INTO @first")
+        assert client.rows("SELECT @first, @key") == [(1, inserted.lastrowid)]
+        client.execute("INSERT INTO t (v) VALUES (2)")
+        with pytest.raises(DBError) as many:
+            client.execute("SELECT v INTO @first FROM t")
+        assert many.value.code == 1172
 
     def test_transaction_commit_is_visible_to_another_connection(
         self, client: Client, connect: Callable[..., Client]

@@ -73,6 +73,8 @@ _DIGITS = frozenset("0123456789.")
 _NO_SELECT_LIMIT = 2**64 - 1
 _HAS_LIMIT = re.compile(r"\bLIMIT\b", re.IGNORECASE)
 _SHAPE_PARAM = re.compile(r":[pgu]\d+\b")
+#: ``SELECT ... INTO @a, @b`` (after the projection or at the end), user variables as the lexer names them.
+_INTO_VARIABLES = re.compile(r"\s+INTO\s+(:u\d+(?:\s*,\s*:u\d+)*)(?![\w(])", re.IGNORECASE)
 _QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 _OK = OkResult()
 # First keywords of MySQL statements this layer has no handler for: 1235 (not supported yet);
@@ -517,6 +519,9 @@ class SQLSession:
     async def _dml(self, lexed: Lexed, kind: str) -> Result:
         if kind == "SELECT" and "INTO" in lexed.shape.upper():
             refuse_server_files(lexed.shape)
+            into = _INTO_VARIABLES.search(lexed.shape)
+            if into is not None:
+                return await self._select_into(lexed, into)
         db = self._db_or_none()
         if "." in lexed.shape:
             lexed, db = self._qualified(lexed, db)
@@ -588,6 +593,27 @@ class SQLSession:
         except Offload:
             plan.offload = True
         return await self._read_on_reader(plan, bound, lexed, db)
+
+    async def _select_into(self, lexed: Lexed, into: re.Match[str]) -> Result:
+        """``SELECT ... INTO @a, @b``: the row's values into the user variables (none: warning 1329,
+        the variables unchanged; more than one: error 1172)."""
+        names = [lexed.uservars[part.strip()[1:]].lower() for part in into.group(1).split(",")]
+        shape = lexed.shape[: into.start()] + lexed.shape[into.end() :]
+        query = Lexed(shape, lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars)
+        result = await self._dml(query, "SELECT")
+        if not isinstance(result, ResultSet):
+            raise MySQLError(ErrorCode.PARSE_ERROR, "SELECT ... INTO needs a query that returns rows")
+        rows = list(result.rows)
+        if len(result.columns) != len(names):
+            raise MySQLError(1222, "The used SELECT statements have a different number of columns")
+        if len(rows) > 1:
+            raise MySQLError(1172, "Result consisted of more than one row")
+        if not rows:
+            if self.running is not None:
+                self.running.warn(1329, "No data - zero rows fetched, selected, or processed")
+            return _OK
+        self.user_vars.update(zip(names, rows[0], strict=True))
+        return OkResult(affected_rows=1)
 
     async def _read_anywhere(
         self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any], lexed: Lexed, db: Database | None
