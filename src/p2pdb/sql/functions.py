@@ -31,6 +31,7 @@ from p2pdb.sql import (
     temporal,
     time_functions,
     timezones,
+    user_variables,
 )
 from p2pdb.sql.protocol.errors import ErrorCode
 
@@ -387,6 +388,7 @@ def register(conn: apsw.Connection) -> None:
     aggregates.register(conn)
     string_functions.register(conn)
     like.register(conn)
+    user_variables.register(conn)
     time_functions.register(conn)
     math_functions.register(conn)
     conn.create_scalar_function("convert_tz", timezones.convert_tz, 3, deterministic=True)  # type: ignore[arg-type]

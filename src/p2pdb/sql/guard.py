@@ -131,6 +131,7 @@ class Running:
         "state",
         "stop",
         "text",
+        "variables",
         "warnings",
         "write_limit",
     )
@@ -143,6 +144,7 @@ class Running:
         cte_limit: int = 1000,
         max_value: int = 64 * 1024 * 1024,
         database: str | None = None,
+        variables: dict[str, Any] | None = None,
     ) -> None:
         self.text = text
         self.started = _monotonic()
@@ -154,6 +156,8 @@ class Running:
         self.database = database
         self.state = "executing"
         self.warnings: list[tuple[str, int, str]] | None = None
+        #: The session's user variables, for a statement that assigns them (p2pdb.sql.user_variables).
+        self.variables = variables
 
     def kill(self, reason: int = KILLED) -> None:
         if not self.stop:

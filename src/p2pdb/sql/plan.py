@@ -293,9 +293,10 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     elif kind in ("UPDATE", "DELETE"):
         if kind == "UPDATE":
             shape = _on_update_timestamps(shape, tables)
-        if _LIMIT.search(shape):
+        if _LIMIT.search(shape) or _ORDER_BY.search(shape):
             shape = _limit_by_rowid(shape)
-        if kind == "UPDATE" and changed_rows:
+        if kind == "UPDATE" and changed_rows and "P2PDB_SET_VAR" not in shape.upper():
+            # (not with @v := ...: the condition would assign once more per row)
             shape = _only_changed_rows(shape)
         if is_multi_table(kind, shape):
             shape = rewrite_multi_table(kind, shape)
@@ -476,6 +477,7 @@ def _per_row_ids(tree: exp.Insert, query: Any, columns: list[str], column: str) 
 
 
 _LIMIT = re.compile(r"\bLIMIT\b", _I)
+_ORDER_BY = re.compile(r"\bORDER\s+BY\b", _I)
 
 
 def _limit_by_rowid(shape: str) -> str:
@@ -487,8 +489,15 @@ def _limit_by_rowid(shape: str) -> str:
         tree = sqlglot.parse_one(shape, read="mysql")
     except sqlglot.errors.ParseError:
         return shape
-    if not isinstance(tree, (exp.Delete, exp.Update)) or tree.args.get("limit") is None:
+    if not isinstance(tree, (exp.Delete, exp.Update)):
         return shape
+    if tree.args.get("limit") is None:
+        if tree.args.get("order") is None:
+            return shape
+        # ORDER BY without LIMIT: the order of the writes, which SQLite does not take; its own is
+        # the rowid's (an INTEGER primary key's), what `ORDER BY id` of row-numbering updates asks.
+        tree.set("order", None)
+        return tree.sql(dialect="mysql")
     table = tree.this
     if not isinstance(table, exp.Table) or tree.args.get("from") or tree.args.get("using"):
         return shape

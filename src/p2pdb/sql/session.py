@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import apsw
 
 from p2pdb.schema import ident
-from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones, windows
+from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones, user_variables, windows
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
@@ -52,7 +52,7 @@ from p2pdb.sql.history import equalities, history_filter
 from p2pdb.sql.information_schema import names_session_tables
 from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.load_data import refuse_server_files
-from p2pdb.sql.plan import Plan, build_plan, render_name
+from p2pdb.sql.plan import Plan, build_plan, projection_names, render_name
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
@@ -285,6 +285,7 @@ class SQLSession:
             cte_limit=variables["cte_max_recursion_depth"],
             max_value=variables["max_allowed_packet"],
             database=self.database,
+            variables=self.user_vars,
         )
 
     def _time_limit(self, running: Running, text: str) -> None:
@@ -517,6 +518,11 @@ class SQLSession:
         ), target
 
     async def _dml(self, lexed: Lexed, kind: str) -> Result:
+        assigning: Lexed | None = None
+        if ":=" in lexed.shape:  # @v := ... inside the statement: read and written row by row
+            rewritten = user_variables.rewrite(lexed)
+            if rewritten is not None:
+                assigning, lexed = lexed, rewritten
         if kind == "SELECT" and "INTO" in lexed.shape.upper():
             refuse_server_files(lexed.shape)
             into = _INTO_VARIABLES.search(lexed.shape)
@@ -532,6 +538,8 @@ class SQLSession:
         if system_time.names_system_time(lexed.shape):
             return await self._as_of(db, lexed, kind)
         plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
+        if assigning is not None and kind == "SELECT":
+            plan.names = projection_names(assigning.shape)  # `@n := @n + 1`, as the client wrote it
         if shadowed is not None:
             plan.locking = True  # a temporary table is on the writer connection only
         bound = self.bindings(lexed, plan)

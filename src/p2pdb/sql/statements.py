@@ -80,6 +80,8 @@ async def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
             return 1
         if upper in ("OFF", "FALSE"):
             return 0
+        if upper == "NULL":
+            return None
         if upper == "DEFAULT":
             return None
         return bare  # SET sql_mode = TRADITIONAL, SET time_zone = SYSTEM ...
