@@ -343,6 +343,12 @@ class TestSuite:
         assert client.execute(upsert, ("a", 2)).rowcount == 2  # updated
         assert client.execute(upsert, ("a", 2)).rowcount == 0  # nothing changed
         assert client.rows("SELECT k, v FROM kv") == [("a", 2)]
+        # Several rows: 1 per row inserted, 2 per row updated, 0 per row left as it was.
+        many = (
+            "INSERT INTO kv (k, v) VALUES (%s, %s), (%s, %s), (%s, %s) ON DUPLICATE KEY UPDATE v = VALUES(v)"
+        )
+        assert client.execute(many, ("a", 3, "b", 1, "c", 1)).rowcount == 4
+        assert client.execute(many, ("a", 3, "b", 9, "d", 1)).rowcount == 3
 
     def test_upsert_reports_the_existing_rows_id(self, client: Client) -> None:
         client.execute(

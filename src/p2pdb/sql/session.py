@@ -28,6 +28,7 @@ A statement never holds SQLite's write lock across a client round trip (DESIGN Â
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 import inspect
@@ -35,7 +36,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -676,8 +677,7 @@ class SQLSession:
     ) -> tuple[int, Any, list[Any] | None]:
         """Run a write; return MySQL's affected-rows count, for an upsert the row's id, and the rows
         of the client's RETURNING clause (None without one)."""
-        with self.guarded(conn):
-            before = _mark_rowid(conn) if plan.upsert else 0
+        with self.guarded(conn), _counting(conn, plan) as counts:
             cursor = conn.cursor()
             if plan.returning:
                 seen = _watch_description(cursor, plan)
@@ -689,20 +689,16 @@ class SQLSession:
             if not plan.returning_id:
                 changes = conn.changes() + self._replaced
                 if plan.upsert:
-                    inserted = conn.last_insert_rowid() != before
-                    return self._upsert_affected(changes, inserted=inserted), None, None
+                    return self._upsert_affected(counts), None, None
                 return changes, None, None
             rows = cursor.fetchall()
-            changes = conn.changes()
-            affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
-            return affected, rows[0][0] if rows else None, None
+            return self._upsert_affected(counts), rows[0][0] if rows else None, None
 
-    def _upsert_affected(self, changes: int, *, inserted: bool) -> int:
-        """MySQL counts an upsert 1 when it inserts, 2 when it updates, 0 when the row is unchanged
-        (1 with CLIENT_FOUND_ROWS). SQLite leaves last_insert_rowid() alone when it updates."""
-        if changes == 0:
-            return 1 if self.info.found_rows else 0
-        return 1 if inserted else 2
+    def _upsert_affected(self, counts: _WriteCounts) -> int:
+        """MySQL counts each row an upsert inserts 1, each it updates 2, an unchanged one 0 (a statement
+        that changes nothing: 1 with CLIENT_FOUND_ROWS). SQLite's changes() counts both alike."""
+        affected = counts.inserted + 2 * counts.updated
+        return 1 if affected == 0 and self.info.found_rows else affected
 
     def _execute(self, cursor: apsw.Cursor, plan: Plan, bound: dict[str, Any]) -> None:
         self._replaced = 0
@@ -1013,18 +1009,18 @@ class SQLSession:
     ) -> Result:
         """Run the statement where the transaction's earlier writes are applied."""
         if plan.write:
-            before = _mark_rowid(conn)
             cursor = conn.cursor()
             seen = _watch_description(cursor, plan) if plan.returning else []
-            self._execute(cursor, plan, bound)
-            rows = cursor.fetchall()
+            with _counting(conn, plan) as counts:
+                self._execute(cursor, plan, bound)
+                rows = cursor.fetchall()
             if plan.returning:
                 _keep_description(plan, seen)
             changes = conn.changes()
             affected = changes + self._replaced
             allocated: Any = _generated(bound)
             if plan.upsert:
-                affected = self._upsert_affected(changes, inserted=conn.last_insert_rowid() != before)
+                affected = self._upsert_affected(counts)
             if plan.returning_id:
                 allocated = (rows[0][0] if rows else None) or allocated
                 rows = []
@@ -1096,15 +1092,38 @@ class PreparedStatement:
         return None
 
 
-_NO_ROWID = -(2**63)
+class _WriteCounts:
+    """The rows an upsert inserted and updated in its table."""
+
+    __slots__ = ("inserted", "updated")
+
+    def __init__(self) -> None:
+        self.inserted = 0
+        self.updated = 0
 
 
-def _mark_rowid(conn: apsw.Connection) -> int:
-    """Reset SQLite's last insert rowid to a value no insert gives it, and return that value: after
-    an upsert it tells whether a row was inserted (the store's own inserts, e.g. of id ranges, may
-    have left any value there)."""
-    conn.set_last_insert_rowid(_NO_ROWID)
-    return _NO_ROWID
+@contextlib.contextmanager
+def _counting(conn: apsw.Connection, plan: Plan) -> Iterator[_WriteCounts]:
+    """For an upsert, count by SQLite's update hook what it inserts and updates in its table (its
+    changes() counts both alike, and a multi-row upsert can do both)."""
+    counts = _WriteCounts()
+    if not plan.upsert:
+        yield counts
+        return
+    table = (plan.table or "").lower()
+
+    def hook(op: int, _database: str, name: str, _rowid: int) -> None:
+        if name.lower() == table:
+            if op == apsw.SQLITE_INSERT:
+                counts.inserted += 1
+            elif op == apsw.SQLITE_UPDATE:
+                counts.updated += 1
+
+    conn.set_update_hook(hook)
+    try:
+        yield counts
+    finally:
+        conn.set_update_hook(None)
 
 
 def _watch_description(cursor: apsw.Cursor, plan: Plan) -> list[Any]:
