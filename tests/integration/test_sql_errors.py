@@ -45,6 +45,7 @@ BAD = [
     "SET @@nosuch_variable = 1",
     "SELECT 1 +",
     "SELECT 5 5",
+    "SELECT id FROM t p1, t p2",
     "SELECT v FROM t WHERE v = 'a' 3",
     "SELECT @a @b",
     "UPDATE t SET v = DEFAULT(nosuch)",

@@ -125,6 +125,17 @@ def test_a_decimal_read_as_text_shows_its_scale(prices: Node) -> None:
     assert rows(s, "SELECT CONCAT(2.50), LENGTH(0.10), 1.50 LIKE '%0'") == [("2.50", 4, 1)]
 
 
+def test_round_to_tens_and_hundreds(prices: Node) -> None:
+    """ROUND(x, -n) rounds half up to 10^n (SQLite's round ignores a negative count: 123.0)."""
+    s = prices.session
+    assert rows(s, "SELECT ROUND(123.456, -1), ROUND(155, -1), ROUND(-155, -1), ROUND(555.5, -3)") == [
+        ("120", "160", "-160", "1000")
+    ]
+    assert rows(s, "SELECT ROUND(price * 1000, -2), ROUND(qty * 55, -2) FROM p WHERE id = 9") == [
+        ("100", "500")
+    ]
+
+
 def test_group_concat_distinct_with_a_separator(prices: Node) -> None:
     """SQLite refuses DISTINCT with a second argument: the separator (error 1105 before)."""
     assert rows(

@@ -156,7 +156,8 @@ def _neg(a: Any) -> str | None:
 
 def _round(a: Any, scale: Any) -> str | None:
     x = to_decimal(a)
-    return None if x is None or scale is None else text(x, max(0, min(int(scale), MAX_SCALE)))
+    # a negative scale rounds to tens, hundreds... (ROUND(d, -2)): a whole number
+    return None if x is None or scale is None else text(x, max(-MAX_PRECISION, min(int(scale), MAX_SCALE)))
 
 
 _FAST_LIMIT = 2.0**52  # scaled doubles below this are integers a double holds exactly

@@ -19,6 +19,7 @@ _NO_TABLE = re.compile(r"no such table: (?:main\.)?(\S+)")
 _NO_COLUMN = re.compile(r"no such column: (\S+)|has no column named (\S+)")
 _UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.\"`, ]+)")
 _NOT_NULL = re.compile(r"NOT NULL constraint failed: \S*?\.?(\w+)$")
+_AMBIGUOUS = re.compile(r"ambiguous column name: (?:\w+\.)?(\S+)")
 _EXISTS = re.compile(r"table \"?(\S+?)\"? already exists")
 _INDEX_EXISTS = re.compile(r"index (\S+) already exists")
 _RAISED = re.compile(r"p2pdb-error:(\d{4}):(.*)$", re.S)
@@ -112,6 +113,8 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         if match := _NO_COLUMN.search(message):
             column = match.group(1) or match.group(2)
             return MySQLError(ErrorCode.BAD_FIELD_ERROR, f"Unknown column '{column}' in 'field list'")
+        if match := _AMBIGUOUS.search(message):
+            return MySQLError(1052, f"Column '{match.group(1)}' in field list is ambiguous", "23000")
         if match := _EXISTS.search(message):
             return MySQLError(ErrorCode.TABLE_EXISTS_ERROR, f"Table '{match.group(1)}' already exists")
         if match := _INDEX_EXISTS.search(message):

@@ -188,6 +188,8 @@ class _Typer:
         text = str(node.this) if isinstance(node, exp.Literal) else None
         if isinstance(node, exp.Placeholder) and (index := self.param(node)) is not None:
             text = self.raw[index]
+        if isinstance(node, exp.Neg) and (positive := self.number(node.this)) is not None:
+            return -positive  # ROUND(x, -2)
         return int(text) if text is not None and text.isdigit() else None
 
     def is_text(self, node: exp.Expression) -> bool:
@@ -289,8 +291,12 @@ class _Typer:
         if isinstance(node, (exp.Round, exp.Trunc)):
             inner = self.kind(node.this)
             places = self.number(node.args["decimals"]) if node.args.get("decimals") is not None else 0
+            if places is not None and places < 0 and inner is not None and inner[0] == "int":
+                inner = ("dec", inner[1], 0)  # ROUND(1234, -2): 1200 (SQLite's round ignores it)
             if inner is None or inner[0] != "dec" or places is None:
                 return None
+            if places < 0:  # to tens, hundreds...: whole numbers
+                return _capped(inner[1] - inner[2] + 1, 0)
             return _capped(inner[1] - inner[2] + min(places, MAX_SCALE) + 1, min(places, inner[2]))
         if isinstance(node, exp.Cast):
             to = node.to
@@ -535,6 +541,10 @@ class _Rewriter:
             if isinstance(node, exp.Sum):
                 return self.call("p2pdb_dsum", self.arg(node.this), scale)
             return self.call("p2pdb_davg", self.arg(node.this), scale, exp.Literal.number(kind[2]))
+        if isinstance(node, exp.Round) and node.args.get("decimals") is not None:
+            places = self.typer.number(node.args["decimals"])
+            if places is not None and places < 0:
+                return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(places))
         if isinstance(node, (exp.Cast, exp.Round)):
             return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(kind[2]))
         if isinstance(node, exp.Trunc):  # TRUNCATE(d, n): p2pdb.sql.math_functions

@@ -326,6 +326,9 @@ FUNCTIONS: dict[str, Any] = {
 def register(conn: apsw.Connection) -> None:
     for name, fn in FUNCTIONS.items():
         conn.create_scalar_function(name, fn, -1, deterministic=True)
+    # MySQL's DATE(x): NULL for an invalid date (SQLite's date('2024-02-30') is '2024-03-01'); the
+    # other arities stay SQLite's.
+    conn.create_scalar_function("date", cast_date, 1, deterministic=True)  # type: ignore[arg-type]
 
 
 # -- sqlglot: MySQL nodes to calls of the functions above ---------------------------------------
