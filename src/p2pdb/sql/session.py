@@ -28,7 +28,6 @@ A statement never holds SQLite's write lock across a client round trip (DESIGN Â
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import hashlib
 import inspect
@@ -36,7 +35,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -677,7 +676,7 @@ class SQLSession:
     ) -> tuple[int, Any, list[Any] | None]:
         """Run a write; return MySQL's affected-rows count, for an upsert the row's id, and the rows
         of the client's RETURNING clause (None without one)."""
-        with self.guarded(conn), _counting(conn, plan) as counts:
+        with self.guarded(conn), _WriteCounts(conn, plan) as counts:
             cursor = conn.cursor()
             if plan.returning:
                 seen = _watch_description(cursor, plan)
@@ -1011,7 +1010,7 @@ class SQLSession:
         if plan.write:
             cursor = conn.cursor()
             seen = _watch_description(cursor, plan) if plan.returning else []
-            with _counting(conn, plan) as counts:
+            with _WriteCounts(conn, plan) as counts:
                 self._execute(cursor, plan, bound)
                 rows = cursor.fetchall()
             if plan.returning:
@@ -1093,37 +1092,33 @@ class PreparedStatement:
 
 
 class _WriteCounts:
-    """The rows an upsert inserted and updated in its table."""
+    """The rows an upsert inserted and updated in its table, counted by SQLite's update hook while
+    the statement runs (its changes() counts both alike, and a multi-row upsert can do both). For any
+    other statement it installs nothing."""
 
-    __slots__ = ("inserted", "updated")
+    __slots__ = ("_conn", "_table", "inserted", "updated")
 
-    def __init__(self) -> None:
+    def __init__(self, conn: apsw.Connection, plan: Plan) -> None:
+        self._conn = conn if plan.upsert else None
+        self._table = (plan.table or "").lower()
         self.inserted = 0
         self.updated = 0
 
+    def __enter__(self) -> _WriteCounts:
+        if self._conn is not None:
+            self._conn.set_update_hook(self._hook)
+        return self
 
-@contextlib.contextmanager
-def _counting(conn: apsw.Connection, plan: Plan) -> Iterator[_WriteCounts]:
-    """For an upsert, count by SQLite's update hook what it inserts and updates in its table (its
-    changes() counts both alike, and a multi-row upsert can do both)."""
-    counts = _WriteCounts()
-    if not plan.upsert:
-        yield counts
-        return
-    table = (plan.table or "").lower()
+    def __exit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            self._conn.set_update_hook(None)
 
-    def hook(op: int, _database: str, name: str, _rowid: int) -> None:
-        if name.lower() == table:
+    def _hook(self, op: int, _database: str, name: str, _rowid: int) -> None:
+        if name.lower() == self._table:
             if op == apsw.SQLITE_INSERT:
-                counts.inserted += 1
+                self.inserted += 1
             elif op == apsw.SQLITE_UPDATE:
-                counts.updated += 1
-
-    conn.set_update_hook(hook)
-    try:
-        yield counts
-    finally:
-        conn.set_update_hook(None)
+                self.updated += 1
 
 
 def _watch_description(cursor: apsw.Cursor, plan: Plan) -> list[Any]:
