@@ -342,6 +342,43 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+def substring(value: Any, position: Any, length: Any = None) -> str | bytes | None:
+    """MySQL's SUBSTRING(str, pos[, len]): position 0 gives '' (SQLite's substr starts before the
+    first character), a negative position counts from the end, a length below 1 gives '' (SQLite's
+    takes the characters before the position)."""
+    if value is None or position is None:
+        return None
+    text: str | bytes = value if isinstance(value, (str, bytes)) else _text(value)
+    start, size = _rounded(position), len(text)
+    empty = text[:0]
+    if start == 0 or -start > size:
+        return empty
+    first = start - 1 if start > 0 else size + start
+    if length is None:
+        return text[first:]
+    count = _rounded(length)
+    return text[first : first + count] if count > 0 else empty
+
+
+def _rounded(value: Any) -> int:
+    """An integer argument as MySQL takes a fractional one: rounded half away from zero (1.6 is 2)."""
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(_text(value))
+    except ValueError:
+        return _int(value)
+    whole = int(abs(number) + 0.5)
+    return -whole if number < 0 else whole
+
+
+def _substring_with_length(value: Any, position: Any, length: Any) -> str | bytes | None:
+    return None if length is None else substring(value, position, length)
+
+
 def register(conn: apsw.Connection) -> None:
     for name, fn in FUNCTIONS.items():
         conn.create_scalar_function(name, fn, -1, deterministic=True)
+    for name in ("substr", "substring"):  # SQLite's own have these arities: replaced arity by arity
+        conn.create_scalar_function(name, substring, 2, deterministic=True)  # type: ignore[arg-type]
+        conn.create_scalar_function(name, _substring_with_length, 3, deterministic=True)  # type: ignore[arg-type]
