@@ -780,7 +780,7 @@ class SQLSession:
         self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any], lexed: Lexed, db: Database | None
     ) -> Result:
         cursor = conn.cursor()
-        seen = _watch_description(cursor, plan)
+        seen = _watch_description(cursor, plan) if plan.description is None else None
         self._execute(cursor, plan, bound)
         rows = self._fetch(cursor)
         limit = self.variables.get("sql_select_limit", _NO_SELECT_LIMIT)
@@ -792,7 +792,8 @@ class SQLSession:
             and not _HAS_LIMIT.search(lexed.shape)
         ):
             rows = rows[:limit]
-        _keep_description(plan, seen)
+        if seen is not None:
+            _keep_description(plan, seen)
         if plan.write and not plan.description:
             changes = conn.changes() + self._replaced
             return self._ok_for_write(
