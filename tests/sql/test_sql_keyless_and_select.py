@@ -541,3 +541,19 @@ def test_any_and_all_subqueries(node: Node) -> None:
     assert ids("SELECT id FROM a x WHERE n > ANY (SELECT n FROM a y WHERE y.g = x.g)") == [3]
     run(s, "UPDATE a SET g = 9 WHERE n = ANY (SELECT 3)")
     assert ids("SELECT id FROM a WHERE g = 9") == [3]
+
+
+def test_union_of_parenthesised_queries_with_their_own_limits(node: Node) -> None:
+    """(SELECT ... ORDER BY ... LIMIT 1) UNION (SELECT ...): SQLite takes no parenthesised member
+    (error 1064 before); each member keeps its ORDER BY and LIMIT."""
+    s = node.session
+    run(s, "CREATE TABLE u (id INT PRIMARY KEY)")
+    run(s, "INSERT INTO u VALUES (1), (2), (3)")
+    first_last = (
+        "(SELECT id FROM u ORDER BY id DESC LIMIT 1) UNION ALL (SELECT id FROM u ORDER BY id LIMIT 1)"
+    )
+    assert sorted(rows(s, first_last)) == [(1,), (3,)]
+    assert rows(s, "(SELECT id FROM u) UNION (SELECT id + 10 FROM u) ORDER BY id DESC LIMIT 2") == [
+        (13,),
+        (12,),
+    ]

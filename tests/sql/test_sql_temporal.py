@@ -54,6 +54,9 @@ CASES: list[tuple[str, Any]] = [
     ("SELECT SUBDATE(dt, 1) FROM t WHERE id = 1", "2024-01-30 10:20:30"),
     ("SELECT TIMESTAMP('2024-01-01')", "2024-01-01 00:00:00"),
     ("SELECT DATE('2024-02-30')", None),
+    ("SELECT DATE_ADD(DATE_ADD('2024-01-31', INTERVAL 1 MONTH), INTERVAL 1 DAY)", "2024-03-01"),
+    # DATE_FORMAT in a statement sqlglot translates (INTERVAL): MySQL's %f %i %e, not strftime's
+    ("SELECT DATE_FORMAT(dt + INTERVAL 1 SECOND, '%i:%s %f %e') FROM t WHERE id = 1", "20:31 000000 31"),
     ("SELECT DATE('2024-02-29 10:11:12')", "2024-02-29"),
     ("SELECT TIMESTAMP(d) FROM t WHERE id = 1", "2024-01-31 00:00:00"),
     ("SELECT TIMESTAMP('2024-01-01 23:00:00', '02:30:00')", "2024-01-02 01:30:00"),

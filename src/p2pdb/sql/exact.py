@@ -291,6 +291,8 @@ class _Typer:
         if isinstance(node, (exp.Round, exp.Trunc)):
             inner = self.kind(node.this)
             places = self.number(node.args["decimals"]) if node.args.get("decimals") is not None else 0
+            if places is not None and places < 0 and isinstance(node, exp.Trunc):
+                return None  # TRUNCATE(x, -2): p2pdb.sql.math_functions' own
             if places is not None and places < 0 and inner is not None and inner[0] == "int":
                 inner = ("dec", inner[1], 0)  # ROUND(1234, -2): 1200 (SQLite's round ignores it)
             if inner is None or inner[0] != "dec" or places is None:

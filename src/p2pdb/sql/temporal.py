@@ -392,6 +392,10 @@ def fix_node(node: exp.Expression) -> exp.Expression:
         value = _call("p2pdb_cast_datetime", node.this)
         added = node.args.get("zone")
         return value if added is None else _call("addtime", value, added)
+    if isinstance(node, exp.TimeToStr) and isinstance(node.args.get("format"), exp.Placeholder):
+        # DATE_FORMAT(x, fmt): sqlglot's SQLite form is strftime, whose %f, %i, %e... differ
+        value = node.this.this if isinstance(node.this, exp.TsOrDsToTimestamp) else node.this
+        return _call("date_format", value, node.args["format"])
     if isinstance(node, exp.TimestampDiff):
         return _call("p2pdb_timestampdiff", _unit(node), node.expression, node.this)
     if isinstance(node, exp.Extract):

@@ -75,9 +75,21 @@ def rewrite(shape: str) -> str:
 
 def transpile(shape: str) -> str:
     """sqlglot's translation of a shape (MySQL → SQLite); raises sqlglot errors."""
-    tree = sqlglot.parse_one(shape, read="mysql")
-    tree = tree.transform(_fix_node)
+    tree = _fixed(sqlglot.parse_one(shape, read="mysql"))
     return _collate_literals(tree.sql(dialect="sqlite"))
+
+
+def _fixed(node: exp.Expr) -> exp.Expr:
+    """``node`` with :func:`_fix_node` applied children first, so a fixed node's operands are fixed
+    too (``DATE_FORMAT(d + INTERVAL 1 DAY, ...)``, nested DATE_ADD: sqlglot's ``transform`` does not
+    visit the operands of a node it replaced)."""
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expr):
+            node.set(key, _fixed(value))
+        elif isinstance(value, list):
+            items = [_fixed(v) if isinstance(v, exp.Expr) else v for v in value]
+            node.set(key, [item for item in items if item is not None])
+    return _fix_node(node) if isinstance(node, exp.Expression) else node
 
 
 def _fix_node(node: exp.Expression) -> exp.Expression:
@@ -85,6 +97,13 @@ def _fix_node(node: exp.Expression) -> exp.Expression:
         return None  # type: ignore[return-value]  # FOR UPDATE: SQLite serialises writers anyway
     if isinstance(node, _COMPARISONS) and isinstance(node.expression, (exp.Any, exp.All)):
         return _quantified(node)
+    if isinstance(node, (exp.Union, exp.Except, exp.Intersect)):
+        # (SELECT ... LIMIT 1) UNION (SELECT ...): SQLite takes no parenthesised member; a member
+        # read from its subquery keeps its own ORDER BY and LIMIT
+        for side in ("this", "expression"):
+            member = node.args.get(side)
+            if isinstance(member, exp.Subquery) and isinstance(member.this, exp.Select):
+                node.set(side, exp.select("*").from_(member.copy()))
     return temporal.fix_node(aggregates.fix_node(node))
 
 
