@@ -76,3 +76,14 @@ def test_where_sqlite_answers_otherwise() -> None:
         " 123 LIKE '12%', NULL LIKE 'a', 'a' LIKE NULL, 'a%' LIKE 'a\\%' ESCAPE ''"
     ).fetchall()
     assert rows == [(1, 0, 1, 1, 0, 1, 0, 1, None, None, 1)]
+
+
+def test_many_wildcards_do_not_backtrack() -> None:
+    """A pattern with many % against a long text answers at once. (A first version compiled one
+    regular expression with .* per %: '%a%a%a%a%b' took 118 s against 300 characters, holding the
+    interpreter, a way for one statement to stop a node; this test then outlives pytest's timeout.)"""
+    text = "a" * 20_000
+    ((matched, missed),) = _CONN.execute(
+        "SELECT ? LIKE ?, ? LIKE ?", (text, "%a%a%a%a%a%a%a%a%", text, "%a%a%a%a%a%a%a%a%b")
+    ).fetchall()
+    assert (matched, missed) == (1, 0)

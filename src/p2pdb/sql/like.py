@@ -32,7 +32,7 @@ from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 #: The escape character when the statement names none.
 DEFAULT_ESCAPE = "\\"
 #: Text patterns with the default escape, compiled (emptied when full).
-_TEXT_PATTERNS: dict[str, Callable[[str], Any]] = {}
+_TEXT_PATTERNS: dict[str, Callable[[str], bool]] = {}
 
 
 def _text(value: Any) -> str:
@@ -48,32 +48,48 @@ def _bytes_text(value: Any) -> str:
 
 
 @lru_cache(maxsize=1024)
-def compile_like(pattern: str, escape: str, exact: bool) -> Callable[[str], Any]:
-    """A test of a text against ``pattern`` (``exact``: case-sensitively): truthy when it matches.
+def compile_like(pattern: str, escape: str, exact: bool) -> Callable[[str], bool]:
+    """A test of a text against ``pattern`` (``exact``: case-sensitively).
 
-    ``%`` at the ends of the pattern become an unanchored search ('%abc%' searches 'abc')."""
-    parts: list[str | None] = []  # a regular expression per pattern character; None for a wildcard %
+    The pattern is cut at each ``%`` into pieces of fixed length (characters and ``_``). The first
+    piece must match at the start, the last at the end, and each one between at its leftmost place
+    after the one before: the answer of the definition, in time linear in the pieces' searches. (One
+    regular expression with ``.*`` for each ``%`` backtracks: '%a%a%a%a%b' against a long run of
+    'a' would hold the interpreter for minutes.)"""
+    pieces: list[list[str]] = [[]]  # regular expressions per character, between the % wildcards
     i, n = 0, len(pattern)
     while i < n:
         char = pattern[i]
         if escape and char == escape and i + 1 < n:
-            parts.append(re.escape(pattern[i + 1]))
+            pieces[-1].append(re.escape(pattern[i + 1]))
             i += 2
             continue
-        parts.append(None if char == "%" else "." if char == "_" else re.escape(char))
+        if char == "%":
+            pieces.append([])
+        else:
+            pieces[-1].append("." if char == "_" else re.escape(char))
         i += 1
-    start, end = 0, len(parts)
-    while start < end and parts[start] is None:
-        start += 1
-    while end > start and parts[end - 1] is None:
-        end -= 1
-    body = "".join(".*" if part is None else part for part in parts[start:end])
-    regex = re.compile(body, re.DOTALL if exact else re.DOTALL | re.IGNORECASE)
-    if start and end < len(parts):
-        return regex.search
-    if start:
-        return re.compile(body + r"\Z", regex.flags).search
-    return regex.match if end < len(parts) else regex.fullmatch
+    flags = re.DOTALL if exact else re.DOTALL | re.IGNORECASE
+    if len(pieces) == 1:
+        whole = re.compile("".join(pieces[0]), flags)
+        return lambda text: whole.fullmatch(text) is not None
+    first, last = re.compile("".join(pieces[0]), flags), re.compile("".join(pieces[-1]), flags)
+    middle = [re.compile("".join(piece), flags) for piece in pieces[1:-1] if piece]
+    first_size, last_size = len(pieces[0]), len(pieces[-1])
+
+    def test(text: str) -> bool:
+        if len(text) < first_size + last_size or first.match(text) is None:
+            return False
+        position = first_size
+        for piece in middle:
+            found = piece.search(text, position)
+            if found is None:
+                return False
+            position = found.end()
+        tail = len(text) - last_size
+        return tail >= position and last.fullmatch(text, tail) is not None
+
+    return test
 
 
 def mysql_like(pattern: Any, value: Any, escape: Any = DEFAULT_ESCAPE) -> int | None:
