@@ -10,7 +10,6 @@ import datetime
 import hashlib
 import math
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -218,9 +217,8 @@ def _find_in_set(value: Any, items: Any) -> int | None:
 
 
 def _regexp(pattern: Any, value: Any) -> int | None:
-    if pattern is None or value is None:
-        return None
-    return 1 if re.search(_text(pattern), _text(value), re.IGNORECASE) else 0
+    """``value REGEXP pattern`` (SQLite passes the pattern first): as REGEXP_LIKE, time-limited."""
+    return string_functions.regexp_like(value, pattern)
 
 
 def _hash(algo: str) -> Callable[[Any], str | None]:

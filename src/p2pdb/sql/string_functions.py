@@ -1,9 +1,9 @@
 """MySQL string functions SQLite lacks (or answers differently), as SQLite functions.
 
 ``QUOTE`` and ``FORMAT`` replace SQLite's functions of those names (SQLite's QUOTE doubles quotes and
-its FORMAT is ``printf``). The ``REGEXP_*`` functions use Python's ``re`` (MySQL uses ICU; the common
-syntax is the same) and match case-insensitively unless the match type says ``c``, as MySQL's default
-collation does. ``STRCMP`` compares case-insensitively for the same reason.
+its FORMAT is ``printf``). The ``REGEXP_*`` functions use the ``regex`` package (Python's ``re``
+syntax; MySQL uses ICU, the common syntax is the same) with a time limit per match, and match
+case-insensitively unless the match type says ``c``, as MySQL's default collation does. ``STRCMP`` compares case-insensitively for the same reason.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ import re
 import zlib
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 import apsw
+import regex
+
+from p2pdb.sql.protocol.errors import MySQLError
 
 COLLATION = "utf8mb4_general_ci"  # the server's collation_connection (p2pdb.sql.variables)
 
@@ -175,24 +178,42 @@ def bin_to_uuid(value: Any, swap: Any = 0) -> str | None:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
-def _regex(pattern: Any, match_type: Any = None) -> re.Pattern[str]:
-    flags = re.IGNORECASE
+_T = TypeVar("_T")
+#: Seconds one regular expression may run on one value (MySQL: regexp_time_limit): beyond, error 3699.
+REGEX_TIME_LIMIT = 0.1
+
+
+def _regex(pattern: Any, match_type: Any = None) -> regex.Pattern[str]:
+    """The pattern compiled by ``regex``, whose matching takes a time limit (Python's ``re`` cannot
+    be stopped: ``'(a+)+b'`` against 30 characters holds the interpreter for a minute)."""
+    flags = regex.IGNORECASE
     for char in _text(match_type) if match_type is not None else "":
         if char == "c":
-            flags &= ~re.IGNORECASE
+            flags &= ~regex.IGNORECASE
         elif char == "i":
-            flags |= re.IGNORECASE
+            flags |= regex.IGNORECASE
         elif char == "m":
-            flags |= re.MULTILINE
+            flags |= regex.MULTILINE
         elif char == "n":
-            flags |= re.DOTALL
-    return re.compile(_text(pattern), flags)
+            flags |= regex.DOTALL
+    try:
+        return regex.compile(_text(pattern), flags)
+    except regex.error as exc:
+        raise MySQLError(3685, f"Illegal argument to a regular expression: {exc}") from None
+
+
+def _timed(match: Callable[..., _T], *args: Any) -> _T:
+    """``match(*args)`` within :data:`REGEX_TIME_LIMIT`, the interpreter free meanwhile."""
+    try:
+        return match(*args, concurrent=True, timeout=REGEX_TIME_LIMIT)
+    except TimeoutError:
+        raise MySQLError(3699, "Timeout exceeded in regular expression match.") from None
 
 
 def regexp_like(value: Any, pattern: Any, match_type: Any = None) -> int | None:
     if value is None or pattern is None:
         return None
-    return int(_regex(pattern, match_type).search(_text(value)) is not None)
+    return int(_timed(_regex(pattern, match_type).search, _text(value)) is not None)
 
 
 def _start(text: str, position: Any) -> int:
@@ -204,7 +225,7 @@ def regexp_replace(
 ) -> str | None:
     if value is None or pattern is None or replacement is None:
         return None
-    text, regex = _text(value), _regex(pattern, match_type)
+    text, compiled = _text(value), _regex(pattern, match_type)
     start, which = _start(text, position), _int(occurrence) if occurrence is not None else 0
     template = _text(replacement)
     seen = 0
@@ -220,7 +241,8 @@ def regexp_replace(
             template,
         )
 
-    return text[:start] + regex.sub(substitute, text[start:])
+    replaced: str = _timed(compiled.sub, substitute, text[start:])
+    return text[:start] + replaced
 
 
 def regexp_substr(
@@ -229,9 +251,15 @@ def regexp_substr(
     if value is None or pattern is None:
         return None
     text = _text(value)
-    found = list(_regex(pattern, match_type).finditer(text, _start(text, position)))
+    found = _timed(_all_matches, _regex(pattern, match_type), text, _start(text, position))
     which = max(1, _int(occurrence) if occurrence is not None else 1)
     return found[which - 1].group(0) if len(found) >= which else None
+
+
+def _all_matches(
+    compiled: regex.Pattern[str], text: str, start: int, *, concurrent: bool, timeout: float
+) -> list[regex.Match[str]]:
+    return list(compiled.finditer(text, start, concurrent=concurrent, timeout=timeout))
 
 
 def regexp_instr(
@@ -245,12 +273,13 @@ def regexp_instr(
     if value is None or pattern is None:
         return None
     text = _text(value)
-    found = list(_regex(pattern, match_type).finditer(text, _start(text, position)))
+    found = _timed(_all_matches, _regex(pattern, match_type), text, _start(text, position))
     which = max(1, _int(occurrence) if occurrence is not None else 1)
     if len(found) < which:
         return 0
     match = found[which - 1]
-    return (match.end() if return_option is not None and _int(return_option) else match.start()) + 1
+    index: int = match.end() if return_option is not None and _int(return_option) else match.start()
+    return index + 1
 
 
 def format_number(value: Any, places: Any, locale: Any = None) -> str | None:
