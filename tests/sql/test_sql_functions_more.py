@@ -310,6 +310,9 @@ def test_regular_expressions_are_time_limited_and_checked(node: Node) -> None:
     assert error(node.session, "SELECT REPEAT('a', 5000) REGEXP '(a+)+b'")[0] == 3699
     assert error(node.session, "SELECT REGEXP_SUBSTR(REPEAT('x', 5000), '(x+x+)+y')")[0] == 3699
     assert error(node.session, "SELECT 'a' REGEXP '('")[0] == 3685
+    # JSON_SEARCH's LIKE pattern is matched piece by piece, as LIKE's (no backtracking either)
+    search = "SELECT JSON_SEARCH(JSON_ARRAY(REPEAT('a', 5000)), 'one', '%a%a%a%a%a%a%a%b')"
+    assert rows(node.session, search) == [(None,)]
     assert rows(node.session, "SELECT 'abc' REGEXP '^A', REGEXP_INSTR('x12y345', '[0-9]+', 1, 2)") == [(1, 5)]
 
 

@@ -25,6 +25,7 @@ import apsw
 
 from p2pdb.sql import json_path
 from p2pdb.sql.json_path import dump, find, loads, parse_path
+from p2pdb.sql.like import compile_like
 from p2pdb.sql.protocol.errors import MySQLError
 
 MARK = b"\x00p2pdb-json\x00"
@@ -393,12 +394,13 @@ def json_search(document: Any, one_or_all: Any, search: Any, escape: Any = None,
         return None
     data = doc(document, 1, "json_search")
     mode = _one_or_all(one_or_all, "json_search")
-    pattern = _like(_text(search), _text(escape) if escape not in (None, "") else "\\")
+    # JSON strings compare as utf8mb4_bin: exactly; matched piece by piece (p2pdb.sql.like)
+    matches = compile_like(_text(search), _text(escape) if escape not in (None, "") else "\\", True)
     hits: list[str] = []
     for legs in [_legs(p) for p in paths] or [[]]:
         for start, item in find(data, legs):
             for where, text in _walk(item, start):
-                if isinstance(text, str) and pattern.fullmatch(text) and where not in hits:
+                if isinstance(text, str) and matches(text) and where not in hits:
                     hits.append(where)
     if not hits:
         return None
@@ -415,20 +417,6 @@ def _walk(data: Any, where: str) -> list[tuple[str, Any]]:
         for index, child in enumerate(data):
             out.extend(_walk(child, f"{where}[{index}]"))
     return out
-
-
-def _like(pattern: str, escape: str) -> re.Pattern[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == escape and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)  # JSON strings compare as utf8mb4_bin
 
 
 def member_of(item: Any, array: Any) -> int | None:
