@@ -136,6 +136,18 @@ def test_round_to_tens_and_hundreds(prices: Node) -> None:
     ]
 
 
+def test_window_values_and_abs_of_decimals_are_decimals(prices: Node) -> None:
+    """LAG/LEAD/FIRST_VALUE/LAST_VALUE/NTH_VALUE of a DECIMAL and ABS of one are DECIMALs with its
+    scale (they were DOUBLEs: 0.1, not 0.10)."""
+    s = prices.session
+    result = query(
+        s, "SELECT LAG(price) OVER (ORDER BY id), ABS(-price), ABS(price * 3) FROM p WHERE id <= 2"
+    )
+    assert [tuple(r) for r in result.rows] == [(None, "0.10", "0.30"), ("0.10", "0.10", "0.30")]
+    assert [(c.type, c.decimals) for c in result.columns] == [(FieldType.NEWDECIMAL, 2)] * 3
+    assert rows(s, "SELECT FIRST_VALUE(price) OVER (ORDER BY id DESC) FROM p WHERE id = 11") == [("0.20",)]
+
+
 def test_group_concat_distinct_with_a_separator(prices: Node) -> None:
     """SQLite refuses DISTINCT with a second argument: the separator (error 1105 before)."""
     assert rows(

@@ -236,6 +236,11 @@ class _Typer:
             return self.kind(node.expressions[0])
         if isinstance(node, exp.Window) and isinstance(node.this, (exp.Sum, exp.Avg, exp.Min, exp.Max)):
             return self.kind(node.this)  # SUM(x) OVER (...): typed as the aggregate, computed by SQLite
+        if isinstance(node, exp.Window) and isinstance(node.this, _VALUE_WINDOWS):
+            return self.kind(node.this.this)  # LAG(price) OVER (...): the value of another row
+        if isinstance(node, exp.Abs):
+            inner = self.kind(node.this)
+            return inner if inner is not None and inner[0] in ("dec", "int") else None
         if isinstance(node, exp.Neg):
             return self.kind(node.this)
         if isinstance(node, (exp.Add, exp.Sub)) and isinstance(node.expression, exp.Interval):
@@ -390,6 +395,8 @@ def _unify(kinds: list[Kind]) -> Kind:
 
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ)
+#: Window functions whose value is one of another row's: typed as their argument.
+_VALUE_WINDOWS = (exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue)
 _TEXT_TYPE = re.compile(r"^\s*(?:var)?char\b|^\s*(?:tiny|medium|long)?text\b|^\s*(?:enum|set)\s*\(", re.I)
 
 
@@ -549,6 +556,9 @@ class _Rewriter:
                 return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(places))
         if isinstance(node, (exp.Cast, exp.Round)):
             return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(kind[2]))
+        if isinstance(node, exp.Abs):  # ABS of an exact value, exact
+            node.set("this", self.arg(node.this))
+            return self.call("p2pdb_dround", node, exp.Literal.number(kind[2]))
         if isinstance(node, exp.Trunc):  # TRUNCATE(d, n): p2pdb.sql.math_functions
             return self.call("p2pdb_dtrunc", self.arg(node.this), exp.Literal.number(kind[2]))
         return node
@@ -812,7 +822,8 @@ def _mixed(raw: Sequence[str], tables: Mapping[str, TableSpec]) -> bool:
 
 
 _HINTS = re.compile(
-    r"[-+*/.%]|\b(?:SUM|AVG|MIN|MAX|CAST|NULLIF|CASE|DIV|COALESCE|IFNULL|ROUND|TRUNCATE)\b|\bIF\s*\(",
+    r"[-+*/.%]|\b(?:SUM|AVG|MIN|MAX|CAST|NULLIF|CASE|DIV|COALESCE|IFNULL|ROUND|TRUNCATE|ABS|LAG|LEAD"
+    r"|FIRST_VALUE|LAST_VALUE|NTH_VALUE)\b|\bIF\s*\(",
     re.IGNORECASE,
 )
 #: Functions whose MySQL result is a DATE, DATETIME or TIME (typed by :meth:`_Typer._temporal`).
