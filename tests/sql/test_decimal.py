@@ -161,6 +161,8 @@ def test_avg_of_integers_is_decimal(prices: Node) -> None:
     result = query(prices.session, "SELECT AVG(qty) FROM p")
     assert [tuple(r) for r in result.rows] == [("5.0909",)]
     assert result.columns[0].type == FieldType.NEWDECIMAL
+    # COUNT is a BIGINT: divided, a DECIMAL (it was a DOUBLE: 5.5 and 5.090909...)
+    assert rows(prices.session, "SELECT COUNT(*) / 2, SUM(qty) / COUNT(*) FROM p") == [("5.5000", "5.0909")]
 
 
 def test_decimal_column_arithmetic(prices: Node) -> None:

@@ -236,6 +236,8 @@ class _Typer:
             return self.kind(node.expressions[0])
         if isinstance(node, exp.Window) and isinstance(node.this, (exp.Sum, exp.Avg, exp.Min, exp.Max)):
             return self.kind(node.this)  # SUM(x) OVER (...): typed as the aggregate, computed by SQLite
+        if isinstance(node, exp.Count):
+            return ("int", 19, 0)  # a BIGINT: COUNT(*) / 2 is the DECIMAL 1.5000, as in MySQL
         if isinstance(node, exp.Window) and isinstance(node.this, _VALUE_WINDOWS):
             return self.kind(node.this.this)  # LAG(price) OVER (...): the value of another row
         if isinstance(node, exp.Abs):
