@@ -420,6 +420,21 @@ class TestSuite:
         assert client.execute("DELETE FROM lk WHERE s LIKE %s", ("A\\_B",)).rowcount == 2
         assert client.rows("SELECT id, s FROM lk ORDER BY id") == [(2, "axb"), (3, "q"), (5, "Été")]
 
+    def test_last_insert_id_of_an_expression(self, client: Client) -> None:
+        """LAST_INSERT_ID(expr) sets what LAST_INSERT_ID() and the OK packet report: the sequence
+        table idiom and the upsert that returns the existing row's id (error 1305 and 1064 before)."""
+        client.execute("CREATE TABLE seq (id INT NOT NULL)")
+        client.execute("INSERT INTO seq VALUES (100)")
+        bumped = client.execute("UPDATE seq SET id = LAST_INSERT_ID(id + 1)")
+        assert (bumped.rowcount, bumped.lastrowid) == (1, 101)
+        assert client.value("SELECT LAST_INSERT_ID()") == 101
+        client.execute("CREATE TABLE kv (id INT AUTO_INCREMENT PRIMARY KEY, k VARCHAR(5) UNIQUE)")
+        first = client.execute("INSERT INTO kv (k) VALUES ('a')").lastrowid
+        client.execute("INSERT INTO kv (k) VALUES ('b')")
+        again = "INSERT INTO kv (k) VALUES ('a') ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)"
+        assert client.execute(again).lastrowid == first
+        assert client.value("SELECT LAST_INSERT_ID()") == first
+
     def test_replace_affected_rows(self, client: Client) -> None:
         """MySQL counts 1 per inserted row and 1 per row REPLACE deleted for it."""
         client.execute(

@@ -126,6 +126,7 @@ class Running:
         "cte_limit",
         "database",
         "deadline",
+        "insert_id",
         "max_value",
         "started",
         "state",
@@ -158,6 +159,8 @@ class Running:
         self.warnings: list[tuple[str, int, str]] | None = None
         #: The session's user variables, for a statement that assigns them (p2pdb.sql.user_variables).
         self.variables = variables
+        #: LAST_INSERT_ID(expr)'s value, the session's next LAST_INSERT_ID() (None: not called).
+        self.insert_id: int | None = None
 
     def kill(self, reason: int = KILLED) -> None:
         if not self.stop:

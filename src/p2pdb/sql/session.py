@@ -336,6 +336,10 @@ class SQLSession:
                 self.warnings.extend(running.warnings)
         if isinstance(result, ResultSet):
             self.row_count = -1  # ROW_COUNT() after a statement that returned rows
+        if running.insert_id is not None:  # LAST_INSERT_ID(expr) ran
+            self.last_insert_id = running.insert_id
+            if isinstance(result, OkResult):
+                result = OkResult(result.affected_rows, running.insert_id, result.warnings, result.info)
         if running.warnings:
             if isinstance(result, ResultSet):
                 result.warnings = len(self.warnings)

@@ -84,10 +84,28 @@ def _expression_end(text: str, start: int) -> int:
 
 
 def register(conn: apsw.Connection) -> None:
-    """``p2pdb_get_var`` and ``p2pdb_set_var`` on ``conn`` (not deterministic: a value per row)."""
+    """``p2pdb_get_var``, ``p2pdb_set_var`` and MySQL's ``LAST_INSERT_ID(expr)`` on ``conn`` (not
+    deterministic: a value per row)."""
     g = guard.guard_of(conn)
     conn.create_scalar_function("p2pdb_get_var", _getter(g), 1, deterministic=False)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_set_var", _setter(g), 2, deterministic=False)  # type: ignore[arg-type]
+    conn.create_scalar_function("last_insert_id", _insert_id(g), 1, deterministic=False)  # type: ignore[arg-type]
+
+
+def _insert_id(g: guard.ConnGuard) -> Callable[[Any], Any]:
+    """``LAST_INSERT_ID(expr)``: ``expr``, which the session's next ``LAST_INSERT_ID()`` and this
+    statement's OK packet report (``UPDATE seq SET id = LAST_INSERT_ID(id + 1)``)."""
+
+    def remember(value: Any) -> Any:
+        running = g.current
+        if running is not None and value is not None:
+            try:
+                running.insert_id = int(value)
+            except (TypeError, ValueError):
+                running.insert_id = 0
+        return value
+
+    return remember
 
 
 def _variables(g: guard.ConnGuard) -> dict[str, Any]:
