@@ -48,3 +48,21 @@ def test_numbering_update_and_nested_assignments(node: Node) -> None:
     assert rows(s, "SELECT id, cnt FROM k ORDER BY id") == [(1, 1), (2, 2), (3, 3)]
     assert rows(s, "SELECT @n, @a := @b := 7, @a, @b") == [(3, 7, 7, 7)]
     assert rows(s, "SELECT @m := (SELECT MAX(cnt) FROM k), @m + 1") == [(3, 4)]
+
+
+def test_a_transaction_commits_what_its_assignments_showed(node: Node) -> None:
+    """A transaction's writes are replayed (at COMMIT, and to rebuild its view): a statement that
+    assigns variables must write again what it wrote the first time, from the variables it started
+    with, and leave the session's variables as the client saw them (it wrote 29, 30 and 62 here)."""
+    s = node.session
+    run(s, "BEGIN")
+    run(s, "UPDATE k SET cnt = cnt + 1 WHERE id = 1")
+    run(s, "SET @n = 10")
+    run(s, "UPDATE k SET cnt = (@n := @n + 1) ORDER BY id")
+    assert run(s, "UPDATE k SET cnt = LAST_INSERT_ID(cnt * 2) WHERE id = 3").last_insert_id == 26
+    run(s, "INSERT INTO k VALUES (4, 'd', 0)")
+    seen = rows(s, "SELECT id, cnt FROM k ORDER BY id")
+    assert seen == [(1, 11), (2, 12), (3, 26), (4, 0)]
+    run(s, "COMMIT")
+    assert rows(s, "SELECT id, cnt FROM k ORDER BY id") == seen
+    assert rows(s, "SELECT @n, LAST_INSERT_ID()") == [(13, 26)]

@@ -142,6 +142,9 @@ class Plan:
     #: The client's ``INSERT/REPLACE/DELETE ... RETURNING``: the written rows are its result set
     #: (MariaDB's extension), also when there are none.
     returning: bool = False
+    #: The statement changes session values as it runs (``@v := ...``, ``LAST_INSERT_ID(expr)``); None
+    #: until a transaction first asks (p2pdb.sql.session, replays).
+    effects: bool | None = None
     #: The statement names ``information_schema.PROCESSLIST``: filled from the sessions each time.
     processlist: bool = False
     #: The statement names ``P2PDB_HISTORY``: filled from the change feeds before running.

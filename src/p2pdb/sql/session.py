@@ -73,6 +73,8 @@ _DIGITS = frozenset("0123456789.")
 _NO_SELECT_LIMIT = 2**64 - 1
 _HAS_LIMIT = re.compile(r"\bLIMIT\b", re.IGNORECASE)
 _SHAPE_PARAM = re.compile(r":[pgu]\d+\b")
+#: A statement that changes session values as it runs (user variables, LAST_INSERT_ID(expr)).
+_EFFECTS = re.compile(r"\bP2PDB_SET_VAR\s*\(|\bLAST_INSERT_ID\s*\(\s*[^\s)]", re.IGNORECASE)
 #: ``SELECT ... INTO @a, @b`` (after the projection or at the end), user variables as the lexer names them.
 _INTO_VARIABLES = re.compile(r"\s+INTO\s+(:u\d+(?:\s*,\s*:u\d+)*)(?![\w(])", re.IGNORECASE)
 _QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
@@ -123,6 +125,9 @@ class Recorded:
     bindings: dict[str, Any]
     check: bool
     fingerprint: Any = None
+    #: The session's user variables before the statement ran, when it assigns some (``@v := ...``,
+    #: ``LAST_INSERT_ID(expr)``): a replay runs on a copy of them, so it writes what the client saw.
+    variables: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -893,8 +898,18 @@ class SQLSession:
 
     def _run_recorded(self, conn: apsw.Connection, recorded: Recorded) -> Any:
         cursor = conn.cursor()
-        self._execute(cursor, recorded.plan, recorded.bindings)
-        rows = cursor.fetchall()
+        running = guard_of(conn).current if recorded.variables is not None else None
+        if running is not None and recorded.variables is not None:
+            saved = running.variables, running.insert_id
+            running.variables = dict(recorded.variables)
+            try:
+                self._execute(cursor, recorded.plan, recorded.bindings)
+                rows = cursor.fetchall()
+            finally:
+                running.variables, running.insert_id = saved
+        else:
+            self._execute(cursor, recorded.plan, recorded.bindings)
+            rows = cursor.fetchall()
         if recorded.plan.write and (not rows or recorded.plan.returning_id):
             return ("w", conn.changes())
         return ("r", hashlib.sha256(repr(rows).encode()).digest())
@@ -911,7 +926,9 @@ class SQLSession:
                 )
             return await self._read_anywhere(db.conn, plan, bound, lexed, db)
         check = plan.write or plan.locking
-        recorded = Recorded(plan, bound, check)
+        if plan.effects is None:
+            plan.effects = _EFFECTS.search(plan.sql) is not None
+        recorded = Recorded(plan, bound, check, variables=dict(self.user_vars) if plan.effects else None)
         if not plan.write and txn.first_write is None:
             first_read = await self._read_anywhere(db.conn, plan, bound, lexed, db)
             if plan.locking:
