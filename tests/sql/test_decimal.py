@@ -155,6 +155,13 @@ def test_group_concat_distinct_with_a_separator(prices: Node) -> None:
         "SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty DESC SEPARATOR '|'), GROUP_CONCAT(DISTINCT price"
         " SEPARATOR '; ') FROM p WHERE id > 8",
     ) == [("10|9|1", "0.10; 0.20")]
+    # without an ORDER BY, sorted (MySQL): 11 holds 0.20, the lower ids 0.10
+    assert rows(
+        prices.session, "SELECT GROUP_CONCAT(DISTINCT price SEPARATOR '|') FROM p WHERE id >= 10"
+    ) == [("0.10|0.20",)]
+    assert rows(
+        prices.session, "SELECT GROUP_CONCAT(DISTINCT qty SEPARATOR '-') FROM p WHERE id IN (11, 3, 2)"
+    ) == [("1-2-3",)]
 
 
 def test_avg_of_integers_is_decimal(prices: Node) -> None:

@@ -254,5 +254,7 @@ def _group_concat(node: exp.GroupConcat) -> exp.Expression:
     if isinstance(separator, exp.Literal) and separator.this == ",":
         node.set("separator", None)  # SQLite's default: DISTINCT stays SQLite's
         return node
-    last = separator if order is None else exp.Order(this=separator, expressions=order.expressions)
+    # MySQL gives the distinct values sorted unless told an order (as sort_distinct_group_concat)
+    ordered = order.expressions if order is not None else [exp.Ordered(this=values.expressions[0].copy())]
+    last = exp.Order(this=separator, expressions=ordered)
     return exp.Anonymous(this="p2pdb_group_concat_distinct", expressions=[values.expressions[0], last])
