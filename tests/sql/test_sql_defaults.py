@@ -3,7 +3,7 @@ DEFAULT``, ``DEFAULT(c)``; the values replicate like any other."""
 
 from __future__ import annotations
 
-from test_sql_keyless_and_select import Node, replica_of, rows, run
+from test_sql_keyless_and_select import Node, error, replica_of, rows, run
 
 
 def test_default_keyword_in_inserts_and_updates() -> None:
@@ -79,3 +79,19 @@ def test_clock_defaults_are_the_statements_time_in_the_session_time_zone() -> No
     assert stamps[0] == stamps[1]  # one value per statement
     assert stamps[0][:13] == stamps[2][:13] == now[:13]  # the +05:00 clock, not UTC
     assert stamps[3][:13] == utc[:13] and stamps[3][:13] != stamps[0][:13]
+
+
+def test_a_not_null_column_left_out_has_no_default() -> None:
+    """Leaving out a NOT NULL column without a default is MySQL's 1364; giving it NULL is 1048."""
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE nn")
+    run(s, "USE nn")
+    run(s, "CREATE TABLE t (id INT PRIMARY KEY, n INT NOT NULL, m INT NOT NULL DEFAULT 3)")
+    assert error(s, "INSERT INTO t (id) VALUES (1)") == (1364, "Field 'n' doesn't have a default value")
+    assert error(s, "REPLACE INTO t (id, m) VALUES (1, 2)")[0] == 1364
+    assert error(s, "INSERT INTO t SET id = 1")[0] == 1364
+    assert error(s, "INSERT INTO t (id, n) VALUES (1, NULL)")[0] == 1048
+    assert error(s, "INSERT INTO t VALUES (1, NULL, 1)")[0] == 1048
+    run(s, "INSERT INTO t (id, n) VALUES (1, 1)")
+    assert rows(s, "SELECT * FROM t") == [(1, 1, 3)]

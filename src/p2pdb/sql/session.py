@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import apsw
+import sqlglot
+from sqlglot import exp
 
 from p2pdb.schema import ident
 from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones, user_variables, windows
@@ -73,6 +75,7 @@ _DIGITS = frozenset("0123456789.")
 _NO_SELECT_LIMIT = 2**64 - 1
 _HAS_LIMIT = re.compile(r"\bLIMIT\b", re.IGNORECASE)
 _SHAPE_PARAM = re.compile(r":[pgu]\d+\b")
+_INSERTS = re.compile(r"^\s*(?:INSERT|REPLACE)\b", re.IGNORECASE)
 #: A statement that changes session values as it runs (user variables, LAST_INSERT_ID(expr)).
 _EFFECTS = re.compile(r"\bP2PDB_SET_VAR\s*\(|\bLAST_INSERT_ID\s*\(\s*[^\s)]", re.IGNORECASE)
 #: ``SELECT ... INTO @a, @b`` (after the projection or at the end), user variables as the lexer names them.
@@ -385,6 +388,8 @@ class SQLSession:
         error = to_mysql(exc, self.database)
         if error.code == ErrorCode.PARSE_ERROR and _SHAPE_PARAM.search(error.message):
             error = self._unshaped(error, text)
+        if error.code == ErrorCode.BAD_NULL_ERROR and _INSERTS.match(text):
+            error = _omitted_column(error, text)
         if error.code == ErrorCode.NO_SUCH_TABLE:
             error = self._waiting_table(error)
         if error.code == ErrorCode.UNKNOWN_ERROR:
@@ -1141,6 +1146,24 @@ class _WriteCounts:
                 self.inserted += 1
             elif op == apsw.SQLITE_UPDATE:
                 self.updated += 1
+
+
+def _omitted_column(error: MySQLError, text: str) -> MySQLError:
+    """An INSERT that leaves out a NOT NULL column without a default: MySQL's 1364 (1048 is for a
+    NULL the statement gives)."""
+    named = re.search(r"Column '([^']+)' cannot be null", error.message)
+    try:
+        tree = sqlglot.parse_one(_INSERTS.sub("INSERT", text, count=1), read="mysql")  # REPLACE too
+    except sqlglot.errors.SqlglotError:
+        return error
+    target = tree.this if isinstance(tree, exp.Insert) else None
+    if named is None or not isinstance(target, exp.Schema) or not target.expressions:
+        return error  # no column list: every column is given
+    given = {column.name.lower() for column in target.expressions}
+    column = named.group(1)
+    if column.lower() in given:
+        return error
+    return MySQLError(1364, f"Field '{column}' doesn't have a default value", "HY000")
 
 
 def _watch_description(cursor: apsw.Cursor, plan: Plan) -> list[Any]:
