@@ -317,12 +317,10 @@ class SQLBackend:
             probe = Lexed(lexed.shape, [None] * len(lexed.params), lexed.raw, lexed.placeholders,
                           lexed.sysvars, lexed.uservars)  # fmt: skip
             saved, session.txn = session.txn, None  # a probe is not part of the client's transaction
-            counts = session.row_count, session.found_rows  # nor of what ROW_COUNT() and FOUND_ROWS() see
             try:
-                result = await session.run(probe, lexed.shape)
+                result = await session.run_inside(probe, lexed.shape)
             finally:
                 session.txn = saved
-                session.row_count, session.found_rows = counts
         except MySQLError:
             return []
         return list(result.columns) if isinstance(result, ResultSet) else []

@@ -357,6 +357,15 @@ class SQLSession:
                 )
         return result
 
+    async def run_inside(self, lexed: Lexed, text: str) -> Result:
+        """Run a statement on behalf of another one (a prepare's describing run, SET's subquery):
+        what ROW_COUNT() and FOUND_ROWS() report stays as the client's last statement left it."""
+        counts = self.row_count, self.found_rows
+        try:
+            return await self.run(lexed, text)
+        finally:
+            self.row_count, self.found_rows = counts
+
     async def _run(self, lexed: Lexed, text: str, kind: str) -> Result:
         if kind != "SHOW":
             self.warnings.clear()

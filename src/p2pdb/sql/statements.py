@@ -89,11 +89,7 @@ async def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
         f"SELECT {bare}", lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
     )
     if _SUBQUERY.search(bare):
-        counts = session.row_count, session.found_rows  # what ROW_COUNT() and FOUND_ROWS() see stays
-        try:
-            result = await session.run(probe, f"SELECT {bare}")
-        finally:
-            session.row_count, session.found_rows = counts
+        result = await session.run_inside(probe, f"SELECT {bare}")
         first = next(iter(result.rows), None) if isinstance(result, ResultSet) else None
         return first[0] if first else None
     plan = Plan(sql=f"{CLIENT_MARK}SELECT {bare}", write=False, source=f"SELECT {bare}")
