@@ -16,7 +16,7 @@ from p2pdb.sql.backend import Accounts, SQLBackend
 from p2pdb.sql.protocol.backend import ConnectInfo
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import MySQLError
-from p2pdb.sql.protocol.results import ResultSet
+from p2pdb.sql.protocol.results import OkResult, ResultSet
 from p2pdb.sql.session import SQLSession
 from p2pdb.store import Database
 from p2pdb.store.registry import Registry
@@ -502,3 +502,68 @@ def test_window_sums_of_decimals_are_decimal() -> None:
         ("180.75", "3.0000"),
     ]
     assert [c.type for c in result.columns] == [246, 246]
+
+
+def test_decimal_arithmetic_compares_exactly_in_every_clause(node: Node) -> None:
+    """MySQL compares exact values: 0.10 * 3 is 0.30, so it equals 0.3 in WHERE, HAVING, a
+    projected comparison, an UPDATE's or a DELETE's condition (SQLite's doubles give
+    0.30000000000000004, and the rows were missed)."""
+    s = node.session
+    run(s, "CREATE TABLE p (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT)")
+    run(s, "INSERT INTO p VALUES (1, 0.10, 3), (2, 0.20, 1), (3, 2.50, 2)")
+    assert rows(s, "SELECT 0.1 + 0.2 = 0.3, 0.1 * 3 = 0.3, 0.3 - 0.1 > 0.2") == [(1, 1, 0)]
+    assert rows(s, "SELECT id FROM p WHERE price * qty = 0.3") == [(1,)]
+    assert rows(s, "SELECT id FROM p WHERE price + 0.2 = 0.3") == [(1,)]
+    assert rows(s, "SELECT id FROM p WHERE price * qty BETWEEN 0.3 AND 0.3") == [(1,)]
+    assert rows(s, "SELECT id FROM p WHERE price * qty IN (0.3, 5)") == [(1,), (3,)]
+    assert rows(s, "SELECT SUM(price) = 0.3 FROM p WHERE id IN (1, 2)") == [(1,)]
+    assert rows(s, "SELECT qty FROM p GROUP BY qty HAVING SUM(price) * 3 = 0.3") == [(3,)]
+    assert rows(s, "SELECT id FROM p ORDER BY price * qty DESC") == [(3,), (1,), (2,)]
+    assert rows(s, "SELECT id, SUM(price * qty) OVER (ORDER BY id) = 0.5 FROM p") == [(1, 0), (2, 1), (3, 0)]
+    updated = run(s, "UPDATE p SET qty = 9 WHERE price * 3 = 0.3")
+    assert isinstance(updated, OkResult) and updated.affected_rows == 1
+    deleted = run(s, "DELETE FROM p WHERE price * qty = 0.9")
+    assert isinstance(deleted, OkResult) and deleted.affected_rows == 1
+    assert rows(s, "SELECT id FROM p ORDER BY id") == [(2,), (3,)]
+
+
+def test_decimal_through_ctes_derived_tables_subqueries_and_greatest(node: Node) -> None:
+    """A DECIMAL keeps its type and scale through a CTE, a derived table, a scalar subquery and
+    GREATEST/LEAST, and a CTE's arithmetic is exact (MySQL's answers)."""
+    s = node.session
+    run(s, "CREATE TABLE p (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT)")
+    run(s, "INSERT INTO p VALUES (1, 0.10, 3), (2, 10.00, 1)")
+
+    def typed(sql: str) -> tuple[list[tuple[Any, ...]], list[tuple[int, int]]]:
+        result = query(s, sql)
+        return [tuple(r) for r in result.rows], [(c.type, c.decimals) for c in result.columns]
+
+    dec2 = (FieldType.NEWDECIMAL, 2)
+    assert typed("WITH c AS (SELECT SUM(price) AS t FROM p) SELECT t FROM c") == ([("10.10",)], [dec2])
+    assert typed("WITH c AS (SELECT 0.1 * 3 AS x) SELECT x, x = 0.3 FROM c")[0] == [("0.3", 1)]
+    assert query(s, "WITH c AS (SELECT 0.1 * 3 AS x) SELECT x = 0.3 FROM c").columns[0].name == "x = 0.3"
+    assert typed("SELECT t FROM (SELECT price * qty AS t FROM p) d ORDER BY t") == (
+        [("0.30",), ("10.00",)],
+        [dec2],
+    )
+    assert typed("SELECT d.t FROM (SELECT price * qty AS t FROM p) AS d WHERE d.t = 0.3") == (
+        [("0.30",)],
+        [dec2],
+    )
+    assert typed("SELECT (SELECT MAX(price) FROM p)") == ([("10.00",)], [dec2])
+    assert typed("SELECT (SELECT SUM(price) FROM p) + 1") == ([("11.10",)], [dec2])
+    assert typed("SELECT GREATEST(price, 3), LEAST(price, 0.150) FROM p ORDER BY id") == (
+        [("3.00", "0.100"), ("10.00", "0.150")],
+        [dec2, (FieldType.NEWDECIMAL, 3)],
+    )
+
+
+def test_a_cached_plan_follows_the_type_of_long_and_float_literals(node: Node) -> None:
+    """``SELECT :p1 * :p2`` is one shape for ``3 * 4``, an integer too long for a BIGINT (a DECIMAL)
+    and a float: each gets its own plan (the first plan was reused for the others)."""
+    s = node.session
+    run(s, "CREATE TABLE p (id INT PRIMARY KEY, price DECIMAL(10,2))")
+    assert rows(s, "SELECT 3 * 4") == [(12,)]
+    assert rows(s, "SELECT 123456789012345678901 * 2") == [("246913578024691357802",)]
+    assert rows(s, "SELECT 1e300 * 10") == [(1e301,)]
+    assert rows(s, "SELECT 3 * 4") == [(12,)]

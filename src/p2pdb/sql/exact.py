@@ -85,7 +85,7 @@ def signature(shape: str, raw: Sequence[str]) -> str:
     (their precision and scale type the result); with ROUND or TRUNCATE, every number's text (the
     places argument sets the result's scale: ``ROUND(x, 1)`` and ``ROUND(x, 2)`` are different plans)."""
     places, divides, compares = _shape_facts(shape)
-    if not places and not divides and not any("." in r for r in raw):
+    if not places and not divides and not any(_typed_literal(r) for r in raw):
         if not compares:
             return ""
         return "".join("s" if r[:1] in ("'", '"') else "n" for r in raw)  # p2pdb.sql.exact._coerce
@@ -102,10 +102,18 @@ def _shape_facts(shape: str) -> tuple[bool, bool, bool]:
 _PLACES = re.compile(r"\b(?:ROUND|TRUNCATE)\s*\(", re.IGNORECASE)
 
 
+def _typed_literal(raw: str) -> bool:
+    """A number literal whose text sets its type: a decimal (``0.10``), an integer too long for a
+    BIGINT (a DECIMAL), a float (``1e3``)."""
+    return raw[:1] in _NUMERIC_START and ("." in raw or len(raw) > 18 or "e" in raw or "E" in raw)
+
+
 def _tag(raw: str) -> str:
     if raw[:1] not in _NUMERIC_START:
         return "s"
-    return raw if "." in raw else "i"
+    if "." in raw:
+        return raw
+    return "r" if "e" in raw or "E" in raw else "d" if len(raw) > 18 else "i"
 
 
 def column_kind(mysql_type: str) -> Kind:
@@ -175,6 +183,27 @@ class _Typer:
             if table.alias:
                 self.columns[table.alias.lower()] = kinds
                 self.texts[table.alias.lower()] = texts
+        self._derived(tree)
+
+    def _derived(self, tree: Any) -> None:
+        """The columns of CTEs and derived tables, typed by their projections (``WITH c AS (SELECT
+        SUM(price) s ...) SELECT s FROM c``: ``s`` is a DECIMAL); in order, so a CTE may read an
+        earlier one."""
+        if not isinstance(tree, exp.Expression):
+            return
+        for node in list(tree.find_all(exp.CTE, exp.Subquery)):
+            select = node.this
+            name = node.alias_or_name.lower() if node.alias else ""
+            if not name or not isinstance(select, exp.Select):
+                continue
+            kinds: dict[str, Kind] = {}
+            for item in select.expressions:
+                column = item.alias_or_name.lower()
+                if column and column != "*":
+                    kinds[column] = self.kind(item)
+            self.columns[name] = kinds
+            for column, kind in kinds.items():
+                self.anywhere.setdefault(column, set()).add(kind)
 
     def param(self, node: exp.Placeholder) -> int | None:
         name = str(node.name)
@@ -240,6 +269,11 @@ class _Typer:
             return ("int", 19, 0)  # a BIGINT: COUNT(*) / 2 is the DECIMAL 1.5000, as in MySQL
         if isinstance(node, exp.Window) and isinstance(node.this, _VALUE_WINDOWS):
             return self.kind(node.this.this)  # LAG(price) OVER (...): the value of another row
+        if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select):
+            items = node.this.expressions  # a scalar subquery: the type of its one value
+            return self.kind(items[0]) if len(items) == 1 else None
+        if isinstance(node, (exp.Greatest, exp.Least)):
+            return _unify([self.kind(a) for a in (node.this, *node.expressions)])
         if isinstance(node, exp.Abs):
             inner = self.kind(node.this)
             return inner if inner is not None and inner[0] in ("dec", "int") else None
@@ -558,6 +592,8 @@ class _Rewriter:
                 return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(places))
         if isinstance(node, (exp.Cast, exp.Round)):
             return self.call("p2pdb_dround", self.arg(node.this), exp.Literal.number(kind[2]))
+        if isinstance(node, (exp.Greatest, exp.Least)):  # SQLite picks the value, shown at the scale of all
+            return self.call("p2pdb_dround", node, exp.Literal.number(kind[2]))
         if isinstance(node, exp.Abs):  # ABS of an exact value, exact
             node.set("this", self.arg(node.this))
             return self.call("p2pdb_dround", node, exp.Literal.number(kind[2]))
@@ -918,6 +954,26 @@ def _decimal_text(tree: exp.Expression, rw: _Rewriter) -> None:
             rw.changed = True
 
 
+_INEXACT = (exp.Add, exp.Sub, exp.Mul, exp.Sum, exp.Avg)
+
+
+def _inexact(node: exp.Expression, rw: _Rewriter) -> None:
+    """The DECIMAL arithmetic the projections left (WHERE, ON, HAVING, ORDER BY, a comparison, a CTE's
+    or derived table's columns): computed exactly, then compared as the nearest DOUBLE, which is what
+    a stored DECIMAL is. So ``price * qty = 0.3`` holds for 0.10 and 3, and ``0.1 + 0.2 = 0.3`` is 1,
+    as in MySQL (SQLite's doubles give 0.30000000000000004)."""
+    for child in list(node.iter_expressions()):
+        if isinstance(child, exp.Anonymous) and str(child.this).lower().startswith("p2pdb_"):
+            continue  # already exact
+        kind = rw.typer.kind(child) if isinstance(child, _INEXACT) else None
+        if kind is not None and kind[0] == "dec" and not isinstance(node, exp.Window):
+            exact = rw.exact(child)
+            if exact is not child:
+                child.replace(exp.Cast(this=exact, to=exp.DataType.build("DOUBLE")))
+                continue
+        _inexact(child, rw)
+
+
 def _divisions(tree: exp.Expression, rw: _Rewriter) -> None:
     """The ``/`` the projections left (WHERE, ON, HAVING, ORDER BY, GROUP BY): MySQL's division, not
     SQLite's integer division (``7/2`` is 3.5000, so ``n/2 = 3.5`` holds for 7). An exact quotient is
@@ -937,6 +993,8 @@ def _divisions(tree: exp.Expression, rw: _Rewriter) -> None:
 
 def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, TableSpec]) -> Exact | None:
     """The exact-number rewrite of a MySQL statement shape, or None when nothing changes."""
+    if kind == "WITH":  # WITH ... SELECT: its CTEs typed (_Typer._derived) and computed exactly
+        kind = "SELECT"
     if kind not in ("SELECT", "INSERT", "REPLACE", "UPDATE", "DELETE"):
         return None
     if not _worth_parsing(kind, shape, raw, tables):
@@ -960,6 +1018,7 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
     elif not isinstance(tree, exp.Delete):
         return None
     _decimal_text(tree, rw)
+    _inexact(tree, rw)
     _coerce(tree, rw)
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
         node.replace(rw.call("mod", node.this, node.expression))

@@ -65,6 +65,7 @@ _DIFF = re.compile(r"\bP2PDB_DIFF\b", _I)
 _PROJ_TOKENS = re.compile(
     r"(`(?:[^`]|``)*`)|(\()|(\))|(,)|\b(FROM|WHERE|GROUP|HAVING|ORDER|LIMIT|INTO|UNION|FOR|LOCK|WINDOW)\b", _I
 )
+_WITH_TOKENS = re.compile(r"(`(?:[^`]|``)*`)|(\()|(\))|\b(SELECT)\b", _I)
 _MODIFIERS = re.compile(r"^\s*(?:(?:DISTINCT|ALL|DISTINCTROW|HIGH_PRIORITY|STRAIGHT_JOIN|SQL_\w+)\s+)+", _I)
 _ALIASED = re.compile(r"\s+AS\s+(`(?:[^`]|``)*`|[\w$]+)\s*$", _I)
 _IMPLICIT = re.compile(r"([\w`)\]'])\s+(`(?:[^`]|``)*`|[A-Za-z_][\w$]*)\s*$")
@@ -185,8 +186,26 @@ class PlanCache:
         self._plans.clear()
 
 
+def _main_select(shape: str) -> str:
+    """A ``WITH`` statement's own SELECT, after its CTEs (``WITH c AS (...) SELECT ...``); another shape
+    as it is."""
+    if re.match(r"\s*WITH\b", shape, _I) is None:
+        return shape
+    depth = 0
+    for match in _WITH_TOKENS.finditer(shape):
+        if match.group(2):
+            depth += 1
+        elif match.group(3):
+            depth -= 1
+        elif match.group(4) and depth == 0:
+            return shape[match.start() :]
+    return shape
+
+
 def projection_texts(shape: str) -> list[str] | None:
-    """The text of each top-level projection of a SELECT shape (None if it is not a SELECT)."""
+    """The text of each top-level projection of a SELECT shape, also after a WITH clause (None if it
+    is not a SELECT)."""
+    shape = _main_select(shape)
     head = re.match(r"\s*SELECT\b", shape, _I)
     if head is None:
         return None
@@ -274,7 +293,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     kind = lexed.kind
     shape = lexed.shape
     write = kind in WRITE_KINDS
-    names = projection_names(shape) if kind == "SELECT" else None
+    names = projection_names(shape) if kind in ("SELECT", "WITH") else None
     if names is not None and all(n is None for n in names):
         names = None
     for pattern, replacement in _SESSION_FUNCTIONS:
@@ -350,7 +369,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         history=bool(_HISTORY.search(lexed.shape)),
         diff=bool(_DIFF.search(lexed.shape)),
         types=result_types.overlay(exact.types if exact is not None else None, projection_texts(lexed.shape))
-        if kind == "SELECT"
+        if kind in ("SELECT", "WITH")
         else None,
         text_params=exact.text_params if exact is not None else [],
         replace_probe=probe,
