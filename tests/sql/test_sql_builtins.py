@@ -47,6 +47,11 @@ CASES: list[tuple[str, Any]] = [
     ("SELECT WEEK('2024-01-10')", 1),
     ("SELECT LAST_DAY('2024-02-10')", "2024-02-29"),
     ("SELECT TO_DAYS('2024-01-01')", 739251),
+    # one character for one, as MySQL's case mapping: 'ß' has no single upper case
+    ("SELECT UPPER('straße')", "STRAßE"),
+    ("SELECT UCASE('ǆ')", "Ǆ"),
+    ("SELECT LOWER('İSTANBUL')", "istanbul"),
+    ("SELECT UPPER('abc')", "ABC"),
 ]
 
 

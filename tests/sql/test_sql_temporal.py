@@ -16,8 +16,8 @@ def node() -> Node:
     node = Node()
     run(node.session, "CREATE DATABASE app")
     run(node.session, "USE app")
-    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME)")
-    run(node.session, "INSERT INTO t VALUES (1, '2024-01-31', '2024-01-31 10:20:30')")
+    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, d DATE, dt DATETIME, tm TIME)")
+    run(node.session, "INSERT INTO t VALUES (1, '2024-01-31', '2024-01-31 10:20:30', '07:08:09')")
     return node
 
 
@@ -58,6 +58,32 @@ CASES: list[tuple[str, Any]] = [
     # DATE_FORMAT in a statement sqlglot translates (INTERVAL): MySQL's %f %i %e, not strftime's
     ("SELECT DATE_FORMAT(dt + INTERVAL 1 SECOND, '%i:%s %f %e') FROM t WHERE id = 1", "20:31 000000 31"),
     ("SELECT DATE('2024-02-29 10:11:12')", "2024-02-29"),
+    # parts of dates with a zero month or day, of numbers, of TIME values (MySQL's answers)
+    ("SELECT MONTH('2024-00-10')", 0),
+    ("SELECT DAY('2024-10-00')", 0),
+    ("SELECT YEAR('0000-00-00')", 0),
+    ("SELECT EXTRACT(MONTH FROM '2024-00-10')", 0),
+    ("SELECT DAY('2024-02-30')", None),
+    ("SELECT MONTH('2024-13-01')", None),
+    ("SELECT MONTH(20240315)", 3),
+    ("SELECT YEAR(20240315103000)", 2024),
+    ("SELECT HOUR('10:20:30')", 10),
+    ("SELECT MINUTE('10:20:30')", 20),
+    ("SELECT SECOND('10:20:30.5')", 30),
+    ("SELECT HOUR('838:59:59')", 838),
+    ("SELECT HOUR('-10:00:00')", 10),
+    ("SELECT HOUR(tm) FROM t WHERE id = 1", 7),
+    ("SELECT MINUTE(tm) FROM t WHERE id = 1", 8),
+    ("SELECT HOUR('2024-03-05')", 0),
+    ("SELECT HOUR(20240315103000)", 10),
+    ("SELECT TIME('2024-01-02 03:04:05.123')", "03:04:05.123000"),
+    ("SELECT TIME(CAST('2024-01-02 03:04:05.5' AS DATETIME(1)))", "03:04:05.500000"),
+    ("SELECT TIME('10:20:30')", "10:20:30"),
+    # a string cast to an integer reads its leading integer digits
+    ("SELECT CAST('1e3' AS SIGNED)", 1),
+    ("SELECT CAST('-7.9' AS SIGNED)", -7),
+    ("SELECT CAST('1e3' AS UNSIGNED)", 1),
+    ("SELECT CAST(1e3 AS SIGNED)", 1000),
     ("SELECT TIMESTAMP(d) FROM t WHERE id = 1", "2024-01-31 00:00:00"),
     ("SELECT TIMESTAMP('2024-01-01 23:00:00', '02:30:00')", "2024-01-02 01:30:00"),
     ("SELECT 1 XOR 1", 0),
@@ -74,7 +100,7 @@ def test_mysql_results(node: Node, sql: str, expected: Any) -> None:
 
 def test_interval_arithmetic_in_writes(node: Node) -> None:
     s = node.session
-    run(s, "INSERT INTO t VALUES (2, '2024-01-31', '2024-01-31 23:00:00')")
+    run(s, "INSERT INTO t VALUES (2, '2024-01-31', '2024-01-31 23:00:00', NULL)")
     run(s, "UPDATE t SET dt = dt + INTERVAL 2 HOUR, d = d + INTERVAL 1 MONTH WHERE id = 2")
     assert rows(s, "SELECT d, dt FROM t WHERE id = 2") == [("2024-02-29", "2024-02-01 01:00:00")]
     assert rows(s, "SELECT id FROM t WHERE dt > '2024-01-01' + INTERVAL 1 MONTH") == [(2,)]
@@ -123,6 +149,9 @@ TYPES: list[tuple[str, int]] = [
     ("SELECT '2024-01-01' + INTERVAL 1 DAY", 253),
     ("SELECT DATE_ADD('2024-01-01', INTERVAL 1 DAY)", 253),
     ("SELECT d FROM t", 10),
+    ("SELECT STR_TO_DATE('03/15/2024', '%m/%d/%Y')", 10),
+    ("SELECT STR_TO_DATE('2024-03-15 10:20', '%Y-%m-%d %H:%i')", 12),
+    ("SELECT STR_TO_DATE('10:20', '%H:%i')", 11),
 ]
 
 

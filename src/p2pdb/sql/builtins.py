@@ -46,11 +46,22 @@ def length(value: Any) -> int | None:
 
 
 def upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
+    """MySQL's UPPER: each character by its simple case mapping (``'ß'`` stays, where Python's
+    full mapping makes ``'SS'``)."""
+    if not isinstance(value, str):
+        return value
+    if value.isascii():
+        return value.upper()
+    return "".join(u if len(u := c.upper()) == 1 else c for c in value)
 
 
 def lower(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+    """MySQL's LOWER: one character for one (``'İ'`` is ``'i'``, not ``'i̇'``)."""
+    if not isinstance(value, str):
+        return value
+    if value.isascii():
+        return value.lower()
+    return "".join(c.lower()[:1] for c in value)
 
 
 def hex_(value: Any) -> str | None:

@@ -33,6 +33,7 @@ from p2pdb.sql import mysqltypes
 from p2pdb.sql.choices import is_choice_type
 from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE, ROWID_MARK
 from p2pdb.sql.protocol.errors import MySQLError
+from p2pdb.sql.temporal import str_to_date_type
 from p2pdb.store.schema import TableSpec
 
 #: A MySQL expression type: ("dec", precision, scale), ("int", digits, 0), ("real", 0, 0), a temporal
@@ -83,8 +84,15 @@ def signature(shape: str, raw: Sequence[str]) -> str:
     its literals, when one is a decimal literal or the statement divides (``SELECT :p1 + :p2`` for
     ``0.1 + 0.2``, ``1 + 2`` and ``'1' + '2'`` are different plans); the text of decimal literals
     (their precision and scale type the result); with ROUND or TRUNCATE, every number's text (the
-    places argument sets the result's scale: ``ROUND(x, 1)`` and ``ROUND(x, 2)`` are different plans)."""
-    places, divides, compares = _shape_facts(shape)
+    places argument sets the result's scale: ``ROUND(x, 1)`` and ``ROUND(x, 2)`` are different plans);
+    with STR_TO_DATE, the text of its formats (they make it a DATE, DATETIME or TIME)."""
+    places, divides, compares, formats = _shape_facts(shape)
+    if formats:  # STR_TO_DATE's format sets its type: the formats' text
+        return "\x00".join([_literals(raw, places, divides, compares), *(r for r in raw if "%" in r)])
+    return _literals(raw, places, divides, compares)
+
+
+def _literals(raw: Sequence[str], places: bool, divides: bool, compares: bool) -> str:
     if not places and not divides and not any(_typed_literal(r) for r in raw):
         if not compares:
             return ""
@@ -93,13 +101,16 @@ def signature(shape: str, raw: Sequence[str]) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _shape_facts(shape: str) -> tuple[bool, bool, bool]:
-    """(ROUND/TRUNCATE, division, comparison) in a shape: read once per shape, not per statement."""
+def _shape_facts(shape: str) -> tuple[bool, bool, bool, bool]:
+    """(ROUND/TRUNCATE, division, comparison, STR_TO_DATE) in a shape: read once per shape, not per
+    statement."""
     reads = shape.lstrip("( ")[:6].upper() in ("SELECT", "UPDATE", "DELETE") or shape[:4].upper() == "WITH"
-    return _PLACES.search(shape) is not None, "/" in shape, reads and _COMPARES.search(shape) is not None
+    compares = reads and _COMPARES.search(shape) is not None
+    return _PLACES.search(shape) is not None, "/" in shape, compares, _FORMATS.search(shape) is not None
 
 
 _PLACES = re.compile(r"\b(?:ROUND|TRUNCATE)\s*\(", re.IGNORECASE)
+_FORMATS = re.compile(r"\bSTR_TO_DATE\s*\(", re.IGNORECASE)
 
 
 def _typed_literal(raw: str) -> bool:
@@ -373,6 +384,12 @@ class _Typer:
             return ("datetime", 0, 0)
         if isinstance(node, (exp.Time, exp.CurrentTime)):
             return ("time", 0, 0)
+        if isinstance(node, exp.StrToDate):  # its type is the format's: DATE, DATETIME or TIME
+            fmt = node.args.get("format")
+            index = self.param(fmt) if isinstance(fmt, exp.Placeholder) else None
+            raw = self.raw[index] if index is not None else ""
+            typed = str_to_date_type(raw[1:-1]) if raw[:1] in ("'", '"') else None
+            return (typed[0], typed[1], 0) if typed is not None else None
         if isinstance(node, (exp.DateAdd, exp.DateSub)):
             unit = node.args.get("unit")
             interval = exp.Interval(this=node.expression, unit=unit)
@@ -867,7 +884,8 @@ _HINTS = re.compile(
 #: Functions whose MySQL result is a DATE, DATETIME or TIME (typed by :meth:`_Typer._temporal`).
 _TEMPORAL_HINTS = re.compile(
     r"\b(?:DATE|TIME|TIMESTAMP|FROM_UNIXTIME|LAST_DAY|DATE_ADD|DATE_SUB|ADDDATE|SUBDATE|MAKEDATE|FROM_DAYS"
-    r"|SEC_TO_TIME|MAKETIME|TIMEDIFF|ADDTIME|SUBTIME|UTC_DATE|UTC_TIME|UTC_TIMESTAMP|CONVERT|IFNULL|COALESCE)\s*\("
+    r"|SEC_TO_TIME|MAKETIME|TIMEDIFF|ADDTIME|SUBTIME|UTC_DATE|UTC_TIME|UTC_TIMESTAMP|CONVERT|IFNULL|COALESCE"
+    r"|STR_TO_DATE)\s*\("
     r"|\bINTERVAL\b|:f_(?:now|curdate|curtime)",
     re.IGNORECASE,
 )
@@ -881,8 +899,8 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
         return True  # a string compared with a number (p2pdb.sql.exact._coerce)
     if kind == "SELECT" and _TEMPORAL_HINTS.search(shape) is not None:
         return True
-    if not tables:
-        return kind == "SELECT" and "/" in shape
+    if not tables:  # CAST('2.5' AS DECIMAL(5,2)), ROUND(...), SUM over a derived table...
+        return kind == "SELECT" and _HINTS.search(shape) is not None
     if _TEXT_FUNCTIONS.search(shape) and _scaled_decimals(tables):
         return True  # a DECIMAL read as text (_decimal_text)
     if kind in ("INSERT", "REPLACE", "UPDATE"):

@@ -122,10 +122,22 @@ def _date_format(value: Any, fmt: Any) -> str | None:
     return "".join(out)
 
 
-def _part(attr: str) -> Callable[[Any], int | None]:
+def _date_part(index: int) -> Callable[[Any], int | None]:
+    """YEAR(), MONTH(), DAY(): zero parts as they are (``MONTH('2024-00-10')`` is 0)."""
+
     def extract(value: Any) -> int | None:
-        moment = _parse_dt(value)
-        return getattr(moment, attr) if moment else None
+        parts = temporal.date_parts(value)
+        return None if parts is None else parts[index]
+
+    return extract
+
+
+def _time_part(index: int) -> Callable[[Any], int | None]:
+    """HOUR(), MINUTE(), SECOND() of a TIME (``HOUR('838:59:59')`` is 838), a datetime or a date."""
+
+    def extract(value: Any) -> int | None:
+        parts = time_functions.time_parts(value)
+        return None if parts is None else parts[index]
 
     return extract
 
@@ -296,23 +308,20 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "now": _now, "sysdate": _now, "localtime": _now, "localtimestamp": _now, "current_timestamp": _now,
     "utc_timestamp": _utc_now, "curdate": _curdate, "current_date": _curdate, "curtime": _curtime,
     "current_time": _curtime, "unix_timestamp": _unix_timestamp, "from_unixtime": _from_unixtime,
-    "date_format": _date_format, "year": _part("year"), "month": _part("month"), "day": _part("day"),
-    "dayofmonth": _part("day"), "hour": _part("hour"), "minute": _part("minute"), "second": _part("second"),
+    "date_format": _date_format, "year": _date_part(0), "month": _date_part(1), "day": _date_part(2),
+    "dayofmonth": _date_part(2), "hour": _time_part(0), "minute": _time_part(1), "second": _time_part(2),
     "datediff": _datediff, "concat": _concat, "concat_ws": _concat_ws, "if": _if, "greatest": _greatest,
     "least": _least, "lpad": _lpad, "rpad": _rpad, "substring_index": _substring_index, "field": _field,
     "find_in_set": _find_in_set, "regexp": _regexp, "md5": _hash("md5"), "sha1": _hash("sha1"),
     "sha": _hash("sha1"), "sha2": _sha2, "truncate": _truncate, "rand": _rand, "space": _space,
     "repeat": _repeat, "left": _left, "right": _right, "locate": _locate, "reverse": _reverse,
     "char_length": _char_length, "character_length": _char_length, "octet_length": _octet_length,
-    "ucase": lambda s: None if s is None else _text(s).upper(),
-    "lcase": lambda s: None if s is None else _text(s).lower(),
     "uuid": lambda: str(uuid.uuid4()), "version": lambda: MYSQL_VERSION,
 }  # fmt: skip
 
 _DETERMINISTIC = {"concat", "concat_ws", "if", "greatest", "least", "lpad", "rpad", "substring_index", "field",
                   "find_in_set", "regexp", "md5", "sha1", "sha", "sha2", "truncate", "space", "repeat", "left",
-                  "right", "locate", "reverse", "char_length", "character_length", "octet_length", "ucase",
-                  "lcase", "date_format", "year", "month", "day", "dayofmonth", "hour", "minute", "second",
+                  "right", "locate", "reverse", "char_length", "character_length", "octet_length", "date_format", "year", "month", "day", "dayofmonth", "hour", "minute", "second",
                   "datediff"}  # fmt: skip
 
 

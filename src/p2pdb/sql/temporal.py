@@ -28,6 +28,7 @@ _DATETIME = re.compile(
     r"^\s*(\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?\s*$"
 )
 _TIME = re.compile(r"^\s*(-)?(\d{1,3}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?\s*$")
+_LEADING_INTEGER = re.compile(r"^\s*[-+]?\d+")
 _LEADING_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _DAY_UNITS = frozenset(("DAY", "WEEK", "MONTH", "QUARTER", "YEAR"))
 _MICROS = {
@@ -49,17 +50,21 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
+def _date_text(value: Any) -> str | None:
+    """A date or datetime as text: numbers read as MySQL does (20240131, 20240131123000)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        digits = str(int(value))
+        if len(digits) == 8:
+            return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
+        if len(digits) == 14:
+            return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]} {digits[8:10]}:{digits[10:12]}:{digits[12:]}"
+        return None
+    return _text(value)
+
+
 def parse_datetime(value: Any) -> tuple[datetime, bool] | None:
     """``(moment, has_time)`` of a MySQL date or datetime string; None if it is not one."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        digits = str(int(value))  # 20240131 or 20240131123000
-        if len(digits) == 8:
-            value = f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
-        elif len(digits) == 14:
-            value = f"{digits[:4]}-{digits[4:6]}-{digits[6:8]} {digits[8:10]}:{digits[10:12]}:{digits[12:]}"
-        else:
-            return None
-    text = _text(value)
+    text = _date_text(value)
     if text is None:
         return None
     match = _DATETIME.match(text)
@@ -79,6 +84,20 @@ def parse_datetime(value: Any) -> tuple[datetime, bool] | None:
     except ValueError:
         return None
     return moment, hour is not None
+
+
+def date_parts(value: Any) -> tuple[int, int, int] | None:
+    """``(year, month, day)`` as MySQL's YEAR(), MONTH(), DAY() read them: a zero month or day is
+    allowed (``MONTH('2024-00-10')`` is 0, ``YEAR('0000-00-00')`` 0); otherwise the date must exist
+    (``DAY('2024-02-30')`` is NULL). None if the value is no date."""
+    text = _date_text(value)
+    match = _DATETIME.match(text) if text is not None else None
+    if match is None:
+        return None
+    year, month, day = int(match.group(1)), int(match.group(2)), int(match.group(3))
+    if month == 0 or day == 0:
+        return (year, month, day) if month <= 12 and day <= 31 else None
+    return (year, month, day) if parse_datetime(text) is not None else None
 
 
 def format_datetime(moment: datetime, with_time: bool = True) -> str:
@@ -153,7 +172,14 @@ def extract(unit: Any, value: Any) -> int | None:
     unit_name = (_text(unit) or "").upper()
     parsed = parse_datetime(value)
     if parsed is None:
-        return None
+        zeros = date_parts(value)  # a zero month or day: EXTRACT(MONTH FROM '2024-00-10') is 0
+        if zeros is None:
+            return None
+        year, month, day = zeros
+        zero = {"YEAR": year, "MONTH": month, "DAY": day, "YEAR_MONTH": year * 100 + month}
+        if month:
+            zero["QUARTER"] = (month - 1) // 3 + 1
+        return zero.get(unit_name)
     moment = parsed[0]
     parts = {
         "YEAR": moment.year,
@@ -182,6 +208,21 @@ _FORMAT = {
     "S": ("%S", "time"), "f": ("%f", "time"), "p": ("%p", "time"), "T": ("%H:%M:%S", "time"),
     "r": ("%I:%M:%S %p", "time"), "a": ("%a", "date"), "W": ("%A", "date"), "%": ("%%", ""),
 }  # fmt: skip
+
+
+def str_to_date_type(fmt: str) -> tuple[str, int] | None:
+    """The MySQL type of ``STR_TO_DATE(x, fmt)``: ("datetime", fsp) when the format has date and
+    time parts, ("time", fsp) or ("date", 0) when it has one kind; None for an unknown specifier."""
+    kinds: set[str] = set()
+    for spec in re.findall(r"%(.)", fmt):
+        entry = _FORMAT.get(spec)
+        if entry is None:
+            return None
+        kinds.add(entry[1])
+    fsp = 6 if "%f" in fmt else 0
+    if "date" in kinds:
+        return ("datetime", fsp) if "time" in kinds else ("date", 0)
+    return ("time", fsp) if "time" in kinds else None
 
 
 def str_to_date(value: Any, fmt: Any) -> str | None:
@@ -243,7 +284,10 @@ def cast_time(value: Any) -> str | None:
     return f"{out}.{fraction.ljust(6, '0')}" if fraction else out
 
 
-def _leading_integer(value: Any) -> int | None:
+def _leading_integer(value: Any, *, cast: bool = False) -> int | None:
+    """The integer MySQL reads from a value: numbers rounded half up; a string's leading number
+    rounded, or for ``CAST(... AS SIGNED/UNSIGNED)`` (``cast``) its leading integer digits only
+    (``CAST('1e3' AS SIGNED)`` is 1, ``CAST('-7.9' AS SIGNED)`` -7)."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -252,7 +296,11 @@ def _leading_integer(value: Any) -> int | None:
         return value
     if isinstance(value, float):
         return int(Decimal(value).to_integral_value(rounding="ROUND_HALF_UP"))
-    match = _LEADING_NUMBER.match(_text(value) or "")
+    text = _text(value) or ""
+    if cast:
+        digits = _LEADING_INTEGER.match(text)
+        return int(digits.group()) if digits is not None else 0
+    match = _LEADING_NUMBER.match(text)
     if match is None:
         return 0
     try:
@@ -262,14 +310,14 @@ def _leading_integer(value: Any) -> int | None:
 
 
 def cast_signed(value: Any) -> int | None:
-    number = _leading_integer(value)
+    number = _leading_integer(value, cast=True)
     if number is None:
         return None
     return max(-(2**63), min(2**63 - 1, number))
 
 
 def cast_unsigned(value: Any) -> int | str | None:
-    number = _leading_integer(value)
+    number = _leading_integer(value, cast=True)
     if number is None:
         return None
     wrapped = number % 2**64
@@ -329,6 +377,8 @@ def register(conn: apsw.Connection) -> None:
     # MySQL's DATE(x): NULL for an invalid date (SQLite's date('2024-02-30') is '2024-03-01'); the
     # other arities stay SQLite's.
     conn.create_scalar_function("date", cast_date, 1, deterministic=True)  # type: ignore[arg-type]
+    # TIME(x): the time part with its fraction (SQLite's time() drops it).
+    conn.create_scalar_function("time", cast_time, 1, deterministic=True)  # type: ignore[arg-type]
 
 
 # -- sqlglot: MySQL nodes to calls of the functions above ---------------------------------------

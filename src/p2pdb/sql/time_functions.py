@@ -53,6 +53,25 @@ def parse_time(value: Any) -> int | None:
     return -micros if negative else micros
 
 
+def time_parts(value: Any) -> tuple[int, int, int, int] | None:
+    """``(hours, minutes, seconds, microseconds)`` as MySQL's HOUR(), MINUTE(), SECOND() read a TIME,
+    a datetime or a date (``HOUR('838:59:59')`` is 838, ``HOUR('-10:00:00')`` 10, a date's are 0);
+    None if the value is none of them."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10_000_000:
+        parsed = parse_datetime(value)  # 20240315103000: a datetime, not hhmmss
+        if parsed is None:
+            return None
+        moment = parsed[0]
+        return moment.hour, moment.minute, moment.second, moment.microsecond
+    micros = parse_time(value)
+    if micros is None:
+        return None
+    seconds, fraction = divmod(abs(micros), 1_000_000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    return hour, minute, second, fraction
+
+
 def format_time(micros: int) -> str:
     micros = max(-MAX_TIME, min(MAX_TIME, micros)) if abs(micros) > MAX_TIME else micros
     sign = "-" if micros < 0 else ""
