@@ -101,3 +101,31 @@ def test_concurrent_modifies_latest_wins_everywhere(node: Node) -> None:
     same(node, replica)
     types = {n.db().catalog.table("t").column("c").extra["mt"] for n in (node, replica)}  # type: ignore[union-attr]
     assert len(types) == 1
+
+
+def test_auto_increment_start_truncate_and_reset_as_mysql(node: Node) -> None:
+    """``AUTO_INCREMENT = n`` (CREATE and ALTER) sets where generated ids start, replicated with the
+    schema; TRUNCATE and ``ALTER TABLE ... AUTO_INCREMENT = 1`` on an emptied table (Django's
+    sequence reset) number from 1 again. MariaDB gives the same ids."""
+    s = node.session
+    run(s, "CREATE TABLE ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT) AUTO_INCREMENT = 100")
+    run(s, "INSERT INTO ai (v) VALUES (1)")
+    assert rows(s, "SELECT id FROM ai") == [(100,)]
+    run(s, "TRUNCATE TABLE ai")
+    run(s, "INSERT INTO ai (v) VALUES (1)")
+    assert rows(s, "SELECT id FROM ai") == [(1,)]
+    run(s, "ALTER TABLE ai AUTO_INCREMENT = 50")
+    run(s, "INSERT INTO ai (v) VALUES (2)")
+    assert rows(s, "SELECT id FROM ai ORDER BY id") == [(1,), (50,)]
+    run(s, "DELETE FROM ai")
+    run(s, "ALTER TABLE ai AUTO_INCREMENT = 1")
+    run(s, "INSERT INTO ai (v) VALUES (3)")
+    assert rows(s, "SELECT id FROM ai") == [(1,)]
+    run(s, "ALTER TABLE ai AUTO_INCREMENT = 1")  # below the ids held: the next is above them
+    run(s, "INSERT INTO ai (v) VALUES (4)")
+    assert rows(s, "SELECT id FROM ai ORDER BY id") == [(1,), (2,)]
+    run(s, "ALTER TABLE ai AUTO_INCREMENT = 7")
+    assert "AUTO_INCREMENT=7" in rows(s, "SHOW CREATE TABLE ai")[0][1]
+    replica = replica_of(node)
+    assert "AUTO_INCREMENT=7" in rows(replica.session, "SHOW CREATE TABLE ai")[0][1]
+    assert same(node, replica, table="ai") == [(1, 3), (2, 4)]

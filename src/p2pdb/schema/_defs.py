@@ -356,6 +356,7 @@ def check_meta(key: Any, value: Any) -> None:
     """One table meta entry, strictly (``value`` None: removed, in a ``table_meta`` event)::
 
     "cm"          table comment (string)
+    "ai"          AUTO_INCREMENT start: generated ids are at least this (integer, 1 .. 2^64 - 1)
     "ck:<name>"   CHECK constraint {"e": MySQL expression text}
     "fk:<name>"   foreign key {"c": [columns], "rt": referenced table, "rc": [columns],
                   "od": ON DELETE action, "ou": ON UPDATE action}
@@ -363,12 +364,16 @@ def check_meta(key: Any, value: Any) -> None:
     if type(key) is not str or len(key) > MAX_NAME + 3:
         raise SchemaError("a table meta key is a short string")
     if value is None:
-        if key == "cm" or key[:3] in ("ck:", "fk:"):
+        if key in ("cm", "ai") or key[:3] in ("ck:", "fk:"):
             return
         raise SchemaError(f"unknown table meta {key[:40]!r}")
     if key == "cm":
         if type(value) is not str or len(value) > 2048:
             raise SchemaError("a table comment is a string of at most 2048 characters")
+        return
+    if key == "ai":
+        if type(value) is not int or not 1 <= value < 2**64:
+            raise SchemaError("an AUTO_INCREMENT start is an integer from 1 to 2^64 - 1")
         return
     if key.startswith("ck:"):
         check_name(key[3:], "constraint")

@@ -4,8 +4,8 @@ Each comma-separated alteration becomes SQLite DDL (ADD COLUMN, indexes: the sto
 SQLite's schema) or a noted schema change (DROP/MODIFY/CHANGE/ALTER COLUMN, which SQLite cannot express:
 the store writes the op and rebuilds the table from its row states). All alterations of one statement
 are one log entry. The primary key is a row's identity in every replica, so it cannot change; table
-options (ENGINE, CHARSET, COLLATE, ROW_FORMAT, AUTO_INCREMENT, ALGORITHM, LOCK) are accepted and kept
-nowhere, as the storage is always the same.
+options (ENGINE, CHARSET, COLLATE, ROW_FORMAT, ALGORITHM, LOCK) are accepted and kept nowhere, as the
+storage is always the same; ``AUTO_INCREMENT = n`` is a replicated table meta (the start of generated ids).
 """
 
 from __future__ import annotations
@@ -40,6 +40,17 @@ _OPTION = re.compile(
     r"|INSERT_METHOD|COMPRESSION|ENCRYPTION)\s*(?:=\s*)?\S+(?:\s+(?:DEFAULT\s+)?COLLATE\s*(?:=\s*)?\S+)?$",
     _I,
 )
+
+
+def auto_increment_start(value: Any) -> int:
+    """The ``AUTO_INCREMENT = n`` table option's value: at least 1, at most 2^64 - 1."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise MySQLError(
+            ErrorCode.PARSE_ERROR, f"You have an error in your SQL syntax near '{value}'"
+        ) from None
+    return min(max(number, 1), 2**64 - 1)
 
 
 def name_of(text: str) -> str:
@@ -81,6 +92,8 @@ class AlterPlan:
     meta: dict[str, Any] | None = None
     db: Any = None
     fk_checks: bool = True
+    #: AUTO_INCREMENT = n: this node numbers again from the table's ids and the new start.
+    restart_ids: bool = False
 
     def column(self, name: str) -> Column | None:
         key = ident(name)
@@ -146,6 +159,8 @@ def handle_alter_table(session: SQLSession, lexed: Lexed, text: str) -> Result:
         _ddl_write(session, copy, db=db)
     if plan.statements or plan.notes:
         _ddl_write(session, alter, db=db)
+    if plan.restart_ids:
+        db.restart_auto_ids(plan.table)
     if plan.rename is not None:
         rename_table(session, database, plan.table, plan.rename[0] or database, plan.rename[1])
     return OkResult(warnings=plan.warnings)
@@ -153,6 +168,11 @@ def handle_alter_table(session: SQLSession, lexed: Lexed, text: str) -> Result:
 
 def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed) -> None:
     table = plan.table
+    if m := re.match(r"^AUTO_INCREMENT\s*(?:=\s*)?:p(\d+)$", item, _I):
+        # The next generated id is at least this (and above every id in the table), on every node.
+        _set_meta(plan, "ai", auto_increment_start(lexed.params[int(m.group(1)) - 1]))
+        plan.restart_ids = True
+        return
     if _OPTION.match(item) or re.match(r"^CONVERT\s+TO\s+(CHARACTER\s+SET|CHARSET)\b", item, _I):
         return
     if re.match(r"^(FORCE|ENABLE\s+KEYS|DISABLE\s+KEYS|(WITH|WITHOUT)\s+VALIDATION)$", item, _I):

@@ -361,6 +361,11 @@ def declared_plan(tree: exp.Create, *, meta: dict[str, Any] | None = None) -> Ta
     comment = table_comment(tree)
     if comment:
         plan.meta["cm"] = comment
+    start = properties.find(exp.AutoIncrementProperty) if properties is not None else None
+    if start is not None and isinstance(start.this, exp.Literal) and not start.this.is_string:
+        first = int(str(start.this.this)) if str(start.this.this).isdigit() else 1
+        if first > 1:  # CREATE TABLE ... AUTO_INCREMENT = n: the first generated id
+            plan.meta["ai"] = min(first, 2**64 - 1)
     return plan
 
 

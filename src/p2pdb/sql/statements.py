@@ -434,7 +434,16 @@ def handle_truncate(session: SQLSession, lexed: Lexed, text: str) -> Result:
     table = match.group(1)
     if table not in db.catalog.tables:
         raise MySQLError(ErrorCode.NO_SUCH_TABLE, f"Table '{db.name}.{table}' doesn't exist")
-    _ddl_write(session, lambda conn: conn.execute(f"DELETE FROM {quote(table)}"))
+    spec = db.catalog.table(table)
+    started = spec is not None and "ai" in spec.meta
+
+    def truncate(conn: Any) -> None:
+        conn.execute(f"DELETE FROM {quote(table)}")
+        if started:  # MySQL's TRUNCATE numbers from 1 again, also past an AUTO_INCREMENT = n
+            db.catalog.note_change("table_meta", table, ("ai", None), None)
+
+    _ddl_write(session, truncate)
+    db.restart_auto_ids(table)
     return _OK
 
 

@@ -996,7 +996,7 @@ class Database:
             return None
         key = (spec.ident, column.ident)
         cls = self.id_class()
-        floor = max(self._current_max(spec, column.name), self._auto_last.get(key, 0))
+        floor = max(self._current_max(spec, column.name), self._auto_last.get(key, 0), _start(spec) - 1)
         if cls is None:
             return floor + 1
         return cls.first_above(max(floor, cls.watermarks.get(spec.ident, 0)))
@@ -1029,7 +1029,10 @@ class Database:
         col = spec.column(column)
         key = (spec.ident, ident(column))
         floor = max(
-            self._current_max(spec, column), self._auto_last.get(key, 0), cls.watermarks.get(spec.ident, 0)
+            self._current_max(spec, column),
+            self._auto_last.get(key, 0),
+            cls.watermarks.get(spec.ident, 0),
+            _start(spec) - 1,
         )
         first = cls.first_above(floor)
         values = [first + i * cls.modulus for i in range(count)]
@@ -1041,6 +1044,19 @@ class Database:
         # Remembered so that open transactions of other sessions never get the same value.
         self._auto_last[key] = values[-1]
         return values
+
+    def restart_auto_ids(self, table: str) -> None:
+        """Number ``table``'s next AUTO_INCREMENT ids again from the ids it holds now (and its
+        ``AUTO_INCREMENT`` start), forgetting higher ones handed out before: after TRUNCATE and
+        ``ALTER TABLE ... AUTO_INCREMENT = n``, as in MySQL. An open transaction of another session
+        that drew ids before can then draw the same ids as a new one; the later commit fails with a
+        duplicate key (MySQL's metadata lock makes TRUNCATE wait instead)."""
+        spec = self.catalog.table(table)
+        if spec is None:
+            return
+        for key in [k for k in (*self._auto_max, *self._auto_last) if k[0] == spec.ident]:
+            self._auto_max.pop(key, None)
+            self._auto_last.pop(key, None)
 
     def _note_ids(self, table: str, values: Mapping[str, Any]) -> None:
         for (name, column), current in list(self._auto_max.items()):
@@ -1122,3 +1138,9 @@ class Database:
     def state_hash(self) -> str:
         """Hash of what SQL shows (:func:`p2pdb.store.state_hash.state_hash`)."""
         return state_hash.state_hash(self.conn, self.catalog.schema)
+
+
+def _start(spec: TableSpec) -> int:
+    """The table's ``AUTO_INCREMENT = n`` start (1 when it has none)."""
+    start = spec.meta.get("ai", 1)
+    return start if isinstance(start, int) else 1
