@@ -52,6 +52,17 @@ CASES: list[tuple[str, Any]] = [
     ("SELECT UCASE('ǆ')", "Ǆ"),
     ("SELECT LOWER('İSTANBUL')", "istanbul"),
     ("SELECT UPPER('abc')", "ABC"),
+    ("SELECT COT(1)", 0.6420926159343306),
+    ("SELECT ATAN(1, 1)", 0.7853981633974483),
+    ("SELECT INTERVAL(23, 1, 15, 17, 30, 44, 200)", 3),
+    ("SELECT INTERVAL(NULL, 1)", -1),
+    # GREATEST/LEAST: strings with numbers compare as DOUBLEs; strings alone by the collation
+    ("SELECT LEAST(1, '2')", 1.0),
+    ("SELECT GREATEST('a', 'B')", "B"),
+    ("SELECT LEAST('10', '9')", "10"),
+    ("SELECT CONVERT('abc' USING utf8mb4)", "abc"),
+    ("SELECT LPAD('abc', 5, '')", None),
+    ("SELECT RPAD('abc', 2, '')", "ab"),
 ]
 
 

@@ -173,20 +173,38 @@ def _if(cond: Any, a: Any, b: Any) -> Any:
     return a if cond not in (None, 0, 0.0, "", "0") and cond else b
 
 
+def _extreme(pick: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """GREATEST/LEAST as MySQL compares: numbers as numbers, and strings with them as DOUBLEs
+    (``LEAST(1, '2')`` is 1.0); strings alone by the case-insensitive collation (``GREATEST('a',
+    'B')`` is 'B'); NULL if any argument is."""
+    if any(a is None for a in args):
+        return None
+    texts = [isinstance(a, (str, bytes)) for a in args]
+    if all(texts):
+        if all(isinstance(a, str) for a in args):
+            return pick(args, key=str.casefold)
+        return pick(a if isinstance(a, bytes) else str(a).encode() for a in args)
+    if any(texts):
+        return float(pick(decimals.as_number(a) if isinstance(a, (str, bytes)) else a for a in args))
+    return pick(args)
+
+
 def _greatest(*args: Any) -> Any:
-    return None if any(a is None for a in args) else max(args)
+    return _extreme(max, args)
 
 
 def _least(*args: Any) -> Any:
-    return None if any(a is None for a in args) else min(args)
+    return _extreme(min, args)
 
 
 def _lpad(s: Any, n: Any, pad: Any) -> str | None:
     if s is None or n is None or pad is None:
         return None
     text, width, fill = _text(s), int(n), _text(pad)
-    if len(text) >= width or not fill:
+    if len(text) >= width:
         return text[: max(0, width)]
+    if not fill:
+        return None  # MySQL: nothing to pad with
     return ((fill * ((width - len(text)) // len(fill) + 1))[: width - len(text)]) + text
 
 
@@ -194,8 +212,10 @@ def _rpad(s: Any, n: Any, pad: Any) -> str | None:
     if s is None or n is None or pad is None:
         return None
     text, width, fill = _text(s), int(n), _text(pad)
-    if len(text) >= width or not fill:
+    if len(text) >= width:
         return text[: max(0, width)]
+    if not fill:
+        return None
     return text + (fill * ((width - len(text)) // len(fill) + 1))[: width - len(text)]
 
 

@@ -70,6 +70,35 @@ def truncate_decimal(value: Any, places: Any) -> str | None:
     return str(number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_DOWN))
 
 
+def cot(value: Any) -> float | None:
+    """COT(x): 1 / TAN(x); NULL for NULL. MySQL's error for COT(0) (1690) is NULL here."""
+    number = to_decimal(value)
+    if number is None:
+        return None
+    tangent = math.tan(float(number))
+    return None if tangent == 0 else 1 / tangent
+
+
+def atan2(y: Any, x: Any) -> float | None:
+    """ATAN(y, x), as ATAN2(y, x)."""
+    a, b = to_decimal(y), to_decimal(x)
+    return None if a is None or b is None else math.atan2(float(a), float(b))
+
+
+def interval(n: Any, *bounds: Any) -> int:
+    """INTERVAL(N, N1, N2, ...): how many of the ascending N1, N2... are <= N (-1 for a NULL N)."""
+    number = to_decimal(n)
+    if number is None:
+        return -1
+    count = 0
+    for bound in bounds:
+        value = to_decimal(bound)
+        if value is None or value > number:
+            break
+        count += 1
+    return count
+
+
 def register(conn: apsw.Connection) -> None:
     from p2pdb.sql.decimals import DIVISION_BY_ZERO
     from p2pdb.sql.guard import guard_of
@@ -101,4 +130,7 @@ def register(conn: apsw.Connection) -> None:
                      ("floor", _integral(ROUND_FLOOR))):  # fmt: skip
         conn.create_scalar_function(name, fn, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("mod", mod_warning, 2, deterministic=False)  # type: ignore[arg-type]
+    conn.create_scalar_function("cot", cot, 1, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("atan", atan2, 2, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("interval", interval, -1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dtrunc", truncate_decimal, 2, deterministic=True)  # type: ignore[arg-type]

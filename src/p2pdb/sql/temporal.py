@@ -458,6 +458,10 @@ def fix_node(node: exp.Expression) -> exp.Expression:
         return _call("p2pdb_bit_xor", node.this, node.expression)
     if isinstance(node, exp.Cast) and isinstance(node.to, exp.DataType):
         kind = node.to.this
+        if kind == exp.DataType.Type.CHARACTER_SET:  # CONVERT(x USING cs): text is utf8mb4 here
+            charset = node.to.args.get("kind")
+            binary = isinstance(charset, exp.Expression) and charset.name.lower() == "binary"
+            return exp.Cast(this=node.this, to=exp.DataType.build("BLOB" if binary else "TEXT"))
         if kind in _CASTS:
             return _call(_CASTS[kind], node.this)
         if kind in _CHARS and node.to.expressions:
