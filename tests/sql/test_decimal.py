@@ -567,3 +567,16 @@ def test_a_cached_plan_follows_the_type_of_long_and_float_literals(node: Node) -
     assert rows(s, "SELECT 123456789012345678901 * 2") == [("246913578024691357802",)]
     assert rows(s, "SELECT 1e300 * 10") == [(1e301,)]
     assert rows(s, "SELECT 3 * 4") == [(12,)]
+
+
+def test_select_star_over_a_derived_table_keeps_decimal_types(node: Node) -> None:
+    s = node.session
+    run(s, "CREATE TABLE o (id INT PRIMARY KEY, cid INT, amt DECIMAL(8,2))")
+    run(s, "INSERT INTO o VALUES (1, 1, 10.50), (2, 1, 20.00), (3, 2, 5.25)")
+    for sql in (
+        "SELECT * FROM (SELECT cid, SUM(amt) s FROM o GROUP BY cid) t WHERE s > 6 ORDER BY cid",
+        "WITH t AS (SELECT cid, SUM(amt) s FROM o GROUP BY cid) SELECT * FROM t WHERE s > 6 ORDER BY cid",
+    ):
+        result = query(s, sql)
+        assert [tuple(r) for r in result.rows] == [(1, "30.50")]
+        assert [c.type for c in result.columns][1] == FieldType.NEWDECIMAL

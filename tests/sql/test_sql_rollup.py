@@ -64,3 +64,8 @@ def test_group_concat_distinct_is_sorted_as_in_mysql(node: Node) -> None:
     run(s, "INSERT INTO gc VALUES (1, 'ops'), (2, 'eng'), (3, 'hr'), (4, 'eng')")
     assert rows(s, "SELECT GROUP_CONCAT(DISTINCT v) FROM gc") == [("eng,hr,ops",)]
     assert rows(s, "SELECT GROUP_CONCAT(DISTINCT v ORDER BY v DESC) FROM gc") == [("ops,hr,eng",)]
+
+
+def test_a_qualified_column_is_named_as_mysql_names_it(node: Node) -> None:
+    result = run(node.session, "SELECT s.region, SUM(s.amount) FROM sales s GROUP BY s.region WITH ROLLUP")
+    assert result.columns[0].name == "region"

@@ -171,6 +171,8 @@ class _Typer:
         self.texts: dict[str, set[str]] = {}
         self.text_anywhere: set[str] = set()
         self.other_anywhere: set[str] = set()
+        #: CTEs and derived tables whose columns are all known, in order (``SELECT *`` over them)
+        self.derived: set[str] = set()
         folded = {name.lower(): spec for name, spec in tables.items()}
         for table in tree.find_all(exp.Table):
             spec = folded.get(table.name.lower())
@@ -208,10 +210,15 @@ class _Typer:
             if not name or not isinstance(select, exp.Select):
                 continue
             kinds: dict[str, Kind] = {}
+            complete = True  # every column known, in order
             for item in select.expressions:
                 column = item.alias_or_name.lower()
-                if column and column != "*":
-                    kinds[column] = self.kind(item)
+                if not column or column == "*" or column in kinds:
+                    complete = False
+                    continue
+                kinds[column] = self.kind(item)
+            if complete:
+                self.derived.add(name)
             self.columns[name] = kinds
             for column, kind in kinds.items():
                 self.anywhere.setdefault(column, set()).add(kind)
@@ -702,7 +709,22 @@ def _type_info(kind: Kind) -> mysqltypes.TypeInfo | None:
     return None
 
 
+def _star_of_derived(tree: exp.Select, typer: _Typer) -> list[mysqltypes.TypeInfo | None] | None:
+    """``SELECT * FROM (SELECT ...) d`` or ``SELECT * FROM cte``: the derived columns' types."""
+    source = tree.args.get("from_") or tree.args.get("from")
+    table = source.this if isinstance(source, exp.From) else None
+    if len(tree.expressions) != 1 or not isinstance(tree.expressions[0], exp.Star) or tree.args.get("joins"):
+        return None
+    name = table.alias_or_name.lower() if isinstance(table, (exp.Subquery, exp.Table)) else ""
+    if name not in typer.derived:
+        return None
+    return [_type_info(kind) for kind in typer.columns[name].values()]
+
+
 def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeInfo | None]:
+    star = _star_of_derived(tree, rewriter.typer)
+    if star is not None:
+        return star
     types: list[mysqltypes.TypeInfo | None] = []
     items: list[exp.Expression] = []
     originals: dict[str, exp.Expression] = {}

@@ -50,6 +50,16 @@ def _at_level(node: exp.Expression, rolled: list[exp.Expression]) -> exp.Express
     return visit(node.copy())
 
 
+def _shown_name(item: exp.Expression) -> str:
+    """The column name MySQL shows for a select item: its alias, a column's own name (``o.cid`` is
+    ``cid``), else the expression's text."""
+    if isinstance(item, exp.Alias):
+        return item.alias
+    if isinstance(item, exp.Column):
+        return item.name
+    return item.sql("mysql")
+
+
 def rewrite(shape: str) -> str | None:
     """The ROLLUP-free form of a MySQL SELECT shape, or None when it has no ROLLUP it can rewrite."""
     try:
@@ -94,8 +104,7 @@ def rewrite(shape: str) -> str | None:
     for branch in branches[1:]:
         union = exp.Union(this=union, expression=branch, distinct=False)
     outer = exp.select(
-        *[exp.alias_(exp.column(name), item.alias if isinstance(item, exp.Alias) else item.sql("mysql"), quoted=True)
-          for item, name in zip(items, names, strict=True)]
+        *[exp.alias_(exp.column(name), _shown_name(item), quoted=True) for item, name in zip(items, names, strict=True)]
     ).from_(exp.Subquery(this=union, alias=exp.TableAlias(this=exp.to_identifier("_p2pdb_rollup"))))  # fmt: skip
     if order is not None:
         outer.set("order", order.copy())
