@@ -182,8 +182,8 @@ class SQLBackend:
         """Fill the variables, status and privilege tables (information_schema, performance_schema,
         mysql) on ``conn`` as ``session`` sees them."""
         session.refresh_auto_vars()
-        session_variables = [(k, show_value(v)) for k, v in sorted(session.variables.items())]
-        global_variables = [(k, show_value(v)) for k, v in sorted(self.global_variables.items())]
+        session_variables = [(k, show_value(v, k)) for k, v in sorted(session.variables.items())]
+        global_variables = [(k, show_value(v, k)) for k, v in sorted(self.global_variables.items())]
         from p2pdb.sql.peer_grants import privilege_rows
 
         peers = privilege_rows(session)  # the access rules of the databases' logs (docs/security.md)

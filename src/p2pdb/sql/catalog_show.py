@@ -39,6 +39,7 @@ from p2pdb.sql.mysqltypes import COLLATION_NAME
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import Column, ResultSet
+from p2pdb.sql.variables import show_value
 from p2pdb.store.schema import IndexSpec, TableSpec
 
 #: A warning or error of the session: (Level, Code, Message), e.g. ("Warning", 1366, "...").
@@ -391,7 +392,10 @@ def _settings(status: bool) -> Callable[[Cursor, _Context, bool], ResultSet]:
     def handler(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
         flt = read_filter(cur)
         values = ctx.status if status else ctx.variables
-        rows: Rows = [[name, _text(value)] for name, value in sorted(values.items())]
+        rows: Rows = [
+            [name, _text(value) if status else show_value(value, name)]
+            for name, value in sorted(values.items())
+        ]
         return ResultSet(_VARIABLES, flt.apply(["Variable_name", "Value"], rows))
 
     return handler

@@ -143,6 +143,8 @@ class Transaction:
     explicit: bool = False
     #: The connection that keeps the transaction's writes between its statements (:mod:`.windows`).
     window: windows.Window | None = None
+    #: START TRANSACTION READ ONLY (True) / READ WRITE (False); None: as transaction_read_only says.
+    read_only: bool | None = None
 
 
 _ROUTINE = re.compile(
@@ -160,6 +162,8 @@ class SQLSession:
         self.info = info
         self.user = info.user
         self.database: str | None = None
+        #: SET TRANSACTION READ ONLY / READ WRITE (no scope): the access mode of the next transaction.
+        self.next_read_only: bool | None = None
         self.variables: dict[str, Any] = backend.session_defaults()
         self.user_vars: dict[str, Any] = {}
         #: SQL-level prepared statements (PREPARE name FROM ...): name -> statement text.
@@ -561,6 +565,8 @@ class SQLSession:
         if system_time.names_system_time(lexed.shape):
             return await self._as_of(db, lexed, kind)
         plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
+        if plan.write and shadowed is None and self._read_only():  # temporary tables stay writable
+            raise MySQLError(1792, "Cannot execute statement in a READ ONLY transaction.", "25006")
         if assigning is not None and kind == "SELECT":
             plan.names = projection_names(assigning.shape)  # `@n := @n + 1`, as the client wrote it
         if shadowed is not None:
@@ -859,10 +865,20 @@ class SQLSession:
 
     # -- transactions -------------------------------------------------------------------------
 
-    def begin(self) -> None:
+    def begin(self, read_only: bool | None = None) -> None:
         if self.txn is not None:
             self.commit()  # MySQL: BEGIN inside a transaction commits it first
-        self.txn = Transaction(explicit=True)
+        if read_only is None:
+            read_only = self.next_read_only
+        self.next_read_only = None
+        self.txn = Transaction(explicit=True, read_only=read_only)
+
+    def _read_only(self) -> bool:
+        """Writes are refused (1792): in START TRANSACTION READ ONLY, or with transaction_read_only
+        set outside a START TRANSACTION READ WRITE."""
+        if self.txn is not None and self.txn.read_only is not None:
+            return self.txn.read_only
+        return bool(self.variables.get("transaction_read_only"))
 
     def commit(self) -> None:
         """End the transaction (an implicit commit: BEGIN, DDL, SET autocommit=1)."""

@@ -101,16 +101,44 @@ async def _evaluate(session: SQLSession, lexed: Lexed, expr: str) -> Any:
     return row[0] if row else None
 
 
+_NAMES = re.compile(
+    r"^(NAMES|CHARACTER\s+SET|CHARSET)\s+(?::p(\d+)|`?([\w$]+)`?)(?:\s+COLLATE\s+(?::p(\d+)|`?([\w$]+)`?))?\s*$",
+    _I,
+)
+
+
+def _set_names(session: SQLSession, lexed: Lexed, body: str) -> None:
+    """SET NAMES cs [COLLATE c] / SET CHARACTER SET cs: the session's variables say what the client
+    asked for when it is a UTF-8 character set (text is always UTF-8 on the wire here); other
+    character sets are accepted and change nothing."""
+    match = _NAMES.match(body.strip())
+    if match is None:
+        return
+    charset = str(lexed.params[int(match.group(2)) - 1] if match.group(2) else match.group(3)).lower()
+    if charset == "default" or not charset.startswith("utf8"):
+        return
+    charset = "utf8mb3" if charset == "utf8" else charset
+    written = lexed.params[int(match.group(4)) - 1] if match.group(4) else match.group(5)
+    collation = str(written).lower() if written else f"{charset}_general_ci"
+    variables = session.variables
+    variables["character_set_client"] = variables["character_set_results"] = charset
+    if match.group(1).upper() == "NAMES":
+        variables["character_set_connection"] = charset
+        variables["collation_connection"] = collation
+
+
 async def handle_set(session: SQLSession, lexed: Lexed, text: str) -> Result:
     body = re.sub(r"^\s*SET\s+", "", lexed.shape, flags=_I)
     upper = body.upper()
     if upper.startswith(("NAMES", "CHARACTER SET", "CHARSET")):
+        _set_names(session, lexed, body)
         return _OK
-    if re.match(r"^(GLOBAL\s+|SESSION\s+|LOCAL\s+)?TRANSACTION\b", body, _I):
-        if "READ ONLY" in upper:
-            session.variables["transaction_read_only"] = 1
-        elif "READ WRITE" in upper:
-            session.variables["transaction_read_only"] = 0
+    if scoped := re.match(r"^(GLOBAL\s+|SESSION\s+|LOCAL\s+)?TRANSACTION\b", body, _I):
+        mode = 1 if "READ ONLY" in upper else 0 if "READ WRITE" in upper else None
+        if mode is not None and scoped.group(1) is None:
+            session.next_read_only = bool(mode)  # SET TRANSACTION ...: the next transaction only
+        elif mode is not None:
+            session.variables["transaction_read_only"] = mode
         level = re.search(
             r"ISOLATION\s+LEVEL\s+(READ\s+UNCOMMITTED|READ\s+COMMITTED|REPEATABLE\s+READ|SERIALIZABLE)",
             body,
@@ -197,7 +225,8 @@ def handle_use(session: SQLSession, lexed: Lexed, text: str) -> Result:
 
 def handle_begin(session: SQLSession, lexed: Lexed, text: str) -> Result:
     if lexed.kind == "BEGIN" or re.match(r"^\s*START\s+TRANSACTION\b", lexed.shape, _I):
-        session.begin()
+        modes = lexed.shape.upper()
+        session.begin(True if "READ ONLY" in modes else False if "READ WRITE" in modes else None)
         return _OK
     raise _unsupported(text)
 

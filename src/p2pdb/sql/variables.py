@@ -125,8 +125,19 @@ def as_bool(value: Any) -> bool:
     return bool(value)
 
 
-def show_value(value: Any) -> str:
-    """A variable's value as ``SHOW VARIABLES`` prints it."""
+#: Variables MySQL shows as ON/OFF in SHOW VARIABLES (``SELECT @@autocommit`` is still 1).
+SWITCHES = frozenset(
+    ("autocommit", "foreign_key_checks", "unique_checks", "sql_auto_is_null", "sql_safe_updates",
+     "sql_quote_show_create", "sql_notes", "sql_warnings", "sql_log_bin", "sql_big_selects", "big_tables",
+     "explicit_defaults_for_timestamp", "old_alter_table", "innodb_stats_on_metadata", "transaction_read_only",
+     "tx_read_only", "log_bin", "read_only", "super_read_only", "performance_schema")
+)  # fmt: skip
+
+
+def show_value(value: Any, name: str = "") -> str:
+    """A variable's value as ``SHOW VARIABLES`` prints it (``name``: ON/OFF for a switch)."""
+    if name in SWITCHES and isinstance(value, (int, str)):
+        return "ON" if as_bool(value) else "OFF"
     if value is None:
         return ""
     if isinstance(value, bytes):
