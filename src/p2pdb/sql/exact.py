@@ -93,7 +93,10 @@ def signature(shape: str, raw: Sequence[str]) -> str:
 
 
 def _literals(raw: Sequence[str], places: bool, divides: bool, compares: bool) -> str:
-    if not places and not divides and not any(_typed_literal(r) for r in raw):
+    # a number literal whose text sets its type: a decimal (0.10), an integer too long for a BIGINT
+    # (a DECIMAL), a float (1e3)
+    typed = any(("." in r or len(r) > 18 or "e" in r or "E" in r) and r[:1] in _NUMERIC_START for r in raw)
+    if not places and not divides and not typed:
         if not compares:
             return ""
         return "".join("s" if r[:1] in ("'", '"') else "n" for r in raw)  # p2pdb.sql.exact._coerce
@@ -111,12 +114,6 @@ def _shape_facts(shape: str) -> tuple[bool, bool, bool, bool]:
 
 _PLACES = re.compile(r"\b(?:ROUND|TRUNCATE)\s*\(", re.IGNORECASE)
 _FORMATS = re.compile(r"\bSTR_TO_DATE\s*\(", re.IGNORECASE)
-
-
-def _typed_literal(raw: str) -> bool:
-    """A number literal whose text sets its type: a decimal (``0.10``), an integer too long for a
-    BIGINT (a DECIMAL), a float (``1e3``)."""
-    return raw[:1] in _NUMERIC_START and ("." in raw or len(raw) > 18 or "e" in raw or "E" in raw)
 
 
 def _tag(raw: str) -> str:
