@@ -694,7 +694,8 @@ class SQLSession:
             if explicit and type(explicit[-1]) is int:  # the OK packet's insert id (not LAST_INSERT_ID())
                 bound["__explicit_auto__"] = explicit[-1]
             return
-        await ensure_id_class(db)
+        if db.id_class() is None:  # (no coroutine per INSERT once the class is held)
+            await ensure_id_class(db)
         values = db.next_auto_ids(plan.table, plan.auto.column, len(slots))
         for name, value in zip(slots, values, strict=True):
             bound[name] = value
