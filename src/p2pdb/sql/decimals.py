@@ -29,6 +29,7 @@ from typing import Any
 
 import apsw
 
+from p2pdb.sql import value_fit
 from p2pdb.sql.choices import fit_choice, is_choice_type
 from p2pdb.sql.protocol.errors import MySQLError
 
@@ -279,13 +280,16 @@ def _lenient(g: Any) -> Callable[[Any, Any, Any, Any], Any]:
         try:
             return fit(value, mysql_type, column, row)
         except MySQLError as exc:
-            if exc.code not in (OUT_OF_RANGE, INCORRECT_VALUE, 1265):
+            if exc.code not in (OUT_OF_RANGE, INCORRECT_VALUE, 1265, value_fit.INCORRECT_DATETIME):
                 raise
             running = g.current
             if running is not None:
                 running.warn(exc.code, exc.message)
             if exc.code == 1265:
                 return ""
+            if exc.code == value_fit.INCORRECT_DATETIME:  # a zero date, as MySQL's INSERT IGNORE
+                other = value_fit.family(str(mysql_type))
+                return value_fit.zero_value(other[0]) if other is not None else None
             return _clamped(to_decimal(value) or Decimal(0), str(mysql_type), column, row)
 
     return call
@@ -326,6 +330,9 @@ def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     range. Text that is no number is error 1366; a value out of range error 1264."""
     if is_choice_type(str(mysql_type)):
         return fit_choice(value, str(mysql_type), column, row)
+    other = value_fit.family(str(mysql_type))
+    if other is not None:  # DATE, DATETIME, TIMESTAMP, TIME, JSON (p2pdb.sql.value_fit)
+        return value_fit.fit_value(value, other[0], other[1], column, row)
     if value is None:
         if ROWID_MARK in str(mysql_type):  # SQLite would number a NULL INTEGER PRIMARY KEY itself
             raise MySQLError(1048, f"Column '{column}' cannot be null", "23000")

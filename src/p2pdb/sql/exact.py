@@ -29,7 +29,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.sql import mysqltypes
+from p2pdb.sql import mysqltypes, value_fit
 from p2pdb.sql.choices import is_choice_type
 from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE, ROWID_MARK
 from p2pdb.sql.protocol.errors import MySQLError
@@ -811,6 +811,9 @@ def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
         if not isinstance(mt, str) or col.extra.get("ai"):
             continue
         if is_choice_type(mt):  # ENUM, SET, YEAR (p2pdb.sql.choices)
+            out[col.name.lower()] = (mt, col.name)
+            continue
+        if value_fit.family(mt) is not None:  # DATE, DATETIME, TIMESTAMP, TIME, JSON
             out[col.name.lower()] = (mt, col.name)
             continue
         kind = column_kind(mt)
