@@ -65,3 +65,26 @@ def test_text_longer_than_its_column_is_1406_naming_the_column(node: Node) -> No
     code, message = error(node.session, "INSERT INTO v VALUES (1, 'abcdef')")
     assert (code, message) == (1406, "Data too long for column 'name' at row 1")
     assert rows(node.session, "SELECT COUNT(*) FROM v") == [(0,)]
+
+
+def test_enum_and_set_read_as_numbers_where_mysql_reads_them(node: Node) -> None:
+    """ORDER BY an ENUM sorts in declared order (small, Medium, large), not by the text; ``e + 0``
+    is the index, ``s + 0`` the bitmask, ``e = 2`` compares the index; against a string a member is
+    its text. MariaDB answers the same."""
+    s = node.session
+    run(
+        s,
+        "INSERT INTO c (id, e, s) VALUES (1, 'large', 'c'), (2, 'small', 'a,c'), (3, 'Medium', ''), (4, NULL, 'b')",
+    )
+    assert rows(s, "SELECT id FROM c ORDER BY e") == [(4,), (2,), (3,), (1,)]
+    assert rows(s, "SELECT id FROM c ORDER BY e DESC, id") == [(1,), (3,), (2,), (4,)]
+    assert rows(s, "SELECT id, e + 0, s + 0 FROM c ORDER BY id") == [
+        (1, 3, 4),
+        (2, 1, 5),
+        (3, 2, 0),
+        (4, None, 2),
+    ]
+    assert rows(s, "SELECT id FROM c WHERE e = 2") == [(3,)]
+    assert rows(s, "SELECT id FROM c WHERE e < 3 ORDER BY id") == [(2,), (3,)]
+    assert rows(s, "SELECT id FROM c WHERE e = 'MEDIUM'") == [(3,)]
+    assert rows(s, "SELECT id FROM c ORDER BY s") == [(3,), (4,), (1,), (2,)]

@@ -118,3 +118,21 @@ def _year(value: Any, column: Any, row: Any) -> int:
     if year == 0 or 1901 <= year <= 2155:
         return year
     raise MySQLError(_OUT_OF_RANGE, f"Out of range value for column '{column}' at row {int(row)}", "22003")
+
+
+def choice_number(value: Any, mysql_type: Any) -> int | None:
+    """An ENUM value as MySQL reads it as a number (its 1-based index; 0 for ''), a SET value as its
+    bitmask; NULL for NULL."""
+    if value is None:
+        return None
+    base, members = _definition(str(mysql_type))
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    folded = [m.casefold() for m in members]
+    if base == "enum":
+        key = text.casefold()
+        return folded.index(key) + 1 if key in folded else 0
+    bits = 0
+    for part in text.split(",") if text else []:
+        if part.casefold() in folded:
+            bits |= 1 << folded.index(part.casefold())
+    return bits

@@ -30,7 +30,7 @@ from typing import Any
 import apsw
 
 from p2pdb.sql import value_fit
-from p2pdb.sql.choices import fit_choice, is_choice_type
+from p2pdb.sql.choices import choice_number, fit_choice, is_choice_type
 from p2pdb.sql.protocol.errors import MySQLError
 
 CONTEXT = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation, DivisionByZero])
@@ -439,6 +439,7 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit_ignore", _lenient(g), 4, deterministic=False)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit_text", _truncating(g), 4, deterministic=False)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_choice_number", choice_number, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_u64", u64_operand, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_uval", u64_value, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dunits", _units, 2, deterministic=True)  # type: ignore[arg-type]

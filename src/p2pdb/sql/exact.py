@@ -170,6 +170,8 @@ class _Typer:
         self.other_anywhere: set[str] = set()
         #: CTEs and derived tables whose columns are all known, in order (``SELECT *`` over them)
         self.derived: set[str] = set()
+        #: ENUM and SET columns (lower names): their MySQL types, over all tables of the statement
+        self.choices: dict[str, set[str]] = {}
         folded = {name.lower(): spec for name, spec in tables.items()}
         for table in tree.find_all(exp.Table):
             spec = folded.get(table.name.lower())
@@ -183,6 +185,8 @@ class _Typer:
                 self.anywhere.setdefault(col.name.lower(), set()).add(kind)
                 if isinstance(mt, str) and kind is not None and kind[0] == "int" and _is_u64(mt):
                     self.u64.add(col.name.lower())
+                if isinstance(mt, str) and is_choice_type(mt) and not mt.lower().startswith("year"):
+                    self.choices.setdefault(col.name.lower(), set()).add(mt)
             self.columns[table.name.lower()] = kinds
             texts = {
                 c.name.lower() for c in spec.columns if _is_text_type(c.extra.get("mt") if c.extra else None)
@@ -929,6 +933,8 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
         return True
     if any(_is_u64(c.extra["mt"]) for s in tables.values() for c in s.columns if c.extra.get("mt")):
         return kind in ("SELECT", "DELETE")
+    if kind in ("SELECT", "DELETE") and _has_choices(tables):
+        return True  # an ENUM or SET column read as a number (_choice_numbers)
     return kind == "SELECT" and _HINTS.search(shape) is not None
 
 
@@ -947,6 +953,15 @@ _TEXT_FUNCTIONS = re.compile(
     r"|REPEAT|CAST|CONVERT)\s*\(|\bLIKE\b",
     re.IGNORECASE,
 )
+
+
+def _has_choices(tables: Mapping[str, TableSpec]) -> bool:
+    return any(
+        isinstance(mt := c.extra.get("mt"), str) and mt[:4].lower() in ("enum", "set(")
+        for spec in tables.values()
+        for c in spec.columns
+        if c.extra
+    )
 
 
 def _scaled_decimals(tables: Mapping[str, TableSpec]) -> bool:
@@ -1014,6 +1029,51 @@ def _inexact(node: exp.Expression, rw: _Rewriter) -> None:
         _inexact(child, rw)
 
 
+_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.IntDiv, exp.Neg)
+
+
+def _choice_numbers(tree: exp.Expression, rw: _Rewriter) -> None:
+    """An ENUM or SET column where MySQL reads it as a number: its index (ENUM, 1-based) or bitmask
+    (SET). ``ORDER BY priority`` sorts ENUM('low', 'medium', 'high') as declared, ``e + 0`` is the
+    index, ``e = 2`` compares it; compared with a string, a member is its text (unchanged)."""
+    typer = rw.typer
+    if not typer.choices:
+        return
+
+    def mysql_type(node: Any) -> str | None:
+        if not isinstance(node, exp.Column):
+            return None
+        found = typer.choices.get(node.name.lower())
+        return next(iter(found)) if found is not None and len(found) == 1 else None
+
+    def number(node: Any, mt: str) -> exp.Expression:
+        rw.changed = True
+        return exp.Anonymous(this="p2pdb_choice_number", expressions=[node.copy(), exp.Literal.string(mt)])
+
+    order = tree.args.get("order") if isinstance(tree, exp.Select) else None
+    for item in order.expressions if isinstance(order, exp.Order) else []:
+        if isinstance(item, exp.Ordered) and (mt := mysql_type(item.this)) is not None:
+            item.set("this", number(item.this, mt))
+    for node in list(tree.find_all(*_ARITHMETIC, *_COMPARISONS)):
+        if isinstance(node, _COMPARISONS):
+            if isinstance(node.parent, (exp.Update, exp.OnConflict)) and node.arg_key == "expressions":
+                continue  # SET c = v: an assignment
+            pairs = [("this", "expression"), ("expression", "this")]
+            for side, other in pairs:
+                operand, against = node.args.get(side), node.args.get(other)
+                if (
+                    (mt := mysql_type(operand)) is not None
+                    and against is not None
+                    and typer.is_number(against)
+                ):
+                    node.set(side, number(operand, mt))
+            continue
+        for key in ("this", "expression"):
+            operand = node.args.get(key)
+            if (mt := mysql_type(operand)) is not None:
+                node.set(key, number(operand, mt))
+
+
 def _divisions(tree: exp.Expression, rw: _Rewriter) -> None:
     """The ``/`` the projections left (WHERE, ON, HAVING, ORDER BY, GROUP BY): MySQL's division, not
     SQLite's integer division (``7/2`` is 3.5000, so ``n/2 = 3.5`` holds for 7). An exact quotient is
@@ -1058,6 +1118,7 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
     elif not isinstance(tree, exp.Delete):
         return None
     _decimal_text(tree, rw)
+    _choice_numbers(tree, rw)
     _inexact(tree, rw)
     _coerce(tree, rw)
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
