@@ -349,7 +349,7 @@ def _add_index(plan: AlterPlan, name: str | None, columns: str, *, unique: bool)
     cols = [_index_column(c) for c in split_items(columns)]
     for col in cols:
         if plan.column(col) is None:
-            raise MySQLError(1072, f"Key column '{col}' doesn't exist in table")
+            raise MySQLError(1072, f"Key column '{col}' doesn't exist in table", "42000")
     if name:
         index = name_of(name)
     else:  # MySQL names it after its first column: a, a_2, a_3...

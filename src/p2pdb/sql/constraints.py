@@ -58,7 +58,7 @@ def check_foreign_key(
     own = {c.lower() for c in columns}
     for col in fk["c"]:
         if col.lower() not in own:
-            raise MySQLError(1072, f"Key column '{col}' doesn't exist in table")
+            raise MySQLError(1072, f"Key column '{col}' doesn't exist in table", "42000")
     if fk["rt"].lower() == table.lower():
         target = {c.lower() for c in columns}
     else:

@@ -123,6 +123,8 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
             return MySQLError(
                 ErrorCode.WRONG_VALUE_COUNT_ON_ROW, "Column count doesn't match value count at row 1"
             )
+        if "sub-select returns" in message:  # (SELECT 1, 2) where one value goes
+            return MySQLError(1241, "Operand should contain 1 column(s)", "21000")
         if _UNION_COUNT.search(message):
             return MySQLError(1222, "The used SELECT statements have a different number of columns")
         if match := _NO_INDEX.search(message):

@@ -48,6 +48,7 @@ from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones, user_v
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
+from p2pdb.sql.ddl import mysql_index_name
 from p2pdb.sql.errors_map import to_mysql
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
 from p2pdb.sql.history import equalities, history_filter
@@ -403,6 +404,8 @@ class SQLSession:
             error = self._unshaped(error, text)
         if error.code == ErrorCode.BAD_NULL_ERROR and _INSERTS.match(text):
             error = _omitted_column(error, text)
+        if error.code == ErrorCode.DUP_ENTRY and (db := self._db_or_none()) is not None:
+            error = _duplicate_entry(error, str(exc), text, db)
         if error.code == ErrorCode.NO_SUCH_TABLE:
             error = self._waiting_table(error)
         if error.code == ErrorCode.UNKNOWN_ERROR:
@@ -1172,6 +1175,62 @@ class _WriteCounts:
                 self.inserted += 1
             elif op == apsw.SQLITE_UPDATE:
                 self.updated += 1
+
+
+_UNIQUE_FAILED = re.compile(r"UNIQUE constraint failed: ([\w$.]+(?:, [\w$.]+)*)")
+
+
+def _duplicate_entry(error: MySQLError, message: str, text: str, db: Database) -> MySQLError:
+    """MySQL 8's 1062 text: ``Duplicate entry '5' for key 't.PRIMARY'`` (a UNIQUE index by its
+    name; the value when a one-row INSERT gives it as a literal, else left out)."""
+    failed = _UNIQUE_FAILED.search(message)
+    if failed is None:
+        return error
+    parts = [p.strip() for p in failed.group(1).split(",")]
+    table = db.catalog.schema.table(parts[0].rsplit(".", 1)[0])
+    if table is None:
+        return error
+    columns = [ident(p.rsplit(".", 1)[-1]) for p in parts]
+    if tuple(columns) == table.spec.pk_idents:
+        key = "PRIMARY"
+    else:
+        found = [i for i in table.indexes if i.unique and list(i.column_idents) == columns]
+        if not found:
+            return error
+        key = mysql_index_name(table.spec.name, found[0].name)
+    value = _inserted(text, [c.name for c in table.spec.columns], columns)
+    entry = f"Duplicate entry '{value}'" if value is not None else "Duplicate entry"
+    return MySQLError(ErrorCode.DUP_ENTRY, f"{entry} for key '{table.spec.name}.{key}'", error.sqlstate)
+
+
+def _inserted(text: str, table_columns: list[str], columns: list[str]) -> str | None:
+    """The values a one-row ``INSERT ... VALUES`` of literals gives ``columns`` (joined by '-', as
+    MySQL shows a key of several columns), or None."""
+    if not _INSERTS.match(text):
+        return None
+    try:
+        tree = sqlglot.parse_one(_INSERTS.sub("INSERT", text, count=1), read="mysql")
+    except sqlglot.errors.SqlglotError:
+        return None
+    values = tree.expression if isinstance(tree, exp.Insert) else None
+    if not isinstance(values, exp.Values) or len(values.expressions) != 1:
+        return None
+    target = tree.this
+    names = (
+        [ident(c.name) for c in target.expressions]
+        if isinstance(target, exp.Schema)
+        else [ident(c) for c in table_columns]
+    )
+    row = values.expressions[0].expressions
+    shown = []
+    for column in columns:
+        if column not in names or names.index(column) >= len(row):
+            return None
+        literal = row[names.index(column)]
+        if not isinstance(literal, exp.Literal):
+            return None
+        shown.append(str(literal.this))
+    return "-".join(shown)
 
 
 def _omitted_column(error: MySQLError, text: str) -> MySQLError:

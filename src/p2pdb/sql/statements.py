@@ -368,6 +368,10 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         if match.group(1) and match.group(1).strip().upper() in ("FULLTEXT", "SPATIAL"):
             raise _unsupported(text)
         columns = [_index_column(c) for c in match.group(4).split(",")]
+        spec = session._current_db().catalog.table(match.group(3))
+        for column in columns:
+            if spec is not None and spec.column(column) is None:
+                raise MySQLError(1072, f"Key column '{column}' doesn't exist in table", "42000")
         statement = index_sql(match.group(3), match.group(2), columns, bool(match.group(1)))
         _ddl_write(session, lambda conn: conn.execute(statement))
         return _OK

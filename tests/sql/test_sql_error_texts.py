@@ -1,0 +1,42 @@
+"""Error texts clients and ORMs show or parse, as MySQL 8.0 words them (Sequelize reads the value
+and key from ``Duplicate entry '...' for key '...'``)."""
+
+from __future__ import annotations
+
+import pytest
+from test_sql_keyless_and_select import Node, error, run
+
+
+@pytest.fixture
+def node() -> Node:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE app")
+    run(s, "USE app")
+    run(
+        s,
+        "CREATE TABLE er (id INT PRIMARY KEY, u VARCHAR(10) UNIQUE, a VARCHAR(5), b INT, UNIQUE KEY ab (a, b))",
+    )
+    run(s, "INSERT INTO er VALUES (1, 'x', 'p', 1)")
+    return node
+
+
+def test_duplicate_entries_name_the_value_and_the_key(node: Node) -> None:
+    s = node.session
+    assert error(s, "INSERT INTO er VALUES (1, 'y', 'q', 2)") == (
+        1062,
+        "Duplicate entry '1' for key 'er.PRIMARY'",
+    )
+    assert error(s, "INSERT INTO er (id, u) VALUES (2, 'x')") == (1062, "Duplicate entry 'x' for key 'er.u'")
+    assert error(s, "INSERT INTO er VALUES (3, 'z', 'p', 1)") == (
+        1062,
+        "Duplicate entry 'p-1' for key 'er.ab'",
+    )
+    # the value is not a literal of a one-row INSERT: the key alone
+    assert error(s, "INSERT INTO er (id) SELECT 1") == (1062, "Duplicate entry for key 'er.PRIMARY'")
+
+
+def test_key_columns_and_operands(node: Node) -> None:
+    s = node.session
+    assert error(s, "CREATE INDEX i ON er (nope)") == (1072, "Key column 'nope' doesn't exist in table")
+    assert error(s, "SELECT (SELECT 1, 2)") == (1241, "Operand should contain 1 column(s)")
