@@ -149,15 +149,15 @@ def test_catalog_tables_gui_tools_read(conn: pymysql.Connection[Any]) -> None:
     assert ("caching_sha2_password", "ACTIVE") in query(
         conn, "SELECT PLUGIN_NAME, PLUGIN_STATUS FROM information_schema.PLUGINS"
     )
-    query(conn, "SET SESSION sql_safe_updates = 1")
+    query(conn, "SET SESSION sql_safe_updates = 1")  # a switch: shown ON, as MySQL and MariaDB show it
     assert query(
         conn,
         "SELECT VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES WHERE VARIABLE_NAME = 'sql_safe_updates'",
-    ) == [("1",)]
+    ) == [("ON",)]
     assert query(
         conn,
         "SELECT VARIABLE_VALUE FROM performance_schema.session_variables WHERE VARIABLE_NAME = 'sql_safe_updates'",
-    ) == [("1",)]
+    ) == [("ON",)]
     assert query(
         conn, "SELECT VARIABLE_VALUE FROM performance_schema.global_variables WHERE VARIABLE_NAME = 'version'"
     )[0][0].startswith("8.0.")
