@@ -61,6 +61,13 @@ JSON_CASES: list[tuple[str, Any]] = [
     ("SELECT JSON_VALID('{\"a\": 1}')", 1),
     ("SELECT JSON_VALID('hello')", 0),
     ("SELECT JSON_VALID('\"hello\"')", 1),
+    # JSON_OVERLAPS: MySQL 8.0.17's examples (MariaDB gives the same)
+    ("SELECT JSON_OVERLAPS('[1,3,5,7]', '[2,5,7]')", 1),
+    ("SELECT JSON_OVERLAPS('[1,3,5,7]', '[2,6,8]')", 0),
+    ("""SELECT JSON_OVERLAPS('{"a":1,"b":10,"d":10}', '{"c":1,"e":10,"f":1,"d":10}')""", 1),
+    ("SELECT JSON_OVERLAPS('[4,5,6,7]', '6')", 1),
+    ("SELECT JSON_OVERLAPS('[[1,2],[3,4],5]', '[1,[2,3],[4,5]]')", 0),
+    ("SELECT JSON_OVERLAPS('[1]', 'true')", 0),
     ("""SELECT JSON_CONTAINS('{"a": 1, "b": 2, "c": {"d": 4}}', '1', '$.a')""", 1),
     ("""SELECT JSON_CONTAINS('{"a": 1, "b": 2, "c": {"d": 4}}', '1', '$.b')""", 0),
     ("""SELECT JSON_CONTAINS('{"a": 1, "b": 2, "c": {"d": 4}}', '{"d": 4}', '$.a')""", 0),
