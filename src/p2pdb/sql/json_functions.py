@@ -207,28 +207,9 @@ def json_overlaps(first: Any, second: Any) -> int | None:
     a, b = doc(first, 1, "json_overlaps"), doc(second, 2, "json_overlaps")
     if isinstance(a, dict) and isinstance(b, dict):
         return int(any(k in b and _equal(v, b[k]) for k, v in a.items()))
-    if isinstance(a, dict) or isinstance(b, dict):
-        return int(
-            any(
-                _equal(x, y)
-                for x in (a if isinstance(a, list) else [a])
-                for y in (b if isinstance(b, list) else [b])
-            )
-        )
-    left = a if isinstance(a, list) else [a]
+    left = a if isinstance(a, list) else [a]  # else an element (a scalar or an object) in common
     right = b if isinstance(b, list) else [b]
     return int(any(_equal(x, y) for x in left for y in right))
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Two JSON values equal as MySQL compares them (numbers by value, true is not 1)."""
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_equal(v, b[k]) for k, v in a.items())
-    if isinstance(a, (list, dict)) or isinstance(b, (list, dict)):
-        return False
-    return _scalar_equal(a, b)
 
 
 def json_contains_path(document: Any, one_or_all: Any, *paths: Any) -> int | None:
