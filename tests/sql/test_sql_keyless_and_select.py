@@ -557,3 +557,17 @@ def test_union_of_parenthesised_queries_with_their_own_limits(node: Node) -> Non
         (13,),
         (12,),
     ]
+
+
+def test_a_named_window_is_no_alias_in_column_names(node: Node) -> None:
+    """``LEAD(v, 2, 'none') OVER w`` is named as the client wrote it (it was SQLite's text with the
+    statement's internal parameter names)."""
+    s = node.session
+    run(s, "CREATE TABLE w (id INT PRIMARY KEY, v VARCHAR(5))")
+    run(s, "INSERT INTO w VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+    result = run(
+        s,
+        "SELECT v, LEAD(v, 2, 'none') OVER w AS nxt, LEAD(v, 1, 'x') OVER w FROM w WINDOW w AS (ORDER BY id)",
+    )
+    assert [c.name for c in result.columns] == ["v", "nxt", "LEAD(v, 1, 'x') OVER w"]
+    assert [tuple(r) for r in result.rows] == [("a", "c", "b"), ("b", "none", "c"), ("c", "none", "x")]

@@ -100,6 +100,8 @@ _NOT_ALIAS = frozenset(
         "WEEK",
         "QUARTER",
         "MICROSECOND",
+        "OVER",  # LEAD(x, 2) OVER w: a named window, not an alias
+        "COLLATE",
     ]
 )
 _PLAIN_COLUMN = re.compile(
