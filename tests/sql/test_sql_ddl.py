@@ -438,6 +438,14 @@ def test_foreign_keys_are_kept_shown_and_enforced_on_local_writes(node: Node) ->
     assert error(node.session, "ALTER TABLE kid ADD FOREIGN KEY (q) REFERENCES par (nope)")[0] == 1822
     replica = replica_of(node)
     assert create_show(replica, "kid") == create_show(node, "kid")
+    # a referenced table is not dropped alone (MySQL 8's 3730), with its children it is
+    code, message = error(node.session, "DROP TABLE par")
+    assert (code, message) == (
+        3730,
+        "Cannot drop table 'par' referenced by a foreign key constraint 'kp' on table 'kid'.",
+    )
+    run(node.session, "DROP TABLE kid, par")
+    assert rows(node.session, "SHOW TABLES LIKE 'par'") == []
 
 
 def test_temporary_tables_belong_to_their_session_and_are_never_replicated(node: Node) -> None:

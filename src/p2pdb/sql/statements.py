@@ -10,6 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from p2pdb.schema import ident
 from p2pdb.sql import (
     alter,
     catalog,
@@ -421,6 +422,8 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
         if missing and not match.group(2):
             raise MySQLError(ErrorCode.BAD_TABLE_ERROR, f"Unknown table '{db.name}.{missing[0]}'")
         present = [n for n in names if n in db.catalog.tables]
+        if session.variables.get("foreign_key_checks", 1):
+            _refuse_referenced(db, present)
         if present:
             allow = bool(session.variables.get("p2pdb_replicate_drop", 1))
             if not allow:
@@ -442,6 +445,22 @@ def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
         _ddl_write(session, lambda conn: conn.execute(statement))
         return _OK
     raise _unsupported(text)
+
+
+def _refuse_referenced(db: Any, dropped: list[str]) -> None:
+    """MySQL 8's 3730: a table a foreign key of another table (not dropped with it) references."""
+    gone = {ident(n) for n in dropped}
+    for spec in db.catalog.tables.values():
+        if spec.ident in gone:
+            continue
+        for key, value in spec.meta.items():
+            if key.startswith("fk:") and isinstance(value, dict) and ident(str(value.get("rt", ""))) in gone:
+                raise MySQLError(
+                    3730,
+                    f"Cannot drop table '{value['rt']}' referenced by a foreign key constraint '{key[3:]}'"
+                    f" on table '{spec.name}'.",
+                    "HY000",
+                )
 
 
 _KEYS_SWITCH = re.compile(r"^\s*ALTER\s+TABLE\s+[`\w$.]+\s+(?:DISABLE|ENABLE)\s+KEYS\s*$", _I)
