@@ -203,11 +203,15 @@ def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed
     ):
         _add_index(plan, m.group(2) or m.group(1), m.group(3), unique=True)
         return
-    if m := re.match(rf"^ADD\s+(INDEX|KEY)\s+(?:{_NAME}\s*)?(?:USING\s+\w+\s*)?\((.+)\)", item, _I):
-        _add_index(plan, m.group(2), m.group(3), unique=False)
+    if m := re.match(
+        rf"^ADD\s+(?:FULLTEXT(?:\s+INDEX|\s+KEY)?|INDEX|KEY)\s*(?:{_NAME}\s*)?(?:USING\s+\w+\s*)?\((.+)\)",
+        item,
+        _I,
+    ):  # a FULLTEXT index is a plain one here (MATCH ... AGAINST scans: p2pdb.sql.fulltext)
+        _add_index(plan, m.group(1), m.group(2), unique=False)
         return
-    if re.match(r"^ADD\s+(FULLTEXT|SPATIAL)\b", item, _I):
-        raise unsupported(f"ALTER TABLE ... {item[:40]}", "FULLTEXT and SPATIAL indexes")
+    if re.match(r"^ADD\s+SPATIAL\b", item, _I):
+        raise unsupported(f"ALTER TABLE ... {item[:40]}", "SPATIAL indexes")
     if m := re.match(rf"^DROP\s+(?:INDEX|KEY)\s+{_NAME}$", item, _I):
         name = name_of(m.group(1))
         if resolved.index(sqlite_index_name(table, name)) is None and ident(name) not in plan.indexes:

@@ -22,6 +22,7 @@ from p2pdb.sql import (
     aggregates,
     builtins,
     decimals,
+    fulltext,
     guard,
     json_functions,
     like,
@@ -412,6 +413,7 @@ def register(conn: apsw.Connection) -> None:
     temporal.register(conn)
     builtins.register(conn)
     json_functions.register(conn)
+    fulltext.register(conn)
     aggregates.register(conn)
     string_functions.register(conn)
     like.register(conn)

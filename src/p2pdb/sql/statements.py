@@ -366,14 +366,15 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         _I | re.S,
     )
     if match:
-        if match.group(1) and match.group(1).strip().upper() in ("FULLTEXT", "SPATIAL"):
-            raise _unsupported(text)
+        if match.group(1) and match.group(1).strip().upper() == "SPATIAL":
+            raise _unsupported(text)  # FULLTEXT: a plain index here (p2pdb.sql.fulltext)
         columns = [_index_column(c) for c in match.group(4).split(",")]
         spec = session._current_db().catalog.table(match.group(3))
         for column in columns:
             if spec is not None and spec.column(column) is None:
                 raise MySQLError(1072, f"Key column '{column}' doesn't exist in table", "42000")
-        statement = index_sql(match.group(3), match.group(2), columns, bool(match.group(1)))
+        unique = bool(match.group(1)) and match.group(1).strip().upper() == "UNIQUE"
+        statement = index_sql(match.group(3), match.group(2), columns, unique)
         _ddl_write(session, lambda conn: conn.execute(statement))
         return _OK
     raise _unsupported(text)
