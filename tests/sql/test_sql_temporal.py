@@ -79,6 +79,9 @@ CASES: list[tuple[str, Any]] = [
     ("SELECT TIME('2024-01-02 03:04:05.123')", "03:04:05.123000"),
     ("SELECT TIME(CAST('2024-01-02 03:04:05.5' AS DATETIME(1)))", "03:04:05.500000"),
     ("SELECT TIME('10:20:30')", "10:20:30"),
+    ("SELECT EXTRACT(DAY_MINUTE FROM '2024-01-02 03:04:05')", 20304),
+    ("SELECT EXTRACT(DAY_MICROSECOND FROM '2024-01-02 03:04:05.678')", 2030405678000),
+    ("SELECT TO_SECONDS('2024-01-02 03:04:05')", 63871383845),
     # a string cast to an integer reads its leading integer digits
     ("SELECT CAST('1e3' AS SIGNED)", 1),
     ("SELECT CAST('-7.9' AS SIGNED)", -7),
@@ -141,6 +144,9 @@ TYPES: list[tuple[str, int]] = [
     ("SELECT DATE_ADD(d, INTERVAL 1 HOUR) FROM t", 12),
     ("SELECT dt - INTERVAL 1 MONTH FROM t", 12),
     ("SELECT FROM_UNIXTIME(0)", 12),
+    ("SELECT FROM_UNIXTIME(0, '%Y')", 253),  # with a format: a string (was typed DATETIME: drivers failed)
+    ("SELECT MAKETIME(10, 20, 30)", 11),
+    ("SELECT CONVERT_TZ('2024-01-01 12:00:00', '+00:00', '+05:30')", 12),
     ("SELECT NOW()", 12),
     ("SELECT CURDATE()", 10),
     ("SELECT CAST('10:00' AS TIME)", 11),

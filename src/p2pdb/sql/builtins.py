@@ -220,6 +220,9 @@ FUNCTIONS: dict[str, Any] = {
     ),
     "microsecond": _date_part(lambda m: m.microsecond),
     "to_days": _date_part(lambda m: m.toordinal() + 365),
+    "to_seconds": _date_part(
+        lambda m: (m.toordinal() + 365) * 86400 + m.hour * 3600 + m.minute * 60 + m.second
+    ),
 }
 
 

@@ -388,10 +388,14 @@ class _Typer:
         DATE_ADD of a DATE by days or more a DATE, of a DATETIME a DATETIME (of a string: a string)."""
         if isinstance(node, (exp.TsOrDsToDate, exp.LastDay, exp.CurrentDate)):
             return ("date", 0, 0)
+        if isinstance(node, exp.UnixToTime) and node.args.get("format") is not None:
+            return None  # FROM_UNIXTIME(ts, format): a string
         if isinstance(node, (exp.UnixToTime, exp.Timestamp, exp.CurrentTimestamp, exp.UtcTimestamp)):
             return ("datetime", 0, 0)
-        if isinstance(node, (exp.Time, exp.CurrentTime)):
+        if isinstance(node, (exp.Time, exp.CurrentTime, exp.TimeFromParts)):  # MAKETIME too
             return ("time", 0, 0)
+        if isinstance(node, exp.ConvertTimezone):
+            return ("datetime", 0, 0)
         if isinstance(node, exp.StrToDate):  # its type is the format's: DATE, DATETIME or TIME
             fmt = node.args.get("format")
             index = self.param(fmt) if isinstance(fmt, exp.Placeholder) else None
@@ -911,7 +915,7 @@ _HINTS = re.compile(
 _TEMPORAL_HINTS = re.compile(
     r"\b(?:DATE|TIME|TIMESTAMP|FROM_UNIXTIME|LAST_DAY|DATE_ADD|DATE_SUB|ADDDATE|SUBDATE|MAKEDATE|FROM_DAYS"
     r"|SEC_TO_TIME|MAKETIME|TIMEDIFF|ADDTIME|SUBTIME|UTC_DATE|UTC_TIME|UTC_TIMESTAMP|CONVERT|IFNULL|COALESCE"
-    r"|STR_TO_DATE)\s*\("
+    r"|STR_TO_DATE|CONVERT_TZ)\s*\("
     r"|\bINTERVAL\b|:f_(?:now|curdate|curtime)",
     re.IGNORECASE,
 )

@@ -195,6 +195,16 @@ def extract(unit: Any, value: Any) -> int | None:
         "DAY_HOUR": moment.day * 100 + moment.hour,
         "HOUR_MINUTE": moment.hour * 100 + moment.minute,
         "MINUTE_SECOND": moment.minute * 100 + moment.second,
+        "DAY_MINUTE": (moment.day * 100 + moment.hour) * 100 + moment.minute,
+        "DAY_SECOND": ((moment.day * 100 + moment.hour) * 100 + moment.minute) * 100 + moment.second,
+        "HOUR_SECOND": (moment.hour * 100 + moment.minute) * 100 + moment.second,
+        "SECOND_MICROSECOND": moment.second * 1_000_000 + moment.microsecond,
+        "MINUTE_MICROSECOND": (moment.minute * 100 + moment.second) * 1_000_000 + moment.microsecond,
+        "HOUR_MICROSECOND": ((moment.hour * 100 + moment.minute) * 100 + moment.second) * 1_000_000
+        + moment.microsecond,
+        "DAY_MICROSECOND": (((moment.day * 100 + moment.hour) * 100 + moment.minute) * 100 + moment.second)
+        * 1_000_000
+        + moment.microsecond,
     }
     return parts.get(unit_name)
 
