@@ -101,3 +101,30 @@ def test_stored_datetimes_sort_and_compare_as_the_moments_do(
     assert (stored_a < stored_b) == (rounded(a) < rounded(b))
     assert (stored_a == stored_b) == (rounded(a) == rounded(b))
     assert dt.datetime.fromisoformat(stored_a) == rounded(a)
+
+
+def test_floats_and_bits_stay_in_range(node: Node) -> None:
+    """FLOAT/DOUBLE out of range is 1264 (an infinity was refused before with an internal message
+    about dag-cbor), text that is no number 1366, text with a tail 1265; BIT(n) takes n bits (1406).
+    INSERT IGNORE clamps with the warning. A BIT reads as its number in arithmetic."""
+    s = node.session
+    run(s, "CREATE TABLE f (id INT PRIMARY KEY, fl FLOAT, d DOUBLE, b BIT(4))")
+    assert error(s, "INSERT INTO f (id, fl) VALUES (1, 1e40)") == (
+        1264,
+        "Out of range value for column 'fl' at row 1",
+    )
+    assert error(s, "INSERT INTO f (id, d) VALUES (1, 1e308 * 10)")[0] == 1264
+    assert error(s, "INSERT INTO f (id, d) VALUES (1, 'abc')") == (
+        1366,
+        "Incorrect double value: 'abc' for column 'd' at row 1",
+    )
+    assert error(s, "INSERT INTO f (id, fl) VALUES (1, '3.5x')")[0] == 1265
+    assert error(s, "INSERT INTO f (id, b) VALUES (1, 16)") == (1406, "Data too long for column 'b' at row 1")
+    assert error(s, "INSERT INTO f (id, b) VALUES (1, b'11111')")[0] == 1406
+    run(s, "INSERT INTO f (id, fl, d, b) VALUES (1, '-3.5e2', '2.5', b'1010')")
+    run(s, "INSERT IGNORE INTO f (id, fl, b) VALUES (2, 1e40, 255)")
+    assert rows(s, "SELECT id, fl, d, b + 0 FROM f ORDER BY id") == [
+        (1, -350.0, 2.5, 10),
+        (2, 3.40282e38, None, 15),
+    ]
+    assert rows(s, "SELECT id FROM f WHERE b = 10") == [(1,)]

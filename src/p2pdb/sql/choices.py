@@ -120,12 +120,19 @@ def _year(value: Any, column: Any, row: Any) -> int:
     raise MySQLError(_OUT_OF_RANGE, f"Out of range value for column '{column}' at row {int(row)}", "22003")
 
 
+def read_as_number(mysql_type: str) -> bool:
+    """ENUM, SET and BIT columns: MySQL reads them as numbers in arithmetic (:func:`choice_number`)."""
+    return _definition(mysql_type)[0] in ("enum", "set", "bit")
+
+
 def choice_number(value: Any, mysql_type: Any) -> int | None:
     """An ENUM value as MySQL reads it as a number (its 1-based index; 0 for ''), a SET value as its
-    bitmask; NULL for NULL."""
+    bitmask, a BIT value as its bits; NULL for NULL."""
     if value is None:
         return None
     base, members = _definition(str(mysql_type))
+    if base == "bit":
+        return int.from_bytes(value, "big") if isinstance(value, bytes) else int(value)
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     folded = [m.casefold() for m in members]
     if base == "enum":

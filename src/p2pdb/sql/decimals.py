@@ -280,16 +280,17 @@ def _lenient(g: Any) -> Callable[[Any, Any, Any, Any], Any]:
         try:
             return fit(value, mysql_type, column, row)
         except MySQLError as exc:
-            if exc.code not in (OUT_OF_RANGE, INCORRECT_VALUE, 1265, value_fit.INCORRECT_DATETIME):
+            codes = (OUT_OF_RANGE, INCORRECT_VALUE, 1265, value_fit.INCORRECT_DATETIME, value_fit.TOO_LONG)
+            if exc.code not in codes:
                 raise
             running = g.current
             if running is not None:
                 running.warn(exc.code, exc.message)
+            other = value_fit.family(str(mysql_type))
+            if other is not None:  # dates, FLOAT/DOUBLE, BIT (p2pdb.sql.value_fit)
+                return value_fit.lenient_value(value, other[0], other[1], exc.code)
             if exc.code == 1265:
                 return ""
-            if exc.code == value_fit.INCORRECT_DATETIME:  # a zero date, as MySQL's INSERT IGNORE
-                other = value_fit.family(str(mysql_type))
-                return value_fit.zero_value(other[0]) if other is not None else None
             return _clamped(to_decimal(value) or Decimal(0), str(mysql_type), column, row)
 
     return call

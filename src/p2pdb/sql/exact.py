@@ -30,7 +30,7 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.sql import mysqltypes, value_fit
-from p2pdb.sql.choices import is_choice_type
+from p2pdb.sql.choices import is_choice_type, read_as_number
 from p2pdb.sql.decimals import DIV_INCREMENT, INT_RANGES, MAX_PRECISION, MAX_SCALE, ROWID_MARK
 from p2pdb.sql.protocol.errors import MySQLError
 from p2pdb.sql.temporal import str_to_date_type
@@ -185,7 +185,7 @@ class _Typer:
                 self.anywhere.setdefault(col.name.lower(), set()).add(kind)
                 if isinstance(mt, str) and kind is not None and kind[0] == "int" and _is_u64(mt):
                     self.u64.add(col.name.lower())
-                if isinstance(mt, str) and is_choice_type(mt) and not mt.lower().startswith("year"):
+                if isinstance(mt, str) and read_as_number(mt):  # ENUM, SET, BIT
                     self.choices.setdefault(col.name.lower(), set()).add(mt)
             self.columns[table.name.lower()] = kinds
             texts = {
@@ -961,7 +961,7 @@ _TEXT_FUNCTIONS = re.compile(
 
 def _has_choices(tables: Mapping[str, TableSpec]) -> bool:
     return any(
-        isinstance(mt := c.extra.get("mt"), str) and mt[:4].lower() in ("enum", "set(")
+        isinstance(mt := c.extra.get("mt"), str) and mt[:4].lower() in ("enum", "set(", "bit", "bit(")
         for spec in tables.values()
         for c in spec.columns
         if c.extra

@@ -12,6 +12,8 @@ them (``p2pdb_fit`` dispatches here; numbers, ENUM and SET are in :mod:`p2pdb.sq
 - A TIME must be within ``-838:59:59`` .. ``838:59:59``.
 - JSON must parse: anything else is error 3140 (``Invalid JSON text``), so that one row cannot make
   every later JSON function over the column fail.
+- FLOAT and DOUBLE stay within their range (1264; an infinity could not even be encoded in the log),
+  text written to them must be a number (1366), all of it (1265); BIT(n) takes at most n bits (1406).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 import re
 from typing import Any
 
@@ -28,6 +31,14 @@ from p2pdb.sql.time_functions import format_time, parse_time
 
 INCORRECT_DATETIME = 1292
 INVALID_JSON = 3140
+OUT_OF_RANGE = 1264
+INCORRECT_VALUE = 1366
+TRUNCATED = 1265
+TOO_LONG = 1406
+#: The largest magnitude of each floating type (MySQL refuses more with 1264).
+_LIMITS = {"float": 3.4028234663852886e38, "double": 1.7976931348623157e308}
+_FULL_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_NUMBER_PREFIX = re.compile(r"^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 MAX_TIME = (838 * 3600 + 59 * 60 + 59) * 1_000_000 + 999_999
 
 #: Text stored as written (group 1: the fraction's digits, at most the column's precision).
@@ -49,6 +60,10 @@ def family(mysql_type: str) -> tuple[str, int] | None:
         return "datetime", min(max(info.decimals or 0, 0), 6)
     if base in ("date", "time", "json"):
         return base, min(max(info.decimals or 0, 0), 6) if base == "time" else 0
+    if base in ("float", "double"):
+        return base, 0
+    if base == "bit":
+        return "bit", min(max(info.numeric_precision or 1, 1), 64)
     return None
 
 
@@ -58,14 +73,76 @@ def fit_value(value: Any, kind: str, fsp: int, column: Any, row: Any) -> Any:
         return None
     if kind == "json":
         return _fit_json(value, column, row)
+    if kind in ("float", "double"):
+        return _fit_real(value, kind, column, row)
+    if kind == "bit":
+        return _fit_bit(value, fsp, column, row)
     if kind == "time":
         return _fit_time(value, fsp, column, row)
     return _fit_date(value, kind == "datetime", fsp, column, row)
 
 
-def zero_value(kind: str) -> Any:
-    """What INSERT IGNORE stores for a value strict mode refuses (with the warning)."""
+def lenient_value(value: Any, kind: str, width: int, code: int) -> Any:
+    """What INSERT IGNORE stores for a value strict mode refuses with ``code`` (with the warning):
+    the zero date, a FLOAT/DOUBLE clamped to its range or read as its numeric prefix, a BIT's
+    largest value."""
+    if kind in ("float", "double"):
+        if code == OUT_OF_RANGE:
+            number = _real(value)
+            return math.copysign(_LIMITS[kind], number if number is not None else 1.0)
+        prefix = _NUMBER_PREFIX.match(_text(value))
+        return float(prefix.group()) if prefix else 0.0
+    if kind == "bit":
+        return (1 << width) - 1
     return {"date": "0000-00-00", "datetime": "0000-00-00 00:00:00", "time": "00:00:00"}.get(kind)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _real(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _fit_real(value: Any, kind: str, column: Any, row: Any) -> Any:
+    """FLOAT/DOUBLE: within the type's range (1264); text must be a number (1366), all of it (1265)."""
+    if isinstance(value, (str, bytes)):
+        text = _text(value).strip()
+        number = _real(text) if _FULL_NUMBER.match(text) else None
+        if number is None:
+            if _NUMBER_PREFIX.match(text):
+                raise MySQLError(
+                    TRUNCATED, f"Data truncated for column '{column}' at row {int(row)}", "01000"
+                )
+            raise MySQLError(
+                INCORRECT_VALUE,
+                f"Incorrect double value: '{text}' for column '{column}' at row {int(row)}",
+                "HY000",
+            )
+    else:
+        number = _real(value)
+        if number is None:
+            return value
+    if not math.isfinite(number) or abs(number) > _LIMITS[kind]:
+        raise MySQLError(OUT_OF_RANGE, f"Out of range value for column '{column}' at row {int(row)}", "22003")
+    return number if isinstance(value, (str, bytes)) else value
+
+
+def _fit_bit(value: Any, width: int, column: Any, row: Any) -> Any:
+    """BIT(n): at most n bits (1406)."""
+    if isinstance(value, bytes):
+        number = int.from_bytes(value, "big")
+    elif isinstance(value, int):
+        number = value
+    else:
+        return value
+    if number < 0 or number >= 1 << width:
+        raise MySQLError(TOO_LONG, f"Data too long for column '{column}' at row {int(row)}", "22001")
+    return value
 
 
 def _incorrect(what: str, value: Any, column: Any, row: Any) -> MySQLError:
