@@ -51,7 +51,9 @@ _ZERO_DATES = frozenset(("0000-00-00", "0000-00-00 00:00:00"))
 
 @functools.lru_cache(maxsize=256)
 def family(mysql_type: str) -> tuple[str, int] | None:
-    """("date" | "datetime" | "time" | "json", fractional digits) of a column type; None otherwise."""
+    """(family, size) of a column type whose written values this module checks: "date", "datetime",
+    "time" (size: fractional digits), "json", "float", "double", "bit" (size: its width); None for
+    other types."""
     from p2pdb.sql.mysqltypes import type_from_mysql_text
 
     info = type_from_mysql_text(mysql_type)
@@ -67,8 +69,9 @@ def family(mysql_type: str) -> tuple[str, int] | None:
     return None
 
 
-def fit_value(value: Any, kind: str, fsp: int, column: Any, row: Any) -> Any:
-    """``value`` as a column of this family stores it, or :class:`MySQLError` as strict mode says."""
+def fit_value(value: Any, kind: str, size: int, column: Any, row: Any) -> Any:
+    """``value`` as a column of this family stores it, or :class:`MySQLError` as strict mode says
+    (``size``: a DATETIME's or TIME's fractional digits, a BIT's width; see :func:`family`)."""
     if value is None:
         return None
     if kind == "json":
@@ -76,10 +79,10 @@ def fit_value(value: Any, kind: str, fsp: int, column: Any, row: Any) -> Any:
     if kind in ("float", "double"):
         return _fit_real(value, kind, column, row)
     if kind == "bit":
-        return _fit_bit(value, fsp, column, row)
+        return _fit_bit(value, size, column, row)
     if kind == "time":
-        return _fit_time(value, fsp, column, row)
-    return _fit_date(value, kind == "datetime", fsp, column, row)
+        return _fit_time(value, size, column, row)
+    return _fit_date(value, kind == "datetime", size, column, row)
 
 
 def lenient_value(value: Any, kind: str, width: int, code: int) -> Any:
