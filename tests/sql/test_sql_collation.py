@@ -51,6 +51,12 @@ CASES: list[tuple[str, list[tuple[Any, ...]]]] = [
     ("SELECT id FROM people WHERE raw = 'a'", [(1,)]),
     ("SELECT id FROM people WHERE name COLLATE utf8mb4_bin = 'alice'", []),
     ("SELECT id FROM people WHERE code COLLATE utf8mb4_general_ci = 'ab' ORDER BY id", [(1,), (2,), (3,)]),
+    # ... and LIKE over them too (it folded case before: SQLite gives LIKE no collation)
+    ("SELECT id FROM people WHERE code LIKE 'a%' ORDER BY id", [(2,)]),
+    ("SELECT id FROM people WHERE tag LIKE 'X%'", [(2,)]),
+    ("SELECT id FROM people WHERE raw LIKE 'A'", [(2,)]),
+    ("SELECT id FROM people WHERE code NOT LIKE 'A%' ORDER BY id", [(2,), (4,)]),
+    ("SELECT id FROM people WHERE name LIKE 'a%' ORDER BY id", [(1,), (4,)]),
     # literals
     ("SELECT 'a' = 'A', 'a ' = 'A', 'a' < 'B', 'x' <> 'X', 'abc' LIKE 'ABC'", [(1, 1, 1, 0, 1)]),
     ("SELECT 'a' COLLATE utf8mb4_bin = 'A', 'a' = 'A' COLLATE utf8mb4_bin, BINARY 'a' = 'A'", [(0, 0, 0)]),

@@ -172,6 +172,9 @@ class _Typer:
         self.derived: set[str] = set()
         #: ENUM and SET columns (lower names): their MySQL types, over all tables of the statement
         self.choices: dict[str, set[str]] = {}
+        #: Columns that compare byte for byte (a ``_bin`` collation, BINARY/VARBINARY) and the others
+        self.exact_text: set[str] = set()
+        self.folded_text: set[str] = set()
         folded = {name.lower(): spec for name, spec in tables.items()}
         for table in tree.find_all(exp.Table):
             spec = folded.get(table.name.lower())
@@ -187,6 +190,7 @@ class _Typer:
                     self.u64.add(col.name.lower())
                 if isinstance(mt, str) and read_as_number(mt):  # ENUM, SET, BIT
                     self.choices.setdefault(col.name.lower(), set()).add(mt)
+                (self.exact_text if _compares_exactly(col) else self.folded_text).add(col.name.lower())
             self.columns[table.name.lower()] = kinds
             texts = {
                 c.name.lower() for c in spec.columns if _is_text_type(c.extra.get("mt") if c.extra else None)
@@ -939,6 +943,8 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
         return kind in ("SELECT", "DELETE")
     if kind in ("SELECT", "DELETE") and _has_choices(tables):
         return True  # an ENUM or SET column read as a number (_choice_numbers)
+    if kind in ("SELECT", "UPDATE", "DELETE") and _LIKE.search(shape) and _has_exact_text(tables):
+        return True  # LIKE over a column that compares byte for byte (_exact_likes)
     return kind == "SELECT" and _HINTS.search(shape) is not None
 
 
@@ -957,6 +963,13 @@ _TEXT_FUNCTIONS = re.compile(
     r"|REPEAT|CAST|CONVERT)\s*\(|\bLIKE\b",
     re.IGNORECASE,
 )
+
+
+_LIKE = re.compile(r"\bLIKE\b", re.IGNORECASE)
+
+
+def _has_exact_text(tables: Mapping[str, TableSpec]) -> bool:
+    return any(_compares_exactly(c) for spec in tables.values() for c in spec.columns)
 
 
 def _has_choices(tables: Mapping[str, TableSpec]) -> bool:
@@ -1034,6 +1047,35 @@ def _inexact(node: exp.Expression, rw: _Rewriter) -> None:
 
 
 _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.IntDiv, exp.Neg)
+
+
+_EXACT_TYPES = frozenset(("binary", "varbinary"))
+
+
+def _compares_exactly(col: Any) -> bool:
+    """A column whose text compares byte for byte: a ``_bin`` (or binary) collation, the BINARY
+    attribute (stored as ``utf8mb4_bin``), BINARY/VARBINARY."""
+    extra = col.extra or {}
+    collation = extra.get("co")
+    if isinstance(collation, str) and (collation.lower().endswith("_bin") or collation.lower() == "binary"):
+        return True
+    mt = extra.get("mt")
+    return isinstance(mt, str) and mysqltypes.type_from_mysql_text(mt).data_type in _EXACT_TYPES
+
+
+def _exact_likes(tree: exp.Expression, rw: _Rewriter) -> None:
+    """``c LIKE 'a%'`` where ``c`` compares byte for byte: the column read as bytes, so the match is
+    exact as MySQL's (SQLite hands LIKE neither the column's collation nor its type)."""
+    typer = rw.typer
+    if not typer.exact_text:
+        return
+    for node in list(tree.find_all(exp.Like)):
+        column = node.this
+        if not isinstance(column, exp.Column):
+            continue
+        name = column.name.lower()
+        if name in typer.exact_text and name not in typer.folded_text:
+            node.set("this", rw.call("p2pdb_bytes", column.copy()))
 
 
 def _choice_numbers(tree: exp.Expression, rw: _Rewriter) -> None:
@@ -1122,6 +1164,7 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
     elif not isinstance(tree, exp.Delete):
         return None
     _decimal_text(tree, rw)
+    _exact_likes(tree, rw)
     _choice_numbers(tree, rw)
     _inexact(tree, rw)
     _coerce(tree, rw)

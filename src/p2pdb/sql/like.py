@@ -13,9 +13,9 @@ only. MySQL's:
   a BLOB), it matches byte for byte, exactly.
 - NULL on any side gives NULL; a number is matched as its text (``123 LIKE '12%'`` is 1).
 
-A column declared with a case-sensitive collation (``utf8mb4_bin``), or a BINARY/VARBINARY column
-holding text, still matches case-insensitively here: SQLite passes neither the column's collation nor
-its MySQL type to the function (docs/mysql-compatibility.md). ``LIKE BINARY`` is exact.
+SQLite passes the function neither a column's collation nor its MySQL type: the plan hands a column
+declared with a case-sensitive collation (``utf8mb4_bin``) or as BINARY/VARBINARY over as its bytes
+(``p2pdb_bytes``), so it matches exactly, as in MySQL. ``LIKE BINARY`` is exact.
 """
 
 from __future__ import annotations
@@ -116,7 +116,14 @@ def mysql_like(pattern: Any, value: Any, escape: Any = DEFAULT_ESCAPE) -> int | 
     return 1 if compile_like(shape, mark, exact)(text) else 0
 
 
+def as_bytes(value: Any) -> Any:
+    """A text value as its UTF-8 bytes, so LIKE matches it exactly (a column that compares byte
+    for byte: ``p2pdb.sql.exact``); other values as they are."""
+    return value.encode() if isinstance(value, str) else value
+
+
 def register(conn: apsw.Connection) -> None:
     """Replace SQLite's LIKE on ``conn`` (both forms: with and without ESCAPE)."""
+    conn.create_scalar_function("p2pdb_bytes", as_bytes, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("like", mysql_like, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("like", mysql_like, 3, deterministic=True)  # type: ignore[arg-type]
