@@ -212,6 +212,15 @@ def test_show_tables_filters(source: StoreSource) -> None:
     assert rows(run("SHOW TABLES WHERE Tables_in_shop LIKE '%s'", source)) == [["items"], ["order_lines"]]
 
 
+def test_show_open_tables(source: StoreSource) -> None:
+    """Backup and monitoring scripts ask it (it was 1235): the database's tables, none in use."""
+    result = run("SHOW OPEN TABLES", source)
+    assert header(result) == ["Database", "Table", "In_use", "Name_locked"]
+    assert rows(result) == [["shop", "items", 0, 0], ["shop", "order_lines", 0, 0]]
+    assert rows(run("SHOW OPEN TABLES FROM blog LIKE 'p%'", source)) == [["blog", "posts", 0, 0]]
+    assert rows(run("SHOW OPEN TABLES IN shop WHERE `Table` = 'items'", source)) == [["shop", "items", 0, 0]]
+
+
 def test_show_tables_errors(source: StoreSource) -> None:
     assert error("SHOW TABLES", source, current_db=None) == (1046, "No database selected")
     assert error("SHOW TABLES FROM nope", source) == (1049, "Unknown database 'nope'")

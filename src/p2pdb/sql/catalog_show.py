@@ -151,6 +151,9 @@ def show(
     if word in ("TABLE", "PROCEDURE", "FUNCTION", "MASTER") and cur.word(1) == "STATUS":
         cur.i += 1
         word = f"{word} STATUS"
+    if word == "OPEN" and cur.word(1) == "TABLES":
+        cur.i += 1
+        word = "OPEN TABLES"
     handler = _HANDLERS.get(word or "")
     if handler is None:
         statement = " ".join(t.text.upper() if t.kind == "word" else t.text for t in cur.tokens[:3])
@@ -239,6 +242,19 @@ def _tables(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
     columns = _header(header)
     rows: Rows = [[name, kinds[name]] if full else [name] for name in sorted(kinds)]
     return ResultSet(_like_header(columns, flt), flt.apply([c.name for c in columns], rows))
+
+
+_OPEN_TABLES = _header("Database:s, Table:s, In_use:i, Name_locked:i")
+
+
+def _open_tables(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
+    """SHOW OPEN TABLES [FROM db] [LIKE ...]: the tables of the database (none in use: nothing is
+    locked here); without a current database, none."""
+    database = cur.name() if cur.accept("FROM", "IN") else ctx.current_db
+    flt = read_filter(cur)
+    names = sorted(_table_names(ctx, database)) if database is not None else []
+    rows: Rows = [[database, name, 0, 0] for name in names]
+    return ResultSet(_OPEN_TABLES, flt.apply([c.name for c in _OPEN_TABLES], rows, like_column=1))
 
 
 def _table_status(cur: Cursor, ctx: _Context, full: bool) -> ResultSet:
@@ -489,6 +505,7 @@ _HANDLERS: dict[str, Callable[[Cursor, _Context, bool], ResultSet]] = {
     "SCHEMAS": _databases,
     "TABLES": _tables,
     "TABLE STATUS": _table_status,
+    "OPEN TABLES": _open_tables,
     "COLUMNS": _columns,
     "FIELDS": _columns,
     "INDEX": _index,
