@@ -331,17 +331,17 @@ def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     range. Text that is no number is error 1366; a value out of range error 1264."""
     if is_choice_type(str(mysql_type)):
         return fit_choice(value, str(mysql_type), column, row)
-    other = value_fit.family(str(mysql_type))
-    if other is not None:  # DATE, DATETIME, TIMESTAMP, TIME, JSON (p2pdb.sql.value_fit)
-        return value_fit.fit_value(value, other[0], other[1], column, row)
     if value is None:
         if ROWID_MARK in str(mysql_type):  # SQLite would number a NULL INTEGER PRIMARY KEY itself
             raise MySQLError(1048, f"Column '{column}' cannot be null", "23000")
         return None
-    if type(value) is int:  # the common case, without Decimal
+    if type(value) is int:  # the common case, without Decimal (bounds are empty for other types)
         low, high = int_bounds(str(mysql_type))
         if low <= value <= high:
             return value
+    other = value_fit.family(str(mysql_type))
+    if other is not None:  # DATE, DATETIME, TIME, JSON, FLOAT, DOUBLE, BIT (p2pdb.sql.value_fit)
+        return value_fit.fit_value(value, other[0], other[1], column, row)
     base, precision, scale, unsigned = column_kind(str(mysql_type))
     if is_u64_blob(value):  # a BIGINT UNSIGNED value above 2^63-1, as stored
         value = int.from_bytes(value, "big")

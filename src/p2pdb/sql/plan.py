@@ -65,8 +65,6 @@ _DIFF = re.compile(r"\bP2PDB_DIFF\b", _I)
 _PROJ_TOKENS = re.compile(
     r"(`(?:[^`]|``)*`)|(\()|(\))|(,)|\b(FROM|WHERE|GROUP|HAVING|ORDER|LIMIT|INTO|UNION|FOR|LOCK|WINDOW)\b", _I
 )
-_AGAINST = re.compile(r"\bAGAINST\s*\(", re.IGNORECASE)
-_ROW_ALIAS = re.compile(r"\bAS\s+\S+\s*(?:\([^()]*\))?\s*ON\s+DUPLICATE\s+KEY\s+UPDATE\b", re.IGNORECASE)
 _WITH_TOKENS = re.compile(r"(`(?:[^`]|``)*`)|(\()|(\))|\b(SELECT)\b", _I)
 _MODIFIERS = re.compile(r"^\s*(?:(?:DISTINCT|ALL|DISTINCTROW|HIGH_PRIORITY|STRAIGHT_JOIN|SQL_\w+)\s+)+", _I)
 _ALIASED = re.compile(r"\s+AS\s+(`(?:[^`]|``)*`|[\w$]+)\s*$", _I)
@@ -296,10 +294,9 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     """
     kind = lexed.kind
     shape = lexed.shape
-    if kind == "INSERT" and _ROW_ALIAS.search(shape):
+    if kind == "INSERT":
         shape = row_alias.rewrite(shape, tables)  # INSERT ... AS new ON DUPLICATE KEY UPDATE
-    if _AGAINST.search(shape):
-        shape = fulltext.rewrite(shape)  # MATCH (...) AGAINST (...)
+    shape = fulltext.rewrite(shape)  # MATCH (...) AGAINST (...)
     write = kind in WRITE_KINDS
     names = projection_names(shape) if kind in ("SELECT", "WITH") else None
     if names is not None and all(n is None for n in names):
