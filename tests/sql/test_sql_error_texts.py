@@ -4,21 +4,15 @@ and key from ``Duplicate entry '...' for key '...'``)."""
 from __future__ import annotations
 
 import pytest
-from test_sql_keyless_and_select import Node, error, run
+from test_sql_keyless_and_select import Node, app_node, error
 
 
 @pytest.fixture
 def node() -> Node:
-    node = Node()
-    s = node.session
-    run(s, "CREATE DATABASE app")
-    run(s, "USE app")
-    run(
-        s,
+    return app_node(
         "CREATE TABLE er (id INT PRIMARY KEY, u VARCHAR(10) UNIQUE, a VARCHAR(5), b INT, UNIQUE KEY ab (a, b))",
+        "INSERT INTO er VALUES (1, 'x', 'p', 1)",
     )
-    run(s, "INSERT INTO er VALUES (1, 'x', 'p', 1)")
-    return node
 
 
 def test_duplicate_entries_name_the_value_and_the_key(node: Node) -> None:

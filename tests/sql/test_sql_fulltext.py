@@ -4,21 +4,13 @@ with the rows MySQL (and MariaDB, checked side by side) returns."""
 from __future__ import annotations
 
 import pytest
-from test_sql_keyless_and_select import Node, rows, run
+from test_sql_keyless_and_select import Node, app_node, rows, run
 
 
 @pytest.fixture
 def node() -> Node:
-    node = Node()
-    s = node.session
-    run(s, "CREATE DATABASE app")
-    run(s, "USE app")
-    run(
-        s,
+    return app_node(
         "CREATE TABLE art (id INT PRIMARY KEY, title VARCHAR(100), body TEXT, FULLTEXT KEY ft (title, body))",
-    )
-    run(
-        s,
         "INSERT INTO art VALUES (1, 'MySQL Tutorial', 'DBMS stands for DataBase ...'),"
         " (2, 'How To Use MySQL Well', 'After you went through a ...'),"
         " (3, 'Optimizing MySQL', 'In this tutorial, we show ...'),"
@@ -26,7 +18,6 @@ def node() -> Node:
         " (5, 'MySQL vs. YourSQL', 'In the following database comparison ...'),"
         " (6, 'MySQL Security', 'When configured properly, MySQL ...')",
     )
-    return node
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,14 @@ class Node:
         return db
 
 
+def app_node(*statements: str) -> Node:
+    """A node whose session uses a new database ``app``, after ``statements`` ran there."""
+    node = Node()
+    for sql in ("CREATE DATABASE app", "USE app", *statements):
+        run(node.session, sql)
+    return node
+
+
 def run(session: SQLSession, sql: str) -> Any:
     (result,) = asyncio.run(session.execute(sql, multi=False))
     return result

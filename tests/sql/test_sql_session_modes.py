@@ -5,17 +5,15 @@ shown as ON/OFF. Expected answers are MySQL 8.0's."""
 from __future__ import annotations
 
 import pytest
-from test_sql_keyless_and_select import Node, error, rows, run
+from test_sql_keyless_and_select import Node, app_node, error, rows, run
 
 
 @pytest.fixture
 def node() -> Node:
-    node = Node()
-    run(node.session, "CREATE DATABASE app")
-    run(node.session, "USE app")
-    run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, v INT)")
-    run(node.session, "INSERT INTO t VALUES (1, 1)")
-    return node
+    return app_node(
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+        "INSERT INTO t VALUES (1, 1)",
+    )
 
 
 def test_a_read_only_transaction_refuses_writes_and_reads(node: Node) -> None:

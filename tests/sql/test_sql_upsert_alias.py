@@ -4,18 +4,15 @@ writes it to 8.0.19+ servers, which P2PDB announces). Expected rows are MySQL's.
 from __future__ import annotations
 
 import pytest
-from test_sql_keyless_and_select import Node, rows, run
+from test_sql_keyless_and_select import Node, app_node, rows, run
 
 
 @pytest.fixture
 def node() -> Node:
-    node = Node()
-    s = node.session
-    run(s, "CREATE DATABASE app")
-    run(s, "USE app")
-    run(s, "CREATE TABLE up (id INT PRIMARY KEY, c INT, d INT)")
-    run(s, "INSERT INTO up VALUES (1, 1, 1)")
-    return node
+    return app_node(
+        "CREATE TABLE up (id INT PRIMARY KEY, c INT, d INT)",
+        "INSERT INTO up VALUES (1, 1, 1)",
+    )
 
 
 def test_the_alias_names_the_row_the_insert_would_write(node: Node) -> None:

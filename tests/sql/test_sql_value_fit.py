@@ -10,19 +10,16 @@ import datetime as dt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_sql_keyless_and_select import Node, error, rows, run
+from test_sql_keyless_and_select import Node, app_node, error, rows, run
 
 from p2pdb.sql.value_fit import fit_value
 
 
 @pytest.fixture
 def node() -> Node:
-    node = Node()
-    s = node.session
-    run(s, "CREATE DATABASE app")
-    run(s, "USE app")
-    run(s, "CREATE TABLE v (id INT PRIMARY KEY, d DATE, dt DATETIME, d3 DATETIME(3), tm TIME(2), j JSON)")
-    return node
+    return app_node(
+        "CREATE TABLE v (id INT PRIMARY KEY, d DATE, dt DATETIME, d3 DATETIME(3), tm TIME(2), j JSON)",
+    )
 
 
 def test_dates_and_datetimes_are_stored_as_mysql_stores_them(node: Node) -> None:
