@@ -142,14 +142,14 @@ def test_an_entry_failing_halfway_leaves_no_state(monkeypatch: pytest.MonkeyPatc
     failing = forger.sign(
         [{"t": "t", "k": [k], "cl": 1, "v": {"id": k, "n": k, "u": None}, "i": True} for k in (1, 2, 3)]
     )
-    show_row = Materializer.show_row
+    apply_row = Materializer.apply_row
 
-    def fail_on_third(self: Materializer, table: Any, pk: Any, *args: Any) -> None:
-        if pk == (3,):
+    def fail_on_third(self: Materializer, change: Any, *args: Any) -> None:
+        if change.pk == (3,):  # rows 1 and 2 are applied (their states and SQL rows still pending)
             raise RuntimeError("injected failure")
-        show_row(self, table, pk, *args)
+        apply_row(self, change, *args)
 
-    monkeypatch.setattr(Materializer, "show_row", fail_on_third)
+    monkeypatch.setattr(Materializer, "apply_row", fail_on_third)
     result = db.join([failing.block])
     assert [cid for cid, _ in result.rejected_ops] == [failing.cid]
     counts = internal_counts(db)
@@ -159,7 +159,7 @@ def test_an_entry_failing_halfway_leaves_no_state(monkeypatch: pytest.MonkeyPatc
         expected.pop(table)
     assert counts == expected
     assert db.state_hash() == before[1]
-    monkeypatch.setattr(Materializer, "show_row", show_row)
+    monkeypatch.setattr(Materializer, "apply_row", apply_row)
     later = forger.sign([{"t": "t", "k": [5], "cl": 1, "v": {"id": 5, "n": 5, "u": None}, "i": True}])
     assert db.join([later.block]).applied == [later]
     assert db.query("SELECT id FROM t") == [(5,)]

@@ -199,6 +199,10 @@ class TableSpec:
         return tuple(c.ident for c in self.columns)
 
     @cached_property
+    def column_ident_set(self) -> frozenset[str]:
+        return frozenset(self.column_idents)
+
+    @cached_property
     def name_of(self) -> Mapping[str, str]:
         """Column name by identity (read-only: shared by every caller)."""
         return MappingProxyType({c.ident: c.name for c in self.columns})

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, merge
+from p2pdb.crdt import Cell, InvalidChangeError, LWWRule, RowChange, RowState, SqlValue, merge
 from p2pdb.log import CID, Clock
 from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, ViewSpec, ident, quote
 from p2pdb.store.conflicts import clock_key
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Row = dict[str, SqlValue]
+_ABSENT: Any = object()
+#: Records one change event of a table in the feed: (op, key, row, changed columns).
+Recorder = Callable[[str, tuple[SqlValue, ...], Row, list[str]], None]
 
 
 class Materializer:
@@ -39,6 +42,9 @@ class Materializer:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: The feed recorder of each table definition met, by the definition's id (the entry holds
+        #: the definition, so its id stays its own); emptied when it grows past a few hundred.
+        self._recorders: dict[int, tuple[TableSpec, Recorder]] = {}
 
     # -- projection -------------------------------------------------------------------------------
 
@@ -89,7 +95,17 @@ class Materializer:
                 out.append((index.ident, index_key(table.spec, index, values)))
         return out
 
-    def _recorder(self, spec: TableSpec) -> Callable[[str, tuple[SqlValue, ...], Row, list[str]], None]:
+    def _recorder(self, spec: TableSpec) -> Recorder:
+        known = self._recorders.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1]
+        if len(self._recorders) >= 256:
+            self._recorders.clear()
+        made = self._make_recorder(spec)
+        self._recorders[id(spec)] = (spec, made)
+        return made
+
+    def _make_recorder(self, spec: TableSpec) -> Recorder:
         scales = decimal_scales(spec)
         if scales:  # DECIMAL columns: exact text in the feed (p2pdb.store.decimal_text)
 
@@ -138,7 +154,23 @@ class Materializer:
             return
         assert table is not None
         state = db.rows.get(change.table, change.pk)
-        outcome = merge(state, change, clock, db.catalog.rules[change.table])
+        rule = db.catalog.rules[change.table]
+        if state is None and change.insert and not change.deltas and type(rule) is LWWRule:
+            # The first change this replica sees of the row inserts it (replication, catch-up): the
+            # merge's answer is known, a new life holding every written cell, started by this insert.
+            # Same state and action as merge(None, ...); the rule's check ran in _void_reason.
+            cells = {col: Cell(value, clock) for col, value in change.values.items()}
+            first = RowState(change.cl, cells, {}, clock)
+            db.rows.put(change.table, change.pk, first)
+            self.note_orphans(table, change)
+            if table.spec.ident in db.settler.active or not table.spec.pk:
+                db.sql.flush()
+                self.show_row(table, change.pk, None, first, "insert", ())
+            else:
+                self._show_first(table, change)
+            return
+        db.sql.flush()  # what follows may read the table: rows kept by insert_later go first
+        outcome = merge(state, change, clock, rule)
         if outcome.state_changed:
             db.rows.put(change.table, change.pk, outcome.state)
             self.note_orphans(table, change)
@@ -155,9 +187,46 @@ class Materializer:
             return
         self.show_row(table, change.pk, state, outcome.state, outcome.action, outcome.changed)
 
+    def _show_first(self, table: ResolvedTable, change: RowChange) -> None:
+        """:meth:`show_row` of a row's first insert, for a table with a primary key where no row
+        waits for a UNIQUE value: the row is every written cell, key columns showing the key."""
+        spec = table.spec
+        values = change.values
+        pk = change.pk
+        keyed = {spec.pk_idents[0]: pk[0]} if len(pk) == 1 else dict(zip(spec.pk_idents, pk, strict=True))
+        row: Row = {}
+        notes: dict[str, SqlValue] = {}
+        for col in spec.columns:
+            key = col.ident
+            value = keyed[key] if key in keyed else values.get(key, _ABSENT)
+            if value is _ABSENT:
+                row[col.name] = default_value(col)
+                continue
+            shown, differs = show(value, col)
+            if differs:
+                notes[col.name] = value
+            row[col.name] = shown
+        if not any(i.unique for i in table.indexes):
+            self.db.sql.insert_later(spec, row)
+        else:
+            try:
+                self.db.sql.flush()
+                self.db.sql.insert(spec, pk, row)
+            except apsw.ConstraintError as exc:
+                if "UNIQUE" not in str(exc):
+                    raise
+                state = self.db.rows.get(change.table, pk)
+                assert state is not None
+                self._settle(table, pk, None, state)
+                return
+        self._recorder(spec)("insert", pk, row, list(row))
+        self._note_values(spec.ident, pk, notes, row)
+
     def note_orphans(self, table: ResolvedTable, change: RowChange) -> None:
         """Remember cells of columns the table's definition does not show (see :mod:`orphans`)."""
-        shown = table.spec.column_idents
+        shown = table.spec.column_ident_set
+        if change.values.keys() <= shown and (not change.deltas or change.deltas.keys() <= shown):
+            return
         extra = [c for c in (*change.values, *change.deltas) if c not in shown]
         if extra:
             self.db.orphans.add(table.spec.ident, extra)

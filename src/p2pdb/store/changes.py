@@ -65,7 +65,10 @@ _SCALARS = frozenset((str, int, float, bool, type(None)))
 
 def _dumps(value: Any) -> str:
     """Compact JSON. BLOBs become ``{"$base64": ...}``; the common case (scalars only) skips the walk."""
-    values = value.values() if type(value) is dict or isinstance(value, Mapping) else value
+    kind = type(value)
+    values = (
+        value if kind is list else value.values() if kind is dict or isinstance(value, Mapping) else value
+    )
     scalars = _SCALARS
     if not all(type(v) in scalars for v in values):
         value = _jsonable(value)
@@ -119,13 +122,20 @@ class ChangeFeed:
         if "wall" not in columns:  # a file from before entries carried a wall time
             conn.execute("ALTER TABLE _p2pdb_changes ADD COLUMN wall INTEGER")
         self._pending: list[tuple[str, str, str, str, str]] = []
+        self._changed: dict[tuple[str, ...], str] = {}  # JSON of changed-column lists met
         self._since_prune = 0
         self.listeners: list[Callable[[int], None]] = []
 
     def record(
         self, table: str, op: str, pk: Sequence[Any], row: Mapping[str, Any], changed: Iterable[str]
     ) -> None:
-        self._pending.append((table, op, _dumps(list(pk)), _dumps(row), _dumps(sorted(changed))))
+        names = tuple(changed)
+        listed = self._changed.get(names)
+        if listed is None:  # the same few column lists, row after row
+            if len(self._changed) >= 1024:
+                self._changed.clear()
+            listed = self._changed[names] = _dumps(sorted(names))
+        self._pending.append((table, op, _dumps(list(pk)), _dumps(row), listed))
 
     def mark(self) -> int:
         return len(self._pending)

@@ -727,7 +727,7 @@ class Database:
         if rules and self.access.add(entry.cid, entry.clock.time, author, rules):
             self._open_sealed()
         # Their states read in one query, written in one statement.
-        with self.rows.batch([(c.table, c.pk) for c, _ in rows]):
+        with self.rows.batch([(c.table, c.pk) for c, _ in rows]), self.sql.deferred():
             for change, at in rows:
                 self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
                 if self._auto_max and change.insert:

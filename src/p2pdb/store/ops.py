@@ -79,10 +79,25 @@ def _int64(value: Any) -> bool:
     return type(value) is int and _INT64[0] <= value <= _INT64[1]
 
 
-def _sql_value(value: Any) -> bool:
-    if value is None or type(value) in (str, bytes, float):
-        return True
-    return _int64(value)
+_PLAIN_SQL = frozenset((str, bytes, float, type(None)))
+
+
+def _sql_values(values: Any) -> bool:
+    """Every item of ``values`` is an SQL value (a loop, not a generator: this runs per row)."""
+    low, high = _INT64
+    for value in values:
+        kind = type(value)
+        if kind is int:
+            if not low <= value <= high:
+                return False
+        elif kind not in _PLAIN_SQL:
+            return False
+    return True
+
+
+def _names_ok(keys: Any) -> bool:
+    """Every key is a name identity: the known ones by one set comparison, the others one by one."""
+    return keys <= _NAMES or all(_name(k) for k in keys)
 
 
 #: Strings already found to be name identities (bounded: emptied when full).
@@ -163,15 +178,15 @@ def _decode_row(item: dict[str, Any]) -> RowChange:
     insert = item.get("i", False)
     if not _name(table):
         raise InvalidOps("row change table must be a name identity")
-    if type(pk) is not list or not 1 <= len(pk) <= MAX_KEY_PARTS or not all(_sql_value(v) for v in pk):
+    if type(pk) is not list or not 1 <= len(pk) <= MAX_KEY_PARTS or not _sql_values(pk):
         raise InvalidOps("row change key must be a list of 1 to 16 SQL values")
     if not _int64(cl) or cl < 1:
         raise InvalidOps("causal length must be a positive 64-bit integer")
     if type(values) is not dict or type(deltas) is not dict or ("d" in item and not deltas):
         raise InvalidOps("row change values and deltas must be (non-empty) maps")
-    if not all(_name(k) and _sql_value(v) for k, v in values.items()):
+    if not (_names_ok(values.keys()) and _sql_values(values.values())):
         raise InvalidOps("row change values map column identities to SQL values")
-    if not all(_name(k) and (type(v) is float or _int64(v)) for k, v in deltas.items()):
+    if deltas and not all(_name(k) and (type(v) is float or _int64(v)) for k, v in deltas.items()):
         raise InvalidOps("row change deltas map column identities to numbers")
     if insert is not True and "i" in item:
         raise InvalidOps("row change flag i is true when present")

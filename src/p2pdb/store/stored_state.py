@@ -168,21 +168,23 @@ def store_state(state: RowState, number: Callable[[bytes], int]) -> bytes:
     ``[4, cl, author number, time, column set number, [values], has origin]``; any other in version 2."""
     cells = state.cells
     if cells and not state.contribs:
-        versions = {cell.version for cell in cells.values()}
-        if len(versions) == 1:
-            (version,) = versions
-            if state.origin is None or state.origin == version:
-                names = sorted(cells)
-                item = [
-                    _COLUMNS,
-                    state.cl,
-                    number(version.id),
-                    version.time,
-                    number(_names_blob(tuple(names))),
-                    [cells[name].value for name in names],
-                    int(state.origin is not None),
-                ]
-                return cbor2.dumps(item, canonical=True)
+        version = next(iter(cells.values())).version
+        # One write set every cell (the same clock object, as merging one change makes it), and
+        # the origin, if any, is that write.
+        if all(cell.version is version or cell.version == version for cell in cells.values()) and (
+            state.origin is None or state.origin == version
+        ):
+            names = sorted(cells)
+            item = [
+                _COLUMNS,
+                state.cl,
+                number(version.id),
+                version.time,
+                number(_names_blob(tuple(names))),
+                [cells[name].value for name in names],
+                int(state.origin is not None),
+            ]
+            return cbor2.dumps(item, canonical=True)
     return to_stored(encode_state(state), number)
 
 
