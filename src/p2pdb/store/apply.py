@@ -20,7 +20,7 @@ import apsw
 
 from p2pdb.crdt import Cell, InvalidChangeError, LWWRule, RowChange, RowState, SqlValue, merge
 from p2pdb.log import CID, Clock
-from p2pdb.schema import ResolvedTable, Schema, SchemaEvent, TableSpec, ViewSpec, ident, quote
+from p2pdb.schema import Column, ResolvedTable, Schema, SchemaEvent, TableSpec, ViewSpec, ident, quote
 from p2pdb.store.conflicts import clock_key
 from p2pdb.store.decimal_text import decimal_scales, exact_key, exact_row
 from p2pdb.store.project import default_value, show
@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Row = dict[str, SqlValue]
 _ABSENT: Any = object()
+#: A column as :meth:`Materializer._show_first` reads it: name, identity, definition, the value
+#: types the column shows unchanged (:func:`p2pdb.store.project.show`), its length limit.
+_FirstColumn = tuple[str, str, Column, frozenset[type], int | None]
+_KEPT: dict[str, frozenset[type]] = {
+    "INTEGER": frozenset((int,)),
+    "NUMERIC": frozenset((int,)),
+    "REAL": frozenset((float,)),
+    "TEXT": frozenset((str, bytes)),
+    "BLOB": frozenset((int, float, str, bytes)),
+}
 #: Records one change event of a table in the feed: (op, key, row, changed columns).
 Recorder = Callable[[str, tuple[SqlValue, ...], Row, list[str]], None]
 
@@ -45,6 +55,8 @@ class Materializer:
         #: The feed recorder of each table definition met, by the definition's id (the entry holds
         #: the definition, so its id stays its own); emptied when it grows past a few hundred.
         self._recorders: dict[int, tuple[TableSpec, Recorder]] = {}
+        #: The same for :meth:`_first_plan`.
+        self._plans: dict[int, tuple[TableSpec, tuple[_FirstColumn, ...]]] = {}
 
     # -- projection -------------------------------------------------------------------------------
 
@@ -196,9 +208,11 @@ class Materializer:
         keyed = {spec.pk_idents[0]: pk[0]} if len(pk) == 1 else dict(zip(spec.pk_idents, pk, strict=True))
         row: Row = {}
         notes: dict[str, SqlValue] = {}
-        for col in spec.columns:
-            key = col.ident
+        for name, key, col, kept, limit in self._first_plan(spec):
             value = keyed[key] if key in keyed else values.get(key, _ABSENT)
+            if type(value) in kept and (limit is None or type(value) is not str or len(value) <= limit):
+                row[name] = value  # what show() returns unchanged: no call for the common case
+                continue
             if value is _ABSENT:
                 row[col.name] = default_value(col)
                 continue
@@ -221,6 +235,19 @@ class Materializer:
                 return
         self._recorder(spec)("insert", pk, row, list(row))
         self._note_values(spec.ident, pk, notes, row)
+
+    def _first_plan(self, spec: TableSpec) -> tuple[_FirstColumn, ...]:
+        known = self._plans.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1]
+        if len(self._plans) >= 256:
+            self._plans.clear()
+        plan = tuple(
+            (col.name, col.ident, col, _KEPT.get(col.affinity, frozenset()), col.max_length)
+            for col in spec.columns
+        )
+        self._plans[id(spec)] = (spec, plan)
+        return plan
 
     def note_orphans(self, table: ResolvedTable, change: RowChange) -> None:
         """Remember cells of columns the table's definition does not show (see :mod:`orphans`)."""

@@ -726,12 +726,19 @@ class Database:
             self.ids.add(ids, time=entry.clock.time, author=entry.author, cid=entry.cid)
         if rules and self.access.add(entry.cid, entry.clock.time, author, rules):
             self._open_sealed()
-        # Their states read in one query, written in one statement.
-        with self.rows.batch([(c.table, c.pk) for c, _ in rows]), self.sql.deferred():
-            for change, at in rows:
-                self.materializer.apply_row(change, entry.clock, bytes(entry.cid), at)
-                if self._auto_max and change.insert:
-                    self._note_ids(change.table, change.values)
+        if len(rows) > 1:
+            # Their states read in one query, written in one statement; first inserts' SQL rows too.
+            with self.rows.batch([(c.table, c.pk) for c, _ in rows]), self.sql.deferred():
+                self._apply_rows(rows, entry)
+        else:
+            self._apply_rows(rows, entry)
+
+    def _apply_rows(self, rows: Sequence[tuple[RowChange, ResolvedTable]], entry: Entry) -> None:
+        cid = bytes(entry.cid)
+        for change, at in rows:
+            self.materializer.apply_row(change, entry.clock, cid, at)
+            if self._auto_max and change.insert:
+                self._note_ids(change.table, change.values)
 
     def _record_checkpoint(self, entry: Entry, op: CheckpointOp | CountersignOp) -> None:
         if isinstance(op, CountersignOp):
