@@ -11,8 +11,8 @@
 #
 # Both servers get a fresh temporary data directory and a free port; everything is removed on exit.
 # For each server: oltp_point_select (prepare with client-generated ids 1..TABLE_SIZE, so both
-# servers hold the same rows and every lookup hits; P2PDB's AUTO_INCREMENT step of 1024 would put
-# sysbench's ids elsewhere) and oltp_insert (AUTO_INCREMENT ids). Durability is like for like:
+# servers hold the same rows and every lookup hits, whatever ids each server's AUTO_INCREMENT would
+# give) and oltp_insert (AUTO_INCREMENT ids). Durability is like for like:
 # P2PDB's default keeps every acknowledged commit across a killed process without an fsync per
 # commit; MariaDB runs with innodb_flush_log_at_trx_commit=2, the same guarantee.
 # Then oltp_read_write (RW_THREADS threads; transactions per second: each has 10 point selects, 4
