@@ -63,6 +63,10 @@ class Exact:
     shape: str
     types: list[mysqltypes.TypeInfo | None] | None = None
     text_params: list[int] = field(default_factory=list)
+    #: hexadecimal and bit literals (``0xFF``, ``b'101'``) used as numbers: bound as their integer
+    number_params: list[int] = field(default_factory=list)
+    #: literals written to character columns: a binary string among them is bound as its text
+    string_params: list[int] = field(default_factory=list)
 
 
 def literal_kind(raw: str) -> Kind:
@@ -77,6 +81,33 @@ def literal_kind(raw: str) -> Kind:
     if _FLOAT_LITERAL.match(raw):
         return ("real", 0, 0)
     return None
+
+
+_BITS_START = frozenset(("0x", "0X", "x'", "X'", "0b", "b'", "B'"))
+#: The second character of a hexadecimal or bit literal (also of some strings: a cheap first test).
+_BITS_SECOND = frozenset("xXb'")
+
+
+def is_bits_literal(raw: str) -> bool:
+    """``0xFF``, ``X'FF'``, ``0b101``, ``b'101'``: a binary string that is a number where one is
+    expected (MySQL reads its bytes as a big-endian unsigned integer)."""
+    return raw[:2] in _BITS_START
+
+
+def bits_number(value: bytes) -> int | str:
+    """The number a hexadecimal or bit literal stands for where one is expected (text above
+    SQLite's int64, as other BIGINT UNSIGNED literals are bound)."""
+    number = int.from_bytes(value, "big")
+    return number if number < 2**63 else str(number)
+
+
+def character_text(value: bytes) -> str | bytes:
+    """A binary string written to a character column: the text its bytes spell in UTF-8 (MySQL
+    stores ``0x41`` in a VARCHAR as ``'A'``); bytes that are not UTF-8 stay bytes."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
 
 
 def signature(shape: str, raw: Sequence[str]) -> str:
@@ -95,7 +126,11 @@ def signature(shape: str, raw: Sequence[str]) -> str:
 def _literals(raw: Sequence[str], places: bool, divides: bool, compares: bool) -> str:
     # a number literal whose text sets its type: a decimal (0.10), an integer too long for a BIGINT
     # (a DECIMAL), a float (1e3)
-    typed = any(("." in r or len(r) > 18 or "e" in r or "E" in r) and r[:1] in _NUMERIC_START for r in raw)
+    typed = any(
+        (("." in r or len(r) > 18 or "e" in r or "E" in r) and r[:1] in _NUMERIC_START)
+        or r[1:2] in _BITS_SECOND
+        for r in raw
+    )  # (a hexadecimal or bit literal is a number or a string by where it stands: its own plans)
     if not places and not divides and not typed:
         if not compares:
             return ""
@@ -117,6 +152,8 @@ _FORMATS = re.compile(r"\bSTR_TO_DATE\s*\(", re.IGNORECASE)
 
 
 def _tag(raw: str) -> str:
+    if raw[:2] in _BITS_START:
+        return "h"
     if raw[:1] not in _NUMERIC_START:
         return "s"
     if "." in raw:
@@ -558,6 +595,8 @@ class _Rewriter:
     def __init__(self, typer: _Typer) -> None:
         self.typer = typer
         self.text_params: list[int] = []
+        self.number_params: list[int] = []
+        self.string_params: list[int] = []
         self.changed = False
         #: rewriting a value an INSERT/UPDATE writes (see :meth:`zero`)
         self.writing = False
@@ -676,9 +715,6 @@ class _Rewriter:
 def _is_u64(mysql_type: str) -> bool:
     info = mysqltypes.type_from_mysql_text(mysql_type)
     return info.data_type == "bigint" and "unsigned" in info.column_type
-
-
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ)
 
 
 def _u64_comparisons(tree: exp.Expression, rw: _Rewriter) -> None:
@@ -807,12 +843,15 @@ def _truncate(value: exp.Expression, length: int, column: str, row: int, rw: _Re
 
 
 def _as_text(value: exp.Expression, rw: _Rewriter) -> None:
-    """A decimal literal written to a text column: bound as its text (``313.20``, not ``313.2``)."""
+    """A decimal literal written to a text column: bound as its text (``313.20``, not ``313.2``); a
+    binary string (``0x41``, ``_binary'A'``) written there: bound as the text its bytes spell."""
     if isinstance(value, exp.Placeholder):
         index = rw.typer.param(value)
         kind = rw.typer.kind(value)
         if index is not None and kind is not None and kind[0] == "dec":
             rw.text_params.append(index)
+        elif index is not None:
+            rw.string_params.append(index)
 
 
 def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
@@ -833,6 +872,75 @@ def _checked_columns(spec: TableSpec) -> dict[str, tuple[str, str]]:
             rowid = spec.pk == (col.name,) and col.type.upper() == "INTEGER"
             out[col.name.lower()] = (mt + ROWID_MARK if rowid else mt, col.name)
     return out
+
+
+#: Operators and functions whose operands MySQL reads as numbers.
+_NUMBER_USES = (
+    exp.Add, exp.Sub, exp.Mul, exp.Div, exp.IntDiv, exp.Mod, exp.Neg, exp.BitwiseAnd, exp.BitwiseOr,
+    exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift, exp.BitwiseRightShift, exp.BitwiseCount,
+    exp.Abs, exp.Ceil, exp.Floor, exp.Round, exp.Sqrt, exp.Pow, exp.Ln, exp.Log, exp.Exp, exp.Sum,
+    exp.Avg,
+)  # fmt: skip
+_NUMBER_COMPARISONS = (*_COMPARISONS, exp.Between, exp.In)
+
+
+def _bits_numbers(tree: Any, rw: _Rewriter) -> None:
+    """Hexadecimal and bit literals where MySQL reads them as numbers: operands of arithmetic,
+    bitwise operators and numeric functions, ``CAST(... AS SIGNED/UNSIGNED/DECIMAL)``, compared with
+    a number, written to a numeric column. Bound as their integer (:attr:`Exact.number_params`).
+    Compared with text they are the text their bytes spell (:attr:`Exact.string_params`); anywhere
+    else they stay binary strings (``CONCAT(0x41, 'b')`` is the binary string ``'Ab'``)."""
+    typer = rw.typer
+    for node in list(tree.find_all(exp.Placeholder)):
+        index = typer.param(node)
+        if index is None or not is_bits_literal(typer.raw[index]):
+            continue
+        child: exp.Expression = node
+        parent = node.parent
+        while isinstance(parent, exp.Paren):
+            child, parent = parent, parent.parent
+        if isinstance(parent, _NUMBER_USES):
+            numeric = True
+        elif isinstance(parent, (exp.Cast, exp.TryCast)):
+            to = parent.args.get("to")
+            numeric = isinstance(to, exp.DataType) and to.is_type(*exp.DataType.NUMERIC_TYPES)
+        elif isinstance(parent, _NUMBER_COMPARISONS):
+            others = [
+                v
+                for v in (*parent.args.values(), *parent.expressions)
+                if isinstance(v, exp.Expression) and v is not child
+            ]
+            numeric = any(typer.is_number(v) for v in others)
+            if not numeric and any(typer.is_text(v) for v in others):
+                rw.string_params.append(index)  # compared with text: compared as the text it spells
+        elif isinstance(parent, exp.Tuple) and isinstance(parent.parent, exp.Values):
+            numeric = _written_as_number(parent, child, typer)
+        else:
+            numeric = False
+        if numeric:
+            rw.number_params.append(index)
+
+
+def _written_as_number(row: exp.Tuple, value: exp.Expression, typer: _Typer) -> bool:
+    """``value`` of an ``INSERT ... VALUES`` row goes to a numeric column."""
+    insert = row.parent.parent if row.parent is not None else None
+    if not isinstance(insert, exp.Insert):
+        return False
+    target = insert.this
+    table = target.this if isinstance(target, exp.Schema) else target
+    if not isinstance(table, exp.Table):
+        return False
+    kinds = typer.columns.get(table.name.lower())
+    if not kinds:
+        return False
+    names = (
+        [str(e.name).lower() for e in target.expressions] if isinstance(target, exp.Schema) else list(kinds)
+    )
+    position = next((i for i, item in enumerate(row.expressions) if item is value), None)
+    if position is None or position >= len(names):
+        return False
+    kind = kinds.get(names[position])
+    return kind is not None and kind[0] in _NUMERIC
 
 
 def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter) -> None:
@@ -929,6 +1037,8 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
     """Cheap test before parsing: could the statement hold a DECIMAL expression or a checked write?"""
     if any("." in r and r[:1] not in "'\"" for r in raw) or _MOD.search(shape) or "/" in shape:
         return True
+    if any(r[:2] in _BITS_START for r in raw):
+        return True  # a hexadecimal or bit literal that may stand for a number (_bits_numbers)
     if kind in ("SELECT", "UPDATE", "DELETE") and _COMPARES.search(shape) and _mixed(raw, tables):
         return True  # a string compared with a number (p2pdb.sql.exact._coerce)
     if kind == "SELECT" and _TEMPORAL_HINTS.search(shape) is not None:
@@ -1152,6 +1262,8 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
         return None
     typer = _Typer(raw, tables, tree)
     rw = _Rewriter(typer)
+    if any(r[:2] in _BITS_START for r in raw):
+        _bits_numbers(tree, rw)
     if typer.u64 and isinstance(tree, (exp.Select, exp.Update, exp.Delete, exp.Insert)):
         _u64_comparisons(tree, rw)
     types: list[mysqltypes.TypeInfo | None] | None = None
@@ -1171,9 +1283,21 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
         node.replace(rw.call("mod", node.this, node.expression))
     _divisions(tree, rw)
-    if not rw.changed and types is None and not rw.text_params:
+    if (
+        not rw.changed
+        and types is None
+        and not rw.text_params
+        and not rw.number_params
+        and not rw.string_params
+    ):
         return None
     text = tree.sql(dialect="mysql") if rw.changed else shape
     if replace and rw.changed:
         text = _INSERT.sub("REPLACE", text, 1)
-    return Exact(text, types, sorted(set(rw.text_params)))
+    return Exact(
+        text,
+        types,
+        sorted(set(rw.text_params)),
+        sorted(set(rw.number_params)),
+        sorted(set(rw.string_params)),
+    )

@@ -160,6 +160,10 @@ class Plan:
     types: list[Any] | None = None
     #: Parameters (0-based) bound as their literal text: decimal literals computed exactly.
     text_params: list[int] = field(default_factory=list)
+    #: hexadecimal and bit literals used as numbers (p2pdb.sql.exact._bits_numbers): bound as integers
+    number_params: list[int] = field(default_factory=list)
+    #: literals written to character columns: binary strings among them bound as their text
+    string_params: list[int] = field(default_factory=list)
     #: REPLACE: counts the existing rows the statement will replace (MySQL counts each as a delete).
     replace_probe: str | None = None
     #: ``SELECT SQL_CALC_FOUND_ROWS ... LIMIT n``: the count of rows without the LIMIT (FOUND_ROWS()).
@@ -377,6 +381,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
         if kind in ("SELECT", "WITH")
         else None,
         text_params=exact.text_params if exact is not None else [],
+        number_params=exact.number_params if exact is not None else [],
+        string_params=exact.string_params if exact is not None else [],
         replace_probe=probe,
         found_sql=_found_rows_sql(sql) if kind == "SELECT" and _CALC_FOUND.search(lexed.shape) else None,
     )

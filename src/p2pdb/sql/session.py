@@ -50,6 +50,7 @@ from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.ddl import mysql_index_name
 from p2pdb.sql.errors_map import to_mysql
+from p2pdb.sql.exact import bits_number, character_text, is_bits_literal
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
 from p2pdb.sql.history import equalities, history_filter
 from p2pdb.sql.information_schema import names_session_tables
@@ -466,6 +467,14 @@ class SQLSession:
             raw = lexed.raw[index]
             if raw[:1] in _DIGITS:  # (a plan is shared by shapes whose literals are strings there)
                 bound[_PNAMES[index]] = raw
+        for index in plan.number_params:  # 0xFF, b'101' where a number is expected
+            value = params[index]
+            if type(value) is bytes and is_bits_literal(lexed.raw[index]):
+                bound[_PNAMES[index]] = bits_number(value)
+        for index in plan.string_params:  # 0x41 or _binary'A' written to a VARCHAR: the text 'A'
+            value = params[index]
+            if type(value) is bytes:
+                bound[_PNAMES[index]] = character_text(value)
         if lexed.sysvars:
             for key, name in lexed.sysvars.items():
                 value = self._sysvar(name)

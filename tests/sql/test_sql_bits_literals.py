@@ -1,0 +1,68 @@
+"""Hexadecimal and bit literals (``0xFF``, ``X'FF'``, ``0b101``, ``b'101'``): binary strings that MySQL
+reads as big-endian unsigned integers where a number is expected. They were bound as bytes
+everywhere, which SQLite reads as the number 0: ``flags & 0x04`` was 0, ``UPDATE ... SET flags =
+flags | 0x08`` changed nothing, ``INSERT ... VALUES (0x20)`` into an INT column was error 1366.
+Expected values are MySQL's (checked against MariaDB 10.11)."""
+
+from __future__ import annotations
+
+import pytest
+from test_sql_keyless_and_select import Node, app_node, rows, run
+
+
+@pytest.fixture
+def node() -> Node:
+    return app_node(
+        "CREATE TABLE f (id INT PRIMARY KEY, flags INT, b VARBINARY(8), d DECIMAL(10,2), s VARCHAR(10))",
+        "INSERT INTO f VALUES (1, 6, 0x0102, 0x10, 0x41), (2, 1, x'ff', 1, 'B')",
+    )
+
+
+def test_arithmetic_and_bitwise_operands_are_numbers(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT 0xFF + 0, 0x10 * 2, 5 & 0x04, -1 & 0xFF, 0x0A + 0x0B") == [(255, 32, 4, 255, 21)]
+    assert rows(s, "SELECT b'101' + 0, b'101' | 0, 0b101 + 1, BIT_COUNT(0xFF), 0xFF DIV 2") == [
+        (5, 5, 6, 8, 127)
+    ]
+    assert rows(s, "SELECT CAST(0xFF AS UNSIGNED), CAST(0x10 AS SIGNED), 0x7FFFFFFFFFFFFFFF + 0") == [
+        (255, 16, 9223372036854775807)
+    ]
+
+
+def test_conditions_and_writes_read_them_as_numbers(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT id FROM f WHERE flags & 0x04") == [(1,)]
+    assert rows(s, "SELECT id FROM f WHERE id = 0x01") == [(1,)]
+    assert rows(s, "SELECT id FROM f WHERE id IN (0x01, 0x02) ORDER BY id") == [(1,), (2,)]
+    run(s, "UPDATE f SET flags = flags | 0x08 WHERE id = 1")
+    run(s, "INSERT INTO f (id, flags) VALUES (3, 0x20)")
+    run(s, "INSERT INTO f (id, flags) VALUES (0x04, 0b11)")
+    assert rows(s, "SELECT id, flags FROM f ORDER BY id") == [(1, 14), (2, 1), (3, 32), (4, 3)]
+    assert rows(s, "SELECT d FROM f WHERE id = 1") == [("16.00",)]
+
+
+def test_they_stay_binary_strings_elsewhere(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT id FROM f WHERE b = 0x0102") == [(1,)]
+    assert rows(s, "SELECT HEX(b) FROM f ORDER BY id") == [("0102",), ("FF",)]
+    assert rows(s, "SELECT CONCAT(0x41, 'b'), LENGTH(0x4142), HEX(0x41)") == [(b"Ab", 2, "41")]
+    assert rows(s, "SELECT s FROM f WHERE id = 1") == [("A",)]
+
+
+def test_a_plan_is_not_shared_between_a_hex_and_a_decimal_literal(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT flags & 4 FROM f WHERE id = 1") == [(4,)]
+    assert rows(s, "SELECT flags & 0x04 FROM f WHERE id = 1") == [(4,)]
+    assert rows(s, "SELECT flags & 0x02 FROM f WHERE id = 1") == [(2,)]
+    assert rows(s, "SELECT flags & 2 FROM f WHERE id = 1") == [(2,)]
+
+
+def test_a_binary_string_written_to_a_character_column_is_its_text(node: Node) -> None:
+    """0x41 and PyMySQL's ``_binary'...'`` (how it sends Python bytes) into a VARCHAR are stored as
+    text, as MySQL stores them: they were blobs, which ``s = 'A'`` never matched."""
+    s = node.session
+    run(s, "INSERT INTO f (id, s) VALUES (5, 0x5A), (6, _binary'café')")
+    run(s, "UPDATE f SET s = x'4243' WHERE id = 2")
+    assert rows(s, "SELECT id FROM f WHERE s IN ('Z', 'BC', 'café') ORDER BY id") == [(2,), (5,), (6,)]
+    assert rows(s, "SELECT id FROM f WHERE s = 0x5A") == [(5,)]
+    assert rows(s, "SELECT 0x41 = 'A', 'A' = 0x41, 0x41 = 65") == [(1, 1, 1)]
