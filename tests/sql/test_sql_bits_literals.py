@@ -66,3 +66,22 @@ def test_a_binary_string_written_to_a_character_column_is_its_text(node: Node) -
     assert rows(s, "SELECT id FROM f WHERE s IN ('Z', 'BC', 'café') ORDER BY id") == [(2,), (5,), (6,)]
     assert rows(s, "SELECT id FROM f WHERE s = 0x5A") == [(5,)]
     assert rows(s, "SELECT 0x41 = 'A', 'A' = 0x41, 0x41 = 65") == [(1, 1, 1)]
+
+
+def test_bitwise_operators_work_on_64_unsigned_bits(node: Node) -> None:
+    """MySQL's ``~ & | ^ << >>`` give a BIGINT UNSIGNED and ``>>`` shifts zeros in: ``~0`` was -1 and
+    ``~0 >> 1`` -1 (SQLite's signed integers, its arithmetic shift)."""
+    s = node.session
+    assert rows(s, "SELECT ~0, ~0 >> 1, ~5, 1 << 63, 1 << 64") == [
+        (18446744073709551615, 9223372036854775807, 18446744073709551610, 9223372036854775808, 0)
+    ]
+    assert rows(s, "SELECT -1 >> 60, -8 >> 1, 8 >> 0, 8 >> 64, 2.5 >> 0, '17' >> 1, NULL >> 1") == [
+        (15, 9223372036854775804, 8, 0, 3, 8, None)
+    ]
+    run(s, "CREATE TABLE bw (id INT PRIMARY KEY, v BIGINT)")
+    run(s, "INSERT INTO bw VALUES (1, -1), (2, 12)")
+    assert rows(s, "SELECT id, v >> 1, ~v, v & 4 FROM bw ORDER BY id") == [
+        (1, 9223372036854775807, 0, 4),
+        (2, 6, 18446744073709551603, 4),
+    ]
+    assert rows(s, "SELECT id FROM bw WHERE v >> 62 = 3") == [(1,)]

@@ -22,6 +22,7 @@ which is the decimal value that was stored for up to 15 significant digits).
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal, DivisionByZero, InvalidOperation
@@ -419,6 +420,26 @@ def u64_operand(value: Any) -> Any:
     return value
 
 
+_U64_MASK = 2**64 - 1
+
+
+def shift_right(value: Any, places: Any) -> int | None:
+    """``p2pdb_shr(x, n)``: MySQL's ``x >> n``, a logical shift of the 64-bit unsigned ``x``
+    (SQLite's ``>>`` shifts the sign in: ``~0 >> 1`` was -1). A result above 2^63-1 (``n`` = 0) is
+    returned as SQLite's signed integer of the same bits; the projection shows it unsigned."""
+    number, count = as_number(value), as_number(places)
+    if number is None or count is None:
+        return None
+    if not (math.isfinite(number) and math.isfinite(count)):
+        return None
+    bits = (number if type(number) is int else math.floor(number + 0.5)) & _U64_MASK
+    count = count if type(count) is int else math.floor(count + 0.5)
+    if count < 0 or count >= 64:
+        return 0
+    shifted = bits >> count
+    return shifted - 2**64 if shifted > SQLITE_INT_MAX else shifted
+
+
 def register(conn: apsw.Connection) -> None:
     """Register the exact-number functions on a connection."""
     ops: dict[str, Callable[[Decimal, Decimal], Decimal]] = {
@@ -443,6 +464,7 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("p2pdb_choice_number", choice_number, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_u64", u64_operand, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_uval", u64_value, 1, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_shr", shift_right, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dunits", _units, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_davg_units", _avg_units, 4, deterministic=True)  # type: ignore[arg-type]
     conn.create_aggregate_function("p2pdb_dsum", _aggregate(_Sum), 2)

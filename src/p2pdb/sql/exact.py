@@ -744,6 +744,13 @@ def _u64_comparisons(tree: exp.Expression, rw: _Rewriter) -> None:
             node.set("this", operand(node.this))
 
 
+_BITWISE = (
+    exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor, exp.BitwiseNot, exp.BitwiseLeftShift, exp.BitwiseRightShift,
+)  # fmt: skip
+_UNSIGNED_BIGINT = mysqltypes.type_from_mysql_text("bigint(21) unsigned")
+_BITWISE_TEXT = re.compile(r"~|<<|>>|[&^]|(?<!\|)\|(?!\|)")
+
+
 def _type_info(kind: Kind) -> mysqltypes.TypeInfo | None:
     if kind is None:
         return None
@@ -775,7 +782,11 @@ def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeI
     originals: dict[str, exp.Expression] = {}
     for item in tree.expressions:
         kind = rewriter.typer.kind(item)
-        types.append(_type_info(kind))
+        bare = item.this if isinstance(item, exp.Alias) else item
+        while isinstance(bare, exp.Paren):
+            bare = bare.this
+        # ~, &, |, ^, <<, >> give a BIGINT UNSIGNED (MySQL): shown as one (``~0``: 2^64-1)
+        types.append(_UNSIGNED_BIGINT if isinstance(bare, _BITWISE) else _type_info(kind))
         if isinstance(item, exp.Alias) and kind is not None and kind[0] == "dec":
             originals[item.alias.lower()] = item.this.copy()
         bare = item.this if isinstance(item, exp.Alias) else item
@@ -1039,6 +1050,8 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
         return True
     if any(r[:2] in _BITS_START for r in raw):
         return True  # a hexadecimal or bit literal that may stand for a number (_bits_numbers)
+    if kind != "INSERT" and _BITWISE_TEXT.search(shape):
+        return True  # bitwise operators: unsigned results, a logical >>
     if kind in ("SELECT", "UPDATE", "DELETE") and _COMPARES.search(shape) and _mixed(raw, tables):
         return True  # a string compared with a number (p2pdb.sql.exact._coerce)
     if kind == "SELECT" and _TEMPORAL_HINTS.search(shape) is not None:
@@ -1283,6 +1296,8 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
         node.replace(rw.call("mod", node.this, node.expression))
     _divisions(tree, rw)
+    for shift in list(tree.find_all(exp.BitwiseRightShift)):  # MySQL's >> shifts 64 unsigned bits
+        shift.replace(rw.call("p2pdb_shr", shift.this, shift.expression))
     if (
         not rw.changed
         and types is None
