@@ -109,6 +109,15 @@ def test_interval_arithmetic_in_writes(node: Node) -> None:
     assert rows(s, "SELECT id FROM t WHERE dt > '2024-01-01' + INTERVAL 1 MONTH") == [(2,)]
 
 
+def test_interval_beside_an_exact_projection(node: Node) -> None:
+    """A DECIMAL in the select list makes the plan rewrite the statement, which printed
+    ``d + INTERVAL 1 DAY`` as ``d + INTERVAL (:p1) DAY``: SQLite read a call of MySQL's INTERVAL()
+    function aliased DAY, and the date came back as 2024."""
+    s = node.session
+    assert rows(s, "SELECT d + INTERVAL 1 DAY, 1.5 * 2 FROM t WHERE id = 1") == [("2024-02-01", "3.0")]
+    assert rows(s, "SELECT 0.5 + 1, d - INTERVAL 1 MONTH FROM t WHERE id = 1") == [("1.5", "2023-12-31")]
+
+
 def test_month_arithmetic_clamps_and_keeps_time() -> None:
     assert temporal.date_add("2024-03-31 12:00:00.5", 1, "MONTH") == "2024-04-30 12:00:00.500000"
     assert temporal.date_add("2024-02-29", 1, "YEAR") == "2025-02-28"

@@ -336,9 +336,14 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     shape = time_functions.rewrite_get_format(shape)
     probe = _replace_probe(shape, tables) if kind == "REPLACE" else None
     sql = rewrite(shape)
-    if kind == "SELECT" and NEEDS_TRANSLATION.search(shape):
+    if kind in ("SELECT", "WITH") and (
+        (kind == "SELECT" and NEEDS_TRANSLATION.search(shape))
+        or (exact is not None and _INTERVAL_WORD.search(shape))
+    ):
         # Valid SQLite as it stands, but with another meaning (CAST targets, XOR, ^): sqlglot's
-        # translation with MySQL's rules (p2pdb.sql.temporal) when it can parse the shape.
+        # translation with MySQL's rules (p2pdb.sql.temporal) when it can parse the shape. The exact
+        # rewrite prints ``d + INTERVAL 1 DAY`` as ``d + INTERVAL (:p1) DAY``: a call of MySQL's
+        # INTERVAL() function named DAY to SQLite, not the syntax error that sent it here.
         try:
             sql = transpile(sql)
         except sqlglot.errors.ParseError as exc:
@@ -388,6 +393,7 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     )
 
 
+_INTERVAL_WORD = re.compile(r"\bINTERVAL\b", _I)
 _CALC_FOUND = re.compile(r"^\s*\(?\s*SELECT\s+(?:\w+\s+)*?SQL_CALC_FOUND_ROWS\b", _I)
 _TRAILING_LIMIT = re.compile(r"\s+LIMIT\s+[^()]*$", _I)
 
