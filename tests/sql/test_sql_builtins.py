@@ -37,6 +37,8 @@ CASES: list[tuple[str, Any]] = [
     ("SELECT OCT(8)", "10"),
     ("SELECT BIT_COUNT(7)", 3),
     ("SELECT ASCII('A')", 65),
+    ("SELECT ORD('é')", 50089),  # MySQL: the first character's utf8mb4 bytes as one number
+    ("SELECT ORD('A')", 65),
     ("SELECT CHAR(65)", b"A"),
     ("SELECT DAYOFWEEK('2024-01-05')", 6),
     ("SELECT WEEKDAY('2024-01-05')", 4),

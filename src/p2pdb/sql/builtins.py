@@ -154,6 +154,17 @@ def ascii_(value: Any) -> int | None:
     return text[0] if text else 0
 
 
+def ord_(value: Any) -> int | None:
+    """MySQL's ORD(): the code of the first character's bytes read as one big-endian number
+    (``ORD('é')`` is 0xC3A9 = 50089 in utf8mb4); ASCII() of a one-byte character."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value[0] if value else 0
+    text = _text(value) or ""
+    return int.from_bytes(text[0].encode("utf-8"), "big") if text else 0
+
+
 def char(*codes: Any) -> bytes:
     out = bytearray()
     for code in codes:
@@ -202,7 +213,7 @@ FUNCTIONS: dict[str, Any] = {
     "bit_count": bit_count,
     "bitwise_count": bit_count,
     "ascii": ascii_,
-    "ord": ascii_,
+    "ord": ord_,
     "char": char,
     "dayofweek": _date_part(lambda m: (m.weekday() + 1) % 7 + 1),
     "day_of_week": _date_part(lambda m: (m.weekday() + 1) % 7 + 1),
