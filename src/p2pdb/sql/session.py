@@ -341,7 +341,14 @@ class SQLSession:
             else:
                 result = await self._run(lexed, text, kind)
         except Exception as exc:
-            raise self._mysql_error(exc, text) from exc
+            error = self._mysql_error(exc, text)
+            if outer is None:  # the error joins the diagnostics area: SHOW WARNINGS / SHOW ERRORS list it
+                if running.warnings:
+                    self.warnings.extend(running.warnings)
+                    running.warnings = None
+                if len(self.warnings) < 64:  # max_error_count
+                    self.warnings.append(("Error", error.code, error.message))
+            raise error from exc
         finally:
             self.running = outer
             if outer is None:
@@ -529,7 +536,7 @@ class SQLSession:
         if key == "warning_count":
             return len(self.warnings)
         if key == "error_count":
-            return 0
+            return sum(1 for level, _, _ in self.warnings if level == "Error")
         if key not in self.variables:
             raise MySQLError(ErrorCode.UNKNOWN_SYSTEM_VARIABLE, f"Unknown system variable '{key}'")
         return self.variables[key]
@@ -786,7 +793,7 @@ class SQLSession:
         """``explicit``: a value the client gave the AUTO_INCREMENT column; MySQL's OK packet reports it
         as the insert id (mysql_insert_id()) but LAST_INSERT_ID() stays."""
         self.row_count = changes
-        if allocated is not None:
+        if allocated is not None and changes:  # INSERT IGNORE that wrote nothing: LAST_INSERT_ID() stays
             self.last_insert_id = int(allocated)
             return OkResult(affected_rows=changes, last_insert_id=int(allocated))
         if changes and type(explicit) is int and explicit > 0:

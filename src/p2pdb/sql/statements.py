@@ -510,19 +510,13 @@ def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
     session.refresh_auto_vars()
     variables = dict(session.variables)
     variables["warning_count"] = len(session.warnings)
-    if count := re.match(r"^\s*SHOW\s+COUNT\s*\(\s*\*\s*\)\s+(WARNINGS|ERRORS)\s*$", upper):
-        kind = count.group(1).lower()[:-1]
-        number = len(session.warnings) if kind == "warning" else 0
-        return ResultSet([Column(f"@@session.{kind}_count", 8)], [(number,)])
-    if upper.startswith("SHOW WARNINGS") or upper.startswith("SHOW ERRORS"):
-        rows = [] if upper.startswith("SHOW ERRORS") else list(session.warnings)
-        return ResultSet([Column("Level"), Column("Code", 3), Column("Message")], rows)
     return catalog.show(
         text,
         current_db=session.database,
         source=session.backend,
         variables=variables,
         status=session.backend.status(),
+        warnings=session.warnings,
         processlist=session.backend.processlist() if "PROCESSLIST" in upper else (),
         user=session.user,
         host=session.info.peer_host,
