@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.schema import CI_COLLATION
-from p2pdb.sql import aggregates, temporal
+from p2pdb.sql import aggregates, json_table, temporal
 
 _FLAGS = re.IGNORECASE
 _RULES: list[tuple[re.Pattern[str], str]] = [
@@ -75,7 +75,7 @@ def rewrite(shape: str) -> str:
 
 def transpile(shape: str) -> str:
     """sqlglot's translation of a shape (MySQL → SQLite); raises sqlglot errors."""
-    tree = _fixed(sqlglot.parse_one(shape, read="mysql"))
+    tree = _fixed(json_table.rewrite(sqlglot.parse_one(shape, read="mysql")))
     return _collate_literals(tree.sql(dialect="sqlite"))
 
 
