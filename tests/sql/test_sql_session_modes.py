@@ -59,3 +59,21 @@ def test_set_names_collate_and_switches_shown_as_on_off(node: Node) -> None:
     run(s, "SET foreign_key_checks = 0")
     assert rows(s, "SHOW VARIABLES LIKE 'foreign_key_checks'") == [("foreign_key_checks", "OFF")]
     assert rows(s, "SELECT @@autocommit, @@foreign_key_checks") == [(1, 0)]
+
+
+def test_double_pipe_is_or_unless_pipes_as_concat(node: Node) -> None:
+    """MySQL's ``||`` is a logical OR (SQLite's, which P2PDB ran, concatenates): ``WHERE a = 1 ||
+    b = 1`` matched nothing. ``sql_mode`` with PIPES_AS_CONCAT (or ANSI) makes it concatenate."""
+    s = node.session
+    run(s, "CREATE TABLE pp (id INT PRIMARY KEY, a INT, b INT)")
+    run(s, "INSERT INTO pp VALUES (1, 1, 0), (2, 0, 0), (3, 0, 1)")
+    assert rows(s, "SELECT id FROM pp WHERE a = 1 || b = 1 ORDER BY id") == [(1,), (3,)]
+    assert rows(s, "SELECT 'a' || 'b', 1 || 0, NULL || 0") == [(0, 1, None)]
+    run(s, "DELETE FROM pp WHERE a = 1 || id = 2")
+    assert rows(s, "SELECT id FROM pp") == [(3,)]
+    run(s, "SET SESSION sql_mode = 'PIPES_AS_CONCAT'")
+    assert rows(s, "SELECT 'a' || 'b', 1 || 0") == [("ab", "10")]
+    run(s, "SET SESSION sql_mode = 'ANSI'")
+    assert rows(s, "SELECT 'a' || 'b'") == [("ab",)]
+    run(s, "SET SESSION sql_mode = DEFAULT")
+    assert rows(s, "SELECT 'a' || 'b'") == [(0,)]

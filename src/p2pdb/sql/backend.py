@@ -216,17 +216,21 @@ class SQLBackend:
 
     # -- plans and results --------------------------------------------------------------------
 
-    def plan(self, db: Database | None, lexed: Lexed, *, changed_rows: bool = False) -> Plan:
+    def plan(
+        self, db: Database | None, lexed: Lexed, *, changed_rows: bool = False, pipes_concat: bool = False
+    ) -> Plan:
+        signature = exact_signature(lexed.shape, lexed.raw) if lexed.raw else ""
         key = (
             db.name if db is not None else None,
             db.catalog.schema_version if db is not None else 0,
             lexed.shape,
             changed_rows,
-            exact_signature(lexed.shape, lexed.raw) if lexed.raw else "",
+            signature + "\x00||" if pipes_concat else signature,
         )
         plan = self._plans.get(key)
         if plan is None:
-            plan = build_plan(lexed, db.catalog.tables if db is not None else {}, changed_rows=changed_rows)
+            tables = db.catalog.tables if db is not None else {}
+            plan = build_plan(lexed, tables, changed_rows=changed_rows, pipes_concat=pipes_concat)
             if db is not None and plan.sql.startswith(CLIENT_MARK):
                 # The schema version in the SQL text: SQLite's statement cache never hands back a
                 # statement prepared for an older table of the same name (its result columns, read

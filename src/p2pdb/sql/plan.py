@@ -290,11 +290,14 @@ def render_name(template: str, lexed: Lexed) -> str:
     return _TEMPLATE_PARAM.sub(repl, template)
 
 
-def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: bool = False) -> Plan:
+def build_plan(
+    lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: bool = False, pipes_concat: bool = False
+) -> Plan:
     """Translate a shape. ``tables`` is the current database's schema (for AUTO_INCREMENT).
 
     ``changed_rows``: the client did not ask for CLIENT_FOUND_ROWS, so an UPDATE must report (and
-    touch) only rows whose values change, as MySQL does.
+    touch) only rows whose values change, as MySQL does. ``pipes_concat``: ``sql_mode`` has
+    PIPES_AS_CONCAT (or ANSI), so ``||`` concatenates; otherwise it is MySQL's logical OR.
     """
     kind = lexed.kind
     shape = lexed.shape
@@ -303,6 +306,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     shape = fulltext.rewrite(shape)  # MATCH (...) AGAINST (...)
     write = kind in WRITE_KINDS
     names = projection_names(shape) if kind in ("SELECT", "WITH") else None
+    if not pipes_concat and "||" in shape:
+        shape = _PIPES.sub(lambda m: m.group(0) if m.group(0)[0] == "`" else " OR ", shape)
     if names is not None and all(n is None for n in names):
         names = None
     for pattern, replacement in _SESSION_FUNCTIONS:
@@ -393,6 +398,8 @@ def build_plan(lexed: Lexed, tables: Mapping[str, TableSpec], *, changed_rows: b
     )
 
 
+#: ``||`` outside backquoted names: MySQL's OR (the same precedence) unless PIPES_AS_CONCAT.
+_PIPES = re.compile(r"`(?:[^`]|``)*`|\|\|")
 _INTERVAL_WORD = re.compile(r"\bINTERVAL\b", _I)
 _CALC_FOUND = re.compile(r"^\s*\(?\s*SELECT\s+(?:\w+\s+)*?SQL_CALC_FOUND_ROWS\b", _I)
 _TRAILING_LIMIT = re.compile(r"\s+LIMIT\s+[^()]*$", _I)

@@ -583,7 +583,8 @@ class SQLSession:
             lexed = shadowed
         if system_time.names_system_time(lexed.shape):
             return await self._as_of(db, lexed, kind)
-        plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows)
+        pipes = "||" in lexed.shape and _pipes_concat(self.variables.get("sql_mode"))
+        plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows, pipes_concat=pipes)
         if plan.write and shadowed is None and self._read_only():  # temporary tables stay writable
             raise MySQLError(1792, "Cannot execute statement in a READ ONLY transaction.", "25006")
         if assigning is not None and kind == "SELECT":
@@ -1296,6 +1297,12 @@ def _generated(bound: dict[str, Any]) -> int | None:
         return int(first)
     ids = bound.get("__auto_ids__")
     return ids.first if isinstance(ids, AutoIds) else None
+
+
+def _pipes_concat(sql_mode: Any) -> bool:
+    """``||`` concatenates strings (PIPES_AS_CONCAT, also part of ANSI); MySQL's default: OR."""
+    mode = str(sql_mode or "").upper()
+    return "PIPES_AS_CONCAT" in mode or "ANSI" in mode.split(",")
 
 
 def _reads_diagnostics(lexed: Lexed) -> bool:
