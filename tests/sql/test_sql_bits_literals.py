@@ -85,3 +85,12 @@ def test_bitwise_operators_work_on_64_unsigned_bits(node: Node) -> None:
         (2, 6, 18446744073709551603, 4),
     ]
     assert rows(s, "SELECT id FROM bw WHERE v >> 62 = 3") == [(1,)]
+
+
+def test_unsigned_values_past_bigint_are_numbers(node: Node) -> None:
+    """An integer literal in [2^63, 2^64) and CAST(... AS UNSIGNED) are BIGINT UNSIGNED in MySQL:
+    they came back as strings of digits typed VARCHAR."""
+    s = node.session
+    result = run(s, "SELECT 18446744073709551615, CAST(-1 AS UNSIGNED), CAST(5 AS UNSIGNED)")
+    assert [list(r) for r in result.rows] == [[18446744073709551615, 18446744073709551615, 5]]
+    assert all(c.flags & 32 for c in result.columns)  # UNSIGNED_FLAG

@@ -751,6 +751,18 @@ _UNSIGNED_BIGINT = mysqltypes.type_from_mysql_text("bigint(21) unsigned")
 _BITWISE_TEXT = re.compile(r"~|<<|>>|[&^]|(?<!\|)\|(?!\|)")
 
 
+def _unsigned(node: exp.Expression, typer: _Typer) -> bool:
+    if isinstance(node, _BITWISE):
+        return True
+    if isinstance(node, exp.Cast):
+        to = node.args.get("to")
+        return isinstance(to, exp.DataType) and to.this == exp.DataType.Type.UBIGINT
+    if isinstance(node, exp.Placeholder) and (index := typer.param(node)) is not None:
+        raw = typer.raw[index]
+        return raw.isdigit() and 2**63 <= int(raw) < 2**64
+    return False
+
+
 def _type_info(kind: Kind) -> mysqltypes.TypeInfo | None:
     if kind is None:
         return None
@@ -785,8 +797,9 @@ def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeI
         bare = item.this if isinstance(item, exp.Alias) else item
         while isinstance(bare, exp.Paren):
             bare = bare.this
-        # ~, &, |, ^, <<, >> give a BIGINT UNSIGNED (MySQL): shown as one (``~0``: 2^64-1)
-        types.append(_UNSIGNED_BIGINT if isinstance(bare, _BITWISE) else _type_info(kind))
+        # ~, &, |, ^, <<, >>, CAST(x AS UNSIGNED) and integer literals above 2^63-1 are BIGINT UNSIGNED
+        # in MySQL: shown as one (``~0``: 18446744073709551615, not -1 or a string of digits)
+        types.append(_UNSIGNED_BIGINT if _unsigned(bare, rewriter.typer) else _type_info(kind))
         if isinstance(item, exp.Alias) and kind is not None and kind[0] == "dec":
             originals[item.alias.lower()] = item.this.copy()
         bare = item.this if isinstance(item, exp.Alias) else item
@@ -1052,6 +1065,8 @@ def _worth_parsing(kind: str, shape: str, raw: Sequence[str], tables: Mapping[st
         return True  # a hexadecimal or bit literal that may stand for a number (_bits_numbers)
     if kind != "INSERT" and _BITWISE_TEXT.search(shape):
         return True  # bitwise operators: unsigned results, a logical >>
+    if kind == "SELECT" and any(len(r) > 18 and r.isdigit() for r in raw):
+        return True  # an integer literal past BIGINT: a BIGINT UNSIGNED or a DECIMAL
     if kind in ("SELECT", "UPDATE", "DELETE") and _COMPARES.search(shape) and _mixed(raw, tables):
         return True  # a string compared with a number (p2pdb.sql.exact._coerce)
     if kind == "SELECT" and _TEMPORAL_HINTS.search(shape) is not None:

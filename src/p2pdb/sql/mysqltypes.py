@@ -615,11 +615,13 @@ def _decimal_converter(scale: int) -> Callable[[Any], Any]:
 def _u64_converter(value: Any) -> Any:
     """BIGINT UNSIGNED values above 2^63-1 are stored as 8 big-endian bytes (p2pdb.sql.decimals);
     a bitwise operator's result above 2^63-1 comes from SQLite as the negative integer of the same
-    64 bits (``~0`` is -1: 18446744073709551615)."""
+    64 bits (``~0`` is -1: 18446744073709551615), a literal or CAST above it as its digits."""
     if type(value) is bytes and len(value) == 8 and value[0] >= 0x80:
         return int.from_bytes(value, "big")
     if type(value) is int and value < 0:
         return value + 2**64
+    if type(value) is str and value.isdigit():  # a literal or CAST above 2^63-1, bound as its digits
+        return int(value)
     return value
 
 
