@@ -413,3 +413,36 @@ def test_arrow_values_are_documents_inside_json_functions(node: Node) -> None:
         s, "SELECT JSON_OBJECT('tags', doc->'$.tags', 'n', doc->>'$.name') FROM docs WHERE id = 1"
     ) == [('{"n": "bob", "tags": ["a", "b"]}',)]
     assert rows(s, "SELECT JSON_ARRAY(d.doc -> '$.age') FROM docs d ORDER BY id") == [("[35]",), ("[9]",)]
+
+
+def test_compress_random_and_info_functions(node: Node) -> None:
+    """COMPRESS/UNCOMPRESS/UNCOMPRESSED_LENGTH (MySQL's byte format, compared with MariaDB's bytes),
+    RANDOM_BYTES, UUID_SHORT and BENCHMARK were unknown functions (1305)."""
+    s = node.session
+    assert rows(s, "SELECT HEX(COMPRESS('aaaa')), COMPRESS('')") == [
+        ("04000000789C4B4C4C4C040003CE0185", b"")
+    ]
+    assert rows(s, "SELECT UNCOMPRESS(COMPRESS('héllo')), UNCOMPRESS('garbage')") == [
+        ("héllo".encode(), None)
+    ]
+    assert rows(s, "SELECT UNCOMPRESSED_LENGTH(COMPRESS(REPEAT('a', 1000)))") == [(1000,)]
+    assert rows(s, "SELECT LENGTH(RANDOM_BYTES(16)), UUID_SHORT() < UUID_SHORT(), BENCHMARK(1000000, 1)") == [
+        (16, 1, 0)
+    ]
+    assert error(s, "SELECT RANDOM_BYTES(0)")[0] == 1690
+
+
+def test_microsecond_of_a_time_and_fractional_unix_times(node: Node) -> None:
+    s = node.session
+    assert rows(s, "SELECT MICROSECOND('10:20:30.123456'), MICROSECOND('2024-01-01')") == [(123456, 0)]
+    assert rows(s, "SELECT FROM_UNIXTIME(0.5) LIKE '%:00.5', FROM_UNIXTIME(0) LIKE '%:00'") == [(1, 1)]
+
+
+def test_format_with_a_locale(node: Node) -> None:
+    """FORMAT's third argument: the locale's separators (MySQL's table, as MariaDB prints them)."""
+    s = node.session
+    assert rows(
+        s,
+        "SELECT FORMAT(1234567.891, 2, 'de_DE'), FORMAT(1234567.891, 2, 'fr_FR'),"
+        " FORMAT(1234567.891, 2, 'ru_RU'), FORMAT(1234567.891, 2, 'de_CH'), FORMAT(1234567.891, 2, 'xx_YY')",
+    ) == [("1.234.567,89", "1234567,89", "1 234 567,89", "1'234'567.89", "1,234,567.89")]

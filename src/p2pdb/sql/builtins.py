@@ -16,6 +16,7 @@ from typing import Any
 import apsw
 
 from p2pdb.sql.temporal import parse_datetime
+from p2pdb.sql.time_functions import time_parts
 
 
 def _text(value: Any) -> str | None:
@@ -189,6 +190,12 @@ def _date_part(fn: Any) -> Any:
     return part
 
 
+def microsecond(value: Any) -> int | None:
+    """MICROSECOND() of a TIME (``'10:20:30.123456'``: 123456), a DATETIME or a date (0)."""
+    parts = time_parts(value)
+    return None if parts is None else parts[3]
+
+
 def _week(moment: datetime, mode: Any = 0) -> int:
     """WEEK(date, mode) for modes 0 (Sunday first, 0-53) and 1 (Monday first, ISO-like 0-53)."""
     if _int(mode) in (1, 3):
@@ -229,7 +236,7 @@ FUNCTIONS: dict[str, Any] = {
     "last_day": _date_part(
         lambda m: m.replace(day=calendar.monthrange(m.year, m.month)[1]).strftime("%Y-%m-%d")
     ),
-    "microsecond": _date_part(lambda m: m.microsecond),
+    "microsecond": microsecond,
     "to_days": _date_part(lambda m: m.toordinal() + 365),
     "to_seconds": _date_part(
         lambda m: (m.toordinal() + 365) * 86400 + m.hour * 3600 + m.minute * 60 + m.second

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import itertools
 import math
+import os
 import random
 import time
 import uuid
@@ -33,7 +35,7 @@ from p2pdb.sql import (
     timezones,
     user_variables,
 )
-from p2pdb.sql.protocol.errors import ErrorCode
+from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 
 MYSQL_VERSION = f"8.0.36-p2pdb-{__version__}"
 
@@ -79,7 +81,31 @@ def _from_unixtime(value: Any, fmt: Any = None) -> str | None:
     if value is None:
         return None
     moment = datetime.datetime.fromtimestamp(float(value))
-    return _date_format(moment, fmt) if fmt is not None else moment.strftime("%Y-%m-%d %H:%M:%S")
+    if fmt is not None:
+        return _date_format(moment, fmt)
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    digits = str(value).partition(".")[2] if type(value) in (str, float) else ""
+    fsp = min(len(digits.rstrip("0") if type(value) is float else digits), 6)  # the argument's decimals
+    return f"{text}.{moment.microsecond:06d}"[: len(text) + 1 + fsp] if fsp else text
+
+
+_UUID_SHORT = itertools.count((int(time.time()) & 0xFFFFFFFF) << 24)
+
+
+def _random_bytes(length: Any) -> bytes | None:
+    """RANDOM_BYTES(n): n bytes from the operating system's generator, 1 <= n <= 1024 (MySQL)."""
+    if length is None:
+        return None
+    count = int(length) if isinstance(length, (int, float)) else 0
+    if not 1 <= count <= 1024:
+        raise MySQLError(ErrorCode.DATA_OUT_OF_RANGE, "length value is out of range in 'random_bytes'")
+    return os.urandom(count)
+
+
+def _uuid_short() -> int:
+    """UUID_SHORT(): MySQL's (server id << 56) + (start time << 24) + a counter; server id 0 here.
+    Unique among one node's calls since it started, increasing."""
+    return next(_UUID_SHORT) & 0x7FFFFFFFFFFFFFFF
 
 
 _FORMAT_MAP = {
@@ -337,7 +363,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sha": _hash("sha1"), "sha2": _sha2, "truncate": _truncate, "rand": _rand, "space": _space,
     "repeat": _repeat, "left": _left, "right": _right, "locate": _locate, "reverse": _reverse,
     "char_length": _char_length, "character_length": _char_length, "octet_length": _octet_length,
-    "uuid": lambda: str(uuid.uuid4()), "version": lambda: MYSQL_VERSION,
+    "uuid": lambda: str(uuid.uuid4()), "version": lambda: MYSQL_VERSION, "uuid_short": _uuid_short,
+    "random_bytes": _random_bytes,
+    # BENCHMARK(n, expr) runs expr n times and returns 0; SQLite computed expr once as the argument
+    "benchmark": lambda count, expr: None if count is None else 0,
 }  # fmt: skip
 
 _DETERMINISTIC = {"concat", "concat_ws", "if", "greatest", "least", "lpad", "rpad", "substring_index", "field",

@@ -284,7 +284,7 @@ def regexp_instr(
 
 
 def format_number(value: Any, places: Any, locale: Any = None) -> str | None:
-    """FORMAT(X, D): grouped thousands, D decimals rounded half up (en_US; other locales alike)."""
+    """FORMAT(X, D[, locale]): grouped thousands, D decimals rounded half up, the locale's marks."""
     if value is None or places is None:
         return None
     digits = max(0, min(30, _int(places)))
@@ -295,7 +295,29 @@ def format_number(value: Any, places: Any, locale: Any = None) -> str | None:
     if not number.is_finite():
         return None
     rounded = number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
-    return f"{rounded:,.{digits}f}"
+    text = f"{rounded:,.{digits}f}"
+    marks = _LOCALE_MARKS.get(str(locale).lower()) if locale is not None else None
+    if marks is None:
+        return text
+    thousands, point = marks
+    return text.replace(",", "\x00").replace(".", point).replace("\x00", thousands)
+
+
+#: FORMAT's third argument: (thousands separator, decimal point) of the locales whose marks differ
+#: from en_US's (MySQL's locale table; others format as en_US, as MySQL does for unknown names).
+_LOCALE_MARKS = {
+    **dict.fromkeys(
+        ("de_de", "de_be", "de_lu", "es_es", "id_id", "da_dk", "tr_tr", "nb_no", "uk_ua", "ru_ua"), (".", ",")
+    ),
+    **dict.fromkeys(
+        ("fr_fr", "fr_be", "fr_ca", "fr_lu", "fr_ch", "it_it", "pt_br", "pt_pt", "nl_nl", "nl_be", "de_at",
+         "pl_pl", "el_gr"),
+        ("", ","),
+    ),
+    **dict.fromkeys(("ru_ru", "sv_se", "fi_fi", "cs_cz"), (" ", ",")),
+    "de_ch": ("'", "."),
+    "it_ch": ("'", ","),
+}  # fmt: skip
 
 
 _SOUNDEX = {
@@ -406,9 +428,51 @@ def _substring_with_length(value: Any, position: Any, length: Any) -> str | byte
     return None if length is None else substring(value, position, length)
 
 
+#: UNCOMPRESS() refuses (NULL) a value announcing more than this (MySQL: max_allowed_packet).
+_MAX_UNCOMPRESSED = 64 * 1024 * 1024
+
+
+def compress(value: Any) -> bytes | None:
+    """COMPRESS(): MySQL's format, the uncompressed length (4 bytes, little-endian) then the zlib
+    stream; '' for ''."""
+    if value is None:
+        return None
+    raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+    return len(raw).to_bytes(4, "little") + zlib.compress(raw) if raw else b""
+
+
+def uncompress(value: Any) -> bytes | None:
+    """UNCOMPRESS(): NULL for what COMPRESS() did not make (MySQL also warns)."""
+    if value is None:
+        return None
+    raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+    if not raw:
+        return b""
+    declared = int.from_bytes(raw[:4], "little")
+    if len(raw) < 5 or not 0 < declared <= _MAX_UNCOMPRESSED:  # the length bounds what is inflated
+        return None
+    try:
+        return zlib.decompressobj().decompress(raw[4:], declared)
+    except zlib.error:
+        return None
+
+
+def uncompressed_length(value: Any) -> int | None:
+    if value is None:
+        return None
+    raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
+    return int.from_bytes(raw[:4], "little") if len(raw) >= 4 else 0
+
+
 def register(conn: apsw.Connection) -> None:
     for name, fn in FUNCTIONS.items():
         conn.create_scalar_function(name, fn, -1, deterministic=True)
+    for name, one in (
+        ("compress", compress),
+        ("uncompress", uncompress),
+        ("uncompressed_length", uncompressed_length),
+    ):
+        conn.create_scalar_function(name, one, 1, deterministic=True)  # type: ignore[arg-type]
     for name in ("substr", "substring"):  # SQLite's own have these arities: replaced arity by arity
         conn.create_scalar_function(name, substring, 2, deterministic=True)  # type: ignore[arg-type]
         conn.create_scalar_function(name, _substring_with_length, 3, deterministic=True)  # type: ignore[arg-type]
