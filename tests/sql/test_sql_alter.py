@@ -129,3 +129,16 @@ def test_auto_increment_start_truncate_and_reset_as_mysql(node: Node) -> None:
     replica = replica_of(node)
     assert "AUTO_INCREMENT=7" in rows(replica.session, "SHOW CREATE TABLE ai")[0][1]
     assert same(node, replica, table="ai") == [(1, 3), (2, 4)]
+
+
+def test_prefix_indexes_in_alter_and_create_index(node: Node) -> None:
+    """``ADD INDEX (col(191))`` and ``CREATE INDEX ... ON t (col(30))`` (WordPress's schema, most
+    utf8mb4 migrations) were 1072 naming ``col(:p1)``: the prefix length reaches the shape as a
+    parameter. The index covers the whole column here (SQLite has no prefix indexes)."""
+    s = node.session
+    run(s, "ALTER TABLE t ADD INDEX pb (b(5), id)")
+    run(s, "CREATE INDEX pb2 ON t (b(3))")
+    run(s, "CREATE UNIQUE INDEX pb3 ON t (b(8) DESC, a)")
+    names = {r[2] for r in rows(s, "SHOW INDEX FROM t")}
+    assert {"pb", "pb2", "pb3"} <= names
+    assert error(s, "CREATE INDEX bad ON t (nope(3))")[0] == 1072

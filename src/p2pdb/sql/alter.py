@@ -184,7 +184,7 @@ def _plan_item(plan: AlterPlan, resolved: ResolvedTable, item: str, lexed: Lexed
     if m := re.match(
         rf"^ADD\s+(?:CONSTRAINT\s+(?:{_NAME}\s+)?)?PRIMARY\s+KEY\s*(?:USING\s+\w+\s*)?\((.+)\)", item, _I
     ):
-        cols = [ident(_index_column(c)) for c in split_items(m.group(2))]
+        cols = [ident(index_column(c)) for c in split_items(m.group(2))]
         if tuple(cols) == plan.spec.pk_idents:
             return  # the key it has
         if plan.spec.pk:
@@ -343,14 +343,16 @@ def _drop_constraint(plan: AlterPlan, kind: str, name: str) -> None:
     raise MySQLError(1091, f"Can't DROP '{name}'; check that column/key exists")
 
 
-def _index_column(text: str) -> str:
-    name = re.sub(r"\(\s*\d+\s*\)", "", text).strip()
+def index_column(text: str) -> str:
+    """The column of an index part: ``a``, ``a(191)`` (a prefix; its length reaches the shape as a
+    parameter, ``a(:p1)``) or ``a DESC``."""
+    name = re.sub(r"\(\s*(?:\d+|:p\d+)\s*\)", "", text).strip()
     name = re.sub(r"\s+(ASC|DESC)$", "", name, flags=re.IGNORECASE).strip()
     return name_of(name)
 
 
 def _add_index(plan: AlterPlan, name: str | None, columns: str, *, unique: bool) -> None:
-    cols = [_index_column(c) for c in split_items(columns)]
+    cols = [index_column(c) for c in split_items(columns)]
     for col in cols:
         if plan.column(col) is None:
             raise MySQLError(1072, f"Key column '{col}' doesn't exist in table", "42000")

@@ -368,7 +368,7 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
     if match:
         if match.group(1) and match.group(1).strip().upper() == "SPATIAL":
             raise _unsupported(text)  # FULLTEXT: a plain index here (p2pdb.sql.fulltext)
-        columns = [_index_column(c) for c in match.group(4).split(",")]
+        columns = [alter.index_column(c) for c in match.group(4).split(",")]
         spec = session._current_db().catalog.table(match.group(3))
         for column in columns:
             if spec is not None and spec.column(column) is None:
@@ -378,12 +378,6 @@ def handle_create(session: SQLSession, lexed: Lexed, text: str) -> Result | Awai
         _ddl_write(session, lambda conn: conn.execute(statement))
         return _OK
     raise _unsupported(text)
-
-
-def _index_column(text: str) -> str:
-    name = re.sub(r"\(\s*\d+\s*\)", "", text).strip()
-    name = re.sub(r"\s+(ASC|DESC)$", "", name, flags=_I).strip()
-    return name.strip("`")
 
 
 def handle_drop(session: SQLSession, lexed: Lexed, text: str) -> Result:
