@@ -142,3 +142,17 @@ def test_prefix_indexes_in_alter_and_create_index(node: Node) -> None:
     names = {r[2] for r in rows(s, "SHOW INDEX FROM t")}
     assert {"pb", "pb2", "pb3"} <= names
     assert error(s, "CREATE INDEX bad ON t (nope(3))")[0] == 1072
+
+
+def test_generated_columns_are_refused_not_stored_empty(node: Node) -> None:
+    """``g INT AS (b * 2)`` was accepted as a plain column that held NULL in every row; until a
+    generated column is computed from the merged row on every replica, it is refused clearly."""
+    s = node.session
+    for sql in (
+        "ALTER TABLE t ADD COLUMN g INT GENERATED ALWAYS AS (a * 2) VIRTUAL",
+        "ALTER TABLE t ADD COLUMN g INT AS (a + 1) STORED",
+        "CREATE TABLE gc (id INT PRIMARY KEY, b INT, g INT AS (b * 3))",
+    ):
+        code, message = error(s, sql)
+        assert code == 1235 and "generated columns" in message
+    assert "g" not in {r[0] for r in rows(s, "SHOW COLUMNS FROM t")}

@@ -244,6 +244,13 @@ def column_plan(coldef: exp.ColumnDef) -> ColumnPlan:
             on_update = True
         elif isinstance(ckind, exp.AutoIncrementColumnConstraint):
             auto = True
+        elif isinstance(ckind, exp.ComputedColumnConstraint):
+            # Refused rather than stored as a plain column that would hold NULL (as it did).
+            raise MySQLError(
+                ErrorCode.NOT_SUPPORTED_YET,
+                "This version of P2PDB doesn't yet support 'generated columns' (compute the value in"
+                " the query or in a view)",
+            )
         elif isinstance(ckind, exp.CommentColumnConstraint):
             comment = str(ckind.this.this) if isinstance(ckind.this, exp.Literal) else None
         elif isinstance(ckind, exp.PrimaryKeyColumnConstraint):
