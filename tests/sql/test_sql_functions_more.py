@@ -446,3 +446,14 @@ def test_format_with_a_locale(node: Node) -> None:
         "SELECT FORMAT(1234567.891, 2, 'de_DE'), FORMAT(1234567.891, 2, 'fr_FR'),"
         " FORMAT(1234567.891, 2, 'ru_RU'), FORMAT(1234567.891, 2, 'de_CH'), FORMAT(1234567.891, 2, 'xx_YY')",
     ) == [("1.234.567,89", "1234567,89", "1 234 567,89", "1'234'567.89", "1,234,567.89")]
+
+
+def test_round_of_a_double_goes_to_the_nearest_even(node: Node) -> None:
+    """MySQL rounds a DOUBLE with rint() of the scaled value (halves to even); SQLite's round() went
+    away from zero (ROUND(2.5e0) was 3). Exact values still round half up (ROUND(2.5) is 3)."""
+    s = node.session
+    assert rows(
+        s,
+        "SELECT ROUND(2.5e0), ROUND(-2.5e0), ROUND(3.5e0), ROUND(0.125e0, 2), ROUND(2.675e0, 2), ROUND(1250e0, -2)",
+    ) == [(2.0, -2.0, 4.0, 0.12, 2.68, 1200.0)]
+    assert rows(s, "SELECT ROUND(2.5), ROUND(-2.5)") == [("3", "-3")]

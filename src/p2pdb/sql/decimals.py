@@ -440,6 +440,22 @@ def shift_right(value: Any, places: Any) -> int | None:
     return shifted - 2**64 if shifted > SQLITE_INT_MAX else shifted
 
 
+def float_round(value: Any, places: Any) -> float | None:
+    """``p2pdb_fround(x, d)``: ROUND of a DOUBLE as MySQL's (``rint``): halves to the nearest even
+    (``ROUND(2.5e0)`` is 2, ``ROUND(-2.5e0)`` -2), where SQLite's round() goes away from zero."""
+    number, digits = as_number(value), as_number(places)
+    if number is None or digits is None:
+        return None
+    number, places_ = float(number), int(digits)
+    if not math.isfinite(number):
+        return number
+    scale = 10.0 ** min(abs(places_), 308)  # MySQL's my_double_round: rint of the scaled double
+    if places_ < 0:
+        return 0.0 if math.isinf(scale) else float(round(number / scale)) * scale
+    scaled = number * scale
+    return number if math.isinf(scaled) else float(round(scaled)) / scale
+
+
 def register(conn: apsw.Connection) -> None:
     """Register the exact-number functions on a connection."""
     ops: dict[str, Callable[[Decimal, Decimal], Decimal]] = {
@@ -465,6 +481,7 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("p2pdb_u64", u64_operand, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_uval", u64_value, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_shr", shift_right, 2, deterministic=True)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_fround", float_round, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_dunits", _units, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_davg_units", _avg_units, 4, deterministic=True)  # type: ignore[arg-type]
     conn.create_aggregate_function("p2pdb_dsum", _aggregate(_Sum), 2)

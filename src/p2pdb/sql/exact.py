@@ -1308,6 +1308,12 @@ def rewrite(kind: str, shape: str, raw: Sequence[str], tables: Mapping[str, Tabl
     _choice_numbers(tree, rw)
     _inexact(tree, rw)
     _coerce(tree, rw)
+    for rounding in list(tree.find_all(exp.Round)):  # of a DOUBLE: to nearest even (MySQL's rint)
+        operand = typer.kind(rounding.this)
+        if operand is not None and operand[0] == "real":
+            places = rounding.args.get("decimals")
+            digits = places if isinstance(places, exp.Expression) else exp.Literal.number(0)
+            rounding.replace(rw.call("p2pdb_fround", rounding.this, digits))
     for node in list(tree.find_all(exp.Mod)):  # what the projections left: MySQL's MOD, not SQLite's %
         node.replace(rw.call("mod", node.this, node.expression))
     _divisions(tree, rw)
