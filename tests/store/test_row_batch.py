@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from p2pdb.store import Database, MemoryEngine
+from p2pdb.store import apply as apply_module
 from p2pdb.store.apply import Materializer
-from p2pdb.store.rows import RowStates
+from p2pdb.store.rows import RowStates, SqlRows
 from p2pdb.store.stored_state import canonical_reader
 
 from .helpers import MANIFEST, Forger, blocks_of, execute, internal_counts, seeded_identity
@@ -55,11 +56,25 @@ changes = st.builds(
 entries = st.lists(st.tuples(st.integers(0, 1), st.lists(changes, min_size=1, max_size=6)), max_size=8)
 
 
-def _origin() -> Database:
+def _origin(unique: bool = True) -> Database:
     db = Database(seeded_identity(1), MANIFEST, MemoryEngine())
     db.write(execute(SCHEMA))
-    db.write(execute(INDEX))
+    if unique:
+        db.write(execute(INDEX))
     return db
+
+
+@contextlib.contextmanager
+def _general_path() -> Iterator[None]:
+    """Apply every change by the general merge, row by row: no batch of states, no first-insert
+    shortcut (``Materializer.apply_row`` takes it only under the default rule's exact class), no
+    deferred SQL rows."""
+    with (
+        mock.patch.object(RowStates, "batch", _no_batch),
+        mock.patch.object(apply_module, "LWWRule", type("NotTheRule", (), {})),
+        mock.patch.object(SqlRows, "deferred", _no_batch),
+    ):
+        yield
 
 
 def _observe(db: Database, *, cids: bool = True) -> tuple[Any, ...]:
@@ -85,8 +100,7 @@ def _replay(base: list[bytes], blocks: list[bytes], cuts: list[int], batched: bo
     """A fresh replica joins the origin's schema (``base``), then ``blocks`` cut at ``cuts``."""
     db = Database(seeded_identity(2), MANIFEST, MemoryEngine())
     assert not db.join(base).rejected_ops
-    patch = contextlib.nullcontext() if batched else mock.patch.object(RowStates, "batch", _no_batch)
-    with patch:
+    with contextlib.nullcontext() if batched else _general_path():
         start = 0
         for cut in [*cuts, len(blocks)]:
             db.join(blocks[start:cut])
@@ -99,11 +113,13 @@ def _replay(base: list[bytes], blocks: list[bytes], cuts: list[int], batched: bo
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(entries, st.randoms(use_true_random=False), st.lists(st.integers(0, 40), max_size=2))
+@given(entries, st.randoms(use_true_random=False), st.lists(st.integers(0, 40), max_size=2), st.booleans())
 def test_batched_apply_equals_change_by_change(
-    script: list[tuple[int, list[dict[str, Any]]]], rnd: random.Random, cuts: list[int]
+    script: list[tuple[int, list[dict[str, Any]]]], rnd: random.Random, cuts: list[int], unique: bool
 ) -> None:
-    base = blocks_of(_origin())
+    """Batched states, the first-insert shortcut and deferred SQL rows (tables without a UNIQUE
+    index: ``unique`` False) give what the general merge gives change by change."""
+    base = blocks_of(_origin(unique))
     forgers = [Forger(seed=7), Forger(seed=8)]
     for forger in forgers:
         forger.see(base)
