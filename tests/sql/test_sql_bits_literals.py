@@ -7,6 +7,8 @@ Expected values are MySQL's (checked against MariaDB 10.11)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_sql_keyless_and_select import Node, app_node, rows, run
 
 
@@ -94,3 +96,19 @@ def test_unsigned_values_past_bigint_are_numbers(node: Node) -> None:
     result = run(s, "SELECT 18446744073709551615, CAST(-1 AS UNSIGNED), CAST(5 AS UNSIGNED)")
     assert [list(r) for r in result.rows] == [[18446744073709551615, 18446744073709551615, 5]]
     assert all(c.flags & 32 for c in result.columns)  # UNSIGNED_FLAG
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(number=st.integers(0, 2**63 - 1), mask=st.integers(0, 2**16))
+def test_any_hex_literal_is_its_number_in_arithmetic(node: Node, number: int, mask: int) -> None:
+    """Invariant: ``0x<digits>`` in arithmetic, bitwise operations and comparisons is the integer its
+    digits spell (any length, odd digit counts too), and the plan of one literal kind never serves
+    the other (the same shape is run with a decimal literal in between)."""
+    s = node.session
+    digits = f"{number:x}"
+    assert rows(s, f"SELECT 0x{digits} + 0, 0x{digits} & {mask}, 0x{digits} = {number}") == [
+        (number, number & mask, 1)
+    ]
+    assert rows(s, f"SELECT {number} + 0, {number} & {mask}, {number} = {number}") == [
+        (number, number & mask, 1)
+    ]

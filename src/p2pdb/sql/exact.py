@@ -77,7 +77,9 @@ def literal_kind(raw: str) -> Kind:
         return ("dec", min(max(len(whole) + scale, 1), MAX_PRECISION), min(scale, MAX_SCALE))
     if _INTEGER_LITERAL.match(raw):
         digits = len(raw.lstrip("0")) or 1
-        return ("int", digits, 0) if digits < 19 else ("dec", min(digits, MAX_PRECISION), 0)
+        if digits < 19 or (digits == 19 and int(raw) < 2**63):  # a BIGINT, as MySQL reads it
+            return ("int", digits, 0)
+        return ("dec", min(digits, MAX_PRECISION), 0)
     if _FLOAT_LITERAL.match(raw):
         return ("real", 0, 0)
     return None
@@ -158,7 +160,9 @@ def _tag(raw: str) -> str:
         return "s"
     if "." in raw:
         return raw
-    return "r" if "e" in raw or "E" in raw else "d" if len(raw) > 18 else "i"
+    if "e" in raw or "E" in raw:
+        return "r"
+    return "d" if len(raw) > 18 and not (raw.isdigit() and int(raw) < 2**63) else "i"
 
 
 def column_kind(mysql_type: str) -> Kind:
