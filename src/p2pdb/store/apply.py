@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Row = dict[str, SqlValue]
 _ABSENT: Any = object()
-#: A column as :meth:`Materializer._show_first` reads it: name, identity, definition, the value
+#: A column as :meth:`Materializer._shown_row` reads it: name, identity, definition, the value
 #: types the column shows unchanged (:func:`p2pdb.store.project.show`), its length limit.
-_FirstColumn = tuple[str, str, Column, frozenset[type], int | None]
+_PlannedColumn = tuple[str, str, Column, frozenset[type], int | None]
 _KEPT: dict[str, frozenset[type]] = {
     "INTEGER": frozenset((int,)),
     "NUMERIC": frozenset((int,)),
@@ -52,11 +52,9 @@ class Materializer:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        #: The feed recorder of each table definition met, by the definition's id (the entry holds
-        #: the definition, so its id stays its own); emptied when it grows past a few hundred.
-        self._recorders: dict[int, tuple[TableSpec, Recorder]] = {}
-        #: The same for :meth:`_first_plan`.
-        self._plans: dict[int, tuple[TableSpec, tuple[_FirstColumn, ...]]] = {}
+        #: The feed recorder and the column plan of each table definition met (:meth:`_per_spec`).
+        self._recorders: dict[int, tuple[TableSpec, Any]] = {}
+        self._plans: dict[int, tuple[TableSpec, Any]] = {}
 
     # -- projection -------------------------------------------------------------------------------
 
@@ -66,19 +64,34 @@ class Materializer:
         """(the row SQL shows for ``state`` by column name, stored values it cannot show as they are).
         Key columns show the row's key, whatever the cells say."""
         visible = self.db.catalog.rules[table.spec.ident].visible(state)
-        if table.spec.pk:
-            visible = {**visible, **dict(zip(table.spec.pk_idents, pk, strict=True))}
+        return self._shown_row(table.spec, visible, pk)
+
+    def _shown_row(
+        self, spec: TableSpec, visible: Mapping[str, SqlValue], pk: tuple[SqlValue, ...]
+    ) -> tuple[Row, dict[str, SqlValue]]:
+        """The row SQL shows for the cells ``visible`` (by column identity): key columns show ``pk``,
+        absent columns their default, every value as its column shows it (:func:`show`; a value of a
+        type the column keeps as it is needs no call), with the values it cannot show as they are."""
+        if not spec.pk:
+            keyed: dict[str, SqlValue] = {}
+        elif len(pk) == 1:
+            keyed = {spec.pk_idents[0]: pk[0]}
+        else:
+            keyed = dict(zip(spec.pk_idents, pk, strict=True))
         row: Row = {}
         notes: dict[str, SqlValue] = {}
-        for col in table.spec.columns:
-            if col.ident in visible:
-                value = visible[col.ident]
-                shown, differs = show(value, col)
-                if differs:
-                    notes[col.name] = value
-                row[col.name] = shown
-            else:
-                row[col.name] = default_value(col)
+        for name, key, col, kept, limit in self._per_spec(self._plans, spec, _column_plan):
+            value = keyed[key] if key in keyed else visible.get(key, _ABSENT)
+            if type(value) in kept and (limit is None or type(value) is not str or len(value) <= limit):
+                row[name] = value
+                continue
+            if value is _ABSENT:
+                row[name] = default_value(col)
+                continue
+            shown, differs = show(value, col)
+            if differs:
+                notes[name] = value
+            row[name] = shown
         return row, notes
 
     def _projector(self, table: ResolvedTable) -> Callable[[tuple[SqlValue, ...]], tuple[Row, Clock] | None]:
@@ -107,15 +120,24 @@ class Materializer:
                 out.append((index.ident, index_key(table.spec, index, values)))
         return out
 
-    def _recorder(self, spec: TableSpec) -> Recorder:
-        known = self._recorders.get(id(spec))
+    @staticmethod
+    def _per_spec(
+        cache: dict[int, tuple[TableSpec, Any]], spec: TableSpec, make: Callable[[TableSpec], Any]
+    ) -> Any:
+        """``make(spec)``, kept by the definition's id (the entry holds the definition, so its id
+        stays its own); the cache is emptied when it grows past a few hundred definitions."""
+        known = cache.get(id(spec))
         if known is not None and known[0] is spec:
             return known[1]
-        if len(self._recorders) >= 256:
-            self._recorders.clear()
-        made = self._make_recorder(spec)
-        self._recorders[id(spec)] = (spec, made)
+        if len(cache) >= 256:
+            cache.clear()
+        made = make(spec)
+        cache[id(spec)] = (spec, made)
         return made
+
+    def _recorder(self, spec: TableSpec) -> Recorder:
+        recorder: Recorder = self._per_spec(self._recorders, spec, self._make_recorder)
+        return recorder
 
     def _make_recorder(self, spec: TableSpec) -> Recorder:
         scales = decimal_scales(spec)
@@ -203,23 +225,8 @@ class Materializer:
         """:meth:`show_row` of a row's first insert, for a table with a primary key where no row
         waits for a UNIQUE value: the row is every written cell, key columns showing the key."""
         spec = table.spec
-        values = change.values
         pk = change.pk
-        keyed = {spec.pk_idents[0]: pk[0]} if len(pk) == 1 else dict(zip(spec.pk_idents, pk, strict=True))
-        row: Row = {}
-        notes: dict[str, SqlValue] = {}
-        for name, key, col, kept, limit in self._first_plan(spec):
-            value = keyed[key] if key in keyed else values.get(key, _ABSENT)
-            if type(value) in kept and (limit is None or type(value) is not str or len(value) <= limit):
-                row[name] = value  # what show() returns unchanged: no call for the common case
-                continue
-            if value is _ABSENT:
-                row[col.name] = default_value(col)
-                continue
-            shown, differs = show(value, col)
-            if differs:
-                notes[col.name] = value
-            row[col.name] = shown
+        row, notes = self._shown_row(spec, change.values, pk)
         if not any(i.unique for i in table.indexes):
             self.db.sql.insert_later(spec, row)
         else:
@@ -235,19 +242,6 @@ class Materializer:
                 return
         self._recorder(spec)("insert", pk, row, list(row))
         self._note_values(spec.ident, pk, notes, row)
-
-    def _first_plan(self, spec: TableSpec) -> tuple[_FirstColumn, ...]:
-        known = self._plans.get(id(spec))
-        if known is not None and known[0] is spec:
-            return known[1]
-        if len(self._plans) >= 256:
-            self._plans.clear()
-        plan = tuple(
-            (col.name, col.ident, col, _KEPT.get(col.affinity, frozenset()), col.max_length)
-            for col in spec.columns
-        )
-        self._plans[id(spec)] = (spec, plan)
-        return plan
 
     def note_orphans(self, table: ResolvedTable, change: RowChange) -> None:
         """Remember cells of columns the table's definition does not show (see :mod:`orphans`)."""
@@ -802,3 +796,10 @@ _LOST = {
 
 def _lost_detail(reason: str) -> str:
     return _LOST[reason]
+
+
+def _column_plan(spec: TableSpec) -> tuple[_PlannedColumn, ...]:
+    return tuple(
+        (col.name, col.ident, col, _KEPT.get(col.affinity, frozenset()), col.max_length)
+        for col in spec.columns
+    )
