@@ -961,14 +961,19 @@ def _written_as_number(row: exp.Tuple, value: exp.Expression, typer: _Typer) -> 
     kinds = typer.columns.get(table.name.lower())
     if not kinds:
         return False
-    names = (
-        [str(e.name).lower() for e in target.expressions] if isinstance(target, exp.Schema) else list(kinds)
-    )
+    names = _insert_columns(target, list(kinds))
     position = next((i for i, item in enumerate(row.expressions) if item is value), None)
     if position is None or position >= len(names):
         return False
     kind = kinds.get(names[position])
     return kind is not None and kind[0] in _NUMERIC
+
+
+def _insert_columns(target: exp.Expression, every: list[str]) -> list[str]:
+    """The columns (lower case) an INSERT's values go to: its column list, else ``every`` column."""
+    if isinstance(target, exp.Schema):
+        return [str(e.name).lower() for e in target.expressions]
+    return every
 
 
 def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter) -> None:
@@ -987,10 +992,7 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
     lengths = {n: c.max_length for n in texts if (c := spec.column(n)) is not None and c.max_length}
     if isinstance(tree, exp.Insert):
         values = tree.expression
-        if isinstance(target, exp.Schema):
-            names = [str(e.name).lower() for e in target.expressions]
-        else:
-            names = [c.name.lower() for c in spec.columns]
+        names = _insert_columns(target, [c.name.lower() for c in spec.columns])
         if isinstance(values, exp.Select) and not any(isinstance(e, exp.Star) for e in values.expressions):
             items = list(values.expressions)  # INSERT ... SELECT: each selected value checked
             for index, name in enumerate(names[: len(items)]):
