@@ -94,6 +94,31 @@ class Client:
         except (pymysql.MySQLError, mysql.connector.Error) as exc:
             raise self._error(exc) from exc
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """The driver's own ``executemany`` (PyMySQL, mysql-connector's text protocol and aiomysql
+        send an INSERT's rows as one multi-row INSERT); its rowcount."""
+        try:
+            if self.loop is not None:
+                return int(self._run(self._executemany_async(sql, rows)))
+            cursor = (
+                self.conn.cursor(prepared=True) if self.driver == "connector-prepared" else self.conn.cursor()
+            )
+            try:
+                cursor.executemany(sql, rows)
+                return int(cursor.rowcount)
+            finally:
+                cursor.close()
+        except (pymysql.MySQLError, mysql.connector.Error) as exc:
+            raise self._error(exc) from exc
+
+    async def _executemany_async(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        async with self.conn.cursor() as cursor:
+            try:
+                await cursor.executemany(sql, rows)
+            except pymysql.MySQLError as exc:
+                raise self._error(exc) from exc
+            return int(cursor.rowcount)
+
     async def _execute_async(self, sql: str, params: Sequence[Any] | None) -> Result:
         async with self.conn.cursor() as cursor:
             try:
@@ -273,6 +298,23 @@ class TestSuite:
         assert explicit.lastrowid == 7  # mysql_insert_id(): the explicit value ...
         assert client.value("SELECT LAST_INSERT_ID()") == ids[0]  # ... LAST_INSERT_ID() stays
         assert client.value("SELECT v FROM t WHERE id = 7") == "seven"
+
+    def test_executemany_of_more_rows_than_sqlite_takes_parameters(self, client: Client) -> None:
+        # 11,000 rows of 3 values: one multi-row INSERT of 33,000 literals from the batching
+        # drivers, more than the 32,766 parameters SQLite binds in one statement.
+        client.execute("CREATE TABLE bulk (id INT PRIMARY KEY, n INT, s VARCHAR(10))")
+        rows = [(i, i * 3, f"s{i}") for i in range(11_000)]
+        assert client.executemany("INSERT INTO bulk (id, n, s) VALUES (%s, %s, %s)", rows) == len(rows)
+        assert client.rows("SELECT COUNT(*), SUM(n), MAX(s) FROM bulk") == [
+            (11_000, 3 * sum(range(11_000)), "s9999")
+        ]
+        with pytest.raises(DBError) as failed:  # one duplicate: the whole statement is undone
+            client.executemany(
+                "INSERT INTO bulk (id, n, s) VALUES (%s, %s, %s)", [(20_000, 0, "a"), (5, 0, "b")]
+            )
+        assert failed.value.code == 1062
+        if client.driver != "connector-prepared":  # (one statement per row: the first stays)
+            assert client.value("SELECT COUNT(*) FROM bulk WHERE id = 20000") == 0
 
     def test_update_delete_affected_rows(self, client: Client) -> None:
         client.execute("CREATE TABLE t (id INT PRIMARY KEY, n INT, s VARCHAR(10))")

@@ -44,7 +44,7 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.schema import ident
-from p2pdb.sql import local_triggers, mysqltypes, system_time, timezones, user_variables, windows
+from p2pdb.sql import insert_rows, local_triggers, mysqltypes, system_time, timezones, user_variables, windows
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
@@ -84,6 +84,7 @@ _EFFECTS = re.compile(r"\bP2PDB_SET_VAR\s*\(|\bLAST_INSERT_ID\s*\(\s*[^\s)]", re
 _INTO_VARIABLES = re.compile(r"\s+INTO\s+(:u\d+(?:\s*,\s*:u\d+)*)(?![\w(])", re.IGNORECASE)
 _QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 _OK = OkResult()
+_CLOCK_NAMES = ("f_now", "f_now6", "f_curdate", "f_curtime")
 # First keywords of MySQL statements this layer has no handler for: 1235 (not supported yet);
 # any other unknown first word is a syntax error (1064), as in MySQL.
 _MYSQL_STATEMENTS = frozenset(("BINLOG", "CACHE", "CALL", "CHANGE", "CLONE", "DEALLOCATE", "DECLARE", "EXECUTE",
@@ -172,6 +173,10 @@ class SQLSession:
         self.sql_prepared: dict[str, str] = {}
         #: Rows the last REPLACE deleted (its probe), added to its affected rows.
         self._replaced = 0
+        #: Rows a multi-row INSERT's upserts returned (their ids), and the row that failed (its number
+        #: and statement): see _execute.
+        self._fetched: list[Any] | None = None
+        self._failed_row: tuple[int, Lexed] | None = None
         self.txn: Transaction | None = None
         self.last_insert_id = 0
         self.row_count = -1
@@ -332,6 +337,7 @@ class SQLSession:
             self.command, self.since = command, running.started
         if kind is None:
             kind = lexed.kind
+        self._failed_row = None
         try:
             authorize(self, lexed, kind)
             if kind in _DML_KINDS:
@@ -399,6 +405,12 @@ class SQLSession:
 
     def _mysql_error(self, exc: Exception, text: str) -> MySQLError:
         """Any failure of a statement as the MySQL error the client gets (the connection stays)."""
+        failed, self._failed_row = self._failed_row, None
+        if failed is not None:  # a row of a multi-row INSERT: the error names it, as MySQL's does
+            number, row = failed
+            error = self._mysql_error(exc, insert_rows.text_of(row))
+            message = insert_rows.at_row(error.message, number)
+            return error if message == error.message else MySQLError(error.code, message, error.sqlstate)
         if isinstance(exc, MySQLError):
             return exc
         if isinstance(exc, Conflict):
@@ -584,14 +596,27 @@ class SQLSession:
         if system_time.names_system_time(lexed.shape):
             return await self._as_of(db, lexed, kind)
         pipes = "||" in lexed.shape and _pipes_concat(self.variables.get("sql_mode"))
-        plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows, pipes_concat=pipes)
+        rows = (
+            insert_rows.split(lexed)
+            if (kind == "INSERT" or kind == "REPLACE")
+            and db is not None
+            and assigning is None
+            and shadowed is None
+            else None
+        )
+        by_rows = self._row_statements(db, rows, pipes) if rows is not None and db is not None else None
+        if by_rows is not None:
+            plan, bound = by_rows
+        else:
+            plan = self.backend.plan(db, lexed, changed_rows=not self.info.found_rows, pipes_concat=pipes)
         if plan.write and shadowed is None and self._read_only():  # temporary tables stay writable
             raise MySQLError(1792, "Cannot execute statement in a READ ONLY transaction.", "25006")
         if assigning is not None and kind == "SELECT":
             plan.names = projection_names(assigning.shape)  # `@n := @n + 1`, as the client wrote it
         if shadowed is not None:
             plan.locking = True  # a temporary table is on the writer connection only
-        bound = self.bindings(lexed, plan)
+        if by_rows is None:
+            bound = self.bindings(lexed, plan)
         running = self.running
         if (
             running is not None
@@ -600,7 +625,9 @@ class SQLSession:
             and (self.variables["max_execution_time"] or "/*+" in running.text)
         ):
             self._time_limit(running, running.text)
-        if plan.auto is not None and db is not None and plan.table is not None:
+        if by_rows is not None and db is not None:
+            await self._fill_row_auto_ids(db, bound)
+        elif plan.auto is not None and db is not None and plan.table is not None:
             await self._fill_auto_ids(db, plan, bound)
         if plan.info_schema or db is None:
             self.backend.refresh_information_schema()
@@ -698,6 +725,79 @@ class SQLSession:
 
         return await self.backend.pool.run(db, job)
 
+    def _row_statements(
+        self, db: Database, rows: list[Lexed], pipes: bool
+    ) -> tuple[Plan, dict[str, Any]] | None:
+        """A multi-row INSERT as one statement per row (:mod:`.insert_rows`): the first row's plan
+        stands for the statement's (they share its table and clauses) and the rows go in the bindings,
+        as ``__rows__``: (plan, bindings, row) each. None when the rows cannot run apart (``RETURNING``,
+        ``INSERT ... SELECT``-like plans)."""
+        changed = not self.info.found_rows
+        plans = [self.backend.plan(db, row, changed_rows=changed, pipes_concat=pipes) for row in rows]
+        first = plans[0]
+        if first.table is None or not all(
+            p.write
+            and not p.returning
+            and not (p.auto is not None and p.auto.per_row)
+            and p.table == first.table
+            and p.upsert == first.upsert
+            and p.returning_id == first.returning_id
+            for p in plans
+        ):
+            return None
+        items = [(plan, self.bindings(row, plan), row) for plan, row in zip(plans, rows, strict=True)]
+        clock = next((b for _, b, _ in items if "f_now" in b), None)
+        if clock is not None:  # NOW() is the statement's time in every row
+            now = {name: clock[name] for name in _CLOCK_NAMES}
+            for _, b, _ in items:
+                if "f_now" in b:
+                    b.update(now)
+        return first, {"__rows__": items}
+
+    async def _fill_row_auto_ids(self, db: Database, bound: dict[str, Any]) -> None:
+        """AUTO_INCREMENT ids for the rows of a multi-row INSERT, in row order: a row that gives its
+        own id moves the next rows' ids above it, as in MySQL (``VALUES (4, 'a'), (NULL, 'b')`` gives
+        the second row 5, not a duplicate 4); rows between such rows get consecutive ids (as the
+        id class allows). ``__first_auto__`` and ``__explicit_auto__`` as :meth:`_fill_auto_ids`."""
+        items = bound["__rows__"]
+        column = next((plan.auto.column for plan, _, _ in items if plan.auto is not None), None)
+        table = items[0][0].table
+        if column is None or table is None:
+            return
+        db.check_insert(table)
+        runs: list[tuple[int, list[tuple[dict[str, Any], str]]]] = []  # (ids above, slots)
+        above = 0
+        explicit: Any = None
+        for plan, row_bound, _ in items:
+            if plan.auto is None:
+                continue
+            slots = [(row_bound, name) for name in plan.auto.new]
+            for name in plan.auto.check:
+                value = row_bound.get(name)
+                if value in (None, 0, "0"):
+                    slots.append((row_bound, name))
+                    continue
+                explicit = value
+                given = _int_or_none(value)
+                if given is not None and given > above:
+                    above = given
+            if slots:
+                if runs and runs[-1][0] == above:
+                    runs[-1][1].extend(slots)
+                else:
+                    runs.append((above, slots))
+        if not runs:
+            if type(explicit) is int:  # the OK packet's insert id (not LAST_INSERT_ID())
+                bound["__explicit_auto__"] = explicit
+            return
+        if db.id_class() is None:
+            await ensure_id_class(db)
+        for floor, slots in runs:
+            values = db.next_auto_ids(table, column, len(slots), above=floor)
+            for (row_bound, name), value in zip(slots, values, strict=True):
+                row_bound[name] = value
+            bound.setdefault("__first_auto__", values[0])
+
     async def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
         assert plan.auto is not None and plan.table is not None
         db.check_insert(plan.table)  # refused now (1142), not after waiting for an id range
@@ -740,7 +840,7 @@ class SQLSession:
                 if plan.upsert:
                     return self._upsert_affected(counts), None, None
                 return changes, None, None
-            rows = cursor.fetchall()
+            rows = self._rows_of(cursor)
             return self._upsert_affected(counts), rows[0][0] if rows else None, None
 
     def _upsert_affected(self, counts: _WriteCounts) -> int:
@@ -750,6 +850,44 @@ class SQLSession:
         return 1 if affected == 0 and self.info.found_rows else affected
 
     def _execute(self, cursor: apsw.Cursor, plan: Plan, bound: dict[str, Any]) -> None:
+        self._fetched = None
+        rows = bound.get("__rows__")
+        if rows is None:
+            self._execute_one(cursor, plan, bound)
+            return
+        # A multi-row INSERT, one row at a time (:mod:`.insert_rows`); the caller's savepoint or
+        # transaction keeps it atomic. Affected rows beyond the last row's changes() go in _replaced.
+        conn = cursor.connection
+        running = guard_of(conn).current
+        self._failed_row = None
+        affected = 0
+        fetched: list[Any] = []
+        for number, (row_plan, row_bound, row) in enumerate(rows, 1):
+            seen = len(running.warnings) if running is not None and running.warnings else 0
+            try:
+                self._execute_one(cursor, row_plan, row_bound)
+                if plan.returning_id:
+                    fetched.extend(cursor.fetchall())
+            except BaseException:
+                self._failed_row = (number, row)
+                raise
+            finally:
+                if number > 1 and running is not None and running.warnings:
+                    running.warnings[seen:] = [
+                        (level, code, insert_rows.at_row(message, number))
+                        for level, code, message in running.warnings[seen:]
+                    ]
+            affected += conn.changes() + self._replaced
+        self._replaced = affected - conn.changes()
+        if plan.returning_id:
+            self._fetched = fetched
+
+    def _rows_of(self, cursor: apsw.Cursor) -> list[Any]:
+        """The rows the statement :meth:`_execute` ran returned."""
+        fetched, self._fetched = self._fetched, None
+        return fetched if fetched is not None else cursor.fetchall()
+
+    def _execute_one(self, cursor: apsw.Cursor, plan: Plan, bound: dict[str, Any]) -> None:
         self._replaced = 0
         if plan.replace_probe is not None:  # rows REPLACE will delete: counted in affected rows
             probe = {k: v for k, v in bound.items() if not k.startswith("__")}
@@ -955,12 +1093,12 @@ class SQLSession:
             running.variables = dict(recorded.variables)
             try:
                 self._execute(cursor, recorded.plan, recorded.bindings)
-                rows = cursor.fetchall()
+                rows = self._rows_of(cursor)
             finally:
                 running.variables, running.insert_id = saved
         else:
             self._execute(cursor, recorded.plan, recorded.bindings)
-            rows = cursor.fetchall()
+            rows = self._rows_of(cursor)
         if recorded.plan.write and (not rows or recorded.plan.returning_id):
             return ("w", conn.changes())
         return ("r", hashlib.sha256(repr(rows).encode()).digest())
@@ -1085,7 +1223,7 @@ class SQLSession:
             seen = _watch_description(cursor, plan) if plan.returning else []
             with _WriteCounts(conn, plan) as counts:
                 self._execute(cursor, plan, bound)
-                rows = cursor.fetchall()
+                rows = self._rows_of(cursor)
             if plan.returning:
                 _keep_description(plan, seen)
             changes = conn.changes()
@@ -1310,6 +1448,15 @@ def _reads_diagnostics(lexed: Lexed) -> bool:
     return bool(lexed.sysvars) and any(
         name.lower().endswith(("warning_count", "error_count")) for name in lexed.sysvars.values()
     )
+
+
+def _int_or_none(value: Any) -> int | None:
+    """An id a client gave as a number or a string of digits, as an integer (None otherwise)."""
+    if type(value) is int:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 def _int(value: Any) -> int:

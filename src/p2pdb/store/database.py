@@ -1018,10 +1018,10 @@ class Database:
         if denied is not None:
             raise WriteDenied(self.identity.public_key, denied)
 
-    def next_auto_ids(self, table: str, column: str, count: int) -> list[int]:
+    def next_auto_ids(self, table: str, column: str, count: int, above: int = 0) -> list[int]:
         """``count`` AUTO_INCREMENT values for ``table.column`` from this node's id class, above every
         id this node has seen or handed out (and above the watermarks of the grant that gave it the
-        class). Raises :class:`NoIdRange` when this node holds no class (ask a peer: see
+        class), and above ``above`` (an id an earlier row of the same statement gives). Raises :class:`NoIdRange` when this node holds no class (ask a peer: see
         :meth:`claim_ids`, :meth:`grant_ids`) and :class:`IdRangeExhausted` past the column type's
         largest value."""
         cls = self.id_class()
@@ -1040,6 +1040,7 @@ class Database:
             self._auto_last.get(key, 0),
             cls.watermarks.get(spec.ident, 0),
             _start(spec) - 1,
+            above,
         )
         first = cls.first_above(floor)
         values = [first + i * cls.modulus for i in range(count)]
