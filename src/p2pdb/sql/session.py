@@ -44,7 +44,16 @@ import sqlglot
 from sqlglot import exp
 
 from p2pdb.schema import ident
-from p2pdb.sql import insert_rows, local_triggers, mysqltypes, system_time, timezones, user_variables, windows
+from p2pdb.sql import (
+    in_lists,
+    insert_rows,
+    local_triggers,
+    mysqltypes,
+    system_time,
+    timezones,
+    user_variables,
+    windows,
+)
 from p2pdb.sql.account_statements import authorize, check_use
 from p2pdb.sql.autoids import AutoIds, drawing
 from p2pdb.sql.cte import limit_recursion
@@ -595,6 +604,8 @@ class SQLSession:
             lexed = shadowed
         if system_time.names_system_time(lexed.shape):
             return await self._as_of(db, lexed, kind)
+        if kind != "INSERT" and kind != "REPLACE":  # (their VALUES rows: insert_rows)
+            lexed = in_lists.padded(lexed)  # IN lists of different lengths share plans
         pipes = "||" in lexed.shape and _pipes_concat(self.variables.get("sql_mode"))
         rows = (
             insert_rows.split(lexed)
