@@ -4,7 +4,7 @@ and key from ``Duplicate entry '...' for key '...'``)."""
 from __future__ import annotations
 
 import pytest
-from test_sql_keyless_and_select import Node, app_node, error
+from test_sql_keyless_and_select import Node, app_node, error, rows
 
 
 @pytest.fixture
@@ -34,3 +34,10 @@ def test_key_columns_and_operands(node: Node) -> None:
     s = node.session
     assert error(s, "CREATE INDEX i ON er (nope)") == (1072, "Key column 'nope' doesn't exist in table")
     assert error(s, "SELECT (SELECT 1, 2)") == (1241, "Operand should contain 1 column(s)")
+
+
+def test_an_expression_nested_too_deeply_is_an_error_not_a_crash(node: Node) -> None:
+    s = node.session
+    code, message = error(s, "SELECT b FROM er WHERE " + " + ".join(["b"] * 3000) + " > 0")
+    assert code == 1436 and "nests too deeply" in message
+    assert rows(s, "SELECT u FROM er") == [("x",)]  # the session goes on

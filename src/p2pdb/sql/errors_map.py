@@ -154,6 +154,8 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         details = exc.errors[0] if isinstance(exc, sqlglot.errors.ParseError) and exc.errors else {}
         where = f"{details.get('highlight', '')}{details.get('end_context', '')}" if details else ""
         return syntax_error(where, int(details.get("line", 1) or 1) if details else 1)
+    if isinstance(exc, RecursionError):  # an expression nested thousands deep: not a bug, no traceback
+        return MySQLError(1436, "Thread stack overrun: the statement nests too deeply to be translated")
     if isinstance(exc, OverflowError | ValueError | TypeError):
         return MySQLError(ErrorCode.WRONG_ARGUMENTS, f"Incorrect arguments: {exc}")
     # A bug of ours: the client gets a MySQL error, the node's log gets the traceback.
