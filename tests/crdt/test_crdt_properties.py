@@ -29,6 +29,7 @@ from p2pdb.crdt import (
     SqlValue,
     decode_state,
     encode_state,
+    first_insert,
     merge,
 )
 from p2pdb.crdt._values import value_key
@@ -228,3 +229,36 @@ def exact(state: RowState) -> object:
     cells = sorted((c, typed({"v": cell.value}), cell.version) for c, cell in state.cells.items())
     contribs = sorted((a, c.time, sorted(typed(dict(c.sums)).items())) for a, c in state.contribs.items())
     return (state.cl, cells, contribs)
+
+
+@st.composite
+def any_changes(draw: st.DrawFn) -> RowChange:
+    counter = draw(st.booleans())
+    cl = draw(st.integers(1, 9))
+    if cl % 2 == 0:
+        return RowChange("t", (1,), cl)
+    values = draw(st.dictionaries(st.sampled_from(["a", "b", "c"]), sql_values, max_size=3))
+    extra = {"n": draw(deltas)} if counter and draw(st.booleans()) else {}
+    return RowChange("t", (1,), cl, values, extra, insert=draw(st.booleans()))
+
+
+@settings(max_examples=500)
+@given(
+    state=st.one_of(st.none(), states),
+    change=any_changes(),
+    clock=clocks,
+    rule=st.sampled_from([LWWRule(), CounterRule(frozenset({"n"}))]),
+)
+def test_first_insert_is_what_merge_makes_of_it(
+    state: RowState | None, change: RowChange, clock: Clock, rule: ConflictRule
+) -> None:
+    """The shortcut local commits and remote applies take for new rows gives merge's state, and it
+    is taken only where merge would make a new life from nothing."""
+    shortcut = first_insert(state, change, clock, rule)
+    if shortcut is None:
+        assert state is not None or not change.insert or change.deltas or type(rule) is not LWWRule
+        return
+    outcome = merge(state, change, clock, rule)
+    assert outcome.action == "insert"
+    assert shortcut == outcome.state
+    assert encode_state(shortcut) == encode_state(outcome.state)

@@ -67,11 +67,10 @@ def _origin(unique: bool = True) -> Database:
 @contextlib.contextmanager
 def _general_path() -> Iterator[None]:
     """Apply every change by the general merge, row by row: no batch of states, no first-insert
-    shortcut (``Materializer.apply_row`` takes it only under the default rule's exact class), no
-    deferred SQL rows."""
+    shortcut (``first_insert``, p2pdb.crdt), no deferred SQL rows."""
     with (
         mock.patch.object(RowStates, "batch", _no_batch),
-        mock.patch.object(apply_module, "LWWRule", type("NotTheRule", (), {})),
+        mock.patch.object(apply_module, "first_insert", lambda *_: None),
         mock.patch.object(SqlRows, "deferred", _no_batch),
     ):
         yield

@@ -12,7 +12,7 @@ from ._codec import FORMAT_VERSION, decode_state, encode_state
 from ._counter import CounterRule
 from ._errors import InvalidChangeError, RuleError, StateDecodeError
 from ._lww import LWWRule, join_cells
-from ._merge import Action, MergeOutcome, merge
+from ._merge import Action, MergeOutcome, first_insert, merge
 from ._registry import (
     DEFAULT_RULE,
     ENTRY_POINT_GROUP,
@@ -58,6 +58,7 @@ __all__ = [
     "combine",
     "decode_state",
     "encode_state",
+    "first_insert",
     "get_rule",
     "is_alive",
     "is_known",

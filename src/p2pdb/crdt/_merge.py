@@ -10,8 +10,9 @@ from typing import Literal, TypeAlias
 from p2pdb.log.clock import Clock
 
 from ._change import RowChange
+from ._lww import LWWRule
 from ._rule import ConflictRule
-from ._state import EMPTY_STATE, RowState
+from ._state import EMPTY_STATE, Cell, RowState
 from ._values import SqlValue, same_value
 
 #: What the store does to the SQL row after a merge.
@@ -94,3 +95,21 @@ def merge(state: RowState | None, change: RowChange, clock: Clock, rule: Conflic
     changed = {col: v for col, v in row.items() if col not in before or not same_value(before[col], v)}
     action: Action = "update" if changed else "none"
     return MergeOutcome(action, row if changed else _NOTHING, changed, new, True, duplicate)
+
+
+def first_insert(
+    state: RowState | None, change: RowChange, clock: Clock, rule: ConflictRule
+) -> RowState | None:
+    """What :func:`merge` makes of a row's first insert under last-writer-wins, built directly: a new
+    life, begun by this insert, holding every written cell at ``clock``. None when that is not the
+    case (the replica holds a state for the row, a delete or update, counter deltas, another rule):
+    then :func:`merge` decides. Local commits and remote applies take it for new rows, most rows."""
+    if (
+        state is not None
+        or not change.insert
+        or change.deltas
+        or not change.alive
+        or type(rule) is not LWWRule
+    ):
+        return None
+    return RowState(change.cl, {col: Cell(value, clock) for col, value in change.values.items()}, {}, clock)

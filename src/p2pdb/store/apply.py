@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from p2pdb.crdt import Cell, InvalidChangeError, LWWRule, RowChange, RowState, SqlValue, merge
+from p2pdb.crdt import InvalidChangeError, RowChange, RowState, SqlValue, first_insert, merge
 from p2pdb.log import CID, Clock
 from p2pdb.schema import Column, ResolvedTable, Schema, SchemaEvent, TableSpec, ViewSpec, ident, quote
 from p2pdb.store.conflicts import clock_key
@@ -189,12 +189,10 @@ class Materializer:
         assert table is not None
         state = db.rows.get(change.table, change.pk)
         rule = db.catalog.rules[change.table]
-        if state is None and change.insert and not change.deltas and type(rule) is LWWRule:
+        first = first_insert(state, change, clock, rule)
+        if first is not None:
             # The first change this replica sees of the row inserts it (replication, catch-up): the
-            # merge's answer is known, a new life holding every written cell, started by this insert.
-            # Same state and action as merge(None, ...); the rule's check ran in _void_reason.
-            cells = {col: Cell(value, clock) for col, value in change.values.items()}
-            first = RowState(change.cl, cells, {}, clock)
+            # merge's answer is known (its action: an insert). The rule's check ran in _void_reason.
             db.rows.put(change.table, change.pk, first)
             self.note_orphans(table, change)
             if table.spec.ident in db.settler.active or not table.spec.pk:

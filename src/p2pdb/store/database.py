@@ -34,6 +34,7 @@ from p2pdb.crdt import (
     RowState,
     SqlValue,
     UnknownRule,
+    first_insert,
     is_known,
     merge,
     rule_from_spec,
@@ -381,15 +382,21 @@ class Database:
         change = item.change
         table = self.catalog.schema.tables[change.table]
         rule = self.catalog.rules[change.table]
-        outcome = merge(item.state, change, clock, rule)
-        if outcome.state_changed:
-            self.rows.put(change.table, change.pk, outcome.state)
+        state = first_insert(item.state, change, clock, rule)  # a new row: most local writes
+        if state is not None:
+            duplicate = None
+            self.rows.put(change.table, change.pk, state)
+        else:
+            outcome = merge(item.state, change, clock, rule)
+            state, duplicate = outcome.state, outcome.duplicate
+            if outcome.state_changed:
+                self.rows.put(change.table, change.pk, state)
         if self._auto_max and change.insert:
             self._note_ids(change.table, change.values)
         names = table.spec.name_of
         changed = [names[c] for c in (*change.values, *change.deltas) if c in names]
         waiting = table.spec.ident in self.settler.active and any(i.unique for i in table.indexes)
-        if not outcome.state.alive:
+        if not state.alive:
             row, op = {}, "delete"
         elif waiting:
             # Rows of this table wait for UNIQUE values: the statement's row is what SQL shows now
@@ -397,7 +404,7 @@ class Database:
             row = self.sql.fetch(table.spec, change.pk) or {}
             op = "insert" if change.insert else "update"
         else:
-            row, _ = self.materializer.project(table, outcome.state, change.pk)
+            row, _ = self.materializer.project(table, state, change.pk)
             op = "insert" if change.insert else "update"
             if not rule.local_wins:
                 # A pluggable rule may let a local write lose (a max, say): SQL shows what the merge keeps.
@@ -411,8 +418,8 @@ class Database:
             pk, row = exact_key(table.spec, pk, scales), exact_row(row, scales)
         self.changes.record(table.spec.name, op, pk, row, changed)
         # A new life (a delete, a re-insert) ends the old one's concurrent-insert records.
-        self.materializer.track_duplicates(change, clock, b"", item.state, outcome.state, outcome.duplicate)
-        self.materializer.after_local(table, change.pk, item.state, outcome.state, row)
+        self.materializer.track_duplicates(change, clock, b"", item.state, state, duplicate)
+        self.materializer.after_local(table, change.pk, item.state, state, row)
 
     def write_ops(self, ops: Sequence[IdsOp]) -> Entry | None:
         """Commit an entry carrying only ``ops`` (id ranges)."""
