@@ -4,7 +4,7 @@ and key from ``Duplicate entry '...' for key '...'``)."""
 from __future__ import annotations
 
 import pytest
-from test_sql_keyless_and_select import Node, app_node, error, rows
+from test_sql_keyless_and_select import Node, app_node, error, rows, run
 
 
 @pytest.fixture
@@ -41,3 +41,16 @@ def test_an_expression_nested_too_deeply_is_an_error_not_a_crash(node: Node) -> 
     code, message = error(s, "SELECT b FROM er WHERE " + " + ".join(["b"] * 3000) + " > 0")
     assert code == 1436 and "nests too deeply" in message
     assert rows(s, "SELECT u FROM er") == [("x",)]  # the session goes on
+
+
+def test_a_transaction_larger_than_one_entry_is_error_1197_and_writes_nothing(node: Node) -> None:
+    s = node.session
+    run(s, "CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT)")
+    run(s, "BEGIN")
+    for i in range(5):
+        run(s, f"INSERT INTO big VALUES ({i}, REPEAT('x', 1000000))")
+    code, message = error(s, "COMMIT")
+    assert code == 1197 and "commit it in smaller transactions" in message, message
+    assert rows(s, "SELECT COUNT(*) FROM big") == [(0,)]
+    run(s, "INSERT INTO big VALUES (9, REPEAT('y', 1000000))")  # what fits in an entry still commits
+    assert rows(s, "SELECT COUNT(*) FROM big") == [(1,)]

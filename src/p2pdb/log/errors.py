@@ -24,6 +24,16 @@ class EntryTooLarge(EntryError):
     """The encoded entry is larger than the configured limit."""
 
 
+class TransactionTooLarge(LogError, ValueError):
+    """A local transaction's changes do not fit in one entry (``size`` bytes, the limit ``limit``).
+    A ValueError too: callers that retry the transactions of a batch one by one catch those."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"entry of {size} bytes exceeds the limit of {limit}")
+        self.size = size
+        self.limit = limit
+
+
 class MalformedEntry(EntryError):
     """The bytes are not valid dag-cbor or do not have the shape of an entry."""
 

@@ -23,7 +23,14 @@ from p2pdb.log.blockstore import BlockStore, FloorNode, MemoryBlockStore
 from p2pdb.log.cid import CID, cid_for_block
 from p2pdb.log.clock import Clock
 from p2pdb.log.entry import DEFAULT_MAX_ENTRY_SIZE, Entry, create_entry, decode_entry
-from p2pdb.log.errors import AccessDenied, CIDMismatch, EntryError, InvalidClock, WrongDatabase
+from p2pdb.log.errors import (
+    AccessDenied,
+    CIDMismatch,
+    EntryError,
+    InvalidClock,
+    TransactionTooLarge,
+    WrongDatabase,
+)
 from p2pdb.log.identity import Identity
 from p2pdb.log.manifest import Manifest
 
@@ -305,7 +312,7 @@ class Log:
         clock = Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in chosen))
         entry = create_entry(self.identity, self.id, clock, chosen, ops)
         if len(entry.block) > self.max_entry_size:
-            raise ValueError(f"entry of {len(entry.block)} bytes exceeds the limit of {self.max_entry_size}")
+            raise TransactionTooLarge(len(entry.block), self.max_entry_size)
         self.store.put(entry.cid, entry.block)
         own = entry.cid if self._is_control is not None and self._is_control(entry) else None
         self._nodes[entry.cid] = _Node(entry.clock, entry.parents, self._control_for(chosen, own))

@@ -9,6 +9,7 @@ import apsw
 import sqlglot
 
 from p2pdb.log import AccessDenied
+from p2pdb.log.errors import TransactionTooLarge
 from p2pdb.log.identity import peer_id
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.store.access import AclChangeDenied, WriteDenied
@@ -81,6 +82,13 @@ def to_mysql(exc: BaseException, database: str | None) -> MySQLError:
         )
     if isinstance(exc, AclChangeDenied):
         return MySQLError(1227, f"Access denied; {str(exc).removeprefix('access denied: ')}", "42000")
+    if isinstance(exc, TransactionTooLarge):  # MySQL's nearest: a transaction beyond the binlog cache
+        return MySQLError(
+            1197,
+            f"Multi-statement transaction required more than {exc.limit} bytes of storage: its changes"
+            f" take {exc.size} bytes, more than one log entry holds; commit it in smaller transactions",
+            "HY000",
+        )
     if isinstance(exc, IdRangeExhausted):
         return MySQLError(167, f"Out of range value for column: {exc}", "22003")
     if isinstance(exc, NoIdRange):
