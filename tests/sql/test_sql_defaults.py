@@ -95,3 +95,26 @@ def test_a_not_null_column_left_out_has_no_default() -> None:
     assert error(s, "INSERT INTO t VALUES (1, NULL, 1)")[0] == 1048
     run(s, "INSERT INTO t (id, n) VALUES (1, 1)")
     assert rows(s, "SELECT * FROM t") == [(1, 1, 3)]
+
+
+def test_clock_defaults_keep_the_columns_fractional_digits() -> None:
+    node = Node()
+    s = node.session
+    run(s, "CREATE DATABASE app")
+    run(s, "USE app")
+    run(
+        s,
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT, d DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6),"
+        " e TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
+        " f DATETIME DEFAULT CURRENT_TIMESTAMP)",
+    )
+    run(s, "INSERT INTO t (id, v) VALUES (1, 1)")
+    run(s, "INSERT INTO t VALUES (2, 2, DEFAULT, DEFAULT, DEFAULT)")
+    # MySQL: CURRENT_TIMESTAMP(n) has the column's n digits (they were cut to whole seconds)
+    lengths = "SELECT LENGTH(d), LENGTH(e), LENGTH(f), LEFT(d, 23) = e FROM t ORDER BY id"
+    assert rows(s, lengths) == [(26, 23, 19, 1), (26, 23, 19, 1)]
+    before = rows(s, "SELECT e FROM t WHERE id = 1")
+    run(s, "DO SLEEP(0.01)")
+    assert run(s, "UPDATE t SET v = 5 WHERE id = 1").affected_rows == 1
+    (after,) = rows(s, "SELECT e FROM t WHERE id = 1")
+    assert len(after[0]) == 23 and after != before[0]

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.schema import NON_CONSTANT_DEFAULTS, TableSpec
+from p2pdb.schema import NON_CONSTANT_DEFAULTS, Column, TableSpec
+from p2pdb.sql.mysqltypes import type_from_mysql_text
 
 _DEFAULT = re.compile(r"\bDEFAULT\b|\(\s*\)\s*VALUES\s*\(\s*\)|\bVALUES\s*\(\s*\)", re.IGNORECASE)
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)
@@ -58,6 +59,19 @@ def _spec(table: exp.Expression | None, tables: Mapping[str, TableSpec]) -> Tabl
     return tables.get(table.name)
 
 
+def clock(col: Column) -> exp.Expression:
+    """The statement's time as ``col`` stores it: NOW() for DATETIME/TIMESTAMP, NOW(n) to the column's
+    fractional digits (``DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6)``, ``ON UPDATE CURRENT_TIMESTAMP(3)``:
+    MySQL requires the default's digits to be the column's)."""
+    mt = col.extra.get("mt") if col.extra else None
+    digits = type_from_mysql_text(mt).decimals if isinstance(mt, str) else 0
+    if 0 < digits <= 6:
+        return exp.Anonymous(
+            this="p2pdb_fsp", expressions=[exp.Placeholder(this="f_now6"), exp.Literal.number(digits)]
+        )
+    return exp.Anonymous(this="now")
+
+
 def _value(spec: TableSpec, column: str) -> exp.Expression | None:
     """The default of ``column`` as an expression; None to leave ``DEFAULT`` (AUTO_INCREMENT)."""
     col = spec.column(column)
@@ -65,6 +79,8 @@ def _value(spec: TableSpec, column: str) -> exp.Expression | None:
         return None
     if col.default is None:
         return exp.Null()
+    if col.default.upper() == "CURRENT_TIMESTAMP":
+        return clock(col)
     try:
         value = sqlglot.parse_one(col.default, read="sqlite")
     except sqlglot.errors.ParseError:

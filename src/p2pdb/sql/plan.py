@@ -19,7 +19,7 @@ from sqlglot import exp
 from p2pdb.sql import aggregates, fulltext, json_functions, result_types, rollup, row_alias, time_functions
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
-from p2pdb.sql.defaults import fill_defaults
+from p2pdb.sql.defaults import clock, fill_defaults
 from p2pdb.sql.exact import rewrite as exact_rewrite
 from p2pdb.sql.guard import CLIENT_MARK
 from p2pdb.sql.lexer import Lexed
@@ -652,8 +652,10 @@ def _on_update_timestamps(shape: str, tables: Mapping[str, TableSpec]) -> str:
     )
     for name in stamped:
         column = exp.column(name, quoted=True)
+        stamp = spec.column(name)
+        assert stamp is not None
         value = exp.Case(
-            ifs=[exp.If(this=exp.Paren(this=changed.copy()), true=exp.Anonymous(this="now"))],
+            ifs=[exp.If(this=exp.Paren(this=changed.copy()), true=clock(stamp))],
             default=column.copy(),
         )
         tree.append("expressions", exp.EQ(this=column, expression=value))
