@@ -125,3 +125,22 @@ def test_floats_and_bits_stay_in_range(node: Node) -> None:
         (2, 3.40282e38, None, 15),
     ]
     assert rows(s, "SELECT id FROM f WHERE b = 10") == [(1,)]
+
+
+def test_text_too_long_fails_at_the_statement_also_in_a_transaction() -> None:
+    node = app_node("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(3), c CHAR(3))")
+    s = node.session
+    run(s, "BEGIN")
+    run(s, "INSERT INTO t VALUES (1, 'ok', 'ok')")
+    assert error(s, "INSERT INTO t VALUES (2, 'toolong', 'ok')") == (
+        1406,
+        "Data too long for column 'v' at row 1",
+    )
+    assert error(s, "UPDATE t SET c = 'abcd' WHERE id = 1") == (1406, "Data too long for column 'c' at row 1")
+    run(s, "INSERT INTO t VALUES (3, 'ab   ', 'x    ')")  # trailing spaces are cut, as MySQL cuts them
+    assert rows(s, "SHOW WARNINGS") == [("Note", 1265, "Data truncated for column 'v' at row 1")]
+    run(s, "COMMIT")  # the transaction keeps what succeeded
+    assert rows(s, "SELECT id, v, LENGTH(v), LENGTH(c) FROM t ORDER BY id") == [
+        (1, "ok", 2, 2),
+        (3, "ab ", 3, 1),
+    ]

@@ -326,6 +326,30 @@ def _truncating(g: Any) -> Callable[[Any, Any, Any, Any], Any]:
     return call
 
 
+def _limited(g: Any) -> Callable[[Any, Any, Any, Any, Any], Any]:
+    """A text value longer than its CHAR(n)/VARCHAR(n) column, in strict mode: error 1406 (``Data too
+    long``), found by the statement, as MySQL does (the store's own check finds it only when the
+    transaction commits). Spaces past ``n`` at the end are cut, as MySQL cuts them (a note 1265 for a
+    VARCHAR). A CHAR keeps no trailing spaces at all: MySQL pads it and gives it back without them."""
+
+    def call(value: Any, length: Any, column: Any, row: Any, char: Any) -> Any:
+        if type(value) is not str:
+            return value
+        if char:
+            value = value.rstrip(" ")
+        if length is None or len(value) <= int(length):
+            return value
+        size = int(length)
+        if value[size:].strip(" "):
+            raise MySQLError(1406, f"Data too long for column '{column}' at row {int(row)}", "22001")
+        running = g.current
+        if running is not None:
+            running.warn(1265, f"Data truncated for column '{column}' at row {int(row)}", "Note")
+        return value[:size]
+
+    return call
+
+
 def fit(value: Any, mysql_type: Any, column: Any, row: Any) -> Any:
     """``value`` as a column of ``mysql_type`` stores it (MySQL strict mode). DECIMAL(p,s): rounded half
     up to ``s`` decimals, at most ``p - s`` integer digits; integers: rounded half up, within the type's
@@ -477,6 +501,7 @@ def register(conn: apsw.Connection) -> None:
     conn.create_scalar_function("p2pdb_fit", fit, 4, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit_ignore", _lenient(g), 4, deterministic=False)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_fit_text", _truncating(g), 4, deterministic=False)  # type: ignore[arg-type]
+    conn.create_scalar_function("p2pdb_fit_long", _limited(g), 5, deterministic=False)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_choice_number", choice_number, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_u64", u64_operand, 1, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("p2pdb_uval", u64_value, 1, deterministic=True)  # type: ignore[arg-type]

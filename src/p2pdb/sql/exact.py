@@ -832,9 +832,7 @@ def _projections(tree: exp.Select, rewriter: _Rewriter) -> list[mysqltypes.TypeI
 def _fit(value: exp.Expression, mysql_type: str, column: str, row: int, rw: _Rewriter) -> exp.Expression:
     if isinstance(value, exp.Null) and ROWID_MARK in mysql_type:
         raise MySQLError(1048, f"Column '{column}' cannot be null", "23000")
-    if isinstance(value, exp.Null) or (isinstance(value, exp.Var) and value.name.upper() == "DEFAULT"):
-        return value
-    if isinstance(value, exp.Column) and value.name.upper() == "DEFAULT" and not value.table:
+    if _kept_as_written(value):
         return value
     if isinstance(value, exp.Placeholder):
         index = rw.typer.param(value)
@@ -864,10 +862,32 @@ def _text_columns(spec: TableSpec) -> set[str]:
     return out
 
 
-def _truncate(value: exp.Expression, length: int, column: str, row: int, rw: _Rewriter) -> exp.Expression:
-    """INSERT IGNORE: a text value cut to its column's length, with warning 1265."""
+def _kept_as_written(value: exp.Expression) -> bool:
+    """NULL and DEFAULT (filled in later from the schema) are written as they are, unchecked."""
+    if isinstance(value, exp.Null) or (isinstance(value, exp.Var) and value.name.upper() == "DEFAULT"):
+        return True
+    return isinstance(value, exp.Column) and value.name.upper() == "DEFAULT" and not value.table
+
+
+def _is_char(spec: TableSpec, name: str) -> bool:
+    col = spec.column(name)
+    mt = col.extra.get("mt") if col is not None and col.extra else None
+    return isinstance(mt, str) and mysqltypes.type_from_mysql_text(mt).data_type == "char"
+
+
+def _truncate(
+    value: exp.Expression, length: int, column: str, row: int, rw: _Rewriter, char: bool = False
+) -> exp.Expression:
+    """A text value written to a CHAR(n)/VARCHAR(n) column, checked against ``n`` as the statement
+    runs: INSERT IGNORE cuts it with warning 1265; otherwise (strict mode) a value longer than the
+    column is error 1406, except for trailing spaces, which are cut; a CHAR keeps no trailing spaces
+    (``p2pdb.sql.decimals``)."""
+    if _kept_as_written(value):
+        return value
     args = [exp.Literal.number(length), exp.Literal.string(column), exp.Literal.number(row)]
-    return rw.call("p2pdb_fit_text", value, *args)
+    if rw.lenient:
+        return rw.call("p2pdb_fit_text", value, *args)
+    return rw.call("p2pdb_fit_long", value, *args, exp.Literal.number(int(char)))
 
 
 def _as_text(value: exp.Expression, rw: _Rewriter) -> None:
@@ -990,6 +1010,7 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
         return
     rw.lenient = isinstance(tree, exp.Insert) and bool(tree.args.get("ignore"))
     lengths = {n: c.max_length for n in texts if (c := spec.column(n)) is not None and c.max_length}
+    chars = {n for n in lengths if _is_char(spec, n)}
     if isinstance(tree, exp.Insert):
         values = tree.expression
         names = _insert_columns(target, [c.name.lower() for c in spec.columns])
@@ -1014,8 +1035,10 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
                         items[index] = _fit(items[index], *checked[name], number, rw)
                     elif name in texts:
                         _as_text(items[index], rw)
-                        if rw.lenient and name in lengths:
-                            items[index] = _truncate(items[index], lengths[name], name, number, rw)
+                        if name in lengths:
+                            items[index] = _truncate(
+                                items[index], lengths[name], name, number, rw, name in chars
+                            )
                 row.set("expressions", items)
         conflict = tree.args.get("conflict")
         assignments = conflict.expressions if isinstance(conflict, exp.OnConflict) else []
@@ -1028,6 +1051,9 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
                 assignment.set("expression", _fit(assignment.expression, *checked[name], 1, rw))
             elif name in texts:
                 _as_text(assignment.expression, rw)
+                if name in lengths:
+                    fitted = _truncate(assignment.expression, lengths[name], name, 1, rw, name in chars)
+                    assignment.set("expression", fitted)
 
 
 _REPLACE = re.compile(r"^\s*REPLACE\b", re.IGNORECASE)

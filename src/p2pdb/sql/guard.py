@@ -177,11 +177,11 @@ class Running:
             self.stop = TIMEOUT
             raise stop_error(TIMEOUT, self)
 
-    def warn(self, code: int, message: str) -> None:
+    def warn(self, code: int, message: str, level: str = "Warning") -> None:
         if self.warnings is None:
             self.warnings = []
         if len(self.warnings) < 64:  # max_error_count
-            self.warnings.append(("Warning", code, message))
+            self.warnings.append((level, code, message))
 
 
 def stop_error(reason: int, running: Running | None = None) -> MySQLError:
