@@ -11,14 +11,13 @@ also with NULLs and for ``NOT IN``): lists of 5 to 8, 9 to 16, ... share one sha
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Any
 
-from p2pdb.sql.lexer import Lexed
+from p2pdb.sql.lexer import Lexed, renumber
 
 _ITEM = r"(?:-\s*)?:p\d+|NULL"  # a literal, a negative number, NULL
 _IN_LIST = re.compile(rf"\bIN\s*\(\s*((?:{_ITEM})(?:\s*,\s*(?:{_ITEM})){{3,}})\s*\)", re.IGNORECASE)
-_PARAM = re.compile(r"`(?:[^`]|``)*`|:p(\d+)(?!\d)")
 
 
 def padded(lexed: Lexed) -> Lexed:
@@ -38,17 +37,8 @@ def padded(lexed: Lexed) -> Lexed:
 
     text = _IN_LIST.sub(pad, shape)
     if not grown:
-        return lexed if text == shape else Lexed(text, *_rest(lexed))
-    # Number the parameters again in textual order; a copy takes the value of the one it repeats.
-    order: list[int] = []
-
-    def renumber(match: re.Match[str]) -> str:
-        if match.group(1) is None:
-            return match.group()
-        order.append(int(match.group(1)) - 1)
-        return f":p{len(order)}"
-
-    text = _PARAM.sub(renumber, text)
+        return lexed if text == shape else dataclasses.replace(lexed, shape=text)
+    text, order = renumber(text)  # a copy takes the value of the item it repeats
     placeholders = set(lexed.placeholders)
     return Lexed(
         text,
@@ -58,7 +48,3 @@ def padded(lexed: Lexed) -> Lexed:
         lexed.sysvars,
         lexed.uservars,
     )
-
-
-def _rest(lexed: Lexed) -> tuple[list[Any], list[str], list[int], dict[str, str], dict[str, str]]:
-    return lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import re
 
-from p2pdb.sql.lexer import Lexed
+from p2pdb.sql.lexer import PARAMS, Lexed, renumber
 
 _TOP = re.compile(r"`(?:[^`]|``)*`|[()]|\bVALUES?\b", re.IGNORECASE)
 _PAREN = re.compile(r"`(?:[^`]|``)*`|[()]")
 _FIRST = re.compile(r"\s*(?:ROW\s*)?\(", re.IGNORECASE)
 _NEXT = re.compile(r"\s*,\s*(?:ROW\s*)?\(", re.IGNORECASE)
-_PARAM = re.compile(r"`(?:[^`]|``)*`|:p(\d+)(?!\d)")
 _NUMBER = re.compile(r"(?<=:p)\d+")
 _VARIABLE = re.compile(r":[gu]\d")
 _ROW_ONE = re.compile(r" at row 1$")
@@ -93,7 +92,7 @@ def split(lexed: Lexed) -> list[Lexed] | None:
         count = blank.count(":p") if "`" not in row else _count(row)
         own = shapes.get(blank)
         if own is None:
-            own = shapes[blank] = _renumbered(f"{head} {row}{tail}")
+            own = shapes[blank] = renumber(f"{head} {row}{tail}")[0]
         taken = [*range(before), *range(first, first + count), *range(total - after, total)]
         first += count
         statements.append(
@@ -111,27 +110,12 @@ def split(lexed: Lexed) -> list[Lexed] | None:
 
 def _count(text: str) -> int:
     """The parameters in a part of a shape."""
-    return sum(1 for match in _PARAM.finditer(text) if match.group(1) is not None)
-
-
-def _renumbered(shape: str) -> str:
-    """``shape`` (made of parts of a statement's) with its parameters numbered from 1 again, in
-    textual order."""
-    count = 0
-
-    def renumber(match: re.Match[str]) -> str:
-        nonlocal count
-        if match.group(1) is None:  # a quoted name
-            return match.group()
-        count += 1
-        return f":p{count}"
-
-    return _PARAM.sub(renumber, shape)
+    return sum(1 for match in PARAMS.finditer(text) if match.group(1) is not None)
 
 
 def text_of(lexed: Lexed) -> str:
     """A row's statement with its literals as the client wrote them (for error messages)."""
-    return _PARAM.sub(
+    return PARAMS.sub(
         lambda m: m.group() if m.group(1) is None else lexed.raw[int(m.group(1)) - 1], lexed.shape
     )
 

@@ -272,6 +272,25 @@ def lex(sql: str) -> Lexed:
     return lexed
 
 
+#: A shape's ``:pN`` parameters, and the quoted names to leave alone (group 1: the number).
+PARAMS = re.compile(r"`(?:[^`]|``)*`|:p(\d+)(?!\d)")
+
+
+def renumber(shape: str) -> tuple[str, list[int]]:
+    """``shape`` with its ``:pN`` parameters numbered from 1 again in textual order, and, for each,
+    the 0-based index of the parameter it was (a shape made of parts of another's, or repeating
+    some of its parameters)."""
+    order: list[int] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) is None:  # a quoted name
+            return match.group()
+        order.append(int(match.group(1)) - 1)
+        return f":p{len(order)}"
+
+    return PARAMS.sub(number, shape), order
+
+
 _SPLIT = re.compile(
     r"""`(?:[^`]|``)*`|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|\#[^\n]*|--[ \t][^\n]*|/\*(?:.|\n)*?\*/|(;)""",
     re.DOTALL,
