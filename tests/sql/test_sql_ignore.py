@@ -4,7 +4,7 @@ prefix (1366), an ENUM value that is no member stored as '' (1265); duplicates a
 
 from __future__ import annotations
 
-from test_sql_keyless_and_select import Node, error, rows, run
+from test_sql_keyless_and_select import Node, app_node, error, rows, run
 
 
 def test_insert_ignore_adjusts_values_with_warnings() -> None:
@@ -27,3 +27,24 @@ def test_insert_ignore_adjusts_values_with_warnings() -> None:
     # Without IGNORE, strict mode still refuses.
     assert error(s, "INSERT INTO t VALUES (3, 'abcdefgh', 1, 1, 'a')")[0] == 1406
     assert error(s, "INSERT INTO t VALUES (3, 'ok', 300, 1, 'a')")[0] == 1264
+
+
+def test_insert_ignore_warns_of_each_duplicate_it_skips() -> None:
+    node = app_node(
+        "CREATE TABLE d (id INT PRIMARY KEY, u VARCHAR(5) UNIQUE)", "INSERT INTO d VALUES (1, 'a')"
+    )
+    s = node.session
+    skipped = run(s, "INSERT IGNORE INTO d VALUES (1, 'b')")
+    assert (skipped.affected_rows, skipped.warnings) == (0, 1)
+    assert rows(s, "SHOW WARNINGS") == [("Warning", 1062, "Duplicate entry '1' for key 'd.PRIMARY'")]
+    some = run(s, "INSERT IGNORE INTO d VALUES (2, 'c'), (3, 'a'), (1, 'e'), (4, 'f')")
+    assert (some.affected_rows, some.warnings) == (2, 2)
+    assert rows(s, "SHOW WARNINGS") == [
+        ("Warning", 1062, "Duplicate entry 'a' for key 'd.u'"),
+        ("Warning", 1062, "Duplicate entry '1' for key 'd.PRIMARY'"),
+    ]
+    assert rows(s, "SELECT id, u FROM d ORDER BY id") == [(1, "a"), (2, "c"), (4, "f")]
+    run(s, "BEGIN")  # the probe is undone inside a transaction too
+    assert run(s, "INSERT IGNORE INTO d VALUES (2, 'x')").warnings == 1
+    run(s, "COMMIT")
+    assert rows(s, "SELECT id, u FROM d ORDER BY id") == [(1, "a"), (2, "c"), (4, "f")]

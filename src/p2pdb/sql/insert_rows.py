@@ -60,10 +60,9 @@ def _closing(shape: str, start: int) -> int | None:
     return None
 
 
-def split(lexed: Lexed) -> list[Lexed] | None:
-    """One statement per row of a multi-row INSERT/REPLACE ``VALUES`` shape; None for any other
-    statement (one row, ``INSERT ... SELECT``/``SET``, a row naming a variable)."""
-    shape = lexed.shape
+def _rows(shape: str) -> tuple[int, list[tuple[int, int]]] | None:
+    """Where an INSERT/REPLACE shape's ``VALUES`` keyword ends, and each row's span (from its
+    parenthesis: ``ROW`` left out); None when the shape has no ``VALUES`` rows."""
     head_end = _values_end(shape)
     if head_end is None:
         return None
@@ -73,10 +72,25 @@ def split(lexed: Lexed) -> list[Lexed] | None:
         end = _closing(shape, found.start())
         if end is None:
             return None
-        rows.append((found.end() - 1, end))  # from its parenthesis (``ROW`` left out)
+        rows.append((found.end() - 1, end))
         found = _NEXT.match(shape, end)
-    if len(rows) < 2:
+    return head_end, rows
+
+
+def row_count(shape: str) -> int:
+    """The rows of an INSERT/REPLACE ``VALUES`` shape (0 for ``INSERT ... SELECT``/``SET``)."""
+    parts = _rows(shape)
+    return len(parts[1]) if parts is not None else 0
+
+
+def split(lexed: Lexed) -> list[Lexed] | None:
+    """One statement per row of a multi-row INSERT/REPLACE ``VALUES`` shape; None for any other
+    statement (one row, ``INSERT ... SELECT``/``SET``, a row naming a variable)."""
+    shape = lexed.shape
+    parts = _rows(shape)
+    if parts is None or len(parts[1]) < 2:
         return None
+    head_end, rows = parts
     head, tail = shape[:head_end], shape[rows[-1][1] :]
     before, after = _count(head), _count(tail)
     total = len(lexed.params)

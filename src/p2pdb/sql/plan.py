@@ -16,7 +16,16 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from p2pdb.sql import aggregates, fulltext, json_functions, result_types, rollup, row_alias, time_functions
+from p2pdb.sql import (
+    aggregates,
+    fulltext,
+    insert_rows,
+    json_functions,
+    result_types,
+    rollup,
+    row_alias,
+    time_functions,
+)
 from p2pdb.sql.autoids import FUNCTION
 from p2pdb.sql.cte import limit_recursion
 from p2pdb.sql.defaults import clock, fill_defaults
@@ -166,6 +175,9 @@ class Plan:
     string_params: list[int] = field(default_factory=list)
     #: REPLACE: counts the existing rows the statement will replace (MySQL counts each as a delete).
     replace_probe: str | None = None
+    #: A one-row ``INSERT IGNORE ... VALUES``: the same statement without IGNORE, run (and undone) when
+    #: the row was ignored, for the error MySQL turns into a warning (``Duplicate entry ...``).
+    ignore_probe: str | None = None
     #: ``SELECT SQL_CALC_FOUND_ROWS ... LIMIT n``: the count of rows without the LIMIT (FOUND_ROWS()).
     found_sql: str | None = None
 
@@ -371,8 +383,18 @@ def build_plan(
         if auto is not None and len(auto.new) + len(auto.check) == 1 and not returning:
             sql += f" RETURNING {quote(auto.column)}"
             returning_id = True
+    ignored = (
+        kind == "INSERT"
+        and not upsert
+        and not returning
+        and _INSERT_IGNORE.match(sql) is not None
+        and insert_rows.row_count(shape) == 1
+    )
     return Plan(
         sql=CLIENT_MARK + limit_recursion(sql),
+        ignore_probe=CLIENT_MARK + limit_recursion(_INSERT_IGNORE.sub("INSERT", sql, count=1))
+        if ignored
+        else None,
         write=write,
         upsert=upsert,
         returning_id=returning_id,
@@ -582,6 +604,9 @@ def _only_changed_rows(shape: str) -> str:
     where = tree.args.get("where")
     tree.set("where", exp.Where(this=exp.and_(exp.Paren(this=where.this), changed) if where else changed))
     return tree.sql(dialect="mysql")
+
+
+_INSERT_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\b", re.IGNORECASE)
 
 
 def _replace_probe(shape: str, tables: Mapping[str, TableSpec]) -> str | None:

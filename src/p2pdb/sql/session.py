@@ -186,6 +186,7 @@ class SQLSession:
         #: and statement): see _execute.
         self._fetched: list[Any] | None = None
         self._failed_row: tuple[int, Lexed] | None = None
+        self._running_row: Lexed | None = None
         self.txn: Transaction | None = None
         self.last_insert_id = 0
         self.row_count = -1
@@ -875,12 +876,14 @@ class SQLSession:
         fetched: list[Any] = []
         for number, (row_plan, row_bound, row) in enumerate(rows, 1):
             seen = len(running.warnings) if running is not None and running.warnings else 0
+            self._running_row = row
             try:
                 self._execute_one(cursor, row_plan, row_bound)
                 if plan.returning_id:
                     fetched.extend(cursor.fetchall())
             except BaseException:
                 self._failed_row = (number, row)
+                self._running_row = None
                 raise
             finally:
                 if number > 1 and running is not None and running.warnings:
@@ -889,6 +892,7 @@ class SQLSession:
                         for level, code, message in running.warnings[seen:]
                     ]
             affected += conn.changes() + self._replaced
+        self._running_row = None
         self._replaced = affected - conn.changes()
         if plan.returning_id:
             self._fetched = fetched
@@ -906,11 +910,15 @@ class SQLSession:
                 self._replaced = int(count)
         if plan.auto is None:
             self._execute_sql(cursor, plan, bound)
+            if plan.ignore_probe is not None and cursor.connection.changes() == 0:
+                self._ignored(cursor.connection, plan.ignore_probe, bound)
             return
         params = {k: v for k, v in bound.items() if not k.startswith("__")}
         ids = bound.get("__auto_ids__")
         if ids is None:
             self._execute_sql(cursor, plan, params)
+            if plan.ignore_probe is not None and cursor.connection.changes() == 0:
+                self._ignored(cursor.connection, plan.ignore_probe, params)
             return
         # INSERT ... SELECT: SQLite makes every change on the statement's first step (even with
         # RETURNING), so the ids are all drawn inside this block.
@@ -923,6 +931,34 @@ class SQLSession:
                         ErrorCode.WRONG_VALUE_COUNT_ON_ROW, "Column count doesn't match value count at row 1"
                     ) from exc
                 raise
+
+    def _ignored(self, conn: apsw.Connection, probe: str, params: dict[str, Any]) -> None:
+        """INSERT IGNORE wrote nothing: the row again without IGNORE, undone at once, gives the error
+        MySQL reports as a warning (``Duplicate entry '1' for key 't.PRIMARY'``)."""
+        running = guard_of(conn).current
+        if running is None:
+            return
+        seen = len(running.warnings) if running.warnings else 0
+        error: MySQLError | None = None
+        conn.execute("SAVEPOINT p2pdb_ignored")
+        try:
+            conn.execute(probe, params)
+        except apsw.ConstraintError as exc:
+            error = to_mysql(exc, self.database)
+            db = self._db_or_none()
+            if error.code == ErrorCode.DUP_ENTRY and db is not None:
+                row = self._running_row
+                text = insert_rows.text_of(row) if row is not None else running.text
+                error = _duplicate_entry(error, str(exc), text, db)
+        except apsw.Error:
+            pass  # (the plan's SQL was translated again since: no warning rather than a wrong one)
+        finally:
+            if running.warnings:
+                del running.warnings[seen:]  # the probe's own: the row gave its warnings already
+            conn.execute("ROLLBACK TO p2pdb_ignored")
+            conn.execute("RELEASE p2pdb_ignored")
+        if error is not None:
+            running.warn(error.code, error.message)
 
     def _execute_sql(self, cursor: apsw.Cursor, plan: Plan, params: dict[str, Any]) -> None:
         try:
