@@ -144,3 +144,20 @@ def test_text_too_long_fails_at_the_statement_also_in_a_transaction() -> None:
         (1, "ok", 2, 2),
         (3, "ab ", 3, 1),
     ]
+
+
+def test_insert_select_checks_text_lengths_as_it_runs() -> None:
+    node = app_node(
+        "CREATE TABLE s (id INT PRIMARY KEY, v VARCHAR(20))",
+        "INSERT INTO s VALUES (1, 'short'), (2, 'much longer')",
+        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(5))",
+    )
+    s = node.session
+    run(s, "BEGIN")
+    run(s, "INSERT INTO t SELECT id, v FROM s WHERE id = 1")
+    assert error(s, "INSERT INTO t SELECT id + 1, v FROM s")[0] == 1406  # not at COMMIT
+    run(s, "COMMIT")
+    assert rows(s, "SELECT id, v FROM t") == [(1, "short")]
+    ignored = run(s, "INSERT IGNORE INTO t SELECT id + 10, v FROM s")
+    assert (ignored.affected_rows, ignored.warnings) == (2, 1)
+    assert rows(s, "SELECT id, v FROM t ORDER BY id") == [(1, "short"), (11, "short"), (12, "much ")]

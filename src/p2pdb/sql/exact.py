@@ -1017,10 +1017,13 @@ def _writes(tree: exp.Expression, tables: Mapping[str, TableSpec], rw: _Rewriter
         if isinstance(values, exp.Select) and not any(isinstance(e, exp.Star) for e in values.expressions):
             items = list(values.expressions)  # INSERT ... SELECT: each selected value checked
             for index, name in enumerate(names[: len(items)]):
-                if name in checked:
+                if name in checked or name in lengths:
                     item = items[index]
                     inner = item.this if isinstance(item, exp.Alias) else item
-                    fitted = _fit(inner, *checked[name], 1, rw)
+                    if name in checked:
+                        fitted = _fit(inner, *checked[name], 1, rw)
+                    else:
+                        fitted = _truncate(inner, lengths[name], name, 1, rw, name in chars)
                     items[index] = (
                         exp.Alias(this=fitted, alias=item.alias) if isinstance(item, exp.Alias) else fitted
                     )
