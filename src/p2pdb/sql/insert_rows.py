@@ -27,6 +27,7 @@ _TOP = re.compile(r"`(?:[^`]|``)*`|[()]|\bVALUES?\b", re.IGNORECASE)
 _PAREN = re.compile(r"`(?:[^`]|``)*`|[()]")
 _FIRST = re.compile(r"\s*(?:ROW\s*)?\(", re.IGNORECASE)
 _NEXT = re.compile(r"\s*,\s*(?:ROW\s*)?\(", re.IGNORECASE)
+_ROW_GAP = re.compile(r"\)\s*,\s*(?:ROW\s*)?\(", re.IGNORECASE)  # between two rows
 _NUMBER = re.compile(r"(?<=:p)\d+")
 _VARIABLE = re.compile(r":[gu]\d")
 _ROW_ONE = re.compile(r" at row 1$")
@@ -87,6 +88,8 @@ def split(lexed: Lexed) -> list[Lexed] | None:
     """One statement per row of a multi-row INSERT/REPLACE ``VALUES`` shape; None for any other
     statement (one row, ``INSERT ... SELECT``/``SET``, a row naming a variable)."""
     shape = lexed.shape
+    if _ROW_GAP.search(shape) is None:  # (the hot path: a one-row INSERT has no ") , (")
+        return None
     parts = _rows(shape)
     if parts is None or len(parts[1]) < 2:
         return None
