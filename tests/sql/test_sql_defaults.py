@@ -3,7 +3,7 @@ DEFAULT``, ``DEFAULT(c)``; the values replicate like any other."""
 
 from __future__ import annotations
 
-from test_sql_keyless_and_select import Node, error, replica_of, rows, run
+from test_sql_keyless_and_select import Node, app_node, error, replica_of, rows, run
 
 
 def test_default_keyword_in_inserts_and_updates() -> None:
@@ -98,16 +98,12 @@ def test_a_not_null_column_left_out_has_no_default() -> None:
 
 
 def test_clock_defaults_keep_the_columns_fractional_digits() -> None:
-    node = Node()
-    s = node.session
-    run(s, "CREATE DATABASE app")
-    run(s, "USE app")
-    run(
-        s,
+    node = app_node(
         "CREATE TABLE t (id INT PRIMARY KEY, v INT, d DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6),"
         " e TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3) ON UPDATE CURRENT_TIMESTAMP(3),"
-        " f DATETIME DEFAULT CURRENT_TIMESTAMP)",
+        " f DATETIME DEFAULT CURRENT_TIMESTAMP)"
     )
+    s = node.session
     run(s, "INSERT INTO t (id, v) VALUES (1, 1)")
     run(s, "INSERT INTO t VALUES (2, 2, DEFAULT, DEFAULT, DEFAULT)")
     # MySQL: CURRENT_TIMESTAMP(n) has the column's n digits (they were cut to whole seconds)

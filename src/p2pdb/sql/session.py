@@ -638,7 +638,7 @@ class SQLSession:
         ):
             self._time_limit(running, running.text)
         if by_rows is not None and db is not None:
-            await self._fill_row_auto_ids(db, bound)
+            await self._draw_ids(db, [(p, b) for p, b, _ in bound["__rows__"]], bound)
         elif plan.auto is not None and db is not None and plan.table is not None:
             await self._fill_auto_ids(db, plan, bound)
         if plan.info_schema or db is None:
@@ -766,21 +766,36 @@ class SQLSession:
                     b.update(now)
         return first, {"__rows__": items}
 
-    async def _fill_row_auto_ids(self, db: Database, bound: dict[str, Any]) -> None:
-        """AUTO_INCREMENT ids for the rows of a multi-row INSERT, in row order: a row that gives its
-        own id moves the next rows' ids above it, as in MySQL (``VALUES (4, 'a'), (NULL, 'b')`` gives
-        the second row 5, not a duplicate 4); rows between such rows get consecutive ids (as the
-        id class allows). ``__first_auto__`` and ``__explicit_auto__`` as :meth:`_fill_auto_ids`."""
-        items = bound["__rows__"]
-        column = next((plan.auto.column for plan, _, _ in items if plan.auto is not None), None)
-        table = items[0][0].table
+    async def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
+        assert plan.auto is not None and plan.table is not None
+        if not plan.auto.per_row:
+            await self._draw_ids(db, [(plan, bound)], bound)
+            return
+        db.check_insert(plan.table)  # refused now (1142), not after waiting for an id range
+        # INSERT ... SELECT: ids are drawn row by row while it runs
+        await ensure_id_class(db)
+        if db.id_class() is None:
+            db.claim_ids()  # now, in a commit of its own: never inside a window that rolls back
+        bound["__auto_ids__"] = AutoIds.of(db, plan.table, plan.auto.column)
+
+    async def _draw_ids(
+        self, db: Database, rows: Sequence[tuple[Plan, dict[str, Any]]], bound: dict[str, Any]
+    ) -> None:
+        """AUTO_INCREMENT ids for the rows of an INSERT ... VALUES (each row's plan and bindings), in
+        row order: a row that gives its own id moves the next rows' ids above it, as in MySQL
+        (``VALUES (4, 'a'), (NULL, 'b')`` gives the second row 5, not a duplicate 4); rows between
+        such rows get consecutive ids (as the id class allows). Sets the statement's
+        ``__first_auto__`` (LAST_INSERT_ID()) or, when every row gave its id, ``__explicit_auto__``
+        (the OK packet's insert id) in ``bound``."""
+        column = next((plan.auto.column for plan, _ in rows if plan.auto is not None), None)
+        table = rows[0][0].table
         if column is None or table is None:
             return
-        db.check_insert(table)
+        db.check_insert(table)  # refused now (1142), not after waiting for an id range
         runs: list[tuple[int, list[tuple[dict[str, Any], str]]]] = []  # (ids above, slots)
         above = 0
         explicit: Any = None
-        for plan, row_bound, _ in items:
+        for plan, row_bound in rows:
             if plan.auto is None:
                 continue
             slots = [(row_bound, name) for name in plan.auto.new]
@@ -799,39 +814,16 @@ class SQLSession:
                 else:
                     runs.append((above, slots))
         if not runs:
-            if type(explicit) is int:  # the OK packet's insert id (not LAST_INSERT_ID())
+            if type(explicit) is int:
                 bound["__explicit_auto__"] = explicit
             return
-        if db.id_class() is None:
+        if db.id_class() is None:  # (no coroutine per INSERT once the class is held)
             await ensure_id_class(db)
         for floor, slots in runs:
             values = db.next_auto_ids(table, column, len(slots), above=floor)
             for (row_bound, name), value in zip(slots, values, strict=True):
                 row_bound[name] = value
             bound.setdefault("__first_auto__", values[0])
-
-    async def _fill_auto_ids(self, db: Database, plan: Plan, bound: dict[str, Any]) -> None:
-        assert plan.auto is not None and plan.table is not None
-        db.check_insert(plan.table)  # refused now (1142), not after waiting for an id range
-        if plan.auto.per_row:  # INSERT ... SELECT: ids are drawn row by row while it runs
-            await ensure_id_class(db)
-            if db.id_class() is None:
-                db.claim_ids()  # now, in a commit of its own: never inside a window that rolls back
-            bound["__auto_ids__"] = AutoIds.of(db, plan.table, plan.auto.column)
-            return
-        slots = list(plan.auto.new)
-        slots.extend(name for name in plan.auto.check if bound.get(name) in (None, 0, "0"))
-        if not slots:
-            explicit = [bound.get(name) for name in plan.auto.check]
-            if explicit and type(explicit[-1]) is int:  # the OK packet's insert id (not LAST_INSERT_ID())
-                bound["__explicit_auto__"] = explicit[-1]
-            return
-        if db.id_class() is None:  # (no coroutine per INSERT once the class is held)
-            await ensure_id_class(db)
-        values = db.next_auto_ids(plan.table, plan.auto.column, len(slots))
-        for name, value in zip(slots, values, strict=True):
-            bound[name] = value
-        bound["__first_auto__"] = values[0]
 
     def _exec_write(
         self, conn: apsw.Connection, plan: Plan, bound: dict[str, Any]
