@@ -55,6 +55,10 @@ class Config:
     #: until it grants), "open" (anyone, until this node revokes) or "none" (no rules in the log:
     #: ``access`` above alone decides). docs/security.md.
     new_database_access: str = "owned"
+    #: While entries stream, gossip runs at most once per this many milliseconds: entries that
+    #: arrive meanwhile are joined in one transaction and forwarded together (docs/protocol.md).
+    #: 0: every entry at once (least latency, most CPU per entry).
+    gossip_window: float = 20.0
     #: Seconds between checkpoints of each database (proof of version, docs/checkpoints.md); 0: none.
     checkpoint_interval: float = 600.0
     #: Distinct signers (keys that may write the database) that make a checkpoint final, unless a
@@ -106,6 +110,8 @@ class Config:
             raise ValueError("role is archive or light")
         if config.storage not in ("file", "memory"):
             raise ValueError("storage is file or memory")
+        if not 0 <= config.gossip_window <= 1000:
+            raise ValueError("gossip_window is between 0 and 1000 (milliseconds)")
         if config.checkpoint_interval < 0 or config.checkpoint_quorum < 1:
             raise ValueError("checkpoint_interval is >= 0 and checkpoint_quorum >= 1")
         if config.lan and config.p2p_host == "127.0.0.1" and overrides.get("p2p_host") is None:

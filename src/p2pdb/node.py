@@ -154,6 +154,7 @@ class Node:
             options=Options(
                 databases=frozenset(config.replicate) if config.replicate is not None else None,
                 verify_process=True,
+                gossip_window=config.gossip_window / 1000,
             ),
         )
         try:

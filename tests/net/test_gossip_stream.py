@@ -14,7 +14,7 @@ from p2pdb.log.entry import create_entry
 from p2pdb.net.gossip import Send
 from p2pdb.net.link import Link, connect
 from p2pdb.net.messages import Hello, Publish
-from p2pdb.net.replicator import Replicator
+from p2pdb.net.replicator import Options, Replicator
 
 
 def spy_on(b: Replicator) -> list[tuple[str, Any]]:
@@ -26,9 +26,11 @@ def spy_on(b: Replicator) -> list[tuple[str, Any]]:
         events.extend(("send", cid_for_block(s.payload)) for s in sends if s.kind == "publish")
         dispatch(sends)
 
-    def on_join(peer: Any, db: Any, blocks: list[bytes], checked: Container[CID] = frozenset()) -> Any:
+    def on_join(
+        peer: Any, db: Any, blocks: list[bytes], checked: Container[CID] = frozenset(), **kw: Any
+    ) -> Any:
         events.append(("join", [cid_for_block(block) for block in blocks]))
-        return join(peer, db, blocks, checked)
+        return join(peer, db, blocks, checked, **kw)
 
     b._dispatch = on_dispatch  # type: ignore[method-assign]
     b._join_from = on_join  # type: ignore[method-assign]
@@ -92,3 +94,43 @@ async def test_an_entry_built_on_a_refused_one_is_not_forwarded() -> None:
         await until(lambda: b.counters["entries_rejected"] >= 2, "b's refusal of its child")
         assert not any(kind == "send" for kind, _ in events)
         link.close()
+
+
+async def test_entries_joined_together_are_charged_to_their_own_senders() -> None:
+    """Entries that two peers gossip within one window are joined in one transaction; a forged one
+    costs only the peer that sent it, and the good ones are applied and forwarded."""
+    options = Options(gossip_window=1.0, sync_interval=30.0)
+    async with node() as a, node(bootstrap=[a.address], options=options) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        shop = a.registry.get("shop")
+        assert shop is not None
+        heads = list(shop.log.heads)
+        time = max(shop.log.get(h).clock.time for h in heads)
+        good = []
+        for i in range(3):
+            parents = [good[-1].cid] if good else heads
+            good.append(
+                create_entry(a.identity, shop.log.id, Clock(time + 1 + i, a.identity.public_key), parents, [])
+            )
+        forged = broken_signature(
+            create_entry(a.identity, shop.log.id, Clock(time + 1, a.identity.public_key), heads, [b"x"]).block
+        )
+        honest, hostile = await attacker_link(b, "shop"), await attacker_link(b, "shop")
+        events = spy_on(b)
+        await honest.send(Publish(db="shop", block=good[0].block))  # after a quiet spell: joined at once
+        await until(lambda: good[0].cid in b.registry.get("shop").log, "the first entry on b")  # type: ignore[union-attr]
+        await honest.send(Publish(db="shop", block=good[1].block, more=[good[2].block]))
+        await hostile.send(Publish(db="shop", block=forged))
+        await until(lambda: b.counters["entries_rejected"] >= 1, "b's refusal of the forged entry")
+        joins = [cids for kind, cids in events if kind == "join"]
+        assert joins[-1] == [good[1].cid, good[2].cid, cid_for_block(forged)]  # one join for the window
+        by_key = {p.peer_id: p for p in b.peers.values()}
+        penalties = sorted(
+            (p.penalty, p.received) for p in by_key.values() if p.peer_id != a.identity.peer_id
+        )
+        assert penalties == [(0, 3), (5, 0)], penalties  # the honest link: 3 applied, no penalty
+        sent = [cid for kind, cid in events if kind == "send"]
+        assert set(sent) == {g.cid for g in good}  # the good ones go on, the forged one does not
+        honest.close()
+        hostile.close()

@@ -15,6 +15,7 @@ from p2pdb.net.messages import (
     MAX_CID,
     MAX_CIDS,
     MAX_DB_NAME,
+    MAX_PUBLISH_MORE,
     Blocks,
     Boundary,
     HandshakePayload,
@@ -40,6 +41,7 @@ EXAMPLES: list[Message] = [
     Want(db="shop", cids=[CID]),
     Blocks(db="shop", blocks=[b"\xa1a\x01", b"block"]),
     Publish(db="shop", block=b"\xa1a\x01"),
+    Publish(db="shop", block=b"\xa1a\x01", more=[b"b", b"c"]),
     IHave(db="shop", cids=[]),
     Peers(addresses=["127.0.0.1:4002", "[::1]:4003"]),
     Ping(nonce=0),
@@ -62,6 +64,16 @@ def test_wire_form_is_a_map_tagged_with_type() -> None:
 def test_unknown_fields_are_ignored_for_forward_compatibility() -> None:
     data = msgspec.msgpack.encode({"type": "want", "db": "shop", "cids": [CID], "priority": 3})
     assert decode(data) == Want(db="shop", cids=[CID])
+
+
+def test_publishes_of_earlier_and_later_builds_decode() -> None:
+    """A Publish without ``more`` (an earlier build) is one entry; a later build's reads as its
+    entries in order, and an earlier build would take its first (unknown fields are ignored)."""
+    one = msgspec.msgpack.encode({"type": "publish", "db": "shop", "block": b"a"})
+    assert decode(one) == Publish(db="shop", block=b"a") and decode(one).blocks == [b"a"]  # type: ignore[union-attr]
+    burst = encode(Publish(db="shop", block=b"a", more=[b"b", b"c"]))
+    assert decode(burst).blocks == [b"a", b"b", b"c"]  # type: ignore[union-attr]
+    assert msgspec.msgpack.decode(burst)["block"] == b"a"
 
 
 def test_a_boundary_from_a_peer_that_names_no_floor_ancestors_still_decodes() -> None:
@@ -92,6 +104,8 @@ def _raw(**fields: object) -> bytes:
         _raw(type="want", db="shop", cids=[CID] * (MAX_CIDS + 1)),
         _raw(type="want", db="shop", cids=["not bytes"]),
         _raw(type="publish", db="shop", block=b""),
+        _raw(type="publish", db="shop", block=b"a", more=[b""]),
+        _raw(type="publish", db="shop", block=b"a", more=[b"b"] * (MAX_PUBLISH_MORE + 1)),
         _raw(type="peers", addresses=[""]),
         _raw(type="hello", peer_id="p", listen=[], databases=[], version=-1),
         encode(Ping(nonce=1)) + b"\x00",
@@ -118,7 +132,8 @@ _messages = st.one_of(
     st.builds(Heads, db=_db, heads=st.lists(_cid, max_size=5)),
     st.builds(Want, db=_db, cids=st.lists(_cid, max_size=5)),
     st.builds(Blocks, db=_db, blocks=st.lists(st.binary(min_size=1, max_size=100), max_size=3)),
-    st.builds(Publish, db=_db, block=st.binary(min_size=1, max_size=100)),
+    st.builds(Publish, db=_db, block=st.binary(min_size=1, max_size=100),
+              more=st.lists(st.binary(min_size=1, max_size=100), max_size=3)),
     st.builds(IHave, db=_db, cids=st.lists(_cid, max_size=5)),
     st.builds(Peers, addresses=st.lists(_address, max_size=3)),
     st.builds(Ping, nonce=st.integers(0, 2**63 - 1)),

@@ -7,14 +7,15 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable, Container
 from contextlib import asynccontextmanager
+from typing import Any
 
 import apsw
 import pytest
 
 from p2pdb.log import CID, DEFAULT_NETWORK_ID, Identity, cid_for_block
 from p2pdb.net.link import connect
-from p2pdb.net.messages import Hello
-from p2pdb.net.replicator import Options, Replicator
+from p2pdb.net.messages import Hello, Publish
+from p2pdb.net.replicator import Options, Replicator, runs
 from p2pdb.store.registry import Registry
 
 TIMEOUT = 20.0
@@ -171,9 +172,11 @@ async def test_a_big_batch_is_joined_in_chunks_with_the_loop_free_between_them()
             chunks: list[tuple[int, int]] = []  # (blocks, ticks before the chunk)
             join = b._join_from
 
-            def spy(peer: object, database: object, blocks: list[bytes], *checked: object) -> object:
+            def spy(
+                peer: object, database: object, blocks: list[bytes], *checked: object, **kw: object
+            ) -> object:
                 chunks.append((len(blocks), ticks))
-                return join(peer, database, blocks, *checked)  # type: ignore[arg-type]
+                return join(peer, database, blocks, *checked, **kw)  # type: ignore[arg-type]
 
             b._join_from = spy  # type: ignore[method-assign,assignment]
             task = asyncio.create_task(ticker())
@@ -204,10 +207,14 @@ async def test_a_catch_up_is_verified_by_the_verifier_process() -> None:
             join = b._join_from
 
             def spy(
-                peer: object, database: object, blocks: list[bytes], checked: Container[CID] = frozenset()
+                peer: object,
+                database: object,
+                blocks: list[bytes],
+                checked: Container[CID] = frozenset(),
+                **kw: object,
             ) -> object:
                 trusted.append(sum(1 for block in blocks if cid_for_block(block) in checked))
-                return join(peer, database, blocks, checked)  # type: ignore[arg-type]
+                return join(peer, database, blocks, checked, **kw)  # type: ignore[arg-type]
 
             b._join_from = spy  # type: ignore[method-assign,assignment]
             await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(600,)], "the catch-up")
@@ -217,9 +224,22 @@ async def test_a_catch_up_is_verified_by_the_verifier_process() -> None:
             assert replica is not None and replica.state_hash() == db.state_hash()
 
 
-async def test_gossiped_entries_of_one_burst_are_joined_together() -> None:
-    """Entries gossiped in a burst are joined per loop turn (one store transaction for many), not
-    one by one, and are still forwarded and applied."""
+def count_gossiped(b: Replicator) -> list[int]:
+    """Entries in each Publish ``b`` receives, in order."""
+    sizes: list[int] = []
+    on_publish = b._on_publish
+
+    def spy(peer: Any, message: Publish) -> None:
+        sizes.append(len(message.blocks))
+        on_publish(peer, message)
+
+    b._on_publish = spy  # type: ignore[method-assign]
+    return sizes
+
+
+async def test_gossiped_entries_of_one_burst_are_joined_and_sent_together() -> None:
+    """Entries committed in a burst are published in a few Publish messages of many entries, joined
+    in a few store transactions, not one by one, and applied."""
     async with node() as a, node(bootstrap=[a.address]) as b:
         run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
@@ -227,19 +247,49 @@ async def test_gossiped_entries_of_one_burst_are_joined_together() -> None:
         join = b._join_from
 
         def spy(
-            peer: object, database: object, blocks: list[bytes], checked: Container[CID] = frozenset()
+            peer: object,
+            database: object,
+            blocks: list[bytes],
+            checked: Container[CID] = frozenset(),
+            **kw: object,
         ) -> object:
             joins.append(len(blocks))
-            return join(peer, database, blocks, checked)  # type: ignore[arg-type]
+            return join(peer, database, blocks, checked, **kw)  # type: ignore[arg-type]
 
         b._join_from = spy  # type: ignore[method-assign,assignment]
+        gossiped = count_gossiped(b)
         for i in range(300):  # without yielding: the publishes leave in one burst
             run(a, "shop", f"INSERT INTO t VALUES ({i}, 'v')")
         await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(300,)], "the burst on b")
-        publishes = b.received_kinds["Publish"]
-        assert publishes >= 200, publishes  # they came by gossip
-        assert max(joins) > 1 and len(joins) < publishes / 4, (len(joins), publishes)
+        assert sum(gossiped) >= 200, gossiped  # they came by gossip
+        assert len(gossiped) <= sum(gossiped) / 32, gossiped  # up to 64 entries per Publish
+        assert max(joins) > 1 and len(joins) < sum(gossiped) / 4, (joins, gossiped)
         assert b.registry.get("shop").state_hash() == a.registry.get("shop").state_hash()  # type: ignore[union-attr]
+
+
+async def test_commits_that_stream_are_gossiped_once_per_window() -> None:
+    """A commit after a quiet spell is published at once; commits that follow it within the
+    gossip window wait for the window's end and go out together."""
+    window = 1.0
+    options = Options(gossip_window=window, sync_interval=30.0)  # no heads exchange meanwhile
+    async with node(options=options) as a, node(bootstrap=[a.address], options=options) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        await asyncio.sleep(1.5 * window)  # quiet
+        gossiped = count_gossiped(b)
+        started = asyncio.get_running_loop().time()
+        run(a, "shop", "INSERT INTO t VALUES (1, 'first')")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(1,)], "the first row on b")
+        first = asyncio.get_running_loop().time() - started
+        for i in range(2, 12):
+            run(a, "shop", f"INSERT INTO t VALUES ({i}, 'more')")
+            await asyncio.sleep(0.01)
+        assert rows(b, "shop", "SELECT count(*) FROM t") == [(1,)]  # the others wait for the window
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(11,)], "the rest on b")
+        rest = asyncio.get_running_loop().time() - started
+    assert first < window / 2, first
+    assert rest >= window * 0.9, rest
+    assert gossiped == [1, 10], gossiped
 
 
 async def test_a_peer_whose_batch_takes_long_to_join_is_not_taken_for_silent() -> None:
@@ -256,9 +306,11 @@ async def test_a_peer_whose_batch_takes_long_to_join_is_not_taken_for_silent() -
         async with node(bootstrap=[a.address]) as b:
             join = b._join_from
 
-            def slow(peer: object, database: object, blocks: list[bytes], *checked: object) -> object:
+            def slow(
+                peer: object, database: object, blocks: list[bytes], *checked: object, **kw: object
+            ) -> object:
                 time.sleep(0.02 * len(blocks))  # a slow join: 150 entries take 3 s, the limit is 1.6 s
-                return join(peer, database, blocks, *checked)  # type: ignore[arg-type]
+                return join(peer, database, blocks, *checked, **kw)  # type: ignore[arg-type]
 
             b._join_from = slow  # type: ignore[method-assign,assignment]
             await until(lambda: len(b.peers) == 1, "a link")
@@ -266,3 +318,11 @@ async def test_a_peer_whose_batch_takes_long_to_join_is_not_taken_for_silent() -
             await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(150,)], "the catch-up")
             assert not b.banned and not a.banned
             assert [p.link for p in b.peers.values()] == [link]  # the same link all along
+
+
+def test_runs_keep_order_and_bounds() -> None:
+    """Blocks split into messages keep their order; a run holds at most ``count`` blocks and
+    ``size`` bytes, and a block bigger than ``size`` travels alone."""
+    blocks = [b"a" * 3, b"b" * 3, b"c" * 9, b"d", b"e", b"f", b"g"]
+    assert list(runs(blocks, 3, 8)) == [[b"aaa", b"bbb"], [b"c" * 9], [b"d", b"e", b"f"], [b"g"]]
+    assert list(runs([], 3, 8)) == []

@@ -24,6 +24,7 @@ MAX_CID: Final = 64  # bytes of one binary CID (ours are 36)
 MAX_CIDS: Final = 4096  # CIDs in one Heads, Want or IHave
 MAX_BLOCK: Final = 4 * 1024 * 1024 + 1024  # bytes of one block (p2pdb.log's entry limit, plus slack)
 MAX_BLOCKS: Final = 4096  # blocks in one Blocks message (its total stays under the frame limit)
+MAX_PUBLISH_MORE: Final = 63  # further blocks in one Publish (a burst of at most 64 entries)
 MAX_ADDRESS: Final = 256  # characters of one "host:port" address
 MAX_ADDRESSES: Final = 256  # addresses in one Peers or Hello
 MAX_DATABASES: Final = 4096  # database names in one Hello or Databases message
@@ -88,10 +89,17 @@ class Blocks(_Message, frozen=True, tag="blocks"):
 
 
 class Publish(_Message, frozen=True, tag="publish"):
-    """Eager push of one new entry of database ``db`` (gossip)."""
+    """Eager push of new entries of database ``db`` (gossip): ``block``, and in ``more`` the others
+    of the same burst. A node of an earlier build, which does not know ``more``, takes the first
+    entry only; announcements and anti-entropy bring it the rest."""
 
     db: DbName
     block: Block
+    more: Annotated[list[Block], msgspec.Meta(max_length=MAX_PUBLISH_MORE)] = []
+
+    @property
+    def blocks(self) -> list[bytes]:
+        return [self.block, *self.more]
 
 
 class IHave(_Message, frozen=True, tag="ihave"):

@@ -12,9 +12,10 @@ touches a database (``Database.join``); the replicator only decides what to send
 - **Gossip** (the sans-IO :class:`~p2pdb.net.gossip.GossipState`): a local commit is pushed
   (``Publish``) to a mesh of up to ``mesh_degree`` peers per database and announced (``IHave``) to
   the others; a new entry received by ``Publish`` is forwarded the same way; ``IHave`` of an
-  unknown entry is answered with ``Want``. Duplicates are dropped by CID. Sends go through bounded
-  per-link queues: a slow peer loses gossip (anti-entropy repairs it) and never blocks the writer
-  or other peers.
+  unknown entry is answered with ``Want``. Duplicates are dropped by CID. While entries stream,
+  gossip runs once per ``gossip_window``: the entries of a window are joined together and sent in
+  one ``Publish`` per peer. Sends go through bounded per-link queues: a slow peer loses gossip
+  (anti-entropy repairs it) and never blocks the writer or other peers.
 - **Peers**: bootstrap addresses are dialled at start and redialled with backoff; addresses learnt
   from Hello and ``Peers`` messages are dialled while the node has fewer than ``target_peers``.
 - **Penalties**: a peer that sends blocks the log rejects (bad signature, wrong CID, unauthorised
@@ -30,7 +31,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,13 +74,30 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 HEARTBEAT = 0.2
 #: Event-loop time one chunk of a batch of entries may take before the node serves others (5 ms).
 JOIN_BUDGET = 0.005
-#: Gossiped entries of one peer and database joined together at most (see _on_publish).
+#: Gossiped entries of one database joined together at most (see _on_publish), and sent in one
+#: Publish; a burst's Publish carries at most ``PUBLISH_BYTES`` (a bigger entry goes alone).
 PUBLISH_BATCH = 64
+PUBLISH_BYTES = 1024 * 1024
 #: Blocks per piece a big batch is verified in by the verifier process (see _on_blocks_paced).
 VERIFY_PIECE = 64
 #: A peer's lag (peer_info, node.json every 2 s, /v1/peers) is counted no further: the count walks
 #: the log on the event loop, about 2 us per entry (44 ms for a peer 20,000 entries behind).
 LAG_LIMIT = 10_000
+
+
+def runs(blocks: Iterable[bytes], count: int, size: int) -> Iterator[list[bytes]]:
+    """``blocks`` in order, in runs of at most ``count`` blocks and ``size`` bytes (a block bigger
+    than ``size`` makes a run of its own)."""
+    run: list[bytes] = []
+    total = 0
+    for block in blocks:
+        if run and (len(run) >= count or total + len(block) > size):
+            yield run
+            run, total = [], 0
+        run.append(block)
+        total += len(block)
+    if run:
+        yield run
 
 
 @dataclass(slots=True)
@@ -112,6 +130,10 @@ class Options:
     heads_per_interval: int = 256
     #: Verify big batches in a separate process (False; a node started by ``p2pdb start`` sets it).
     verify_process: bool = False
+    #: While entries stream, gossip runs at most once per this many seconds (0.02): entries that
+    #: arrive meanwhile are joined in one transaction and forwarded in one Publish per peer, and
+    #: the node's own commits go out together. An entry after a quiet spell goes at once.
+    gossip_window: float = 0.02
 
 
 @dataclass(eq=False)
@@ -204,9 +226,14 @@ class Replicator:
         self.address_peer: dict[str, str] = {}  # address -> the peer id found there
         self.gossip = GossipState(degree=self.options.mesh_degree)
         self.snapshots = Snapshots(self)
-        #: Gossiped entries waiting for the end of the loop turn, by (peer id, database).
-        self._publishes: dict[tuple[str, str], dict[CID, bytes]] = {}
-        self._publish_flush = False
+        #: Gossiped entries waiting to be joined, by database: CID -> (sender's peer id, block).
+        self._inbox: dict[str, dict[CID, tuple[str, bytes]]] = {}
+        self._inbox_due = False  # a flush of the inbox is scheduled
+        self._inbox_next = 0.0  # the loop time before which the next flush waits (one window on)
+        #: Entries this node committed, waiting to be published, by database.
+        self._outbox: dict[str, list[tuple[bytes, bytes]]] = {}
+        self._outbox_due = False
+        self._outbox_next = 0.0
         #: Checks big batches in another process (None: everything is checked on the event loop).
         self.verifier: Verifier | None = Verifier() if self.options.verify_process else None
 
@@ -662,15 +689,7 @@ class Replicator:
     @staticmethod
     def _batches(name: str, blocks: Iterable[bytes]) -> Iterator[Blocks]:
         """``Blocks`` messages of at most MAX_BATCH_BLOCKS entries / MAX_BATCH_BYTES each, in order."""
-        batch: list[bytes] = []
-        size = 0
-        for block in blocks:
-            if batch and (len(batch) >= MAX_BATCH_BLOCKS or size + len(block) > MAX_BATCH_BYTES):
-                yield Blocks(db=name, blocks=batch)
-                batch, size = [], 0
-            batch.append(block)
-            size += len(block)
-        if batch:
+        for batch in runs(blocks, MAX_BATCH_BLOCKS, MAX_BATCH_BYTES):
             yield Blocks(db=name, blocks=batch)
 
     def _push(self, peer: Peer, name: str, blocks: list[bytes]) -> None:
@@ -810,20 +829,33 @@ class Replicator:
         return self._database(name, peer)
 
     def _join_from(
-        self, peer: Peer, db: Database, blocks: list[bytes], checked: Container[CID] = frozenset()
+        self,
+        peer: Peer,
+        db: Database,
+        blocks: list[bytes],
+        checked: Container[CID] = frozenset(),
+        senders: Mapping[CID, tuple[str, bytes]] | None = None,
     ) -> ApplyResult:
+        """Join blocks sent by ``peer`` (or, per CID, by the peers ``senders`` names) and count
+        what each sender's blocks did: applied, or rejected and penalised."""
         result = db.join(blocks, checked)
-        peer.received += len(result.applied)
+
+        def sender(cid: object) -> Peer:
+            named = senders.get(cid) if senders is not None and isinstance(cid, CID) else None
+            return self.peers.get(named[0], peer) if named is not None else peer
+
+        for entry in result.applied:
+            sender(entry.cid).received += 1
         self.counters["entries_received"] += len(result.applied)
-        if result.rejected_blocks:
-            peer.rejected += len(result.rejected_blocks)
+        for error in result.rejected_blocks:
+            blamed = sender(error.cid)
+            blamed.rejected += 1
             # Forged, corrupt or lying blocks cost the peer; blocks of a database it may not write
             # (or of another database) do not: a peer refused for one database keeps the others.
-            bad = [e for e in result.rejected_blocks if not isinstance(e, AccessDenied | WrongDatabase)]
-            peer.penalty += 5 * len(bad)
-            self.counters["entries_rejected"] += len(result.rejected_blocks)
-            for error in result.rejected_blocks:
-                log.warning("rejected block from %s: %s: %s", peer.peer_id, type(error).__name__, error)
+            if not isinstance(error, AccessDenied | WrongDatabase):
+                blamed.penalty += 5
+            self.counters["entries_rejected"] += 1
+            log.warning("rejected block from %s: %s: %s", blamed.peer_id, type(error).__name__, error)
         return result
 
     def _catch_up(self, peer: Peer, name: str, db: Database, missing: set[CID]) -> None:
@@ -862,46 +894,68 @@ class Replicator:
                 asked[cid] = now
 
     def _on_publish(self, peer: Peer, message: Publish) -> None:
-        """A gossiped entry. Entries of one peer and database that arrive in the same event-loop
-        turn are joined together at its end (one store transaction for a burst instead of one per
-        entry; at most ``PUBLISH_BATCH`` at a time), then forwarded if they verified."""
+        """Gossiped entries. While entries stream, those of one database that arrive within a
+        gossip window (from any peer) are joined together: one store transaction for a burst
+        instead of one per entry (at most ``PUBLISH_BATCH`` at a time); the ones that verified are
+        then forwarded, in one Publish per peer."""
         db = self._database(message.db, peer)
         if db is None:
             return
-        cid = cid_for_block(message.block)
-        key = (peer.peer_id, message.db)
-        queued = self._publishes.get(key)
-        if cid in db.log or (queued is not None and cid in queued):
-            self.counters["duplicates_received"] += 1
-            return  # seen already: gossip stops here
-        if queued is None:
-            queued = self._publishes[key] = {}
-        queued[cid] = message.block
-        if len(queued) >= PUBLISH_BATCH:
-            self._join_publishes(key, self._publishes.pop(key))
-        elif not self._publish_flush:
-            self._publish_flush = True
-            asyncio.get_running_loop().call_soon(self._flush_publishes)
+        queued = self._inbox.get(message.db)
+        for block in message.blocks:
+            cid = cid_for_block(block)
+            if cid in db.log or (queued is not None and cid in queued):
+                self.counters["duplicates_received"] += 1
+                continue  # seen already: gossip stops here
+            if queued is None:
+                queued = self._inbox[message.db] = {}
+            queued[cid] = (peer.peer_id, block)
+            if len(queued) >= PUBLISH_BATCH:
+                self._join_publishes(message.db, self._inbox.pop(message.db))
+                queued = None
+        if self._inbox and not self._inbox_due:
+            self._inbox_due = True
+            self._later(self._inbox_next, self._flush_inbox)
 
-    def _flush_publishes(self) -> None:
-        self._publish_flush = False
-        batches, self._publishes = self._publishes, {}
-        for key, blocks in batches.items():
-            self._join_publishes(key, blocks)
+    @staticmethod
+    def _later(due: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` at loop time ``due``, or at the end of this loop turn if that has passed."""
+        loop = asyncio.get_running_loop()
+        if due <= loop.time():
+            loop.call_soon(callback)
+        else:
+            loop.call_at(due, callback)
 
-    def _join_publishes(self, key: tuple[str, str], blocks: dict[CID, bytes]) -> None:
-        peer_id, name = key
-        peer = self.peers.get(peer_id)
-        db = self._on_blocks(peer, name, list(blocks.values())) if peer is not None else None
-        if db is None:
-            return  # the link closed (or the database went) meanwhile: the heads exchange repairs it
+    def _paced(self) -> float:
+        """When the next flush may run: one gossip window from now."""
+        return asyncio.get_running_loop().time() + self.options.gossip_window
+
+    def _flush_inbox(self) -> None:
+        self._inbox_due = False
+        self._inbox_next = self._paced()
+        batches, self._inbox = self._inbox, {}
+        for name, blocks in batches.items():
+            self._join_publishes(name, blocks)
+
+    def _join_publishes(self, name: str, blocks: dict[CID, tuple[str, bytes]]) -> None:
+        peer = next((self.peers[p] for p, _ in blocks.values() if p in self.peers), None)
+        db = self._blocks_target(peer, name) if peer is not None else None
+        if peer is None or db is None:
+            return  # the links closed (or the database went) meanwhile: the heads exchange repairs it
+        result = self._join_from(peer, db, [block for _, block in blocks.values()], senders=blocks)
+        if result.wanted:
+            # The newest entry's sender holds its past.
+            last = self.peers.get(next(reversed(blocks.values()))[0], peer)
+            self._catch_up(last, name, db, result.wanted)
         now = time.monotonic()
-        for cid, block in blocks.items():
+        sends: list[Send] = []
+        for cid, (peer_id, block) in blocks.items():
             if not db.log.holds(cid):
                 continue  # refused (or dropped over the limits): only verified entries go on
-            new, sends = self.gossip.on_publish(peer_id, name, bytes(cid), block, now)
+            new, out = self.gossip.on_publish(peer_id, name, bytes(cid), block, now)
             if new:
-                self._dispatch(sends)
+                sends += out
+        self._dispatch(sends)
 
     # -- AUTO_INCREMENT id classes ------------------------------------------------------------------
 
@@ -940,21 +994,47 @@ class Replicator:
     # -- gossip ---------------------------------------------------------------------------------
 
     def _on_commit(self, name: str, entry: Entry, local: bool) -> None:
+        """A local commit is published at the end of this loop turn, or, while commits stream, one
+        gossip window after the last publish: the commits of a window go out in one Publish per
+        mesh peer."""
         if local:
-            self._dispatch(self.gossip.publish(name, bytes(entry.cid), entry.block, time.monotonic()))
+            self._outbox.setdefault(name, []).append((bytes(entry.cid), entry.block))
+            if not self._outbox_due:
+                self._outbox_due = True
+                self._later(self._outbox_next, self._flush_outbox)
+
+    def _flush_outbox(self) -> None:
+        self._outbox_due = False
+        self._outbox_next = self._paced()
+        batches, self._outbox = self._outbox, {}
+        now = time.monotonic()
+        sends: list[Send] = []
+        for name, entries in batches.items():
+            for cid, block in entries:
+                sends += self.gossip.publish(name, cid, block, now)
+        self._dispatch(sends)
 
     def _dispatch(self, sends: list[Send]) -> None:
-        """Turn the gossip state machine's output into messages on the links (never waiting)."""
+        """Turn the gossip state machine's output into messages on the links (never waiting). The
+        entries for one peer and database go in one Publish (up to ``PUBLISH_BATCH`` entries and
+        ``PUBLISH_BYTES``), in the order the state machine gave them."""
+        published: dict[tuple[str, str], list[bytes]] = {}
         for send in sends:
+            if send.kind == "publish":
+                published.setdefault((send.peer, send.topic), []).append(send.payload)
+                continue
             peer = self.peers.get(send.peer)
             if peer is None:
                 continue
-            if send.kind == "publish":
-                self._send(peer, Publish(db=send.topic, block=send.payload))
-            elif send.kind == "ihave":
+            if send.kind == "ihave":
                 self._send(peer, IHave(db=send.topic, cids=list(send.ids)))
             else:
                 self._send(peer, Want(db=send.topic, cids=list(send.ids)))
+        for (peer_id, topic), blocks in published.items():
+            peer = self.peers.get(peer_id)
+            if peer is not None:
+                for first, *more in runs(blocks, PUBLISH_BATCH, PUBLISH_BYTES):
+                    self._send(peer, Publish(db=topic, block=first, more=more))
 
     async def _heartbeat(self) -> None:
         while not self._closing:
