@@ -58,7 +58,7 @@ class Config:
     #: While entries stream, gossip runs at most once per this many milliseconds: entries that
     #: arrive meanwhile are joined in one transaction and forwarded together (docs/protocol.md).
     #: 0: every entry at once (least latency, most CPU per entry).
-    gossip_window: float = 20.0
+    gossip_window: float = 10.0
     #: Seconds between checkpoints of each database (proof of version, docs/checkpoints.md); 0: none.
     checkpoint_interval: float = 600.0
     #: Distinct signers (keys that may write the database) that make a checkpoint final, unless a

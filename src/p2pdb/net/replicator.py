@@ -130,10 +130,10 @@ class Options:
     heads_per_interval: int = 256
     #: Verify big batches in a separate process (False; a node started by ``p2pdb start`` sets it).
     verify_process: bool = False
-    #: While entries stream, gossip runs at most once per this many seconds (0.02): entries that
+    #: While entries stream, gossip runs at most once per this many seconds (0.01): entries that
     #: arrive meanwhile are joined in one transaction and forwarded in one Publish per peer, and
     #: the node's own commits go out together. An entry after a quiet spell goes at once.
-    gossip_window: float = 0.02
+    gossip_window: float = 0.01
 
 
 @dataclass(eq=False)
