@@ -13,7 +13,7 @@ from p2pdb.log import CID, DEFAULT_NETWORK_ID, Clock, Identity, cid_for_block
 from p2pdb.log.entry import create_entry
 from p2pdb.net.gossip import Send
 from p2pdb.net.link import Link, connect
-from p2pdb.net.messages import Hello, Publish
+from p2pdb.net.messages import Hello, IHave, Publish
 from p2pdb.net.replicator import Options, Replicator
 
 
@@ -134,3 +134,30 @@ async def test_entries_joined_together_are_charged_to_their_own_senders() -> Non
         assert set(sent) == {g.cid for g in good}  # the good ones go on, the forged one does not
         honest.close()
         hostile.close()
+
+
+async def test_an_announced_entry_waiting_in_the_window_is_not_asked_for() -> None:
+    """An entry gossiped to a node waits for the window's end; an announcement of it meanwhile must
+    not make the node ask for it again (the announcer would push it a second time)."""
+    options = Options(gossip_window=1.0, sync_interval=30.0)
+    async with node() as a, node(bootstrap=[a.address], options=options) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        shop = a.registry.get("shop")
+        assert shop is not None
+        heads = list(shop.log.heads)
+        time = max(shop.log.get(h).clock.time for h in heads)
+        first = create_entry(a.identity, shop.log.id, Clock(time + 1, a.identity.public_key), heads, [])
+        second = create_entry(
+            a.identity, shop.log.id, Clock(time + 2, a.identity.public_key), [first.cid], []
+        )
+        link = await attacker_link(b, "shop")
+        await link.send(Publish(db="shop", block=first.block))  # after a quiet spell: joined at once
+        await until(lambda: first.cid in b.registry.get("shop").log, "the first entry on b")  # type: ignore[union-attr]
+        await link.send(Publish(db="shop", block=second.block))  # waits for the window
+        await until(lambda: second.cid in b._inbox.get("shop", {}), "the second entry in b's window")
+        wants = b.sent_kinds["Want"]
+        await link.send(IHave(db="shop", cids=[bytes(second.cid)]))
+        await until(lambda: second.cid in b.registry.get("shop").log, "the second entry on b")  # type: ignore[union-attr]
+        assert b.sent_kinds["Want"] == wants
+        link.close()

@@ -769,7 +769,12 @@ class Replicator:
         db = self._database(message.db, peer)
         if db is None:
             return
-        unknown = tuple(bytes(c) for c in self._cids(message.cids[:MAX_BATCH_BLOCKS]) if c not in db.log)
+        queued = self._inbox.get(message.db, {})  # here already, joined at the window's end
+        unknown = tuple(
+            bytes(c)
+            for c in self._cids(message.cids[:MAX_BATCH_BLOCKS])
+            if c not in db.log and c not in queued
+        )
         if unknown:
             self._dispatch(self.gossip.on_ihave(peer.peer_id, message.db, unknown, time.monotonic()))
 
