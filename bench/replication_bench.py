@@ -388,7 +388,9 @@ def per_node_cost(fleet: Fleet, size: int, writes: int, rate: float, probe: str)
         "p2pdb_replication_messages_sent_total",
         "p2pdb_replication_duplicates_received_total",
     )
+    bytes_name = "p2pdb_replication_bytes_total"
     sent_before, dups_before = counters(fleet, sent_name), counters(fleet, dup_name)
+    bytes_before = counters(fleet, bytes_name)
     before = node_cpu(pids)
     started = time.perf_counter()
     r = stream(fleet, writes, max(1.0, 0.5 * (size - 1)), probe, rate)
@@ -396,6 +398,8 @@ def per_node_cost(fleet: Fleet, size: int, writes: int, rate: float, probe: str)
     busy = [b - a for a, b in zip(before, node_cpu(pids), strict=True)]
     sent = grown(counters(fleet, sent_name), sent_before)
     dups = grown(counters(fleet, dup_name), dups_before)
+    wire = grown(counters(fleet, bytes_name), bytes_before)
+    bytes_out = [sum(v for k, v in d.items() if '"sent"' in k) / writes for d in wire]
     per = [max(0.0, b - i * took / window) * 1000 / writes for b, i in zip(busy, idle, strict=True)]
     links = [sum(metric(n, "p2pdb_replication_peers").values()) for n in fleet.nodes]
     totals = [sum(d.values()) / writes for d in sent]
@@ -415,6 +419,10 @@ def per_node_cost(fleet: Fleet, size: int, writes: int, rate: float, probe: str)
         f" {', '.join(f'{k} {v:.2f}' for k, v in sorted(kinds.items()) if v >= 0.005)};"
         f" duplicates received {statistics.mean(sum(d.values()) for d in dups) / writes:.2f};"
         f" converged {r.converge * 1000:.0f} ms after the last write"
+    )
+    print(
+        f"    bytes sent per node per write {statistics.mean(bytes_out):,.0f} (max {max(bytes_out):,.0f},"
+        " encrypted frames on peer links)"
     )
     return mean, top
 

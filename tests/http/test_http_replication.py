@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -66,4 +67,7 @@ async def test_a_mysql_write_on_a_appears_on_bs_feed(pair: tuple[Node, Node], ma
             assert [p["peer_id"] for p in status["peers"]] == [a.identity.peer_id]
             metrics = await (await client.get("/metrics")).text()
             assert "p2pdb_replication_peers 1.0" in metrics
+            for direction in ("sent", "received"):  # b sent heads, received the entries
+                found = re.search(rf'p2pdb_replication_bytes_total{{direction="{direction}"}} (\S+)', metrics)
+                assert found is not None and float(found.group(1)) > 0, direction
     conn.close()

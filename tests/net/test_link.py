@@ -413,3 +413,21 @@ async def test_a_peer_that_never_reads_does_not_block_other_links(start: Any) ->
     stuck_out.close()
     with pytest.raises(LinkClosed):
         await within(blocked)
+
+
+async def test_bytes_are_counted_alike_at_both_ends(start: Any) -> None:
+    """What one end counts as sent after the handshake, the other counts as received: every
+    message's bytes plus its frames' headers and tags."""
+    outbound, inbound = await pair(start)
+    assert (outbound.bytes_sent, inbound.bytes_received) == (0, 0)
+    messages = [Publish(db="shop", block=os.urandom(n)) for n in (1, 500, 200_000)]
+    for message in messages:
+        await within(outbound.send(message))
+    assert [await within(inbound.recv()) for _ in messages] == messages
+    await within(outbound.drain())
+    payload = sum(len(m.block) for m in messages)
+    assert outbound.bytes_sent == inbound.bytes_received
+    assert payload < outbound.bytes_sent < payload + 1024
+    await within(inbound.send(Ping(nonce=1)))
+    assert await within(outbound.recv()) == Ping(nonce=1)
+    assert inbound.bytes_sent == outbound.bytes_received > 0

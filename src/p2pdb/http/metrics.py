@@ -86,6 +86,13 @@ class NodeCollector(Collector):
         for key, doc in _REPLICATION_COUNTERS.items():
             if key in replicator.counters:
                 yield CounterMetricFamily(f"p2pdb_replication_{key}", doc, value=replicator.counters[key])
+        sent, received = replicator.link_bytes()
+        family = CounterMetricFamily(
+            "p2pdb_replication_bytes", "Bytes on peer links after their handshakes", labels=["direction"]
+        )
+        family.add_metric(["sent"], sent)
+        family.add_metric(["received"], received)
+        yield family
         for direction, kinds in (("sent", replicator.sent_kinds), ("received", replicator.received_kinds)):
             family = CounterMetricFamily(
                 f"p2pdb_replication_messages_{direction}",

@@ -376,6 +376,10 @@ class Link:
         self._work = asyncio.Event()
         self._receiving = False
         self._closed = False
+        #: Bytes this link wrote to and read from its socket after the handshake (frames, with
+        #: their length prefixes and authentication tags).
+        self.bytes_sent = 0
+        self.bytes_received = 0
         self._writer_task = asyncio.get_running_loop().create_task(self._write_loop())
 
     def __repr__(self) -> str:
@@ -441,7 +445,9 @@ class Link:
                     batch += len(data)
                 # One write (one system call) for every message queued meanwhile.
                 if frames:
-                    writer.write(frames[0] if len(frames) == 1 else b"".join(frames))
+                    payload = frames[0] if len(frames) == 1 else b"".join(frames)
+                    writer.write(payload)
+                    self.bytes_sent += len(payload)
                 await writer.drain()
                 self._queued -= batch
                 self._room.set()
@@ -486,6 +492,7 @@ class Link:
             raise LinkClosed(f"{self!r} lost its connection: {exc}") from None
         if self._closed:  # closed on this side while the read waited (e.g. a silent link)
             raise LinkClosed(f"{self!r} is closed") from self.error
+        self.bytes_received += len(data)
         if not data:
             if self._decoder.buffered:
                 # A peer killed while sending, or a connection cut: not proof of bad intent (a

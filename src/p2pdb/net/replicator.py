@@ -215,6 +215,8 @@ class Replicator:
             "boundary_entries": 0,
             "duplicates_received": 0,
         }
+        #: Bytes of the links that closed, sent and received (see :meth:`link_bytes`).
+        self._closed_bytes = [0, 0]
         #: Messages sent and received on links, by message type.
         self.sent_kinds: collections.Counter[str] = collections.Counter()
         self.received_kinds: collections.Counter[str] = collections.Counter()
@@ -462,10 +464,20 @@ class Replicator:
             pass
         finally:
             link.close()
+            self._closed_bytes[0] += link.bytes_sent
+            self._closed_bytes[1] += link.bytes_received
             if self.peers.get(peer_id) is peer:
                 del self.peers[peer_id]
                 self.gossip.remove_peer(peer_id)
                 log.info("disconnected from %s", peer_id)
+
+    def link_bytes(self) -> tuple[int, int]:
+        """Bytes sent and received on peer links since start (after each link's handshake)."""
+        links = [p.link for p in self.peers.values()]
+        return (
+            self._closed_bytes[0] + sum(link.bytes_sent for link in links),
+            self._closed_bytes[1] + sum(link.bytes_received for link in links),
+        )
 
     def _send(self, peer: Peer, message: Message) -> bool:
         """Queue a message without waiting; False when the queue is full or the link is gone (the
