@@ -39,12 +39,4 @@ def padded(lexed: Lexed) -> Lexed:
     if not grown:
         return lexed if text == shape else dataclasses.replace(lexed, shape=text)
     text, order = renumber(text)  # a copy takes the value of the item it repeats
-    placeholders = set(lexed.placeholders)
-    return Lexed(
-        text,
-        [lexed.params[i] for i in order],
-        [lexed.raw[i] for i in order],
-        [n for n, i in enumerate(order) if i in placeholders] if placeholders else [],
-        lexed.sysvars,
-        lexed.uservars,
-    )
+    return lexed.taking(text, order)

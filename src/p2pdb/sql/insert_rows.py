@@ -112,16 +112,7 @@ def split(lexed: Lexed) -> list[Lexed] | None:
             own = shapes[blank] = renumber(f"{head} {row}{tail}")[0]
         taken = [*range(before), *range(first, first + count), *range(total - after, total)]
         first += count
-        statements.append(
-            Lexed(
-                own,
-                [lexed.params[i] for i in taken],
-                [lexed.raw[i] for i in taken],
-                [n for n, i in enumerate(taken) if i in placeholders] if placeholders else [],
-                lexed.sysvars,
-                lexed.uservars,
-            )
-        )
+        statements.append(lexed.taking(own, taken, placeholders))
     return statements
 
 

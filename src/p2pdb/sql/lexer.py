@@ -15,6 +15,7 @@ character set introducers (``_binary``, ``_utf8mb4``, ... before a literal; ``_b
 from __future__ import annotations
 
 import re
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,20 @@ class Lexed:
     placeholders: list[int] = field(default_factory=list)
     sysvars: dict[str, str] = field(default_factory=dict)
     uservars: dict[str, str] = field(default_factory=dict)
+
+    def taking(self, shape: str, order: Sequence[int], placeholders: Container[int] | None = None) -> Lexed:
+        """Statement ``shape``, whose parameters are this statement's at ``order``, in that order
+        (``placeholders``: ``set(self.placeholders)``, for a caller that takes many)."""
+        if placeholders is None:
+            placeholders = set(self.placeholders)
+        return Lexed(
+            shape,
+            [self.params[i] for i in order],
+            [self.raw[i] for i in order],
+            [n for n, i in enumerate(order) if i in placeholders] if self.placeholders else [],
+            self.sysvars,
+            self.uservars,
+        )
 
     @property
     def kind(self) -> str:
