@@ -4,17 +4,19 @@ real links on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import AsyncIterator, Container
+from contextlib import asynccontextmanager
 from typing import Any
 
 from test_replicator_robustness import node, rows, run, until
 
-from p2pdb.log import CID, DEFAULT_NETWORK_ID, Clock, Identity, cid_for_block
+from p2pdb.log import CID, DEFAULT_NETWORK_ID, Clock, Entry, Identity, cid_for_block
 from p2pdb.log.entry import create_entry
 from p2pdb.net.gossip import Send
 from p2pdb.net.link import Link, connect
 from p2pdb.net.messages import Hello, IHave, Publish
 from p2pdb.net.replicator import Options, Replicator
+from p2pdb.store import Database
 
 
 def spy_on(b: Replicator) -> list[tuple[str, Any]]:
@@ -45,6 +47,33 @@ async def attacker_link(b: Replicator, name: str) -> Link:
     await link.send(Hello(peer_id=attacker.peer_id, listen=[], databases=[name], version=2))
     await until(lambda: attacker.peer_id in b.peers, "the attacker's link")
     return link
+
+
+@asynccontextmanager
+async def windowed_pair() -> AsyncIterator[tuple[Replicator, Replicator, Database]]:
+    """Node ``a`` and node ``b``, whose gossip window is a second (and no heads exchange comes
+    meanwhile), both holding table ``t`` of database ``shop``; also ``a``'s copy of ``shop``."""
+    options = Options(gossip_window=1.0, sync_interval=30.0)
+    async with node() as a, node(bootstrap=[a.address], options=options) as b:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
+        shop = a.registry.get("shop")
+        assert shop is not None
+        yield a, b, shop
+
+
+def chain(a: Replicator, shop: Database, count: int) -> list[Entry]:
+    """``count`` entries signed by ``a`` and not applied anywhere: the first on ``shop``'s heads,
+    each next one on the one before."""
+    parents = list(shop.log.heads)
+    time = max(shop.log.clock_of(h).time for h in parents)
+    entries: list[Entry] = []
+    for i in range(count):
+        entries.append(
+            create_entry(a.identity, shop.log.id, Clock(time + 1 + i, a.identity.public_key), parents, [])
+        )
+        parents = [entries[-1].cid]
+    return entries
 
 
 def broken_signature(block: bytes) -> bytes:
@@ -99,22 +128,10 @@ async def test_an_entry_built_on_a_refused_one_is_not_forwarded() -> None:
 async def test_entries_joined_together_are_charged_to_their_own_senders() -> None:
     """Entries that two peers gossip within one window are joined in one transaction; a forged one
     costs only the peer that sent it, and the good ones are applied and forwarded."""
-    options = Options(gossip_window=1.0, sync_interval=30.0)
-    async with node() as a, node(bootstrap=[a.address], options=options) as b:
-        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
-        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
-        shop = a.registry.get("shop")
-        assert shop is not None
-        heads = list(shop.log.heads)
-        time = max(shop.log.get(h).clock.time for h in heads)
-        good = []
-        for i in range(3):
-            parents = [good[-1].cid] if good else heads
-            good.append(
-                create_entry(a.identity, shop.log.id, Clock(time + 1 + i, a.identity.public_key), parents, [])
-            )
+    async with windowed_pair() as (a, b, shop):
+        good = chain(a, shop, 3)
         forged = broken_signature(
-            create_entry(a.identity, shop.log.id, Clock(time + 1, a.identity.public_key), heads, [b"x"]).block
+            create_entry(a.identity, shop.log.id, good[0].clock, list(good[0].parents), [b"x"]).block
         )
         honest, hostile = await attacker_link(b, "shop"), await attacker_link(b, "shop")
         events = spy_on(b)
@@ -139,18 +156,8 @@ async def test_entries_joined_together_are_charged_to_their_own_senders() -> Non
 async def test_an_announced_entry_waiting_in_the_window_is_not_asked_for() -> None:
     """An entry gossiped to a node waits for the window's end; an announcement of it meanwhile must
     not make the node ask for it again (the announcer would push it a second time)."""
-    options = Options(gossip_window=1.0, sync_interval=30.0)
-    async with node() as a, node(bootstrap=[a.address], options=options) as b:
-        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
-        await until(lambda: rows(b, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on b")
-        shop = a.registry.get("shop")
-        assert shop is not None
-        heads = list(shop.log.heads)
-        time = max(shop.log.get(h).clock.time for h in heads)
-        first = create_entry(a.identity, shop.log.id, Clock(time + 1, a.identity.public_key), heads, [])
-        second = create_entry(
-            a.identity, shop.log.id, Clock(time + 2, a.identity.public_key), [first.cid], []
-        )
+    async with windowed_pair() as (a, b, shop):
+        first, second = chain(a, shop, 2)
         link = await attacker_link(b, "shop")
         await link.send(Publish(db="shop", block=first.block))  # after a quiet spell: joined at once
         await until(lambda: first.cid in b.registry.get("shop").log, "the first entry on b")  # type: ignore[union-attr]
