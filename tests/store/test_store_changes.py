@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
+
+import apsw
 
 from p2pdb.log import Identity, Manifest
-from p2pdb.store import Database
+from p2pdb.store import Database, FileEngine
 
 
 def _pair() -> tuple[Database, Database]:
@@ -46,3 +49,59 @@ def test_rolled_back_changes_never_appear_and_listeners_hear_commits() -> None:
     assert seen == [before + 1]
     assert [c.op for c in a.changes.read(before)] == ["insert"]
     assert a.changes.read(before, table="other") == []
+
+
+def _file_db(path: Path, identity: Identity) -> Database:
+    return Database(identity, Manifest("feed"), FileEngine(path))
+
+
+def _ids(db: Database) -> list[int]:
+    return [c.id for c in db.changes.read(0)]
+
+
+def test_ids_never_go_back_when_the_newest_events_are_forgotten(tmp_path: Path) -> None:
+    """Pruning may delete the newest events (a light node forgets those of pruned entries): the
+    next ids still come above every id given, also after a restart."""
+    me = Identity.generate()
+    db = _file_db(tmp_path / "feed.sqlite", me)
+    db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    db.write(lambda c: c.execute("INSERT INTO t VALUES (1), (2), (3)"))
+    highest = db.changes.last_id()
+    db.conn.execute("BEGIN IMMEDIATE")
+    db.changes.forget("id > 0")
+    db.conn.execute("COMMIT")
+    assert db.changes.last_id() == 0
+    db.write(lambda c: c.execute("INSERT INTO t VALUES (4)"))
+    assert _ids(db) == [highest + 1]
+    db.conn.execute("BEGIN IMMEDIATE")
+    db.changes.forget("id > 0")
+    db.conn.execute("COMMIT")
+    db.close()
+    again = _file_db(tmp_path / "feed.sqlite", me)
+    again.write(lambda c: c.execute("INSERT INTO t VALUES (5)"))
+    assert _ids(again) == [highest + 2]
+    # New files number the feed themselves: no AUTOINCREMENT page to rewrite in every commit.
+    tables = {name for (name,) in again.conn.execute("SELECT name FROM sqlite_schema")}
+    assert "sqlite_sequence" not in tables
+    again.close()
+
+
+def test_a_feed_made_with_an_autoincrement_key_goes_on_above_its_sequence(tmp_path: Path) -> None:
+    """A file from before keeps its AUTOINCREMENT table: the ids go on above its sqlite_sequence,
+    even when its rows are gone."""
+    path = tmp_path / "old.sqlite"
+    conn = apsw.Connection(str(path))
+    conn.execute(
+        "CREATE TABLE _p2pdb_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
+        " op TEXT NOT NULL, pk TEXT NOT NULL, row TEXT NOT NULL, changed TEXT NOT NULL, cid BLOB NOT NULL,"
+        " author BLOB NOT NULL, time INTEGER NOT NULL, wall INTEGER)"
+    )
+    conn.execute(
+        "INSERT INTO _p2pdb_changes VALUES (40, 't', 'insert', '[1]', '{}', '[]', x'00', x'00', 1, NULL)"
+    )
+    conn.execute("DELETE FROM _p2pdb_changes")
+    conn.close()
+    db = _file_db(path, Identity.generate())
+    db.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    assert _ids(db) == [41]
+    db.close()

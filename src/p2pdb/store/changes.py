@@ -2,7 +2,12 @@
 
 Changes are recorded in ``_p2pdb_changes`` in the same SQLite transaction as the data they describe,
 so the feed never shows a change that was rolled back and never misses one that committed. Ids
-come from an AUTOINCREMENT key: strictly increasing on this node, never reused (also after pruning).
+are strictly increasing on this node and never reused, also after pruning; a rolled-back
+transaction may leave a gap. The feed numbers its rows itself instead of asking SQLite for an
+AUTOINCREMENT key, which rewrote a page of ``sqlite_sequence`` in every commit (one of about eight
+pages a single-row commit wrote): the highest id ever given lives in ``_p2pdb_changes_high``,
+written only when rows are deleted (files made before keep their AUTOINCREMENT table, and their
+``sqlite_sequence`` counts too).
 
 An event (``Change.to_json``) is ``{id, db, table, op, pk, row, changed, cid, author, clock, wall}``:
 ``op`` is ``insert``, ``update``, ``delete`` or ``ddl``; ``pk`` the primary-key values; ``row`` the
@@ -30,10 +35,12 @@ from p2pdb.log import CID, peer_id
 log = logging.getLogger(__name__)
 
 CHANGES_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS _p2pdb_changes (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS _p2pdb_changes (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL,"
     " op TEXT NOT NULL, pk TEXT NOT NULL, row TEXT NOT NULL, changed TEXT NOT NULL, cid BLOB NOT NULL,"
     " author BLOB NOT NULL, time INTEGER NOT NULL, wall INTEGER)"
 )
+#: The highest id given before rows were deleted (one row), so that ids never go back.
+HIGH_SCHEMA = "CREATE TABLE IF NOT EXISTS _p2pdb_changes_high (k INTEGER PRIMARY KEY, id INTEGER NOT NULL)"
 DEFAULT_RETENTION = 1_000_000
 
 
@@ -118,9 +125,11 @@ class ChangeFeed:
         self.db_name = db_name
         self.retention = retention
         conn.execute(CHANGES_SCHEMA)
+        conn.execute(HIGH_SCHEMA)
         columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(_p2pdb_changes)")}
         if "wall" not in columns:  # a file from before entries carried a wall time
             conn.execute("ALTER TABLE _p2pdb_changes ADD COLUMN wall INTEGER")
+        self._next_id = self._highest_given() + 1
         self._pending: list[tuple[str, str, str, str, str]] = []
         self._changed: dict[tuple[str, ...], str] = {}  # JSON of changed-column lists met
         self._since_prune = 0
@@ -152,20 +161,43 @@ class ChangeFeed:
         if not self._pending:
             return
         at = wall or None
-        rows = [(*event, bytes(cid), author, time, at) for event in self._pending]
+        first = self._next_id
+        rows = [(first + i, *event, bytes(cid), author, time, at) for i, event in enumerate(self._pending)]
         self._conn.executemany(
-            "INSERT INTO _p2pdb_changes (tbl, op, pk, row, changed, cid, author, time, wall)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO _p2pdb_changes (id, tbl, op, pk, row, changed, cid, author, time, wall)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        self._next_id = first + len(rows)  # not given back on a rollback: a gap, never a reuse
         self._since_prune += len(rows)
         self._pending.clear()
         if self._since_prune >= 1000:
             self._since_prune = 0
-            self._conn.execute(
-                "DELETE FROM _p2pdb_changes WHERE id <= (SELECT max(id) FROM _p2pdb_changes) - ?",
-                (self.retention,),
-            )
+            self.forget("id <= ?", (self._next_id - 1 - self.retention,))
+
+    def forget(self, where: str, params: Sequence[Any] = ()) -> None:
+        """Delete the events matching ``where`` (inside the caller's transaction), first recording
+        the highest id given, so that a table emptied of its newest rows never gives them again."""
+        self._conn.execute(
+            "INSERT OR REPLACE INTO _p2pdb_changes_high (k, id) VALUES (0, ?)", (self._next_id - 1,)
+        )
+        self._conn.execute(f"DELETE FROM _p2pdb_changes WHERE {where}", params)
+
+    def _highest_given(self) -> int:
+        """The highest id this feed ever gave: its rows, the record :meth:`forget` keeps, and the
+        ``sqlite_sequence`` of a file whose table still has an AUTOINCREMENT key."""
+        highest = self.last_id()
+        for (value,) in self._conn.execute("SELECT id FROM _p2pdb_changes_high WHERE k = 0"):
+            highest = max(highest, int(value))
+        has_sequence = next(
+            iter(self._conn.execute("SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'"))
+        )[0]
+        if has_sequence:
+            for (value,) in self._conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = '_p2pdb_changes'"
+            ):
+                highest = max(highest, int(value or 0))
+        return highest
 
     def notify(self) -> None:
         """Tell listeners (feeds, webhooks) the newest id, after a commit."""

@@ -877,7 +877,7 @@ class Database:
             conn.executemany(
                 "INSERT OR IGNORE INTO temp.p2pdb_pruned VALUES (?)", ((bytes(c),) for c in gone)
             )
-            conn.execute("DELETE FROM _p2pdb_changes WHERE cid IN (SELECT cid FROM temp.p2pdb_pruned)")
+            self.changes.forget("cid IN (SELECT cid FROM temp.p2pdb_pruned)")
             conn.execute("DELETE FROM temp.p2pdb_pruned")
             conn.execute("COMMIT")
         except BaseException:
