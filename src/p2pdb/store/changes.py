@@ -200,9 +200,10 @@ class ChangeFeed:
         return highest
 
     def notify(self) -> None:
-        """Tell listeners (feeds, webhooks) the newest id, after a commit."""
+        """Tell listeners (feeds, webhooks) the newest id, after a commit: the last one given,
+        without a query (an entry rejected after its events were numbered may leave it unused)."""
         if self.listeners:
-            last = self.last_id()
+            last = self._next_id - 1
             for listener in list(self.listeners):
                 try:
                     listener(last)
