@@ -100,12 +100,27 @@ def rss_kib(pid: int) -> int:
     return int(m.group(1)) if m else 0
 
 
+def _with_children(pid: int) -> list[int]:
+    """``pid`` and its live descendants (a node's entry verifier is a child process)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
 def cpu_seconds(pids: Sequence[int]) -> float:
-    """User + system CPU time of processes ``pids`` so far (``/proc/PID/stat``)."""
+    """User + system CPU time of processes ``pids`` and their children so far (``/proc/PID/stat``;
+    a child that exited and was waited for counts through its parent's cutime and cstime)."""
     total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    for pid in {p for top in pids for p in _with_children(top)}:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            # utime, stime, cutime, cstime (fields 14 to 17)
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / os.sysconf("SC_CLK_TCK")
 
 
@@ -272,6 +287,7 @@ class StreamResult:
     cpu: float  # CPU seconds of all nodes while writing and converging
     probe: str
     span: float = 0.0  # first write sent -> last write visible everywhere
+    writer_cpu: float = 0.0  # CPU seconds of the writing node (within ``cpu``)
 
 
 SCALE_RATIO = 1.3
@@ -308,6 +324,7 @@ def stream(
 
     pids = [n.process.pid for n in fleet.nodes if n.process is not None]
     cpu_before = cpu_seconds(pids)
+    writer_before = cpu_seconds(pids[:1])
     threads = [threading.Thread(target=poll, args=(i, n), daemon=True) for i, n in enumerate(targets)]
     for thread in threads:
         thread.start()
@@ -324,6 +341,7 @@ def stream(
     for thread in threads:
         thread.join(timeout + 5)
     cpu = cpu_seconds(pids) - cpu_before
+    writer_cpu = cpu_seconds(pids[:1]) - writer_before
     if failed:
         raise failed[0]
     if any(s[-1] == 0.0 for s in seen):
@@ -343,6 +361,7 @@ def stream(
         cpu=cpu,
         probe=how,
         span=span,
+        writer_cpu=writer_cpu,
     )
 
 
@@ -384,31 +403,44 @@ def per_node_cost(fleet: Fleet, size: int, writes: int, rate: float, probe: str)
     before = node_cpu(pids)
     time.sleep(window)
     idle = [b - a for a, b in zip(before, node_cpu(pids), strict=True)]
-    sent_name, dup_name = (
-        "p2pdb_replication_messages_sent_total",
-        "p2pdb_replication_duplicates_received_total",
-    )
-    bytes_name = "p2pdb_replication_bytes_total"
-    sent_before, dups_before = counters(fleet, sent_name), counters(fleet, dup_name)
-    bytes_before = counters(fleet, bytes_name)
+    before_traffic = traffic(fleet)
     before = node_cpu(pids)
     started = time.perf_counter()
     r = stream(fleet, writes, max(1.0, 0.5 * (size - 1)), probe, rate)
     took = time.perf_counter() - started
     busy = [b - a for a, b in zip(before, node_cpu(pids), strict=True)]
-    sent = grown(counters(fleet, sent_name), sent_before)
-    dups = grown(counters(fleet, dup_name), dups_before)
-    wire = grown(counters(fleet, bytes_name), bytes_before)
-    bytes_out = [sum(v for k, v in d.items() if '"sent"' in k) / writes for d in wire]
     per = [max(0.0, b - i * took / window) * 1000 / writes for b, i in zip(busy, idle, strict=True)]
     links = [sum(metric(n, "p2pdb_replication_peers").values()) for n in fleet.nodes]
-    totals = [sum(d.values()) / writes for d in sent]
     mean, top = statistics.mean(per), max(per)
     print(
         f"  {size} nodes: CPU per node per write {mean:.3f} ms (busiest {top:.3f} ms, writer"
         f" {per[0]:.3f} ms), idle {statistics.mean(idle) / window * 1000:.1f} ms/s per node;"
         f" links per node mean {statistics.mean(links):.1f} max {max(links):.0f}"
     )
+    report_traffic(
+        fleet, before_traffic, writes, f"converged {r.converge * 1000:.0f} ms after the last write"
+    )
+    return mean, top
+
+
+_TRAFFIC = (
+    "p2pdb_replication_messages_sent_total",
+    "p2pdb_replication_duplicates_received_total",
+    "p2pdb_replication_bytes_total",
+)
+
+
+def traffic(fleet: Fleet) -> list[list[dict[str, float]]]:
+    """Each node's replication counters now: messages sent by kind, duplicates, bytes."""
+    return [counters(fleet, name) for name in _TRAFFIC]
+
+
+def report_traffic(fleet: Fleet, before: list[list[dict[str, float]]], writes: int, tail: str = "") -> None:
+    """Messages, duplicates and bytes per node per write since ``before`` (nodes with HTTP)."""
+    sent, dups, wire = (grown(a, b) for a, b in zip(traffic(fleet), before, strict=True))
+    size = len(fleet.nodes)
+    bytes_out = [sum(v for k, v in d.items() if '"sent"' in k) / writes for d in wire]
+    totals = [sum(d.values()) / writes for d in sent]
     kinds: dict[str, float] = {}
     for d in sent:
         for label, value in d.items():
@@ -417,14 +449,13 @@ def per_node_cost(fleet: Fleet, size: int, writes: int, rate: float, probe: str)
     print(
         f"    messages sent per node per write {statistics.mean(totals):.2f} (max {max(totals):.2f}):"
         f" {', '.join(f'{k} {v:.2f}' for k, v in sorted(kinds.items()) if v >= 0.005)};"
-        f" duplicates received {statistics.mean(sum(d.values()) for d in dups) / writes:.2f};"
-        f" converged {r.converge * 1000:.0f} ms after the last write"
+        f" duplicates received {statistics.mean(sum(d.values()) for d in dups) / writes:.2f}"
+        + (f"; {tail}" if tail else "")
     )
     print(
         f"    bytes sent per node per write {statistics.mean(bytes_out):,.0f} (max {max(bytes_out):,.0f},"
         " encrypted frames on peer links)"
     )
-    return mean, top
 
 
 def report_stream(r: StreamResult, converge_target: float, p99_target: float | None) -> bool:
@@ -447,6 +478,11 @@ def report_stream(r: StreamResult, converge_target: float, p99_target: float | N
     )
     print(f"  p99 / local commit p99: {p99 / max(1e-9, pct(r.commit, 99)):.1f}x")
     print(f"  CPU of all {r.nodes} nodes: {r.cpu * 1000 / r.writes:.2f} ms per write ({r.probe} probes)")
+    others = (r.cpu - r.writer_cpu) / max(1, r.nodes - 1)
+    print(
+        f"  of it the writer {r.writer_cpu * 1000 / r.writes:.2f} ms, each other node"
+        f" {others * 1000 / r.writes:.2f} ms (processes and their children)"
+    )
     ok = r.converge < converge_target
     print(
         f"  converge after the last write: {r.converge * 1000:.0f} ms (< {converge_target:.0f} s) {verdict(ok)}"
@@ -655,11 +691,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\n(b) {nodes_b} nodes, {writes} writes on A")
             fleet = Fleet(root / "b")
             try:
-                fleet.add(nodes_b)
+                fleet.add(nodes_b, http=True)
                 create_table(fleet)
                 poll_ms = max(args.poll_ms, 0.5 * (nodes_b - 1))  # 2 cores: keep the pollers' load modest
+                before_traffic = traffic(fleet)
                 r = stream(fleet, writes, poll_ms, args.probe, args.rate)
                 ok = report_stream(r, B_CONVERGE, None)
+                report_traffic(fleet, before_traffic, writes)
                 ok_span = r.span < B_SPAN
                 print(f"  all {writes} writes everywhere < {B_SPAN:.0f} s from the first: {verdict(ok_span)}")
                 ok = ok and ok_span
