@@ -450,7 +450,7 @@ def report_traffic(fleet: Fleet, before: list[list[dict[str, float]]], writes: i
         f"    messages sent per node per write {statistics.mean(totals):.2f} (max {max(totals):.2f}):"
         f" {', '.join(f'{k} {v:.2f}' for k, v in sorted(kinds.items()) if v >= 0.005)};"
         f" duplicates received {statistics.mean(sum(d.values()) for d in dups) / writes:.2f}"
-        + (f"; {tail}" if tail else "")
+        f" (by the writer {sum(dups[0].values()) / writes:.2f})" + (f"; {tail}" if tail else "")
     )
     print(
         f"    bytes sent per node per write {statistics.mean(bytes_out):,.0f} (max {max(bytes_out):,.0f},"

@@ -168,3 +168,28 @@ async def test_an_announced_entry_waiting_in_the_window_is_not_asked_for() -> No
         await until(lambda: second.cid in b.registry.get("shop").log, "the second entry on b")  # type: ignore[union-attr]
         assert b.sent_kinds["Want"] == wants
         link.close()
+
+
+async def test_an_entry_is_not_forwarded_back_to_the_peer_that_wrote_it() -> None:
+    """A node relays a gossiped entry to its mesh, but not to the entry's author, which has it: with
+    one writer, every other node sent each of its entries back to it."""
+    async with node() as a, node(bootstrap=[a.address]) as b, node(bootstrap=[b.address]) as c:
+        run(a, "shop", "CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        await until(lambda: rows(c, "shop", "SELECT count(*) FROM t") == [(0,)], "the table on c")
+        shop = a.registry.get("shop")
+        assert shop is not None
+        entries = chain(a, shop, 2)  # written by a, held by nobody yet
+        relay = await attacker_link(b, "shop")  # another peer that hands them to b
+        sent: list[tuple[str, CID]] = []
+        dispatch = b._dispatch
+
+        def on_dispatch(sends: list[Send]) -> None:
+            sent.extend((s.peer, cid_for_block(s.payload)) for s in sends if s.kind == "publish")
+            dispatch(sends)
+
+        b._dispatch = on_dispatch  # type: ignore[method-assign]
+        await relay.send(Publish(db="shop", block=entries[0].block, more=[entries[1].block]))
+        await until(lambda: entries[1].cid in c.registry.get("shop").log, "the entries on c")  # type: ignore[union-attr]
+        forwarded = {(peer, cid) for peer, cid in sent if cid in {e.cid for e in entries}}
+        assert forwarded == {(c.identity.peer_id, e.cid) for e in entries}, forwarded
+        relay.close()

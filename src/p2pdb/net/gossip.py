@@ -113,14 +113,18 @@ class GossipState:
         return self._spread(topic, msg_id, payload, exclude=None)
 
     def on_publish(
-        self, peer: str, topic: str, msg_id: bytes, payload: bytes, now: float
+        self, peer: str, topic: str, msg_id: bytes, payload: bytes, now: float, origin: str | None = None
     ) -> tuple[bool, list[Send]]:
-        """A full message from ``peer``: new (True) and forwarded, or a duplicate (False)."""
+        """A full message from ``peer``: new (True) and forwarded, or a duplicate (False).
+        ``origin``: the peer that wrote it, if known; it has it, so it is not sent it back."""
         if msg_id in self._seen:
             self._holders.setdefault(msg_id, set()).add(peer)
             return False, []
         self._remember(topic, msg_id, payload, now)
-        self._holders.setdefault(msg_id, set()).add(peer)
+        holders = self._holders.setdefault(msg_id, set())
+        holders.add(peer)
+        if origin is not None:
+            holders.add(origin)
         self._asked.pop(msg_id, None)
         self._announcers.pop(msg_id, None)
         return True, self._spread(topic, msg_id, payload, exclude=peer)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from p2pdb.log import CID, AccessDenied, Entry, Identity, WrongDatabase, cid_for_block
+from p2pdb.log.identity import peer_id as peer_id_of
 from p2pdb.log.identity import public_key_from_peer_id
 from p2pdb.log.verifier import Verifier
 from p2pdb.net.gossip import GossipState, Send
@@ -230,6 +231,7 @@ class Replicator:
         self.snapshots = Snapshots(self)
         #: Gossiped entries waiting to be joined, by database: CID -> (sender's peer id, block).
         self._inbox: dict[str, dict[CID, tuple[str, bytes]]] = {}
+        self._authors: dict[bytes, str] = {}  # entry author key -> peer id
         self._inbox_due = False  # a flush of the inbox is scheduled
         self._inbox_next = 0.0  # the loop time before which the next flush waits (one window on)
         #: Entries this node committed, waiting to be published, by database.
@@ -329,8 +331,6 @@ class Replicator:
             peer.link.close()
 
     def _admit(self, identity_key: bytes) -> str | None:
-        from p2pdb.log import peer_id as peer_id_of
-
         return "banned for sending invalid data" if self.is_banned(peer_id_of(identity_key)) else None
 
     # -- links ----------------------------------------------------------------------------------
@@ -966,13 +966,25 @@ class Replicator:
             self._catch_up(last, name, db, result.wanted)
         now = time.monotonic()
         sends: list[Send] = []
-        for cid, (peer_id, block) in blocks.items():
+        # The peer that wrote an entry has it: not sent it back (every other node of a stream from
+        # one writer forwarded each of its entries back to it).
+        origins = {entry.cid: self._peer_of(entry.author) for entry in result.applied}
+        for cid, (sender, block) in blocks.items():
             if not db.log.holds(cid):
                 continue  # refused (or dropped over the limits): only verified entries go on
-            new, out = self.gossip.on_publish(peer_id, name, bytes(cid), block, now)
+            new, out = self.gossip.on_publish(sender, name, bytes(cid), block, now, origins.get(cid))
             if new:
                 sends += out
         self._dispatch(sends)
+
+    def _peer_of(self, author: bytes) -> str:
+        """The peer id of an entry's author (the few authors met, kept)."""
+        known = self._authors.get(author)
+        if known is None:
+            if len(self._authors) >= 1024:
+                self._authors.clear()
+            known = self._authors[author] = peer_id_of(author)
+        return known
 
     # -- AUTO_INCREMENT id classes ------------------------------------------------------------------
 
