@@ -1,5 +1,6 @@
 """Property: whatever gossip brings, in whatever bursts, order, windows and from whichever peers,
-a node ends with the state of its source, and only the peers that sent forged entries pay for them.
+a node ends with the state of its source, only the peers that sent forged entries pay for them,
+and no entry goes back to the peer that wrote it.
 
 The replicator's own code runs (``_on_publish``, the window's joins, forwarding); the peers are
 stand-ins whose links record what is sent to them. Every delivery is a real ``Publish`` of real
@@ -65,7 +66,7 @@ def source() -> tuple[Registry, list[bytes], list[bytes]]:
 
 
 async def deliver(
-    steps: list[tuple[Any, ...]], blocks: list[bytes], forged: list[bytes]
+    steps: list[tuple[Any, ...]], blocks: list[bytes], forged: list[bytes], author: str
 ) -> tuple[Replicator, dict[str, int]]:
     identity = Identity.generate()
     replica = Replicator(
@@ -77,9 +78,10 @@ async def deliver(
         options=Options(gossip_window=60.0),  # flushes happen where the steps say
     )
     db = replica.registry.create("shop")
-    peers = [
-        Peer(RecordingLink(), Identity.generate().peer_id, f"127.0.0.1:{4000 + i}", False) for i in range(3)
-    ]  # type: ignore[arg-type]
+    # The third peer is the node that wrote the genuine entries: it may send them, and must never
+    # be sent them back.
+    ids = [Identity.generate().peer_id, Identity.generate().peer_id, author]
+    peers = [Peer(RecordingLink(), ids[i], f"127.0.0.1:{4000 + i}", False) for i in range(3)]  # type: ignore[arg-type]
     for peer in peers:
         replica.peers[peer.peer_id] = peer
         replica.gossip.add_peer(peer.peer_id, {"shop"})
@@ -116,6 +118,8 @@ async def deliver(
         assert peer.penalty <= 5 * forgers.get(peer.peer_id, 0), (peer.penalty, forgers)
         forwarded = [cid_for_block(b) for m in peer.link.sent if isinstance(m, Publish) for b in m.blocks]  # type: ignore[attr-defined]
         assert not {cid_for_block(f) for f in forged} & set(forwarded)  # forged entries never go on
+        if peer.peer_id == author:
+            assert not forwarded, "an entry went back to the peer that wrote it"
     return replica, penalties
 
 
@@ -132,7 +136,7 @@ _steps = st.lists(
 @given(steps=_steps)
 def test_any_gossip_delivery_converges_and_charges_only_forgers(steps: list[tuple[Any, ...]]) -> None:
     registry, blocks, forged = source()
-    replica, _ = asyncio.run(deliver(steps, blocks, forged))
+    replica, _ = asyncio.run(deliver(steps, blocks, forged, registry.identity.peer_id))
     try:
         got = replica.registry.get("shop")
         want = registry.get("shop")

@@ -214,6 +214,11 @@ class Log:
     def clock_of(self, cid: CID) -> Clock:
         return self._nodes[cid].clock
 
+    def author_of(self, cid: CID) -> bytes | None:
+        """The key that signed a held entry (integrated or waiting for its ancestors), or None."""
+        node = self._nodes.get(cid) or self._pending.get(cid)
+        return None if node is None else node.clock.id
+
     def parents_of(self, cid: CID) -> tuple[CID, ...]:
         return self._nodes[cid].parents
 

@@ -966,13 +966,13 @@ class Replicator:
             self._catch_up(last, name, db, result.wanted)
         now = time.monotonic()
         sends: list[Send] = []
-        # The peer that wrote an entry has it: not sent it back (every other node of a stream from
-        # one writer forwarded each of its entries back to it).
-        origins = {entry.cid: self._peer_of(entry.author) for entry in result.applied}
         for cid, (sender, block) in blocks.items():
-            if not db.log.holds(cid):
+            author = db.log.author_of(cid)
+            if author is None:
                 continue  # refused (or dropped over the limits): only verified entries go on
-            new, out = self.gossip.on_publish(sender, name, bytes(cid), block, now, origins.get(cid))
+            # The peer that wrote an entry has it: it is not sent back (every other node of a
+            # stream from one writer forwarded each of its entries back to it).
+            new, out = self.gossip.on_publish(sender, name, bytes(cid), block, now, self._peer_of(author))
             if new:
                 sends += out
         self._dispatch(sends)
