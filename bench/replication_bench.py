@@ -16,7 +16,9 @@ clients are PyMySQL connections with autocommit, so every INSERT is one commit =
     Targets: converge < 1 s, p99 < 50 ms.
 (b) The same on B_NODES nodes (each bootstraps from up to 3 earlier ones); latency of a write =
     when it was visible on *all* other nodes. Targets: converge < 2 s after the last write, and
-    every write visible everywhere < 2 s after the first was sent (issue 14).
+    every write visible everywhere < 2 s after the first was sent (issue 14). On two shared cores one
+    run's span varies by half from run to run: ``--b-runs N`` runs it N times, each on a new
+    network, prints every span, and checks the target on their median.
 (c) As many nodes as the machine holds, up to C_NODES: nodes are added in batches while
     MemAvailable stays above a reserve. REPEATS times one INSERT on a random node; every other
     node is polled until it shows the row. Time-to-all p50/p99 over the repeats, and the per-node
@@ -627,6 +629,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--writes", type=int, help="writes in (a) and (b) [1000; quick 200]")
     parser.add_argument("--nodes-b", type=int, help="nodes in (b) [10]")
+    parser.add_argument(
+        "--b-runs",
+        type=int,
+        default=1,
+        help="runs of (b), each on a new network; the span's median counts [1]",
+    )
     parser.add_argument("--nodes-c", type=int, help="at most this many nodes in (c) [100; quick 20]")
     parser.add_argument("--repeats", type=int, help="single writes timed in (c) [5; quick 3]")
     parser.add_argument("--catchup-entries", type=int, help="entries on A in (d) [100000; quick 5000]")
@@ -688,25 +696,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fleet.stop()
 
         if "b" in parts:
-            print(f"\n(b) {nodes_b} nodes, {writes} writes on A")
-            fleet = Fleet(root / "b")
-            try:
-                fleet.add(nodes_b, http=True)
-                create_table(fleet)
-                poll_ms = max(args.poll_ms, 0.5 * (nodes_b - 1))  # 2 cores: keep the pollers' load modest
-                before_traffic = traffic(fleet)
-                r = stream(fleet, writes, poll_ms, args.probe, args.rate)
-                ok = report_stream(r, B_CONVERGE, None)
-                report_traffic(fleet, before_traffic, writes)
-                ok_span = r.span < B_SPAN
-                print(f"  all {writes} writes everywhere < {B_SPAN:.0f} s from the first: {verdict(ok_span)}")
-                ok = ok and ok_span
-                ok_all &= ok
-                results["b"] = (
-                    f"b: p99 {pct(r.latency, 99) * 1000:.0f} ms, converge {r.converge * 1000:.0f} ms"
+            spans: list[float] = []
+            converged = True
+            for run in range(args.b_runs):
+                print(
+                    f"\n(b) {nodes_b} nodes, {writes} writes on A"
+                    + (f", run {run + 1}" if args.b_runs > 1 else "")
                 )
-            finally:
-                fleet.stop()
+                fleet = Fleet(root / f"b{run}")
+                try:
+                    fleet.add(nodes_b, http=True)
+                    create_table(fleet)
+                    poll_ms = max(args.poll_ms, 0.5 * (nodes_b - 1))  # 2 cores: keep the pollers' load modest
+                    before_traffic = traffic(fleet)
+                    r = stream(fleet, writes, poll_ms, args.probe, args.rate)
+                    converged &= report_stream(r, B_CONVERGE, None)
+                    report_traffic(fleet, before_traffic, writes)
+                    spans.append(r.span)
+                finally:
+                    fleet.stop()
+            span = statistics.median(spans)
+            if len(spans) > 1:
+                print(
+                    f"  spans of the {len(spans)} runs: {', '.join(f'{x:.2f}' for x in spans)} s; median {span:.2f} s"
+                )
+            ok_span = span < B_SPAN
+            which = "median " if len(spans) > 1 else ""
+            print(
+                f"  all {writes} writes everywhere < {B_SPAN:.0f} s from the first ({which}{span:.2f} s): {verdict(ok_span)}"
+            )
+            ok_all &= converged and ok_span
+            results["b"] = f"b: span {which}{span:.2f} s, p99 {pct(r.latency, 99) * 1000:.0f} ms (last run)"
 
         idle_rss: list[int] = []
         if "c" in parts:
