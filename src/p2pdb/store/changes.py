@@ -176,8 +176,9 @@ class ChangeFeed:
             self.forget("id <= ?", (self._next_id - 1 - self.retention,))
 
     def forget(self, where: str, params: Sequence[Any] = ()) -> None:
-        """Delete the events matching ``where`` (inside the caller's transaction), first recording
-        the highest id given, so that a table emptied of its newest rows never gives them again."""
+        """Delete the events matching ``where`` (a constant condition of the store's own; values go
+        in ``params``) inside the caller's transaction, first recording the highest id given, so
+        that a table emptied of its newest rows never gives them again."""
         self._conn.execute(
             "INSERT OR REPLACE INTO _p2pdb_changes_high (k, id) VALUES (0, ?)", (self._next_id - 1,)
         )
