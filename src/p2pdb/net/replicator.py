@@ -101,6 +101,35 @@ def runs(blocks: Iterable[bytes], count: int, size: int) -> Iterator[list[bytes]
         yield run
 
 
+class Window:
+    """Runs a flush at most once per ``seconds`` of loop time: a flush asked for after a quiet spell
+    runs at the end of this loop turn, one asked for sooner waits for the window's end; asking again
+    while one is due does nothing (the due flush takes what came meanwhile)."""
+
+    __slots__ = ("_due", "_flush", "_next", "seconds")
+
+    def __init__(self, seconds: float, flush: Callable[[], None]) -> None:
+        self.seconds = seconds
+        self._flush = flush
+        self._due = False
+        self._next = 0.0  # loop time before which the next flush waits
+
+    def ask(self) -> None:
+        if self._due:
+            return
+        self._due = True
+        loop = asyncio.get_running_loop()
+        if self._next <= loop.time():
+            loop.call_soon(self._run)
+        else:
+            loop.call_at(self._next, self._run)
+
+    def _run(self) -> None:
+        self._due = False
+        self._next = asyncio.get_running_loop().time() + self.seconds
+        self._flush()
+
+
 @dataclass(slots=True)
 class Options:
     """Replication settings (defaults in parentheses)."""
@@ -232,12 +261,10 @@ class Replicator:
         #: Gossiped entries waiting to be joined, by database: CID -> (sender's peer id, block).
         self._inbox: dict[str, dict[CID, tuple[str, bytes]]] = {}
         self._authors: dict[bytes, str] = {}  # entry author key -> peer id
-        self._inbox_due = False  # a flush of the inbox is scheduled
-        self._inbox_next = 0.0  # the loop time before which the next flush waits (one window on)
+        self._inbox_window = Window(self.options.gossip_window, self._flush_inbox)
         #: Entries this node committed, waiting to be published, by database.
         self._outbox: dict[str, list[tuple[bytes, bytes]]] = {}
-        self._outbox_due = False
-        self._outbox_next = 0.0
+        self._outbox_window = Window(self.options.gossip_window, self._flush_outbox)
         #: Checks big batches in another process (None: everything is checked on the event loop).
         self.verifier: Verifier | None = Verifier() if self.options.verify_process else None
 
@@ -930,26 +957,10 @@ class Replicator:
             if len(queued) >= PUBLISH_BATCH:
                 self._join_publishes(message.db, self._inbox.pop(message.db))
                 queued = None
-        if self._inbox and not self._inbox_due:
-            self._inbox_due = True
-            self._later(self._inbox_next, self._flush_inbox)
-
-    @staticmethod
-    def _later(due: float, callback: Callable[[], None]) -> None:
-        """Run ``callback`` at loop time ``due``, or at the end of this loop turn if that has passed."""
-        loop = asyncio.get_running_loop()
-        if due <= loop.time():
-            loop.call_soon(callback)
-        else:
-            loop.call_at(due, callback)
-
-    def _paced(self) -> float:
-        """When the next flush may run: one gossip window from now."""
-        return asyncio.get_running_loop().time() + self.options.gossip_window
+        if self._inbox:
+            self._inbox_window.ask()
 
     def _flush_inbox(self) -> None:
-        self._inbox_due = False
-        self._inbox_next = self._paced()
         batches, self._inbox = self._inbox, {}
         for name, blocks in batches.items():
             self._join_publishes(name, blocks)
@@ -1028,13 +1039,9 @@ class Replicator:
         mesh peer."""
         if local:
             self._outbox.setdefault(name, []).append((bytes(entry.cid), entry.block))
-            if not self._outbox_due:
-                self._outbox_due = True
-                self._later(self._outbox_next, self._flush_outbox)
+            self._outbox_window.ask()
 
     def _flush_outbox(self) -> None:
-        self._outbox_due = False
-        self._outbox_next = self._paced()
         batches, self._outbox = self._outbox, {}
         now = time.monotonic()
         sends: list[Send] = []
