@@ -14,6 +14,8 @@ CIDs, and random bytes. Every input goes to :func:`p2pdb.log.decode_entry` and t
 - nothing but the log's own error types comes out (``EntryError`` subclasses; for
   ``codec.decode`` only ``MalformedEntry`` and ``NonCanonicalEncoding``);
 - what ``codec.decode`` accepts is canonical: encoding the decoded value gives the same bytes;
+- ``codec.decode`` gives what the byte walk alone gives (the same value, or the same error type):
+  its quick way (libipld) never accepts more;
 - what ``decode_entry`` accepts is one of the valid, signed seed blocks (no mutation can be
   valid and carry a good signature);
 - no input takes longer than the bound (default 50 ms). An input over it, or slower than the
@@ -503,6 +505,24 @@ def _timed(fn: Callable[[], object]) -> tuple[float, str, object]:
     return time.perf_counter() - start, outcome, result
 
 
+def _against_the_walk(data: bytes, outcome: str, result: object) -> str:
+    """ "" when ``codec.decode`` (quick way first) ended as the byte walk alone ends, else why not."""
+    try:
+        codec._validate_slowly(data, codec.MAX_DEPTH, codec.MAX_ITEMS)
+        walked: object = codec.decode(data, validated=True)
+    except (MalformedEntry, NonCanonicalEncoding) as exc:
+        walked = exc
+    if outcome == "accepted":
+        if isinstance(walked, Exception):
+            return f"codec.decode accepted what the byte walk refuses ({type(walked).__name__})"
+        if codec.encode(walked) != data:
+            return "codec.decode and the byte walk decoded different values"
+        return ""
+    if type(result) is not type(walked):
+        return f"codec.decode raised {type(result).__name__}, the byte walk {type(walked).__name__}"
+    return ""
+
+
 def check(data: bytes, seed_blocks: frozenset[bytes], bound: float, how: str, report: Report) -> None:
     """Feed one input to both decoders and record what came out."""
     for name in ("decode_entry", "codec.decode"):
@@ -536,6 +556,8 @@ def check(data: bytes, seed_blocks: frozenset[bytes], bound: float, how: str, re
                 again = f"encode failed: {exc}".encode()
             if again != data:
                 problem = "codec.decode accepted bytes that are not the canonical encoding of their value"
+        if not problem and name == "codec.decode":
+            problem = _against_the_walk(data, outcome, result)
         if problem:
             report.failures.append((how, problem, data))
         (report.entry_outcomes if name == "decode_entry" else report.codec_outcomes)[outcome] += 1

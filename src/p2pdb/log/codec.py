@@ -13,6 +13,13 @@ dag-cbor encoding of one value within the limits (:data:`MAX_DEPTH` nested lists
 Only bytes that passed it reach cbor2, which then just builds the Python objects: no tag but 42,
 no shared references, no indefinite lengths and no trailing bytes can reach it. The rules, limits
 and error types are listed in ``docs/log.md`` ("Strict decoding").
+
+That walk is Python, a few microseconds per data item. So every value first takes a quicker way
+that can only *accept* (:func:`_decode_fast`): libipld, a strict
+dag-cbor codec in Rust, decodes them and encodes the result again, and bytes that come back
+exactly are canonical dag-cbor; cbor2 then builds the objects within :data:`MAX_DEPTH`. Whatever
+that way does not accept, for any reason, goes through the walk, which alone decides what is
+refused and with which error. So the rules stay the walk's, whatever libipld's version accepts.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import math
 from typing import Any, NoReturn
 
 import cbor2
+import libipld
 
 from p2pdb.log.cid import CID
 from p2pdb.log.errors import MalformedEntry, NonCanonicalEncoding
@@ -144,10 +152,62 @@ def validate(data: bytes, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_IT
     limits). It raises nothing else.
     """
     data = as_bytes(data)
+    if _decode_fast(data, max_depth, max_items) is not _UNSURE:
+        return
+    _validate_slowly(data, max_depth, max_items)
+
+
+def _validate_slowly(data: bytes, max_depth: int, max_items: int) -> None:
+    """The byte walk alone: what it refuses is refused, with its error."""
     try:
         _scan(data, max_depth, max_items)
     except IndexError:  # a read past the end: _scan indexes without bounds checks of its own
         raise MalformedEntry("truncated CBOR: the input ends inside a data item") from None
+
+
+class _Unsure:
+    """What :func:`_decode_fast` returns when it does not accept the bytes (the walk decides)."""
+
+
+_UNSURE = _Unsure()
+
+
+def _decode_fast(data: bytes, max_depth: int, max_items: int) -> IPLDValue | _Unsure:
+    """The value of ``data`` if the quick way proves it canonical dag-cbor within the limits, else
+    :data:`_UNSURE` (which says nothing: maybe invalid, maybe only outside what this way accepts).
+
+    - At most ``max_items`` bytes: every data item takes at least one byte, so the item limit holds.
+    - libipld decodes it (it refuses tags other than 42, indefinite lengths, map keys that are not
+      text or out of order, invalid UTF-8, NaN and infinity, trailing bytes) and encodes the value
+      again: only the canonical form comes back byte for byte (shortest heads, 64-bit floats).
+      libipld's own data model is not used: it reads a CID as plain bytes.
+    - cbor2 then builds the value as :func:`decode` always did (tag 42 to :class:`CID`, checked by
+      :class:`CID`) within ``max_depth - 1`` levels: cbor2 does not count an empty list or map as
+      a level (the walk does) and counts a tag as one, so values at the deepest levels are left
+      to the walk, which accepts them.
+    """
+    if len(data) > max_items:
+        return _UNSURE
+    try:
+        canonical = libipld.encode_dag_cbor(libipld.decode_dag_cbor(data)) == data
+    except Exception:
+        return _UNSURE
+    except BaseException as exc:  # a Rust panic arrives as pyo3's PanicException (a BaseException)
+        if type(exc).__name__ != "PanicException":
+            raise
+        return _UNSURE
+    if not canonical:
+        return _UNSURE
+    try:
+        return cbor2.loads(
+            data,
+            tag_hook=_tag_hook,
+            max_depth=max_depth - 1,
+            allow_indefinite=False,
+            allow_duplicate_keys=False,
+        )
+    except Exception:
+        return _UNSURE
 
 
 def _scan(data: bytes, max_depth: int, max_items: int) -> None:
@@ -353,7 +413,10 @@ def decode(
     """
     data = as_bytes(data)
     if not validated:
-        validate(data, max_depth=max_depth, max_items=max_items)
+        value = _decode_fast(data, max_depth, max_items)
+        if value is not _UNSURE:
+            return value
+        _validate_slowly(data, max_depth, max_items)
     try:
         # The options repeat what validate() already guaranteed, as a second line of defence.
         # cbor2 counts a tag as a level of nesting: allow one more for a CID at the deepest level.
