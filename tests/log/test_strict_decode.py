@@ -4,6 +4,7 @@ lengths, forbidden tags and every non-canonical form are refused, fast, with the
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -255,9 +256,21 @@ def test_cost_is_linear_in_the_input() -> None:
 
     small, large = flat(4_000), flat(64_000)
     assert codec.decode(small) == [[[]]] * 4_000
-    t_small = best_time(lambda: codec.decode(small))
-    t_large = best_time(lambda: codec.decode(large), runs=7)  # best of more: one stall cannot fail it
+    # The collector off while timing: decoding builds 192,000 lists, and each full collection then
+    # walks every object of the test run's heap, so the time would depend on the tests run before
+    # (CI: 0.44 s for the large input against 1.6 ms for the small). This is about the decoder.
+    gc.collect()
+    gc.disable()
+    walk = codec._validate_slowly  # valid input takes the quick way: time the byte walk too
+    try:
+        t_small = best_time(lambda: codec.decode(small))
+        t_large = best_time(lambda: codec.decode(large), runs=7)  # best of more: one stall cannot fail it
+        w_small = best_time(lambda: walk(small, codec.MAX_DEPTH, codec.MAX_ITEMS))
+        w_large = best_time(lambda: walk(large, codec.MAX_DEPTH, codec.MAX_ITEMS), runs=7)
+    finally:
+        gc.enable()
     assert t_large < 16 * 8 * t_small
+    assert w_large < 16 * 8 * w_small
 
 
 # -- canonical form -----------------------------------------------------------------------------
