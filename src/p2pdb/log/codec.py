@@ -19,7 +19,9 @@ that can only *accept* (:func:`_decode_fast`): libipld, a strict
 dag-cbor codec in Rust, decodes them and encodes the result again, and bytes that come back
 exactly are canonical dag-cbor; cbor2 then builds the objects within :data:`MAX_DEPTH`. Whatever
 that way does not accept, for any reason, goes through the walk, which alone decides what is
-refused and with which error. So the rules stay the walk's, whatever libipld's version accepts.
+refused and with which error. What the quick way accepts relies on libipld writing canonical
+dag-cbor (sorted keys, shortest heads, 64-bit floats), as the dag-cbor specification requires;
+``tests/log/test_codec_fast.py`` checks it against the walk on sloppy and damaged encodings.
 """
 
 from __future__ import annotations
