@@ -192,3 +192,14 @@ def test_non_canonical_bytes_are_left_to_the_walk() -> None:
     with pytest.raises(NonCanonicalEncoding):
         codec.decode(wide)
     assert cbor2.loads(wide) == value  # plain CBOR, just not dag-cbor
+
+
+def test_without_libipld_the_walk_decodes_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dependency missing (no wheel for the platform) costs speed, never a wrong answer."""
+    value = {"ops": [{"k": [1], "v": "x" * 70}], "parents": [cid_for_block(b"p")]}
+    data = codec.encode(value)
+    monkeypatch.setattr(codec, "libipld", None)
+    assert codec._decode_fast(data, codec.MAX_DEPTH, codec.MAX_ITEMS) is codec._UNSURE
+    assert codec.decode(data) == value
+    with pytest.raises(NonCanonicalEncoding):
+        codec.decode(data.replace(b"\x81\x01", b"\x81\x18\x01"))

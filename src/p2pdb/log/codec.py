@@ -27,13 +27,19 @@ dag-cbor (sorted keys, shortest heads, 64-bit floats), as the dag-cbor specifica
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any, NoReturn
 
 import cbor2
-import libipld
 
 from p2pdb.log.cid import CID
 from p2pdb.log.errors import MalformedEntry, NonCanonicalEncoding
+
+libipld: ModuleType | None
+try:  # a dependency; without it (a platform with no wheel, say) decoding takes the walk alone
+    import libipld
+except ImportError:  # pragma: no cover - exercised by tests that hide it
+    libipld = None
 
 # An IPLD data-model value: None, bool, int, float, str, bytes, CID, list, dict[str, ...].
 IPLDValue = Any
@@ -188,7 +194,7 @@ def _decode_fast(data: bytes, max_depth: int, max_items: int) -> IPLDValue | _Un
       a level (the walk does) and counts a tag as one, so values at the deepest levels are left
       to the walk, which accepts them.
     """
-    if len(data) > max_items:
+    if libipld is None or len(data) > max_items:
         return _UNSURE
     try:
         canonical = libipld.encode_dag_cbor(libipld.decode_dag_cbor(data)) == data
