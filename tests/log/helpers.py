@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from hypothesis import strategies as st
+
 from p2pdb.log import CID, Identity, Log, MemoryBlockStore, codec
 from p2pdb.log.blockstore import FloorNode
+from p2pdb.log.cid import cid_for_block
 
 
 def seeded_identity(n: int) -> Identity:
@@ -123,3 +126,34 @@ def blocks_of(log: Log) -> list[bytes]:
 def order_of(log: Log) -> list[CID]:
     """The CIDs of a log in its total order."""
     return [entry.cid for entry in log.traverse()]
+
+
+def ipld_values(
+    *,
+    text: int,
+    binary: int,
+    width: int,
+    key: int,
+    leaves: int,
+    links: st.SearchStrategy[Any] | None = None,
+) -> st.SearchStrategy[Any]:
+    """Values of the IPLD data model: scalars (strings up to ``text`` characters, bytes up to
+    ``binary``), links (CIDs, or ``links``), and lists and maps up to ``width`` items (keys up to
+    ``key`` characters), at most ``leaves`` scalars in all."""
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**64), max_value=2**64 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=text)
+        | st.binary(max_size=binary)
+        | (links if links is not None else st.binary(max_size=8).map(cid_for_block))
+    )
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=width)
+            | st.dictionaries(st.text(max_size=key), children, max_size=width)
+        ),
+        max_leaves=leaves,
+    )

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from p2pdb.log import CID, MalformedEntry, NonCanonicalEncoding, cid_for_block, codec
 
+from .helpers import ipld_values as ipld_values_of
+
 LINK = CID.parse("bafyreidj5idub6mapiupjwjsyyxhyhedxycv4vihfsicm2vt46o7morwlm")
 
 # (value, canonical bytes, CID) from ipld/codec-fixtures (IPLD specs, dag-cbor cross-codec fixtures).
@@ -225,19 +227,7 @@ def test_tuples_encode_as_lists() -> None:
     assert codec.encode((1, "a")) == codec.encode([1, "a"]) == bytes.fromhex("820161 61".replace(" ", ""))
 
 
-ipld_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**64), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20)
-    | st.binary(max_size=20)
-    | st.binary(max_size=8).map(cid_for_block),
-    lambda children: (
-        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
-    ),
-    max_leaves=20,
-)
+ipld_values = ipld_values_of(text=20, binary=20, width=5, key=8, leaves=20)
 
 
 @given(ipld_values)

@@ -22,22 +22,9 @@ from p2pdb.log import codec
 from p2pdb.log.cid import CID, cid_for_block
 from p2pdb.log.errors import MalformedEntry, NonCanonicalEncoding
 
-leaves = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**64), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=30)
-    | st.binary(max_size=40)
-    | st.binary(max_size=8).map(cid_for_block)
-)
-values = st.recursive(
-    leaves,
-    lambda children: (
-        st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=6), children, max_size=6)
-    ),
-    max_leaves=30,
-)
+from .helpers import ipld_values
+
+values = ipld_values(text=30, binary=40, width=6, key=6, leaves=30)
 
 
 def outcome(fn: Any, data: bytes) -> tuple[str, Any]:

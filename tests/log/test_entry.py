@@ -27,7 +27,7 @@ from p2pdb.log import (
     decode_entry,
 )
 
-from .helpers import ALICE, BOB, craft_block, unsigned_fields
+from .helpers import ALICE, BOB, craft_block, ipld_values, unsigned_fields
 
 DB = "bafkreiexampledatabase"
 P1 = cid_for_block(b"\x01")
@@ -327,19 +327,7 @@ def test_mutations_raise_only_entry_errors(case: tuple[bytes, bytes]) -> None:
     assert entry.block == original
 
 
-json_like = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**64), max_value=2**64 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=10)
-    | st.binary(max_size=70)
-    | st.just(P1),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+json_like = ipld_values(text=10, binary=70, width=4, key=8, leaves=12, links=st.just(P1))
 
 
 @given(
