@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from p2pdb.sql.accounts import ALL, DATABASE_PRIVILEGES, PRIVILEGES, TABLE_PRIVILEGES, UserAccount
-from p2pdb.sql.lexer import Lexed
+from p2pdb.sql.lexer import QUALIFIER, Lexed
 from p2pdb.sql.protocol.auth import PLUGINS, Credential
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
@@ -569,9 +569,6 @@ def handle_account_statement(session: SQLSession, lexed: Lexed, text: str) -> Re
     return None
 
 
-_QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
-
-
 _ACCOUNT_STATEMENT = re.compile(r"^\s*(?:CREATE|ALTER|DROP)\s+USER\b", re.I)
 
 
@@ -584,7 +581,7 @@ def authorize(session: SQLSession, lexed: Lexed, kind: str) -> None:
     databases = {session.database} if session.database else set()
     if "." in lexed.shape:
         names = set(session.backend.registry.names())
-        for match in _QUALIFIER.finditer(lexed.shape):
+        for match in QUALIFIER.finditer(lexed.shape):
             name = match.group(1) or match.group(2)
             if name in names:
                 databases.add(name)

@@ -111,6 +111,8 @@ class Lexed:
         return match.group(1).upper() if match else ""
 
 
+#: A qualifier before a name (``shop.`` of ``shop.t``, backquoted or not); group 1 or 2 holds it.
+QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 _FIRST_WORD = re.compile(r"\s*\(*\s*([A-Za-z]+)")
 # A character set introducer before a literal (``_binary X'00ff'``, as PyMySQL sends bytes).
 _NATIONAL = re.compile(r"(?<![\w$])[Nn]$")

@@ -63,7 +63,7 @@ from p2pdb.sql.exact import bits_number, character_text, is_bits_literal
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
 from p2pdb.sql.history import equalities, history_filter
 from p2pdb.sql.information_schema import names_session_tables
-from p2pdb.sql.lexer import Lexed, lex, split_statements, unwrap_version_comments
+from p2pdb.sql.lexer import QUALIFIER, Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.load_data import refuse_server_files
 from p2pdb.sql.plan import Plan, build_plan, projection_names, render_name
 from p2pdb.sql.protocol.backend import ConnectInfo
@@ -91,7 +91,6 @@ _INSERTS = re.compile(r"^\s*(?:INSERT|REPLACE)\b", re.IGNORECASE)
 _EFFECTS = re.compile(r"\bP2PDB_SET_VAR\s*\(|\bLAST_INSERT_ID\s*\(\s*[^\s)]", re.IGNORECASE)
 #: ``SELECT ... INTO @a, @b`` (after the projection or at the end), user variables as the lexer names them.
 _INTO_VARIABLES = re.compile(r"\s+INTO\s+(:u\d+(?:\s*,\s*:u\d+)*)(?![\w(])", re.IGNORECASE)
-_QUALIFIER = re.compile(r"(?<![\w$.`])(?:`((?:[^`]|``)+)`|([A-Za-z_$][\w$]*))\s*\.\s*(?=[`A-Za-z_$*])")
 _OK = OkResult()
 _CLOCK_NAMES = ("f_now", "f_now6", "f_curdate", "f_curtime")
 # First keywords of MySQL statements this layer has no handler for: 1235 (not supported yet);
@@ -567,7 +566,7 @@ class SQLSession:
         """``SELECT ... FROM shop.t``: run on database ``shop`` with the qualifier dropped (one
         database per statement; SQLite holds each MySQL database in its own file)."""
         names = set(self.backend.registry.names())
-        found = {m.group(1) or m.group(2) for m in _QUALIFIER.finditer(lexed.shape)} & names
+        found = {m.group(1) or m.group(2) for m in QUALIFIER.finditer(lexed.shape)} & names
         if not found:
             return lexed, db
         if len(found) > 1:
@@ -580,7 +579,7 @@ class SQLSession:
         def strip(match: re.Match[str]) -> str:
             return "" if (match.group(1) or match.group(2)) == name else match.group(0)
 
-        shape = _QUALIFIER.sub(strip, lexed.shape)
+        shape = QUALIFIER.sub(strip, lexed.shape)
         return Lexed(
             shape, lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
         ), target
