@@ -7,6 +7,7 @@
 #   TIME=10        seconds per run
 #   TABLE_SIZE=10000  rows in sbtest1
 #   PYTHON=python3 the interpreter with p2pdb installed
+#   PROCESSES=1    processes serving P2PDB's MySQL port (--mysql-processes)
 #   MARIADBD=      path of mariadbd (found on PATH or in /usr/sbin); empty: P2PDB alone
 #
 # Both servers get a fresh temporary data directory and a free port; everything is removed on exit.
@@ -28,6 +29,7 @@ RW_THREADS=${RW_THREADS:-4}
 TIME=${TIME:-10}
 TABLE_SIZE=${TABLE_SIZE:-10000}
 PYTHON=${PYTHON:-python3}
+PROCESSES=${PROCESSES:-1}
 START_TIMEOUT=60
 
 cd "$(dirname "$0")/.."
@@ -90,6 +92,7 @@ wait_for_port() {  # wait_for_port PORT PID NAME LOG
 
 start_p2pdb() {
   "$PYTHON" -m p2pdb start --data-dir "$TMP/p2pdb" --mysql-port 0 --p2p-port 0 --log-level WARNING \
+    --mysql-processes "$PROCESSES" \
     >"$TMP/p2pdb.out" 2>"$TMP/p2pdb.err" &
   NODE_PID=$!
   local i port=""
@@ -151,7 +154,7 @@ verdict() {  # verdict VALUE TARGET
   awk -v v="$1" -v t="$2" 'BEGIN { print (v >= t) ? "PASS" : "BELOW" }'
 }
 
-echo "sysbench: threads=$THREADS time=${TIME}s table-size=$TABLE_SIZE ($(nproc) CPUs)"
+echo "sysbench: threads=$THREADS time=${TIME}s table-size=$TABLE_SIZE ($(nproc) CPUs), P2PDB processes=$PROCESSES"
 start_p2pdb
 p2p_select=$(sysbench_qps "$P2PDB_PORT" oltp_point_select --auto-inc=off)
 p2p_insert=$(sysbench_qps "$P2PDB_PORT" oltp_insert)

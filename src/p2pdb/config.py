@@ -83,6 +83,10 @@ class Config:
     max_result_size: int = 256 * 1024 * 1024
     #: Worker threads that run long reads off the event loop.
     query_threads: int = 4
+    #: Processes serving the MySQL port: the main process and this many minus one reader processes
+    #: that serve plain SELECTs and hand other statements' connections to the main process
+    #: (docs/performance.md, "Several processes serving MySQL"). 1: the main process alone.
+    mysql_processes: int = 1
 
     @classmethod
     def load(cls, data_dir: Path, overrides: dict[str, Any]) -> Config:
@@ -112,6 +116,8 @@ class Config:
             raise ValueError("storage is file or memory")
         if not 0 <= config.gossip_window <= 1000:
             raise ValueError("gossip_window is between 0 and 1000 (milliseconds)")
+        if not 1 <= config.mysql_processes <= 64:
+            raise ValueError("mysql_processes is between 1 and 64")
         if config.checkpoint_interval < 0 or config.checkpoint_quorum < 1:
             raise ValueError("checkpoint_interval is >= 0 and checkpoint_quorum >= 1")
         if config.lan and config.p2p_host == "127.0.0.1" and overrides.get("p2p_host") is None:

@@ -25,6 +25,7 @@ from p2pdb.config import Config
 from p2pdb.log import Identity
 from p2pdb.sql.backend import Accounts, Limits, SQLBackend
 from p2pdb.sql.protocol import MySQLServer, ServerOptions, is_loopback, load_or_create_rsa_key
+from p2pdb.sql.serving.processes import ReaderProcesses
 from p2pdb.sql.tls_files import load_or_create_tls
 from p2pdb.store.registry import Registry
 
@@ -52,6 +53,8 @@ class Node:
         self._refresher: asyncio.Future[None] | None = None
         self._lock: int | None = None
         self.backend: SQLBackend | None = None
+        #: Reader processes serving the MySQL port with this one (config ``mysql_processes``).
+        self.readers: ReaderProcesses | None = None
         self.started = time.time()
 
     async def start(self) -> None:
@@ -110,19 +113,52 @@ class Node:
             rsa_key=rsa_key,
             options=ServerOptions(max_packet=config.max_packet),
         )
+        readers = config.mysql_processes - 1 if config.storage == "file" else 0
+        if config.mysql_processes > 1 and not readers:
+            log.warning("mysql_processes needs storage 'file': one process serves MySQL")
         try:
-            await self.mysql.start(config.mysql_host, config.mysql_port)
+            await self.mysql.start(config.mysql_host, config.mysql_port, reuse_port=readers > 0)
         except OSError as exc:
             self.registry.close()
             raise StartupError(
                 f"cannot listen for MySQL on {config.mysql_host}:{config.mysql_port} ({exc.strerror});"
                 " choose another port with --mysql-port"
             ) from exc
+        if readers:
+            self._start_readers(readers, tls=ssl_context is not None)
         await self._start_replication()
         self._start_checkpoints()
         await self._start_cdc()
         self._write_node_file()
         self._refresher = asyncio.ensure_future(self._refresh_node_file())
+
+    def _start_readers(self, count: int, *, tls: bool) -> None:
+        config = self.config
+        assert self.mysql is not None and self.backend is not None
+        backend = self.backend
+        settings = {
+            "data_dir": str(self.data_dir.resolve()),
+            "host": config.mysql_host,
+            "port": self.mysql.port,
+            "tls": tls,
+            "mysql_ssl_cert": str(config.mysql_ssl_cert) if config.mysql_ssl_cert else None,
+            "mysql_ssl_key": str(config.mysql_ssl_key) if config.mysql_ssl_key else None,
+            "network_id": config.network_id,
+            "access": config.access,
+            "max_packet": config.max_packet,
+            "max_write_time": config.max_write_time,
+            "max_result_size": config.max_result_size,
+            "query_threads": config.query_threads,
+            "log_level": logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+        }
+        ctx = self.mysql.context
+        ctx.id_stride = count + 1  # this process's connection ids: multiples of the stride
+        readers = self.readers = ReaderProcesses(
+            ctx, self.data_dir, settings, count, lambda: dict(backend.global_variables)
+        )
+        backend.on_change = readers.changed
+        backend.readers = readers
+        readers.start()
 
     def _open_registry(self) -> Registry:
         config = self.config
@@ -268,6 +304,8 @@ class Node:
             "peer_id": self.identity.peer_id,
             "version": __version__,
             "pid": os.getpid(),
+            #: Reader processes serving the MySQL port with this one (config ``mysql_processes``).
+            "mysql_readers": self.readers.pids if self.readers is not None else [],
             "addresses": {
                 "mysql": self.mysql_address if self.mysql else None,
                 "p2p": self.replicator.address if self.replicator else None,
@@ -313,6 +351,9 @@ class Node:
         if self.replicator is not None:
             await self.replicator.stop()
             self.replicator = None
+        if self.readers is not None:
+            await self.readers.stop()
+            self.readers = None
         if self.mysql is not None:
             self.mysql.close()
             await self.mysql.wait_closed()

@@ -64,6 +64,8 @@ def main() -> None:
               help="PEM certificate (chain) of the MySQL listener, instead of the generated one.")  # fmt: skip
 @click.option("--mysql-ssl-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="PEM private key of --mysql-ssl-cert.")  # fmt: skip
+@click.option("--mysql-processes", type=int, default=None,
+              help="Processes serving MySQL: the main one and N-1 that serve plain SELECTs [1].")  # fmt: skip
 @click.option("--p2p-host", default=None, help="Peer-to-peer listen address [127.0.0.1].")
 @click.option("--p2p-port", type=int, default=None, help="Peer-to-peer listen port [4001].")
 @click.option(

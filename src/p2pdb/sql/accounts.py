@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,8 @@ class Accounts:
         self.accounts: list[UserAccount] = []
         self._matches: dict[tuple[str, str], UserAccount | None] = {}
         self._global: dict[tuple[str, str, str], bool] = {}
+        #: Called after each save() (reader processes read the accounts again).
+        self.listeners: list[Callable[[], None]] = []
         if path is not None and path.exists():
             self._load(json.loads(path.read_text()))
         if not any(a.user == "root" for a in self.accounts):
@@ -191,6 +194,8 @@ class Accounts:
         tmp.write_text(data)
         tmp.chmod(0o600)
         tmp.replace(self.path)
+        for listener in self.listeners:
+            listener()
 
     # -- what login and the session ask -------------------------------------------------------
 

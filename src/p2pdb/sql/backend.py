@@ -10,15 +10,16 @@ import asyncio
 import datetime
 import itertools
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import apsw
 
-from p2pdb.log import CID
+from p2pdb.log import CID, Entry
 from p2pdb.schema import ViewSpec
 from p2pdb.sql import autoids, catalog, information_schema, local_triggers, mysqltypes, views
 from p2pdb.sql.accounts import Accounts as Accounts
@@ -42,11 +43,36 @@ from p2pdb.store import Database, IndexSpec, StoreError, TableSpec, time_travel
 from p2pdb.store.changes import json_text
 from p2pdb.store.collation import connect
 from p2pdb.store.conflicts import record_json
+from p2pdb.store.database import is_control_entry
 from p2pdb.store.diff import diff
 from p2pdb.store.engine import FileEngine
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
+#: What a reader process hands to the main process even in a plain SELECT: locking reads, INTO,
+#: assignments, node-wide state (locks, the process list, SLEEP that KILL must reach, history).
+_NOT_HERE = re.compile(
+    r"\b(?:INTO|FOR\s+UPDATE|FOR\s+SHARE|LOCK\s+IN\s+SHARE\s+MODE|GET_LOCK|RELEASE_LOCK|RELEASE_ALL_LOCKS"
+    r"|IS_FREE_LOCK|IS_USED_LOCK|SLEEP|BENCHMARK|SYSTEM_TIME|LAST_INSERT_ID|INFORMATION_SCHEMA"
+    r"|PERFORMANCE_SCHEMA|MYSQL|SYS|PROCESSLIST|P2PDB\w*)\b|:=",
+    re.IGNORECASE,
+)
+#: SET statements a reader process hands over: of global values, accounts, roles, user variables.
+_SET_NOT_HERE = re.compile(r"\b(?:GLOBAL|PERSIST|PERSIST_ONLY|PASSWORD|ROLE|RESOURCE)\b|:u\d", re.IGNORECASE)
+#: SHOW statements a reader process runs: of the session and of catalogs (node state goes over).
+_SHOW_HERE = re.compile(
+    r"SHOW\s+(?:FULL\s+)?(?:WARNINGS|ERRORS|COUNT|(?:SESSION\s+)?VARIABLES|TABLES|COLUMNS|FIELDS|INDEX|INDEXES"
+    r"|KEYS|CREATE\s+TABLE|CREATE\s+VIEW|DATABASES|COLLATION|CHARACTER\s+SET)\b",
+    re.IGNORECASE,
+)
+
+
+class OtherProcesses(Protocol):
+    """The reader processes serving MySQL with the main process (:mod:`p2pdb.sql.serving`)."""
+
+    async def processlist(self) -> list[tuple[Any, ...]]: ...
+
+    async def kill(self, connection_id: int, *, query: bool, user: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +127,14 @@ class SQLBackend:
             autoids.register(db.conn)
             local_triggers.register(db)
             views.register(db)
-        registry.listeners.append(self._on_new_database)
+        registry.listeners.append(self.on_new_database)
+        registry.dropped.append(lambda _name: self.changed())
+        accounts.listeners.append(self.changed)
+        for db in self._dbs():
+            db.listeners.append(self._on_entry)
+        #: Called after each committed change of a catalog, the accounts, global variables or the
+        #: set of databases (the main process tells its reader processes, :mod:`p2pdb.sql.serving`).
+        self.on_change: Callable[[], None] | None = None
         self._plans = PlanCache()
         #: Versions of databases read with FOR SYSTEM_TIME AS OF (the last few, by heads).
         self.versions = time_travel.Versions()
@@ -113,6 +146,12 @@ class SQLBackend:
         self._status = status or dict
         self._info_schema_key: Any = None
         self.counters = {"Queries": 0, "Com_commit": 0}
+        #: True in a reader process (:mod:`p2pdb.sql.serving`): sessions run plain SELECTs only and
+        #: raise HandOff before anything else; ``reader_shapes`` keeps their verdict per shape.
+        self.reader_process = False
+        #: In the main process, with ``mysql_processes`` above 1: its reader processes.
+        self.readers: OtherProcesses | None = None
+        self.reader_shapes: dict[str, bool] = {}
 
     def _dbs(self) -> list[Database]:
         return [db for name in self.registry.names() if (db := self.registry.get(name)) is not None]
@@ -147,14 +186,55 @@ class SQLBackend:
         views.register(version)
         return self.versions.add(plan, version)
 
-    def _on_new_database(self, name: str) -> None:
+    def on_new_database(self, name: str) -> None:
         db = self.registry.get(name)
         if db is not None:
             register_functions(db.conn)
             autoids.register(db.conn)
             local_triggers.register(db)
             views.register(db)
+            db.listeners.append(self._on_entry)
         self.pool.forget(lambda kept: self.registry.get(kept.name) is kept)
+        self.changed()
+
+    def _on_entry(self, entry: Entry, local: bool) -> None:
+        if self.on_change is not None and is_control_entry(entry):
+            self.on_change()  # a schema or access change is committed
+
+    def changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def forget_plans(self) -> None:
+        """Drop every kept plan and column list (a reader process read a catalog again)."""
+        self._plans = PlanCache()
+        self._columns.clear()
+        self._info_schema_key = None
+
+    def statement_runs_here(self, lexed: Lexed, kind: str) -> bool:
+        """In a reader process: whether a statement of this kind and shape may run here: a SELECT
+        that reads no node-wide state and changes nothing, SET of session variables, USE, and SHOW
+        of the session or of catalogs. Kept per shape."""
+        if kind not in ("SELECT", "SET", "USE", "SHOW"):
+            return False
+        for name in lexed.sysvars.values():
+            if name.lower().startswith(("global.", "persist")):
+                return False
+        here = self.reader_shapes.get(lexed.shape)
+        if here is None:
+            shape = lexed.shape
+            if kind == "SELECT":
+                here = _NOT_HERE.search(shape) is None
+            elif kind == "SET":
+                here = _SET_NOT_HERE.search(shape) is None and _NOT_HERE.search(shape) is None
+            elif kind == "SHOW":
+                here = _SHOW_HERE.match(shape.lstrip()) is not None
+            else:
+                here = True
+            if len(self.reader_shapes) >= 4096:
+                self.reader_shapes.clear()
+            self.reader_shapes[shape] = here
+        return here
 
     def session_defaults(self) -> dict[str, Any]:
         return dict(self.global_variables)
@@ -197,8 +277,15 @@ class SQLBackend:
             column_privileges=[r for r in peers if r[3] is not None],
         )
 
-    def refresh_processlist(self, conn: apsw.Connection) -> None:
-        information_schema.fill_processlist(conn, self.processlist())
+    async def processlist_everywhere(self) -> list[tuple[Any, ...]]:
+        """SHOW PROCESSLIST rows of this process's sessions and of its reader processes', by id."""
+        rows = self.processlist()
+        if self.readers is not None:
+            rows = sorted(rows + await self.readers.processlist(), key=lambda row: int(row[0]))
+        return rows
+
+    async def refresh_processlist(self, conn: apsw.Connection) -> None:
+        information_schema.fill_processlist(conn, await self.processlist_everywhere())
 
     def shutdown(self) -> None:
         """The node stops: stop every running statement, then the reader threads."""

@@ -66,7 +66,7 @@ from p2pdb.sql.information_schema import names_session_tables
 from p2pdb.sql.lexer import QUALIFIER, Lexed, lex, split_statements, unwrap_version_comments
 from p2pdb.sql.load_data import refuse_server_files
 from p2pdb.sql.plan import Plan, build_plan, projection_names, render_name
-from p2pdb.sql.protocol.backend import ConnectInfo
+from p2pdb.sql.protocol.backend import ConnectInfo, HandOff
 from p2pdb.sql.protocol.constants import FieldType
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import Column, OkResult, Result, ResultSet
@@ -224,6 +224,8 @@ class SQLSession:
         statements = split_statements(sql) if ";" in sql else [sql]
         if len(statements) > 1 and not multi:
             raise MySQLError(ErrorCode.PARSE_ERROR, "multi-statements are not enabled for this connection")
+        if len(statements) > 1 and self.backend.reader_process:
+            raise HandOff  # each statement would have to be judged before the first runs
         if not statements:
             raise MySQLError(ErrorCode.EMPTY_QUERY, "Query was empty")
         results: list[Result] = []
@@ -341,6 +343,8 @@ class SQLSession:
     async def run(self, lexed: Lexed, text: str, command: str = "Query", kind: str | None = None) -> Result:
         """Run one statement; ``kind`` is ``lexed.kind`` when the caller knows it already."""
         outer = self.running
+        if outer is None and self.backend.reader_process and not self.runs_here(lexed, kind or lexed.kind):
+            raise HandOff
         running = self.running = self._new_running(text)
         if outer is None:
             self.command, self.since = command, running.started
@@ -384,6 +388,51 @@ class SQLSession:
                     result.affected_rows, result.last_insert_id, len(self.warnings), result.info
                 )
         return result
+
+    def runs_here(self, lexed: Lexed, kind: str) -> bool:
+        """In a reader process (:mod:`p2pdb.sql.serving`): whether this statement runs here: reads
+        and session statements outside any transaction; everything else goes to the main process."""
+        return self.idle_autocommit() and self.backend.statement_runs_here(lexed, kind)
+
+    def idle_autocommit(self) -> bool:
+        """No transaction open or pending, and autocommit on."""
+        return self.txn is None and self.next_read_only is None and bool(self.variables["autocommit"])
+
+    def export_state(self) -> dict[str, Any]:
+        """What a reader process passes on with a connection it hands to the main process."""
+        txn = self.txn
+        if txn is not None and (txn.explicit or txn.statements or txn.db is not None):
+            raise ValueError("a session inside a transaction cannot move")
+        info = self.info
+        return {
+            "user": info.user,
+            "collation": info.collation,
+            "found_rows_flag": info.found_rows,
+            "attributes": dict(info.attributes),
+            "database": self.database,
+            "variables": self.variables,
+            "user_vars": self.user_vars,
+            "warnings": [list(w) for w in self.warnings],
+            "last_insert_id": self.last_insert_id,
+            "row_count": self.row_count,
+            "found_rows": self.found_rows,
+            "next_read_only": self.next_read_only,
+            "sql_prepared": self.sql_prepared,
+        }
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Take over a session a reader process handed over (:meth:`export_state`)."""
+        self.database = state["database"]
+        self.variables = dict(state["variables"])
+        self.user_vars = dict(state["user_vars"])
+        self.warnings = [(str(level), int(code), str(text)) for level, code, text in state["warnings"]]
+        self.last_insert_id = int(state["last_insert_id"])
+        self.row_count = int(state["row_count"])
+        self.found_rows = int(state["found_rows"])
+        self.next_read_only = state["next_read_only"]
+        self.sql_prepared = dict(state["sql_prepared"])
+        if not self.autocommit:
+            self.txn = Transaction()  # autocommit off: the next statement opens one
 
     async def run_inside(self, lexed: Lexed, text: str) -> Result:
         """Run a statement on behalf of another one (a prepare's describing run, SET's subquery):
@@ -648,7 +697,7 @@ class SQLSession:
             if plan.conflicts:
                 self.backend.refresh_conflicts(conn)
             if plan.processlist:
-                self.backend.refresh_processlist(conn)
+                await self.backend.refresh_processlist(conn)
             if plan.history:
                 self.backend.refresh_history(conn, history_filter(lexed.shape, bound))
             if plan.diff:
@@ -1319,6 +1368,14 @@ class PreparedStatement:
         count = len(self.lexed.placeholders)
         self._params = [Column("?", FieldType.VAR_STRING) for _ in range(count)]
         self.result_columns: list[Column] = []
+        self._here: bool | None = None
+
+    def runs_here(self) -> bool:
+        """In a reader process: whether its executions run here (else the connection moves)."""
+        here = self._here
+        if here is None:
+            here = self._here = self.session.backend.statement_runs_here(self.lexed, self.kind)
+        return here and self.session.idle_autocommit()
 
     @property
     def params(self) -> Sequence[Column]:

@@ -31,6 +31,7 @@ from p2pdb.sql.variables import DEFAULTS, INTEGER_RANGES, normalize_name
 from p2pdb.store.schema import quote
 
 if TYPE_CHECKING:
+    from p2pdb.sql.backend import OtherProcesses
     from p2pdb.sql.session import SQLSession
     from p2pdb.store import Database
 
@@ -179,6 +180,7 @@ async def handle_set(session: SQLSession, lexed: Lexed, text: str) -> Result:
             session.variables[name] = value
         if _GLOBAL.match(written) and name != "autocommit":
             session.backend.global_variables[name] = value
+            session.backend.changed()
     return _OK
 
 
@@ -497,7 +499,7 @@ def handle_truncate(session: SQLSession, lexed: Lexed, text: str) -> Result:
 # -- catalog and the rest ---------------------------------------------------------------------------
 
 
-def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
+async def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
     upper = lexed.shape.upper()
     if _EXPLAIN_QUERY.match(lexed.shape):
         return _explain(session, lexed, text)
@@ -511,7 +513,7 @@ def handle_show(session: SQLSession, lexed: Lexed, text: str) -> Result:
         variables=variables,
         status=session.backend.status(),
         warnings=session.warnings,
-        processlist=session.backend.processlist() if "PROCESSLIST" in upper else (),
+        processlist=await session.backend.processlist_everywhere() if "PROCESSLIST" in upper else (),
         user=session.user,
         host=session.info.peer_host,
     )
@@ -613,7 +615,7 @@ def handle_table_maintenance(session: SQLSession, lexed: Lexed, text: str) -> Re
 _KILL = re.compile(r"^\s*KILL\s+(?:(CONNECTION|QUERY)\s+)?(\d+)\s*;?\s*$", _I)
 
 
-def handle_kill(session: SQLSession, lexed: Lexed, text: str) -> Result:
+def handle_kill(session: SQLSession, lexed: Lexed, text: str) -> Result | Awaitable[Result]:
     """``KILL [CONNECTION | QUERY] id``: stop a session's statement, or close its connection too.
     Anyone may stop their own sessions; root anyone's."""
     match = _KILL.match(text)
@@ -624,17 +626,30 @@ def handle_kill(session: SQLSession, lexed: Lexed, text: str) -> Result:
             f" version for the right syntax to use near '{text.strip()[:64]}' at line 1",
         )
     number = int(match.group(2))
+    query = (match.group(1) or "CONNECTION").upper() == "QUERY"
     target = session.backend.sessions.get(number)
     if target is None:
+        readers = session.backend.readers
+        if readers is not None:  # a session of a reader process (:mod:`p2pdb.sql.serving`)
+            return _kill_elsewhere(readers, session.user, number, query)
         raise MySQLError(ErrorCode.NO_SUCH_THREAD, f"Unknown thread id: {number}")
     if session.user != "root" and target.user != session.user:
         raise MySQLError(ErrorCode.KILL_DENIED, f"You are not owner of thread {number}")
-    if (match.group(1) or "CONNECTION").upper() == "QUERY":
+    if query:
         if target is session:
             raise MySQLError(ErrorCode.QUERY_INTERRUPTED, "Query execution was interrupted")
         target.kill_query()
     else:
         target.kill_connection()
+    return _OK
+
+
+async def _kill_elsewhere(readers: OtherProcesses, user: str, number: int, query: bool) -> Result:
+    answer = await readers.kill(number, query=query, user=user)
+    if not answer.get("found"):
+        raise MySQLError(ErrorCode.NO_SUCH_THREAD, f"Unknown thread id: {number}")
+    if answer.get("denied"):
+        raise MySQLError(ErrorCode.KILL_DENIED, f"You are not owner of thread {number}")
     return _OK
 
 

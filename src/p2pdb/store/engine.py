@@ -46,7 +46,7 @@ def give_back_free_pages(conn: apsw.Connection) -> None:
     conn.execute("PRAGMA incremental_vacuum").fetchall()
 
 
-def _configure(conn: apsw.Connection) -> None:
+def configure(conn: apsw.Connection) -> None:
     conn.setbusytimeout(5000)
     conn.execute("PRAGMA foreign_keys = OFF")  # replicas apply rows in merge order, not FK order
 
@@ -60,7 +60,7 @@ class MemoryEngine:
     def writer(self) -> apsw.Connection:
         if self._conn is None:
             self._conn = connect(":memory:")
-            _configure(self._conn)
+            configure(self._conn)
         return self._conn
 
     def reader(self) -> apsw.Connection:
@@ -91,7 +91,7 @@ class FileEngine:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(str(self.path))
-            _configure(conn)
+            configure(conn)
             # A new file gives pages freed by pruning back to the file system (PRAGMA
             # incremental_vacuum); an existing file keeps its mode (SQLite fixes it at creation).
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -103,7 +103,7 @@ class FileEngine:
     def reader(self) -> apsw.Connection:
         self.writer()  # the file and its WAL exist before anyone reads
         conn = connect(str(self.path), apsw.SQLITE_OPEN_READONLY)
-        _configure(conn)
+        configure(conn)
         self._readers.append(conn)
         return conn
 

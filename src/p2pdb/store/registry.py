@@ -79,6 +79,8 @@ class Registry:
         self.access = access or {}
         self._open: dict[str, Database] = {}
         self.listeners: list[Callable[[str], None]] = []
+        #: Called with a database's name after drop() removed it.
+        self.dropped: list[Callable[[str], None]] = []
         #: Databases found damaged at start (name -> what was wrong and what was done).
         self.damaged: dict[str, str] = {}
         self._left: set[str] = set()
@@ -209,6 +211,8 @@ class Registry:
                     path = base.with_name(base.name + suffix)
                     if path.exists():
                         path.unlink()
+        for listener in self.dropped:
+            listener(name)
 
     def close(self) -> None:
         for db in self._open.values():

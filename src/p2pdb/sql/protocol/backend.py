@@ -22,6 +22,12 @@ from .constants import ServerStatus
 from .results import Column, Result, SqlValue
 
 
+class HandOff(Exception):
+    """Raised by a session of a reader process (:mod:`p2pdb.sql.serving`) before a statement that it
+    does not run (a write, a transaction, SET, node state...): the connection moves to the node's
+    main process, which runs the statement. Nothing of the statement has run when it is raised."""
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """What the backend knows of a user for a login attempt.
@@ -61,6 +67,11 @@ class PreparedStatement(Protocol):
     ``params`` has one column per ``?`` placeholder (its length is the parameter count the client is
     told); ``columns`` describes the result rows if known at prepare time, else is empty.
     """
+
+    @property
+    def sql(self) -> str:
+        """The statement's text as prepared."""
+        ...
 
     @property
     def params(self) -> Sequence[Column]: ...

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from . import prepared
-from .backend import Session
+from .backend import HandOff, Session
 from .constants import (
     OPTION_MULTI_STATEMENTS_OFF,
     OPTION_MULTI_STATEMENTS_ON,
@@ -49,7 +49,17 @@ async def run_command(conn: MySQLConnection, payload: bytes) -> None:
         handler = _HANDLERS.get(payload[0])
         if handler is None:
             raise MySQLError(ErrorCode.UNKNOWN_COM_ERROR, "Unknown command")
+        before = conn.ctx.before_command
+        if before is not None:  # a reader process: some commands go to the main process
+            before()
+            if not _runs_here(conn, payload):
+                raise HandOff
         await handler(conn, payload, out)
+    except HandOff:
+        if await conn.hand_off(payload):
+            return
+        message = "This node's main process could not take over the connection; try again"
+        out.add(err_packet(ErrorCode.UNKNOWN_ERROR, "HY000", message))
     except MySQLError as exc:
         out.add(err_packet(exc.code, exc.sqlstate, exc.message))
     except MalformedPacket as exc:
@@ -66,6 +76,35 @@ async def run_command(conn: MySQLConnection, payload: bytes) -> None:
         out.add(err_packet(ErrorCode.UNKNOWN_ERROR, "HY000", "Internal server error (see the server log)"))
     if out.parts:
         conn.write(out.take())
+
+
+#: Commands a reader process always runs itself; COM_QUERY and COM_STMT_EXECUTE depend on the
+#: statement; any other goes to the main process.
+_HERE = frozenset(
+    (
+        Command.QUERY,
+        Command.PING,
+        Command.QUIT,
+        Command.INIT_DB,
+        Command.FIELD_LIST,
+        Command.STMT_PREPARE,
+        Command.STMT_SEND_LONG_DATA,
+        Command.STMT_CLOSE,
+        Command.STMT_RESET,
+    )
+)
+
+
+def _runs_here(conn: MySQLConnection, payload: bytes) -> bool:
+    command = payload[0]
+    if command == Command.STMT_EXECUTE:
+        try:
+            state = conn.statements.get(prepared.statement_id(payload), "mysqld_stmt_execute")
+        except MySQLError:
+            return True  # answered with the error here
+        here = getattr(state.stmt, "runs_here", None)
+        return here is not None and bool(here())
+    return command in _HERE
 
 
 async def send_results(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import ssl
 from collections.abc import Coroutine
 from enum import IntEnum
@@ -22,7 +24,7 @@ from .constants import Capability
 from .context import ServerContext
 from .eager import run_eagerly
 from .errors import ErrorCode, MalformedPacket, MySQLError, ProtocolViolation, out_of_order
-from .packets import PacketReader, PacketTooLarge
+from .packets import PacketReader, PacketTooLarge, frame
 from .prepared import StatementRegistry
 from .resultset import Output, err_packet
 from .tls import TlsClosed, TlsLayer
@@ -43,10 +45,12 @@ class Phase(IntEnum):
 class MySQLConnection(asyncio.Protocol):
     """The server side of one MySQL client connection."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(self, ctx: ServerContext, adopted: dict[str, Any] | None = None) -> None:
         self.ctx = ctx
         self.loop = asyncio.get_running_loop()
-        self.connection_id = ctx.next_connection_id()
+        #: A connection a reader process handed over (:mod:`p2pdb.sql.serving`): its state.
+        self._adopted = adopted
+        self.connection_id = int(adopted["id"]) if adopted is not None else ctx.next_connection_id()
         self.peer_host = ""
         self.phase = Phase.LOGIN
         self.capabilities = 0
@@ -65,6 +69,8 @@ class MySQLConnection(asyncio.Protocol):
         self._write_paused = False
         self._read_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        #: Reader process, a TLS connection handed over: the main process's end of the relay.
+        self._relay: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -73,7 +79,13 @@ class MySQLConnection(asyncio.Protocol):
         self.peer_host = normalize_host(str(peer[0])) if isinstance(peer, tuple) else "localhost"
         self.ctx.connections.add(self)
         self._timer = self.loop.call_later(self.ctx.options.handshake_timeout, self._login_timeout)
-        self._run(login.login(self))
+        adopted, self._adopted = self._adopted, None
+        if adopted is None:
+            self._run(login.login(self))
+        else:
+            self._run(login.take_over(self, adopted))
+            if self._task is None:
+                self._pump()  # commands the client sent before the handover
 
     def data_received(self, data: bytes) -> None:
         if self.phase >= Phase.CLOSING:
@@ -84,6 +96,10 @@ class MySQLConnection(asyncio.Protocol):
             except (ssl.SSLError, TlsClosed) as exc:
                 log.debug("connection %d: TLS ended: %s", self.connection_id, exc)
                 self.close()
+                return
+            if self._relay is not None:
+                if data:
+                    self._relay.write(data)
                 return
         self._reader.feed(data)
         self._pump()
@@ -112,6 +128,8 @@ class MySQLConnection(asyncio.Protocol):
         self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._relay is not None:
+            self._relay.close()
         self.phase = Phase.CLOSED
         self.ctx.connections.discard(self)
         self._cancel_timer()
@@ -125,9 +143,14 @@ class MySQLConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        if self._relay is not None:
+            self._relay.pause_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._relay is not None:
+            self._relay.resume_reading()
+            return
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
         elif self._task is None and self.phase == Phase.COMMAND:
@@ -243,6 +266,78 @@ class MySQLConnection(asyncio.Protocol):
         if pending:
             self.data_received(pending)
 
+    def feed(self, data: bytes) -> None:
+        """Bytes received before this process served the connection (a handover's unread input)."""
+        self._reader.feed(data)
+
+    async def hand_off(self, payload: bytes) -> bool:
+        """Reader process: move this connection to the main process, which runs command ``payload``
+        and everything after it. False (nothing moved) if the main process cannot take it."""
+        session = self.session
+        export = getattr(session, "export_state", None)
+        if export is None or self.ctx.handoff is None:
+            return False
+        state: dict[str, Any] = {
+            "id": self.connection_id,
+            "peer_host": self.peer_host,
+            "tls": self.tls is not None,
+            "capabilities": self.capabilities,
+            "session": export(),
+            "statements": self.statements.export(),
+        }
+        log.debug("connection %d: handing over at %r", self.connection_id, payload[:60])
+        framed, _ = frame(payload, 0)
+        return await self._move(state, framed)
+
+    async def _move(self, state: dict[str, Any], first: bytes) -> bool:
+        transport = self._transport
+        handoff = self.ctx.handoff
+        if transport is None or handoff is None or self.phase >= Phase.CLOSING:
+            return False
+        sock = transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        # Replies already written go out before the main process answers anything.
+        transport.set_write_buffer_limits(high=0)
+        while transport.get_write_buffer_size() and self.phase < Phase.CLOSING:
+            self._drain_waiter = self.loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+        transport.pause_reading()
+        self._read_paused = True
+        rest = self._reader.take_buffered()
+        state["pending"] = first + rest
+        # A plain connection moves whole; a TLS one cannot leave its TLS session, so this process
+        # relays its plaintext to the main process over a socket pair.
+        ours, theirs = socket.socketpair() if self.tls is not None else (None, None)
+        fd = theirs.detach() if theirs is not None else os.dup(sock.fileno())
+        try:
+            await handoff(fd, state)
+        except OSError as exc:
+            log.warning("connection %d: could not hand over to the main process: %s", self.connection_id, exc)
+            if ours is not None:
+                ours.close()
+            self._reader.feed(rest)
+            transport.set_write_buffer_limits()
+            self._resume_reading()
+            return False
+        finally:
+            os.close(fd)
+        self._cancel_timer()
+        if ours is None:
+            # The main process holds the socket now: close only this process's descriptor (no FIN).
+            self.phase = Phase.CLOSING
+            transport.abort()
+            return True
+        relay, _ = await self.loop.connect_accepted_socket(lambda: _Relay(self), ours)
+        self._relay = relay
+        self._release()
+        transport.set_write_buffer_limits()
+        self._resume_reading()
+        return True
+
     def enter_command_phase(self, capabilities: int) -> None:
         self.capabilities = capabilities
         self.deprecate_eof = bool(capabilities & Capability.DEPRECATE_EOF)
@@ -330,3 +425,34 @@ class MySQLConnection(asyncio.Protocol):
                 session.close()
             except Exception:
                 log.exception("connection %d: session.close() failed", self.connection_id)
+
+
+class _Relay(asyncio.Protocol):
+    """Reader process: the main process's side of a TLS connection it took over (plaintext)."""
+
+    def __init__(self, conn: MySQLConnection) -> None:
+        self.conn = conn
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.conn.write(data)
+
+    def eof_received(self) -> bool | None:
+        self.conn.close()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.conn.close()
+
+    def pause_writing(self) -> None:  # the main process reads slower than the client sends
+        transport = self.conn._transport
+        if transport is not None:
+            transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        transport = self.conn._transport
+        if transport is not None and not self.conn._read_paused:
+            transport.resume_reading()

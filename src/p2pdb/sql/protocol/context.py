@@ -6,8 +6,9 @@ import itertools
 import logging
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -68,9 +69,21 @@ class ServerContext:
         self.started = time.monotonic()
         self.questions = 0
         self._ids = itertools.count(1)
+        #: Connection ids are ``offset + stride * n``: each process serving the port (main, readers)
+        #: gives out its own residue, so ids stay unique across them (:mod:`p2pdb.sql.serving`).
+        self.id_stride = 1
+        self.id_offset = 0
+        #: Reader process only: ``await handoff(fd, state)`` gives a connection to the main process.
+        self.handoff: Callable[[int, dict[str, Any]], Awaitable[None]] | None = None
+        #: Reader process only: called before each login and command (picks up what the main
+        #: process changed).
+        self.before_command: Callable[[], None] | None = None
 
     def next_connection_id(self) -> int:
-        return next(self._ids) & 0xFFFFFFFF or next(self._ids)
+        while True:
+            value = (self.id_offset + self.id_stride * next(self._ids)) & 0xFFFFFFFF
+            if value:
+                return value
 
     def statistics(self) -> str:
         """The COM_STATISTICS line, in MySQL's format."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import handshake as hs
 from .auth import (
@@ -81,6 +81,47 @@ async def _login(conn: MySQLConnection) -> None:
                 raise _bad_handshake("second SSLRequest")
     except MalformedPacket as exc:
         raise _bad_handshake(str(exc)) from None
+    await _finish(conn, scramble, resp)
+
+
+async def take_over(conn: MySQLConnection, state: dict[str, Any]) -> None:
+    """Serve a logged-in connection a reader process handed over: the same session (database,
+    variables, warnings) and prepared statements, then the commands it had not run."""
+    ctx = conn.ctx
+    saved = state["session"]
+    conn.peer_host = str(state["peer_host"])  # a relayed TLS connection arrives on a socket pair
+    info = ConnectInfo(
+        connection_id=conn.connection_id,
+        user=saved["user"],
+        database=None,
+        peer_host=conn.peer_host,
+        tls=bool(state["tls"]),
+        found_rows=bool(saved["found_rows_flag"]),
+        collation=int(saved["collation"]),
+        attributes=dict(saved["attributes"]),
+        closer=conn.close,
+    )
+    try:
+        session = conn.session = await ctx.backend.open_session(info)
+        importer = getattr(session, "import_state", None)
+        if importer is None:
+            raise TypeError("this backend's sessions cannot take over a connection")
+        importer(saved)
+        await conn.statements.restore(session, state["statements"])
+    except Exception:
+        log.exception("connection %d: taking over from a reader process failed", conn.connection_id)
+        conn.close()
+        return
+    if conn.closing:
+        return
+    conn.enter_command_phase(int(state["capabilities"]))
+    conn.feed(state["pending"])
+
+
+async def _finish(conn: MySQLConnection, scramble: bytes, resp: hs.HandshakeResponse) -> None:
+    ctx = conn.ctx
+    if ctx.before_command is not None:
+        ctx.before_command()  # a reader process: accounts and databases as the main process has them
     caps = resp.capabilities & ctx.capabilities
     account = ctx.backend.lookup_account(resp.user, conn.peer_host)
     allowed = account is not None and account.host_allowed

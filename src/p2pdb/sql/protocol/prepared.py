@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .backend import PreparedStatement, Session
 from .binary import decode_params
@@ -77,6 +77,39 @@ class StatementRegistry:
                 f"Unknown prepared statement handler ({stmt_id}) given to {command}",
             )
         return state
+
+    def export(self) -> dict[str, Any]:
+        """The statements as a reader process hands them over (:mod:`p2pdb.sql.serving`)."""
+        return {
+            "next": self._next_id,
+            "statements": [
+                {
+                    "id": stmt_id,
+                    "sql": state.stmt.sql,
+                    "params": state.param_count,
+                    "types": state.raw_types if state.types is not None else None,
+                    "long_data": {str(k): bytes(v) for k, v in state.long_data.items()},
+                }
+                for stmt_id, state in self._statements.items()
+            ],
+        }
+
+    async def restore(self, session: Session, exported: dict[str, Any]) -> None:
+        """Prepare again, under the same ids, the statements of :meth:`export`. One that no longer
+        prepares (its table was dropped meanwhile) is left out: its next execution gets 1243."""
+        for item in exported["statements"]:
+            try:
+                stmt = await session.prepare(item["sql"])
+            except MySQLError:
+                continue
+            state = StatementState(stmt, int(item["params"]))
+            raw = item["types"]
+            if raw is not None:
+                state.raw_types = bytes(raw)
+                state.types = [(raw[i], bool(raw[i + 1] & 0x80)) for i in range(0, len(raw), 2)]
+            state.long_data = {int(k): bytearray(v) for k, v in item["long_data"].items()}
+            self._statements[int(item["id"])] = state
+        self._next_id = int(exported["next"])
 
     def send_long_data(self, payload: bytes) -> None:
         """COM_STMT_SEND_LONG_DATA has no reply: problems are reported by the next execution."""

@@ -50,14 +50,23 @@ class MySQLServer:
         self.context = ServerContext(backend, options or ServerOptions(), ssl_context, rsa_key)
         self._server: asyncio.Server | None = None
 
-    async def start(self, host: str | None, port: int, *, backlog: int = 1024) -> None:
-        """Listen on ``host:port`` (port 0 picks a free port; see :attr:`port`)."""
+    async def start(
+        self, host: str | None, port: int, *, backlog: int = 1024, reuse_port: bool = False
+    ) -> None:
+        """Listen on ``host:port`` (port 0 picks a free port; see :attr:`port`). With ``reuse_port``
+        other processes of the same user may listen on the port too (SO_REUSEPORT); the kernel deals
+        new connections among them (:mod:`p2pdb.sql.serving`)."""
         raise_fd_limit()
         loop = asyncio.get_running_loop()
         ctx = self.context
         # Accepted sockets get TCP_NODELAY from asyncio/uvloop transports.
         self._server = await loop.create_server(
-            lambda: MySQLConnection(ctx), host, port, backlog=backlog, reuse_address=True
+            lambda: MySQLConnection(ctx),
+            host,
+            port,
+            backlog=backlog,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
         )
 
     @property

@@ -1,0 +1,223 @@
+"""The Unix socket pair between the main process and one reader process.
+
+A message is a 4-byte length, then a CBOR map. From the reader:
+
+- ``{"handoff": state}``: a connection handed over; the client socket's descriptor travels with
+  the message's first byte (``SCM_RIGHTS``). Only these messages carry a descriptor, so the
+  receiver pairs descriptors with them in order;
+- ``{"reply": n, ...}``: the answer to the main process's request ``n``.
+
+From the main process: ``{"request": n, "op": ...}`` (``processlist``; ``kill`` with ``id``,
+``query`` and ``user``), answered by :func:`answer` in the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import cbor2
+
+log = logging.getLogger(__name__)
+_LENGTH = struct.Struct(">I")
+_MAX_MESSAGE = 1 << 30
+#: Seconds the main process waits for a reader's answer (a reader that does not answer is left out).
+REQUEST_TIMEOUT = 2.0
+
+
+def _framed(message: dict[str, Any]) -> bytes:
+    body = cbor2.dumps(message)
+    return _LENGTH.pack(len(body)) + body
+
+
+class _Messages:
+    """Length-prefixed CBOR messages out of a byte stream."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self._buf += data
+        out = []
+        while len(self._buf) >= _LENGTH.size:
+            (length,) = _LENGTH.unpack_from(self._buf, 0)
+            if length > _MAX_MESSAGE:
+                raise ValueError(f"a message of {length} bytes")
+            if len(self._buf) < _LENGTH.size + length:
+                break
+            body = bytes(self._buf[_LENGTH.size : _LENGTH.size + length])
+            del self._buf[: _LENGTH.size + length]
+            message = cbor2.loads(body)
+            if not isinstance(message, dict):
+                raise ValueError("a message that is not a map")
+            out.append(message)
+        return out
+
+
+class ReaderEnd:
+    """The reader process's end: hands connections over, answers the main process's requests,
+    and calls ``closed()`` when the main process's end closes (it stopped or died)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        answer: Callable[[dict[str, Any]], dict[str, Any]],
+        closed: Callable[[], None],
+    ) -> None:
+        self._sock = sock
+        self._sock.setblocking(True)  # sends run in a worker thread, one at a time
+        self._lock = threading.Lock()
+        self._answer = answer
+        self._closed = closed
+        self._messages = _Messages()
+        # Reads on the event loop, from a second descriptor of the same socket.
+        self._watch = socket.socket(fileno=os.dup(sock.fileno()))
+        self._watch.setblocking(False)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._watch.fileno(), self._readable)
+
+    async def hand_off(self, fd: int, state: dict[str, Any]) -> None:
+        await asyncio.to_thread(self._send, _framed({"handoff": state}), fd)
+
+    def _send(self, data: bytes, fd: int | None) -> None:
+        with self._lock:
+            sent = socket.send_fds(self._sock, [data], [fd]) if fd is not None else 0
+            if sent < len(data):
+                self._sock.sendall(data[sent:])
+
+    def _readable(self) -> None:
+        try:
+            data = self._watch.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            self._closed()
+            return
+        try:
+            messages = self._messages.feed(data)
+        except ValueError as exc:
+            log.error("channel from the main process: %s", exc)
+            self.close()
+            self._closed()
+            return
+        for message in messages:
+            try:
+                reply = self._answer(message)
+            except Exception:
+                log.exception("answering the main process failed")
+                reply = {}
+            reply["reply"] = message.get("request")
+            self._loop.run_in_executor(None, self._send, _framed(reply), None)
+
+    def close(self) -> None:
+        if self._watch.fileno() >= 0:
+            self._loop.remove_reader(self._watch.fileno())
+            self._watch.close()
+
+
+class MainEnd:
+    """The main process's end for one reader: gives each connection handed over to
+    ``take(sock, state)``, sends requests, and calls ``closed()`` once when the reader's end closes
+    (it exited)."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        take: Callable[[socket.socket, dict[str, Any]], None],
+        closed: Callable[[], None],
+    ) -> None:
+        self._sock = sock
+        self._sock.setblocking(False)
+        self._take = take
+        self._closed = closed
+        self._messages = _Messages()
+        self._fds: deque[int] = deque()
+        self._requests: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._numbers = itertools.count(1)
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._readable)
+        self._open = True
+
+    async def request(self, op: str, **args: Any) -> dict[str, Any]:
+        """Ask the reader; its answer, or {} if it did not answer in time (or is gone)."""
+        if not self._open:
+            return {}
+        number = next(self._numbers)
+        future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._requests[number] = future
+        try:
+            # A few hundred bytes into a local socket's buffer: it does not block.
+            self._sock.sendall(_framed({"request": number, "op": op, **args}))
+            return await asyncio.wait_for(future, REQUEST_TIMEOUT)
+        except (OSError, TimeoutError):
+            return {}
+        finally:
+            self._requests.pop(number, None)
+
+    def _readable(self) -> None:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self._sock, 1 << 16, 64)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.warning("reader channel failed: %s", exc)
+            data, fds = b"", []
+        self._fds.extend(fds)
+        if not data:
+            self._end()
+            return
+        try:
+            messages = self._messages.feed(data)
+        except ValueError as exc:
+            log.error("reader channel: %s; closing it", exc)
+            self._end()
+            return
+        for message in messages:
+            if "handoff" in message:
+                self._handoff(message["handoff"])
+                if not self._open:
+                    return
+            else:
+                future = self._requests.get(message.get("reply", -1))
+                if future is not None and not future.done():
+                    future.set_result(message)
+
+    def _handoff(self, state: Any) -> None:
+        if not self._fds:
+            log.error("reader channel: a connection without its socket; closing the channel")
+            self._end()
+            return
+        client = socket.socket(fileno=self._fds.popleft())
+        try:
+            if not isinstance(state, dict):
+                raise TypeError("a connection's state is a map")
+            self._take(client, state)
+        except Exception:
+            log.exception("could not take over a connection from a reader process")
+            client.close()
+
+    def _end(self) -> None:
+        self.close()
+        self._closed()
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            while self._fds:
+                socket.socket(fileno=self._fds.popleft()).close()
+            for future in self._requests.values():
+                if not future.done():
+                    future.set_result({})  # no answer

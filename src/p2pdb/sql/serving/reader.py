@@ -1,0 +1,238 @@
+"""A reader process: serves plain SELECTs on the node's MySQL port, hands everything else over.
+
+Started by the main process (:mod:`.processes`) as ``python -m p2pdb.sql.serving.reader``, with
+its settings as JSON on standard input and its end of the channel as file descriptor ``--channel``.
+It exits when the channel closes (the main process stopped or died).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import apsw
+import cbor2
+
+from p2pdb.log import Identity
+from p2pdb.sql.backend import Accounts, Limits, SQLBackend
+from p2pdb.sql.protocol.auth import load_or_create_rsa_key
+from p2pdb.sql.protocol.context import ServerOptions
+from p2pdb.sql.protocol.server import MySQLServer
+from p2pdb.sql.tls_files import load_or_create_tls
+from p2pdb.store.collation import connect
+from p2pdb.store.database import Database
+from p2pdb.store.engine import FileEngine, configure
+from p2pdb.store.registry import Registry, file_name, manifest_for, name_from_file
+
+from .channel import ReaderEnd
+from .generation import Generation
+
+log = logging.getLogger(__name__)
+GLOBALS_FILE = "serving-globals.cbor"
+GENERATION_FILE = "serving.gen"
+
+
+class QueryOnlyEngine(FileEngine):
+    """A database file opened by a reader process: SQLite refuses every write on its connections."""
+
+    def writer(self) -> apsw.Connection:
+        if self._writer is None:
+            conn = connect(str(self.path))
+            configure(conn)
+            conn.execute("PRAGMA query_only = 1")
+            self._writer = conn
+        return self._writer
+
+
+class ReadOnlyDatabase(Database):
+    """A database as a reader process sees it: what the files say, nothing written."""
+
+    def open_parked(self) -> int:
+        return 0  # the main process applies parked entries
+
+
+def _marker(db: Database) -> tuple[Any, ...]:
+    """What changes when the main process changes ``db``'s catalog (or replaces its file)."""
+    engine = db.engine
+    assert isinstance(engine, FileEngine)
+    stat = os.stat(engine.path)
+    # Schema events are only ever added (a rolled-back one was never committed).
+    rows = db.conn.execute("SELECT count(*), max(time), total(length(body)) FROM _p2pdb_schema").fetchall()
+    version = db.conn.execute("PRAGMA schema_version").fetchall()
+    return (stat.st_ino, stat.st_dev, rows[0], version[0])
+
+
+class ReaderState:
+    """The reader's databases, accounts and global variables, read again whenever the main
+    process's generation counter moves."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.data_dir = Path(settings["data_dir"])
+        self.settings = settings
+        identity = Identity.load(self.data_dir / "identity.key")
+        self.registry = Registry(identity, None, network_id=settings["network_id"])
+        self.registry.dir = self.data_dir / "db"
+        self._markers: dict[str, tuple[Any, ...]] = {}
+        for name in self._names():
+            self._open(name)
+        limits = Limits(
+            max_packet=settings["max_packet"],
+            max_write_time=settings["max_write_time"],
+            max_result_size=settings["max_result_size"],
+            query_threads=settings["query_threads"],
+        )
+        self.backend = SQLBackend(self.registry, Accounts(self.data_dir / "users.json"), limits=limits)
+        self.backend.reader_process = True
+        self.generation = Generation(self.data_dir / GENERATION_FILE)
+        self.seen = -1
+        self.refresh()
+
+    def _names(self) -> set[str]:
+        left_path = self.data_dir / "left.json"
+        left = set(json.loads(left_path.read_text())) if left_path.exists() else set()
+        db_dir = self.data_dir / "db"
+        return {name_from_file(p) for p in db_dir.glob("*.sqlite")} - left
+
+    def _open(self, name: str) -> None:
+        assert self.registry.dir is not None
+        engine = QueryOnlyEngine(self.registry.dir / file_name(name))
+        manifest = manifest_for(name, self.settings["network_id"], self.settings["access"].get(name))
+        db = ReadOnlyDatabase(self.registry.identity, manifest, engine)
+        self.registry._open[name] = db
+        self._markers[name] = _marker(db)
+
+    def before_command(self) -> None:
+        if self.generation.value != self.seen:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read again what the main process changed: accounts, global variables, databases."""
+        self.seen = self.generation.value
+        backend = self.backend
+        backend.accounts = Accounts(self.data_dir / "users.json")
+        globals_path = self.data_dir / GLOBALS_FILE
+        if globals_path.exists():
+            backend.global_variables = dict(cbor2.loads(globals_path.read_bytes()))
+        names = self._names()
+        changed = False
+        for name in list(self.registry.names()):
+            db = self.registry.get(name)
+            assert db is not None
+            try:
+                same = name in names and _marker(db) == self._markers.get(name)
+            except (OSError, apsw.Error):
+                same = False
+            if not same:
+                del self.registry._open[name]
+                self._markers.pop(name, None)
+                changed = True
+        for name in sorted(names - set(self.registry.names())):
+            try:
+                self._open(name)
+            except Exception:
+                log.exception("reader: could not open database %s", name)
+                continue
+            backend.on_new_database(name)
+            changed = True
+        if changed:
+            backend.forget_plans()
+
+
+def _settings() -> tuple[dict[str, Any], int]:
+    parser = argparse.ArgumentParser(prog="p2pdb.sql.serving.reader")
+    parser.add_argument("--channel", type=int, required=True)
+    args = parser.parse_args()
+    return json.loads(sys.stdin.read()), args.channel
+
+
+def answer(backend: SQLBackend, message: dict[str, Any]) -> dict[str, Any]:
+    """The main process asks: this process's sessions (SHOW PROCESSLIST), or to stop one (KILL)."""
+    op = message.get("op")
+    if op == "processlist":
+        return {"rows": [list(row) for row in backend.processlist()]}
+    if op == "kill":
+        session = backend.sessions.get(int(message["id"]))
+        if session is None:
+            return {"found": False}
+        if message["user"] != "root" and session.user != message["user"]:
+            return {"found": True, "denied": True}
+        if message["query"]:
+            session.kill_query()
+        else:
+            session.kill_connection()
+        return {"found": True}
+    return {}
+
+
+async def serve(settings: dict[str, Any], channel: socket.socket) -> None:
+    state = ReaderState(settings)
+    data_dir = state.data_dir
+    loop = asyncio.get_running_loop()
+    stop = loop.create_future()
+
+    def end() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    # The main process holds the other end: when it closes, this process ends.
+    end_point = ReaderEnd(channel, lambda message: answer(state.backend, message), end)
+    ssl_context = None
+    if settings["tls"]:  # the main process made the files (or was given them) before starting readers
+        cert, key = settings["mysql_ssl_cert"], settings["mysql_ssl_key"]
+        ssl_context = load_or_create_tls(
+            data_dir,
+            settings["host"],
+            cert=Path(cert) if cert is not None else None,
+            key=Path(key) if key is not None else None,
+        )
+    server = MySQLServer(
+        state.backend,
+        ssl_context=ssl_context,
+        rsa_key=load_or_create_rsa_key(data_dir / "mysql_rsa.pem"),
+        options=ServerOptions(max_packet=settings["max_packet"]),
+    )
+    ctx = server.context
+    ctx.handoff = end_point.hand_off
+    ctx.before_command = state.before_command
+    ctx.id_offset = int(settings["index"])
+    ctx.id_stride = int(settings["processes"])
+    await server.start(settings["host"], settings["port"], reuse_port=True)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, end)
+    log.info(
+        "reader process %d serving MySQL on %s:%d", settings["index"], settings["host"], settings["port"]
+    )
+    await stop
+    end_point.close()
+    server.close()
+    await server.wait_closed()
+    state.backend.shutdown()
+    state.registry.close()
+
+
+def main() -> None:
+    settings, fd = _settings()
+    logging.basicConfig(
+        level=settings.get("log_level", "INFO").upper(),
+        format=f"%(asctime)s %(levelname)s reader{settings['index']} %(name)s: %(message)s",
+    )
+    channel = socket.socket(fileno=fd)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve(settings, channel))
+
+
+if __name__ == "__main__":
+    main()
