@@ -3,19 +3,21 @@
 The main process owns every database's writer, the log and replication. With ``mysql_processes``
 above 1 it starts that many minus one *reader processes*. Each listens on the same MySQL port
 (``SO_REUSEPORT``: the kernel deals new connections among the processes), opens the databases'
-SQLite files with ``PRAGMA query_only`` and serves plain autocommit SELECTs itself. At the first
-command it does not serve (a write, a transaction, SET, SHOW, node-wide state; see
-:meth:`p2pdb.sql.backend.SQLBackend.statement_runs_here`) it hands the connection to the main
-process, which serves it from then on:
+SQLite files with ``PRAGMA query_only`` and serves autocommit SELECTs, session SETs, USE and SHOW
+of catalogs itself. At the first command it does not serve (a write, a transaction, a global SET,
+node-wide state; see :meth:`p2pdb.sql.backend.SQLBackend.statement_runs_here`) it hands the
+connection to the main process, which serves it from then on:
 
-- the client's socket goes over a Unix socket pair (``SCM_RIGHTS``) with the session (user,
-  database, variables, warnings), the prepared statements and the bytes not yet run
-  (:mod:`.channel`); the main process takes it over (:func:`p2pdb.sql.protocol.login.take_over`);
-- a TLS connection moves at its SSLRequest, before any encryption: reader processes hold no TLS key.
+- a plain connection moves whole: its socket goes over a Unix socket pair (``SCM_RIGHTS``) with
+  the session (user, database, variables, warnings), the prepared statements and the bytes not yet
+  run (:mod:`.channel`); the main process takes it over (:func:`p2pdb.sql.protocol.login.take_over`);
+- a TLS connection cannot leave its TLS session: the reader keeps it and relays its plaintext to
+  the main process over a new socket pair, which the main process takes over the same way.
 
 Coherence (:mod:`.generation`): the main process counts, in a shared memory word, every committed
 change of a catalog, of the accounts, of global variables and of the set of databases, before the
 client that made it gets its answer. A reader compares the word before each command and, when it
 moved, reads those again from the files. So a statement that follows another one's answer sees its
-effects, whichever processes serve the two.
+effects, whichever processes serve the two. ``SHOW PROCESSLIST`` and ``KILL`` in the main process
+ask the readers over the same socket pairs.
 """
