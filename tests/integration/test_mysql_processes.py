@@ -363,3 +363,22 @@ def test_processlist_and_kill_reach_the_sessions_of_readers(served: Processes) -
     with pytest.raises(pymysql.err.OperationalError) as missing:
         rows(admin, f"KILL {unknown}")
     assert missing.value.args[0] == 1094
+
+
+def test_a_full_login_anywhere_gives_the_fast_path_everywhere(served: Processes) -> None:
+    setup = served.connect("main")
+    rows(setup, "CREATE USER dave IDENTIFIED BY 'pw'")  # caching_sha2_password
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    served.pymysql(user="dave", password="pw", ssl=context).close()  # full authentication, over TLS
+    seen = set()
+    for _ in range(40):
+        # Without TLS: PyMySQL fetches the server's RSA key only for a full authentication.
+        conn = served.pymysql(user="dave", password="pw")
+        assert conn.server_public_key is None, "a full authentication again"
+        seen.add(served.holder_of(conn))
+        conn.close()
+        if len(seen) == 2:
+            break
+    assert seen == {served.main, served.reader}

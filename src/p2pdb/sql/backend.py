@@ -152,6 +152,8 @@ class SQLBackend:
         #: In the main process, with ``mysql_processes`` above 1: its reader processes.
         self.readers: OtherProcesses | None = None
         self.reader_shapes: dict[str, bool] = {}
+        #: A reader process that could not open some database: it runs no statement itself.
+        self.reader_degraded = False
 
     def _dbs(self) -> list[Database]:
         return [db for name in self.registry.names() if (db := self.registry.get(name)) is not None]
@@ -215,7 +217,7 @@ class SQLBackend:
         """In a reader process: whether a statement of this kind and shape may run here: a SELECT
         that reads no node-wide state and changes nothing, SET of session variables, USE, and SHOW
         of the session or of catalogs. Kept per shape."""
-        if kind not in ("SELECT", "SET", "USE", "SHOW"):
+        if kind not in ("SELECT", "SET", "USE", "SHOW") or self.reader_degraded:
             return False
         for name in lexed.sysvars.values():
             if name.lower().startswith(("global.", "persist")):

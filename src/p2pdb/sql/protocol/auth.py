@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,19 +133,27 @@ class Sha2Cache:
     Keyed by user and stored credential, so a changed password (new credential) misses the cache.
     """
 
-    __slots__ = ("_entries", "_limit")
+    __slots__ = ("_entries", "_limit", "shared")
 
     def __init__(self, limit: int = 10_000) -> None:
         self._entries: dict[tuple[str, Credential], bytes] = {}
         self._limit = limit
+        #: Called after each full authentication's put: the processes serving one port share their
+        #: caches (:mod:`p2pdb.sql.serving`), as one server's threads share MySQL's.
+        self.shared: Callable[[str, Credential, bytes], None] | None = None
 
     def get(self, user: str, credential: Credential) -> bytes | None:
         return self._entries.get((user, credential))
 
-    def put(self, user: str, credential: Credential, stage2: bytes) -> None:
+    def items(self) -> list[tuple[str, Credential, bytes]]:
+        return [(user, credential, stage2) for (user, credential), stage2 in self._entries.items()]
+
+    def put(self, user: str, credential: Credential, stage2: bytes, *, share: bool = True) -> None:
         if len(self._entries) >= self._limit:
             self._entries.clear()
         self._entries[(user, credential)] = stage2
+        if share and self.shared is not None:
+            self.shared(user, credential, stage2)
 
 
 def load_or_create_rsa_key(path: Path) -> rsa.RSAPrivateKey:

@@ -5,10 +5,14 @@ A message is a 4-byte length, then a CBOR map. From the reader:
 - ``{"handoff": state}``: a connection handed over; the client socket's descriptor travels with
   the message's first byte (``SCM_RIGHTS``). Only these messages carry a descriptor, so the
   receiver pairs descriptors with them in order;
-- ``{"reply": n, ...}``: the answer to the main process's request ``n``.
+- ``{"reply": n, ...}``: the answer to the main process's request ``n``;
+- ``{"ready": true}``: the reader listens (before it, it has no session to ask about);
+- ``{"sha2": [user, credential, stage2]}``: a full ``caching_sha2_password`` login succeeded (the
+  main process keeps it and passes it to the other readers, so a client's next login anywhere takes
+  the fast path, as with one process).
 
 From the main process: ``{"request": n, "op": ...}`` (``processlist``; ``kill`` with ``id``,
-``query`` and ``user``), answered by :func:`answer` in the reader.
+``query`` and ``user``), answered by :func:`answer` in the reader, and ``{"sha2": ...}`` as above.
 """
 
 from __future__ import annotations
@@ -84,6 +88,13 @@ class ReaderEnd:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(self._watch.fileno(), self._readable)
 
+    async def ready(self) -> None:
+        await asyncio.to_thread(self._send, _framed({"ready": True}), None)
+
+    def tell(self, message: dict[str, Any]) -> None:
+        """Send a message that needs no answer (from a worker thread, in order with the rest)."""
+        self._loop.run_in_executor(None, self._send, _framed(message), None)
+
     async def hand_off(self, fd: int, state: dict[str, Any]) -> None:
         await asyncio.to_thread(self._send, _framed({"handoff": state}), fd)
 
@@ -112,6 +123,9 @@ class ReaderEnd:
             self._closed()
             return
         for message in messages:
+            if "request" not in message:
+                self._answer(message)
+                continue
             try:
                 reply = self._answer(message)
             except Exception:
@@ -136,10 +150,12 @@ class MainEnd:
         sock: socket.socket,
         take: Callable[[socket.socket, dict[str, Any]], None],
         closed: Callable[[], None],
+        told: Callable[[dict[str, Any]], None],
     ) -> None:
         self._sock = sock
         self._sock.setblocking(False)
         self._take = take
+        self._told = told
         self._closed = closed
         self._messages = _Messages()
         self._fds: deque[int] = deque()
@@ -148,10 +164,20 @@ class MainEnd:
         self._loop = asyncio.get_running_loop()
         self._loop.add_reader(sock.fileno(), self._readable)
         self._open = True
+        #: The reader listens (and may hold sessions).
+        self.ready = False
+
+    def tell(self, message: dict[str, Any]) -> None:
+        """Send a message that needs no answer (a few hundred bytes: the socket's buffer takes it)."""
+        if self._open:
+            try:
+                self._sock.sendall(_framed(message))
+            except OSError as exc:
+                log.warning("reader channel: %s", exc)
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
         """Ask the reader; its answer, or {} if it did not answer in time (or is gone)."""
-        if not self._open:
+        if not (self._open and self.ready):
             return {}
         number = next(self._numbers)
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
@@ -188,6 +214,11 @@ class MainEnd:
                 self._handoff(message["handoff"])
                 if not self._open:
                     return
+            elif message.get("ready"):
+                self.ready = True
+                self._told(message)
+            elif "sha2" in message:
+                self._told(message)
             else:
                 future = self._requests.get(message.get("reply", -1))
                 if future is not None and not future.done():

@@ -16,6 +16,7 @@ from typing import Any
 
 import cbor2
 
+from p2pdb.sql.protocol.auth import Credential
 from p2pdb.sql.protocol.connection import MySQLConnection
 from p2pdb.sql.protocol.context import ServerContext
 
@@ -52,6 +53,7 @@ class ReaderProcesses:
         #: Connections taken over from readers (for tests and status).
         self.taken = 0
         self.write_globals(globals_of())
+        ctx.sha2_cache.shared = self._share
 
     def start(self) -> None:
         for index in range(1, self.count + 1):
@@ -96,7 +98,9 @@ class ReaderProcesses:
         proc.stdin.write(json.dumps(settings).encode())
         proc.stdin.close()
         self._procs[index] = proc
-        self._channels[index] = MainEnd(ours, self._take, lambda: self._exited(index))
+        self._channels[index] = MainEnd(
+            ours, self._take, lambda: self._exited(index), lambda message: self._told(index, message)
+        )
 
     async def processlist(self) -> list[tuple[Any, ...]]:
         """The sessions of every reader process (SHOW PROCESSLIST)."""
@@ -109,6 +113,25 @@ class ReaderProcesses:
         if end is None:
             return {}
         return await end.request("kill", id=connection_id, query=query, user=user)
+
+    def _share(self, user: str, credential: Credential, stage2: bytes, *, skip: int = 0) -> None:
+        """A full caching_sha2_password login succeeded here or in reader ``skip``: tell the others."""
+        message = {"sha2": [user, credential.encode(), stage2]}
+        for index, end in self._channels.items():
+            if index != skip:
+                end.tell(message)
+
+    def _told(self, index: int, message: dict[str, Any]) -> None:
+        if message.get("ready"):  # a reader (re)started: it learns the logins made so far
+            end = self._channels.get(index)
+            for user, credential, stage2 in self.ctx.sha2_cache.items():
+                if end is not None:
+                    end.tell({"sha2": [user, credential.encode(), stage2]})
+            return
+        user, text, stage2 = message["sha2"]
+        credential = Credential.decode(str(text))
+        self.ctx.sha2_cache.put(str(user), credential, bytes(stage2), share=False)
+        self._share(str(user), credential, bytes(stage2), skip=index)
 
     def _take(self, sock: socket.socket, state: dict[str, Any]) -> None:
         self.taken += 1

@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import cbor2
 
 from p2pdb.log import Identity
 from p2pdb.sql.backend import Accounts, Limits, SQLBackend
-from p2pdb.sql.protocol.auth import load_or_create_rsa_key
+from p2pdb.sql.protocol.auth import Credential, Sha2Cache, load_or_create_rsa_key
 from p2pdb.sql.protocol.context import ServerOptions
 from p2pdb.sql.protocol.server import MySQLServer
 from p2pdb.sql.tls_files import load_or_create_tls
@@ -81,8 +82,6 @@ class ReaderState:
         self.registry = Registry(identity, None, network_id=settings["network_id"])
         self.registry.dir = self.data_dir / "db"
         self._markers: dict[str, tuple[Any, ...]] = {}
-        for name in self._names():
-            self._open(name)
         limits = Limits(
             max_packet=settings["max_packet"],
             max_write_time=settings["max_write_time"],
@@ -110,19 +109,22 @@ class ReaderState:
         self._markers[name] = _marker(db)
 
     def before_command(self) -> None:
-        if self.generation.value != self.seen:
+        if self.generation.value != self.seen or (
+            self.backend.reader_degraded and time.monotonic() >= self._retry_at
+        ):
             self.refresh()
 
     def refresh(self) -> None:
         """Read again what the main process changed: accounts, global variables, databases."""
         self.seen = self.generation.value
+        self._retry_at = time.monotonic() + 1.0
         backend = self.backend
         backend.accounts = Accounts(self.data_dir / "users.json")
         globals_path = self.data_dir / GLOBALS_FILE
         if globals_path.exists():
             backend.global_variables = dict(cbor2.loads(globals_path.read_bytes()))
         names = self._names()
-        changed = False
+        changed = failed = False
         for name in list(self.registry.names()):
             db = self.registry.get(name)
             assert db is not None
@@ -137,11 +139,17 @@ class ReaderState:
         for name in sorted(names - set(self.registry.names())):
             try:
                 self._open(name)
+                backend.on_new_database(name)
             except Exception:
-                log.exception("reader: could not open database %s", name)
+                log.exception("reader: could not open database %s; the main process serves all", name)
+                self.registry._open.pop(name, None)
+                self._markers.pop(name, None)
+                failed = True
                 continue
-            backend.on_new_database(name)
             changed = True
+        # A database this process could not open would look unknown here: until it opens (tried
+        # again at each refresh), every statement goes to the main process.
+        backend.reader_degraded = failed
         if changed:
             backend.forget_plans()
 
@@ -153,8 +161,13 @@ def _settings() -> tuple[dict[str, Any], int]:
     return json.loads(sys.stdin.read()), args.channel
 
 
-def answer(backend: SQLBackend, message: dict[str, Any]) -> dict[str, Any]:
-    """The main process asks: this process's sessions (SHOW PROCESSLIST), or to stop one (KILL)."""
+def answer(backend: SQLBackend, cache: Sha2Cache, message: dict[str, Any]) -> dict[str, Any]:
+    """The main process asks: this process's sessions (SHOW PROCESSLIST), or to stop one (KILL);
+    or tells of a full login another process made."""
+    if "sha2" in message:
+        user, credential, stage2 = message["sha2"]
+        cache.put(str(user), Credential.decode(str(credential)), bytes(stage2), share=False)
+        return {}
     op = message.get("op")
     if op == "processlist":
         return {"rows": [list(row) for row in backend.processlist()]}
@@ -182,8 +195,6 @@ async def serve(settings: dict[str, Any], channel: socket.socket) -> None:
         if not stop.done():
             stop.set_result(None)
 
-    # The main process holds the other end: when it closes, this process ends.
-    end_point = ReaderEnd(channel, lambda message: answer(state.backend, message), end)
     ssl_context = None
     if settings["tls"]:  # the main process made the files (or was given them) before starting readers
         cert, key = settings["mysql_ssl_cert"], settings["mysql_ssl_key"]
@@ -200,11 +211,18 @@ async def serve(settings: dict[str, Any], channel: socket.socket) -> None:
         options=ServerOptions(max_packet=settings["max_packet"]),
     )
     ctx = server.context
+    cache = ctx.sha2_cache
+    # The main process holds the other end: when it closes, this process ends.
+    end_point = ReaderEnd(channel, lambda message: answer(state.backend, cache, message), end)
+    cache.shared = lambda user, credential, stage2: end_point.tell(
+        {"sha2": [user, credential.encode(), stage2]}
+    )
     ctx.handoff = end_point.hand_off
     ctx.before_command = state.before_command
     ctx.id_offset = int(settings["index"])
     ctx.id_stride = int(settings["processes"])
     await server.start(settings["host"], settings["port"], reuse_port=True)
+    await end_point.ready()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, end)
     log.info(
