@@ -382,3 +382,17 @@ def test_a_full_login_anywhere_gives_the_fast_path_everywhere(served: Processes)
         if len(seen) == 2:
             break
     assert seen == {served.main, served.reader}
+
+
+@pytest.mark.parametrize("wait", [0.0, 3.0])
+def test_a_node_stopped_early_or_late_stops_its_reader_quietly(
+    start_node: Callable[..., NodeProcess], wait: float
+) -> None:
+    node = start_node("--mysql-processes", "2")
+    time.sleep(wait)  # at once: the reader is still starting
+    readers = _children(node.proc.pid)
+    assert node.stop(signal.SIGINT) == 0
+    for pid in readers:
+        wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 15, "the reader to end")
+    time.sleep(0.5)  # what the reader wrote on its way out
+    assert "Traceback" not in node.stderr, node.stderr

@@ -89,11 +89,17 @@ class ReaderEnd:
         self._loop.add_reader(self._watch.fileno(), self._readable)
 
     async def ready(self) -> None:
-        await asyncio.to_thread(self._send, _framed({"ready": True}), None)
+        await asyncio.to_thread(self._send_quietly, _framed({"ready": True}))
 
     def tell(self, message: dict[str, Any]) -> None:
         """Send a message that needs no answer (from a worker thread, in order with the rest)."""
-        self._loop.run_in_executor(None, self._send, _framed(message), None)
+        self._loop.run_in_executor(None, self._send_quietly, _framed(message))
+
+    def _send_quietly(self, data: bytes) -> None:
+        try:
+            self._send(data, None)
+        except OSError as exc:  # the main process is gone: reading the channel sees its end
+            log.debug("channel to the main process: %s", exc)
 
     async def hand_off(self, fd: int, state: dict[str, Any]) -> None:
         await asyncio.to_thread(self._send, _framed({"handoff": state}), fd)
@@ -132,7 +138,7 @@ class ReaderEnd:
                 log.exception("answering the main process failed")
                 reply = {}
             reply["reply"] = message.get("request")
-            self._loop.run_in_executor(None, self._send, _framed(reply), None)
+            self._loop.run_in_executor(None, self._send_quietly, _framed(reply))
 
     def close(self) -> None:
         if self._watch.fileno() >= 0:

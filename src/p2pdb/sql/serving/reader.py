@@ -223,8 +223,7 @@ async def serve(settings: dict[str, Any], channel: socket.socket) -> None:
     ctx.id_stride = int(settings["processes"])
     await server.start(settings["host"], settings["port"], reuse_port=True)
     await end_point.ready()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, end)
+    loop.add_signal_handler(signal.SIGTERM, end)
     log.info(
         "reader process %d serving MySQL on %s:%d", settings["index"], settings["host"], settings["port"]
     )
@@ -237,6 +236,8 @@ async def serve(settings: dict[str, Any], channel: socket.socket) -> None:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group: the main process stops its readers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings, fd = _settings()
     logging.basicConfig(
         level=settings.get("log_level", "INFO").upper(),
