@@ -179,6 +179,7 @@ def test_schema_accounts_and_globals_reach_a_reader_before_the_next_statement(se
     rows(writer, "CREATE TABLE shop.s (id INT PRIMARY KEY)")
     rows(writer, "CREATE USER ada IDENTIFIED WITH mysql_native_password BY 'pw'")
     rows(writer, "GRANT SELECT ON shop.* TO ada")
+
     def as_ada() -> pymysql.Connection[Any]:
         return served.pymysql(user="ada", password="pw", database="shop")
 
@@ -278,14 +279,20 @@ def test_a_tls_connection_is_served_where_it_lands_and_relayed_once_it_moves(ser
         assert served.holder_of(conn) == (served.main if where == "main" else served.reader)
         conn_id = rows(conn, "SELECT CONNECTION_ID()")[0][0]
         base = 0 if where == "main" else 1000
-        rows(conn, "INSERT INTO t VALUES " + ", ".join(f"({base + i}, REPEAT('x', 500))" for i in range(1000)))
+        rows(
+            conn, "INSERT INTO t VALUES " + ", ".join(f"({base + i}, REPEAT('x', 500))" for i in range(1000))
+        )
         big = rows(conn, "SELECT id, v FROM t WHERE id >= %s ORDER BY id", (base,))  # ~0.5 MB back
         assert len(big) == 1000 and big[-1] == (base + 999, "x" * 500)
         listed = [r[0] for r in rows(setup, "SHOW PROCESSLIST")]
         assert conn_id in listed  # the main process serves it now, wherever its socket is
         assert served.holder_of(conn) == (served.main if where == "main" else served.reader)
         conn.close()
-        wait_until(lambda: conn_id not in [r[0] for r in rows(setup, "SHOW PROCESSLIST")], 10, "the session to end")
+        wait_until(
+            lambda conn_id=conn_id: conn_id not in [r[0] for r in rows(setup, "SHOW PROCESSLIST")],
+            10,
+            "the session to end",
+        )
 
 
 def test_a_reader_that_dies_is_replaced_and_a_killed_node_takes_its_readers_along(
@@ -348,7 +355,9 @@ def test_processlist_and_kill_reach_the_sessions_of_readers(served: Processes) -
     worker = threading.Thread(target=long_read)
     worker.start()
     wait_until(
-        lambda: any(r[0] == victim_id and r[7] for r in rows(admin, "SHOW PROCESSLIST")), 10, "the query to run"
+        lambda: any(r[0] == victim_id and r[7] for r in rows(admin, "SHOW PROCESSLIST")),
+        10,
+        "the query to run",
     )
     rows(admin, f"KILL QUERY {victim_id}")
     worker.join(30)

@@ -330,7 +330,10 @@ def test_a_view_may_name_its_tables_with_their_database(node: Node) -> None:
     name = node.db().name
     run(node.session, "CREATE TABLE t (id INT PRIMARY KEY, n INT)")
     run(node.session, "INSERT INTO t VALUES (1, 10), (2, 20)")
-    run(node.session, f"CREATE VIEW `{name}`.q AS SELECT t.id, `{name}`.t.n * 10 AS big FROM {name}.t WHERE n > 15")
+    run(
+        node.session,
+        f"CREATE VIEW `{name}`.q AS SELECT t.id, `{name}`.t.n * 10 AS big FROM {name}.t WHERE n > 15",
+    )
     assert rows(node.session, f"SELECT * FROM {name}.q") == [(2, 200)]
     replica = replica_of(node)
     assert rows(replica.session, "SELECT big FROM q") == [(200,)]
