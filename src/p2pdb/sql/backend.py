@@ -35,7 +35,7 @@ from p2pdb.sql.protocol.constants import DEFAULT_MAX_PACKET
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import Column, ResultSet
 from p2pdb.sql.readers import QueryPool
-from p2pdb.sql.session import SQLSession
+from p2pdb.sql.session import ReaderSession, SQLSession
 from p2pdb.sql.session_statements import HANDLERS as SESSION_HANDLERS
 from p2pdb.sql.statements import HANDLERS
 from p2pdb.sql.variables import DEFAULTS, show_value
@@ -301,7 +301,7 @@ class SQLBackend:
         return self.accounts.lookup(user, peer_host)
 
     async def open_session(self, info: ConnectInfo) -> SQLSession:
-        return SQLSession(self, info)
+        return ReaderSession(self, info) if self.reader_process else SQLSession(self, info)
 
     # -- plans and results --------------------------------------------------------------------
 

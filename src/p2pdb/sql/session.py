@@ -224,8 +224,6 @@ class SQLSession:
         statements = split_statements(sql) if ";" in sql else [sql]
         if len(statements) > 1 and not multi:
             raise MySQLError(ErrorCode.PARSE_ERROR, "multi-statements are not enabled for this connection")
-        if len(statements) > 1 and self.backend.reader_process:
-            raise HandOff  # each statement would have to be judged before the first runs
         if not statements:
             raise MySQLError(ErrorCode.EMPTY_QUERY, "Query was empty")
         results: list[Result] = []
@@ -343,8 +341,6 @@ class SQLSession:
     async def run(self, lexed: Lexed, text: str, command: str = "Query", kind: str | None = None) -> Result:
         """Run one statement; ``kind`` is ``lexed.kind`` when the caller knows it already."""
         outer = self.running
-        if outer is None and self.backend.reader_process and not self.runs_here(lexed, kind or lexed.kind):
-            raise HandOff
         running = self.running = self._new_running(text)
         if outer is None:
             self.command, self.since = command, running.started
@@ -1353,6 +1349,21 @@ class SQLSession:
         self.variables["autocommit"] = 1 if on else 0
         if not on and self.txn is None:
             self.txn = Transaction()
+
+
+class ReaderSession(SQLSession):
+    """A session of a reader process (:mod:`p2pdb.sql.serving`): before a statement it does not
+    run, it raises HandOff (nothing of the statement has run) and the connection moves."""
+
+    async def execute(self, sql: str, *, multi: bool) -> Sequence[Result]:
+        if ";" in sql and len(split_statements(sql)) > 1:
+            raise HandOff  # each statement would have to be judged before the first runs
+        return await super().execute(sql, multi=multi)
+
+    async def run(self, lexed: Lexed, text: str, command: str = "Query", kind: str | None = None) -> Result:
+        if self.running is None and not self.runs_here(lexed, kind or lexed.kind):
+            raise HandOff
+        return await super().run(lexed, text, command, kind)
 
 
 class PreparedStatement:

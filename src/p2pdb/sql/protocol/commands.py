@@ -49,11 +49,6 @@ async def run_command(conn: MySQLConnection, payload: bytes) -> None:
         handler = _HANDLERS.get(payload[0])
         if handler is None:
             raise MySQLError(ErrorCode.UNKNOWN_COM_ERROR, "Unknown command")
-        before = conn.ctx.before_command
-        if before is not None:  # a reader process: some commands go to the main process
-            before()
-            if not _runs_here(conn, payload):
-                raise HandOff
         await handler(conn, payload, out)
     except HandOff:
         if await conn.hand_off(payload):
@@ -105,6 +100,23 @@ def _runs_here(conn: MySQLConnection, payload: bytes) -> bool:
         here = getattr(state.stmt, "runs_here", None)
         return here is not None and bool(here())
     return command in _HERE
+
+
+async def run_in_reader(conn: MySQLConnection, payload: bytes) -> None:
+    """A reader process's :func:`run_command`: first pick up what the main process changed, then
+    run the command here or hand the connection over with it."""
+    before = conn.ctx.before_command
+    if before is not None:
+        before()
+    if payload and payload[0] in _HANDLERS and not _runs_here(conn, payload):
+        if await conn.hand_off(payload):
+            return
+        out = Output(1)
+        message = "This node's main process could not take over the connection; try again"
+        out.add(err_packet(ErrorCode.UNKNOWN_ERROR, "HY000", message))
+        conn.write(out.take())
+        return
+    await run_command(conn, payload)
 
 
 async def send_results(

@@ -71,6 +71,7 @@ class MySQLConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         #: Reader process, a TLS connection handed over: the main process's end of the relay.
         self._relay: asyncio.Transport | None = None
+        self._command = commands.run_in_reader if ctx.handoff is not None else commands.run_command
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
@@ -188,7 +189,7 @@ class MySQLConnection(asyncio.Protocol):
                 if seq != 0:
                     raise out_of_order()
                 self.ctx.questions += 1
-                self._run(commands.run_command(self, payload))
+                self._run(self._command(self, payload))
             busy = self._task is not None or self._write_paused
             if busy and not self._read_paused and self._reader.buffered() > _PAUSE_ABOVE:
                 self._read_paused = True
