@@ -172,14 +172,34 @@ class MainEnd:
         self._open = True
         #: The reader listens (and may hold sessions).
         self.ready = False
+        self._out = bytearray()  # what the socket did not take yet (sent when it is writable)
 
     def tell(self, message: dict[str, Any]) -> None:
-        """Send a message that needs no answer (a few hundred bytes: the socket's buffer takes it)."""
-        if self._open:
-            try:
-                self._sock.sendall(_framed(message))
-            except OSError as exc:
-                log.warning("reader channel: %s", exc)
+        """Send a message that needs no answer."""
+        self._write(_framed(message))
+
+    def _write(self, data: bytes) -> None:
+        if not self._open:
+            return
+        waiting = bool(self._out)
+        self._out += data
+        if not waiting:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            sent = self._sock.send(self._out)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            log.warning("reader channel: %s", exc)
+            self._out.clear()
+            return
+        del self._out[:sent]
+        if self._out:
+            self._loop.add_writer(self._sock.fileno(), self._flush)
+        else:
+            self._loop.remove_writer(self._sock.fileno())
 
     async def request(self, op: str, **args: Any) -> dict[str, Any]:
         """Ask the reader; its answer, or {} if it did not answer in time (or is gone)."""
@@ -189,10 +209,9 @@ class MainEnd:
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._requests[number] = future
         try:
-            # A few hundred bytes into a local socket's buffer: it does not block.
-            self._sock.sendall(_framed({"request": number, "op": op, **args}))
+            self._write(_framed({"request": number, "op": op, **args}))
             return await asyncio.wait_for(future, REQUEST_TIMEOUT)
-        except (OSError, TimeoutError):
+        except TimeoutError:
             return {}
         finally:
             self._requests.pop(number, None)
@@ -252,6 +271,7 @@ class MainEnd:
         if self._open:
             self._open = False
             self._loop.remove_reader(self._sock.fileno())
+            self._loop.remove_writer(self._sock.fileno())
             self._sock.close()
             while self._fds:
                 socket.socket(fileno=self._fds.popleft()).close()
