@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import mysql.connector
 import pymysql
@@ -100,8 +100,8 @@ class Processes:
 
 def _socket_of(conn: Any) -> socket.socket:
     if isinstance(conn, pymysql.connections.Connection):
-        return conn._sock  # type: ignore[return-value]
-    return conn._socket.sock  # mysql.connector's pure-Python connection
+        return cast(socket.socket, conn._sock)
+    return cast(socket.socket, conn._socket.sock)  # mysql.connector's pure-Python connection
 
 
 def _children(pid: int) -> list[int]:
@@ -288,11 +288,11 @@ def test_a_tls_connection_is_served_where_it_lands_and_relayed_once_it_moves(ser
         assert conn_id in listed  # the main process serves it now, wherever its socket is
         assert served.holder_of(conn) == (served.main if where == "main" else served.reader)
         conn.close()
-        wait_until(
-            lambda conn_id=conn_id: conn_id not in [r[0] for r in rows(setup, "SHOW PROCESSLIST")],
-            10,
-            "the session to end",
-        )
+
+        def ended(conn_id: int = conn_id) -> bool:
+            return conn_id not in [r[0] for r in rows(setup, "SHOW PROCESSLIST")]
+
+        wait_until(ended, 10, "the session to end")
 
 
 def test_a_reader_that_dies_is_replaced_and_a_killed_node_takes_its_readers_along(
@@ -402,6 +402,11 @@ def test_a_node_stopped_early_or_late_stops_its_reader_quietly(
     readers = _children(node.proc.pid)
     assert node.stop(signal.SIGINT) == 0
     for pid in readers:
-        wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists(), 15, "the reader to end")
+        proc_dir = Path(f"/proc/{pid}")
+
+        def ended(proc_dir: Path = proc_dir) -> bool:
+            return not proc_dir.exists()
+
+        wait_until(ended, 15, "the reader to end")
     time.sleep(0.5)  # what the reader wrote on its way out
     assert "Traceback" not in node.stderr, node.stderr

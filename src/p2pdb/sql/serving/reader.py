@@ -60,14 +60,13 @@ class ReadOnlyDatabase(Database):
         return 0  # the main process applies parked entries
 
 
-def _marker(db: Database) -> tuple[Any, ...]:
-    """What changes when the main process changes ``db``'s catalog (or replaces its file)."""
-    engine = db.engine
-    assert isinstance(engine, FileEngine)
+def _marker(engine: FileEngine) -> tuple[Any, ...]:
+    """What changes when the main process changes a database's catalog (or replaces its file)."""
     stat = os.stat(engine.path)
+    conn = engine.writer()
     # Schema events are only ever added (a rolled-back one was never committed).
-    rows = db.conn.execute("SELECT count(*), max(time), total(length(body)) FROM _p2pdb_schema").fetchall()
-    version = db.conn.execute("PRAGMA schema_version").fetchall()
+    rows = conn.execute("SELECT count(*), max(time), total(length(body)) FROM _p2pdb_schema").fetchall()
+    version = conn.execute("PRAGMA schema_version").fetchall()
     return (stat.st_ino, stat.st_dev, rows[0], version[0])
 
 
@@ -100,13 +99,22 @@ class ReaderState:
         db_dir = self.data_dir / "db"
         return {name_from_file(p) for p in db_dir.glob("*.sqlite")} - left
 
-    def _open(self, name: str) -> None:
+    def _open(self, name: str) -> bool:
+        """Open ``name``; False if the main process is still creating it (its tables are not
+        there yet: the change that makes it known comes with the next counter bump)."""
         assert self.registry.dir is not None
         engine = QueryOnlyEngine(self.registry.dir / file_name(name))
+        # The marker first: a change committed while the database opens shows at the next refresh.
+        try:
+            marker = _marker(engine)
+        except apsw.SQLError:
+            engine.close()
+            return False
         manifest = manifest_for(name, self.settings["network_id"], self.settings["access"].get(name))
         db = ReadOnlyDatabase(self.registry.identity, manifest, engine)
         self.registry._open[name] = db
-        self._markers[name] = _marker(db)
+        self._markers[name] = marker
+        return True
 
     def before_command(self) -> None:
         if self.generation.value != self.seen or (
@@ -129,7 +137,9 @@ class ReaderState:
             db = self.registry.get(name)
             assert db is not None
             try:
-                same = name in names and _marker(db) == self._markers.get(name)
+                engine = db.engine
+                assert isinstance(engine, FileEngine)
+                same = name in names and _marker(engine) == self._markers.get(name)
             except (OSError, apsw.Error):
                 same = False
             if not same:
@@ -138,7 +148,8 @@ class ReaderState:
                 changed = True
         for name in sorted(names - set(self.registry.names())):
             try:
-                self._open(name)
+                if not self._open(name):
+                    continue
                 backend.on_new_database(name)
             except Exception:
                 log.exception("reader: could not open database %s; the main process serves all", name)
