@@ -341,3 +341,14 @@ def unwrap_version_comments(sql: str) -> str:
             pos = match.end()
     out.append(sql[pos:])
     return "".join(out)
+
+
+def without_qualifier(lexed: Lexed, name: str) -> Lexed:
+    """``lexed`` with every qualifier naming database ``name`` dropped (``shop.t`` -> ``t``): each
+    MySQL database is its own SQLite file, where its tables go unqualified."""
+
+    def strip(match: re.Match[str]) -> str:
+        return "" if (match.group(1) or match.group(2)) == name else match.group(0)
+
+    shape = QUALIFIER.sub(strip, lexed.shape)
+    return Lexed(shape, lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars)

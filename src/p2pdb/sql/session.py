@@ -63,7 +63,14 @@ from p2pdb.sql.exact import bits_number, character_text, is_bits_literal
 from p2pdb.sql.guard import CLIENT_MARK, KILLED, ConnGuard, Offload, Running, guard_of
 from p2pdb.sql.history import equalities, history_filter
 from p2pdb.sql.information_schema import names_session_tables
-from p2pdb.sql.lexer import QUALIFIER, Lexed, lex, split_statements, unwrap_version_comments
+from p2pdb.sql.lexer import (
+    QUALIFIER,
+    Lexed,
+    lex,
+    split_statements,
+    unwrap_version_comments,
+    without_qualifier,
+)
 from p2pdb.sql.load_data import refuse_server_files
 from p2pdb.sql.plan import Plan, build_plan, projection_names, render_name
 from p2pdb.sql.protocol.backend import ConnectInfo, HandOff
@@ -619,15 +626,7 @@ class SQLSession:
                 ErrorCode.NOT_SUPPORTED_YET, "a statement can use one database at a time in P2PDB"
             )
         (name,) = found
-        target = self.backend.registry.get(name)
-
-        def strip(match: re.Match[str]) -> str:
-            return "" if (match.group(1) or match.group(2)) == name else match.group(0)
-
-        shape = QUALIFIER.sub(strip, lexed.shape)
-        return Lexed(
-            shape, lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars
-        ), target
+        return without_qualifier(lexed, name), self.backend.registry.get(name)
 
     async def _dml(self, lexed: Lexed, kind: str) -> Result:
         assigning: Lexed | None = None

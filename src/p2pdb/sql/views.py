@@ -18,7 +18,7 @@ from sqlglot import exp
 from p2pdb.schema import ViewSpec, ident
 from p2pdb.sql.alter import name_of, split_items
 from p2pdb.sql.guard import CLIENT_MARK
-from p2pdb.sql.lexer import QUALIFIER, Lexed, lex
+from p2pdb.sql.lexer import lex, without_qualifier
 from p2pdb.sql.plan import build_plan
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
 from p2pdb.sql.protocol.results import OkResult, Result
@@ -73,10 +73,7 @@ def compile_view(db: Database, view: ViewSpec) -> str:
     if not re.match(r"^\s*\(*\s*(SELECT|WITH|VALUES|TABLE)\b", lexed.shape, re.IGNORECASE):
         raise MySQLError(ErrorCode.PARSE_ERROR, "You have an error in your SQL syntax: a view is a SELECT")
     if "." in lexed.shape:  # ``FROM shop.t`` in a view of ``shop``: SQLite knows the table as ``t``
-        shape = QUALIFIER.sub(
-            lambda m: "" if (m.group(1) or m.group(2)) == db.name else m.group(0), lexed.shape
-        )
-        lexed = Lexed(shape, lexed.params, lexed.raw, lexed.placeholders, lexed.sysvars, lexed.uservars)
+        lexed = without_qualifier(lexed, db.name)
     plan = build_plan(lexed, db.catalog.tables)
     if (
         plan.write
