@@ -52,6 +52,7 @@ class ReaderProcesses:
         self._loop = asyncio.get_running_loop()
         #: Connections taken over from readers (for tests and status).
         self.taken = 0
+        self._globals: dict[str, Any] = {}
         self.write_globals(globals_of())
         ctx.sha2_cache.shared = self._share
 
@@ -64,6 +65,10 @@ class ReaderProcesses:
         return [proc.pid for proc in self._procs.values() if proc.poll() is None]
 
     def write_globals(self, values: dict[str, Any]) -> None:
+        """Write the global variables for readers, when they differ from the last ones written."""
+        if values == self._globals:
+            return
+        self._globals = dict(values)
         path = self.data_dir / GLOBALS_FILE
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
