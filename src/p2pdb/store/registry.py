@@ -43,6 +43,11 @@ def name_from_file(path: Path) -> str:
     return bytes.fromhex(stem[2:]).decode() if stem.startswith("x-") else stem
 
 
+def stored(db_dir: Path) -> list[tuple[str, Path]]:
+    """The databases kept under ``db_dir``: each one's name and file."""
+    return [(name_from_file(path), path) for path in sorted(db_dir.glob("*.sqlite"))]
+
+
 def manifest_for(name: str, network_id: str, access: dict[str, Any] | None) -> Manifest:
     """The manifest of a database from the ``access`` configuration (peer ids, or ``"*"``)."""
     if not access:
@@ -89,8 +94,7 @@ class Registry:
             self._left = set(json.loads(self._left_path.read_text()))
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
-            for path in sorted(self.dir.glob("*.sqlite")):
-                name = name_from_file(path)
+            for name, path in stored(self.dir):
                 try:
                     self._open_db(name)
                 except Exception as exc:  # one damaged database never keeps the others from starting

@@ -50,8 +50,6 @@ class ReaderProcesses:
         self._failures: dict[int, int] = {}
         self._stopping = False
         self._loop = asyncio.get_running_loop()
-        #: Connections taken over from readers (for tests and status).
-        self.taken = 0
         self._globals: dict[str, Any] = {}
         self.write_globals(globals_of())
         ctx.sha2_cache.shared = self._share
@@ -139,7 +137,6 @@ class ReaderProcesses:
         self._share(str(user), credential, bytes(stage2), skip=index)
 
     def _take(self, sock: socket.socket, state: dict[str, Any]) -> None:
-        self.taken += 1
         ctx = self.ctx
         task = self._loop.create_task(
             self._loop.connect_accepted_socket(lambda: MySQLConnection(ctx, adopted=state), sock)

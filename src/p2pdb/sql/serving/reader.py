@@ -31,7 +31,7 @@ from p2pdb.sql.tls_files import load_or_create_tls
 from p2pdb.store.collation import connect
 from p2pdb.store.database import Database
 from p2pdb.store.engine import FileEngine, configure
-from p2pdb.store.registry import Registry, file_name, manifest_for, name_from_file
+from p2pdb.store.registry import Registry, file_name, manifest_for, stored
 
 from .channel import ReaderEnd
 from .generation import Generation
@@ -94,10 +94,7 @@ class ReaderState:
         self.refresh()
 
     def _names(self) -> set[str]:
-        left_path = self.data_dir / "left.json"
-        left = set(json.loads(left_path.read_text())) if left_path.exists() else set()
-        db_dir = self.data_dir / "db"
-        return {name_from_file(p) for p in db_dir.glob("*.sqlite")} - left
+        return {name for name, _path in stored(self.data_dir / "db")}  # what the main process opens
 
     def _open(self, name: str) -> bool:
         """Open ``name``; False if the main process is still creating it (its tables are not
