@@ -13,11 +13,17 @@ PAD SPACE (``utf8mb4_0900_bin``: NO PAD). ``binary`` is SQLite's own BINARY.
 
 Every connection must have them: SQLite refuses to prepare a statement that touches a column whose
 collation is unknown ("no such collation sequence"). :func:`connect` opens connections with them.
+
+Where the package was built with its C module (``_collate.c``), the comparisons SQLite makes run
+there: a string pair that ASCII decides never reaches Python, the rest calls the Python function of
+the same rule, so the order is the same with or without it (``P2PDB_NATIVE_COLLATION=0`` forces the
+Python functions).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import apsw
@@ -113,17 +119,65 @@ def _compare_bin_no_pad(a: str, b: str) -> int:
     return (a > b) - (a < b)
 
 
-def register(conn: apsw.Connection) -> apsw.Connection:
-    """Register the collations on ``conn`` (and return it)."""
-    conn.create_collation(CI_COLLATION, compare_ci)
-    for name in _CI_NAMES:
-        conn.create_collation(name, compare_ci)
-    for name in _CI_NO_PAD:
-        conn.create_collation(name, _compare_ci_no_pad)
-    for name in _BIN_NAMES:
-        conn.create_collation(name, _compare_bin)
-    for name in _BIN_NO_PAD:
-        conn.create_collation(name, _compare_bin_no_pad)
+#: Kinds of ``_collate.register``, and the Python function of each rule.
+CI_PAD, CI_NO_PAD, BIN_PAD, BIN_NO_PAD = range(4)
+RULES = {
+    CI_PAD: compare_ci,
+    CI_NO_PAD: _compare_ci_no_pad,
+    BIN_PAD: _compare_bin,
+    BIN_NO_PAD: _compare_bin_no_pad,
+}
+_NAMES = (
+    ((CI_COLLATION, *_CI_NAMES), CI_PAD),
+    (_CI_NO_PAD, CI_NO_PAD),
+    (_BIN_NAMES, BIN_PAD),
+    (_BIN_NO_PAD, BIN_NO_PAD),
+)
+
+
+def _load_native() -> Any:
+    """The C module, loaded into SQLite once (it keeps SQLite's API table); None where the package
+    was built without it, ``P2PDB_NATIVE_COLLATION=0`` is set, or loading fails."""
+    if os.environ.get("P2PDB_NATIVE_COLLATION", "1") == "0":
+        return None
+    try:
+        from p2pdb.store import _collate  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    if not _collate.ready():
+        _collate.install(compare_ci, _compare_ci_no_pad)
+        scratch = apsw.Connection(":memory:")
+        try:
+            scratch.enable_load_extension(True)
+            scratch.load_extension(_collate.__file__, "sqlite3_p2pdbcollate_init")
+        except apsw.Error as exc:
+            log.warning("native collations not loaded (%s); using the Python ones", exc)
+            return None
+        finally:
+            scratch.close()
+    return _collate
+
+
+_native: Any = _load_native()
+
+
+def native() -> bool:
+    """Whether SQLite compares text with the C functions (:data:`_native`)."""
+    return _native is not None
+
+
+def register(conn: apsw.Connection, *, python: bool = False) -> apsw.Connection:
+    """Register the collations on ``conn`` (and return it): the C functions where they are built
+    (unless ``python``), else the Python ones; both give the same order."""
+    if _native is not None and not python:
+        pointer = conn.sqlite3pointer()
+        for names, kind in _NAMES:
+            for name in names:
+                _native.register(pointer, name, kind)
+        return conn
+    for names, kind in _NAMES:
+        for name in names:
+            conn.create_collation(name, RULES[kind])
     return conn
 
 
