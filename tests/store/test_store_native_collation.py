@@ -99,6 +99,6 @@ def test_sql_answers_the_same_with_c_or_python_collations(values: list[str], pro
 
 def test_the_python_rules_can_be_forced() -> None:
     code = "from p2pdb.store import collation; print(collation.native())"
-    env = {**os.environ, "P2PDB_NATIVE_COLLATION": "0"}
+    env = {**os.environ, "P2PDB_NATIVE": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -28,6 +28,7 @@ from typing import Any
 import apsw
 
 from p2pdb.sql.protocol.errors import ErrorCode, MySQLError
+from p2pdb.store.collation import load_extension_module
 
 #: The escape character when the statement names none.
 DEFAULT_ESCAPE = "\\"
@@ -122,8 +123,23 @@ def as_bytes(value: Any) -> Any:
     return value.encode() if isinstance(value, str) else value
 
 
-def register(conn: apsw.Connection) -> None:
-    """Replace SQLite's LIKE on ``conn`` (both forms: with and without ESCAPE)."""
+#: The two-argument LIKE in C (``_like.c``): ASCII text matched there, the rest by :func:`mysql_like`.
+_native: Any = load_extension_module(
+    "p2pdb.sql._like", "sqlite3_p2pdblike_init", lambda m: m.install(mysql_like)
+)
+
+
+def native() -> bool:
+    """Whether ``x LIKE y`` (without ESCAPE) runs in C for ASCII text."""
+    return _native is not None
+
+
+def register(conn: apsw.Connection, *, python: bool = False) -> None:
+    """Replace SQLite's LIKE on ``conn`` (both forms: with and without ESCAPE); the form without
+    ESCAPE in C where it is built (unless ``python``)."""
     conn.create_scalar_function("p2pdb_bytes", as_bytes, 1, deterministic=True)  # type: ignore[arg-type]
-    conn.create_scalar_function("like", mysql_like, 2, deterministic=True)  # type: ignore[arg-type]
+    if _native is not None and not python:
+        _native.register(conn.sqlite3pointer())
+    else:
+        conn.create_scalar_function("like", mysql_like, 2, deterministic=True)  # type: ignore[arg-type]
     conn.create_scalar_function("like", mysql_like, 3, deterministic=True)  # type: ignore[arg-type]

@@ -16,14 +16,16 @@ collation is unknown ("no such collation sequence"). :func:`connect` opens conne
 
 Where the package was built with its C module (``_collate.c``), the comparisons SQLite makes run
 there: a string pair that ASCII decides never reaches Python, the rest calls the Python function of
-the same rule, so the order is the same with or without it (``P2PDB_NATIVE_COLLATION=0`` forces the
-Python functions).
+the same rule, so the order is the same with or without it (``P2PDB_NATIVE=0`` forces the Python
+functions).
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import apsw
@@ -135,30 +137,39 @@ _NAMES = (
 )
 
 
-def _load_native() -> Any:
-    """The C module, loaded into SQLite once (it keeps SQLite's API table); None where the package
-    was built without it, ``P2PDB_NATIVE_COLLATION=0`` is set, or loading fails."""
-    if os.environ.get("P2PDB_NATIVE_COLLATION", "1") == "0":
+def load_extension_module(name: str, entry: str, install: Callable[[Any], None]) -> Any:
+    """The C module ``name`` of this package (also a SQLite extension), ``install``-ed and loaded into
+    SQLite once through a scratch connection (SQLite hands an extension its API table there; the
+    module then registers its functions on any connection by its ``sqlite3`` pointer). None where
+    the package was built without it, ``P2PDB_NATIVE=0`` is set, or loading fails: the caller then
+    registers its Python functions, which answer the same."""
+    if os.environ.get("P2PDB_NATIVE", "1") == "0":
         return None
     try:
-        from p2pdb.store import _collate  # type: ignore[attr-defined]
+        module = importlib.import_module(name)
     except ImportError:
         return None
-    if not _collate.ready():
-        _collate.install(compare_ci, _compare_ci_no_pad)
+    if module.__file__ is None:
+        return None
+    if not module.ready():
+        install(module)
         scratch = apsw.Connection(":memory:")
         try:
             scratch.enable_load_extension(True)
-            scratch.load_extension(_collate.__file__, "sqlite3_p2pdbcollate_init")
+            scratch.load_extension(module.__file__, entry)
         except apsw.Error as exc:
-            log.warning("native collations not loaded (%s); using the Python ones", exc)
+            log.warning("C module %s not loaded (%s); using the Python functions", name, exc)
             return None
         finally:
             scratch.close()
-    return _collate
+    return module
 
 
-_native: Any = _load_native()
+_native: Any = load_extension_module(
+    "p2pdb.store._collate",
+    "sqlite3_p2pdbcollate_init",
+    lambda module: module.install(compare_ci, _compare_ci_no_pad),
+)
 
 
 def native() -> bool:

@@ -1,6 +1,7 @@
-"""Benchmark of the text collation SQLite calls for every comparison on a MySQL character column.
+"""Benchmark of the text functions SQLite calls per comparison or per row: the collation of a MySQL
+character column and LIKE.
 
-    python bench/collation_bench.py [--rows 10000] [--repeat 2000]
+    python bench/text_bench.py [--rows 10000] [--repeat 2000]
 
 One in-memory table of ROWS rows like sysbench's ``sbtest1`` (``c``: 119 characters of digits and
 dashes) with ``c`` twice: under ``P2PDB_CI`` (the collation of a MySQL text column, indexed) and
@@ -8,7 +9,9 @@ under SQLite's BINARY (the baseline: no collation call). Each query is timed on 
 C collations (``p2pdb/store/_collate.c``) and on one with the Python functions of the same rules,
 same run; the queries are sysbench ``oltp_read_write``'s two sorts over 100 rows and a lookup through
 the index on ``c`` (a value given in upper case, so the collation decides). Prints microseconds per
-query and the ratios; no target (docs/performance.md, thirteenth round).
+query and the ratios. Then LIKE over all ROWS rows (``count(*) ... WHERE c LIKE ?``) with the C
+function (``p2pdb/sql/_like.c``), the Python one, and SQLite's own LIKE as the baseline (which is
+not MySQL's: no default escape, ASCII folding only). No target (docs/performance.md, thirteenth round).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable
 
 import apsw
 
+from p2pdb.sql import like
 from p2pdb.store import collation
 
 
@@ -41,6 +45,10 @@ def _time(conn: apsw.Connection, sql: str, args: Callable[[int], tuple[object, .
     for i in range(repeat):
         list(conn.execute(sql, args(i)))
     return (time.perf_counter() - start) / repeat * 1e6
+
+
+def _fixed(args: tuple[object, ...]) -> Callable[[int], tuple[object, ...]]:
+    return lambda _: args
 
 
 def main() -> None:
@@ -77,9 +85,7 @@ def main() -> None:
         ("DISTINCT ... ORDER BY, 100 rows", "SELECT DISTINCT {col} FROM t WHERE id BETWEEN ? AND ? ORDER BY {col}", between, between, 1),
         ("index lookup col = ?", "SELECT id FROM t WHERE {col} = ?", exact, upper, 10),
     )  # fmt: skip
-    print(
-        f"collation_bench: {opts.rows:,} rows, {opts.repeat:,} queries per case (x10 for lookups), microseconds"
-    )
+    print(f"text_bench: {opts.rows:,} rows, {opts.repeat:,} queries per case (x10 for lookups), microseconds")
     print(f"{'query':34} {'BINARY':>8} {'C':>8} {'Python':>8} {'C/BINARY':>9} {'Python/C':>9}")
     for label, sql, binary_args, args, scale in cases:
         binary = _time(conns["C"], sql.format(col="b"), binary_args, opts.repeat * scale)
@@ -88,7 +94,21 @@ def main() -> None:
         print(
             f"{label:34} {binary:8.1f} {native:8.1f} {python:8.1f} {native / binary:8.2f}x {python / native:8.2f}x"
         )
-    for conn in conns.values():
+    print(f"{'LIKE over all rows':34} {'SQLite':>8} {'C':>8} {'Python':>8} {'C/SQLite':>9} {'Python/C':>9}")
+    like.register(conns["C"])
+    like.register(conns["Python"], python=True)
+    sqlite_own = collation.register(apsw.Connection(":memory:"))
+    _table(sqlite_own, opts.rows)
+    runs = max(opts.repeat // 100, 5)
+    for pattern in ("%123%", "1234%", "%5-_6%"):
+        sql = "SELECT count(*) FROM t WHERE c LIKE ?"
+        own = _time(sqlite_own, sql, _fixed((pattern,)), runs)
+        native = _time(conns["C"], sql, _fixed((pattern,)), runs)
+        python = _time(conns["Python"], sql, _fixed((pattern,)), runs)
+        print(
+            f"{pattern!r:34} {own:8.1f} {native:8.1f} {python:8.1f} {native / own:8.2f}x {python / native:8.2f}x"
+        )
+    for conn in (*conns.values(), sqlite_own):
         conn.close()
 
 
