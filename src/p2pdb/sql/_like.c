@@ -18,7 +18,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <sqlite3ext.h>
-SQLITE_EXTENSION_INIT1
+/* SQLITE_EXTENSION_INIT1, but static: SQLite loads an extension with RTLD_GLOBAL, and two modules
+ * each exporting a global sqlite3_api would share one through symbol interposition. */
+static const sqlite3_api_routines *sqlite3_api = 0;
 
 #define MAX_PATTERN 256
 #define MAX_WORK (1 << 22)

@@ -22,7 +22,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <sqlite3ext.h>
-SQLITE_EXTENSION_INIT1
+/* SQLITE_EXTENSION_INIT1, but static: SQLite loads an extension with RTLD_GLOBAL, and two modules
+ * each exporting a global sqlite3_api would share one through symbol interposition. */
+static const sqlite3_api_routines *sqlite3_api = 0;
 
 enum { CI_PAD = 0, CI_NO_PAD = 1, BIN_PAD = 2, BIN_NO_PAD = 3 };
 
