@@ -51,3 +51,13 @@ sys.exit(0 if managed and sys.prefix == sys.base_prefix else 1)'; then
     PY=.venv/bin/python
   fi
 }
+
+# native_debs: the Debian packages that build P2PDB's C text functions (src/p2pdb/store/_collate.c,
+# src/p2pdb/sql/_like.c): a C compiler, SQLite's sqlite3ext.h, and Python.h where python3 lacks it.
+native_debs() {
+  local debs=(gcc libsqlite3-dev)
+  python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null \
+    || debs+=(python3-dev)
+  echo "${debs[*]}"
+}
