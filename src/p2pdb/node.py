@@ -23,10 +23,12 @@ from typing import Any
 from p2pdb import __version__
 from p2pdb.config import Config
 from p2pdb.log import Identity
+from p2pdb.sql import like
 from p2pdb.sql.backend import Accounts, Limits, SQLBackend
 from p2pdb.sql.protocol import MySQLServer, ServerOptions, is_loopback, load_or_create_rsa_key
 from p2pdb.sql.serving.processes import ReaderProcesses
 from p2pdb.sql.tls_files import load_or_create_tls
+from p2pdb.store import collation
 from p2pdb.store.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -306,6 +308,8 @@ class Node:
             "pid": os.getpid(),
             #: Reader processes serving the MySQL port with this one (config ``mysql_processes``).
             "mysql_readers": self.readers.pids if self.readers is not None else [],
+            #: Which text functions run in C (built at install where gcc and libsqlite3-dev are).
+            "native": {"collations": collation.native(), "like": like.native()},
             "addresses": {
                 "mysql": self.mysql_address if self.mysql else None,
                 "p2p": self.replicator.address if self.replicator else None,
