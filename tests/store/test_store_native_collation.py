@@ -102,3 +102,15 @@ def test_the_python_rules_can_be_forced() -> None:
     env = {**os.environ, "P2PDB_NATIVE": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_build_of_other_rules_is_not_used() -> None:
+    # An editable checkout whose C file changed since its build: the Python functions serve.
+    def install(module: object) -> None:
+        raise AssertionError("a stale build must not be installed")
+
+    name, entry = "p2pdb.store._collate", "sqlite3_p2pdbcollate_init"
+    assert (
+        collation.load_extension_module(name, entry, install, version=collation._native.version + 1) is None
+    )
+    assert collation.load_extension_module(name, entry, install) is collation._native

@@ -157,6 +157,10 @@ int sqlite3_p2pdblike_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_routi
     return SQLITE_OK;
 }
 
+/* The rules this file implements; the Python side refuses a build of another version (an editable
+ * checkout whose C file changed since its last build), and uses its own functions instead. */
+#define RULES_VERSION 1
+
 static PyObject *py_install(PyObject *self, PyObject *fn) {
     (void)self;
     if (!PyCallable_Check(fn)) {
@@ -204,5 +208,10 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__like(void) {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddIntConstant(m, "version", RULES_VERSION) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }
