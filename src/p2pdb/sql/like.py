@@ -125,7 +125,10 @@ def as_bytes(value: Any) -> Any:
 
 #: The two-argument LIKE in C (``_like.c``): ASCII text matched there, the rest by :func:`mysql_like`.
 _native: Any = load_extension_module(
-    "p2pdb.sql._like", "sqlite3_p2pdblike_init", lambda m: m.install(mysql_like)
+    "p2pdb.sql._like",
+    "sqlite3_p2pdblike_init",
+    lambda m: m.install(mysql_like),
+    version=1,  # RULES_VERSION
 )
 
 

@@ -140,8 +140,9 @@ int sqlite3_p2pdbcollate_init(sqlite3 *db, char **pzErrMsg, const sqlite3_api_ro
     return SQLITE_OK;
 }
 
-/* The rules this file implements; the Python side refuses a build of another version (an editable
- * checkout whose C file changed since its last build), and uses its own functions instead. */
+/* The version of the rules this file implements: raise it, and the version p2pdb/store/collation.py
+ * asks for, with any change of an answer. Python refuses a build of another version (an editable
+ * checkout not rebuilt since its C file changed) and uses its own functions instead. */
 #define RULES_VERSION 1
 
 static PyObject *py_install(PyObject *self, PyObject *args) {

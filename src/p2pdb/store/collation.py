@@ -137,7 +137,7 @@ _NAMES = (
 )
 
 
-def load_extension_module(name: str, entry: str, install: Callable[[Any], None], version: int = 1) -> Any:
+def load_extension_module(name: str, entry: str, install: Callable[[Any], None], version: int) -> Any:
     """The C module ``name`` of this package (also a SQLite extension), ``install``-ed and loaded into
     SQLite once through a scratch connection (SQLite hands an extension its API table there; the
     module then registers its functions on any connection by its ``sqlite3`` pointer). None where
@@ -173,6 +173,7 @@ _native: Any = load_extension_module(
     "p2pdb.store._collate",
     "sqlite3_p2pdbcollate_init",
     lambda module: module.install(compare_ci, _compare_ci_no_pad),
+    version=1,  # RULES_VERSION of _collate.c
 )
 
 
