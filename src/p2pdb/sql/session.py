@@ -165,6 +165,19 @@ class Transaction:
     read_only: bool | None = None
 
 
+#: Main process: statements in a row that a reader process could have run, after which an idle
+#: autocommit connection goes back to one (a pooled connection that wrote once, then only reads).
+READS_BEFORE_LEAVING = 8
+#: A reader process starts and ends transactions that only read (plain BEGIN / START TRANSACTION,
+#: COMMIT, ROLLBACK; nothing after them such as AND CHAIN, TO SAVEPOINT or RELEASE).
+_TXN_HERE = re.compile(
+    r"^\s*(?:BEGIN(?:\s+WORK)?|START\s+TRANSACTION(?:\s+(?:READ\s+(?:ONLY|WRITE)|WITH\s+CONSISTENT\s+SNAPSHOT)"
+    r"(?:\s*,\s*(?:READ\s+(?:ONLY|WRITE)|WITH\s+CONSISTENT\s+SNAPSHOT))*)?|COMMIT(?:\s+WORK)?|ROLLBACK(?:\s+WORK)?)\s*$",
+    re.IGNORECASE,
+)
+_TXN_KINDS = frozenset(("BEGIN", "START", "COMMIT", "ROLLBACK"))
+
+
 _ROUTINE = re.compile(
     r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:DEFINER\s*=\s*\S+\s+)?(?:AGGREGATE\s+)?"
     r"(?:PROCEDURE|FUNCTION|TRIGGER|EVENT)\b",
@@ -186,6 +199,10 @@ class SQLSession:
         self.user_vars: dict[str, Any] = {}
         #: SQL-level prepared statements (PREPARE name FROM ...): name -> statement text.
         self.sql_prepared: dict[str, str] = {}
+        #: The last statement was a COMMIT or ROLLBACK that ended a BEGIN's transaction, and how many
+        #: statements in a row a reader process could have run (main process; see may_leave).
+        self.ended_transaction = False
+        self.reads_in_a_row = 0
         #: Rows the last REPLACE deleted (its probe), added to its affected rows.
         self._replaced = 0
         #: Rows a multi-row INSERT's upserts returned (their ids), and the row that failed (its number
@@ -250,6 +267,14 @@ class SQLSession:
         if statement.lexed.kind == "SELECT":
             statement.result_columns = await self.backend.describe(self, statement.lexed)
         return statement
+
+    def adopt(self, stmt: object) -> bool:
+        """Take over a statement an earlier session of this connection prepared in this process
+        (:meth:`p2pdb.sql.protocol.prepared.StatementRegistry.restore`); False if it is not one."""
+        if type(stmt) is not PreparedStatement or type(stmt.session) is not type(self):
+            return False
+        stmt.session = self
+        return True
 
     async def use(self, database: str) -> None:
         self._use(database)
@@ -354,6 +379,9 @@ class SQLSession:
         if kind is None:
             kind = lexed.kind
         self._failed_row = None
+        if outer is None and self.backend.readers is not None:  # main process with reader processes
+            here = self.idle_autocommit() and self.backend.statement_runs_here(lexed, kind)
+            self.reads_in_a_row = self.reads_in_a_row + 1 if here else 0
         try:
             authorize(self, lexed, kind)
             if kind in _DML_KINDS:
@@ -394,18 +422,58 @@ class SQLSession:
 
     def runs_here(self, lexed: Lexed, kind: str) -> bool:
         """In a reader process (:mod:`p2pdb.sql.serving`): whether this statement runs here: reads
-        and session statements outside any transaction; everything else goes to the main process."""
-        return self.idle_autocommit() and self.backend.statement_runs_here(lexed, kind)
+        and session statements outside any transaction, and the start, the reads and the end of a
+        transaction that has not written yet; everything else goes to the main process."""
+        if kind in _TXN_KINDS:
+            return (self.idle_autocommit() or self.reading_transaction()) and _TXN_HERE.match(
+                lexed.shape
+            ) is not None
+        if self.idle_autocommit():
+            return self.backend.statement_runs_here(lexed, kind)
+        return (
+            kind == "SELECT" and self.reading_transaction() and self.backend.statement_runs_here(lexed, kind)
+        )
 
     def idle_autocommit(self) -> bool:
         """No transaction open or pending, and autocommit on."""
         return self.txn is None and self.next_read_only is None and bool(self.variables["autocommit"])
 
-    def export_state(self) -> dict[str, Any]:
-        """What a reader process passes on with a connection it hands to the main process."""
+    def may_leave(self) -> bool:
+        """Main process with reader processes: whether the connection goes back to one now. After
+        a BEGIN's transaction ended (COMMIT or ROLLBACK), or after :data:`READS_BEFORE_LEAVING`
+        statements in a row that a reader could have run, in autocommit mode, with nothing only
+        this process holds (temporary tables). A connection that mixes autocommit writes and reads
+        stays here: moving it both ways at every INSERT would cost more than it saves (a move costs
+        both processes about as much as a few reads)."""
+        ended, self.ended_transaction = self.ended_transaction, False
+        if not ended and self.reads_in_a_row < READS_BEFORE_LEAVING:
+            return False
+        self.reads_in_a_row = 0
+        return self.idle_autocommit() and self.running is None and getattr(self, "_temp_tables", None) is None
+
+    def reading_transaction(self) -> bool:
+        """In autocommit mode, a BEGIN's transaction that has neither written nor locked rows: a
+        reader process serves its reads (they see the last commit, as the main process's reads
+        before a transaction's first write do) and hands it over at its first other statement."""
         txn = self.txn
-        if txn is not None and (txn.explicit or txn.statements or txn.db is not None):
-            raise ValueError("a session inside a transaction cannot move")
+        return (
+            txn is not None
+            and txn.explicit
+            and txn.first_write is None
+            and txn.window is None
+            and bool(self.variables["autocommit"])
+            and not any(recorded.check for recorded in txn.statements)
+        )
+
+    def export_state(self) -> dict[str, Any]:
+        """What a process passes on with a connection it hands to another (:mod:`p2pdb.sql.serving`):
+        the session, and a transaction that has only read so far."""
+        txn = self.txn
+        moving: dict[str, Any] | None = None
+        if txn is not None and self.reading_transaction():
+            moving = {"read_only": txn.read_only, "db": txn.db.name if txn.db is not None else None}
+        elif txn is not None and (txn.explicit or txn.statements or txn.db is not None):
+            raise ValueError("a session inside a transaction that wrote cannot move")
         info = self.info
         return {
             "user": info.user,
@@ -421,6 +489,7 @@ class SQLSession:
             "found_rows": self.found_rows,
             "next_read_only": self.next_read_only,
             "sql_prepared": self.sql_prepared,
+            "txn": moving,
         }
 
     def import_state(self, state: dict[str, Any]) -> None:
@@ -434,7 +503,12 @@ class SQLSession:
         self.found_rows = int(state["found_rows"])
         self.next_read_only = state["next_read_only"]
         self.sql_prepared = dict(state["sql_prepared"])
-        if not self.autocommit:
+        moving = state.get("txn")
+        if moving is not None:  # begun (and only read) in the other process
+            name = moving["db"]
+            db = self.backend.registry.get(name) if name is not None else None
+            self.txn = Transaction(db=db, explicit=True, read_only=moving["read_only"])
+        elif not self.autocommit:
             self.txn = Transaction()  # autocommit off: the next statement opens one
 
     async def run_inside(self, lexed: Lexed, text: str) -> Result:
@@ -1382,10 +1456,15 @@ class PreparedStatement:
 
     def runs_here(self) -> bool:
         """In a reader process: whether its executions run here (else the connection moves)."""
+        if self.kind in _TXN_KINDS:
+            return self.session.runs_here(self.lexed, self.kind)
         here = self._here
         if here is None:
             here = self._here = self.session.backend.statement_runs_here(self.lexed, self.kind)
-        return here and self.session.idle_autocommit()
+        session = self.session
+        return here and (
+            session.idle_autocommit() or (self.kind == "SELECT" and session.reading_transaction())
+        )
 
     @property
     def params(self) -> Sequence[Column]:

@@ -242,17 +242,21 @@ def _restart_implicit(session: SQLSession) -> None:
 
 
 async def handle_commit(session: SQLSession, lexed: Lexed, text: str) -> Result:
+    explicit = session.txn is not None and session.txn.explicit
     await session.commit_grouped()
     session.backend.counters["Com_commit"] += 1
     _restart_implicit(session)
+    session.ended_transaction = explicit
     return _OK
 
 
 def handle_rollback(session: SQLSession, lexed: Lexed, text: str) -> Result:
     if re.match(r"^\s*ROLLBACK\s+(WORK\s+)?TO\b", lexed.shape, _I):
         return _savepoint(session, lexed, text)
+    explicit = session.txn is not None and session.txn.explicit
     session.rollback()
     _restart_implicit(session)
+    session.ended_transaction = explicit
     return _OK
 
 

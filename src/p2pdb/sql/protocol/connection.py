@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from enum import IntEnum
 from typing import Any, cast
 
@@ -33,6 +33,8 @@ log = logging.getLogger("p2pdb.sql.protocol")
 
 _PAUSE_ABOVE = 1 << 20  # bytes of unparsed input held while busy before reading pauses
 _LINGER = 2.0  # seconds of reading (and discarding) after a fatal ERR, before closing
+_DEPRECATE_EOF = int(Capability.DEPRECATE_EOF)  # plain ints: flag arithmetic on the enum is slow
+_MULTI_STATEMENTS = int(Capability.MULTI_STATEMENTS)
 
 
 class Phase(IntEnum):
@@ -71,14 +73,18 @@ class MySQLConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         #: Reader process, a TLS connection handed over: the main process's end of the relay.
         self._relay: asyncio.Transport | None = None
+        #: Main process: a TLS connection a reader relays (it arrives in clear on a socket pair,
+        #: which cannot be given back: the reader keeps serving the relay).
+        self.relayed = False
         self._command = commands.run_in_reader if ctx.handoff is not None else commands.run_command
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self._transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self.peer_host = normalize_host(str(peer[0])) if isinstance(peer, tuple) else "localhost"
         self.ctx.connections.add(self)
+        if self._adopted is None:
+            peer = transport.get_extra_info("peername")
+            self.peer_host = normalize_host(str(peer[0])) if isinstance(peer, tuple) else "localhost"
         self._timer = self.loop.call_later(self.ctx.options.handshake_timeout, self._login_timeout)
         adopted, self._adopted = self._adopted, None
         if adopted is None:
@@ -182,6 +188,9 @@ class MySQLConnection(asyncio.Protocol):
             # A client that sends commands without reading the replies fills the transport's write
             # buffer: stop running its commands (and reading) until the buffer drains.
             while self._task is None and self.phase == Phase.COMMAND and not self._write_paused:
+                if self.ctx.hand_back is not None and self._leaves():
+                    self._run(self._give_back())  # the commands not run yet go along
+                    continue
                 packet = self._next_packet()
                 if packet is None:
                     break
@@ -288,11 +297,43 @@ class MySQLConnection(asyncio.Protocol):
         }
         log.debug("connection %d: handing over at %r", self.connection_id, payload[:60])
         framed, _ = frame(payload, 0)
-        return await self._move(state, framed)
+        return await self._move(state, framed, self.ctx.handoff)
 
-    async def _move(self, state: dict[str, Any], first: bytes) -> bool:
+    def _leaves(self) -> bool:
+        """Main process with reader processes: whether this connection goes back to one now (a plain
+        connection whose session says it serves only reads again)."""
+        if self.tls is not None or self.relayed:
+            return False
+        leave = getattr(self.session, "may_leave", None)
+        return leave is not None and bool(leave())
+
+    async def _give_back(self) -> None:
+        """Main process: move this connection to a reader process (nothing happens if none takes it)."""
+        export = getattr(self.session, "export_state", None)
+        if export is None:
+            return
+        try:
+            session = export()
+        except ValueError:
+            return
+        state: dict[str, Any] = {
+            "id": self.connection_id,
+            "peer_host": self.peer_host,
+            "tls": False,
+            "capabilities": self.capabilities,
+            "session": session,
+            "statements": self.statements.export(),
+        }
+        log.debug("connection %d: giving it back to a reader process", self.connection_id)
+        await self._move(state, b"", self.ctx.hand_back)
+
+    async def _move(
+        self,
+        state: dict[str, Any],
+        first: bytes,
+        handoff: Callable[[int, dict[str, Any]], Awaitable[None]] | None,
+    ) -> bool:
         transport = self._transport
-        handoff = self.ctx.handoff
         if transport is None or handoff is None or self.phase >= Phase.CLOSING:
             return False
         sock = transport.get_extra_info("socket")
@@ -317,7 +358,12 @@ class MySQLConnection(asyncio.Protocol):
         try:
             await handoff(fd, state)
         except OSError as exc:
-            log.warning("connection %d: could not hand over to the main process: %s", self.connection_id, exc)
+            log.log(
+                logging.DEBUG if self.ctx.hand_back is not None else logging.WARNING,
+                "connection %d: could not hand over to another process: %s",
+                self.connection_id,
+                exc,
+            )
             if ours is not None:
                 ours.close()
             self._reader.feed(rest)
@@ -328,7 +374,9 @@ class MySQLConnection(asyncio.Protocol):
             os.close(fd)
         self._cancel_timer()
         if ours is None:
-            # The main process holds the socket now: close only this process's descriptor (no FIN).
+            # The other process holds the socket now: close only this process's descriptor (no FIN).
+            # Its prepared statements stay here, to be taken over if it comes back.
+            self.ctx.leave_statements(self.connection_id, self.statements.detach())
             self.phase = Phase.CLOSING
             transport.abort()
             return True
@@ -341,8 +389,8 @@ class MySQLConnection(asyncio.Protocol):
 
     def enter_command_phase(self, capabilities: int) -> None:
         self.capabilities = capabilities
-        self.deprecate_eof = bool(capabilities & Capability.DEPRECATE_EOF)
-        self.multi_statements = bool(capabilities & Capability.MULTI_STATEMENTS)
+        self.deprecate_eof = bool(capabilities & _DEPRECATE_EOF)
+        self.multi_statements = bool(capabilities & _MULTI_STATEMENTS)
         self._reader.max_payload = self.ctx.options.max_packet
         self._reader.skip_oversized = True
         self._cancel_timer()

@@ -6,6 +6,7 @@ import itertools
 import logging
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from .auth import CACHING_SHA2_PASSWORD, Sha2Cache, public_key_pem
 from .backend import Backend
 from .constants import DEFAULT_MAX_PACKET, SERVER_CAPABILITIES, Capability
+
+#: Connections whose statements a process keeps after they moved away (the oldest are forgotten:
+#: they are prepared again if they come back). Each holds its statements and its closed session.
+_LEFT_MAX = 256
 
 if TYPE_CHECKING:
     from .connection import MySQLConnection
@@ -75,9 +80,21 @@ class ServerContext:
         self.id_offset = 0
         #: Reader process only: ``await handoff(fd, state)`` gives a connection to the main process.
         self.handoff: Callable[[int, dict[str, Any]], Awaitable[None]] | None = None
+        #: Main process with reader processes: ``await hand_back(fd, state)`` gives a connection to
+        #: one of them (OSError: none can take it now).
+        self.hand_back: Callable[[int, dict[str, Any]], Awaitable[None]] | None = None
         #: Reader process only: called before each login and command (picks up what the main
         #: process changed).
         self.before_command: Callable[[], None] | None = None
+        #: Prepared statements of connections that moved to another process, by connection id,
+        #: taken over again if they come back (:meth:`StatementRegistry.restore`); the oldest go.
+        self.left: OrderedDict[int, dict[int, Any]] = OrderedDict()
+
+    def leave_statements(self, connection_id: int, statements: dict[int, Any]) -> None:
+        if statements:
+            self.left[connection_id] = statements
+            while len(self.left) > _LEFT_MAX:
+                self.left.popitem(last=False)
 
     def next_connection_id(self) -> int:
         while True:

@@ -85,11 +85,15 @@ async def _login(conn: MySQLConnection) -> None:
 
 
 async def take_over(conn: MySQLConnection, state: dict[str, Any]) -> None:
-    """Serve a logged-in connection a reader process handed over: the same session (database,
-    variables, warnings) and prepared statements, then the commands it had not run."""
+    """Serve a logged-in connection another process handed over (a reader to the main process, or
+    back): the same session (database, variables, warnings, a transaction that has only read) and
+    prepared statements, then the commands it had not run."""
     ctx = conn.ctx
+    if ctx.before_command is not None:
+        ctx.before_command()  # a reader process: catalogs as the main process has them
     saved = state["session"]
     conn.peer_host = str(state["peer_host"])  # a relayed TLS connection arrives on a socket pair
+    conn.relayed = bool(state["tls"])
     info = ConnectInfo(
         connection_id=conn.connection_id,
         user=saved["user"],
@@ -107,7 +111,7 @@ async def take_over(conn: MySQLConnection, state: dict[str, Any]) -> None:
         if importer is None:
             raise TypeError("this backend's sessions cannot take over a connection")
         importer(saved)
-        await conn.statements.restore(session, state["statements"])
+        await conn.statements.restore(session, state["statements"], ctx.left.pop(conn.connection_id, None))
     except Exception:
         log.exception("connection %d: taking over from a reader process failed", conn.connection_id)
         conn.close()

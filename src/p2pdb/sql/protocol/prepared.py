@@ -94,14 +94,36 @@ class StatementRegistry:
             ],
         }
 
-    async def restore(self, session: Session, exported: dict[str, Any]) -> None:
+    def detach(self) -> dict[int, StatementState]:
+        """Take the statements out (a connection that moved to another process leaves them here,
+        for :meth:`restore` if it comes back)."""
+        statements, self._statements = self._statements, {}
+        return statements
+
+    async def restore(
+        self, session: Session, exported: dict[str, Any], kept: dict[int, StatementState] | None = None
+    ) -> None:
         """Prepare again, under the same ids, the statements of :meth:`export`. One that no longer
-        prepares (its table was dropped meanwhile) is left out: its next execution gets 1243."""
+        prepares (its table was dropped meanwhile) is left out: its next execution gets 1243.
+        ``kept``: the statements this connection left in this process when it last moved away
+        (:meth:`detach`); one of the same id and text is taken over by ``session`` instead of being
+        prepared again (a connection that comes and goes between processes at every transaction
+        would otherwise prepare all of its statements twice per transaction)."""
+        adopt = getattr(session, "adopt", None)
         for item in exported["statements"]:
-            try:
-                stmt = await session.prepare(item["sql"])
-            except MySQLError:
-                continue
+            found = kept.get(int(item["id"])) if kept else None
+            if (
+                found is not None
+                and found.stmt.sql == item["sql"]
+                and adopt is not None
+                and adopt(found.stmt)
+            ):
+                stmt = found.stmt
+            else:
+                try:
+                    stmt = await session.prepare(item["sql"])
+                except MySQLError:
+                    continue
             state = StatementState(stmt, int(item["params"]))
             raw = item["types"]
             if raw is not None:

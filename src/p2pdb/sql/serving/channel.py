@@ -12,7 +12,9 @@ A message is a 4-byte length, then a CBOR map. From the reader:
   the fast path, as with one process).
 
 From the main process: ``{"request": n, "op": ...}`` (``processlist``; ``kill`` with ``id``,
-``query`` and ``user``), answered by :func:`answer` in the reader, and ``{"sha2": ...}`` as above.
+``query`` and ``user``), answered by :func:`answer` in the reader, ``{"sha2": ...}`` as above, and
+``{"handback": state}``: a connection given back to the reader once it serves only reads again,
+its socket's descriptor travelling with the message as with ``handoff``.
 """
 
 from __future__ import annotations
@@ -75,13 +77,16 @@ class ReaderEnd:
         sock: socket.socket,
         answer: Callable[[dict[str, Any]], dict[str, Any]],
         closed: Callable[[], None],
+        take: Callable[[socket.socket, dict[str, Any]], None] | None = None,
     ) -> None:
         self._sock = sock
         self._sock.setblocking(True)  # sends run in a worker thread, one at a time
         self._lock = threading.Lock()
         self._answer = answer
         self._closed = closed
+        self._take = take
         self._messages = _Messages()
+        self._fds: deque[int] = deque()
         # Reads on the event loop, from a second descriptor of the same socket.
         self._watch = socket.socket(fileno=os.dup(sock.fileno()))
         self._watch.setblocking(False)
@@ -102,7 +107,33 @@ class ReaderEnd:
             log.debug("channel to the main process: %s", exc)
 
     async def hand_off(self, fd: int, state: dict[str, Any]) -> None:
-        await asyncio.to_thread(self._send, _framed({"handoff": state}), fd)
+        data = _framed({"handoff": state})
+        # Sent at once when the channel takes it (the usual case); else by a worker thread, in order
+        # with the other messages.
+        if not self._lock.acquire(blocking=False):
+            await asyncio.to_thread(self._send, data, fd)
+            return
+        try:
+            sent = socket.send_fds(self._sock, [data], [fd], socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            self._lock.release()
+            await asyncio.to_thread(self._send, data, fd)
+            return
+        except BaseException:
+            self._lock.release()
+            raise
+        if sent >= len(data):
+            self._lock.release()
+            return
+        rest = data[sent:]  # the descriptor went with the first bytes
+
+        def finish() -> None:
+            try:
+                self._sock.sendall(rest)
+            finally:
+                self._lock.release()
+
+        await asyncio.to_thread(finish)
 
     def _send(self, data: bytes, fd: int | None) -> None:
         with self._lock:
@@ -112,11 +143,12 @@ class ReaderEnd:
 
     def _readable(self) -> None:
         try:
-            data = self._watch.recv(1 << 16)
+            data, fds, _flags, _addr = socket.recv_fds(self._watch, 1 << 16, 64)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
+            data, fds = b"", []
+        self._fds.extend(fds)
         if not data:
             self.close()
             self._closed()
@@ -129,6 +161,9 @@ class ReaderEnd:
             self._closed()
             return
         for message in messages:
+            if "handback" in message:
+                self._handback(message["handback"])
+                continue
             if "request" not in message:
                 self._answer(message)
                 continue
@@ -140,10 +175,26 @@ class ReaderEnd:
             reply["reply"] = message.get("request")
             self._loop.run_in_executor(None, self._send_quietly, _framed(reply))
 
+    def _handback(self, state: Any) -> None:
+        if not self._fds:
+            log.error("channel from the main process: a connection without its socket")
+            return
+        client = socket.socket(fileno=self._fds.popleft())
+        if self._take is None or not isinstance(state, dict):
+            client.close()  # not served here: the client sees its connection close
+            return
+        try:
+            self._take(client, state)
+        except Exception:
+            log.exception("could not take back a connection from the main process")
+            client.close()
+
     def close(self) -> None:
         if self._watch.fileno() >= 0:
             self._loop.remove_reader(self._watch.fileno())
             self._watch.close()
+        while self._fds:
+            os.close(self._fds.popleft())
 
 
 class MainEnd:
@@ -177,6 +228,25 @@ class MainEnd:
     def tell(self, message: dict[str, Any]) -> None:
         """Send a message that needs no answer."""
         self._write(_framed(message))
+
+    def give(self, fd: int, state: dict[str, Any]) -> bool:
+        """Give the reader a connection (``fd``, a descriptor of its socket, travels with the message);
+        False, and nothing sent, when the reader cannot take it now (not ready, or the channel is
+        full)."""
+        if not (self._open and self.ready) or self._out:
+            return False
+        data = _framed({"handback": state})
+        try:
+            sent = socket.send_fds(self._sock, [data], [fd])
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:
+            log.warning("reader channel: %s", exc)
+            return False
+        if sent < len(data):  # the descriptor went with the first bytes; the rest follows
+            self._out += data[sent:]
+            self._loop.add_writer(self._sock.fileno(), self._flush)
+        return True
 
     def _write(self, data: bytes) -> None:
         if not self._open:

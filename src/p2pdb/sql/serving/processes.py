@@ -51,8 +51,10 @@ class ReaderProcesses:
         self._stopping = False
         self._loop = asyncio.get_running_loop()
         self._globals: dict[str, Any] = {}
+        self._turn = 0
         self.write_globals(globals_of())
         ctx.sha2_cache.shared = self._share
+        ctx.hand_back = self._hand_back
 
     def start(self) -> None:
         for index in range(1, self.count + 1):
@@ -111,11 +113,26 @@ class ReaderProcesses:
         return [tuple(row) for answer in answers for row in answer.get("rows", [])]
 
     async def kill(self, connection_id: int, *, query: bool, user: str) -> dict[str, Any]:
-        """KILL a session of the reader process that gave out ``connection_id``."""
-        end = self._channels.get(connection_id % (self.count + 1))
-        if end is None:
-            return {}
-        return await end.request("kill", id=connection_id, query=query, user=user)
+        """KILL a session of a reader process: the one that gave out ``connection_id`` first, then
+        the others (a connection given back may be served by any of them)."""
+        first = connection_id % (self.count + 1)
+        ends = sorted(self._channels.items(), key=lambda item: item[0] != first)
+        for _index, end in ends:
+            answer = await end.request("kill", id=connection_id, query=query, user=user)
+            if answer.get("found"):
+                return answer
+        return {}
+
+    def give(self, fd: int, state: dict[str, Any]) -> bool:
+        """Give a connection to a reader process (the next ready one, in turn); False if none took it."""
+        indexes = sorted(self._channels)
+        if not indexes:
+            return False
+        self._turn = (self._turn + 1) % len(indexes)
+        for index in indexes[self._turn :] + indexes[: self._turn]:
+            if self._channels[index].give(fd, state):
+                return True
+        return False
 
     def _share(self, user: str, credential: Credential, stage2: bytes, *, skip: int = 0) -> None:
         """A full caching_sha2_password login succeeded here or in reader ``skip``: tell the others."""
@@ -135,6 +152,10 @@ class ReaderProcesses:
         credential = Credential.decode(str(text))
         self.ctx.sha2_cache.put(str(user), credential, bytes(stage2), share=False)
         self._share(str(user), credential, bytes(stage2), skip=index)
+
+    async def _hand_back(self, fd: int, state: dict[str, Any]) -> None:
+        if not self.give(fd, state):
+            raise OSError("no reader process can take the connection now")
 
     def _take(self, sock: socket.socket, state: dict[str, Any]) -> None:
         ctx = self.ctx

@@ -25,6 +25,7 @@ import cbor2
 from p2pdb.log import Identity
 from p2pdb.sql.backend import Accounts, Limits, SQLBackend
 from p2pdb.sql.protocol.auth import Credential, Sha2Cache, load_or_create_rsa_key
+from p2pdb.sql.protocol.connection import MySQLConnection
 from p2pdb.sql.protocol.context import ServerOptions
 from p2pdb.sql.protocol.server import MySQLServer
 from p2pdb.sql.tls_files import load_or_create_tls
@@ -220,8 +221,16 @@ async def serve(settings: dict[str, Any], channel: socket.socket) -> None:
     )
     ctx = server.context
     cache = ctx.sha2_cache
+
+    def take(sock: socket.socket, moved: dict[str, Any]) -> None:
+        """Serve a connection the main process gives back (it serves only reads again)."""
+        task = loop.create_task(
+            loop.connect_accepted_socket(lambda: MySQLConnection(ctx, adopted=moved), sock)
+        )
+        task.add_done_callback(_report)
+
     # The main process holds the other end: when it closes, this process ends.
-    end_point = ReaderEnd(channel, lambda message: answer(state.backend, cache, message), end)
+    end_point = ReaderEnd(channel, lambda message: answer(state.backend, cache, message), end, take)
     cache.shared = lambda user, credential, stage2: end_point.tell(
         {"sha2": [user, credential.encode(), stage2]}
     )
@@ -241,6 +250,11 @@ async def serve(settings: dict[str, Any], channel: socket.socket) -> None:
     await server.wait_closed()
     state.backend.shutdown()
     state.registry.close()
+
+
+def _report(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("taking back a connection failed", exc_info=task.exception())
 
 
 def main() -> None:
