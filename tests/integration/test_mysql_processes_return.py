@@ -157,6 +157,14 @@ def test_autocommit_writes_stay_on_the_main_process_until_reads_follow(served: P
     assert rows(conn, "SELECT max(id) FROM items") == [(8,)]
 
 
+def test_a_connection_dealt_to_the_main_process_keeps_its_reads_there(served: Processes) -> None:
+    """The kernel shares the clients among the processes; one that only reads stays where it landed."""
+    conn = served.connect("main", lambda: served.pymysql(database="shop"))
+    for _ in range(20):
+        assert rows(conn, "SELECT qty FROM items WHERE id = 1") == [(10,)]
+    stays(served, conn, "main")
+
+
 def test_a_temporary_table_keeps_its_connection_on_the_main_process(served: Processes) -> None:
     conn = served.connect("reader", lambda: served.pymysql(database="shop"))
     rows(conn, "CREATE TEMPORARY TABLE scratch (n INT)")

@@ -438,15 +438,17 @@ class SQLSession:
         """No transaction open or pending, and autocommit on."""
         return self.txn is None and self.next_read_only is None and bool(self.variables["autocommit"])
 
-    def may_leave(self) -> bool:
+    def may_leave(self, *, after_reads: bool) -> bool:
         """Main process with reader processes: whether the connection goes back to one now. After
-        a BEGIN's transaction ended (COMMIT or ROLLBACK), or after :data:`READS_BEFORE_LEAVING`
-        statements in a row that a reader could have run, in autocommit mode, with nothing only
-        this process holds (temporary tables). A connection that mixes autocommit writes and reads
-        stays here: moving it both ways at every INSERT would cost more than it saves (a move costs
-        both processes about as much as a few reads)."""
+        a BEGIN's transaction ended (COMMIT or ROLLBACK), or (``after_reads``: a connection a
+        reader handed over) after :data:`READS_BEFORE_LEAVING` statements in a row that a reader
+        could have run; in autocommit mode, with nothing only this process holds (temporary
+        tables). A connection that mixes autocommit writes and reads stays here: moving it both
+        ways at every INSERT would cost more than it saves (a move costs both processes about as
+        much as a few reads). One the kernel dealt to this process stays for its reads too: the
+        processes share the clients that only read."""
         ended, self.ended_transaction = self.ended_transaction, False
-        if not ended and self.reads_in_a_row < READS_BEFORE_LEAVING:
+        if not ended and not (after_reads and self.reads_in_a_row >= READS_BEFORE_LEAVING):
             return False
         self.reads_in_a_row = 0
         return self.idle_autocommit() and self.running is None and getattr(self, "_temp_tables", None) is None

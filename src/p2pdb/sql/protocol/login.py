@@ -94,6 +94,7 @@ async def take_over(conn: MySQLConnection, state: dict[str, Any]) -> None:
     saved = state["session"]
     conn.peer_host = str(state["peer_host"])  # a relayed TLS connection arrives on a socket pair
     conn.relayed = bool(state["tls"])
+    conn.from_reader = ctx.hand_back is not None  # the main process took it from a reader
     info = ConnectInfo(
         connection_id=conn.connection_id,
         user=saved["user"],
