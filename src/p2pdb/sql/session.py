@@ -200,9 +200,10 @@ class SQLSession:
         #: SQL-level prepared statements (PREPARE name FROM ...): name -> statement text.
         self.sql_prepared: dict[str, str] = {}
         #: The last statement was a COMMIT or ROLLBACK that ended a BEGIN's transaction, and how many
-        #: statements in a row a reader process could have run (main process; see may_leave).
+        #: statements in a row a reader process could have run (main process, for a connection a
+        #: reader handed over; None: not counted). See may_leave.
         self.ended_transaction = False
-        self.reads_in_a_row = 0
+        self.reads_in_a_row: int | None = None
         #: Rows the last REPLACE deleted (its probe), added to its affected rows.
         self._replaced = 0
         #: Rows a multi-row INSERT's upserts returned (their ids), and the row that failed (its number
@@ -379,7 +380,7 @@ class SQLSession:
         if kind is None:
             kind = lexed.kind
         self._failed_row = None
-        if outer is None and self.backend.readers is not None:  # main process with reader processes
+        if outer is None and self.reads_in_a_row is not None:  # a connection a reader handed over
             here = self.idle_autocommit() and self.backend.statement_runs_here(lexed, kind)
             self.reads_in_a_row = self.reads_in_a_row + 1 if here else 0
         try:
@@ -438,19 +439,21 @@ class SQLSession:
         """No transaction open or pending, and autocommit on."""
         return self.txn is None and self.next_read_only is None and bool(self.variables["autocommit"])
 
-    def may_leave(self, *, after_reads: bool) -> bool:
+    def may_leave(self) -> bool:
         """Main process with reader processes: whether the connection goes back to one now. After
-        a BEGIN's transaction ended (COMMIT or ROLLBACK), or (``after_reads``: a connection a
-        reader handed over) after :data:`READS_BEFORE_LEAVING` statements in a row that a reader
-        could have run; in autocommit mode, with nothing only this process holds (temporary
+        a BEGIN's transaction ended (COMMIT or ROLLBACK), or, for a connection a reader handed over
+        (``reads_in_a_row`` counted), after :data:`READS_BEFORE_LEAVING` statements in a row that a
+        reader could have run; in autocommit mode, with nothing only this process holds (temporary
         tables). A connection that mixes autocommit writes and reads stays here: moving it both
         ways at every INSERT would cost more than it saves (a move costs both processes about as
         much as a few reads). One the kernel dealt to this process stays for its reads too: the
         processes share the clients that only read."""
         ended, self.ended_transaction = self.ended_transaction, False
-        if not ended and not (after_reads and self.reads_in_a_row >= READS_BEFORE_LEAVING):
+        reads = self.reads_in_a_row
+        if not ended and (reads is None or reads < READS_BEFORE_LEAVING):
             return False
-        self.reads_in_a_row = 0
+        if reads is not None:
+            self.reads_in_a_row = 0
         return self.idle_autocommit() and self.running is None and getattr(self, "_temp_tables", None) is None
 
     def reading_transaction(self) -> bool:

@@ -76,9 +76,6 @@ class MySQLConnection(asyncio.Protocol):
         #: Main process: a TLS connection a reader relays (it arrives in clear on a socket pair,
         #: which cannot be given back: the reader keeps serving the relay).
         self.relayed = False
-        #: Main process: a connection a reader handed over (not one the kernel dealt to this
-        #: process: those stay, so that the processes keep sharing the clients that only read).
-        self.from_reader = False
         self._command = commands.run_in_reader if ctx.handoff is not None else commands.run_command
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -308,7 +305,7 @@ class MySQLConnection(asyncio.Protocol):
         if self.tls is not None or self.relayed:
             return False
         leave = getattr(self.session, "may_leave", None)
-        return leave is not None and bool(leave(after_reads=self.from_reader))
+        return leave is not None and bool(leave())
 
     async def _give_back(self) -> None:
         """Main process: move this connection to a reader process (nothing happens if none takes it)."""

@@ -94,7 +94,6 @@ async def take_over(conn: MySQLConnection, state: dict[str, Any]) -> None:
     saved = state["session"]
     conn.peer_host = str(state["peer_host"])  # a relayed TLS connection arrives on a socket pair
     conn.relayed = bool(state["tls"])
-    conn.from_reader = ctx.hand_back is not None  # the main process took it from a reader
     info = ConnectInfo(
         connection_id=conn.connection_id,
         user=saved["user"],
@@ -112,6 +111,8 @@ async def take_over(conn: MySQLConnection, state: dict[str, Any]) -> None:
         if importer is None:
             raise TypeError("this backend's sessions cannot take over a connection")
         importer(saved)
+        if ctx.hand_back is not None and hasattr(session, "reads_in_a_row"):
+            session.reads_in_a_row = 0  # the main process took it from a reader: see may_leave
         await conn.statements.restore(session, state["statements"], ctx.left.pop(conn.connection_id, None))
     except Exception:
         log.exception("connection %d: taking over from a reader process failed", conn.connection_id)
