@@ -65,7 +65,7 @@ def main() -> None:
 @click.option("--mysql-ssl-key", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="PEM private key of --mysql-ssl-cert.")  # fmt: skip
 @click.option("--mysql-processes", type=int, default=None,
-              help="Processes serving MySQL: the main one and N-1 that serve plain SELECTs [1].")  # fmt: skip
+              help="Processes serving MySQL: the main one and N-1 that serve reads [1].")  # fmt: skip
 @click.option("--p2p-host", default=None, help="Peer-to-peer listen address [127.0.0.1].")
 @click.option("--p2p-port", type=int, default=None, help="Peer-to-peer listen port [4001].")
 @click.option(
