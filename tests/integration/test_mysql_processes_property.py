@@ -6,8 +6,9 @@ unknown tables, several statements in one query, and DDL in the middle. One node
 ``--mysql-processes 2``. The sequence runs on a connection a reader process holds, and again on a
 connection the main process holds, each in its own identical database. Every answer (rows, or the
 error's code) must match, and so must the tables afterwards. A reader serves the sequence until a
-statement moves the connection, so each example checks both the reader's answers and a handover
-at an arbitrary point of a session.
+statement moves the connection, and gets it back once a BEGIN's transaction ends, so each example
+checks the reader's answers (inside transactions too) and handovers both ways at arbitrary points
+of a session.
 
 Size: ``P2PDB_SERVING_EXAMPLES`` (default 150, about 35 s); for the record, 1,000. With a moved
 connection's session variables not taken over, 200 examples found three different counterexamples
