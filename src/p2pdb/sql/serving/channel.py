@@ -80,7 +80,7 @@ class ReaderEnd:
         take: Callable[[socket.socket, dict[str, Any]], None] | None = None,
     ) -> None:
         self._sock = sock
-        self._sock.setblocking(True)  # sends run in a worker thread, one at a time
+        self._sock.setblocking(True)  # sends hold the lock; what would block goes to a worker thread
         self._lock = threading.Lock()
         self._answer = answer
         self._closed = closed
