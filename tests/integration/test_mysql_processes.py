@@ -129,6 +129,14 @@ def _listens(pid: int, port: int) -> bool:
     return False
 
 
+def unverified_tls() -> ssl.SSLContext:
+    """A client TLS context that accepts the node's own certificate (made at its first start)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def rows(conn: Any, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
     with conn.cursor() as cur:
         cur.execute(sql, args)
@@ -265,9 +273,7 @@ def test_a_tls_connection_is_served_where_it_lands_and_relayed_once_it_moves(ser
     rows(setup, "GRANT ALL ON *.* TO carol")
     rows(setup, "CREATE DATABASE shop")
     rows(setup, "CREATE TABLE shop.t (id INT PRIMARY KEY, v TEXT)")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls()
 
     def tls() -> pymysql.Connection[Any]:
         return served.pymysql(ssl=context, user="carol", password="s3cret", database="shop")
@@ -377,9 +383,7 @@ def test_processlist_and_kill_reach_the_sessions_of_readers(served: Processes) -
 def test_a_full_login_anywhere_gives_the_fast_path_everywhere(served: Processes) -> None:
     setup = served.connect("main")
     rows(setup, "CREATE USER dave IDENTIFIED BY 'pw'")  # caching_sha2_password
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls()
     served.pymysql(user="dave", password="pw", ssl=context).close()  # full authentication, over TLS
     seen = set()
     for _ in range(40):

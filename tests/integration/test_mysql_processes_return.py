@@ -11,7 +11,6 @@ waits for it, and a check that it stayed waits a little first.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import pymysql
 import pytest
 
 from tests.integration.cluster import wait_until
-from tests.integration.test_mysql_processes import Processes, rows
+from tests.integration.test_mysql_processes import Processes, rows, unverified_tls
 
 if TYPE_CHECKING:
     from tests.integration.conftest import NodeProcess
@@ -215,9 +214,7 @@ def test_a_tls_connection_stays_relayed_after_its_transaction(served: Processes)
     setup = served.connect("main")
     rows(setup, "CREATE USER carol IDENTIFIED BY 's3cret'")
     rows(setup, "GRANT ALL ON *.* TO carol")
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+    context = unverified_tls()
 
     def tls() -> pymysql.Connection[Any]:
         return served.pymysql(ssl=context, user="carol", password="s3cret", database="shop")
