@@ -457,9 +457,10 @@ class SQLSession:
         return self.idle_autocommit() and self.running is None and getattr(self, "_temp_tables", None) is None
 
     def reading_transaction(self) -> bool:
-        """In autocommit mode, a BEGIN's transaction that has neither written nor locked rows: a
-        reader process serves its reads (they see the last commit, as the main process's reads
-        before a transaction's first write do) and hands it over at its first other statement."""
+        """In autocommit mode, a BEGIN's transaction that has not written: a reader process serves
+        its reads (they see the last commit, as the main process's reads before a transaction's
+        first write do) and hands it over at its first other statement, a locking read included
+        (:meth:`export_state` checks that none was recorded)."""
         txn = self.txn
         return (
             txn is not None
@@ -467,7 +468,6 @@ class SQLSession:
             and txn.first_write is None
             and txn.window is None
             and bool(self.variables["autocommit"])
-            and not any(recorded.check for recorded in txn.statements)
         )
 
     def export_state(self) -> dict[str, Any]:
@@ -475,7 +475,13 @@ class SQLSession:
         the session, and a transaction that has only read so far."""
         txn = self.txn
         moving: dict[str, Any] | None = None
-        if txn is not None and self.reading_transaction():
+        # (a reader never runs a locking read, so only here is it looked for: once per move, not
+        # once per statement of a long transaction)
+        if (
+            txn is not None
+            and self.reading_transaction()
+            and not any(recorded.check for recorded in txn.statements)
+        ):
             moving = {"read_only": txn.read_only, "db": txn.db.name if txn.db is not None else None}
         elif txn is not None and (txn.explicit or txn.statements or txn.db is not None):
             raise ValueError("a session inside a transaction that wrote cannot move")
