@@ -23,7 +23,7 @@ from typing import Any
 from p2pdb import __version__
 from p2pdb.config import Config
 from p2pdb.log import Identity
-from p2pdb.sql import like
+from p2pdb.sql import lexer, like
 from p2pdb.sql.backend import Accounts, Limits, SQLBackend
 from p2pdb.sql.protocol import MySQLServer, ServerOptions, is_loopback, load_or_create_rsa_key
 from p2pdb.sql.serving.processes import ReaderProcesses
@@ -309,7 +309,7 @@ class Node:
             #: Reader processes serving the MySQL port with this one (config ``mysql_processes``).
             "mysql_readers": self.readers.pids if self.readers is not None else [],
             #: Which text functions run in C (built at install where gcc and libsqlite3-dev are).
-            "native": {"collations": collation.native(), "like": like.native()},
+            "native": {"collations": collation.native(), "like": like.native(), "lexer": lexer.native()},
             "addresses": {
                 "mysql": self.mysql_address if self.mysql else None,
                 "p2p": self.replicator.address if self.replicator else None,

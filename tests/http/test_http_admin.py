@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from p2pdb.http import HttpApi
 from p2pdb.node import Node
-from p2pdb.sql import like
+from p2pdb.sql import lexer, like
 from p2pdb.store import collation
 
 from .conftest import TIMEOUT, MakeApi
@@ -28,7 +28,11 @@ async def test_status_shape(node: Node, api: HttpApi, client: aiohttp.ClientSess
     assert status["version"] and status["uptime_seconds"] >= 0
     assert status["addresses"]["http"] == f"127.0.0.1:{api.port}"
     assert status["addresses"]["mysql"] and status["addresses"]["p2p"]
-    assert status["native"] == {"collations": collation.native(), "like": like.native()}
+    assert status["native"] == {
+        "collations": collation.native(),
+        "like": like.native(),
+        "lexer": lexer.native(),
+    }
     (shop,) = [d for d in status["databases"] if d["name"] == "shop"]
     assert shop["entries"] == 2 and shop["heads"] == [str(h) for h in db.log.heads]
     assert shop["changes"] == {"first_id": 1, "last_id": 11}

@@ -137,13 +137,11 @@ _NAMES = (
 )
 
 
-def load_extension_module(name: str, entry: str, install: Callable[[Any], None], version: int) -> Any:
-    """The C module ``name`` of this package (also a SQLite extension), ``install``-ed and loaded into
-    SQLite once through a scratch connection (SQLite hands an extension its API table there; the
-    module then registers its functions on any connection by its ``sqlite3`` pointer). None where
-    the package was built without it, ``P2PDB_NATIVE=0`` is set, the build implements another
-    ``version`` of the rules (a checkout whose C file changed since it was built), or loading fails:
-    the caller then registers its Python functions, which answer the same."""
+def native_module(name: str, version: int) -> Any:
+    """The C module ``name`` of this package, or None where the package was built without it,
+    ``P2PDB_NATIVE=0`` is set, or the build implements another ``version`` of the rules (a checkout
+    whose C file changed since it was built): the caller then uses its Python functions, which
+    answer the same."""
     if os.environ.get("P2PDB_NATIVE", "1") == "0":
         return None
     try:
@@ -154,6 +152,17 @@ def load_extension_module(name: str, entry: str, install: Callable[[Any], None],
         return None
     if getattr(module, "version", None) != version:
         log.warning("C module %s is a stale build (pip install again); using the Python functions", name)
+        return None
+    return module
+
+
+def load_extension_module(name: str, entry: str, install: Callable[[Any], None], version: int) -> Any:
+    """The C module ``name`` of this package (see :func:`native_module`) that is also a SQLite
+    extension, ``install``-ed and loaded into SQLite once through a scratch connection (SQLite hands
+    an extension its API table there; the module then registers its functions on any connection by
+    its ``sqlite3`` pointer). None where :func:`native_module` gives none or loading fails."""
+    module = native_module(name, version)
+    if module is None:
         return None
     if not module.ready():
         install(module)

@@ -1,0 +1,180 @@
+"""The lexer in C (``_lex.c``) against the lexer in Python (``lexer.lex_python``), the rules'
+reference: for any text, the C lexer gives exactly what the Python one gives (shape, values and
+their types, raw texts, placeholders, variables) or declines (None). Statements full of the hard
+cases are generated: every kind of literal, comments, version comments, backquoted names,
+introducers, national strings, adjacent strings, type arguments, ORDER BY positions, exponents,
+unterminated quotes, non-ASCII text inside and outside literals, lone surrogates, control
+characters. And the common statements are taken by the C lexer, not declined."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from p2pdb.sql import lexer
+from p2pdb.sql.lexer import lex, lex_python
+
+_native = lexer._native
+
+pytestmark = pytest.mark.skipif(
+    _native is None and not os.environ.get("CI"), reason="the C lexer was not built here"
+)
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="CI only: other machines may lack a C compiler")
+def test_the_c_lexer_is_used_in_ci() -> None:
+    assert lexer.native()
+
+
+FRAGMENTS = [
+    "SELECT ", "INSERT INTO t VALUES ", "UPDATE t SET a=", " WHERE ", "ORDER BY ", "GROUP BY ", " by ",
+    "DECIMAL(", "decimal ( ", "DECIMAL(10,", "(10, 2)", "CHAR(3)", " 12,", " 2)", "CHAR(", "VARCHAR(", "CAST(x AS ", "DATETIME(", "ORDER", " LIMIT ",
+    " ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", ",", ", ", "(", ")", ";", " ;",
+    "t", "a1", "x", "X", "b", "B", "N", "n", "_", "a_", "$", ".", ":", ":p1", "e", "E", "+", "-", "*",
+    "/", "_binary", "_binary ", "_utf8mb4", "_UTF8", "_latin1 ", "_ascii", "x_binary",
+    "#", "# c\n", "--", "-- c\n", "--\n", "---", "/*", "/* c */", "*/", "/*!", "/*!40101 ", "/**/", "/*!*/",
+    "`", "``", "`a`", "`a``b`", "`é`", "'", "''", '"', '""', "\\", "\\'", "\\n", "\\%", "\\_", "\\Z", "\\0",
+    "?", "@", "@@", "@@global.", "@@SESSION.", "@@local.x", "global", "@v", "@`v`", "@'w'", "@v.x", "@$",
+    "0", "1", "9", "10", "0x", "0X", "0b", "0x1F", "0b101", "1.", ".5", "1.5", "1e5", "1e", "1e+3", "2E-2",
+    "1.5e", "12345678901234567", "123456789012345678", "1234567890123456789", "18446744073709551616",
+    "x'", "x'0f'", "X'abc'", "b'", "b'101'", "B''", "'abc'", "'a b'", '"q"', "'a\\'b'", "'é'", "N'x'",
+    "'a''b'", "'\\\\'", "'a\\n\"\"b'", "\"a\\n''b\"", "é", "\u017f", "\u0663", "\u00a0", "\u2028", "😀", "\udcff", "'\udcff'", "_binary'\udcff'",
+]  # fmt: skip
+
+_FRAGMENT = st.sampled_from(FRAGMENTS) | st.text(max_size=3)
+# ASCII alone, so that the C lexer takes more of them
+_ASCII_FRAGMENT = st.sampled_from([f for f in FRAGMENTS if f.isascii()]) | st.text(
+    st.characters(max_codepoint=127), max_size=3
+)
+_SOUP = st.lists(_FRAGMENT, max_size=30).map("".join) | st.lists(_ASCII_FRAGMENT, max_size=30).map("".join)
+
+# Statements the C lexer takes: literals of every kind in statements clients send.
+_WORD = st.sampled_from(["a", "b_c", "`x y`", "t.id", "COUNT(*)", "NOW()", "x + 1"])
+_STRING_BODY = st.lists(
+    st.characters(codec="utf-8") | st.sampled_from(["\\", "'", '"', "''", '""', "%", "_"]),
+    max_size=12,
+).map("".join)
+_LITERAL = st.one_of(
+    st.integers(0, 10**18 - 1).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: repr(abs(f))),
+    _STRING_BODY.map(lambda s: "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"),
+    _STRING_BODY.map(lambda s: '"' + s.replace("\\", "\\\\").replace('"', '""') + '"'),
+    st.binary(max_size=8).map(lambda b: f"x'{b.hex()}'"),
+    st.binary(min_size=1, max_size=8).map(lambda b: f"0x{b.hex()}"),
+    st.text("01", max_size=12).map(lambda s: f"b'{s}'"),
+    st.binary(max_size=8).map(lambda b: f"_binary'{b.hex()}'"),
+    st.just("?"),
+    st.just("NULL"),
+    st.sampled_from(["@@sql_mode", "@v", "@`w`"]),
+)
+_SPACE = st.sampled_from(["", " ", "  ", "\n", "/**/"])
+_TYPE = st.tuples(
+    st.sampled_from(["DECIMAL", "dec", "Numeric", "CHAR", "varchar", "DATETIME", "float", "SIGNED", "x"]),
+    _SPACE,
+    _SPACE,
+    st.integers(0, 99),
+    _SPACE,
+    st.sampled_from(["", ","]),
+    _SPACE,
+    st.integers(0, 99),
+).map(lambda p: f"{p[0]}{p[1]}({p[2]}{p[3]}{p[4]}{p[5]}{p[6]}{p[7] if p[5] else ''})")
+_STATEMENT = st.one_of(
+    st.tuples(_LITERAL, _TYPE, _LITERAL).map(lambda p: f"SELECT CAST({p[0]} AS {p[1]}), {p[2]}"),
+    st.lists(_LITERAL, min_size=1, max_size=12).map(lambda v: f"INSERT INTO t VALUES ({', '.join(v)})"),
+    st.tuples(_WORD, _LITERAL, _LITERAL).map(lambda p: f"SELECT {p[0]} FROM t WHERE a = {p[1]} LIMIT {p[2]}"),
+    st.tuples(_WORD, _LITERAL, _LITERAL).map(lambda p: f"UPDATE t SET {p[0]} = {p[1]} WHERE id = {p[2]};"),
+    st.lists(_LITERAL, min_size=1, max_size=5).map(lambda v: f"DELETE FROM t WHERE id IN ({','.join(v)})"),
+)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _check(sql: str) -> bool:
+    """The C lexer agrees with the Python one on ``sql``; whether it took it."""
+    assert _native is not None
+    got = _native.lex(sql)
+    try:
+        want = lex_python(sql)
+    except Exception as exc:  # the Python lexer refuses: the C one must decline
+        assert got is None, f"{sql!r}: Python raised {exc!r}, C answered {got!r}"
+        return False
+    if got is None:
+        return False
+    fields = (want.shape, want.params, want.raw, want.placeholders, want.sysvars, want.uservars)
+    assert len(got) == len(fields)
+    for name, mine, theirs in zip(
+        ("shape", "params", "raw", "placeholders", "sysvars", "uservars"), got, fields, strict=True
+    ):
+        assert _same(mine, theirs), f"{sql!r}: {name} {mine!r} != {theirs!r}"
+    return True
+
+
+@settings(max_examples=int(os.environ.get("P2PDB_LEXER_EXAMPLES", "3000")))
+@given(_SOUP)
+def test_c_lexer_agrees_on_any_text(sql: str) -> None:
+    event("taken" if _check(sql) else "declined")
+
+
+@settings(max_examples=int(os.environ.get("P2PDB_LEXER_EXAMPLES", "1500")))
+@given(_STATEMENT)
+def test_c_lexer_takes_and_agrees_on_statements(sql: str) -> None:
+    taken = _check(sql)
+    event("taken" if taken else "declined")
+    if sql.isascii() and "by" not in sql.lower() and " 'é" not in sql:
+        assert taken, f"declined {sql!r}"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 5012, '83868641912-28773972837', '67847967377')",
+        "SELECT `t`.`id`, `t`.`name` FROM `t` WHERE `t`.`id` = 42 LIMIT 21",
+        "UPDATE t SET a = 'x', b = 1.5, c = NULL WHERE id = ?",
+        "INSERT INTO t (b) VALUES (_binary'\\0\\n'), (x'00ff'), (0b101)",
+        "SELECT @@session.autocommit, @@version_comment LIMIT 1",
+        "SELECT CAST(x AS DECIMAL(10, 2)), CAST(y AS CHAR(3)) FROM t -- done",
+        "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;",
+        "INSERT INTO t VALUES ('é ü 中文 😀')",
+    ],
+)
+def test_common_statements_are_taken(sql: str) -> None:
+    assert _check(sql)
+    assert lex(sql) == lex_python(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT a FROM t ORDER BY 1",  # a position: decided in Python
+        "SELECT 'a' 'b'",  # adjacent strings: joined in Python
+        "SELECT N'x'",
+        "SELECT é FROM t WHERE a = 1",  # non-ASCII outside a literal
+        "SELECT 'unterminated",
+        "SELECT 1234567890123456789",
+    ],
+)
+def test_declined_statements_lex_in_python(sql: str) -> None:
+    assert _native is not None
+    assert _native.lex(sql) is None
+    assert lex(sql) == lex_python(sql)
+
+
+def test_native_lexer_is_off_with_p2pdb_native_0() -> None:
+    code = "from p2pdb.sql import lexer; print(lexer.native())"
+    env = {**os.environ, "P2PDB_NATIVE": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
