@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from test_sql_keyless_and_select import Node, replica_of, rows, run, sync
 
-from p2pdb.sql.lexer import lex
+from p2pdb.sql.lexer import lex, lex_python
 
 
 @pytest.fixture
@@ -95,3 +95,11 @@ def test_adjacent_strings_are_one_literal_and_national_strings_are_strings(node:
     assert rows(s, "SELECT id FROM t WHERE g = 'a' '' ORDER BY id") == [(1,), (3,)]
     assert lex("SELECT 'a', 'b' AS 'c'").params == ["a", "b", "c"]  # separate literals stay apart
     assert lex("SELECT _binary'a' 'b'").params == [b"ab"]
+
+
+def test_a_string_keeps_the_other_quote_doubled(node: Node) -> None:
+    """Inside '...', "" is two characters (only '' is one quote), escapes or not; and the other
+    way round inside "..." (the Python lexer once turned "" into ' when the string had an escape)."""
+    s = node.session
+    assert rows(s, "SELECT 'a\\n\"\"b', \"c\\t''d\", 'e''f\"\"g'") == [('a\n""b', "c\t''d", 'e\'f""g')]
+    assert lex_python("SELECT 'a\\n\"\"b'").params == ['a\n""b']
