@@ -44,6 +44,10 @@ def _in_sql(count: int) -> str:
     return f"SELECT pk, state FROM _p2pdb_rows WHERE tbl = ? AND pk IN ({marks})"
 
 
+#: Encoded keys :class:`RowStates` keeps (see ``_keys``).
+_KEYS_KEPT = 1024
+
+
 def pk_key(pk: Sequence[SqlValue]) -> bytes:
     return codec.encode(list(pk))
 
@@ -74,17 +78,17 @@ def make_rid(time: int, seq: int, author: bytes) -> bytes:
 class RowStates:
     """Reads and writes row states on one connection, inside the caller's transaction."""
 
-    __slots__ = ("_batch", "_conn", "_keys", "_last", "authors")
+    __slots__ = ("_batch", "_conn", "_keys", "authors")
 
     def __init__(self, conn: apsw.Connection) -> None:
         self._conn = conn
-        #: The last key encoded and its bytes: a merge reads, then writes, the state of one key.
-        self._last: tuple[Sequence[SqlValue], bytes] | None = None
         #: Inside :meth:`batch`: the states known by (table, key) (None: no state) and whether each
         #: is still to be written.
         self._batch: dict[tuple[str, bytes], tuple[RowState | None, bool]] | None = None
-        #: Inside :meth:`batch`: the encoded key of each key object met, by its id.
-        self._keys: dict[int, tuple[tuple[SqlValue, ...], bytes]] | None = None
+        #: The encoded key of the last key objects met (tuples), by their id: a commit reads each
+        #: row's state when it captures the change, then again in its batch, then writes it. Each
+        #: value holds its key object, so no other object takes that id while it is here.
+        self._keys: dict[int, tuple[tuple[SqlValue, ...], bytes]] = {}
         for statement in ROWS_SCHEMA:
             conn.execute(statement)
         #: States are stored with local numbers for author keys (p2pdb.store.stored_state).
@@ -93,7 +97,7 @@ class RowStates:
     def reload(self) -> None:
         """After a rollback: numbers given to new author keys in it are gone."""
         self.authors.reload()
-        self._last = None
+        self._keys.clear()
         if self._batch is not None:
             self._batch.clear()
 
@@ -112,7 +116,6 @@ class RowStates:
         if self._batch is not None or len(keys) + len(known) < 2:  # nested: the outer batch writes
             yield
             return
-        self._keys = {}
         try:
             self._batch = self._prefetch(keys)
             for table, pk, state in known:
@@ -121,7 +124,6 @@ class RowStates:
             self._write_pending()
         finally:
             self._batch = None
-            self._keys = None
 
     def _prefetch(
         self, keys: Sequence[tuple[str, Sequence[SqlValue]]]
@@ -162,18 +164,16 @@ class RowStates:
         return load_state(blob, self.authors.key)
 
     def _key(self, pk: Sequence[SqlValue]) -> bytes:
-        last = self._last
-        if last is not None and last[0] is pk and type(pk) is tuple:  # the same (immutable) key object
-            return last[1]
+        if type(pk) is not tuple:  # (a list could change under its id)
+            return pk_key(pk)
         keys = self._keys
-        if keys is not None and type(pk) is tuple:
-            seen = keys.get(id(pk))
-            if seen is not None and seen[0] is pk:
-                return seen[1]
+        seen = keys.get(id(pk))
+        if seen is not None and seen[0] is pk:
+            return seen[1]
         key = pk_key(pk)
-        self._last = (pk, key)
-        if keys is not None and type(pk) is tuple:
-            keys[id(pk)] = (pk, key)  # the entry holds the key object: its id stays its own
+        if len(keys) >= _KEYS_KEPT:
+            keys.clear()
+        keys[id(pk)] = (pk, key)
         return key
 
     def get(self, table: str, pk: Sequence[SqlValue]) -> RowState | None:
