@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(
     _native is None and not os.environ.get("CI"), reason="the C lexer was not built here"
 )
 
+
 @pytest.mark.skipif(not os.environ.get("CI"), reason="CI only: other machines may lack a C compiler")
 def test_the_c_lexer_is_used_in_ci() -> None:
     assert lexer.native()
