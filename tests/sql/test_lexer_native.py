@@ -85,6 +85,14 @@ _TYPE = st.tuples(
     _SPACE,
     st.integers(0, 99),
 ).map(lambda p: f"{p[0]}{p[1]}({p[2]}{p[3]}{p[4]}{p[5]}{p[6]}{p[7] if p[5] else ''})")
+# ORDER BY / GROUP BY with one item, a position or not, then LIMIT: taken by the C lexer.
+_ORDERED = st.tuples(
+    st.sampled_from(["SELECT a, b FROM t", "SELECT b, COUNT(*) FROM t GROUP BY 1", "SELECT * FROM t"]),
+    _LITERAL,
+    st.sampled_from(["ORDER BY", "order  by", "GROUP BY", "ORDER\nBY"]),
+    st.sampled_from(["1", "2", "a", "`b`", "1 DESC", "2 ASC", "a DESC", "1, a", "2,`b` DESC", "a, 1"]),
+    st.integers(0, 1000),
+).map(lambda p: f"{p[0]} WHERE a = {p[1]} {p[2]} {p[3]} LIMIT {p[4]}")
 _STATEMENT = st.one_of(
     st.tuples(_LITERAL, _TYPE, _LITERAL).map(lambda p: f"SELECT CAST({p[0]} AS {p[1]}), {p[2]}"),
     st.lists(_LITERAL, min_size=1, max_size=12).map(lambda v: f"INSERT INTO t VALUES ({', '.join(v)})"),
@@ -139,11 +147,19 @@ def test_c_lexer_takes_and_agrees_on_statements(sql: str) -> None:
         assert taken, f"declined {sql!r}"
 
 
+@settings(max_examples=int(os.environ.get("P2PDB_LEXER_EXAMPLES", "1000")))
+@given(_ORDERED)
+def test_c_lexer_takes_and_agrees_on_order_by(sql: str) -> None:
+    taken = _check(sql)
+    assert taken or not sql.isascii() or "a, 1" in sql, f"declined {sql!r}"
+
+
 @pytest.mark.parametrize(
     "sql",
     [
         "INSERT INTO sbtest1 (id, k, c, pad) VALUES (0, 5012, '83868641912-28773972837', '67847967377')",
-        "SELECT `t`.`id`, `t`.`name` FROM `t` WHERE `t`.`id` = 42 LIMIT 21",
+        "SELECT `t`.`id`, `t`.`name` FROM `t` WHERE `t`.`id` = 42 ORDER BY `t`.`id` DESC LIMIT 21",
+        "SELECT g, COUNT(*) FROM t WHERE n > 0 GROUP BY 1 ORDER BY 2 DESC LIMIT 10 OFFSET 20",
         "UPDATE t SET a = 'x', b = 1.5, c = NULL WHERE id = ?",
         "INSERT INTO t (b) VALUES (_binary'\\0\\n'), (x'00ff'), (0b101)",
         "SELECT @@session.autocommit, @@version_comment LIMIT 1",
@@ -160,7 +176,7 @@ def test_common_statements_are_taken(sql: str) -> None:
 @pytest.mark.parametrize(
     "sql",
     [
-        "SELECT a FROM t ORDER BY 1",  # a position: decided in Python
+        "SELECT a FROM t ORDER BY a, 1",  # maybe a position: the walk back is Python's
         "SELECT 'a' 'b'",  # adjacent strings: joined in Python
         "SELECT N'x'",
         "SELECT é FROM t WHERE a = 1",  # non-ASCII outside a literal

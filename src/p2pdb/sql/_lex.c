@@ -10,7 +10,8 @@
  * - an unterminated string, backquoted name or comment (the regular expression then goes on
  *   inside it);
  * - a string right after a string (MySQL joins them), a string after ``N`` (a national string);
- * - an integer in a statement that has the letters ``by`` (``ORDER BY 1`` is a column position);
+ * - an integer that may be a column position but needs lexer.py's walk back over the statement to
+ *   tell (``ORDER BY a, 1``; ``ORDER BY 1`` and ``LIMIT 21`` are decided here);
  * - an integer of more than 18 digits (int64 or not is decided in Python).
  *
  * ``version`` changes whenever these rules change: a build of another version is not used.
@@ -19,7 +20,7 @@
 #include <Python.h>
 #include <string.h>
 
-#define LEX_VERSION 1
+#define LEX_VERSION 2
 
 typedef struct {
     PyObject *str;
@@ -75,6 +76,79 @@ static inline Py_UCS4 upper(Py_UCS4 c) { return (c >= 'a' && c <= 'z') ? c - 32 
 static inline Py_UCS4 lower(Py_UCS4 c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 #define DECLINE (-2)
+
+/* \w of Python's re for ASCII (callers decline non-ASCII). */
+static inline int is_w(Py_UCS4 c) { return is_alpha(c) || is_digit(c) || c == '_'; }
+
+/* Whether ``word`` (lower case) is at ``i``, ignoring ASCII case. */
+static int word_at(const Text *t, Py_ssize_t i, const char *word) {
+    for (Py_ssize_t k = 0; word[k]; k++) {
+        if (lower(at(t, i + k)) != (Py_UCS4)word[k] || i + k >= t->n) return 0;
+    }
+    return 1;
+}
+
+/* lexer.py's _BY_CLAUSE.search(sql) (``\b(?:ORDER|GROUP)\s+BY\b``): 1, 0 or DECLINE. */
+static int by_clause(const Text *t) {
+    for (Py_ssize_t i = 0; i < t->n; i++) {
+        if (!word_at(t, i, "order") && !word_at(t, i, "group")) continue;
+        Py_UCS4 before = i > 0 ? at(t, i - 1) : 0, after;
+        if (before >= 0x80) return DECLINE;
+        if (is_w(before)) continue;
+        Py_ssize_t k = i + 5;
+        while (k < t->n && is_space(at(t, k))) k++;
+        if (at(t, k) >= 0x80) return DECLINE;
+        if (k == i + 5 || !word_at(t, k, "by")) continue;
+        after = at(t, k + 2);
+        if (after >= 0x80) return DECLINE;
+        if (!is_w(after)) return 1;
+    }
+    return 0;
+}
+
+/* lexer.py's _ITEM_END.match(sql[e:]): 1, 0 or DECLINE. */
+static int item_end(const Text *t, Py_ssize_t e) {
+    static const char *words[] = {"asc", "desc", "limit", "having", "with", "window", "for",
+                                  "lock", "union", "into", "order", "collate", NULL};
+    Py_ssize_t k = e;
+    while (k < t->n && is_space(at(t, k))) k++;
+    if (k >= t->n) return 1;
+    Py_UCS4 c = at(t, k);
+    if (c >= 0x80) return DECLINE;
+    if (c == ',' || c == ')' || c == ';') return 1;
+    for (int w = 0; words[w] != NULL; w++) {
+        if (!word_at(t, k, words[w])) continue;
+        Py_UCS4 next = at(t, k + (Py_ssize_t)strlen(words[w]));
+        if (next >= 0x80) return DECLINE;
+        if (!is_w(next)) return 1;
+    }
+    return 0;
+}
+
+/* lexer.py's _BY_END.search over the shape so far (``\b(?:ORDER|GROUP)\s+BY\s*$``). */
+static int by_end(const Out *o) {
+    const Py_UCS4 *b = o->buf;
+    Py_ssize_t k = o->len;
+    while (k > 0 && is_space(b[k - 1])) k--;
+    if (k < 2 || lower(b[k - 2]) != 'b' || lower(b[k - 1]) != 'y') return 0;
+    Py_ssize_t m = k - 2;
+    while (m > 0 && is_space(b[m - 1])) m--;
+    if (m == k - 2 || m < 5) return 0;
+    static const char *words[] = {"order", "group", NULL};
+    for (int w = 0; words[w] != NULL; w++) {
+        Py_ssize_t j = 0;
+        while (j < 5 && lower(b[m - 5 + j]) == (Py_UCS4)words[w][j]) j++;
+        if (j == 5 && (m == 5 || !is_w(b[m - 6]))) return 1;
+    }
+    return 0;
+}
+
+/* Whether the shape so far ends with a comma, blanks aside. */
+static int ends_with_comma(const Out *o) {
+    Py_ssize_t k = o->len;
+    while (k > 0 && is_space(o->buf[k - 1])) k--;
+    return k > 0 && o->buf[k - 1] == ',';
+}
 
 /* The end of the quoted text that starts at ``i`` (the quote), past its closing quote; backslash
  * escapes and, if ``doubled``, the quote doubled inside. DECLINE if it does not end. */
@@ -505,13 +579,8 @@ static PyObject *literal(const Text *t, int kind, Py_ssize_t i, Py_ssize_t end, 
 
 /* Lexes ``t`` into ``o`` and ``p``: 1 done, 0 declined, -1 error. */
 static int lex_into(const Text *t, Out *o, Parts *p) {
-    int has_by = 0;
-    for (Py_ssize_t i = 0; i + 1 < t->n; i++) {
-        if (lower(at(t, i)) == 'b' && lower(at(t, i + 1)) == 'y') {
-            has_by = 1;
-            break;
-        }
-    }
+    int positions = by_clause(t); /* ORDER BY / GROUP BY: an integer there may be a position */
+    if (positions == DECLINE) return 0;
     Py_ssize_t pos = 0;               /* text consumed up to here */
     Py_ssize_t starts[3] = {0, 0, 0}; /* where the last three pieces of lexer.py's ``out`` start */
     int last_string = 0;              /* the previous token was a string literal */
@@ -577,7 +646,17 @@ static int lex_into(const Text *t, Out *o, Parts *p) {
             int integer = 1;
             for (Py_ssize_t k = i; k < end && integer; k++) integer = is_digit(at(t, k));
             if (integer) {
-                if (has_by || end - i > 18) return 0;
+                if (end - i > 18) return 0;
+                if (positions) { /* lexer.py's _is_position, but its walk back: declined */
+                    int item = item_end(t, end);
+                    if (item == DECLINE) return 0;
+                    if (item && by_end(o)) { /* ORDER BY 1: a position */
+                        if (out_text(o, t, i, end) < 0) return -1;
+                        i = end;
+                        continue;
+                    }
+                    if (item && ends_with_comma(o)) return 0;
+                }
                 int type = in_type_arguments(o, window);
                 if (type == DECLINE) return 0;
                 if (type) { /* DECIMAL(10,2): part of the type */
