@@ -10,8 +10,6 @@
  * - an unterminated string, backquoted name or comment (the regular expression then goes on
  *   inside it);
  * - a string right after a string (MySQL joins them), a string after ``N`` (a national string);
- * - an integer that may be a column position but needs lexer.py's walk back over the statement to
- *   tell (``ORDER BY a, 1``; ``ORDER BY 1`` and ``LIMIT 21`` are decided here);
  * - an integer of more than 18 digits (int64 or not is decided in Python).
  *
  * ``version`` changes whenever these rules change: a build of another version is not used.
@@ -20,7 +18,7 @@
 #include <Python.h>
 #include <string.h>
 
-#define LEX_VERSION 2
+#define LEX_VERSION 3
 
 typedef struct {
     PyObject *str;
@@ -141,6 +139,111 @@ static int by_end(const Out *o) {
         if (j == 5 && (m == 5 || !is_w(b[m - 6]))) return 1;
     }
     return 0;
+}
+
+/* Whether the lower-case ``word`` is at ``i`` of the shape ``b`` (``n`` code points long). */
+static int word_in(const Py_UCS4 *b, Py_ssize_t n, Py_ssize_t i, const char *word) {
+    for (Py_ssize_t k = 0; word[k]; k++) {
+        if (i + k >= n || lower(b[i + k]) != (Py_UCS4)word[k]) return 0;
+    }
+    return 1;
+}
+
+enum { CTX_NONE, CTX_PAREN, CTX_OTHER, CTX_BY };
+
+/* lexer.py's _is_position walk back over the shape so far (its _CONTEXT tokens), done forward: each
+ * open parenthesis starts a frame, a closing one drops it, and a frame keeps its last token (an
+ * open parenthesis, ORDER BY / GROUP BY, or another clause keyword). The walk back stops at the
+ * innermost open frame's last token: a position only after ORDER BY or GROUP BY.
+ *
+ * The walk goes on from where the previous one stopped: it is asked only when the shape ends with
+ * a comma (and blanks), so no token it read can grow later, and the shape before that point never
+ * changes (an introducer is cut from the segment after it). A statement costs one pass, where the
+ * Python walk reads the whole statement again for each integer (quadratic in an IN list). */
+typedef struct {
+    Py_ssize_t pos, depth, cap;
+    unsigned char *frames;
+} Walk;
+
+/* 1: a position, 0: not, -1: no memory. */
+static int comma_position(const Out *o, Walk *walk) {
+    static const char *keywords[] = {"select", "values", "value", "set", "where", "having", "limit", "from",
+                                     "on", "into", "in", "using", NULL};
+    static const char *by[] = {"order", "group", "partition", NULL};
+    const Py_UCS4 *b = o->buf;
+    Py_ssize_t n = o->len;
+    if (walk->frames == NULL) {
+        walk->cap = 16;
+        walk->frames = PyMem_Malloc((size_t)walk->cap);
+        if (walk->frames == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        walk->frames[0] = CTX_NONE;
+    }
+    if (walk->pos > n) { /* (cannot happen, see above; were it to, the walk starts over) */
+        walk->pos = walk->depth = 0;
+        walk->frames[0] = CTX_NONE;
+    }
+    unsigned char *frames = walk->frames;
+    Py_ssize_t depth = walk->depth, i = walk->pos;
+    while (i < n) {
+        Py_UCS4 c = b[i];
+        if (c == '`') { /* a backquoted name; unterminated, the backquote alone */
+            Py_ssize_t j = i + 1;
+            while (j < n && !(b[j] == '`' && !(j + 1 < n && b[j + 1] == '`'))) j += b[j] == '`' ? 2 : 1;
+            i = j < n ? j + 1 : i + 1;
+            continue;
+        }
+        if (c == '(') {
+            if (depth + 1 >= walk->cap) {
+                unsigned char *more = PyMem_Realloc(frames, (size_t)walk->cap * 2);
+                if (more == NULL) {
+                    PyErr_NoMemory();
+                    return -1;
+                }
+                walk->frames = frames = more;
+                walk->cap *= 2;
+            }
+            frames[++depth] = CTX_PAREN;
+            i++;
+            continue;
+        }
+        if (c == ')') {
+            if (depth > 0) {
+                depth--;
+            } else {
+                frames[0] = CTX_NONE; /* nothing before it counts any more */
+            }
+            i++;
+            continue;
+        }
+        if (!is_alpha(c) || (i > 0 && is_w(b[i - 1]))) {
+            i++;
+            continue;
+        }
+        int found = 0;
+        for (int w = 0; by[w] != NULL && !found; w++) { /* (ORDER|GROUP|PARTITION)\s+BY\b */
+            Py_ssize_t len = (Py_ssize_t)strlen(by[w]), k = i + len;
+            if (!word_in(b, n, i, by[w])) continue;
+            while (k < n && is_space(b[k])) k++;
+            if (k == i + len || !word_in(b, n, k, "by") || (k + 2 < n && is_w(b[k + 2]))) continue;
+            frames[depth] = w < 2 ? CTX_BY : CTX_OTHER;
+            i = k + 2;
+            found = 1;
+        }
+        for (int w = 0; keywords[w] != NULL && !found; w++) {
+            Py_ssize_t len = (Py_ssize_t)strlen(keywords[w]);
+            if (!word_in(b, n, i, keywords[w]) || (i + len < n && is_w(b[i + len]))) continue;
+            frames[depth] = CTX_OTHER;
+            i += len;
+            found = 1;
+        }
+        if (!found) i++;
+    }
+    walk->pos = i;
+    walk->depth = depth;
+    return frames[depth] == CTX_BY;
 }
 
 /* Whether the shape so far ends with a comma, blanks aside. */
@@ -578,7 +681,7 @@ static PyObject *literal(const Text *t, int kind, Py_ssize_t i, Py_ssize_t end, 
 }
 
 /* Lexes ``t`` into ``o`` and ``p``: 1 done, 0 declined, -1 error. */
-static int lex_into(const Text *t, Out *o, Parts *p) {
+static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
     int positions = by_clause(t); /* ORDER BY / GROUP BY: an integer there may be a position */
     if (positions == DECLINE) return 0;
     Py_ssize_t pos = 0;               /* text consumed up to here */
@@ -647,7 +750,7 @@ static int lex_into(const Text *t, Out *o, Parts *p) {
             for (Py_ssize_t k = i; k < end && integer; k++) integer = is_digit(at(t, k));
             if (integer) {
                 if (end - i > 18) return 0;
-                if (positions) { /* lexer.py's _is_position, but its walk back: declined */
+                if (positions) { /* lexer.py's _is_position */
                     int item = item_end(t, end);
                     if (item == DECLINE) return 0;
                     if (item && by_end(o)) { /* ORDER BY 1: a position */
@@ -655,7 +758,13 @@ static int lex_into(const Text *t, Out *o, Parts *p) {
                         i = end;
                         continue;
                     }
-                    if (item && ends_with_comma(o)) return 0;
+                    int walked = item && ends_with_comma(o) ? comma_position(o, walk) : 0;
+                    if (walked < 0) return -1;
+                    if (walked) { /* ORDER BY a, 1 */
+                        if (out_text(o, t, i, end) < 0) return -1;
+                        i = end;
+                        continue;
+                    }
                 }
                 int type = in_type_arguments(o, window);
                 if (type == DECLINE) return 0;
@@ -706,11 +815,12 @@ static PyObject *lex(PyObject *module, PyObject *sql) {
     }
     Text t = {sql, PyUnicode_KIND(sql), PyUnicode_DATA(sql), PyUnicode_GET_LENGTH(sql)};
     Out o = {NULL, 0, 0};
+    Walk walk = {0, 0, 0, NULL};
     Parts p = {PyList_New(0), PyList_New(0), PyList_New(0), PyDict_New(), PyDict_New()};
     PyObject *result = NULL;
     if (p.params == NULL || p.raw == NULL || p.placeholders == NULL || p.sysvars == NULL || p.uservars == NULL) goto done;
     if (out_reserve(&o, t.n + 16) < 0) goto done;
-    int r = lex_into(&t, &o, &p);
+    int r = lex_into(&t, &o, &p, &walk);
     if (r < 0) goto done;
     if (r == 0) {
         result = Py_NewRef(Py_None);
@@ -728,6 +838,7 @@ static PyObject *lex(PyObject *module, PyObject *sql) {
     Py_DECREF(shape);
 done:
     PyMem_Free(o.buf);
+    PyMem_Free(walk.frames);
     Py_XDECREF(p.params);
     Py_XDECREF(p.raw);
     Py_XDECREF(p.placeholders);

@@ -220,7 +220,7 @@ def _is_position(before: str, after: str) -> bool:
 
 
 #: The common case in C (``_lex.c``): it answers as :func:`lex_python` or declines (None).
-_native: Any = native_module("p2pdb.sql._lex", version=2)  # LEX_VERSION of _lex.c
+_native: Any = native_module("p2pdb.sql._lex", version=3)  # LEX_VERSION of _lex.c
 
 
 def native() -> bool:
