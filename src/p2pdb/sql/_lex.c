@@ -31,7 +31,10 @@ static inline Py_UCS4 at(const Text *t, Py_ssize_t i) {
     return i < t->n && i >= 0 ? PyUnicode_READ(t->kind, t->data, i) : 0;
 }
 
-/* A growing buffer of code points: the statement's shape. */
+/* A growing buffer of code points: the statement's shape. It holds only ASCII, since lex_into
+ * declines a statement with other characters outside its literals (which the shape replaces by
+ * parameters), so the walks back over it use ASCII's classes (str.isalnum, \s, \w of Python are
+ * Unicode's, and agree with them there). */
 typedef struct {
     Py_UCS4 *buf;
     Py_ssize_t len, cap;
@@ -314,7 +317,7 @@ static Py_ssize_t number_end(const Text *t, Py_ssize_t i) {
     return -1;
 }
 
-/* lexer.py's _in_type_arguments over ``o->buf[from:]``: 1, 0, or DECLINE. */
+/* lexer.py's _in_type_arguments over ``o->buf[from:]`` (ASCII: see Out). */
 static int in_type_arguments(const Out *o, Py_ssize_t from) {
     static const char *words[] = {"DECIMAL", "DEC", "NUMERIC", "FIXED", "CHAR", "NCHAR", "VARCHAR", "BINARY",
                                   "VARBINARY", "DATETIME", "TIME", "TIMESTAMP", "FLOAT", "DOUBLE", NULL};
@@ -326,7 +329,6 @@ static int in_type_arguments(const Out *o, Py_ssize_t from) {
         while (end > from && is_space(b[end - 1])) end--;
         Py_ssize_t digits = end;
         while (end > from && is_digit(b[end - 1])) end--;
-        if (end > from && b[end - 1] >= 0x80) return DECLINE; /* str.isdecimal() is Unicode's */
         if (end == digits) return 0;
         while (end > from && is_space(b[end - 1])) end--;
     }
@@ -335,8 +337,6 @@ static int in_type_arguments(const Out *o, Py_ssize_t from) {
     while (end > from && is_space(b[end - 1])) end--;
     Py_ssize_t start = end;
     while (start > from && (is_alpha(b[start - 1]) || is_digit(b[start - 1]) || b[start - 1] == '_')) start--;
-    if (start > from && b[start - 1] >= 0x80) return DECLINE; /* str.isalnum() is Unicode's */
-    if (end > from && b[end - 1] >= 0x80) return DECLINE;
     Py_ssize_t n = end - start;
     for (int w = 0; words[w] != NULL; w++) {
         if ((Py_ssize_t)strlen(words[w]) != n) continue;
@@ -766,9 +766,7 @@ static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
                         continue;
                     }
                 }
-                int type = in_type_arguments(o, window);
-                if (type == DECLINE) return 0;
-                if (type) { /* DECIMAL(10,2): part of the type */
+                if (in_type_arguments(o, window)) { /* DECIMAL(10,2): part of the type */
                     if (out_text(o, t, i, end) < 0) return -1;
                     i = end;
                     continue;
