@@ -94,7 +94,7 @@ _ORDERED = st.tuples(
     st.integers(0, 1000),
 ).map(lambda p: f"{p[0]} WHERE a = {p[1]} {p[2]} {p[3]} LIMIT {p[4]}")
 # Commas, parentheses and clause keywords in statements with ORDER BY / GROUP BY: whether an
-# integer after a comma is a position takes the walk back over the statement.
+# integer after a comma is a position takes the clause that owns its list.
 _CLAUSE_WORDS = [
     "(", ")", ",", ", ", "a", "1", "2", "10", "`(`", "`)`", "`a``(`", "ORDER BY", "GROUP BY", "order\tby",
     "PARTITION BY", "IN", "INTO", "VALUES", "VALUE", "SELECT", "SET", "ON", "ONLY", "USING", "f(", "x'0f'",

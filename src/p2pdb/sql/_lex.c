@@ -154,7 +154,8 @@ static int word_in(const Py_UCS4 *b, Py_ssize_t n, Py_ssize_t i, const char *wor
 
 enum { CTX_NONE, CTX_PAREN, CTX_OTHER, CTX_BY };
 
-/* lexer.py's _is_position walk back over the shape so far (its _CONTEXT tokens), done forward: each
+/* The walk back over the shape so far (its _CONTEXT tokens; tests/sql/test_lexer_positions.py keeps
+ * it as the rule's reference; lexer.py's _Positions also walks forward), done forward: each
  * open parenthesis starts a frame, a closing one drops it, and a frame keeps its last token (an
  * open parenthesis, ORDER BY / GROUP BY, or another clause keyword). The walk back stops at the
  * innermost open frame's last token: a position only after ORDER BY or GROUP BY.
@@ -162,7 +163,7 @@ enum { CTX_NONE, CTX_PAREN, CTX_OTHER, CTX_BY };
  * The walk goes on from where the previous one stopped: it is asked only when the shape ends with
  * a comma (and blanks), so no token it read can grow later, and the shape before that point never
  * changes (an introducer is cut from the segment after it). A statement costs one pass, where the
- * Python walk reads the whole statement again for each integer (quadratic in an IN list). */
+ * walk back read the whole statement again for each integer (quadratic in an IN list). */
 typedef struct {
     Py_ssize_t pos, depth, cap;
     unsigned char *frames;
@@ -750,7 +751,7 @@ static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
             for (Py_ssize_t k = i; k < end && integer; k++) integer = is_digit(at(t, k));
             if (integer) {
                 if (end - i > 18) return 0;
-                if (positions) { /* lexer.py's _is_position */
+                if (positions) { /* lexer.py's _Positions.check */
                     int item = item_end(t, end);
                     if (item == DECLINE) return 0;
                     if (item && by_end(o)) { /* ORDER BY 1: a position */
