@@ -18,7 +18,7 @@
 #include <Python.h>
 #include <string.h>
 
-#define LEX_VERSION 3
+#define LEX_VERSION 4
 
 typedef struct {
     PyObject *str;
@@ -31,10 +31,12 @@ static inline Py_UCS4 at(const Text *t, Py_ssize_t i) {
     return i < t->n && i >= 0 ? PyUnicode_READ(t->kind, t->data, i) : 0;
 }
 
-/* A growing buffer of code points: the statement's shape. It holds only ASCII, since lex_into
- * declines a statement with other characters outside its literals (which the shape replaces by
- * parameters), so the walks back over it use ASCII's classes (str.isalnum, \s, \w of Python are
- * Unicode's, and agree with them there). */
+/* A growing buffer of code points: the statement's shape. Outside its backquoted names it holds
+ * only ASCII, since lex_into declines a statement with other characters outside its literals (which
+ * the shape replaces by parameters) and its names. So the walks over it use ASCII's classes
+ * (str.isalnum, \s, \w of Python are Unicode's, and agree with them there): each of them either
+ * skips a backquoted name whole (the comma walk) or stops at its closing backquote, and the Python
+ * rules' look at a neighbouring character sees a backquote there too. */
 typedef struct {
     Py_UCS4 *buf;
     Py_ssize_t len, cap;
@@ -705,10 +707,7 @@ static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
             i++;
             continue;
         }
-        if (kind == K_BQ) { /* a name stays in the text */
-            for (Py_ssize_t k = i + 1; k < end - 1; k++) {
-                if (at(t, k) >= 0x80) return 0; /* the walks back over the text are ASCII's */
-            }
+        if (kind == K_BQ) { /* a name stays in the text, whatever its characters (see Out) */
             i = end;
             continue;
         }
