@@ -199,6 +199,11 @@ def _in_type_arguments(before: str) -> bool:
     return word.upper() in _TYPE_WORDS  # as IGNORECASE does, the long s (U+017F) is "S"
 
 
+#: The unread shape a position check reads before it needs to (when it holds more: each check
+#: reads the unread shape again, so it is kept short).
+_READ_AT = 512
+
+
 class _Positions:
     """Which integers of one statement are whole ORDER BY / GROUP BY items (column positions).
 
@@ -229,6 +234,10 @@ class _Positions:
         last = _LAST_BREAK.match(tail, self.start)
         run = last.end() if last is not None else self.start  # blanks and words from here on
         by_end = _BY_END.search(tail, run)
+        after_comma = run > 0 and tail[run - 1] == "," and (run == len(tail) or tail[run:].isspace())
+        if not after_comma and len(tail) < _READ_AT:
+            self.tail = tail  # read later: most statements never need their clauses read
+            return by_end is not None
         # Read for good: up to the last break character, or up to ``ORDER BY`` when the shape ends
         # with it (an integer after it is kept, so ``ORDER BY 1 ORDER BY 2 ...`` is read once too).
         upto = by_end.start() if by_end is not None else run
@@ -244,7 +253,6 @@ class _Positions:
                     levels[0] = ")"  # unmatched: nothing before it owns what follows
             elif token[0] != "`":
                 levels[-1] = token
-        after_comma = run > 0 and tail[run - 1] == "," and (run == len(tail) or tail[run:].isspace())
         if upto > self.start:
             self.tail, self.start = tail[upto - 1 :], 1
         else:
