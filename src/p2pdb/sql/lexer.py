@@ -212,10 +212,11 @@ class _Positions:
     made an ``IN`` list of a statement with ``ORDER BY`` quadratic (4,000 integers: 5 s). The shape
     read so far is kept as a stack of open parentheses, each holding the last clause word read
     inside it (the outermost level: in the statement), so the owner of a list is the top of the
-    stack. Only the shape's tail after its last character that is neither a word character nor a
-    blank (or after its last ``ORDER BY``) is read again, since a clause word there may still grow
-    (``ORDER`` + `` BY``); everything before it is read once. An unterminated backquote (a syntax
-    error) pairs with the next backquote only if both lie in that tail; elsewhere it is skipped."""
+    stack. The shape before an integer never ends inside a word (a number needs a character that
+    is not a word character before it, and the lexer's own replacements end in digits), so every
+    clause word read is whole. Clause words are read only when an integer follows a comma, or when
+    the unread shape grows past ``_READ_AT`` characters. An unterminated backquote (a syntax error)
+    pairs with the next backquote only if both are read together; elsewhere it is skipped."""
 
     __slots__ = ("joined", "levels", "start", "tail")
 
@@ -231,18 +232,17 @@ class _Positions:
             return False
         tail = self.tail + "".join(out[self.joined :])
         self.joined = len(out)
+        # ``ORDER BY`` right before the integer lies after the last character that is neither a
+        # word character nor a blank, and so does a comma's trailing blank space.
         last = _LAST_BREAK.match(tail, self.start)
-        run = last.end() if last is not None else self.start  # blanks and words from here on
-        by_end = _BY_END.search(tail, run)
+        run = last.end() if last is not None else self.start
+        by_end = _BY_END.search(tail, run) is not None
         after_comma = run > 0 and tail[run - 1] == "," and (run == len(tail) or tail[run:].isspace())
         if not after_comma and len(tail) < _READ_AT:
             self.tail = tail  # read later: most statements never need their clauses read
-            return by_end is not None
-        # Read for good: up to the last break character, or up to ``ORDER BY`` when the shape ends
-        # with it (an integer after it is kept, so ``ORDER BY 1 ORDER BY 2 ...`` is read once too).
-        upto = by_end.start() if by_end is not None else run
+            return by_end
         levels = self.levels
-        for match in _CONTEXT.finditer(tail, self.start, upto):
+        for match in _CONTEXT.finditer(tail, self.start):
             token = match.group()
             if token == "(":
                 levels.append("(")
@@ -253,14 +253,9 @@ class _Positions:
                     levels[0] = ")"  # unmatched: nothing before it owns what follows
             elif token[0] != "`":
                 levels[-1] = token
-        if upto > self.start:
-            self.tail, self.start = tail[upto - 1 :], 1
-        else:
-            self.tail = tail
-        if by_end is not None:
-            return True
-        if not after_comma:
-            return False
+        self.tail, self.start = tail[-1:], min(1, len(tail))
+        if by_end or not after_comma:
+            return by_end
         owner = levels[-1]
         return owner is not None and owner[:5].upper() in ("ORDER", "GROUP")
 
