@@ -70,6 +70,12 @@ _WORD = st.sampled_from(
         "`größe`",
         "`\u017f`",
         "`\u00a0`",
+        "größe",
+        "商品.名前",
+        "café1",
+        "x\u00a0+\u20021",
+        "ñ_$",
+        "t.é",
     ]
 )
 _STRING_BODY = st.lists(
@@ -114,6 +120,7 @@ _CLAUSE_WORDS = [
     "(", ")", ",", ", ", "a", "1", "2", "10", "`(`", "`)`", "`a``(`", "ORDER BY", "GROUP BY", "order\tby",
     "PARTITION BY", "IN", "INTO", "VALUES", "VALUE", "SELECT", "SET", "ON", "ONLY", "USING", "f(", "x'0f'",
     "LIMIT", "WHERE", "FROM", "x1", "DESC", "ASC", " ", "`é(`", "`ORDER BY é`", "`\u2028`",
+    "é", "é1", "\u00a0", "ñ(", "ORDER\u2003BY", "ø,",
 ]  # fmt: skip
 _CLAUSES = st.one_of(
     st.lists(st.sampled_from(_CLAUSE_WORDS), max_size=30).map(" ".join),
@@ -135,12 +142,23 @@ _STATEMENT = st.one_of(
 )
 
 
+# Characters outside ASCII that Python's rules may read as ASCII letters: those that match an ASCII
+# letter case-insensitively, and those whose upper, lower or folded case holds ASCII letters.
+_ALL = [chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c <= 0xDFFF]
+_ASCII_LETTER = re.compile("[a-z]", re.IGNORECASE)
+_MATCH_ASCII = {c for c in _ALL if _ASCII_LETTER.fullmatch(c)}
+_FOLD_TO_ASCII = {
+    c for c in _ALL if any(x.isascii() and x.isalpha() for x in c.upper() + c.lower() + c.casefold())
+}
+
+
 def _takeable(sql: str) -> bool:
-    """ASCII outside its backquoted names (the generated strings may hold backquotes: then all of
-    it): what the C lexer must take."""
+    """Outside its backquoted names (the generated strings may hold backquotes: then all of it),
+    no digit outside ASCII and no letter that may read as ASCII ones: what the C lexer must take."""
     if sql.isascii():
         return True
-    return "'" not in sql and '"' not in sql and re.sub(r"`(?:[^`]|``)*`", "", sql).isascii()
+    outside = sql if "'" in sql or '"' in sql else re.sub(r"`(?:[^`]|``)*`", "", sql)
+    return not any(not c.isascii() and (c.isdigit() or c in _FOLD_TO_ASCII) for c in outside)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -229,7 +247,8 @@ def test_common_statements_are_taken(sql: str) -> None:
     [
         "SELECT 'a' 'b'",  # adjacent strings: joined in Python
         "SELECT N'x'",
-        "SELECT é FROM t WHERE a = 1",  # non-ASCII outside a literal
+        "SELECT \u017f FROM t WHERE a = 1",  # the long s: S to case-insensitive matching
+        "SELECT a\u0663 FROM t WHERE a = 1",  # a digit outside ASCII
         "SELECT 'unterminated",
         "SELECT 1234567890123456789",
     ],
@@ -238,6 +257,24 @@ def test_declined_statements_lex_in_python(sql: str) -> None:
     assert _native is not None
     assert _native.lex(sql) is None
     assert lex(sql) == lex_python(sql)
+
+
+def test_letters_read_as_ascii_are_declined() -> None:
+    """The C lexer's two lists are Python's: it declines the letters that match ASCII ones
+    case-insensitively wherever they are outside literals, and the ones whose case holds ASCII
+    letters in a type's name (``CAST(x AS \ufb01xed(10,2))``: FIXED in upper case); it takes
+    the others there."""
+    assert _native is not None
+    assert {hex(ord(c)) for c in _MATCH_ASCII} == {"0x130", "0x131", "0x17f", "0x212a"}
+    assert _MATCH_ASCII <= _FOLD_TO_ASCII and len(_FOLD_TO_ASCII) == 20
+    for c in sorted(_MATCH_ASCII):
+        assert _native.lex(f"SELECT a{c} FROM t") is None, hex(ord(c))
+    for c in sorted(_FOLD_TO_ASCII):
+        sql = f"SELECT CAST(x AS {c}ixed(10, 2))"
+        assert _native.lex(sql) is None, hex(ord(c))
+        assert lex(sql) == lex_python(sql)
+    for word in ("é", "ñ", "ø", "名", "xé"):
+        assert _check(f"SELECT CAST(x AS {word}(10, 2)), 3"), word
 
 
 def test_native_lexer_is_off_with_p2pdb_native_0() -> None:

@@ -5,8 +5,9 @@
  * exactly what lexer.py's ``lex`` answers, or None where it does not take the statement, and the
  * caller then runs the Python function. It declines (returns None):
  *
- * - a character outside ASCII anywhere but inside a string, a backquoted name or a comment (the
- *   Python rules there are Unicode's: word characters, digits, white space);
+ * - outside strings, backquoted names and comments, a digit outside ASCII or a character that
+ *   case-insensitive matching or str.upper() reads as ASCII letters (``declines``); every other
+ *   character is classed as the Python rules class it (word character, white space: Unicode's);
  * - an unterminated string, backquoted name or comment (the regular expression then goes on
  *   inside it);
  * - a string right after a string (MySQL joins them), a string after ``N`` (a national string);
@@ -18,7 +19,7 @@
 #include <Python.h>
 #include <string.h>
 
-#define LEX_VERSION 4
+#define LEX_VERSION 5
 
 typedef struct {
     PyObject *str;
@@ -31,12 +32,10 @@ static inline Py_UCS4 at(const Text *t, Py_ssize_t i) {
     return i < t->n && i >= 0 ? PyUnicode_READ(t->kind, t->data, i) : 0;
 }
 
-/* A growing buffer of code points: the statement's shape. Outside its backquoted names it holds
- * only ASCII, since lex_into declines a statement with other characters outside its literals (which
- * the shape replaces by parameters) and its names. So the walks over it use ASCII's classes
- * (str.isalnum, \s, \w of Python are Unicode's, and agree with them there): each of them either
- * skips a backquoted name whole (the comma walk) or stops at its closing backquote, and the Python
- * rules' look at a neighbouring character sees a backquote there too. */
+/* A growing buffer of code points: the statement's shape. Its characters outside ASCII are never
+ * digits nor letters that fold to ASCII (lex_into declines those outside literals, which the shape
+ * replaces by parameters), so the walks over it compare keywords in ASCII and class the rest as
+ * Python's re does (is_w, is_space). */
 typedef struct {
     Py_UCS4 *buf;
     Py_ssize_t len, cap;
@@ -68,20 +67,49 @@ static int out_ascii(Out *o, const char *s) {
     return 0;
 }
 
+/* ASCII's digits and letters: what the rules' ``[0-9]``, ``[A-Za-z]`` and keywords match. */
 static inline int is_digit(Py_UCS4 c) { return c >= '0' && c <= '9'; }
 static inline int is_alpha(Py_UCS4 c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 static inline int is_hex(Py_UCS4 c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-/* [\w$] for ASCII (callers decline non-ASCII first) */
-static inline int is_word(Py_UCS4 c) { return is_alpha(c) || is_digit(c) || c == '_' || c == '$'; }
-/* str.isspace() for ASCII */
-static inline int is_space(Py_UCS4 c) { return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f); }
+/* \w of Python's re (str.isalnum() or '_'), Unicode's: the same function the re module uses. */
+static inline int is_w(Py_UCS4 c) {
+    return c < 0x80 ? is_alpha(c) || is_digit(c) || c == '_' : Py_UNICODE_ISALNUM(c);
+}
+/* [\w$] */
+static inline int is_word(Py_UCS4 c) { return is_w(c) || c == '$'; }
+/* str.isspace() and \s of Python's re, Unicode's */
+static inline int is_space(Py_UCS4 c) {
+    return c < 0x80 ? c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f) : Py_UNICODE_ISSPACE(c);
+}
 static inline Py_UCS4 upper(Py_UCS4 c) { return (c >= 'a' && c <= 'z') ? c - 32 : c; }
 static inline Py_UCS4 lower(Py_UCS4 c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
 #define DECLINE (-2)
 
-/* \w of Python's re for ASCII (callers decline non-ASCII). */
-static inline int is_w(Py_UCS4 c) { return is_alpha(c) || is_digit(c) || c == '_'; }
+/* Characters outside ASCII that case-insensitive matching takes for ASCII letters (dotted and
+ * dotless i, the long s, the Kelvin sign), and those whose str.upper() holds ASCII letters (sharp s
+ * is SS, the ligature fi is FI, ...): every code point whose upper, lower or folded case holds an
+ * ASCII letter (tests/sql/test_lexer_native.py checks the list against Python's own). */
+static const Py_UCS4 FOLDS[] = {0xdf,   0x130,  0x131,  0x149,  0x17f,  0x1f0,  0x1e96,
+                                0x1e97, 0x1e98, 0x1e99, 0x1e9a, 0x1e9e, 0x212a, 0xfb00,
+                                0xfb01, 0xfb02, 0xfb03, 0xfb04, 0xfb05, 0xfb06};
+static int folds(Py_UCS4 c) {
+    if (c < 0x80) return 0;
+    for (size_t k = 0; k < sizeof(FOLDS) / sizeof(FOLDS[0]); k++) {
+        if (c == FOLDS[k]) return 1;
+    }
+    return 0;
+}
+
+/* A character outside ASCII, outside literals, that the rules would read as something this module
+ * does not: a digit (\d and str.isdecimal() are Unicode's: ``1\u0663`` is one number there), or a
+ * letter that case-insensitive matching takes for an ASCII one (``ORDER``, the introducers and the
+ * clause words could be spelt with it). A letter whose str.upper() holds ASCII letters matters only
+ * where a word is put in upper case (the type before its arguments: ``in_type_arguments``). */
+static int declines(Py_UCS4 c) {
+    if (c < 0x80) return 0;
+    return Py_UNICODE_ISDIGIT(c) || c == 0x130 || c == 0x131 || c == 0x17f || c == 0x212a;
+}
 
 /* Whether ``word`` (lower case) is at ``i``, ignoring ASCII case. */
 static int word_at(const Text *t, Py_ssize_t i, const char *word) {
@@ -96,14 +124,14 @@ static int by_clause(const Text *t) {
     for (Py_ssize_t i = 0; i < t->n; i++) {
         if (!word_at(t, i, "order") && !word_at(t, i, "group")) continue;
         Py_UCS4 before = i > 0 ? at(t, i - 1) : 0, after;
-        if (before >= 0x80) return DECLINE;
+        if (declines(before)) return DECLINE;
         if (is_w(before)) continue;
         Py_ssize_t k = i + 5;
         while (k < t->n && is_space(at(t, k))) k++;
-        if (at(t, k) >= 0x80) return DECLINE;
+        if (declines(at(t, k))) return DECLINE;
         if (k == i + 5 || !word_at(t, k, "by")) continue;
         after = at(t, k + 2);
-        if (after >= 0x80) return DECLINE;
+        if (declines(after)) return DECLINE;
         if (!is_w(after)) return 1;
     }
     return 0;
@@ -117,12 +145,12 @@ static int item_end(const Text *t, Py_ssize_t e) {
     while (k < t->n && is_space(at(t, k))) k++;
     if (k >= t->n) return 1;
     Py_UCS4 c = at(t, k);
-    if (c >= 0x80) return DECLINE;
+    if (declines(c)) return DECLINE;
     if (c == ',' || c == ')' || c == ';') return 1;
     for (int w = 0; words[w] != NULL; w++) {
         if (!word_at(t, k, words[w])) continue;
         Py_UCS4 next = at(t, k + (Py_ssize_t)strlen(words[w]));
-        if (next >= 0x80) return DECLINE;
+        if (declines(next)) return DECLINE;
         if (!is_w(next)) return 1;
     }
     return 0;
@@ -309,18 +337,18 @@ static Py_ssize_t number_end(const Text *t, Py_ssize_t i) {
         if (is_digit(at(t, u))) {
             while (is_digit(at(t, u))) u++;
             Py_UCS4 after = at(t, u);
-            if (after >= 0x80) return DECLINE;
+            if (declines(after)) return DECLINE;
             if (!is_word(after)) return u;
         }
     }
     Py_UCS4 after = at(t, s);
-    if (after >= 0x80) return DECLINE;
+    if (declines(after)) return DECLINE;
     if (!is_word(after)) return s;
     if (dot) return q; /* the digits before the '.' alone */
     return -1;
 }
 
-/* lexer.py's _in_type_arguments over ``o->buf[from:]`` (ASCII: see Out). */
+/* lexer.py's _in_type_arguments over ``o->buf[from:]`` (see Out): 1, 0 or DECLINE. */
 static int in_type_arguments(const Out *o, Py_ssize_t from) {
     static const char *words[] = {"DECIMAL", "DEC", "NUMERIC", "FIXED", "CHAR", "NCHAR", "VARCHAR", "BINARY",
                                   "VARBINARY", "DATETIME", "TIME", "TIMESTAMP", "FLOAT", "DOUBLE", NULL};
@@ -339,7 +367,10 @@ static int in_type_arguments(const Out *o, Py_ssize_t from) {
     end--;
     while (end > from && is_space(b[end - 1])) end--;
     Py_ssize_t start = end;
-    while (start > from && (is_alpha(b[start - 1]) || is_digit(b[start - 1]) || b[start - 1] == '_')) start--;
+    while (start > from && is_w(b[start - 1])) start--; /* str.isalnum() or "_" */
+    for (Py_ssize_t k = start; k < end; k++) {
+        if (folds(b[k])) return DECLINE; /* its upper case may be longer, and a type's name */
+    }
     Py_ssize_t n = end - start;
     for (int w = 0; words[w] != NULL; w++) {
         if ((Py_ssize_t)strlen(words[w]) != n) continue;
@@ -510,7 +541,7 @@ static int token_at(const Text *t, Py_ssize_t i, Py_ssize_t *end) {
             if (at(t, i + 2) == '!') {
                 for (j = i + 3; is_digit(at(t, j)); j++) {
                 }
-                if (at(t, j) >= 0x80) return DECLINE; /* \d is Unicode's */
+                if (declines(at(t, j))) return DECLINE; /* \d is Unicode's */
                 *end = j;
                 return K_VCMT;
             }
@@ -552,11 +583,11 @@ static int token_at(const Text *t, Py_ssize_t i, Py_ssize_t *end) {
                         for (j = j + 2; is_word(at(t, j)); j++) {
                         }
                     }
-                    if (at(t, j) >= 0x80) return DECLINE;
+                    if (declines(at(t, j))) return DECLINE;
                     *end = j;
                     return K_SYS;
                 }
-                if (at(t, p) >= 0x80) return DECLINE;
+                if (declines(at(t, p))) return DECLINE;
             }
             if (d == '`') {
                 j = quoted_end(t, i + 1, '`', 0, 1);
@@ -573,11 +604,11 @@ static int token_at(const Text *t, Py_ssize_t i, Py_ssize_t *end) {
             if (is_alpha(d) || d == '_' || d == '$' || d == '.') {
                 for (j = i + 2; is_word(at(t, j)) || at(t, j) == '.'; j++) {
                 }
-                if (at(t, j) >= 0x80) return DECLINE;
+                if (declines(at(t, j))) return DECLINE;
                 *end = j;
                 return K_USER;
             }
-            if (d >= 0x80) return DECLINE;
+            if (declines(d)) return DECLINE;
             return K_NONE;
         case 'x':
         case 'X':
@@ -606,7 +637,7 @@ static int token_at(const Text *t, Py_ssize_t i, Py_ssize_t *end) {
     }
     if (c == '.' && !is_digit(d)) return K_NONE;
     if (!is_digit(c) && c != '.') return K_NONE;
-    if (before >= 0x80) return DECLINE;
+    if (declines(before)) return DECLINE;
     if (c == '0' && (d == 'x' || d == 'b') && !is_word(before)) {
         j = i + 2;
         if (d == 'x') {
@@ -614,7 +645,7 @@ static int token_at(const Text *t, Py_ssize_t i, Py_ssize_t *end) {
         } else {
             while (at(t, j) == '0' || at(t, j) == '1') j++;
         }
-        if (at(t, j) >= 0x80) return DECLINE;
+        if (declines(at(t, j))) return DECLINE;
         if (j > i + 2 && !is_word(at(t, j))) {
             *end = j;
             return d == 'x' ? K_HEX : K_BIT;
@@ -695,7 +726,7 @@ static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
 #define PIECE() (starts[0] = starts[1], starts[1] = starts[2], starts[2] = o->len)
     while (i < t->n) {
         Py_UCS4 c = PyUnicode_READ(t->kind, t->data, i);
-        if (c >= 0x80) return 0;
+        if (declines(c)) return 0;
         if (!starts_token(c)) {
             i++;
             continue;
@@ -766,7 +797,9 @@ static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
                         continue;
                     }
                 }
-                if (in_type_arguments(o, window)) { /* DECIMAL(10,2): part of the type */
+                int typed = in_type_arguments(o, window);
+                if (typed == DECLINE) return 0;
+                if (typed) { /* DECIMAL(10,2): part of the type */
                     if (out_text(o, t, i, end) < 0) return -1;
                     i = end;
                     continue;

@@ -261,7 +261,7 @@ class _Positions:
 
 
 #: The common case in C (``_lex.c``): it answers as :func:`lex_python` or declines (None).
-_native: Any = native_module("p2pdb.sql._lex", version=4)  # LEX_VERSION of _lex.c
+_native: Any = native_module("p2pdb.sql._lex", version=5)  # LEX_VERSION of _lex.c
 
 
 def native() -> bool:
