@@ -110,7 +110,7 @@ _TYPE = st.tuples(
 _ORDERED = st.tuples(
     st.sampled_from(["SELECT a, b FROM t", "SELECT b, COUNT(*) FROM t GROUP BY 1", "SELECT * FROM t"]),
     _LITERAL,
-    st.sampled_from(["ORDER BY", "order  by", "GROUP BY", "ORDER\nBY"]),
+    st.sampled_from(["ORDER BY", "order  by", "GROUP BY", "ORDER\nBY", "ORDER/**/BY", "GROUP -- c\nBY"]),
     st.sampled_from(["1", "2", "a", "`b`", "1 DESC", "2 ASC", "a DESC", "1, a", "2,`b` DESC", "a, 1"]),
     st.integers(0, 1000),
 ).map(lambda p: f"{p[0]} WHERE a = {p[1]} {p[2]} {p[3]} LIMIT {p[4]}")

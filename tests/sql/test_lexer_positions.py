@@ -133,6 +133,10 @@ def test_positions_are_those_of_the_walk_back(sql: str) -> None:
         ("SELECT é FROM t ORDER BY é, 2", "SELECT é FROM t ORDER BY é, 2"),
         ("SELECT a FROM t ORDER BY `(`, 2", "SELECT a FROM t ORDER BY `(`, 2"),
         ("SELECT a, 1 FROM t ORDER BY 2", "SELECT a, :p1 FROM t ORDER BY 2"),
+        ("SELECT a FROM t ORDER /* c */ BY 1, 2", "SELECT a FROM t ORDER   BY 1, 2"),
+        ("SELECT a FROM t GROUP -- c\nBY 2", "SELECT a FROM t GROUP  \nBY 2"),
+        ("SELECT a FROM t ORDER /*!BY*/ 2", "SELECT a FROM t ORDER  BY  2"),
+        ("SELECT 'order by' FROM t WHERE a = 1", "SELECT :p1 FROM t WHERE a = :p2"),
     ],
 )
 def test_positions(sql: str, shape: str) -> None:

@@ -28,6 +28,10 @@ def test_order_by_position(node: Node) -> None:
     assert rows(s, "SELECT g, id FROM t ORDER BY 1 DESC, 2 ASC") == [("c", 4), ("b", 2), ("a", 1), ("a", 3)]
     # The same shape with other positions is another plan, not the cached one.
     assert rows(s, "SELECT id, n FROM t ORDER BY 1") == [(1, 5), (2, 7), (3, 1), (4, 3)]
+    # A comment between the words is a blank, as in MySQL (and a version comment runs).
+    assert rows(s, "SELECT id, n FROM t ORDER /* by n */ BY 2") == [(3, 1), (4, 3), (1, 5), (2, 7)]
+    assert rows(s, "SELECT id, n FROM t ORDER -- by n\nBY 2 DESC") == [(2, 7), (1, 5), (4, 3), (3, 1)]
+    assert rows(s, "SELECT g, id FROM t ORDER /*!BY*/ 1 DESC, 2") == [("c", 4), ("b", 2), ("a", 1), ("a", 3)]
 
 
 def test_group_by_position(node: Node) -> None:

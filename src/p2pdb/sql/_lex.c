@@ -19,7 +19,7 @@
 #include <Python.h>
 #include <string.h>
 
-#define LEX_VERSION 5
+#define LEX_VERSION 6
 
 typedef struct {
     PyObject *str;
@@ -135,6 +135,17 @@ static int by_clause(const Text *t) {
         if (!is_w(after)) return 1;
     }
     return 0;
+}
+
+/* ``by`` and ``order`` or ``group`` anywhere, in any case: in a statement with a comment, which the
+ * shape reads as a blank (``ORDER``, a comment, ``BY 1`` is a position), lexer.py's ``positions``. */
+static int by_words_anywhere(const Text *t) {
+    int by = 0, clause = 0;
+    for (Py_ssize_t i = 0; i < t->n && !(by && clause); i++) {
+        by = by || word_at(t, i, "by");
+        clause = clause || word_at(t, i, "order") || word_at(t, i, "group");
+    }
+    return by && clause;
 }
 
 /* lexer.py's _ITEM_END.match(sql[e:]): 1, 0 or DECLINE. */
@@ -718,6 +729,9 @@ static PyObject *literal(const Text *t, int kind, Py_ssize_t i, Py_ssize_t end, 
 static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
     int positions = by_clause(t); /* ORDER BY / GROUP BY: an integer there may be a position */
     if (positions == DECLINE) return 0;
+    /* Without the words next to each other, a comment may stand between them: every position then
+     * comes after a comment, so the words are looked for anywhere at the first one. */
+    int loose = !positions;
     Py_ssize_t pos = 0;               /* text consumed up to here */
     Py_ssize_t starts[3] = {0, 0, 0}; /* where the last three pieces of lexer.py's ``out`` start */
     int last_string = 0;              /* the previous token was a string literal */
@@ -752,6 +766,10 @@ static int lex_into(const Text *t, Out *o, Parts *p, Walk *walk) {
         last_string = kind == K_SQ || kind == K_DQ;
         PIECE(); /* the token's piece */
         if (kind == K_CMT || kind == K_VCMT) {
+            if (loose) {
+                positions = by_words_anywhere(t);
+                loose = 0;
+            }
             if (out_ascii(o, " ") < 0) return -1;
             i = end;
             continue;

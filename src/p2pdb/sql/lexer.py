@@ -261,7 +261,7 @@ class _Positions:
 
 
 #: The common case in C (``_lex.c``): it answers as :func:`lex_python` or declines (None).
-_native: Any = native_module("p2pdb.sql._lex", version=5)  # LEX_VERSION of _lex.c
+_native: Any = native_module("p2pdb.sql._lex", version=6)  # LEX_VERSION of _lex.c
 
 
 def native() -> bool:
@@ -283,8 +283,15 @@ def lex_python(sql: str) -> Lexed:
     out: list[str] = []
     lexed = Lexed("")
     pos = 0
-    # (the substring test first: the case-insensitive search costs microseconds on a long INSERT)
-    positions = "BY" in sql.upper() and _BY_CLAUSE.search(sql) is not None
+    # ORDER BY / GROUP BY may be there: the words next to each other, or, in a statement with a
+    # comment (which the shape reads as a blank: ORDER /* c */ BY 1 is a position), anywhere; the
+    # walk over the shape decides. (The substring tests first: the case-insensitive search costs
+    # microseconds on a long INSERT.)
+    upper = sql.upper()
+    positions = "BY" in upper and (
+        _BY_CLAUSE.search(sql) is not None
+        or (("/*" in sql or "--" in sql or "#" in sql) and ("ORDER" in upper or "GROUP" in upper))
+    )
     walk = _Positions() if positions else None
     for match in _TOKEN.finditer(sql):
         kind = match.lastgroup
