@@ -25,7 +25,7 @@ from p2pdb.sql.lexer import Lexed, lex_python
 # The rule as first written: walk back over the shape read so far (``before``) to the clause that
 # owns the comma-separated list an integer is in.
 _ITEM_END = lexer._ITEM_END
-_BY_END = re.compile(r"\b(?:ORDER|GROUP)\s+BY\s*$", re.IGNORECASE)
+_BY_END = lexer._BY_END
 _CONTEXT = lexer._CONTEXT
 _KEPT = re.compile(r"(?<![:\w])\d+(?!\w)")
 
@@ -54,6 +54,11 @@ def _reference_is_position(before: str, after: str) -> bool:
 class _Reference:
     def check(self, out: list[str], sql: str, end: int) -> bool:
         return _reference_is_position("".join(out), sql[end:])
+
+
+def _answer(lexed: Lexed) -> tuple[object, ...]:
+    """What the position rule decides: the shape, and the values taken out of it."""
+    return (lexed.shape, lexed.params, lexed.raw, lexed.placeholders)
 
 
 def _reference_lex(sql: str) -> Lexed:
@@ -102,23 +107,13 @@ def test_positions_are_those_of_the_walk_back(sql: str) -> None:
     finally:
         lexer._READ_AT = default
     assert eager == got, sql
-    same = (got.shape, got.params, got.raw, got.placeholders) == (
-        want.shape,
-        want.params,
-        want.raw,
-        want.placeholders,
-    )
+    same = _answer(got) == _answer(want)
     if unpaired:
         # An unterminated backquote (a syntax error) may pair with another one differently.
         event(f"unterminated backquote, same answer: {same}")
         return
     event(f"{len(_KEPT.findall(got.shape))} integers kept in the shape")
-    assert (got.shape, got.params, got.raw, got.placeholders) == (
-        want.shape,
-        want.params,
-        want.raw,
-        want.placeholders,
-    ), sql
+    assert same, sql
 
 
 @pytest.mark.parametrize(
