@@ -84,6 +84,9 @@ def test_every_dashboard_page_renders_what_the_api_says(tmp_path: Path) -> None:
         c.query("INSERT INTO items VALUES (3, 'from c')", "shop")
         assert c.stop() == 0
         c.args += ["--bootstrap", a.p2p_address]
+        # A port the harness picked and let go is free only until something else takes it; c's
+        # address does not matter from here on, so do not ask for the same port after the stop.
+        c.p2p_port = free_port()
         c.start()
         conflicts = f"http://{a.http_address}/v1/conflicts/shop"
         request = urllib.request.Request(conflicts, headers={"Authorization": f"Bearer {TOKEN}"})
