@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import apsw
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from p2pdb.crdt import _registry, is_known, register_rule
+from p2pdb.crdt import UnknownRule, _registry, is_known, register_rule
 from p2pdb.log import Identity, Manifest
 from p2pdb.store import Database, MemoryEngine, StoreError
 
@@ -168,3 +169,31 @@ def test_a_restarted_replica_applies_what_waited_for_a_rule_installed_meanwhile(
     finally:
         restarted.close()
         writer.close()
+
+
+def test_a_node_restarted_without_a_rule_still_writes_the_tables_that_do_not_use_it(tmp_path: Path) -> None:
+    """The package of one table's rule gone after a restart: that table refuses local writes (nothing
+    here may merge it), every other table of the database takes them as before."""
+    from p2pdb.store import FileEngine
+
+    path = tmp_path / "node.sqlite"
+    me = Identity.from_seed(b"\x06" * 32)
+    node = Database(me, MANIFEST, FileEngine(path))
+    assert run(node, MAX_TABLE, "INSERT INTO m VALUES (1, 10, 'a')")
+    assert run(node, "CREATE TABLE p (id INTEGER PRIMARY KEY, v INTEGER)")
+    node.close()
+    with without_rule("max"):
+        node = Database(me, MANIFEST, FileEngine(path))
+        try:
+            assert {t.name for t in node.tables()} == {"m", "p"}
+            assert run(node, "INSERT INTO p VALUES (1, 1)")
+            assert run(node, "UPDATE p SET v = 2 WHERE id = 1")
+            with pytest.raises(UnknownRule, match="'max' is not installed"):
+                node.write(lambda conn: conn.execute("UPDATE m SET best = 50 WHERE id = 1"))
+            with pytest.raises(UnknownRule, match="'max' is not installed"):
+                node.write(lambda conn: conn.execute("INSERT INTO m VALUES (2, 1, 'b')"))
+            assert node.query("SELECT id, v FROM p") == [(1, 2)]
+            assert node.query("SELECT id, best FROM m") == [(1, 10)]
+            assert len(node.log) == 4  # m with its row, p, and p's two writes
+        finally:
+            node.close()

@@ -90,7 +90,8 @@ class Catalog:
         self.tables: TableMap = TableMap(EMPTY_SCHEMA)
         #: Indexes by SQLite name.
         self.indexes: dict[str, IndexSpec] = {}
-        #: Conflict rules by table identity.
+        #: Table specs and conflict rules by table identity.
+        self.specs: dict[str, TableSpec] = {}
         self.rules: dict[str, ConflictRule] = {}
         self.schema_version = -1
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
@@ -127,7 +128,8 @@ class Catalog:
         self.schema = schema
         self.tables = TableMap(schema)
         self.indexes = {i.name: i for t in schema.tables.values() for i in t.indexes}
-        self.rules = {key: rule_or_missing(t.spec.rule) for key, t in schema.tables.items()}
+        self.specs = {key: t.spec for key, t in schema.tables.items()}
+        self.rules = {key: rule_or_missing(spec.rule) for key, spec in self.specs.items()}
         self.schema_version = self.current_schema_version()
 
     def current_schema_version(self) -> int:

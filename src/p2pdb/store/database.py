@@ -38,6 +38,7 @@ from p2pdb.crdt import (
     is_known,
     merge,
     rule_from_spec,
+    rule_or_missing,
 )
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.blockstore import FloorNode
@@ -311,8 +312,12 @@ class Database:
             check_ddl(acl, me, op.kind, event.table)
             own.append(event)
             schema = self.catalog.with_events(past, own)
-        tables = {key: t.spec for key, t in schema.tables.items()}
-        rules = {key: rule_from_spec(spec.rule) for key, spec in tables.items()}
+        if own:
+            tables = {key: t.spec for key, t in schema.tables.items()}
+            rules = {key: rule_or_missing(spec.rule) for key, spec in tables.items()}
+        else:  # the schema is the catalog's: its maps, not new ones per commit (one per table)
+            tables, rules = self.catalog.specs, self.catalog.rules
+        # A table whose rule is not installed here refuses its own rows (in the merge), not others'.
         captured = capture(changeset, tables, rules, self.rows, clock)
         for item in captured:
             check_change(item.spec, item.change, self.max_value_size)
