@@ -288,3 +288,67 @@ def test_a_map_with_a_key_that_is_no_string_is_refused_after_string_maps() -> No
         codec.encode({1: 0})
     with pytest.raises(ValueError, match="map keys must be strings"):
         codec.encode({1.0: 0, "a": 1})
+
+
+class _Text(str):
+    pass
+
+
+class _Number(int):
+    pass
+
+
+def _plain_prepare(value: Any, depth: int = 0) -> Any:
+    """What ``codec.prepare`` must give, the plain way: one recursive step per value, no shortcuts."""
+    if isinstance(value, CID):
+        return cbor2.CBORTag(42, b"\x00" + bytes(value))
+    if isinstance(value, bool) or value is None or isinstance(value, (str, bytes)):
+        return value
+    if isinstance(value, int):
+        if not -(2**64) <= value <= 2**64 - 1:
+            raise ValueError("out of range")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("not finite")
+        return value
+    if depth >= codec.MAX_DEPTH:
+        raise ValueError("too deep")
+    if isinstance(value, (list, tuple)):
+        return [_plain_prepare(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError("key")
+        order = sorted(value, key=lambda k: (len(k.encode()), k.encode()))
+        return {k: _plain_prepare(value[k], depth + 1) for k in order}
+    raise ValueError("outside the data model")
+
+
+_odd_scalars = (
+    st.integers(min_value=-(2**66), max_value=2**66)  # some out of range
+    | st.text(max_size=4).map(_Text)
+    | st.integers(min_value=-5, max_value=5).map(_Number)
+    | st.lists(st.integers(min_value=0, max_value=3), max_size=3).map(tuple)
+)
+_mixed_values = st.recursive(
+    ipld_values | _odd_scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@given(_mixed_values)
+@settings(max_examples=500, deadline=None)
+def test_encode_is_a_plain_recursive_prepare(value: Any) -> None:
+    """The fast paths of ``prepare`` (flat values of maps and lists taken as they are) change
+    nothing: the same bytes as the plain recursion, or a ValueError where it refuses, with integers
+    out of range, str and int subclasses and tuples anywhere in maps and lists."""
+    try:
+        expected = cbor2.dumps(_plain_prepare(value))
+    except ValueError:
+        with pytest.raises(ValueError):
+            codec.encode(value)
+        return
+    assert codec.encode(value) == expected

@@ -72,10 +72,18 @@ def _key_order(key: str) -> tuple[int, bytes]:
 _PLAIN = frozenset((str, bytes, type(None), bool))
 
 
-def _flat(item: Any) -> bool:
-    """A value ``prepare`` returns as it is: a string, bytes, None, a bool or a 64-bit int."""
-    kind = type(item)
-    return kind in _PLAIN or (kind is int and _INT_MIN <= item <= _INT_MAX)
+def _map_order(value: dict[Any, Any]) -> tuple[str, ...]:
+    keys = tuple(value)
+    order = _ORDERS.get(keys)
+    if order is None:
+        for key in keys:
+            if not isinstance(key, str):
+                raise ValueError(f"dag-cbor map keys must be strings, not {type(key).__name__}")
+        order = tuple(sorted(keys, key=_key_order))
+        if len(_ORDERS) >= _ORDERS_MAX:
+            _ORDERS.clear()
+        _ORDERS[keys] = order
+    return order
 
 
 def prepare(value: IPLDValue, _depth: int = 0) -> Any:
@@ -87,7 +95,22 @@ def prepare(value: IPLDValue, _depth: int = 0) -> Any:
         if not _INT_MIN <= value <= _INT_MAX:
             raise ValueError("dag-cbor integers must fit in 64 bits")
         return value
-    if kind is list and _depth < MAX_DEPTH and all(_flat(item) for item in value):
+    if kind is dict and _depth < MAX_DEPTH:
+        # Flat values are taken as they are here: a call per value cost more than the check.
+        out: dict[str, Any] = {}
+        for key in _map_order(value):
+            item = value[key]
+            kind = type(item)
+            if kind in _PLAIN or (kind is int and _INT_MIN <= item <= _INT_MAX):
+                out[key] = item
+            else:
+                out[key] = prepare(item, _depth + 1)
+        return out
+    if kind is list and _depth < MAX_DEPTH:
+        for item in value:
+            kind = type(item)
+            if not (kind in _PLAIN or (kind is int and _INT_MIN <= item <= _INT_MAX)):
+                return [prepare(item, _depth + 1) for item in value]
         return value
     if isinstance(value, CID):
         return cbor2.CBORTag(_CID_TAG, b"\x00" + bytes(value))
@@ -106,17 +129,7 @@ def prepare(value: IPLDValue, _depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [prepare(item, _depth + 1) for item in value]
     if isinstance(value, dict):
-        keys = tuple(value)
-        order = _ORDERS.get(keys)
-        if order is None:
-            for key in keys:
-                if not isinstance(key, str):
-                    raise ValueError(f"dag-cbor map keys must be strings, not {type(key).__name__}")
-            order = tuple(sorted(keys, key=_key_order))
-            if len(_ORDERS) >= _ORDERS_MAX:
-                _ORDERS.clear()
-            _ORDERS[keys] = order
-        return {key: prepare(value[key], _depth + 1) for key in order}
+        return {key: prepare(value[key], _depth + 1) for key in _map_order(value)}
     raise ValueError(f"{type(value).__name__} is not in the IPLD data model")
 
 
