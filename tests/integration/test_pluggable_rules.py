@@ -99,6 +99,19 @@ def test_a_rule_from_a_package_merges_and_a_node_without_it_waits_until_it_has_i
         assert scores(bare)[0][1] == 50
         wait_until(lambda: not next(d for d in bare.status()["databases"] if d["name"] == "game").get("missing_rules"),
                    10, "nothing waits any more")  # fmt: skip
+
+        # A node that had the rule, restarted without it: that table refuses writes, not the others.
+        assert b.stop() == 0
+        b.env = {}
+        b.start()
+        b.query("INSERT INTO plain VALUES (2)", "game")
+        with pytest.raises(pymysql.err.MySQLError) as refused:
+            b.query("UPDATE scores SET best = 99 WHERE player = 'ann'", "game")
+        assert "max" in str(refused.value) and "not installed" in str(refused.value)
+        assert scores(b)[0][1] == 50  # still read as before
+        wait_until(
+            lambda: a.query("SELECT id FROM plain ORDER BY id", "game") == [(1,), (2,)], 30, "b's write on a"
+        )
     finally:
         for node in (bare, b, a):
             node.stop()
