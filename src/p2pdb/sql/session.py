@@ -702,8 +702,10 @@ class SQLSession:
     def _qualified(self, lexed: Lexed, db: Database | None) -> tuple[Lexed, Database | None]:
         """``SELECT ... FROM shop.t``: run on database ``shop`` with the qualifier dropped (one
         database per statement; SQLite holds each MySQL database in its own file)."""
-        names = set(self.backend.registry.names())
-        found = {m.group(1) or m.group(2) for m in QUALIFIER.finditer(lexed.shape)} & names
+        registry = self.backend.registry  # looked up per qualifier: no list of every database per statement
+        found = {
+            name for m in QUALIFIER.finditer(lexed.shape) if (name := m.group(1) or m.group(2)) in registry
+        }
         if not found:
             return lexed, db
         if len(found) > 1:
