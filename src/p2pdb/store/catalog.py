@@ -49,7 +49,8 @@ class TableMap(Mapping[str, TableSpec]):
     names as the schema spells them."""
 
     def __init__(self, schema: Schema) -> None:
-        self._by_ident = {key: table.spec for key, table in schema.tables.items()}
+        #: Table specs by identity (what the store's capture and merge look tables up by).
+        self.by_ident = {key: table.spec for key, table in schema.tables.items()}
         self._unique = {
             key: [i.columns for i in table.indexes if i.unique] for key, table in schema.tables.items()
         }
@@ -59,16 +60,22 @@ class TableMap(Mapping[str, TableSpec]):
         return list(self._unique.get(ident(name), ()))
 
     def __getitem__(self, name: str) -> TableSpec:
-        return self._by_ident[ident(name)]
+        return self.by_ident[ident(name)]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and ident(name) in self._by_ident
+        return isinstance(name, str) and ident(name) in self.by_ident
 
     def __iter__(self) -> Iterator[str]:
-        return (spec.name for spec in self._by_ident.values())
+        return (spec.name for spec in self.by_ident.values())
 
     def __len__(self) -> int:
-        return len(self._by_ident)
+        return len(self.by_ident)
+
+
+def rules_by_ident(specs: Mapping[str, TableSpec]) -> dict[str, ConflictRule]:
+    """The conflict rule of each table; a stand-in that refuses when used for a rule not installed
+    here, so that only its own table's writes are refused."""
+    return {key: rule_or_missing(spec.rule) for key, spec in specs.items()}
 
 
 def _same_column(a: Column, b: Column) -> bool:
@@ -90,8 +97,7 @@ class Catalog:
         self.tables: TableMap = TableMap(EMPTY_SCHEMA)
         #: Indexes by SQLite name.
         self.indexes: dict[str, IndexSpec] = {}
-        #: Table specs and conflict rules by table identity.
-        self.specs: dict[str, TableSpec] = {}
+        #: Conflict rules by table identity.
         self.rules: dict[str, ConflictRule] = {}
         self.schema_version = -1
         self._pending_extras: dict[str, dict[str, dict[str, Any]]] = {}
@@ -128,8 +134,7 @@ class Catalog:
         self.schema = schema
         self.tables = TableMap(schema)
         self.indexes = {i.name: i for t in schema.tables.values() for i in t.indexes}
-        self.specs = {key: t.spec for key, t in schema.tables.items()}
-        self.rules = {key: rule_or_missing(spec.rule) for key, spec in self.specs.items()}
+        self.rules = rules_by_ident(self.tables.by_ident)
         self.schema_version = self.current_schema_version()
 
     def current_schema_version(self) -> int:

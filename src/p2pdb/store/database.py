@@ -38,7 +38,6 @@ from p2pdb.crdt import (
     is_known,
     merge,
     rule_from_spec,
-    rule_or_missing,
 )
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.blockstore import FloorNode
@@ -62,7 +61,7 @@ from p2pdb.store.access import Access, WriteDenied, check_acl_op, check_ddl, che
 from p2pdb.store.apply import Materializer
 from p2pdb.store.autoinc import IdClass, IdSpace, type_max
 from p2pdb.store.capture import Captured, capture
-from p2pdb.store.catalog import Catalog
+from p2pdb.store.catalog import Catalog, TableMap, rules_by_ident
 from p2pdb.store.changes import ChangeFeed
 from p2pdb.store.checkpoints import Checkpoints
 from p2pdb.store.conflicts import ConflictRecord, Conflicts
@@ -313,11 +312,10 @@ class Database:
             own.append(event)
             schema = self.catalog.with_events(past, own)
         if own:
-            tables = {key: t.spec for key, t in schema.tables.items()}
-            rules = {key: rule_or_missing(spec.rule) for key, spec in tables.items()}
+            tables = TableMap(schema).by_ident
+            rules = rules_by_ident(tables)
         else:  # the schema is the catalog's: its maps, not new ones per commit (one per table)
-            tables, rules = self.catalog.specs, self.catalog.rules
-        # A table whose rule is not installed here refuses its own rows (in the merge), not others'.
+            tables, rules = self.catalog.tables.by_ident, self.catalog.rules
         captured = capture(changeset, tables, rules, self.rows, clock)
         for item in captured:
             check_change(item.spec, item.change, self.max_value_size)
