@@ -54,7 +54,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -70,7 +69,7 @@ import apsw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.cluster import NodeProcess
+from tests.integration.cluster import NodeProcess, free_port
 
 SCHEMA = "CREATE TABLE t (id BIGINT PRIMARY KEY, origin INT, body VARCHAR(64))"
 A_CONVERGE, A_P99 = 1.0, 0.050
@@ -164,9 +163,9 @@ class Fleet:
             for seed in random.sample(earlier, min(seeds, len(earlier))):
                 args += ["--bootstrap", f"127.0.0.1:{seed.p2p_port}"]
             if http:  # for /metrics
-                args += ["--http-port", str(_free_port())]
+                args += ["--http-port", str(free_port())]
             node = NodeProcess(self.root / f"node{len(earlier)}", args)
-            node.p2p_port = _free_port()
+            node.p2p_port = free_port()
             new.append(node)
         self.nodes += new  # before starting: stop() must reach a batch that failed half-way
         with ThreadPoolExecutor(parallel) as pool:
@@ -181,26 +180,6 @@ class Fleet:
             with contextlib.suppress(Exception):
                 node.stop(timeout=30)
         self.nodes.clear()
-
-
-_ports: set[int] = set()
-
-
-def _free_port() -> int:
-    """A free loopback port *below* the ephemeral range: ports from that range (what binding port 0
-    gives) can be taken meanwhile as the source port of some node's outgoing connection."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    while True:
-        port = random.randrange(max(1024, low - 12000), low)
-        if port in _ports:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _ports.add(port)
-        return port
 
 
 def count_rows(node: NodeProcess) -> int:

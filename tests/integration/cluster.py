@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -23,10 +24,41 @@ _P2P = re.compile(r"^p2p\s+(\S+:\d+)", re.M)
 _HTTP = re.compile(r"^http\s+(\S+:\d+)", re.M)
 
 
+_given: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (the source ports of outgoing connections)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that is free now, chosen *below* the kernel's ephemeral range.
+
+    Binding port 0 gives a port from that range, and any process's outgoing connection may take
+    the same number as its source port. A node stopped and started again on its port (tests of
+    restarts) then failed with "address already in use" while its peers redialled it. Ports below
+    the range are never handed out as source ports. Each port is given at most once per process.
+    """
+    low = _ephemeral_low()
+    if low <= 2048:  # no room below the range on this machine: let the kernel choose
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    while True:
+        port = random.randrange(max(1024, low - 12000), low)
+        if port in _given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
 
 
 @dataclass
