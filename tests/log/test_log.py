@@ -28,10 +28,12 @@ from p2pdb.log import (
     SQLiteBlockStore,
     WrongDatabase,
     cid_for_block,
+    codec,
     create_entry,
     decode_entry,
 )
 from p2pdb.log import log as log_module
+from p2pdb.log.errors import TransactionTooLarge
 
 from .helpers import ALICE, BOB, CAROL, CountingStore, blocks_of, order_of
 
@@ -92,6 +94,18 @@ def test_append_too_large_stores_nothing() -> None:
     with pytest.raises(ValueError):
         log.append({"blob": b"x" * 300})
     assert len(log) == 0 and len(log.store) == 0 and log.heads == ()
+
+
+def test_append_of_more_data_items_than_a_value_may_hold_is_too_large_too() -> None:
+    log = Log(ALICE, SHOP)
+    ops = [0] * (codec.MAX_ITEMS + 1)  # 1 MB: within the size limit, over the item limit
+    with pytest.raises(TransactionTooLarge) as caught:
+        log.append(ops)
+    assert caught.value.items == codec.MAX_ITEMS and caught.value.size > codec.MAX_ITEMS
+    assert "data items" in str(caught.value)
+    assert len(log) == 0 and len(log.store) == 0 and log.heads == ()
+    log.append(ops[: codec.MAX_ITEMS - 100])  # what decoding takes, appends
+    assert len(log) == 1
 
 
 # -- the whitepaper's four join cases ---------------------------------------------------------

@@ -146,8 +146,16 @@ def encode(value: IPLDValue) -> bytes:
         try:
             validate(data)
         except (MalformedEntry, NonCanonicalEncoding) as exc:
-            raise ValueError(str(exc)) from exc
+            raise TooManyItems(str(exc), len(data)) from exc
     return data
+
+
+class TooManyItems(ValueError):
+    """:func:`encode` of a value that decoding would refuse for its size (``size`` bytes encoded)."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 def as_bytes(data: bytes) -> bytes:

@@ -28,10 +28,14 @@ class TransactionTooLarge(LogError, ValueError):
     """A local transaction's changes do not fit in one entry (``size`` bytes, the limit ``limit``).
     A ValueError too: callers that retry the transactions of a batch one by one catch those."""
 
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"entry of {size} bytes exceeds the limit of {limit}")
+    def __init__(self, size: int, limit: int, *, items: int | None = None) -> None:
+        if items is None:
+            super().__init__(f"entry of {size} bytes exceeds the limit of {limit}")
+        else:  # within the size limit, but more data items than one encoded value may hold
+            super().__init__(f"entry of {size} bytes holds more than {items} data items")
         self.size = size
         self.limit = limit
+        self.items = items
 
 
 class MalformedEntry(EntryError):

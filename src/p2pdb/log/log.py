@@ -19,6 +19,7 @@ from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from p2pdb.log import codec
 from p2pdb.log.blockstore import BlockStore, FloorNode, MemoryBlockStore
 from p2pdb.log.cid import CID, cid_for_block
 from p2pdb.log.clock import Clock
@@ -315,7 +316,10 @@ class Log:
             if not chosen or any(p not in self._nodes for p in chosen):
                 raise ValueError("an entry's parents must be integrated entries")
         clock = Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in chosen))
-        entry = create_entry(self.identity, self.id, clock, chosen, ops)
+        try:
+            entry = create_entry(self.identity, self.id, clock, chosen, ops)
+        except codec.TooManyItems as exc:
+            raise TransactionTooLarge(exc.size, self.max_entry_size, items=codec.MAX_ITEMS) from exc
         if len(entry.block) > self.max_entry_size:
             raise TransactionTooLarge(len(entry.block), self.max_entry_size)
         self.store.put(entry.cid, entry.block)
