@@ -1,7 +1,8 @@
 """LOAD DATA LOCAL INFILE through real clients against ``p2pdb start`` (issue 11): PyMySQL, the
 ``mariadb`` CLI and mysql-connector upload a file; MySQL's field and line options are read; a bad row
 loads nothing; a client that did not enable local files and a server-side LOAD DATA INFILE are refused
-with MySQL's errors; the loaded rows replicate like any insert."""
+with MySQL's errors; the loaded rows replicate like any insert, also a file larger than one log
+entry holds (its rows then go in several entries, docs/crdt.md)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import mysql.connector
 import pymysql
 import pytest
+
+from tests.integration.cluster import cluster, wait_until
 
 if TYPE_CHECKING:
     from tests.integration.conftest import NodeProcess
@@ -143,3 +146,43 @@ def test_mysql_connector_loads_many_rows(port: int, tmp_path: Path) -> None:
     cur.execute("SELECT COUNT(*), SUM(price), MAX(name) FROM many")
     assert cur.fetchall() == [(5000, Decimal("12503750.00"), "name 999")]
     conn.close()
+
+
+def test_a_file_larger_than_one_entry_loads_at_once_and_replicates(tmp_path: Path) -> None:
+    # 30,000 rows, 6.4 MB: more than a 4 MiB log entry holds
+    lines = "".join(f"{i},name {i:06d},{i}.50,{'n' * 180}\n" for i in range(1, 30_001))
+    path = tmp_path / "big.csv"
+    path.write_text(lines)
+    assert path.stat().st_size > 6_000_000
+    with cluster(tmp_path, 2) as (a, b):
+        conn = pymysql.connect(
+            host="127.0.0.1", port=a.mysql_port, user="root", autocommit=True, local_infile=True
+        )
+        with conn.cursor() as cur:
+            cur.execute("CREATE DATABASE bulk")
+            cur.execute("USE bulk")
+            cur.execute(
+                "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(40), price DECIMAL(8,2), note TEXT)"
+            )
+            # a bad row at the very end: the whole file is refused, nothing of it is kept
+            bad = tmp_path / "bad.csv"
+            bad.write_text(lines + "30001,last,not a number,x\n")
+            with pytest.raises(pymysql.err.MySQLError) as caught:
+                cur.execute(f"LOAD DATA LOCAL INFILE '{bad}' INTO TABLE items FIELDS TERMINATED BY ','")
+            assert caught.value.args[0] == 1366
+            cur.execute("SELECT COUNT(*) FROM items")
+            assert cur.fetchall() == ((0,),)
+            assert (
+                cur.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE items FIELDS TERMINATED BY ','")
+                == 30_000
+            )
+            cur.execute("SELECT COUNT(*), SUM(price), MAX(name) FROM items")
+            expected = cur.fetchall()
+        conn.close()
+        assert expected == ((30_000, Decimal("450030000.00"), "name 030000"),)
+
+        def replicated() -> bool:
+            rows = b.query("SELECT COUNT(*), SUM(price), MAX(name) FROM items", "bulk")
+            return bool(tuple(tuple(r) for r in rows) == expected)
+
+        wait_until(replicated, 120, lambda: f"node b has {b.query('SELECT COUNT(*) FROM items', 'bulk')}")

@@ -21,6 +21,9 @@ duplicates, and often with ancestors missing (a delay). The operations include t
 - access rules in the log: an owned genesis on one replica while others already write (concurrent
   with it), concurrent creations by two replicas, grants and revocations of database, table and column
   privileges (to peers and to anyone), new owners, rules changes by non-owners, and forged rules;
+- transactions larger than one entry (an example with "split" lowers the entry size limit): a
+  delete, an update and dozens of inserts and replacements in one transaction, logged as a chain of
+  entries (docs/crdt.md) that replicas receive in any order, pruned between, checkpointed between;
 - checkpoints (docs/checkpoints.md): replicas propose checkpoints at their heads and countersign
   others' proposals, recomputing each from their own snapshot and log (every replica must find the
   proposal's hashes, and its own live state must equal the replay of its log); light replicas prune
@@ -97,10 +100,14 @@ INDEXES = {
     "kl_b": "CREATE UNIQUE INDEX kl_b ON kl (b)",
 }
 
-FEATURES = ["create", "keyless", "drop", "alter", "index", "auto", "forge", "increment", "acl", "checkpoint"]
+FEATURES = [
+    "create", "keyless", "drop", "alter", "index", "auto", "forge", "increment", "acl", "checkpoint", "split",
+]  # fmt: skip
+#: The entry size limit of an example with "split": a transaction of a few dozen rows takes several.
+SPLIT_LIMIT = 2048
 PRIVILEGES = ["INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "INDEX", "DROP"]
 replica_index = st.integers(0, 3)
-STATS: collections.Counter[str] = collections.Counter()  # what the checkpoint rules did (for -s runs)
+STATS: collections.Counter[str] = collections.Counter()  # what some rules did (for -s runs)
 keys = st.integers(0, 4)
 texts = st.none() | st.sampled_from(["x", "y", "z", "5", "X", "x ", "Y"])
 small = st.integers(-2, 3)
@@ -238,6 +245,8 @@ class StoreConvergence(RuleBasedStateMachine):
             if self.tmp is None:
                 self.tmp = tempfile.TemporaryDirectory()
             db = Database(identity(n), MANIFEST, FileEngine(Path(self.tmp.name) / f"{n}.sqlite"))
+        if "split" in self.features:
+            db.log.max_entry_size = SPLIT_LIMIT
         self.numbers[id(db)] = n
         self.snaps[n] = SnapshotStore(None)
         return db
@@ -389,6 +398,42 @@ class StoreConvergence(RuleBasedStateMachine):
         spec = db.catalog.table("t")
         if spec is not None:
             run(db, f"REPLACE INTO t (\"{spec.pk[0]}\", n, s) VALUES (?, ?, 'r')", key_value(db, key), n)
+
+    @precondition(lambda self: "split" in self.features)
+    @rule(
+        r=replica_index,
+        first=st.integers(0, 8),
+        count=st.integers(20, 150),
+        s=texts,
+        gone=keys,
+        moved=keys,
+        keyless=st.booleans(),
+    )
+    def bulk(
+        self, r: int, first: int, count: int, s: str | None, gone: int, moved: int, keyless: bool
+    ) -> None:
+        """One transaction larger than an entry under SPLIT_LIMIT: a delete, an old row's text
+        cleared (a UNIQUE value it held may go to a new row), many rows inserted or replaced (new
+        keys and old ones), rows of the keyless table."""
+        db = self.pick(r)
+        spec = db.catalog.table("t")
+
+        def fn(conn: apsw.Connection) -> None:
+            if spec is not None:
+                pk = spec.pk[0]
+                conn.execute(f'DELETE FROM t WHERE "{pk}" = ?', (key_value(db, gone),))
+                conn.execute(f'UPDATE t SET s = NULL WHERE "{pk}" = ?', (key_value(db, moved),))
+                for i in range(first, first + count):
+                    conn.execute(
+                        f'INSERT OR REPLACE INTO t ("{pk}", n, s) VALUES (?, ?, ?)',
+                        (key_value(db, i), 100 + i, s if i == first else None),
+                    )
+            if keyless and has(db, "kl"):
+                conn.executemany("INSERT INTO kl (a, b) VALUES (?, ?)", [(i % 3, None) for i in range(count)])
+
+        size = len(db.log)
+        attempt(db, fn)
+        STATS[f"bulk in {min(len(db.log) - size, 3)} entries"] += 1
 
     @precondition(lambda self: "auto" in self.features)
     @rule(r=replica_index, s=texts)
@@ -757,4 +802,4 @@ test_file_store_convergence = pytest.mark.timeout(3600)(FileStoreConvergence.Tes
 
 def teardown_module() -> None:
     if STATS:
-        print(f"\ncheckpoint rules run: {dict(STATS)}")
+        print(f"\nrules run: {dict(STATS)}")

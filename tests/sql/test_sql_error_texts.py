@@ -43,14 +43,29 @@ def test_an_expression_nested_too_deeply_is_an_error_not_a_crash(node: Node) -> 
     assert rows(s, "SELECT u FROM er") == [("x",)]  # the session goes on
 
 
-def test_a_transaction_larger_than_one_entry_is_error_1197_and_writes_nothing(node: Node) -> None:
+def test_new_rows_larger_than_one_entry_commit_as_several_entries(node: Node) -> None:
     s = node.session
     run(s, "CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT)")
+    db = node.backend.registry.get("app")
+    assert db is not None
+    before = len(db.log)
     run(s, "BEGIN")
     for i in range(5):
         run(s, f"INSERT INTO big VALUES ({i}, REPEAT('x', 1000000))")
+    run(s, "COMMIT")  # 5 MB of new rows: more than one 4 MiB entry holds
+    assert rows(s, "SELECT COUNT(*), SUM(LENGTH(body)) FROM big") == [(5, 5000000)]
+    assert len(db.log) - before == 5  # each 1 MB row in an entry of its own (over half a part)
+
+
+def test_changes_to_existing_rows_larger_than_one_entry_are_error_1197_and_write_nothing(node: Node) -> None:
+    s = node.session
+    run(s, "CREATE TABLE big (id INT PRIMARY KEY, body LONGTEXT)")
+    for i in range(5):
+        run(s, f"INSERT INTO big VALUES ({i}, 'small')")
+    run(s, "BEGIN")
+    run(s, "UPDATE big SET body = REPEAT('x', 1000000)")
     code, message = error(s, "COMMIT")
     assert code == 1197 and "commit it in smaller transactions" in message, message
-    assert rows(s, "SELECT COUNT(*) FROM big") == [(0,)]
-    run(s, "INSERT INTO big VALUES (9, REPEAT('y', 1000000))")  # what fits in an entry still commits
-    assert rows(s, "SELECT COUNT(*) FROM big") == [(1,)]
+    assert rows(s, "SELECT COUNT(*), SUM(LENGTH(body)) FROM big") == [(5, 25)]
+    run(s, "UPDATE big SET body = REPEAT('y', 1000000) WHERE id = 1")  # what fits in an entry commits
+    assert rows(s, "SELECT SUM(LENGTH(body)) FROM big") == [(4 * 5 + 1000000,)]

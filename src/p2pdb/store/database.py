@@ -42,6 +42,7 @@ from p2pdb.crdt import (
 from p2pdb.log import CID, Clock, Entry, EntryError, Log, Manifest, SQLiteBlockStore, codec
 from p2pdb.log.blockstore import FloorNode
 from p2pdb.log.cid import cid_for_block
+from p2pdb.log.errors import TransactionTooLarge
 from p2pdb.log.identity import Identity, public_key_from_peer_id
 from p2pdb.log.log import Block, JoinResult
 from p2pdb.schema import (
@@ -70,6 +71,7 @@ from p2pdb.store.engine import Engine, MemoryEngine
 from p2pdb.store.errors import IdRangeExhausted, InvalidOps, NoIdRange, StoreError, UnsupportedChange
 from p2pdb.store.ops import DDLOp, IdsOp, Op, decode_ops, encode_ops
 from p2pdb.store.orphans import Orphans
+from p2pdb.store.parts import plan_parts
 from p2pdb.store.rows import RowStates, SqlRows, pk_from_key
 from p2pdb.store.schema import is_internal, quote
 from p2pdb.store.sealed import NotAReader, SealedOps, key_event, new_key, seal, unseal
@@ -125,6 +127,9 @@ class ApplyResult:
 
 
 _ABSENT: Any = object()
+#: A transaction too large for one entry goes in entries whose changes take at most this fraction of
+#: the entry size limit (512 KiB of 4 MiB), and at most half the data items one value may hold.
+PART_FRACTION = 8
 
 
 def _need_rule(spec: Mapping[str, Any]) -> None:
@@ -278,21 +283,24 @@ class Database:
                 changeset = session.changeset()
             finally:
                 session.close()
-            entry = self._record_local(changeset, allow_drop=allow_drop, extra=extra, empty=empty)
+            entries = self._record_local(changeset, allow_drop=allow_drop, extra=extra, empty=empty)
             conn.execute("COMMIT")
         except BaseException:
             # The log's in-memory index changes only in append; rebuilding it walks the whole log,
             # far too slow for every failed statement (a duplicate key, say).
             self._rollback(reload_log=self._appending)
             raise
-        if entry is not None:
+        for entry in entries:
             self._notify(entry, True)
+        if entries:
             self.changes.notify()
-        return outcomes, entry
+        return outcomes, entries[-1] if entries else None
 
     def _record_local(
         self, changeset: bytes, *, allow_drop: bool, extra: Sequence[IdsOp | AclOp], empty: bool = False
-    ) -> Entry | None:
+    ) -> list[Entry]:
+        """Capture, check and log a local transaction: its entries (one, unless its changes do not
+        fit one entry, see :mod:`p2pdb.store.parts`; none if it changed nothing)."""
         clock = self.log.next_clock()
         past = self.log.control_heads()
         acl = self.access.at(past)
@@ -331,28 +339,59 @@ class Database:
                 check_ids(acl, me)
         ops: list[Op] = [*ddl, *(c.change for c in captured), *extra]
         if not ops and not empty:
-            return None
+            return []
         self._appending = True
-        entry = self.log.append(self._encode_local(acl, ops, ddl=bool(ddl)))
+        try:
+            parts = [(self.log.append(self._encode_local(acl, ops, ddl=bool(ddl))), captured)]
+        except TransactionTooLarge:
+            if rules_change or not any(c.change.insert for c in captured):
+                raise  # nothing that may move to a later entry: too large as it is
+            parts = self._append_parts(acl, ddl, captured, extra)
+        entry = parts[0][0]  # the first entry: its clock is ``clock``; DDL and id ranges are in it
         if own:
             events = [dataclasses.replace(e, cid=entry.cid) for e in own]
             before, after = self.catalog.add(events)
             self.materializer.migrate(before, after, events, local=True)
             self.conflicts.replace_schema(after.conflicts)
-        first = len(ddl) + len(captured)
+        first = len(ddl) + len(parts[0][1])
         ranges = [(first + j, op) for j, op in enumerate(extra) if isinstance(op, IdsOp)]
         if ranges:
             self.ids.add(ranges, time=clock.time, author=clock.id, cid=entry.cid)
         changes = [(first + j, op) for j, op in enumerate(extra) if isinstance(op, AclOp)]
         if changes:
             self.access.add(entry.cid, clock.time, clock.id, changes)
-        # Their states (read by the capture) written in one statement.
+        # Their states (read by the capture) written in one statement. Each row merges under the
+        # clock of the entry that carries it, as a replica merges it.
         with self.rows.batch(known=[(c.change.table, c.change.pk, c.state) for c in captured]):
-            for item in captured:
-                self._merge_local(item, clock)
-        self.changes.flush(entry.cid, entry.author, entry.clock.time, entry.wall)
+            for part, items in parts:
+                for item in items:
+                    self._merge_local(item, part.clock)
+                self.changes.flush(part.cid, part.author, part.clock.time, part.wall)
         self.catalog.refresh_version()
-        return entry
+        return [part for part, _ in parts]
+
+    def _append_parts(
+        self, acl: Acl, ddl: Sequence[DDLOp], captured: Sequence[Captured], extra: Sequence[IdsOp | AclOp]
+    ) -> list[tuple[Entry, list[Captured]]]:
+        """Log a transaction too large for one entry as a chain of entries (:mod:`p2pdb.store.parts`):
+        the first holds its schema changes, updates, deletes and id ranges, later ones new rows."""
+        budget = max(1, min(self.log.max_entry_size // PART_FRACTION, codec.MAX_ITEMS // 2))
+        sizes = [len(codec.encode(encode_ops([c.change]))) for c in captured]
+        fixed = sum(len(codec.encode(op)) for op in encode_ops([*ddl, *extra]))
+        plan = plan_parts(sizes, [c.change.insert for c in captured], fixed, budget)
+        parts: list[tuple[Entry, list[Captured]]] = []
+        for number, indices in enumerate(plan):
+            items = [captured[i] for i in indices]
+            ops: list[Op] = [c.change for c in items]
+            if number == 0:
+                ops = [*ddl, *ops, *extra]
+            entry = self.log.append(self._encode_local(acl, ops, ddl=bool(ddl) and number == 0))
+            parts.append((entry, items))
+        log.info(
+            "database %s: a transaction of %d changes was logged as %d entries",
+            self.name, len(captured), len(parts),
+        )  # fmt: skip
+        return parts
 
     def _encode_local(self, acl: Acl, ops: list[Op], *, ddl: bool) -> list[dict[str, Any]]:
         """The entry's ops: in an encrypted database all but the ACL ops sealed with its key."""
