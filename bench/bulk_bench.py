@@ -12,6 +12,10 @@ acknowledged:
   in one statement (32,766 at 8,192 rows), so this also checks that such statements work.
 - ``dump``: multi-row INSERTs cut as ``mysqldump`` cuts them (a new statement when the text
   reaches 16 KiB, ``net_buffer_length``), so their row counts differ from statement to statement.
+- ``load``: one ``LOAD DATA LOCAL INFILE`` of all the rows (a CSV file; 50,000 rows are about 9 MB,
+  more than one 4 MiB log entry: the node logs them as several, docs/crdt.md).
+- ``one transaction``: ``executemany`` batches as above, all inside one BEGIN ... COMMIT (also
+  more than one entry).
 - baseline, same run: the same rows as single-row INSERTs, BATCH to a transaction.
 
 Prints rows/s for each and the ratio against the baseline. No target of its own: it shows where a
@@ -115,7 +119,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cur.execute(sql)
             results["dump"] = time.perf_counter() - start
 
-            for table in ("single", "many", "dump"):
+            cur.execute(SCHEMA.format("loaded"))
+            csv = Path(tmp) / "rows.csv"
+            csv.write_text("".join(f"{r[0]},{r[1]},{r[2]},{r[3]}\n" for r in rows))
+            load = pymysql.connect(
+                host="127.0.0.1", port=node.mysql_port, user="root", database="bulk", local_infile=True
+            )
+            start = time.perf_counter()
+            with load.cursor() as loading:
+                loading.execute(f"LOAD DATA LOCAL INFILE '{csv}' INTO TABLE loaded FIELDS TERMINATED BY ','")
+            load.commit()
+            results["load"] = time.perf_counter() - start
+            load.close()
+            csv_size = csv.stat().st_size
+
+            cur.execute(SCHEMA.format("one_txn"))
+            start = time.perf_counter()
+            cur.execute("BEGIN")
+            for first in range(0, len(rows), args.batch):
+                cur.executemany(
+                    "INSERT INTO one_txn VALUES (%s, %s, %s, %s)", rows[first : first + args.batch]
+                )
+            cur.execute("COMMIT")
+            results["one transaction"] = time.perf_counter() - start
+
+            for table in ("single", "many", "dump", "loaded", "one_txn"):
                 cur.execute(f"SELECT COUNT(*), SUM(k) FROM {table}")
                 count, total = cur.fetchone()
                 assert count == len(rows) and int(total) == sum(r[1] for r in rows), (table, count)
@@ -132,6 +160,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"  dump-style INSERTs ({len(statements)} statements of 16 KiB) {len(rows) / results['dump']:10,.0f} rows/s"
         f"  {len(rows) / results['dump'] / base:.2f}x"
+    )
+    mb = csv_size / 1e6
+    print(
+        f"  LOAD DATA of one {mb:.1f} MB file                 {len(rows) / results['load']:10,.0f} rows/s"
+        f"  {len(rows) / results['load'] / base:.2f}x"
+    )
+    print(
+        f"  executemany, all in one transaction          {len(rows) / results['one transaction']:10,.0f} rows/s"
+        f"  {len(rows) / results['one transaction'] / base:.2f}x"
     )
     return 0
 
