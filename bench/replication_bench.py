@@ -408,6 +408,7 @@ _TRAFFIC = (
     "p2pdb_replication_messages_sent_total",
     "p2pdb_replication_duplicates_received_total",
     "p2pdb_replication_bytes_total",
+    "p2pdb_replication_entries_sent_total",
 )
 
 
@@ -417,8 +418,9 @@ def traffic(fleet: Fleet) -> list[list[dict[str, float]]]:
 
 
 def report_traffic(fleet: Fleet, before: list[list[dict[str, float]]], writes: int, tail: str = "") -> None:
-    """Messages, duplicates and bytes per node per write since ``before`` (nodes with HTTP)."""
-    sent, dups, wire = (grown(a, b) for a, b in zip(traffic(fleet), before, strict=True))
+    """Messages, duplicates, entries pushed in answer to heads or wants (anti-entropy), and bytes per
+    node per write since ``before`` (nodes with HTTP)."""
+    sent, dups, wire, pushed = (grown(a, b) for a, b in zip(traffic(fleet), before, strict=True))
     size = len(fleet.nodes)
     bytes_out = [sum(v for k, v in d.items() if '"sent"' in k) / writes for d in wire]
     totals = [sum(d.values()) / writes for d in sent]
@@ -431,7 +433,9 @@ def report_traffic(fleet: Fleet, before: list[list[dict[str, float]]], writes: i
         f"    messages sent per node per write {statistics.mean(totals):.2f} (max {max(totals):.2f}):"
         f" {', '.join(f'{k} {v:.2f}' for k, v in sorted(kinds.items()) if v >= 0.005)};"
         f" duplicates received {statistics.mean(sum(d.values()) for d in dups) / writes:.2f}"
-        f" (by the writer {sum(dups[0].values()) / writes:.2f})" + (f"; {tail}" if tail else "")
+        f" (by the writer {sum(dups[0].values()) / writes:.2f}); entries pushed on request"
+        f" {statistics.mean(sum(d.values()) for d in pushed) / writes:.2f}"
+        f" (by the writer {sum(pushed[0].values()) / writes:.2f})" + (f"; {tail}" if tail else "")
     )
     print(
         f"    bytes sent per node per write {statistics.mean(bytes_out):,.0f} (max {max(bytes_out):,.0f},"
