@@ -219,7 +219,35 @@ def parse_rows(text: str, fmt: Format, width: int) -> list[list[str | None]]:
 
 
 def _field(text: str, pos: int, term: str, line_end: str, enc: str, esc: str) -> tuple[str | None, int, bool]:
-    """One field from ``pos``: (value, position after its terminator, whether the line ended)."""
+    """One field from ``pos``: (value, position after its terminator, whether the line ended).
+
+    The common field (not enclosed, no escape character) is found with two searches in C; any
+    other goes through :func:`_field_walk`, which answers the same for every field."""
+    if (
+        line_end
+        and not (enc and text.startswith(enc, pos))
+        and not (esc and (esc in term or esc in line_end))
+    ):
+        n = len(text)
+        stop = text.find(term, pos) if term else -1
+        # a line end that starts before the terminator ends the field (the terminator wins a tie)
+        end = text.find(line_end, pos, n if stop < 0 else stop + len(line_end) - 1)
+        if end < 0:
+            end = n if stop < 0 else stop
+        if not esc or text.find(esc, pos, end) < 0:
+            value = _plain(text[pos:end], enc)
+            if end == n:
+                return value, n, True
+            if end == stop:
+                return value, end + len(term), False
+            return value, end + len(line_end), True
+    return _field_walk(text, pos, term, line_end, enc, esc)
+
+
+def _field_walk(
+    text: str, pos: int, term: str, line_end: str, enc: str, esc: str
+) -> tuple[str | None, int, bool]:
+    """:func:`_field`, one character at a time (enclosed fields, escapes)."""
     n = len(text)
     out: list[str] = []
     quoted = bool(enc) and text.startswith(enc, pos)
