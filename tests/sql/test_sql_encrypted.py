@@ -144,3 +144,24 @@ def test_a_write_sealed_with_another_key_is_rejected_everywhere() -> None:
     assert [reason for _, reason in result.rejected_ops] == [
         "InvalidOps: sealed with a key that is not the database's key in the entry's past"
     ]
+
+
+def test_a_transaction_larger_than_one_entry_is_sealed_entry_by_entry() -> None:
+    owner, reader = Node(access="owned"), Node(access="owned")
+    run(owner.session, "CREATE DATABASE shop ENCRYPTION = 'Y'")
+    run(owner.session, "USE shop")
+    run(owner.session, "CREATE TABLE notes (id INT PRIMARY KEY, body LONGTEXT)")
+    run(owner.session, f"GRANT SELECT ON shop.* TO '{who(reader)}'")
+    source = owner.db("shop")
+    before = len(source.log)
+    run(owner.session, "BEGIN")
+    for i in range(5):  # 5 MB of new rows: several entries
+        run(owner.session, f"INSERT INTO notes VALUES ({i}, CONCAT('{SECRET}', REPEAT('x', 1000000)))")
+    run(owner.session, "COMMIT")
+    assert len(source.log) - before == 5
+    assert SECRET.encode() not in b"".join(e.block for e in source.log.traverse())  # every part sealed
+    replica = reader.backend.registry.create("shop")
+    push(source, replica)
+    run(reader.session, "USE shop")
+    assert rows(reader.session, "SELECT COUNT(*), MIN(LEFT(body, 20)) FROM notes") == [(5, SECRET)]
+    assert replica.state_hash() == source.state_hash()
