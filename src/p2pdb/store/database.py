@@ -105,7 +105,7 @@ def is_control_entry(entry: Entry) -> bool:
 @dataclass(slots=True)
 class WriteResult(Generic[T]):
     """What :meth:`Database.write` returns: the callback's value and the entry (None if the
-    transaction changed nothing)."""
+    transaction changed nothing; the last of its entries if it took several, docs/crdt.md §16)."""
 
     value: T
     entry: Entry | None
