@@ -243,6 +243,20 @@ def test_round_trip_and_agreement_with_cbor2_canonical(value: Any) -> None:
         assert cbor2.dumps(tagged, canonical=True) == data
 
 
+@given(st.lists(ipld_values, max_size=30), st.sampled_from([0, 1, 23, 24, 255, 256, 65535, 65536]))
+@settings(max_examples=200, deadline=None)
+def test_a_list_of_encoded_items_is_the_encoding_of_the_list(values: list[Any], copies: int) -> None:
+    items = [codec.encode(v) for v in values]
+    assert codec.encode_list(items) == codec.encode(values)
+    many = [values[0] if values and len(items[0]) < 16 else "x"] * copies  # each length form of the head
+    assert codec.encode_list([codec.encode(v) for v in many]) == codec.encode(many)
+
+
+def test_encode_list_refuses_what_encode_refuses() -> None:
+    with pytest.raises(codec.TooManyItems):
+        codec.encode_list([codec.encode(0)] * (codec.MAX_ITEMS + 1))
+
+
 def _has_float(value: Any) -> bool:
     if isinstance(value, float):
         return True

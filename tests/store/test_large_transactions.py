@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from p2pdb.crdt import RowChange
-from p2pdb.log import Entry, Identity, Manifest
+from p2pdb.log import Entry, Identity, Manifest, create_entry, decode_entry
 from p2pdb.log.errors import TransactionTooLarge
 from p2pdb.store import Database, MemoryEngine
 from p2pdb.store.ops import decode_ops
@@ -154,6 +154,20 @@ def test_keyless_rows_and_schema_changes_in_a_large_transaction() -> None:
     assert sorted(replica.conn.execute("SELECT a, b FROM kl")) == sorted(
         writer.conn.execute("SELECT a, b FROM kl")
     )
+
+
+def test_a_large_transaction_in_one_entry_has_the_bytes_it_always_had() -> None:
+    # (at ENCODE_EACH changes or more, each change is encoded alone and the bytes joined)
+    writer = db_of(1, None)
+    writer.write(lambda c: c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, s TEXT, x REAL, b BLOB)"))
+    rows = [(i, f"row {i}" * (i % 3), i / 7, bytes([i % 256]) * (i % 5)) for i in range(2_000)]
+    entry = writer.write(lambda c: c.executemany("INSERT INTO t VALUES (?, ?, ?, ?)", rows)).entry
+    assert entry is not None and len(decode_ops(entry.ops)) == 2_000
+    again = create_entry(
+        writer.identity, writer.log.id, entry.clock, entry.parents, entry.ops, wall=entry.wall
+    )
+    assert again.block == entry.block and again.cid == entry.cid
+    assert decode_entry(entry.block).ops == entry.ops
 
 
 def test_the_default_limits_split_a_transaction_by_size_and_by_data_items() -> None:

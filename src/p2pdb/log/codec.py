@@ -150,6 +150,30 @@ def encode(value: IPLDValue) -> bytes:
     return data
 
 
+def encode_list(items: list[bytes]) -> bytes:
+    """Canonical dag-cbor bytes of a list whose items are given already encoded (each by
+    :func:`encode`): equal to ``encode(values)`` for those values, without encoding them again.
+    Raises :class:`TooManyItems` as :func:`encode` does."""
+    count = len(items)
+    if count < 24:
+        head = bytes((0x80 | count,))
+    elif count < 256:
+        head = bytes((0x98, count))
+    elif count < 65536:
+        head = b"\x99" + count.to_bytes(2, "big")
+    elif count < 2**32:
+        head = b"\x9a" + count.to_bytes(4, "big")
+    else:
+        head = b"\x9b" + count.to_bytes(8, "big")
+    data = head + b"".join(items)
+    if len(data) > MAX_ITEMS:
+        try:
+            validate(data)
+        except (MalformedEntry, NonCanonicalEncoding) as exc:
+            raise TooManyItems(str(exc), len(data)) from exc
+    return data
+
+
 class TooManyItems(ValueError):
     """:func:`encode` of a value that decoding would refuse for its size (``size`` bytes encoded)."""
 

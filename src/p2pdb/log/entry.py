@@ -113,10 +113,18 @@ def _split_encoding(
 
 
 def create_entry(
-    identity: Identity, db: str, clock: Clock, parents: Sequence[CID], ops: Any, *, wall: int | None = None
+    identity: Identity,
+    db: str,
+    clock: Clock,
+    parents: Sequence[CID],
+    ops: Any,
+    *,
+    wall: int | None = None,
+    encoded: list[bytes] | None = None,
 ) -> Entry:
     """Encode, sign and address a new entry. ``clock.id`` must be the identity's public key;
-    ``wall`` defaults to now (ms since the epoch)."""
+    ``wall`` defaults to now (ms since the epoch); ``encoded``: when ``ops`` is a list, its items
+    each encoded already (``codec.encode``), which are not encoded again."""
     if clock.id != identity.public_key:
         raise ValueError("the clock must carry the signing identity's public key")
     if wall is None:
@@ -124,7 +132,8 @@ def create_entry(
     if not 0 <= wall < 2**63:
         raise ValueError("wall must be a non-negative 63-bit integer")
     ordered = tuple(sorted(set(parents)))
-    head, tail = _split_encoding(db, clock, ordered, codec.encode(ops), wall=wall)
+    ops_bytes = codec.encode(ops) if encoded is None else codec.encode_list(encoded)
+    head, tail = _split_encoding(db, clock, ordered, ops_bytes, wall=wall)
     sig = identity.sign(b"\xa7" + head + tail)
     block = b"\xa8" + head + _K_SIG + cbor2.dumps(sig) + tail
     return Entry(cid_for_block(block), db, clock, ordered, ops, sig, block, VERSION, wall)

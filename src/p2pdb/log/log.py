@@ -300,8 +300,11 @@ class Log:
         self._floor.clear()
         self._load()
 
-    def append(self, ops: Any, *, parents: Iterable[CID] | None = None) -> Entry:
+    def append(
+        self, ops: Any, *, parents: Iterable[CID] | None = None, encoded: list[bytes] | None = None
+    ) -> Entry:
         """Sign a new entry whose parents are all current heads, store it, make it the only head.
+        ``encoded``: the items of the list ``ops``, each encoded already (see :func:`create_entry`).
 
         ``parents``: name these integrated entries instead (a checkpoint names the heads it covers,
         which may be behind the current ones); the entry then joins the heads beside the others.
@@ -317,7 +320,7 @@ class Log:
                 raise ValueError("an entry's parents must be integrated entries")
         clock = Clock.next_for(self.identity.public_key, (self._nodes[p].clock.time for p in chosen))
         try:
-            entry = create_entry(self.identity, self.id, clock, chosen, ops)
+            entry = create_entry(self.identity, self.id, clock, chosen, ops, encoded=encoded)
         except codec.TooManyItems as exc:
             raise TransactionTooLarge(exc.size, self.max_entry_size, items=codec.MAX_ITEMS) from exc
         if len(entry.block) > self.max_entry_size:

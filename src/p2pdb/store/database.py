@@ -130,6 +130,9 @@ _ABSENT: Any = object()
 #: A transaction too large for one entry goes in entries whose changes take at most this fraction of
 #: the entry size limit (512 KiB of 4 MiB), and at most half the data items one value may hold.
 PART_FRACTION = 8
+#: A transaction of this many ops or more in clear has each op encoded once, by itself: the bytes of
+#: its entry are those ops' bytes joined, and a split into parts needs no encoding again.
+ENCODE_EACH = 256
 
 
 def _need_rule(spec: Mapping[str, Any]) -> None:
@@ -341,12 +344,8 @@ class Database:
         if not ops and not empty:
             return []
         self._appending = True
-        try:
-            parts = [(self.log.append(self._encode_local(acl, ops, ddl=bool(ddl))), captured)]
-        except TransactionTooLarge:
-            if rules_change or not any(c.change.insert for c in captured):
-                raise  # nothing that may move to a later entry: too large as it is
-            parts = self._append_parts(acl, ddl, captured, extra)
+        splittable = not rules_change and any(c.change.insert for c in captured)
+        parts = self._log_changes(acl, ops, ddl, captured, extra, splittable=splittable)
         entry = parts[0][0]  # the first entry: its clock is ``clock``; DDL and id ranges are in it
         if own:
             events = [dataclasses.replace(e, cid=entry.cid) for e in own]
@@ -370,23 +369,68 @@ class Database:
         self.catalog.refresh_version()
         return [part for part, _ in parts]
 
+    def _log_changes(
+        self,
+        acl: Acl,
+        ops: list[Op],
+        ddl: Sequence[DDLOp],
+        captured: Sequence[Captured],
+        extra: Sequence[IdsOp | AclOp],
+        *,
+        splittable: bool,
+    ) -> list[tuple[Entry, list[Captured]]]:
+        """Append a transaction's entries, each with the captured changes it carries: one entry, or
+        a chain when it does not fit and its new rows may move (:mod:`p2pdb.store.parts`). A large
+        transaction in clear has each change encoded once, for its entry or for its parts."""
+        encoded: list[bytes] | None = None
+        values: list[dict[str, Any]] | None = None
+        try:
+            if acl.key_id is not None or len(ops) < ENCODE_EACH:
+                return [(self.log.append(self._encode_local(acl, ops, ddl=bool(ddl))), list(captured))]
+            values = encode_ops(ops)
+            encoded = [codec.encode(value) for value in values]
+            if not splittable or sum(map(len, encoded)) <= self.log.max_entry_size:
+                return [(self.log.append(values, encoded=encoded), list(captured))]
+            # (larger than an entry by its ops alone: no entry is tried, nor its data items counted)
+        except TransactionTooLarge:
+            if not splittable:
+                raise  # nothing that may move to a later entry: too large as it is
+        return self._append_parts(acl, ops, ddl, captured, extra, values, encoded)
+
     def _append_parts(
-        self, acl: Acl, ddl: Sequence[DDLOp], captured: Sequence[Captured], extra: Sequence[IdsOp | AclOp]
+        self,
+        acl: Acl,
+        ops: list[Op],
+        ddl: Sequence[DDLOp],
+        captured: Sequence[Captured],
+        extra: Sequence[IdsOp | AclOp],
+        values: list[dict[str, Any]] | None,
+        encoded: list[bytes] | None,
     ) -> list[tuple[Entry, list[Captured]]]:
         """Log a transaction too large for one entry as a chain of entries (:mod:`p2pdb.store.parts`):
-        the first holds its schema changes, updates, deletes and id ranges, later ones new rows."""
+        the first holds its schema changes, updates, deletes and id ranges, later ones new rows.
+        ``ops`` is ``[*ddl, *changes, *extra]``; ``values`` and ``encoded`` their encodings, if made."""
         budget = max(1, min(self.log.max_entry_size // PART_FRACTION, codec.MAX_ITEMS // 2))
-        sizes = [len(codec.encode(encode_ops([c.change]))) for c in captured]
-        fixed = sum(len(codec.encode(op)) for op in encode_ops([*ddl, *extra]))
-        plan = plan_parts(sizes, [c.change.insert for c in captured], fixed, budget)
+        sizes = (
+            [len(b) for b in encoded]
+            if encoded is not None
+            else [len(codec.encode(v)) for v in encode_ops(ops)]
+        )
+        changes = range(len(ddl), len(ddl) + len(captured))
+        fixed = sum(sizes) - sum(sizes[p] for p in changes)
+        plan = plan_parts([sizes[p] for p in changes], [c.change.insert for c in captured], fixed, budget)
         parts: list[tuple[Entry, list[Captured]]] = []
         for number, indices in enumerate(plan):
-            items = [captured[i] for i in indices]
-            ops: list[Op] = [c.change for c in items]
+            positions = [changes[i] for i in indices]
             if number == 0:
-                ops = [*ddl, *ops, *extra]
-            entry = self.log.append(self._encode_local(acl, ops, ddl=bool(ddl) and number == 0))
-            parts.append((entry, items))
+                positions = [*range(len(ddl)), *positions, *range(changes.stop, len(ops))]
+            if values is not None and encoded is not None:
+                part = [values[p] for p in positions]
+                entry = self.log.append(part, encoded=[encoded[p] for p in positions])
+            else:
+                sealed = bool(ddl) and number == 0
+                entry = self.log.append(self._encode_local(acl, [ops[p] for p in positions], ddl=sealed))
+            parts.append((entry, [captured[i] for i in indices]))
         log.info(
             "database %s: a transaction of %d changes was logged as %d entries",
             self.name, len(captured), len(parts),
