@@ -141,7 +141,11 @@ def encode(value: IPLDValue) -> bytes:
     """
     # cbor2 in its default (non-canonical) mode keeps our key order and writes floats as 64-bit,
     # which is exactly dag-cbor once `prepare` has sorted the maps.
-    data: bytes = cbor2.dumps(prepare(value))
+    return _within_limits(cbor2.dumps(prepare(value)))
+
+
+def _within_limits(data: bytes) -> bytes:
+    """``data``, checked to hold no more data items than :func:`decode` takes."""
     if len(data) > MAX_ITEMS:  # every item takes at least one byte: only long values can have too many
         try:
             validate(data)
@@ -165,13 +169,7 @@ def encode_list(items: list[bytes]) -> bytes:
         head = b"\x9a" + count.to_bytes(4, "big")
     else:
         head = b"\x9b" + count.to_bytes(8, "big")
-    data = head + b"".join(items)
-    if len(data) > MAX_ITEMS:
-        try:
-            validate(data)
-        except (MalformedEntry, NonCanonicalEncoding) as exc:
-            raise TooManyItems(str(exc), len(data)) from exc
-    return data
+    return _within_limits(head + b"".join(items))
 
 
 class TooManyItems(ValueError):

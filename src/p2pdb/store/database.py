@@ -345,7 +345,7 @@ class Database:
             return []
         self._appending = True
         splittable = not rules_change and any(c.change.insert for c in captured)
-        parts = self._log_changes(acl, ops, ddl, captured, extra, splittable=splittable)
+        parts = self._log_changes(acl, ops, ddl, captured, splittable=splittable)
         entry = parts[0][0]  # the first entry: its clock is ``clock``; DDL and id ranges are in it
         if own:
             events = [dataclasses.replace(e, cid=entry.cid) for e in own]
@@ -375,7 +375,6 @@ class Database:
         ops: list[Op],
         ddl: Sequence[DDLOp],
         captured: Sequence[Captured],
-        extra: Sequence[IdsOp | AclOp],
         *,
         splittable: bool,
     ) -> list[tuple[Entry, list[Captured]]]:
@@ -395,7 +394,7 @@ class Database:
         except TransactionTooLarge:
             if not splittable:
                 raise  # nothing that may move to a later entry: too large as it is
-        return self._append_parts(acl, ops, ddl, captured, extra, values, encoded)
+        return self._append_parts(acl, ops, ddl, captured, values, encoded)
 
     def _append_parts(
         self,
@@ -403,13 +402,13 @@ class Database:
         ops: list[Op],
         ddl: Sequence[DDLOp],
         captured: Sequence[Captured],
-        extra: Sequence[IdsOp | AclOp],
         values: list[dict[str, Any]] | None,
         encoded: list[bytes] | None,
     ) -> list[tuple[Entry, list[Captured]]]:
         """Log a transaction too large for one entry as a chain of entries (:mod:`p2pdb.store.parts`):
         the first holds its schema changes, updates, deletes and id ranges, later ones new rows.
-        ``ops`` is ``[*ddl, *changes, *extra]``; ``values`` and ``encoded`` their encodings, if made."""
+        ``ops`` is ``[*ddl, *changes, *extras]`` (``changes`` the ``captured`` ones; the extras, id
+        ranges, follow them); ``values`` and ``encoded`` their encodings, if made."""
         budget = max(1, min(self.log.max_entry_size // PART_FRACTION, codec.MAX_ITEMS // 2))
         sizes = (
             [len(b) for b in encoded]
@@ -428,8 +427,8 @@ class Database:
                 part = [values[p] for p in positions]
                 entry = self.log.append(part, encoded=[encoded[p] for p in positions])
             else:
-                sealed = bool(ddl) and number == 0
-                entry = self.log.append(self._encode_local(acl, [ops[p] for p in positions], ddl=sealed))
+                holds_ddl = bool(ddl) and number == 0
+                entry = self.log.append(self._encode_local(acl, [ops[p] for p in positions], ddl=holds_ddl))
             parts.append((entry, [captured[i] for i in indices]))
         log.info(
             "database %s: a transaction of %d changes was logged as %d entries",
